@@ -1,0 +1,1 @@
+"""One Lambda function per resource group: services, states, tasks."""

@@ -1,0 +1,1 @@
+"""Context Services on AWS Lambda: everything that is not HTTP."""

@@ -1,0 +1,62 @@
+"""The one clock and the one timestamp/duration codec of the project.
+
+Timestamps travel as ISO 8601 strings in UTC with milliseconds and are stored as integer epoch
+milliseconds. Tests move time by patching :func:`now_ms`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import datetime, timedelta, timezone
+
+from lib.errors import ValidationError
+
+# Offset so that every representable timestamp (years 1..9999) sorts as a fixed-width positive
+# number inside sort keys: 62135596800000 ms separate 0001-01-01 from the Unix epoch.
+_SORT_OFFSET_MS = 62_135_596_800_000
+_SORT_WIDTH = 15
+_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdwMy])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "M": 30 * 86400, "y": 365 * 86400}
+
+
+def now_ms() -> int:
+    """Current time in epoch milliseconds."""
+    return time.time_ns() // 1_000_000
+
+
+def parse_timestamp(value: str, field: str = "timestamp") -> int:
+    """ISO 8601 string (any offset; naive means UTC) -> epoch milliseconds. 400 when unparseable."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"{field}: expected an ISO 8601 timestamp")
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValidationError(f"{field}: '{value}' is not an ISO 8601 timestamp") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    # Integer arithmetic keeps millisecond precision exact (no float rounding).
+    delta = parsed - _UNIX_EPOCH
+    return (delta.days * 86400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def format_ms(ms: int) -> str:
+    """Epoch milliseconds -> `YYYY-MM-DDTHH:MM:SS.mmmZ`."""
+    seconds, millis = divmod(ms, 1000)
+    moment = _UNIX_EPOCH + timedelta(seconds=seconds)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{millis:03d}Z"
+
+
+def sortable_ms(ms: int) -> str:
+    """Fixed-width, always-positive rendering of a timestamp for use inside sort keys."""
+    return f"{ms + _SORT_OFFSET_MS:0{_SORT_WIDTH}d}"
+
+
+def parse_duration(text: str) -> int:
+    """`<integer><unit>` with units s m h d w M y -> seconds (DEFAULT_EXPIRATION format)."""
+    match = _DURATION.match(text or "")
+    if not match:
+        raise ValueError(f"'{text}' is not a duration like 5y, 30d or 3600s")
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]

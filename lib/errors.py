@@ -1,0 +1,40 @@
+"""Domain errors. Each carries the HTTP status and the contract's exception name; lib.api maps them
+to responses in exactly one place."""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    """Base of every error the contract names (§2)."""
+
+    status = 500
+    exception = "InternalException"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class ValidationError(ApiError):
+    status = 400
+    exception = "ValidationException"
+
+
+class NotFound(ApiError):
+    status = 404
+    exception = "NotFoundException"
+
+
+class MethodNotAllowed(ApiError):
+    status = 405
+    exception = "MethodNotAllowedException"
+
+
+class Conflict(ApiError):
+    status = 409
+    exception = "ConflictException"
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+    exception = "PayloadTooLargeException"

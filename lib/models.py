@@ -1,0 +1,226 @@
+"""Pydantic models for what comes in (request bodies) and what goes out (OpenAPI response shapes).
+
+Request models accept extra keys: any top-level key that is not a contract field is attached data
+(§1) and lands in ``model_extra``. Integers are strict (``"5"`` is not an integer), business
+attributes keep the type they were sent with.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Union
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
+
+from lib.clock import format_ms, parse_timestamp
+from lib.errors import ValidationError
+
+# Names that a body may not use as attached-data keys because they are (or will be) fields of the
+# representations the API returns; sending them as attached data would shadow real fields.
+RESERVED_KEYS = frozenset(
+    {
+        "service_id", "state_id", "task_id", "customer_id", "contact_key", "service_type", "state_type",
+        "task_type", "previous_state_id", "est_duration", "started", "completed", "duration", "disposition",
+        "disposition_desc", "expiration_time", "ttl", "auto_complete_after", "active_states",
+        "completed_states", "active_tasks", "completed_tasks", "session_id", "interaction_id",
+        "application_type", "application_id", "resource_type", "resource_id", "media_type", "timestamp",
+        "from", "to", "services", "service", "state", "task", "associate_state_task",
+    }
+)
+MAX_KEY_LENGTH = 128
+
+
+def _iso(value: str) -> str:
+    try:
+        return format_ms(parse_timestamp(value))
+    except ValidationError as error:
+        raise ValueError(error.message.split(": ", 1)[-1]) from None
+
+
+def _int_as_text(value: Any) -> Any:
+    # interaction_id: an integer is accepted and stored as its string form (§1); bools are not ints here.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+Timestamp = Annotated[StrictStr, AfterValidator(_iso)]
+BusinessAttribute = Union[StrictInt, StrictStr]
+NonNegative = Annotated[StrictInt, Field(ge=0)]
+Identifier = Annotated[StrictStr, Field(min_length=1, max_length=256)]
+
+
+class _Body(BaseModel):
+    """Base of request bodies: unknown keys are attached data, checked here."""
+
+    model_config = ConfigDict(extra="allow")
+
+    @model_validator(mode="after")
+    def _check_attached_data(self) -> _Body:
+        for key in self.model_extra or {}:
+            if not key or len(key) > MAX_KEY_LENGTH:
+                raise ValueError(f"attached-data key '{key[:40]}' must be 1-{MAX_KEY_LENGTH} characters")
+            if key in RESERVED_KEYS:
+                raise ValueError(f"'{key}' is a field of this API and cannot be used here")
+        return self
+
+    def attached_data(self) -> dict[str, Any]:
+        """The attached-data keys of this body."""
+        return dict(self.model_extra or {})
+
+
+class CommonFields(_Body):
+    """Fields every start and end event may carry (§1)."""
+
+    session_id: Annotated[StrictStr, Field(max_length=32)] | None = None
+    interaction_id: Annotated[StrictStr, BeforeValidator(_int_as_text), Field(max_length=50)] | None = None
+    application_type: BusinessAttribute | None = None
+    application_id: StrictInt | None = None
+    resource_type: BusinessAttribute | None = None
+    resource_id: StrictInt | None = None
+    media_type: BusinessAttribute | None = None
+    timestamp: Timestamp | None = None
+
+    def event_fields(self) -> dict[str, Any]:
+        """The common fields that were sent (they form the stored `started` / `completed` event)."""
+        return {name: getattr(self, name) for name in CommonFields.model_fields if getattr(self, name) is not None}
+
+
+class EndFields(CommonFields):
+    disposition: BusinessAttribute | None = None
+    disposition_desc: Annotated[StrictStr, Field(max_length=64)] | None = None
+
+
+class ExpirationFields(BaseModel):
+    ttl: NonNegative | None = Field(None, description="Seconds from now until the conversation is erased")
+    expiration_time: Timestamp | None = Field(None, description="When the conversation is erased")
+
+
+class ServiceStart(CommonFields, ExpirationFields):
+    """Service start event. `customer_id` or `contact_key` is mandatory."""
+
+    customer_id: Identifier | None = None
+    contact_key: Identifier | None = None
+    service_type: BusinessAttribute | None = None
+    est_duration: NonNegative | None = None
+    auto_complete_after: NonNegative | None = None
+
+    @model_validator(mode="after")
+    def _customer_or_contact(self) -> ServiceStart:
+        if self.customer_id is None and self.contact_key is None:
+            raise ValueError("customer_id or contact_key is required")
+        return self
+
+
+class ServiceEnd(EndFields, ExpirationFields):
+    """Service end event (all optional)."""
+
+
+class ServiceAssociate(CommonFields):
+    """Start-event fields to update when associating a service with a customer (all optional)."""
+
+    contact_key: Identifier | None = None
+    service_type: BusinessAttribute | None = None
+    est_duration: NonNegative | None = None
+
+
+class ExpirationUpdate(ExpirationFields):
+    """`PUT /services/{id}` body: `ttl` wins over `expiration_time`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ExpirationUpdate:
+        if self.ttl is None and self.expiration_time is None:
+            raise ValueError("ttl or expiration_time is required")
+        return self
+
+
+# ---- response shapes (documentation of what goes out; the handlers build plain dicts) ----
+
+
+class EventOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    timestamp: str
+    session_id: str | None = None
+    interaction_id: str | None = None
+    application_type: BusinessAttribute | None = None
+    application_id: int | None = None
+    resource_type: BusinessAttribute | None = None
+    resource_id: int | None = None
+    media_type: BusinessAttribute | None = None
+
+
+class TaskOut(BaseModel):
+    model_config = ConfigDict(extra="allow", json_schema_extra={"description": "Task; attached data on request"})
+    task_id: int
+    task_type: BusinessAttribute | None = None
+    service_id: str
+    state_id: int | None = None
+    est_duration: int | None = None
+    started: EventOut
+    completed: EventOut | None = None
+    duration: int | None = None
+    disposition: BusinessAttribute | None = None
+    disposition_desc: str | None = None
+
+
+class StateOut(BaseModel):
+    model_config = ConfigDict(extra="allow", json_schema_extra={"description": "State; attached data on request"})
+    state_id: int
+    state_type: BusinessAttribute | None = None
+    service_id: str
+    previous_state_id: int | None = None
+    est_duration: int | None = None
+    started: EventOut
+    completed: EventOut | None = None
+    duration: int | None = None
+    disposition: BusinessAttribute | None = None
+    disposition_desc: str | None = None
+    active_tasks: list[TaskOut] | None = None
+    completed_tasks: list[TaskOut] | None = None
+
+
+class ServiceOut(BaseModel):
+    model_config = ConfigDict(extra="allow", json_schema_extra={"description": "Service; attached data on request"})
+    service_id: str
+    service_type: BusinessAttribute | None = None
+    customer_id: str | None = None
+    contact_key: str | None = None
+    est_duration: int | None = None
+    started: EventOut
+    completed: EventOut | None = None
+    duration: int | None = None
+    disposition: BusinessAttribute | None = None
+    disposition_desc: str | None = None
+    expiration_time: str
+    active_states: list[StateOut] | None = None
+    completed_states: list[StateOut] | None = None
+    active_tasks: list[TaskOut] | None = None
+    completed_tasks: list[TaskOut] | None = None
+
+
+class ServiceCreated(BaseModel):
+    service_id: str
+
+
+class ExpirationOut(BaseModel):
+    service_id: str
+    expiration_time: str
+
+
+class ErrorOut(BaseModel):
+    message: str
+    exception: str
+
+
+JsonBody = JsonValue

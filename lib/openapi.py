@@ -1,0 +1,65 @@
+"""The OpenAPI document, generated from the code of every function.
+
+`python -m lib.openapi --write` regenerates docs/openapi.json; tests/contract fails when the
+committed document and the code disagree."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+
+from lib.api import BASE_PATH, make_app
+from lib.template import ROOT
+
+HANDLER_MODULES = ("handlers.services",)
+DOCUMENT = ROOT / "docs" / "openapi.json"
+
+
+def generate() -> dict:
+    """The OpenAPI document of all routes of all functions."""
+    routers = [importlib.import_module(name).router for name in HANDLER_MODULES]
+    app = make_app(*routers)
+    schema = app.get_openapi_json_schema(
+        title="Context Services API",
+        version="1.0.0",
+        summary="Genesys Context Services REST API on AWS Lambda",
+        description="Services, states and tasks of customer journeys. See the project README.",
+        servers=[{"url": BASE_PATH}],
+    )
+    return _contract_only(json.loads(schema))
+
+
+def _contract_only(document: dict) -> dict:
+    """Drop what Powertools documents but this API never answers: its 422 validation reply
+    (every validation error is the contract's 400 here)."""
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            operation.get("responses", {}).pop("422", None)
+    schemas = document.get("components", {}).get("schemas", {})
+    text = json.dumps(document["paths"])
+    for unused in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
+        if f"#/components/schemas/{unused}" not in text:
+            schemas.pop(unused, None)
+    return document
+
+
+def render() -> str:
+    return json.dumps(generate(), indent=2, sort_keys=True) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--write", action="store_true", help="write docs/openapi.json")
+    args = parser.parse_args()
+    text = render()
+    if args.write:
+        DOCUMENT.parent.mkdir(exist_ok=True)
+        DOCUMENT.write_text(text)
+    else:
+        sys.stdout.write(text)
+
+
+if __name__ == "__main__":
+    main()

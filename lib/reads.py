@@ -1,0 +1,53 @@
+"""Parameters shared by routes, declared once as pydantic models that Powertools validates and
+documents: the tenancy headers (§1) and the query parameters of the GET routes (§5)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lib.conversation import Selection
+from lib.store import tenant_key
+
+HeaderValue = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
+
+
+class TenantHeaders(BaseModel):
+    """`ContactCenterId` (tenant) and `GroupId` (business unit); absent means the default tenant
+    and no group."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    contact_center_id: HeaderValue | None = Field(None, alias="ContactCenterId", description="Tenant")
+    group_id: HeaderValue | None = Field(None, alias="GroupId", description="Business unit")
+
+    @property
+    def key(self) -> str:
+        return tenant_key(self.contact_center_id, self.group_id)
+
+
+class SelectionParams(BaseModel):
+    """What a read embeds and which attached data it returns."""
+
+    active_states: bool = Field(False, description="Embed active states")
+    completed_states: bool = Field(False, description="Embed completed states")
+    active_tasks: bool = Field(False, description="Embed active tasks")
+    completed_tasks: bool = Field(False, description="Embed completed tasks")
+    extensions: str | None = Field(None, description="CSV of attached-data keys: key, *, State.key, Task.key")
+
+    def selection(self) -> Selection:
+        return Selection.parse(self.extensions, active_states=self.active_states,
+                               completed_states=self.completed_states, active_tasks=self.active_tasks,
+                               completed_tasks=self.completed_tasks)
+
+
+class PageParams(SelectionParams):
+    limit: int = Field(100, ge=1, le=1000, description="Page size")
+    page_token: str | None = Field(None, description="Token from the previous page's Link header")
+
+
+class ServiceListParams(PageParams):
+    service_types: str | None = Field(None, description="CSV of service types")
+    started_from: str | None = Field(None, description="Start time window, inclusive (ISO 8601)")
+    started_to: str | None = Field(None, description="Start time window, exclusive (ISO 8601)")
