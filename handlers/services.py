@@ -10,49 +10,54 @@ from lib import api, services, store
 from lib.api import json_response, list_response, responses
 from lib.models import (ExpirationOut, ExpirationUpdate, ServiceAssociate, ServiceCreated, ServiceEnd,
                         ServiceOut, ServiceStart)
-from lib.reads import SelectionParams, ServiceListParams, TenantHeaders
+from lib.reads import CreateHeaders, SelectionParams, ServiceListParams, TenantHeaders
 
 router = APIGatewayRouter()
 
 Tenant = Annotated[TenantHeaders, Header()]
+Creating = Annotated[CreateHeaders, Header()]
 Select = Annotated[SelectionParams, Query()]
 ServiceId = Annotated[str, Path(description="Service id (decimal string)")]
 
 
-@router.post("/services/start", summary="Start a service",
+@router.post("/services/start", operation_id="start_service", summary="Start a service",
              responses=responses(201, "Created; Location names the service", ServiceCreated, (400, 413)))
-def start_service(headers: Tenant, body: Annotated[ServiceStart, Body()]):
-    service_id = services.start(headers.key, body)
-    return json_response(201, {"service_id": service_id}, {"Location": f"{api.BASE_PATH}/services/{service_id}"})
+def start_service(headers: Creating, body: Annotated[ServiceStart, Body()]):
+    def work() -> dict:
+        service_id = services.start(headers.key, body)
+        return {"status": 201, "body": {"service_id": service_id},
+                "headers": {"Location": f"{api.BASE_PATH}/services/{service_id}"}}
+
+    return api.create_once(router, headers, "services.start", work)
 
 
-@router.get("/services/<service_id>", summary="Get a service", responses=responses(200, "The service", ServiceOut))
+@router.get("/services/<service_id>", operation_id="get_service", summary="Get a service", responses=responses(200, "The service", ServiceOut))
 def get_service(headers: Tenant, service_id: ServiceId, params: Select):
     return json_response(200, services.get(headers.key, service_id, params.selection()))
 
 
-@router.delete("/services/<service_id>", summary="Delete a service with its states and tasks",
+@router.delete("/services/<service_id>", operation_id="delete_service", summary="Delete a service with its states and tasks",
                responses=responses(204, "Deleted"))
 def delete_service(headers: Tenant, service_id: ServiceId):
     services.delete(headers.key, service_id)
     return json_response(204)
 
 
-@router.post("/services/<service_id>/end", summary="End a service (and its active states and tasks)",
+@router.post("/services/<service_id>/end", operation_id="end_service", summary="End a service (and its active states and tasks)",
              responses=responses(204, "Completed", None, (400, 404, 409, 413)))
 def end_service(headers: Tenant, service_id: ServiceId, body: Annotated[ServiceEnd | None, Body()] = None):
     services.end(headers.key, service_id, body)
     return json_response(204)
 
 
-@router.put("/services/<service_id>", summary="Change a service's expiration",
+@router.put("/services/<service_id>", operation_id="put_service", summary="Change a service's expiration",
             responses=responses(200, "The new expiration", ExpirationOut))
 def put_service(headers: Tenant, service_id: ServiceId, body: Annotated[ExpirationUpdate, Body()]):
     expiration_time = services.set_expiration(headers.key, service_id, body.ttl, body.expiration_time)
     return json_response(200, {"service_id": service_id, "expiration_time": expiration_time})
 
 
-@router.put("/services/<service_id>/extensions/<ext_name>", summary="Replace one attached-data key",
+@router.put("/services/<service_id>/extensions/<ext_name>", operation_id="put_service_extension", summary="Replace one attached-data key",
             deprecated=True, responses=responses(200, "The key and its new value", None, (400, 404, 413)))
 def put_service_extension(headers: Tenant, service_id: ServiceId, ext_name: str):
     body = api.json_body(router.current_event)
@@ -60,7 +65,7 @@ def put_service_extension(headers: Tenant, service_id: ServiceId, ext_name: str)
     return json_response(200, {ext_name: body})
 
 
-@router.post("/customers/<customer_id>/services/<service_id>", summary="Associate a service with a customer",
+@router.post("/customers/<customer_id>/services/<service_id>", operation_id="associate_service", summary="Associate a service with a customer",
              responses=responses(204, "Associated", None, (400, 404, 413)))
 def associate_service(headers: Tenant, customer_id: str, service_id: ServiceId,
                       body: Annotated[ServiceAssociate | None, Body()] = None):
@@ -68,7 +73,7 @@ def associate_service(headers: Tenant, customer_id: str, service_id: ServiceId,
     return json_response(204)
 
 
-def _list_route(path: str, owner: str, status: str | None, summary: str) -> None:
+def _list_route(path: str, owner: str, status: str | None, label: str) -> None:
     """Register one of the six customer / anonymous list routes (all, active, completed)."""
 
     owner_param = "customer_id" if owner == "customer" else "contact_key"
@@ -82,16 +87,17 @@ def _list_route(path: str, owner: str, status: str | None, summary: str) -> None
         views, token = services.list_for_owner(headers.key, customer, contact, query, params.selection())
         return list_response(router, views, token)
 
-    list_services.__name__ = f"list_{owner}_services_{status or 'all'}"
+    list_services.__name__ = f"list_{owner}_services_{label}"
+    summary = (f"List a customer's services ({label})" if owner == "customer"
+               else f"List the anonymous services of a contact key ({label})")
     router.get(path, summary=summary, operation_id=list_services.__name__,
                responses=responses(200, "Services, oldest first", list[ServiceOut], (400,)))(list_services)
 
 
 for _status, _suffix, _label in ((None, "", "all"), (store.ACTIVE, "/active", "active"),
                                  (store.COMPLETED, "/completed", "completed")):
-    _list_route(f"/customers/<customer_id>/services{_suffix}", "customer", _status, f"List a customer's services ({_label})")
-    _list_route(f"/services/anonymous/<contact_key>{_suffix}", "anonymous", _status,
-                f"List the anonymous services of a contact key ({_label})")
+    _list_route(f"/customers/<customer_id>/services{_suffix}", "customer", _status, _label)
+    _list_route(f"/services/anonymous/<contact_key>{_suffix}", "anonymous", _status, _label)
 
 app = api.make_app(router)
 lambda_handler = api.handler_for(app)

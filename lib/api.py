@@ -93,6 +93,15 @@ def next_link(event: Any, page_token: str) -> str:
     return f"{proto}://{host}{path}?{urlencode(params)}"
 
 
+def create_once(router: Any, headers: Any, operation: str, work: Callable[[], dict[str, Any]]) -> Response:
+    """Run a creating request at most once per Idempotency-Key (lib.idempotency). `work` returns
+    {"status", "body", "headers"}; the same description is replayed for a repeat."""
+    from lib import idempotency
+
+    reply = idempotency.once(headers.key, operation, headers.idempotency_key, router.current_event.json_body, work)
+    return json_response(reply["status"], reply.get("body"), reply.get("headers"))
+
+
 def list_response(app: Any, views: list[dict[str, Any]], token: str | None) -> Response:
     headers = {"Link": f'<{next_link(app.current_event, token)}>; rel="next"'} if token else None
     return json_response(200, views, headers)
@@ -177,6 +186,10 @@ def handler_for(app: APIGatewayRestResolver) -> Callable[[dict, Any], dict]:
     before anything parses it, tracing where enabled."""
 
     def handle(event: dict, context: Any) -> dict:
+        if context is not None and hasattr(context, "get_remaining_time_in_millis"):
+            from lib.idempotency import config
+
+            config.register_lambda_context(context)  # so a crashed request's record expires with it
         metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
         body = event.get("body") or ""
         size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode("utf-8"))

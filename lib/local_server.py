@@ -288,7 +288,7 @@ def serve(host: str, port: int) -> None:
     if not os.environ.get("AWS_ENDPOINT_URL_DYNAMODB"):
         embedded, endpoint = embedded_dynamodb.start(host)
         os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = endpoint
-        log.info("embedded DynamoDB (moto, serialised) on %s", endpoint)
+        print(f"embedded DynamoDB (moto, serialised) on {endpoint}", flush=True)
     else:
         log.info("using DynamoDB at %s", os.environ["AWS_ENDPOINT_URL_DYNAMODB"])
     ensure_table(os.environ["TABLE_NAME"])

@@ -27,6 +27,13 @@ class TenantHeaders(BaseModel):
         return tenant_key(self.contact_center_id, self.group_id)
 
 
+class CreateHeaders(TenantHeaders):
+    """Headers of the POSTs that create something: tenancy and the optional Idempotency-Key."""
+
+    idempotency_key: Annotated[str, Field(pattern=r"^[\x21-\x7e]{1,128}$")] | None = Field(
+        None, alias="Idempotency-Key", description="Repeat-safe retries: same key and body within 24 h replay the reply")
+
+
 class SelectionParams(BaseModel):
     """What a read embeds and which attached data it returns."""
 

@@ -427,3 +427,31 @@ def test_unexpected_failure_is_500_with_request_id_only(api, monkeypatch):
     reply = api.get("/services/123")
     assert_error(reply, 500, "InternalException", "request id")
     assert "secret" not in reply.text and "Traceback" not in reply.text
+
+
+# ---------------------------------------------------------------- retries
+
+
+def test_idempotency_key_replays_the_first_reply(api, items):
+    headers = {"Idempotency-Key": "retry-1"}
+    first = api.post("/services/start", {"customer_id": "c"}, headers=headers)
+    again = api.post("/services/start", {"customer_id": "c"}, headers=headers)
+    assert first.status == again.status == 201
+    assert first.json == again.json and first.headers["Location"] == again.headers["Location"]
+    assert len(api.get("/customers/c/services").json) == 1
+    other_body = api.post("/services/start", {"customer_id": "d"}, headers=headers)
+    assert_error(other_body, 409, "ConflictException", "Idempotency-Key")
+    other_tenant = api.post("/services/start", {"customer_id": "c"}, headers={**headers, "ContactCenterId": "t2"})
+    assert other_tenant.status == 201 and other_tenant.json != first.json
+
+
+def test_failed_request_leaves_no_idempotency_record(api):
+    headers = {"Idempotency-Key": "fix-and-retry"}
+    assert api.post("/services/start", {"customer_id": "c", "est_duration": "x"}, headers=headers).status == 400
+    assert api.post("/services/start", {"customer_id": "c"}, headers=headers).status == 201
+
+
+@pytest.mark.parametrize("key", ["", "x" * 129, "with space"])
+def test_bad_idempotency_key_is_400(api, key):
+    assert_error(api.post("/services/start", {"customer_id": "c"}, headers={"Idempotency-Key": key}), 400,
+                 "ValidationException", "Idempotency-Key")

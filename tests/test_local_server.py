@@ -1,0 +1,138 @@
+"""The local run (`make run`) over real HTTP: a subprocess serving the API and the embedded DynamoDB."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from lib.template import ROOT
+
+BASE = "/genesys/1/cs"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
+    env.update(PORT=str(port), TABLE_NAME="local-test")
+    process = subprocess.Popen([sys.executable, "-m", "lib.local_server"], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    endpoint = None
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        found = re.search(r"embedded DynamoDB .* on (http://\S+)", line)
+        endpoint = found.group(1) if found else endpoint
+        if "Context Services API on" in line:
+            break
+    else:
+        process.kill()
+        pytest.fail("local server did not start: " + "".join(lines))
+    drain = threading.Thread(target=lambda: [lines.append(x) for x in process.stdout], daemon=True)
+    drain.start()
+    yield {"url": f"http://127.0.0.1:{port}", "dynamodb": endpoint, "lines": lines}
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def http(server, method, path, body=None, headers=None):
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(server["url"] + path, data=data, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            text = response.read().decode()
+            return response.status, dict(response.headers), json.loads(text) if text else None
+    except urllib.error.HTTPError as error:
+        text = error.read().decode()
+        return error.code, dict(error.headers), json.loads(text) if text else None
+
+
+def test_service_life_over_http(server):
+    status, headers, body = http(server, "POST", f"{BASE}/services/start", {"customer_id": "http-1", "note": "n"})
+    assert status == 201 and headers["Location"] == f"{BASE}/services/{body['service_id']}"
+    service_id = body["service_id"]
+    status, _, view = http(server, "GET", f"{BASE}/services/{service_id}?extensions=note")
+    assert status == 200 and view["note"] == "n" and view["customer_id"] == "http-1"
+    assert http(server, "POST", f"{BASE}/services/{service_id}/end", {})[0] == 204
+    status, _, listed = http(server, "GET", f"{BASE}/customers/http-1/services/completed")
+    assert status == 200 and [s["service_id"] for s in listed] == [service_id]
+    assert any(f"POST {BASE}/services/start 201" in line for line in server["lines"]), "requests are logged"
+
+
+def test_link_header_points_back_at_the_local_server(server):
+    for _ in range(3):
+        http(server, "POST", f"{BASE}/services/start", {"customer_id": "pager"})
+    _, headers, page = http(server, "GET", f"{BASE}/customers/pager/services?limit=2")
+    assert len(page) == 2
+    url = re.fullmatch(r'<(.+)>; rel="next"', headers["Link"]).group(1)
+    assert url.startswith(server["url"] + f"{BASE}/customers/pager/services?")
+    with urllib.request.urlopen(url, timeout=30) as response:
+        assert len(json.loads(response.read())) == 1
+
+
+def test_unknown_route_and_wrong_method(server):
+    status, _, body = http(server, "GET", f"{BASE}/no/such/route")
+    assert status == 404 and body["exception"] == "NotFoundException"
+    status, _, body = http(server, "DELETE", f"{BASE}/services/start")
+    assert status == 405 and body["exception"] == "MethodNotAllowedException"
+
+
+def test_swagger_ui_is_served_without_a_cdn(server):
+    with urllib.request.urlopen(server["url"] + "/swagger", timeout=30) as response:
+        page = response.read().decode()
+    assert "/swagger/assets/swagger-ui-bundle.js" in page and "http" not in page.split("<script>")[-1][:60]
+    for asset in ("/swagger/assets/swagger-ui-bundle.js", "/swagger/assets/swagger-ui.css", "/swagger/openapi.json"):
+        with urllib.request.urlopen(server["url"] + asset, timeout=30) as response:
+            assert response.status == 200 and len(response.read()) > 1000
+
+
+def test_embedded_dynamodb_serialises_conditional_writes(server):
+    """16 parallel conditional puts of one new key, 30 times: exactly one may win each time."""
+    client = boto3.client("dynamodb", endpoint_url=server["dynamodb"], region_name="us-east-1",
+                          aws_access_key_id="local", aws_secret_access_key="local")
+
+    def put(key: str) -> bool:
+        try:
+            client.put_item(TableName="local-test", Item={"PK": {"S": key}, "SK": {"S": "race"}},
+                            ConditionExpression="attribute_not_exists(PK)")
+            return True
+        except ClientError as error:
+            assert error.response["Error"]["Code"] == "ConditionalCheckFailedException"
+            return False
+
+    with ThreadPoolExecutor(16) as pool:
+        for trial in range(30):
+            wins = list(pool.map(put, [f"race-{trial}"] * 16))
+            assert wins.count(True) == 1, f"trial {trial}: {wins.count(True)} conditional puts succeeded"
+
+
+def test_parallel_ends_of_one_service_complete_it_once(server):
+    for _ in range(5):
+        _, _, body = http(server, "POST", f"{BASE}/services/start", {"customer_id": "racer"})
+        path = f"{BASE}/services/{body['service_id']}/end"
+        with ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(lambda _: http(server, "POST", path, {})[0], range(8)))
+        assert sorted(statuses) == [204] + [409] * 7
