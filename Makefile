@@ -20,6 +20,7 @@ run: $(STAMP)
 
 ## Every test and check: unit, API, contract (OpenAPI drift), template lint, benchmark smoke run.
 test: $(STAMP)
+	$(VENV)/bin/ruff check lib handlers tests scripts
 	$(VENV)/bin/cfn-lint template.yaml
 	$(PY) -m pytest
 

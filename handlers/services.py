@@ -6,9 +6,9 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from lib import api, services, store
+from lib import api, composite, services
 from lib.api import json_response, list_response, responses
-from lib.models import (ExpirationOut, ExpirationUpdate, ServiceAssociate, ServiceCreated, ServiceEnd,
+from lib.models import (CompositeOut, CompositeStart, ExpirationOut, ExpirationUpdate, ServiceAssociate, ServiceCreated, ServiceEnd,
                         ServiceOut, ServiceStart)
 from lib.reads import CreateHeaders, SelectionParams, ServiceListParams, TenantHeaders
 
@@ -73,6 +73,20 @@ def associate_service(headers: Tenant, customer_id: str, service_id: ServiceId,
     return json_response(204)
 
 
+@router.post("/services_composite/start", operation_id="start_composite",
+             summary="Find or create services, states and tasks in one call",
+             responses=responses(200, "One result per element, in request order", CompositeOut, (400, 404, 409, 413)))
+def start_composite(headers: Creating, body: Annotated[CompositeStart, Body()]):
+    def work() -> dict:
+        results = composite.start(headers.key, body.services)
+        first = results[0]
+        location = f"{api.BASE_PATH}/services/{first['service_id']}/" + (
+            f"tasks/{first['task_id']}" if "task_id" in first else f"states/{first['state_id']}")
+        return {"status": 200, "body": {"services": results}, "headers": {"Location": location}}
+
+    return api.create_once(router, headers, "services.composite", work)
+
+
 def _list_route(path: str, owner: str, status: str | None, label: str) -> None:
     """Register one of the six customer / anonymous list routes (all, active, completed)."""
 
@@ -94,8 +108,7 @@ def _list_route(path: str, owner: str, status: str | None, label: str) -> None:
                responses=responses(200, "Services, oldest first", list[ServiceOut], (400,)))(list_services)
 
 
-for _status, _suffix, _label in ((None, "", "all"), (store.ACTIVE, "/active", "active"),
-                                 (store.COMPLETED, "/completed", "completed")):
+for _status, _suffix, _label in api.LIST_STATUSES:
     _list_route(f"/customers/<customer_id>/services{_suffix}", "customer", _status, _label)
     _list_route(f"/services/anonymous/<contact_key>{_suffix}", "anonymous", _status, _label)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Any, Callable
+from typing import Annotated, Any
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -20,9 +21,11 @@ from lib.models import ErrorOut
 from lib.errors import ApiError, MethodNotAllowed, NotFound, PayloadTooLarge, ValidationError
 from lib.observability import logger, metrics, tracer
 from lib.settings import settings
-from lib.store import tenant_key
+from lib.store import ACTIVE, COMPLETED, tenant_key
 
 BASE_PATH = "/genesys/1/cs"
+# (status filter, path suffix, label) of the all / active / completed list routes.
+LIST_STATUSES = ((None, "", "all"), (ACTIVE, "/active", "active"), (COMPLETED, "/completed", "completed"))
 JSON = "application/json"
 _HEADER_VALUE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 from lib.errors import ValidationError
 
@@ -16,7 +16,7 @@ from lib.errors import ValidationError
 # number inside sort keys: 62135596800000 ms separate 0001-01-01 from the Unix epoch.
 _SORT_OFFSET_MS = 62_135_596_800_000
 _SORT_WIDTH = 15
-_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdwMy])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "M": 30 * 86400, "y": 365 * 86400}
@@ -36,7 +36,7 @@ def parse_timestamp(value: str, field: str = "timestamp") -> int:
     except ValueError:
         raise ValidationError(f"{field}: '{value}' is not an ISO 8601 timestamp") from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     # Integer arithmetic keeps millisecond precision exact (no float rounding).
     delta = parsed - _UNIX_EPOCH
     return (delta.days * 86400 + delta.seconds) * 1000 + delta.microseconds // 1000

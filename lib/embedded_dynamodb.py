@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import copy
 import threading
-from typing import Any, Callable, Iterable
+from typing import Any
+from collections.abc import Callable, Iterable
 
 _patched = False
 

@@ -21,8 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from lib import clock
 from lib import store
-from lib.clock import now_ms, parse_timestamp
+from lib.clock import parse_timestamp
 from lib.settings import settings
 
 
@@ -83,7 +84,7 @@ def write_clauses(op: store.Update, wanted: Expiry | None, known: dict[str, Any]
 def sync_children(service: dict[str, Any], now: int | None = None) -> None:
     """Bring the TTL of every child item of a conversation in line with the service item's
     expiration, if it is not already (see module doc). No-op in the common case."""
-    now = now_ms() if now is None else now
+    now = clock.now_ms() if now is None else now
     expiry = Expiry(service["expires_ms"], bool(service.get("expiry_explicit")))
     current = service.get("children_ttl")
     exact = ttl_seconds(expiry.expires_ms, now)

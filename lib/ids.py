@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import secrets
 
-from lib.clock import now_ms
+from lib import clock
+
 
 _EPOCH_MS = 1_577_836_800_000  # 2020-01-01T00:00:00Z
 _RANDOM_BITS = 21
@@ -18,5 +19,5 @@ _RANDOM_BITS = 21
 
 def new_service_id() -> str:
     """A new service id: decimal string of a positive 64-bit integer that grows with time."""
-    elapsed = max(now_ms() - _EPOCH_MS, 0)
+    elapsed = max(clock.now_ms() - _EPOCH_MS, 0)
     return str((elapsed << _RANDOM_BITS) | secrets.randbits(_RANDOM_BITS) or 1)

@@ -29,7 +29,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Iterable
+from typing import Any
+from collections.abc import Callable, Iterable
 
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response

@@ -16,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     JsonValue,
+    StrictBool,
     StrictInt,
     StrictStr,
     model_validator,
@@ -145,6 +146,66 @@ class ExpirationUpdate(ExpirationFields):
         return self
 
 
+class StateStart(CommonFields):
+    """State start event."""
+
+    state_type: BusinessAttribute | None = None
+    previous_state_id: Annotated[StrictInt, Field(ge=1)] | None = None
+    est_duration: NonNegative | None = None
+
+
+class StateEnd(EndFields):
+    """State end event (all optional)."""
+
+
+class TransitionFrom(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    state_id: Annotated[StrictInt, Field(ge=1)]
+    disposition: BusinessAttribute | None = None
+    disposition_desc: Annotated[StrictStr, Field(max_length=64)] | None = None
+
+
+class TransitionTo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    state_type: BusinessAttribute | None = None
+    est_duration: NonNegative | None = None
+
+
+class Transition(CommonFields):
+    """Complete `from` and start `to` in one atomic write; common fields apply to both, attached data
+    goes to the new state."""
+
+    from_: TransitionFrom = Field(alias="from")
+    to: TransitionTo
+
+
+class TaskStart(CommonFields):
+    """Task start event; `state_id` attaches the task to a state of the service."""
+
+    task_type: BusinessAttribute | None = None
+    state_id: Annotated[StrictInt, Field(ge=1)] | None = None
+    est_duration: NonNegative | None = None
+
+
+class TaskEnd(EndFields):
+    """Task end event (all optional)."""
+
+
+class CompositeElement(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    service: ServiceStart
+    state: StateStart
+    task: TaskStart | None = None
+    associate_state_task: StrictBool = False
+
+
+class CompositeStart(BaseModel):
+    """Find-or-create services, states and (optionally) tasks, in request order."""
+
+    model_config = ConfigDict(extra="forbid")
+    services: Annotated[list[CompositeElement], Field(min_length=1, max_length=25)]
+
+
 # ---- response shapes (documentation of what goes out; the handlers build plain dicts) ----
 
 
@@ -211,6 +272,27 @@ class ServiceOut(BaseModel):
 
 class ServiceCreated(BaseModel):
     service_id: str
+
+
+class StateCreated(BaseModel):
+    state_id: int
+
+
+class TaskCreated(BaseModel):
+    task_id: int
+
+
+class CompositeResult(BaseModel):
+    service_id: str
+    service_created: bool
+    state_id: int
+    state_created: bool
+    task_id: int | None = None
+    task_created: bool | None = None
+
+
+class CompositeOut(BaseModel):
+    services: list[CompositeResult]
 
 
 class ExpirationOut(BaseModel):

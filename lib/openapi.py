@@ -13,7 +13,7 @@ import sys
 from lib.api import BASE_PATH, make_app
 from lib.template import ROOT
 
-HANDLER_MODULES = ("handlers.services",)
+HANDLER_MODULES = ("handlers.services", "handlers.states", "handlers.tasks")
 DOCUMENT = ROOT / "docs" / "openapi.json"
 
 

@@ -58,3 +58,12 @@ class ServiceListParams(PageParams):
     service_types: str | None = Field(None, description="CSV of service types")
     started_from: str | None = Field(None, description="Start time window, inclusive (ISO 8601)")
     started_to: str | None = Field(None, description="Start time window, exclusive (ISO 8601)")
+
+
+class StateListParams(PageParams):
+    state_types: str | None = Field(None, description="CSV of state types")
+
+
+class TaskListParams(PageParams):
+    task_types: str | None = Field(None, description="CSV of task types")
+    state_id: int | None = Field(None, ge=1, description="Only the tasks of this state")

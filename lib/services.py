@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
+from lib import clock
 from lib import expiration, paging, store
-from lib.clock import format_ms, now_ms, parse_timestamp, sortable_ms
+from lib.clock import format_ms, parse_timestamp, sortable_ms
 from lib.conversation import Conversation, Selection
 from lib.errors import Conflict, NotFound, ValidationError
 from lib.ids import new_service_id
@@ -34,10 +36,15 @@ def is_live(item: dict[str, Any] | None, now: int) -> bool:
     return item is not None and item.get("expires_ms", 0) > now
 
 
+def json_text(value: Any) -> str:
+    """Stored form of an attached-data value: its JSON text, kept exactly as sent."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
 def ext_sets(op: store.Update, attached: dict[str, Any], prefix: str = "ext") -> None:
     """SET one attached-data key each (a later event replaces only the keys it sends)."""
     for key, value in attached.items():
-        op.sets[store.path(prefix, key)] = json.dumps(value, separators=(",", ":"))
+        op.sets[store.path(prefix, key)] = json_text(value)
 
 
 def event_map(fields: dict[str, Any], timestamp_ms: int) -> dict[str, Any]:
@@ -82,7 +89,7 @@ def write_service(tenant: str, service_id: str, build: Build, now: int, return_n
 
 def start(tenant: str, body: ServiceStart) -> str:
     """Create a service; returns its id. One conditional PutItem."""
-    now = now_ms()
+    now = clock.now_ms()
     started_ms = event_time(body.timestamp, now)
     expiry = expiration.requested(body.ttl, body.expiration_time, now) or expiration.default(now)
     for _ in range(3):
@@ -109,7 +116,7 @@ def new_service_item(tenant: str, service_id: str, body: ServiceStart, started_m
         "auto_complete_after": body.auto_complete_after,
         "started": event_map(body.event_fields(), started_ms),
         "started_ms": started_ms,
-        "ext": {k: json.dumps(v, separators=(",", ":")) for k, v in body.attached_data().items()},
+        "ext": {k: json_text(v) for k, v in body.attached_data().items()},
         "expires_ms": expiry.expires_ms,
         store.TTL_ATTRIBUTE: expiration.ttl_seconds(expiry.expires_ms, now),
         "expiry_explicit": True if expiry.explicit else None,
@@ -144,7 +151,7 @@ def get(tenant: str, service_id: str, selection: Selection) -> dict[str, Any]:
 def load(tenant: str, service_id: str, with_children: bool = True, now: int | None = None) -> Conversation:
     """Read a live conversation (404 when missing or expired)."""
     check_service_id(service_id)
-    now = now_ms() if now is None else now
+    now = clock.now_ms() if now is None else now
     pk = store.conversation_pk(tenant, service_id)
     if with_children:
         conversation = Conversation.from_items(store.query_collection(pk))
@@ -164,7 +171,7 @@ def end(tenant: str, service_id: str, body: ServiceEnd | None) -> None:
     and tasks are completed with it by the read-time cascade (lib.conversation)."""
     check_service_id(service_id)
     body = body or ServiceEnd()
-    now = now_ms()
+    now = clock.now_ms()
     completed_ms = event_time(body.timestamp, now)
     wanted = expiration.requested(body.ttl, body.expiration_time, now)
 
@@ -235,7 +242,7 @@ def associate(tenant: str, customer_id: str, service_id: str, body: ServiceAssoc
     if not customer_id or len(customer_id) > 256:
         raise ValidationError("customer_id: must be 1-256 characters")
     body = body or ServiceAssociate()
-    now = now_ms()
+    now = clock.now_ms()
     fields = body.event_fields()
 
     def build(op: store.Update, known: dict[str, Any] | None) -> list[str]:
@@ -278,7 +285,7 @@ def associate(tenant: str, customer_id: str, service_id: str, body: ServiceAssoc
 def set_expiration(tenant: str, service_id: str, ttl: int | None, expiration_time: str | None) -> str:
     """`PUT /services/{id}`: returns the new expiration time."""
     check_service_id(service_id)
-    now = now_ms()
+    now = clock.now_ms()
     wanted = expiration.requested(ttl, expiration_time, now)
     assert wanted is not None  # the model requires one of the two
 
@@ -293,7 +300,7 @@ def put_extension(tenant: str, service_id: str, name: str, value: Any) -> None:
     """Deprecated `PUT /services/{id}/extensions/{name}`: replace one attached-data key."""
     check_service_id(service_id)
     check_extension_name(name)
-    now = now_ms()
+    now = clock.now_ms()
 
     def build(op: store.Update, known: dict[str, Any] | None) -> list[str]:
         ext_sets(op, {name: value})
@@ -328,7 +335,7 @@ def list_for_owner(tenant: str, customer_id: str | None, contact_key: str | None
 
     One Query of the owner index (all statuses) or the owner-status index, bounded on the start
     time in the key condition; only expired rows and other service types are filtered."""
-    now = now_ms()
+    now = clock.now_ms()
     if query.status is None:
         index, pk = store.OWNER_INDEX, store.owner_pk(tenant, customer_id, contact_key)[1]
     else:

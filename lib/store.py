@@ -13,7 +13,8 @@ import os
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, Iterable, Iterator
+from typing import Any
+from collections.abc import Iterable, Iterator
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -183,14 +184,10 @@ def _translate(error: ClientError) -> Exception:
     if code == "ConditionalCheckFailedException":
         return ConditionFailed(from_item(error.response.get("Item")))
     if code == "TransactionCanceledException":
-        reasons = [
-            (reason.get("Code", "None"), from_item(reason.get("Item")))
-            for reason in error.response.get("CancellationReasons", [])
-        ]
-        if any(code == "ValidationError" and "size" in (r.get("Message") or "").lower()
-               for code, r in zip([c for c, _ in reasons], error.response.get("CancellationReasons", []))):
+        raw = error.response.get("CancellationReasons", [])
+        if any(r.get("Code") == "ValidationError" and "size" in (r.get("Message") or "").lower() for r in raw):
             return PayloadTooLarge("the record would exceed the store's item size limit (400 KB)")
-        return ConditionFailed(reasons=reasons)
+        return ConditionFailed(reasons=[(r.get("Code", "None"), from_item(r.get("Item"))) for r in raw])
     if code == "ValidationException" and "size" in message.lower() and "item" in message.lower():
         return PayloadTooLarge("the record would exceed the store's item size limit (400 KB)")
     return error

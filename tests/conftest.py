@@ -13,7 +13,7 @@ os.environ.update(
     PAGE_TOKEN_SECRET="test-secret",
     POWERTOOLS_METRICS_DISABLED="true",
     POWERTOOLS_TRACE_DISABLED="true",
-    POWERTOOLS_LOG_LEVEL="CRITICAL",
+    POWERTOOLS_LOG_LEVEL=os.environ.get("TEST_LOG_LEVEL", "CRITICAL"),
     POWERTOOLS_SERVICE_NAME="context-services",
 )
 os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
@@ -60,8 +60,6 @@ class Clock:
     def __init__(self, monkeypatch: pytest.MonkeyPatch):
         self.now = clock.now_ms()
         monkeypatch.setattr(clock, "now_ms", lambda: self.now)
-        for module in ("lib.services", "lib.expiration", "lib.ids"):
-            monkeypatch.setattr(f"{module}.now_ms", lambda: self.now, raising=False)
 
     def advance(self, seconds: float) -> None:
         self.now += int(seconds * 1000)
