@@ -94,19 +94,25 @@ def sync_children(service: dict[str, Any], now: int | None = None) -> None:
         return
     target = children_ttl_for(expiry, now)
     pk = service["PK"]
-    for item in store.query_collection(pk):
-        if item["SK"] == store.SERVICE_SK or item.get(store.TTL_ATTRIBUTE) == target:
-            continue
-        op = store.Update(key={"PK": pk, "SK": item["SK"]}, sets={store.TTL_ATTRIBUTE: target})
-        op.condition = f"attribute_exists({op.expr.name('PK')})"
+    stale = [item["SK"] for item in store.query_collection(pk)
+             if item["SK"] != store.SERVICE_SK and item.get(store.TTL_ATTRIBUTE) != target]
+    # Transactions of up to 100 actions: the last one also records children_ttl on the service item,
+    # on condition that the expiration is still the one this sync was made for.
+    batches = [stale[i:i + 99] for i in range(0, len(stale), 99)] or [[]]
+    for number, batch in enumerate(batches):
+        actions = []
+        for sk in batch:
+            op = store.Update(key={"PK": pk, "SK": sk}, sets={store.TTL_ATTRIBUTE: target})
+            op.condition = f"attribute_exists({op.expr.name('PK')})"
+            actions.append(store.tx_update(op))
+        if number == len(batches) - 1:
+            record = store.Update(key={"PK": pk, "SK": store.SERVICE_SK}, sets={"children_ttl": target})
+            e = record.expr
+            record.condition = f"{e.name('expires_ms')} = {e.value(service['expires_ms'])}"
+            actions.append(store.tx_update(record))
         try:
-            store.update(op)
+            store.transact(actions)
         except store.ConditionFailed:
-            pass  # deleted meanwhile: nothing to keep alive
-    record = store.Update(key={"PK": pk, "SK": store.SERVICE_SK}, sets={"children_ttl": target})
-    e = record.expr
-    record.condition = f"{e.name('expires_ms')} = {e.value(service['expires_ms'])}"
-    try:
-        store.update(record)
-    except store.ConditionFailed:
-        pass  # the expiration moved again meanwhile; that write syncs the children itself
+            # A child deleted meanwhile, or the expiration moved again (that write syncs the children
+            # itself): nothing left to do here.
+            return

@@ -216,13 +216,13 @@ def delete(tenant: str, service_id: str) -> None:
     """Delete a service with its states, tasks and attached data. The service item goes first, in a
     conditional delete, so the conversation disappears for every reader at once; the children
     follow in batches (a crash in between leaves only invisible items that their TTL erases)."""
-    conversation = load(tenant, service_id, with_children=False)
-    pk = conversation.service["PK"]
+    check_service_id(service_id)
+    pk = store.conversation_pk(tenant, service_id)
     e = store.Expression()
     request = e.apply({
         "TableName": store.table_name(),
         "Key": store.to_item(service_key(tenant, service_id)),
-        "ConditionExpression": f"attribute_exists({e.name('PK')})",
+        "ConditionExpression": f"attribute_exists({e.name('PK')}) AND {e.name('expires_ms')} > {e.value(clock.now_ms())}",
     })
     try:
         store.call("delete_item", **request)

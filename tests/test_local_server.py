@@ -136,3 +136,37 @@ def test_parallel_ends_of_one_service_complete_it_once(server):
         with ThreadPoolExecutor(8) as pool:
             statuses = list(pool.map(lambda _: http(server, "POST", path, {})[0], range(8)))
         assert sorted(statuses) == [204] + [409] * 7
+
+
+def test_parallel_state_and_task_starts_get_unique_ids(server):
+    _, _, body = http(server, "POST", f"{BASE}/services/start", {"customer_id": "ids"})
+    service_id = body["service_id"]
+
+    def start(kind: str) -> int:
+        status, _, reply = http(server, "POST", f"{BASE}/services/{service_id}/{kind}s/start", {})
+        assert status == 201, reply
+        return reply[f"{kind}_id"]
+
+    with ThreadPoolExecutor(16) as pool:
+        states = list(pool.map(lambda _: start("state"), range(16)))
+        tasks = list(pool.map(lambda _: start("task"), range(16)))
+    assert sorted(states) == list(range(1, 17))
+    assert sorted(tasks) == list(range(1, 17))
+
+
+def test_parallel_composite_starts_converge(server):
+    element = {"service": {"customer_id": "composite-race", "service_type": "t"}, "state": {"state_type": "s"},
+               "task": {"task_type": "k"}, "associate_state_task": True}
+    for round_ in range(3):
+        element["service"]["service_type"] = f"t{round_}"
+        with ThreadPoolExecutor(16) as pool:
+            replies = list(pool.map(lambda _: http(server, "POST", f"{BASE}/services_composite/start",
+                                                   {"services": [element]}), range(16)))
+        assert {status for status, _, _ in replies} == {200}
+        results = [body["services"][0] for _, _, body in replies]
+        assert len({r["service_id"] for r in results}) == 1
+        assert len({r["state_id"] for r in results}) == 1
+        assert len({r["task_id"] for r in results}) == 1
+        assert sum(r["service_created"] for r in results) == 1
+        assert sum(r["state_created"] for r in results) == 1
+        assert sum(r["task_created"] for r in results) == 1
