@@ -30,6 +30,7 @@ from tests.apiclient import Api  # noqa: E402
 def table():
     """A fresh moto DynamoDB table, created from template.yaml."""
     embedded_dynamodb.faithful_updates()
+    embedded_dynamodb.partition_scoped()
     with mock_aws():
         store.client.cache_clear()
         settings.settings.cache_clear()
