@@ -20,9 +20,10 @@ run: $(STAMP)
 
 ## Every test and check: unit, API, contract (OpenAPI drift), template lint, benchmark smoke run.
 test: $(STAMP)
-	$(VENV)/bin/ruff check lib handlers tests scripts
+	$(VENV)/bin/ruff check lib handlers tests scripts bench
 	$(VENV)/bin/cfn-lint template.yaml
 	$(PY) -m pytest
+	$(PY) -m bench.run --quick --output bench/results-quick.json
 
 ## Regenerate docs/openapi.json from the code.
 openapi: $(STAMP)

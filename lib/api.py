@@ -15,7 +15,6 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Header
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
 
 from lib.models import ErrorOut
 from lib.errors import ApiError, MethodNotAllowed, NotFound, PayloadTooLarge, ValidationError
@@ -193,7 +192,6 @@ def handler_for(app: APIGatewayRestResolver) -> Callable[[dict, Any], dict]:
             from lib.idempotency import config
 
             config.register_lambda_context(context)  # so a crashed request's record expires with it
-        metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
         body = event.get("body") or ""
         size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode("utf-8"))
         if size > settings().max_body_bytes:

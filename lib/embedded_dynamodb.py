@@ -97,6 +97,8 @@ def partition_scoped() -> None:
         finally:
             del self.all_items
 
+    Table.query = query
+
     def _index_partition(table: Any, attribute: str, value: Any) -> list[Any]:
         cache = table.__dict__.get("_partition_cache")
         generation = table.__dict__.get("_generation", 0)
