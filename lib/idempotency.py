@@ -57,11 +57,11 @@ def _run(request: dict[str, Any], work: Callable[[], dict[str, Any]]) -> dict[st
     return work()
 
 
-def once(tenant: str, operation: str, key: str | None, body: Any, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Run `work` (which returns a JSON-able reply description) at most once per idempotency key.
-    Without a key, just run it."""
-    if key is None:
-        return work()
+def once(tenant: str, operation: str, key: str, body: Any, work: Callable[[], dict[str, Any]],
+         context: Any = None) -> dict[str, Any]:
+    """Run `work` (which returns a JSON-able reply description) at most once per idempotency key."""
+    if context is not None and hasattr(context, "get_remaining_time_in_millis"):
+        config.register_lambda_context(context)  # a crashed request's record then expires with it
     runner = idempotent_function(data_keyword_argument="request", config=config,
                                  persistence_store=_persistence(store.client(), settings().table_name))(_run)
     try:

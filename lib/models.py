@@ -60,7 +60,14 @@ NonNegative = Annotated[StrictInt, Field(ge=0)]
 Identifier = Annotated[StrictStr, Field(min_length=1, max_length=256)]
 
 
-class _Body(BaseModel):
+class Model(BaseModel):
+    """Base of every model: schemas are built on first use, not at import, so a cold Lambda only
+    builds the models its first requests need (most routes use a few of the ~30 models)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class _Body(Model):
     """Base of request bodies: unknown keys are attached data, checked here."""
 
     model_config = ConfigDict(extra="allow")
@@ -101,7 +108,7 @@ class EndFields(CommonFields):
     disposition_desc: Annotated[StrictStr, Field(max_length=64)] | None = None
 
 
-class ExpirationFields(BaseModel):
+class ExpirationFields(Model):
     ttl: NonNegative | None = Field(None, description="Seconds from now until the conversation is erased")
     expiration_time: Timestamp | None = Field(None, description="When the conversation is erased")
 
@@ -158,14 +165,14 @@ class StateEnd(EndFields):
     """State end event (all optional)."""
 
 
-class TransitionFrom(BaseModel):
+class TransitionFrom(Model):
     model_config = ConfigDict(extra="forbid")
     state_id: Annotated[StrictInt, Field(ge=1)]
     disposition: BusinessAttribute | None = None
     disposition_desc: Annotated[StrictStr, Field(max_length=64)] | None = None
 
 
-class TransitionTo(BaseModel):
+class TransitionTo(Model):
     model_config = ConfigDict(extra="forbid")
     state_type: BusinessAttribute | None = None
     est_duration: NonNegative | None = None
@@ -191,7 +198,7 @@ class TaskEnd(EndFields):
     """Task end event (all optional)."""
 
 
-class CompositeElement(BaseModel):
+class CompositeElement(Model):
     model_config = ConfigDict(extra="forbid")
     service: ServiceStart
     state: StateStart
@@ -199,7 +206,7 @@ class CompositeElement(BaseModel):
     associate_state_task: StrictBool = False
 
 
-class CompositeStart(BaseModel):
+class CompositeStart(Model):
     """Find-or-create services, states and (optionally) tasks, in request order."""
 
     model_config = ConfigDict(extra="forbid")
@@ -209,7 +216,7 @@ class CompositeStart(BaseModel):
 # ---- response shapes (documentation of what goes out; the handlers build plain dicts) ----
 
 
-class EventOut(BaseModel):
+class EventOut(Model):
     model_config = ConfigDict(extra="forbid")
     timestamp: str
     session_id: str | None = None
@@ -221,7 +228,7 @@ class EventOut(BaseModel):
     media_type: BusinessAttribute | None = None
 
 
-class TaskOut(BaseModel):
+class TaskOut(Model):
     model_config = ConfigDict(extra="allow", json_schema_extra={"description": "Task; attached data on request"})
     task_id: int
     task_type: BusinessAttribute | None = None
@@ -235,7 +242,7 @@ class TaskOut(BaseModel):
     disposition_desc: str | None = None
 
 
-class StateOut(BaseModel):
+class StateOut(Model):
     model_config = ConfigDict(extra="allow", json_schema_extra={"description": "State; attached data on request"})
     state_id: int
     state_type: BusinessAttribute | None = None
@@ -251,7 +258,7 @@ class StateOut(BaseModel):
     completed_tasks: list[TaskOut] | None = None
 
 
-class ServiceOut(BaseModel):
+class ServiceOut(Model):
     model_config = ConfigDict(extra="allow", json_schema_extra={"description": "Service; attached data on request"})
     service_id: str
     service_type: BusinessAttribute | None = None
@@ -270,19 +277,19 @@ class ServiceOut(BaseModel):
     completed_tasks: list[TaskOut] | None = None
 
 
-class ServiceCreated(BaseModel):
+class ServiceCreated(Model):
     service_id: str
 
 
-class StateCreated(BaseModel):
+class StateCreated(Model):
     state_id: int
 
 
-class TaskCreated(BaseModel):
+class TaskCreated(Model):
     task_id: int
 
 
-class CompositeResult(BaseModel):
+class CompositeResult(Model):
     service_id: str
     service_created: bool
     state_id: int
@@ -291,16 +298,16 @@ class CompositeResult(BaseModel):
     task_created: bool | None = None
 
 
-class CompositeOut(BaseModel):
+class CompositeOut(Model):
     services: list[CompositeResult]
 
 
-class ExpirationOut(BaseModel):
+class ExpirationOut(Model):
     service_id: str
     expiration_time: str
 
 
-class ErrorOut(BaseModel):
+class ErrorOut(Model):
     message: str
     exception: str
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from lib.conversation import Selection
+from lib.models import Model
 from lib.store import tenant_key
 
 HeaderValue = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
 
 
-class TenantHeaders(BaseModel):
+class TenantHeaders(Model):
     """`ContactCenterId` (tenant) and `GroupId` (business unit); absent means the default tenant
     and no group."""
 
@@ -34,7 +35,7 @@ class CreateHeaders(TenantHeaders):
         None, alias="Idempotency-Key", description="Repeat-safe retries: same key and body within 24 h replay the reply")
 
 
-class SelectionParams(BaseModel):
+class SelectionParams(Model):
     """What a read embeds and which attached data it returns."""
 
     active_states: bool = Field(False, description="Embed active states")

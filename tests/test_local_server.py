@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -29,11 +30,10 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server():
+def _start(extra_env: dict[str, str] | None = None):
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
-    env.update(PORT=str(port), TABLE_NAME="local-test")
+    env.update({"PORT": str(port), "TABLE_NAME": "local-test", **(extra_env or {})})
     process = subprocess.Popen([sys.executable, "-m", "lib.local_server"], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
@@ -53,9 +53,41 @@ def server():
         pytest.fail("local server did not start: " + "".join(lines))
     drain = threading.Thread(target=lambda: [lines.append(x) for x in process.stdout], daemon=True)
     drain.start()
-    yield {"url": f"http://127.0.0.1:{port}", "dynamodb": endpoint, "lines": lines}
-    process.terminate()
-    process.wait(timeout=10)
+    return process, {"url": f"http://127.0.0.1:{port}", "dynamodb": endpoint, "lines": lines, "drain": drain}
+
+
+def _stop(process, info) -> int:
+    """Ctrl-C, as a user would."""
+    process.send_signal(signal.SIGINT)
+    code = process.wait(timeout=15)
+    info["drain"].join(timeout=5)
+    return code
+
+
+@pytest.fixture(scope="module")
+def server():
+    process, info = _start()
+    yield info
+    assert _stop(process, info) == 0
+    assert any("stopped" in line for line in info["lines"]), "Ctrl-C stops cleanly"
+
+
+def test_existing_dynamodb_is_used_when_configured(server):
+    """AWS_ENDPOINT_URL_DYNAMODB + TABLE_NAME: no embedded DynamoDB, the table is created there."""
+    process, info = _start({"AWS_ENDPOINT_URL_DYNAMODB": server["dynamodb"], "TABLE_NAME": "existing-table",
+                            "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"})
+    try:
+        assert info["dynamodb"] is None
+        status, _, body = http(info, "POST", f"{BASE}/services/start", {"customer_id": "elsewhere"})
+        assert status == 201
+        client = boto3.client("dynamodb", endpoint_url=server["dynamodb"], region_name="us-east-1",
+                              aws_access_key_id="local", aws_secret_access_key="local")
+        assert "existing-table" in client.list_tables()["TableNames"]
+        stored = client.get_item(TableName="existing-table",
+                                 Key={"PK": {"S": f"|#C#{body['service_id']}"}, "SK": {"S": "#SERVICE"}})
+        assert stored["Item"]["customer_id"]["S"] == "elsewhere"
+    finally:
+        assert _stop(process, info) == 0
 
 
 def http(server, method, path, body=None, headers=None):
