@@ -19,6 +19,7 @@ def run(url: str, clients: int, conversations: int, max_seconds: float) -> dict:
     target = urlsplit(url)
     latencies: list[float] = []
     errors = 0
+    samples: list[str] = []  # the first few failures, for the report
     lock = threading.Lock()
     deadline = time.monotonic() + max_seconds
 
@@ -44,18 +45,21 @@ def run(url: str, clients: int, conversations: int, max_seconds: float) -> dict:
                 connection.close()
                 steps = [("GET", f"/services/{body.get('service_id')}", None, 200),
                          ("POST", f"/services/{body.get('service_id')}/end", {}, 204)]
-                ok = status == 201
+                failures = [] if status == 201 else [f"POST /services/start -> {status}"]
                 for method, path, payload, expected in steps:
                     connection = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
-                    code, _ = request(connection, method, path, payload)
+                    code, reply = request(connection, method, path, payload)
                     connection.close()
-                    ok = ok and code == expected
-                if not ok:
+                    if code != expected:
+                        failures.append(f"{method} {path} -> {code} {reply}")
+                if failures:
                     with lock:
                         errors += 1
-            except OSError:
+                        samples.extend(failures[:1])
+            except OSError as error:
                 with lock:
                     errors += 1
+                    samples.append(f"{type(error).__name__}: {error}")
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
     started = time.perf_counter()
@@ -73,6 +77,7 @@ def run(url: str, clients: int, conversations: int, max_seconds: float) -> dict:
         "p50_ms": round(statistics.median(ordered), 2) if ordered else None,
         "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 2) if ordered else None,
         "errors": errors,
+        "error_samples": samples[:5],
     }
 
 

@@ -3,21 +3,17 @@
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from lib import api, composite, services
 from lib.api import json_response, list_response, responses
 from lib.models import (CompositeOut, CompositeStart, ExpirationOut, ExpirationUpdate, ServiceAssociate, ServiceCreated, ServiceEnd,
                         ServiceOut, ServiceStart)
-from lib.reads import CreateHeaders, SelectionParams, ServiceListParams, TenantHeaders
+from lib.reads import Creating, Select, ServiceId, ServiceListParams, Tenant
 
 router = APIGatewayRouter()
 
-Tenant = Annotated[TenantHeaders, Header()]
-Creating = Annotated[CreateHeaders, Header()]
-Select = Annotated[SelectionParams, Query()]
-ServiceId = Annotated[str, Path(description="Service id (decimal string)")]
 
 
 @router.post("/services/start", operation_id="start_service", summary="Start a service",

@@ -2,19 +2,16 @@
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from lib import api, children
 from lib.api import json_response, list_response, responses
 from lib.models import StateCreated, StateEnd, StateOut, StateStart, Transition
-from lib.reads import CreateHeaders, SelectionParams, StateListParams, TenantHeaders
+from lib.reads import Creating, Select, ServiceId, StateListParams, Tenant
 
 router = APIGatewayRouter()
 
-Tenant = Annotated[TenantHeaders, Header()]
-Creating = Annotated[CreateHeaders, Header()]
-ServiceId = Annotated[str, Path(description="Service id (decimal string)")]
 StateId = Annotated[int, Path(ge=1, description="State id")]
 
 
@@ -67,7 +64,7 @@ def end_state(headers: Tenant, service_id: ServiceId, state_id: StateId,
 
 @router.get("/services/<service_id>/states/<state_id>", operation_id="get_state", summary="Get a state",
             responses=responses(200, "The state", StateOut))
-def get_state(headers: Tenant, service_id: ServiceId, state_id: StateId, params: Annotated[SelectionParams, Query()]):
+def get_state(headers: Tenant, service_id: ServiceId, state_id: StateId, params: Select):
     return json_response(200, children.get_state(headers.key, service_id, state_id, params.selection()))
 
 

@@ -2,19 +2,16 @@
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from lib import api, children
 from lib.api import json_response, list_response, responses
 from lib.models import TaskCreated, TaskEnd, TaskOut, TaskStart
-from lib.reads import CreateHeaders, SelectionParams, TaskListParams, TenantHeaders
+from lib.reads import Creating, Select, ServiceId, TaskListParams, Tenant
 
 router = APIGatewayRouter()
 
-Tenant = Annotated[TenantHeaders, Header()]
-Creating = Annotated[CreateHeaders, Header()]
-ServiceId = Annotated[str, Path(description="Service id (decimal string)")]
 TaskId = Annotated[int, Path(ge=1, description="Task id")]
 
 
@@ -57,7 +54,7 @@ def end_task(headers: Tenant, service_id: ServiceId, task_id: TaskId, body: Anno
 
 @router.get("/services/<service_id>/tasks/<task_id>", operation_id="get_task", summary="Get a task",
             responses=responses(200, "The task", TaskOut))
-def get_task(headers: Tenant, service_id: ServiceId, task_id: TaskId, params: Annotated[SelectionParams, Query()]):
+def get_task(headers: Tenant, service_id: ServiceId, task_id: TaskId, params: Select):
     return json_response(200, children.get_task(headers.key, service_id, task_id, params.selection()))
 
 

@@ -95,9 +95,6 @@ def next_link(event: Any, page_token: str) -> str:
     return f"{proto}://{host}{path}?{urlencode(params)}"
 
 
-_lambda_context: Any = None  # the invocation's context (one invocation at a time per environment)
-
-
 def create_once(router: Any, headers: Any, operation: str, work: Callable[[], dict[str, Any]]) -> Response:
     """Run a creating request at most once per Idempotency-Key (lib.idempotency). `work` returns
     {"status", "body", "headers"}; the same description is replayed for a repeat."""
@@ -107,7 +104,7 @@ def create_once(router: Any, headers: Any, operation: str, work: Callable[[], di
         from lib import idempotency  # imported on the first request that uses it, not at cold start
 
         reply = idempotency.once(headers.key, operation, headers.idempotency_key, router.current_event.json_body,
-                                 work, _lambda_context)
+                                 work, router.lambda_context)
     return json_response(reply["status"], reply.get("body"), reply.get("headers"))
 
 
@@ -195,8 +192,6 @@ def handler_for(app: APIGatewayRestResolver) -> Callable[[dict, Any], dict]:
     before anything parses it, tracing where enabled."""
 
     def handle(event: dict, context: Any) -> dict:
-        global _lambda_context
-        _lambda_context = context
         body = event.get("body") or ""
         size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode("utf-8"))
         if size > settings().max_body_bytes:

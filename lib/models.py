@@ -228,48 +228,41 @@ class EventOut(Model):
     media_type: BusinessAttribute | None = None
 
 
-class TaskOut(Model):
+class _ElementOut(Model):
+    """What services, states and tasks have in common (§3)."""
+
+    est_duration: int | None = None
+    started: EventOut
+    completed: EventOut | None = None
+    duration: int | None = None
+    disposition: BusinessAttribute | None = None
+    disposition_desc: str | None = None
+
+
+class TaskOut(_ElementOut):
     model_config = ConfigDict(extra="allow", json_schema_extra={"description": "Task; attached data on request"})
     task_id: int
     task_type: BusinessAttribute | None = None
     service_id: str
     state_id: int | None = None
-    est_duration: int | None = None
-    started: EventOut
-    completed: EventOut | None = None
-    duration: int | None = None
-    disposition: BusinessAttribute | None = None
-    disposition_desc: str | None = None
 
 
-class StateOut(Model):
+class StateOut(_ElementOut):
     model_config = ConfigDict(extra="allow", json_schema_extra={"description": "State; attached data on request"})
     state_id: int
     state_type: BusinessAttribute | None = None
     service_id: str
     previous_state_id: int | None = None
-    est_duration: int | None = None
-    started: EventOut
-    completed: EventOut | None = None
-    duration: int | None = None
-    disposition: BusinessAttribute | None = None
-    disposition_desc: str | None = None
     active_tasks: list[TaskOut] | None = None
     completed_tasks: list[TaskOut] | None = None
 
 
-class ServiceOut(Model):
+class ServiceOut(_ElementOut):
     model_config = ConfigDict(extra="allow", json_schema_extra={"description": "Service; attached data on request"})
     service_id: str
     service_type: BusinessAttribute | None = None
     customer_id: str | None = None
     contact_key: str | None = None
-    est_duration: int | None = None
-    started: EventOut
-    completed: EventOut | None = None
-    duration: int | None = None
-    disposition: BusinessAttribute | None = None
-    disposition_desc: str | None = None
     expiration_time: str
     active_states: list[StateOut] | None = None
     completed_states: list[StateOut] | None = None

@@ -7,6 +7,8 @@ from typing import Annotated
 
 from pydantic import ConfigDict, Field
 
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
+
 from lib.conversation import Selection
 from lib.models import Model
 from lib.store import tenant_key
@@ -68,3 +70,10 @@ class StateListParams(PageParams):
 class TaskListParams(PageParams):
     task_types: str | None = Field(None, description="CSV of task types")
     state_id: int | None = Field(None, ge=1, description="Only the tasks of this state")
+
+
+# Route parameter annotations shared by the handlers.
+Tenant = Annotated[TenantHeaders, Header()]
+Creating = Annotated[CreateHeaders, Header()]
+Select = Annotated[SelectionParams, Query()]
+ServiceId = Annotated[str, Path(description="Service id (decimal string)")]

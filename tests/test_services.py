@@ -455,3 +455,10 @@ def test_failed_request_leaves_no_idempotency_record(api):
 def test_bad_idempotency_key_is_400(api, key):
     assert_error(api.post("/services/start", {"customer_id": "c"}, headers={"Idempotency-Key": key}), 400,
                  "ValidationException", "Idempotency-Key")
+
+
+def test_tenancy_headers_are_case_insensitive(api):
+    service_id = api.post("/services/start", {"customer_id": "c"},
+                          headers={"contactcenterid": "lower", "groupid": "g"}).json["service_id"]
+    assert api.get(f"/services/{service_id}", headers={"ContactCenterId": "lower", "GroupId": "g"}).status == 200
+    assert_error(api.get(f"/services/{service_id}"), 404, "NotFoundException")

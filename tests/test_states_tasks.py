@@ -300,3 +300,30 @@ def test_composite_does_not_reuse_completed(api):
 def test_composite_validation(api, items, body):
     assert_error(api.post("/services_composite/start", body), 400, "ValidationException")
     assert items() == []
+
+
+@pytest.mark.parametrize("path, body, field", [
+    ("/states/start", {"state_type": "x"}, "state_id"),
+    ("/tasks/start", {"task_type": "x"}, "task_id"),
+])
+def test_child_starts_are_idempotent(api, path, body, field):
+    service_id = api.start()
+    headers = {"Idempotency-Key": "child-retry"}
+    first = api.post(f"/services/{service_id}{path}", body, headers=headers)
+    again = api.post(f"/services/{service_id}{path}", body, headers=headers)
+    assert first.status == again.status == 201 and first.json == again.json == {field: 1}
+    assert api.post(f"/services/{service_id}{path}", body).json == {field: 2}
+    assert_error(api.post(f"/services/{service_id}{path}", {**body, "x": 1}, headers=headers), 409, "ConflictException")
+
+
+def test_composite_and_transition_are_idempotent(api):
+    headers = {"Idempotency-Key": "composite-retry"}
+    body = {"services": [{"service": {"customer_id": "idem"}, "state": {"state_type": "a"}}]}
+    first = api.post("/services_composite/start", body, headers=headers)
+    again = api.post("/services_composite/start", body, headers=headers)
+    assert first.json == again.json and first.json["services"][0]["service_created"] is True
+    service_id = first.json["services"][0]["service_id"]
+    move = {"from": {"state_id": 1}, "to": {"state_type": "b"}}
+    one = api.post(f"/services/{service_id}/states/transition", move, headers={"Idempotency-Key": "t"})
+    two = api.post(f"/services/{service_id}/states/transition", move, headers={"Idempotency-Key": "t"})
+    assert one.status == two.status == 201 and one.json == two.json == {"state_id": 2}
