@@ -29,9 +29,10 @@ test: $(STAMP)
 openapi: $(STAMP)
 	$(PY) -m lib.openapi --write
 
-## Full benchmark: bench/results.json and a table on stdout.
+## Full benchmark: a table on stdout, bench/results.json, and docs/BENCHMARKS.md rendered from it.
 bench: $(STAMP)
 	$(PY) -m bench.run --output bench/results.json
+	$(PY) -m bench.report
 
 ## `sam build` calls these (template.yaml: BuildMethod makefile). The package holds the runtime
 ## dependencies for Lambda's arm64 / Python 3.13, lib/ and handlers/ only, and their bytecode
