@@ -301,9 +301,11 @@ class ChildQuery:
 def list_children(tenant: str, service_id: str, kind: Kind, query: ChildQuery,
                   selection: Selection) -> tuple[list[dict[str, Any]], str | None]:
     """States or tasks of a service, by id. One Query of the conversation's item collection: a
-    child's status depends on its service's (and, for tasks, its state's) end, so the conversation
-    is read whole and filtered here."""
-    conversation = services.load(tenant, service_id, with_children=True)
+    child's status depends on its service's (and, for tasks, its state's) end, so the service (and
+    for tasks the states) are read with the children and the status filter is applied here."""
+    # States need only the service (its end completes them); tasks also need the states.
+    through = store.STATE_PREFIX if kind is STATE else store.TASK_PREFIX
+    conversation = services.load(tenant, service_id, with_children=True, through=through)
     types = services.parse_types(query.types)
     scope = paging.fingerprint(tenant, service_id, kind.name, query.status, types, query.state_id)
     resume = paging.decode(query.page_token, scope)

@@ -141,7 +141,7 @@ def _child(tenant: str, service_id: str, kind: children.Kind, key: tuple[Any, ..
            create: Callable[[children.Checks], int]) -> tuple[int, bool]:
     sk = store.lock_sk(kind.name, *key)
     for _ in range(ATTEMPTS):
-        conversation = services.load(tenant, service_id, with_children=True)
+        conversation = services.load(tenant, service_id, with_children=True, through=None)
         rows = conversation.states if kind is children.STATE else conversation.tasks
         completed = conversation.state_completed_ms if kind is children.STATE else conversation.task_completed_ms
 

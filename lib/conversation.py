@@ -79,10 +79,9 @@ def _event(stored: dict[str, Any] | None) -> dict[str, Any] | None:
     return {name: stored[name] for name in EVENT_FIELDS if stored.get(name) is not None}
 
 
-def _element(item: dict[str, Any], fields: tuple[str, ...], completed_ms: int | None,
-             cascaded_from: dict[str, Any] | None) -> dict[str, Any]:
-    """Common shape of services, states and tasks. `cascaded_from` supplies the end event of an
-    element completed by its parent's end."""
+def _element(item: dict[str, Any], fields: tuple[str, ...], completed_ms: int | None) -> dict[str, Any]:
+    """Common shape of services, states and tasks. `completed_ms` is when the element completed,
+    by its own end event or by its parent's (then only the timestamp is known)."""
     view: dict[str, Any] = {name: item[name] for name in fields if item.get(name) is not None}
     view["started"] = _event(item["started"])
     if item.get("completed") is not None:
@@ -91,7 +90,7 @@ def _element(item: dict[str, Any], fields: tuple[str, ...], completed_ms: int | 
         for name in ("disposition", "disposition_desc"):
             if item.get(name) is not None:
                 view[name] = item[name]
-    elif completed_ms is not None and cascaded_from is not None:
+    elif completed_ms is not None:
         view["completed"] = {"timestamp": format_ms(completed_ms)}
         view["duration"] = completed_ms - item["started_ms"]
     return view
@@ -151,7 +150,7 @@ class Conversation:
     def service_view(self, selection: Selection) -> dict[str, Any]:
         service = self.service
         view = _element(service, ("service_id", "service_type", "customer_id", "contact_key", "est_duration"),
-                        self.service_completed_ms, None)
+                        self.service_completed_ms)
         view["expiration_time"] = format_ms(service["expires_ms"])
         view.update(_attached(service, selection.own))
         if selection.embeds_states:
@@ -169,7 +168,7 @@ class Conversation:
     def state_view(self, state: dict[str, Any], selection: Selection) -> dict[str, Any]:
         completed = self.state_completed_ms(state)
         view = _element(state, ("state_id", "state_type", "service_id", "previous_state_id", "est_duration"),
-                        completed, self.service)
+                        completed)
         view.update(_attached(state, selection.own | selection.state))
         if selection.embeds_tasks:
             ids = sorted(i for i, t in self.tasks.items() if t.get("state_id") == state["state_id"])
@@ -178,7 +177,7 @@ class Conversation:
 
     def task_view(self, task: dict[str, Any], selection: Selection) -> dict[str, Any]:
         view = _element(task, ("task_id", "task_type", "service_id", "state_id", "est_duration"),
-                        self.task_completed_ms(task), self.service)
+                        self.task_completed_ms(task))
         view.update(_attached(task, selection.own | selection.task))
         return view
 

@@ -144,17 +144,21 @@ def _owner_attributes(tenant: str, item: dict[str, Any]) -> dict[str, Any]:
 
 def get(tenant: str, service_id: str, selection: Selection) -> dict[str, Any]:
     """A service view: one GetItem, or one Query of the conversation when children are embedded."""
-    conversation = load(tenant, service_id, with_children=selection.needs_children)
+    through = store.TASK_PREFIX if selection.embeds_tasks else store.STATE_PREFIX
+    conversation = load(tenant, service_id, with_children=selection.needs_children, through=through)
     return conversation.service_view(selection)
 
 
-def load(tenant: str, service_id: str, with_children: bool = True, now: int | None = None) -> Conversation:
-    """Read a live conversation (404 when missing or expired)."""
+def load(tenant: str, service_id: str, with_children: bool = True, now: int | None = None,
+         through: str | None = store.TASK_PREFIX) -> Conversation:
+    """Read a live conversation (404 when missing or expired): the service item alone, or one Query
+    of the service with its states (`through=STATE_PREFIX`), states and tasks (the default), or
+    everything including composite-start locks (`through=None`)."""
     check_service_id(service_id)
     now = clock.now_ms() if now is None else now
     pk = store.conversation_pk(tenant, service_id)
     if with_children:
-        conversation = Conversation.from_items(store.query_collection(pk))
+        conversation = Conversation.from_items(store.query_collection(pk, through))
     else:
         item = store.get(pk, store.SERVICE_SK)
         conversation = Conversation(item) if item is not None else None
@@ -189,24 +193,16 @@ def end(tenant: str, service_id: str, body: ServiceEnd | None) -> None:
             "GSI4PK": store.tenant_end_pk(tenant),
             "GSI4SK": store.time_sk(completed_ms, service_id),
         })
+        # The service moves between status partitions: GSI2PK / GSI3PK take the values kept in
+        # owner_done_pk / tenant_done_pk, copied attribute to attribute inside this same update.
+        op.copies.update({"GSI2PK": "owner_done_pk", "GSI3PK": "tenant_done_pk"})
         ext_sets(op, body.attached_data())
         conditions = [f"attribute_not_exists({e.name('completed_ms')})",
                       f"{e.name('started_ms')} <= {e.value(completed_ms)}"]
         conditions += expiration.write_clauses(op, wanted, known, now)
         return conditions
 
-    _write_with_index_moves(tenant, service_id, build, now)
-
-
-def _write_with_index_moves(tenant: str, service_id: str, build: Build, now: int) -> None:
-    """Ending moves the service between status partitions: GSI2PK / GSI3PK take the values kept in
-    `owner_done_pk` / `tenant_done_pk`, copied attribute to attribute inside the same update."""
-
-    def with_moves(op: store.Update, known: dict[str, Any] | None) -> list[str]:
-        op.copies.update({"GSI2PK": "owner_done_pk", "GSI3PK": "tenant_done_pk"})
-        return build(op, known)
-
-    write_service(tenant, service_id, with_moves, now)
+    write_service(tenant, service_id, build, now)
 
 
 # ---------------------------------------------------------------- delete
@@ -356,7 +352,8 @@ def list_for_owner(tenant: str, customer_id: str | None, contact_key: str | None
     items, more = q.items(start_key, query.limit)
     views = []
     for item in items:
-        conversation = (load(tenant, item["service_id"], with_children=True, now=now)
+        through = store.TASK_PREFIX if selection.embeds_tasks else store.STATE_PREFIX
+        conversation = (load(tenant, item["service_id"], with_children=True, now=now, through=through)
                         if selection.needs_children else Conversation(item))
         views.append(conversation.service_view(selection))
     next_token = paging.encode(store.key_of(items[-1], index), token_scope) if more and items else None

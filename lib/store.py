@@ -25,10 +25,12 @@ from lib.clock import sortable_ms
 from lib.errors import PayloadTooLarge
 from lib.settings import settings
 
+# Sort order inside a conversation: the service, its states, its tasks, then composite-start locks,
+# so "the service with its states" and "the service with its states and tasks" are each one key range.
 SERVICE_SK = "#SERVICE"
 STATE_PREFIX = "S#"
 TASK_PREFIX = "T#"
-LOCK_PREFIX = "L#"
+LOCK_PREFIX = "X#"
 TTL_ATTRIBUTE = "expire_at"
 
 # Index names and their key attributes (template.yaml declares the same; tests build the table from it).
@@ -328,12 +330,13 @@ def tx_check(pk: str, sk: str, condition: str, expr: Expression) -> dict[str, An
                                           "ReturnValuesOnConditionCheckFailure": "ALL_OLD"})}
 
 
-def query_collection(pk: str, prefix: str | None = None) -> list[dict[str, Any]]:
-    """Every item of one partition (optionally those whose SK starts with `prefix`), consistently."""
+def query_collection(pk: str, through: str | None = None) -> list[dict[str, Any]]:
+    """The items of one partition, consistently: all of them, or from its first key through every key
+    that starts with `through` (e.g. STATE_PREFIX: the service and its states)."""
     expr = Expression()
     condition = f"{expr.name('PK')} = {expr.value(pk)}"
-    if prefix:
-        condition += f" AND begins_with({expr.name('SK')}, {expr.value(prefix)})"
+    if through:
+        condition += f" AND {expr.name('SK')} <= {expr.value(through + chr(0x10FFFF))}"
     request = expr.apply({"TableName": table_name(), "KeyConditionExpression": condition, "ConsistentRead": True})
     items: list[dict[str, Any]] = []
     for page in _pages(request):
