@@ -77,11 +77,12 @@ class Counter:
         from botocore.exceptions import ClientError
 
         self.enabled = False
+        calls = copy.deepcopy(calls)  # botocore may fill in parameters; keep the recording intact
         started = time.perf_counter()
         try:
             for operation, params in calls:
                 try:
-                    self.client._make_api_call(operation, copy.deepcopy(params))  # noqa: SLF001
+                    self.client._make_api_call(operation, params)  # noqa: SLF001
                 except ClientError:
                     pass  # the API call met the same conditional failure (e.g. a 409) and so does its replay
         finally:
@@ -270,14 +271,26 @@ def measure(api: Any, counter: Counter, op: Op, reps: int) -> Measured:
         ctx = op.prepare()
         snapshot = copy.deepcopy(backend.tables[TABLE])
         counter.reset()
-        started = time.perf_counter()
-        reply = op.call(ctx)
-        handler = time.perf_counter() - started
+        # As timeit does: the collector is run between measurements, not inside them, so that
+        # neither side pays for garbage the other (or the untimed snapshot) made.
+        gc.collect()
+        gc.disable()
+        try:
+            started = time.perf_counter()
+            reply = op.call(ctx)
+            handler = time.perf_counter() - started
+        finally:
+            gc.enable()
         if reply.status != op.expect:
             raise RuntimeError(f"{op.name}: expected {op.expect}, got {reply.status} {reply.text}")
         calls, stats = list(counter.calls), list(counter.stats)
         backend.tables[TABLE] = snapshot
-        direct = counter.replay(calls)
+        gc.collect()
+        gc.disable()
+        try:
+            direct = counter.replay(calls)
+        finally:
+            gc.enable()
         if result is None:
             result = Measured(len(calls), [name for name, _ in calls])
             if op.list_route:
