@@ -192,15 +192,16 @@ def operations(api: Any, data: dict[str, Any]) -> list[Op]:
                {"service": {"customer_id": ctx, "service_type": "s"}, "state": {"state_type": "a"},
                 "task": {"task_type": "t"}, "associate_state_task": True}]}),
            prepare=lambda: f"composite-{time.perf_counter_ns()}",
-           reason="find-or-create at three levels: each level reads its lock (and what it names) and, to create, "
-                  "takes an id from the service counter (transactions cannot return values) then writes item and "
-                  "lock in one transaction"),
+           reason="find-or-create at three levels: the service lock is read and the owner's active services "
+                  "searched (one Query) before the service and its lock are written in one transaction; the state "
+                  "and the task each take an id from the service counter (transactions cannot return values), "
+                  "then are written with their lock in one transaction"),
         Op("start_composite_reuse", 2,
            lambda _: api.post("/services_composite/start", {"services": [
                {"service": {"customer_id": "bench-composite", "service_type": "s"}, "state": {"state_type": "a"},
                 "task": {"task_type": "t"}, "associate_state_task": True}]}),
-           reason="the service lock and the service it names are read (GetItem each), then the conversation is "
-                  "read once for the state and once for the task"),
+           reason="the service lock is read, then the conversation it names (one Query serves service, state and "
+                  "task)"),
         Op("start_state", 1, lambda _: api.post(f"/services/{sid}/states/start", {"state_type": "x"}), expect=201,
            reason="the id comes from an UpdateItem of the service counter (transactions cannot return values); "
                   "the item is then written in a transaction that re-checks the service"),

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from lib import clock
 from lib import children, expiration, services, store
 from lib.conversation import Conversation
-from lib.errors import Conflict
+from lib.errors import Conflict, NotFound
 from lib.ids import new_service_id
 from lib.models import CompositeElement, ServiceStart
 
@@ -39,11 +39,15 @@ def start(tenant: str, elements: list[CompositeElement]) -> list[dict[str, Any]]
 
 
 def _element(tenant: str, element: CompositeElement) -> dict[str, Any]:
-    service_id, service_created = _service(tenant, element.service)
+    # The conversation read while finding the service serves the state and task lookups too: when
+    # all three exist, an element costs two reads (the lock, then the conversation it names). Any
+    # change made meanwhile by someone else shows up as a failed lock condition, and then the
+    # conversation is read again.
+    service_id, service_created, conversation = _service(tenant, element.service)
     state_id, state_created = _child(
         tenant, service_id, children.STATE, (element.state.state_type,),
         lambda conv, item: item.get("state_type") == element.state.state_type,
-        lambda checks: children.start_state(tenant, service_id, element.state, checks))
+        lambda checks: children.start_state(tenant, service_id, element.state, checks), conversation)
     result: dict[str, Any] = {"service_id": service_id, "service_created": service_created,
                               "state_id": state_id, "state_created": state_created}
     if element.task is not None:
@@ -52,7 +56,7 @@ def _element(tenant: str, element: CompositeElement) -> dict[str, Any]:
         result["task_id"], result["task_created"] = _child(
             tenant, service_id, children.TASK, (task.task_type, attach),
             lambda conv, item: item.get("task_type") == task.task_type and item.get("state_id") == attach,
-            lambda checks: children.start_task(tenant, service_id, task, checks))
+            lambda checks: children.start_task(tenant, service_id, task, checks), conversation)
     return result
 
 
@@ -70,23 +74,28 @@ def _lock_put(pk: str, sk: str, field: str, value: Any, stale: Any, ttl: int) ->
 # ---------------------------------------------------------------- service
 
 
-def _service(tenant: str, body: ServiceStart) -> tuple[str, bool]:
+def _service(tenant: str, body: ServiceStart) -> tuple[str, bool, Conversation | None]:
+    """(service id, created, its conversation when it was read or made here)."""
     lock_pk = store.composite_service_lock_pk(tenant, body.customer_id, body.contact_key, body.service_type)
     for _ in range(ATTEMPTS):
         now = clock.now_ms()
         lock = store.get(lock_pk, LOCK_SK)
         stale = None
         if lock is not None:
-            named = store.get(store.conversation_pk(tenant, lock["service_id"]), store.SERVICE_SK)
-            if _usable(named, body, now):
-                return lock["service_id"], False
+            try:
+                named = services.load(tenant, lock["service_id"], with_children=True, now=now, through=None)
+            except NotFound:
+                named = None
+            if named is not None and _usable(named.service, body, now):
+                return lock["service_id"], False, named
             stale = lock["service_id"]
         try:
             existing = _find_active_service(tenant, body, now)
             if existing is not None:
                 _write_lock(lock_pk, existing, stale, existing["children_ttl"])
-                return existing["service_id"], False
-            return _create_service(tenant, body, lock_pk, stale, now), True
+                return existing["service_id"], False, None
+            created = _create_service(tenant, body, lock_pk, stale, now)
+            return created["service_id"], True, Conversation(created)
         except _LockMoved:
             continue
     raise Conflict("too many concurrent composite starts with these keys; retry")
@@ -120,7 +129,7 @@ def _write_lock(lock_pk: str, service: dict[str, Any], stale: Any, ttl: int) -> 
         raise _LockMoved from None
 
 
-def _create_service(tenant: str, body: ServiceStart, lock_pk: str, stale: Any, now: int) -> str:
+def _create_service(tenant: str, body: ServiceStart, lock_pk: str, stale: Any, now: int) -> dict[str, Any]:
     started_ms = services.event_time(body.timestamp, now)
     expiry = expiration.requested(body.ttl, body.expiration_time, now) or expiration.default(now)
     service_id = new_service_id()
@@ -130,7 +139,7 @@ def _create_service(tenant: str, body: ServiceStart, lock_pk: str, stale: Any, n
                         store.tx_put(item)])
     except store.ConditionFailed:
         raise _LockMoved from None
-    return service_id
+    return item
 
 
 # ---------------------------------------------------------------- state and task
@@ -138,10 +147,11 @@ def _create_service(tenant: str, body: ServiceStart, lock_pk: str, stale: Any, n
 
 def _child(tenant: str, service_id: str, kind: children.Kind, key: tuple[Any, ...],
            matches: Callable[[Conversation, dict[str, Any]], bool],
-           create: Callable[[children.Checks], int]) -> tuple[int, bool]:
+           create: Callable[[children.Checks], int], known: Conversation | None) -> tuple[int, bool]:
     sk = store.lock_sk(kind.name, *key)
     for _ in range(ATTEMPTS):
-        conversation = services.load(tenant, service_id, with_children=True, through=None)
+        conversation = known or services.load(tenant, service_id, with_children=True, through=None)
+        known = None  # a retry reads afresh
         rows = conversation.states if kind is children.STATE else conversation.tasks
         completed = conversation.state_completed_ms if kind is children.STATE else conversation.task_completed_ms
 
