@@ -25,7 +25,8 @@ def _created(service_id: str, state_id: int) -> dict:
 def _list_route(suffix: str, status: str | None, label: str) -> None:
     def list_states(headers: Tenant, service_id: ServiceId, params: Annotated[StateListParams, Query()]):
         query = children.ChildQuery(status=status, types=params.state_types, limit=params.limit,
-                                    page_token=params.page_token)
+                                    page_token=params.page_token, started_from=params.started_from,
+                                    started_to=params.started_to)
         views, token = children.list_children(headers.key, service_id, children.STATE, query, params.selection())
         return list_response(router, views, token)
 

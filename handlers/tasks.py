@@ -20,7 +20,8 @@ TaskId = Annotated[int, Path(ge=1, description="Task id")]
 def _list_route(suffix: str, status: str | None, label: str) -> None:
     def list_tasks(headers: Tenant, service_id: ServiceId, params: Annotated[TaskListParams, Query()]):
         query = children.ChildQuery(status=status, types=params.task_types, state_id=params.state_id,
-                                    limit=params.limit, page_token=params.page_token)
+                                    limit=params.limit, page_token=params.page_token,
+                                    started_from=params.started_from, started_to=params.started_to)
         views, token = children.list_children(headers.key, service_id, children.TASK, query, params.selection())
         return list_response(router, views, token)
 

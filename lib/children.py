@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 from collections.abc import Callable
 
-from lib import clock
-from lib import expiration, paging, services, store
+from lib import clock, expiration, paging, services, store
+from lib.clock import parse_timestamp
 from lib.conversation import Conversation, Selection
 from lib.errors import Conflict, NotFound, ValidationError
 from lib.models import CommonFields, EndFields, StateStart, TaskStart, Transition
@@ -294,6 +294,8 @@ class ChildQuery:
     status: str | None  # None, store.ACTIVE, store.COMPLETED
     types: str | None = None
     state_id: int | None = None  # tasks only
+    started_from: str | None = None  # inclusive
+    started_to: str | None = None  # exclusive
     limit: int = 100
     page_token: str | None = None
 
@@ -307,7 +309,10 @@ def list_children(tenant: str, service_id: str, kind: Kind, query: ChildQuery,
     through = store.STATE_PREFIX if kind is STATE else store.TASK_PREFIX
     conversation = services.load(tenant, service_id, with_children=True, through=through)
     types = services.parse_types(query.types)
-    scope = paging.fingerprint(tenant, service_id, kind.name, query.status, types, query.state_id)
+    window_from = parse_timestamp(query.started_from, "started_from") if query.started_from else None
+    window_to = parse_timestamp(query.started_to, "started_to") if query.started_to else None
+    scope = paging.fingerprint(tenant, service_id, kind.name, query.status, types, query.state_id, window_from,
+                               window_to)
     resume = paging.decode(query.page_token, scope)
     after = resume.get("id", 0) if resume else 0
     if kind is STATE:
@@ -322,6 +327,9 @@ def list_children(tenant: str, service_id: str, kind: Kind, query: ChildQuery,
         if child_id <= after or (types and item.get(kind.type_field) not in types):
             continue
         if kind is TASK and query.state_id is not None and item.get("state_id") != query.state_id:
+            continue
+        if (window_from is not None and item["started_ms"] < window_from) or (
+                window_to is not None and item["started_ms"] >= window_to):
             continue
         done = completed(item) is not None
         if (query.status == store.ACTIVE and done) or (query.status == store.COMPLETED and not done):

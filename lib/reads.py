@@ -57,17 +57,22 @@ class PageParams(SelectionParams):
     page_token: str | None = Field(None, description="Token from the previous page's Link header")
 
 
-class ServiceListParams(PageParams):
-    service_types: str | None = Field(None, description="CSV of service types")
+class ListParams(PageParams):
+    """Paging, embedding and the start-time window shared by every list route."""
+
     started_from: str | None = Field(None, description="Start time window, inclusive (ISO 8601)")
     started_to: str | None = Field(None, description="Start time window, exclusive (ISO 8601)")
 
 
-class StateListParams(PageParams):
+class ServiceListParams(ListParams):
+    service_types: str | None = Field(None, description="CSV of service types")
+
+
+class StateListParams(ListParams):
     state_types: str | None = Field(None, description="CSV of state types")
 
 
-class TaskListParams(PageParams):
+class TaskListParams(ListParams):
     task_types: str | None = Field(None, description="CSV of task types")
     state_id: int | None = Field(None, ge=1, description="Only the tasks of this state")
 

@@ -327,3 +327,14 @@ def test_composite_and_transition_are_idempotent(api):
     one = api.post(f"/services/{service_id}/states/transition", move, headers={"Idempotency-Key": "t"})
     two = api.post(f"/services/{service_id}/states/transition", move, headers={"Idempotency-Key": "t"})
     assert one.status == two.status == 201 and one.json == two.json == {"state_id": 2}
+
+
+def test_child_lists_take_a_start_time_window(api):
+    service_id = api.start()
+    for second in range(4):
+        start_state(api, service_id, timestamp=f"2030-01-01T00:00:0{second}Z")
+        start_task(api, service_id, timestamp=f"2030-01-01T00:00:0{second}Z")
+    window = "started_from=2030-01-01T00:00:01Z&started_to=2030-01-01T00:00:03Z"
+    assert [s["state_id"] for s in api.get(f"/services/{service_id}/states?{window}").json] == [2, 3]
+    assert [t["task_id"] for t in api.get(f"/services/{service_id}/tasks/active?{window}").json] == [2, 3]
+    assert_error(api.get(f"/services/{service_id}/tasks?started_from=soon"), 400, "ValidationException")
