@@ -42,9 +42,10 @@ for _status, _suffix, _label in api.LIST_STATUSES:
 
 @router.post("/services/<service_id>/states/start", operation_id="start_state", summary="Start a state",
              responses=responses(201, "Created; Location names the state", StateCreated, (400, 404, 409, 413)))
-def start_state(headers: Creating, service_id: ServiceId, body: Annotated[StateStart, Body()]):
+def start_state(headers: Creating, service_id: ServiceId, body: Annotated[StateStart | None, Body()] = None):
+    event = body or StateStart()  # every field is optional, so is the body
     return api.create_once(router, headers, f"states.start:{service_id}",
-                           lambda: _created(service_id, children.start_state(headers.key, service_id, body)))
+                           lambda: _created(service_id, children.start_state(headers.key, service_id, event)))
 
 
 @router.post("/services/<service_id>/states/transition", operation_id="transition_state",

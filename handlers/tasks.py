@@ -37,9 +37,9 @@ for _status, _suffix, _label in api.LIST_STATUSES:
 
 @router.post("/services/<service_id>/tasks/start", operation_id="start_task", summary="Start a task",
              responses=responses(201, "Created; Location names the task", TaskCreated, (400, 404, 409, 413)))
-def start_task(headers: Creating, service_id: ServiceId, body: Annotated[TaskStart, Body()]):
+def start_task(headers: Creating, service_id: ServiceId, body: Annotated[TaskStart | None, Body()] = None):
     def work() -> dict:
-        task_id = children.start_task(headers.key, service_id, body)
+        task_id = children.start_task(headers.key, service_id, body or TaskStart())  # the body is optional
         return {"status": 201, "body": {"task_id": task_id},
                 "headers": {"Location": f"{api.BASE_PATH}/services/{service_id}/tasks/{task_id}"}}
 

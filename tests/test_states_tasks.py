@@ -338,3 +338,9 @@ def test_child_lists_take_a_start_time_window(api):
     assert [s["state_id"] for s in api.get(f"/services/{service_id}/states?{window}").json] == [2, 3]
     assert [t["task_id"] for t in api.get(f"/services/{service_id}/tasks/active?{window}").json] == [2, 3]
     assert_error(api.get(f"/services/{service_id}/tasks?started_from=soon"), 400, "ValidationException")
+
+
+def test_state_and_task_starts_need_no_body(api):
+    service_id = api.start()
+    assert api.post(f"/services/{service_id}/states/start").json == {"state_id": 1}
+    assert api.post(f"/services/{service_id}/tasks/start", raw_body="null").json == {"task_id": 1}
