@@ -4,8 +4,7 @@ paging links and the `lambda_handler` wrapper. The only place where errors becom
 from __future__ import annotations
 
 import json
-import re
-from typing import Annotated, Any
+from typing import Any
 from collections.abc import Callable
 from urllib.parse import urlencode
 
@@ -13,20 +12,18 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Header
 from aws_lambda_powertools.logging import correlation_paths
 
 from lib.models import ErrorOut
 from lib.errors import ApiError, MethodNotAllowed, NotFound, PayloadTooLarge, ValidationError
 from lib.observability import logger, metrics, tracer
 from lib.settings import settings
-from lib.store import ACTIVE, COMPLETED, tenant_key
+from lib.store import ACTIVE, COMPLETED
 
 BASE_PATH = "/genesys/1/cs"
 # (status filter, path suffix, label) of the all / active / completed list routes.
 LIST_STATUSES = ((None, "", "all"), (ACTIVE, "/active", "active"), (COMPLETED, "/completed", "completed"))
 JSON = "application/json"
-_HEADER_VALUE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"description": "ValidationException"},
@@ -61,23 +58,6 @@ def responses(success: int, description: str, model: Any = None, errors: tuple[i
         documented[status] = {"description": ERROR_RESPONSES[status]["description"],
                               "content": {JSON: {"model": ErrorOut}}}
     return documented
-
-
-# ---------------------------------------------------------------- tenancy
-
-
-def _tenant_header(name: str, value: str | None) -> str | None:
-    if value is not None and not _HEADER_VALUE.match(value):
-        raise ValidationError(f"{name}: header must be 1-64 characters of A-Z a-z 0-9 . _ -")
-    return value
-
-
-def tenant(
-    contact_center_id: Annotated[str | None, Header(alias="ContactCenterId", description="Tenant")] = None,
-    group_id: Annotated[str | None, Header(alias="GroupId", description="Business unit")] = None,
-) -> str:
-    """Dependency: the tenant key of the request's ContactCenterId / GroupId headers (§1)."""
-    return tenant_key(_tenant_header("ContactCenterId", contact_center_id), _tenant_header("GroupId", group_id))
 
 
 # ---------------------------------------------------------------- paging links

@@ -13,7 +13,9 @@ from lib.conversation import Selection
 from lib.models import Model
 from lib.store import tenant_key
 
-HeaderValue = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
+TENANT_HEADER_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,128}$"
+HeaderValue = Annotated[str, Field(pattern=TENANT_HEADER_PATTERN)]
 
 
 class TenantHeaders(Model):
@@ -33,7 +35,7 @@ class TenantHeaders(Model):
 class CreateHeaders(TenantHeaders):
     """Headers of the POSTs that create something: tenancy and the optional Idempotency-Key."""
 
-    idempotency_key: Annotated[str, Field(pattern=r"^[\x21-\x7e]{1,128}$")] | None = Field(
+    idempotency_key: Annotated[str, Field(pattern=IDEMPOTENCY_KEY_PATTERN)] | None = Field(
         None, alias="Idempotency-Key", description="Repeat-safe retries: same key and body within 24 h replay the reply")
 
 
