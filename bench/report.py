@@ -59,13 +59,15 @@ a minute) so the script cannot rot; no test asserts a time.
   operation needs (1 for a get, a start, an end, one list page; one transaction per atomic multi-item
   change plus a read only where a read is unavoidable).
 * **Items read per returned** (lists): `ScannedCount` of the list's Query calls over the items in the
-  response (the Query calls also ask for `ReturnConsumedCapacity`, which moto does not report).
+  response. The Query calls also ask for `ReturnConsumedCapacity`; `results.json` keeps what moto
+  answers, which is not computed the way DynamoDB computes it.
 * **Handler overhead**: median warm time of the API call through `lambda_handler` (15 runs after one
   warm-up) over the median time of the *same* DynamoDB calls (recorded by the hooks) made directly
   with boto3, from the same table state (the moto table is copied before the API call and put back
   before the direct replay, untimed), in the same process.
-* **Scaling**: the same reads before and after adding {unrelated:,} unrelated conversations (a service,
-  two states, two tasks each); one warm-up call each, then the median of 30.
+* **Scaling**: the same reads on the measured table and on a twin holding the same items plus
+  {unrelated:,} unrelated conversations (a service, two states, two tasks each), interleaved call by
+  call so that the machine's drift hits both alike; one warm-up round, then the median of 30 each.
 * **Cold start**: median wall time of `import handlers.<group>; <group>.app` in {cs['runs']} fresh processes,
   interleaved with `import boto3`, with the project's bytecode compiled (as the `build-*` Makefile
   targets that `sam build` runs package it).

@@ -120,7 +120,7 @@ def conversation(api: Any, customer: str | None = "bench-customer", contact: str
     return {"service_id": service_id, "state_id": third, "task_id": active_task, "first_state": state}
 
 
-def unrelated(client: Any, count: int) -> None:
+def unrelated(client: Any, count: int, table: str = TABLE) -> None:
     """`count` conversations of other customers (service, two states, two tasks each), written
     directly in batches: they only have to be there."""
     from lib import clock, expiration, services, store
@@ -142,7 +142,7 @@ def unrelated(client: Any, count: int) -> None:
                               "started": {"timestamp": "2026-01-01T00:00:00.000Z"}, "started_ms": now, "ext": {},
                               store.TTL_ATTRIBUTE: service["children_ttl"]})
     for start in range(0, len(items), 25):
-        request = {TABLE: [{"PutRequest": {"Item": store.to_item(item)}} for item in items[start:start + 25]]}
+        request = {table: [{"PutRequest": {"Item": store.to_item(item)}} for item in items[start:start + 25]]}
         while request:
             request = client.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
 
@@ -272,9 +272,8 @@ def measure(api: Any, counter: Counter, op: Op, reps: int) -> Measured:
         ctx = op.prepare()
         snapshot = copy.deepcopy(backend.tables[TABLE])
         counter.reset()
-        # As timeit does: the collector is run between measurements, not inside them, so that
-        # neither side pays for garbage the other (or the untimed snapshot) made.
-        gc.collect()
+        # As timeit does: the collector is kept out of the timed sections (it runs in the untimed
+        # parts in between), so neither side pays for garbage the other, or the snapshot, made.
         gc.disable()
         try:
             started = time.perf_counter()
@@ -286,7 +285,6 @@ def measure(api: Any, counter: Counter, op: Op, reps: int) -> Measured:
             raise RuntimeError(f"{op.name}: expected {op.expect}, got {reply.status} {reply.text}")
         calls, stats = list(counter.calls), list(counter.stats)
         backend.tables[TABLE] = snapshot
-        gc.collect()
         gc.disable()
         try:
             direct = counter.replay(calls)
@@ -322,20 +320,57 @@ SCALING = {
 }
 
 
-def scaling_point(api: Any, counter: Counter, paths: dict[str, str], reps: int) -> dict[str, dict[str, Any]]:
-    point = {}
+def scaling(counter: Counter, api: Any, paths: dict[str, str], reps: int, unrelated_count: int) -> dict[str, Any]:
+    """The same reads on two tables, interleaved call by call so that the machine's drift hits both
+    alike: the measured table, and a twin holding the same items plus `unrelated_count` unrelated
+    conversations."""
+    from lib import settings, store, template
+
+    client = store.client()
+    twin = TABLE + "-with-unrelated"
+    template.create_table(client, twin)
+    copied = [item for page in client.get_paginator("scan").paginate(TableName=TABLE) for item in page["Items"]]
+    for start in range(0, len(copied), 25):
+        request = {twin: [{"PutRequest": {"Item": item}} for item in copied[start:start + 25]]}
+        while request:
+            request = client.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+    started = time.time()
+    unrelated(client, unrelated_count, twin)
+    insert_seconds = time.time() - started
+    # moto keeps both tables in this very process: without this, every later request would pay for the
+    # garbage collector walking the bulk-loaded items, a cost DynamoDB (another service) never puts on
+    # a Lambda. The loaded items are never freed, so freezing them changes nothing else.
+    gc.collect()
+    gc.freeze()
+    report: dict[str, Any] = {}
     for name, path in paths.items():
-        api.get(path)  # warm-up (also builds the embedded DynamoDB's index cache after bulk writes)
-        times, trips = [], None
-        for _ in range(reps):
-            counter.reset()
-            started = time.perf_counter()
-            reply = api.get(path)
-            times.append((time.perf_counter() - started) * 1000)
-            assert reply.status == 200, reply.text
-            trips = len(counter.calls)
-        point[name] = {"median_ms": round(median(times), 3), "round_trips": trips}
-    return point
+        samples: dict[str, list[float]] = {TABLE: [], twin: []}
+        trips: dict[str, int] = {}
+        for _ in range(reps + 1):  # the first round warms up (and builds the index cache) untimed
+            for table in (TABLE, twin):
+                settings.settings().table_name = table
+                counter.reset()
+                gc.disable()
+                try:
+                    began = time.perf_counter()
+                    reply = api.get(path)
+                    elapsed = (time.perf_counter() - began) * 1000
+                finally:
+                    gc.enable()
+                assert reply.status == 200, reply.text
+                samples[table].append(elapsed)
+                trips[table] = len(counter.calls)
+        settings.settings().table_name = TABLE
+        before, after = median(samples[TABLE][1:]), median(samples[twin][1:])
+        report[name] = {
+            "unrelated_conversations": unrelated_count,
+            "before": {"median_ms": round(before, 3), "round_trips": trips[TABLE]},
+            "after": {"median_ms": round(after, 3), "round_trips": trips[twin]},
+            "scaling_latency_ratio": round(after / before, 3),
+            "scaling_round_trips_equal": trips[TABLE] == trips[twin],
+        }
+    report["insert_seconds"] = round(insert_seconds, 1)
+    return report
 
 
 # ---------------------------------------------------------------- cold start
@@ -474,27 +509,11 @@ def main() -> None:
                     results["lists"][op.name]["above_target_because"] = CONVERSATION_LIST_REASON
         paths = dict(SCALING, get_service_embedded=f"/services/{data['active']['service_id']}?active_states=true"
                      "&completed_states=true&active_tasks=true&completed_tasks=true&extensions=*")
-        before = scaling_point(api, counter, paths, reps * 2)
-        insert_started = time.time()
-        unrelated(store.client(), unrelated_count)
-        insert_seconds = time.time() - insert_started
-        # moto keeps the table in this very process: without this, every later request would pay for
-        # the garbage collector walking the bulk-loaded items, a cost DynamoDB (another service) never
-        # puts on a Lambda. The loaded items are never freed, so freezing them changes nothing else.
-        gc.collect()
-        gc.freeze()
-        after = scaling_point(api, counter, paths, reps * 2)
+        results["scaling"] = scaling(counter, api, paths, reps * 2, unrelated_count)
         for name in paths:
-            results["scaling"][name] = {
-                "unrelated_conversations": unrelated_count,
-                "before": before[name], "after": after[name],
-                "scaling_latency_ratio": round(after[name]["median_ms"] / before[name]["median_ms"], 3),
-                "scaling_round_trips_equal": after[name]["round_trips"] == before[name]["round_trips"],
-            }
             if name in results["lists"]:
-                results["lists"][name]["scaling_latency_ratio"] = results["scaling"][name]["scaling_latency_ratio"]
-                results["lists"][name]["scaling_round_trips_equal"] = results["scaling"][name]["scaling_round_trips_equal"]
-        results["scaling"]["insert_seconds"] = round(insert_seconds, 1)
+                for key in ("scaling_latency_ratio", "scaling_round_trips_equal"):
+                    results["lists"][name][key] = results["scaling"][name][key]
         for missing in ("export_window", "purge"):
             results["scaling"][missing] = {"status": "not measured: the maintenance routes (§8) are not built yet"}
         results["purge"] = {"write_requests_per_deleted_item": None,
