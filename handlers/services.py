@@ -8,8 +8,17 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from lib import api, composite, services
 from lib.api import json_response, list_response, responses
-from lib.models import (CompositeOut, CompositeStart, ExpirationOut, ExpirationUpdate, ServiceAssociate, ServiceCreated, ServiceEnd,
-                        ServiceOut, ServiceStart)
+from lib.models import (
+    CompositeOut,
+    CompositeStart,
+    ExpirationOut,
+    ExpirationUpdate,
+    ServiceAssociate,
+    ServiceCreated,
+    ServiceEnd,
+    ServiceOut,
+    ServiceStart,
+)
 from lib.reads import Creating, Select, ServiceId, ServiceListParams, Tenant
 
 router = APIGatewayRouter()

@@ -4,8 +4,8 @@ paging links and the `lambda_handler` wrapper. The only place where errors becom
 from __future__ import annotations
 
 import json
-from typing import Any
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlencode
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -14,8 +14,8 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.logging import correlation_paths
 
-from lib.models import ErrorOut
 from lib.errors import ApiError, MethodNotAllowed, NotFound, PayloadTooLarge, ValidationError
+from lib.models import ErrorOut
 from lib.observability import logger, metrics, tracer
 from lib.settings import settings
 from lib.store import ACTIVE, COMPLETED

@@ -9,9 +9,9 @@ that fails after taking an id leaves a gap in the numbering, never a duplicate.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Callable
 
 from lib import clock, expiration, paging, services, store
 from lib.clock import parse_timestamp

@@ -15,11 +15,10 @@ active-services index, or in the conversation) and then claimed with the same co
 
 from __future__ import annotations
 
-from typing import Any
 from collections.abc import Callable
+from typing import Any
 
-from lib import clock
-from lib import children, expiration, services, store
+from lib import children, clock, expiration, services, store
 from lib.conversation import Conversation
 from lib.errors import Conflict, NotFound
 from lib.ids import new_service_id

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import copy
 import threading
-from typing import Any
 from collections.abc import Callable, Iterable
+from typing import Any
 
 _patched = False
 _scoped = False

@@ -21,8 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from lib import clock
-from lib import store
+from lib import clock, store
 from lib.clock import parse_timestamp
 from lib.settings import settings
 

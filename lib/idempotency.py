@@ -9,9 +9,9 @@ that fails (4xx) leaves no record, so it can be corrected and retried with the s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
-from collections.abc import Callable
 
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,

@@ -12,7 +12,6 @@ import secrets
 
 from lib import clock
 
-
 _EPOCH_MS = 1_577_836_800_000  # 2020-01-01T00:00:00Z
 _RANDOM_BITS = 21
 

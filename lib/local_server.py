@@ -26,11 +26,11 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from collections.abc import Callable, Iterable
 
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import ConfigDict, Field
-
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
+from pydantic import ConfigDict, Field
 
 from lib.conversation import Selection
 from lib.models import Model

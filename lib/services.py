@@ -4,12 +4,11 @@ deprecated extension PUT. Every function takes the tenant key first; nothing her
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Callable
 
-from lib import clock
-from lib import expiration, paging, store
+from lib import clock, expiration, paging, store
 from lib.clock import format_ms, parse_timestamp, sortable_ms
 from lib.conversation import Conversation, Selection
 from lib.errors import Conflict, NotFound, ValidationError

@@ -10,11 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
-from collections.abc import Iterable, Iterator
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
