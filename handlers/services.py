@@ -72,7 +72,7 @@ def put_service_extension(headers: Tenant, service_id: ServiceId, ext_name: str)
 
 @router.post("/customers/<customer_id>/services/<service_id>", operation_id="associate_service", summary="Associate a service with a customer",
              responses=responses(204, "Associated", None, (400, 404, 413)))
-def associate_service(headers: Tenant, customer_id: str, service_id: ServiceId,
+def associate_service(headers: Tenant, customer_id: Annotated[str, Path(max_length=256)], service_id: ServiceId,
                       body: Annotated[ServiceAssociate | None, Body()] = None):
     services.associate(headers.key, customer_id, service_id, body)
     return json_response(204)
@@ -97,7 +97,7 @@ def _list_route(path: str, owner: str, status: str | None, label: str) -> None:
 
     owner_param = "customer_id" if owner == "customer" else "contact_key"
 
-    def list_services(headers: Tenant, owner_id: Annotated[str, Path(alias=owner_param)],
+    def list_services(headers: Tenant, owner_id: Annotated[str, Path(alias=owner_param, max_length=256)],
                       params: Annotated[ServiceListParams, Query()]):
         query = services.ListQuery(status=status, service_types=params.service_types,
                                    started_from=params.started_from, started_to=params.started_to,

@@ -12,7 +12,7 @@ from lib.reads import Creating, Select, ServiceId, StateListParams, Tenant
 
 router = APIGatewayRouter()
 
-StateId = Annotated[int, Path(ge=1, description="State id")]
+StateId = Annotated[int, Path(ge=1, le=2**63 - 1, description="State id")]
 
 
 def _created(service_id: str, state_id: int) -> dict:

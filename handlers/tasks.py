@@ -12,7 +12,7 @@ from lib.reads import Creating, Select, ServiceId, TaskListParams, Tenant
 
 router = APIGatewayRouter()
 
-TaskId = Annotated[int, Path(ge=1, description="Task id")]
+TaskId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Task id")]
 
 
 # Registered before the `/{id}` routes: Powertools tries parameterised routes in order, and

@@ -3,6 +3,7 @@ paging links and the `lambda_handler` wrapper. The only place where errors becom
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from typing import Any
@@ -167,18 +168,29 @@ def make_app(*routers: Router) -> APIGatewayRestResolver:
     return app
 
 
+def _reply(error: ApiError) -> dict[str, Any]:
+    """A proxy-integration reply for an error found before the resolver runs."""
+    reply = error_response(error.status, error.exception, error.message)
+    return {"statusCode": reply.status_code, "headers": {"Content-Type": JSON}, "body": reply.body,
+            "isBase64Encoded": False}
+
+
 def handler_for(app: APIGatewayRestResolver) -> Callable[[dict, Any], dict]:
     """`lambda_handler` of a function: correlation id in logs, metrics flushed, body size checked
     before anything parses it, tracing where enabled."""
 
     def handle(event: dict, context: Any) -> dict:
         body = event.get("body") or ""
-        size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode("utf-8"))
+        if event.get("isBase64Encoded") and body:
+            # API Gateway base64-encodes bodies it does not take for text; JSON is UTF-8 text (§1).
+            try:
+                body = base64.b64decode(body).decode("utf-8")
+            except (ValueError, UnicodeDecodeError):
+                return _reply(ValidationError("body: request body is not UTF-8 JSON"))
+            event = {**event, "body": body, "isBase64Encoded": False}
+        size = len(body.encode("utf-8"))
         if size > settings().max_body_bytes:
-            error = PayloadTooLarge(f"request body is {size} bytes; the limit is {settings().max_body_bytes}")
-            reply = error_response(error.status, error.exception, error.message)
-            return {"statusCode": reply.status_code, "headers": {"Content-Type": JSON}, "body": reply.body,
-                    "isBase64Encoded": False}
+            return _reply(PayloadTooLarge(f"request body is {size} bytes; the limit is {settings().max_body_bytes}"))
         if body:
             # JSON in (§1): a body is parsed as JSON whatever Content-Type the client sent (curl -d
             # sends form encoding), rather than answering with an error the contract does not name.

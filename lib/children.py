@@ -163,6 +163,8 @@ def start_state(tenant: str, service_id: str, body: StateStart, checks: Checks |
 
     def all_checks(pk: str, child_id: int) -> list[Check]:
         found: list[Check] = []
+        if body.previous_state_id is not None and body.previous_state_id >= child_id:
+            raise NotFound(f"previous state {body.previous_state_id} not found")  # not started yet
         if body.previous_state_id is not None:
             found.append((_exists_check(pk, store.state_sk(body.previous_state_id)),
                           lambda old: NotFound(f"previous state {body.previous_state_id} not found")))
@@ -203,6 +205,8 @@ def transition(tenant: str, service_id: str, body: Transition) -> int:
     state_id, service = allocate_id(tenant, service_id, STATE, now)
     pk = service["PK"]
     old_state = body.from_.state_id
+    if old_state >= state_id:
+        raise NotFound(f"state {old_state} not found")  # ids are given in order: it was never started
     end = EndFields.model_validate({**body.event_fields(), "disposition": body.from_.disposition,
                                     "disposition_desc": body.from_.disposition_desc})
     fields = {"state_type": body.to.state_type, "previous_state_id": old_state, "est_duration": body.to.est_duration}

@@ -17,6 +17,9 @@ from lib.errors import ValidationError
 _SORT_OFFSET_MS = 62_135_596_800_000
 _SORT_WIDTH = 15
 _UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The representable range: 0001-01-01T00:00:00.000Z .. 9999-12-31T23:59:59.999Z.
+MIN_MS = -_SORT_OFFSET_MS
+MAX_MS = 253_402_300_799_999
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdwMy])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "M": 30 * 86400, "y": 365 * 86400}
@@ -39,7 +42,10 @@ def parse_timestamp(value: str, field: str = "timestamp") -> int:
         parsed = parsed.replace(tzinfo=UTC)
     # Integer arithmetic keeps millisecond precision exact (no float rounding).
     delta = parsed - _UNIX_EPOCH
-    return (delta.days * 86400 + delta.seconds) * 1000 + delta.microseconds // 1000
+    ms = (delta.days * 86400 + delta.seconds) * 1000 + delta.microseconds // 1000
+    if not MIN_MS <= ms <= MAX_MS:
+        raise ValidationError(f"{field}: '{value}' is outside years 0001-9999 in UTC")
+    return ms
 
 
 def format_ms(ms: int) -> str:

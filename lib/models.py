@@ -55,8 +55,13 @@ def _int_as_text(value: Any) -> Any:
 
 
 Timestamp = Annotated[StrictStr, AfterValidator(_iso)]
-BusinessAttribute = Union[StrictInt, StrictStr]
-NonNegative = Annotated[StrictInt, Field(ge=0)]
+# Integers are 64-bit signed (what clients of the original API send, and what DynamoDB stores exactly).
+Int64 = Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)]
+BusinessAttribute = Union[Int64, StrictStr]
+NonNegative = Annotated[StrictInt, Field(ge=0, le=2**63 - 1)]
+Id = Annotated[StrictInt, Field(ge=1, le=2**63 - 1)]
+# ttl: at most 1000 years, so that the expiration stays a representable timestamp.
+TtlSeconds = Annotated[StrictInt, Field(ge=0, le=1000 * 365 * 86400)]
 Identifier = Annotated[StrictStr, Field(min_length=1, max_length=256)]
 
 
@@ -92,9 +97,9 @@ class CommonFields(_Body):
     session_id: Annotated[StrictStr, Field(max_length=32)] | None = None
     interaction_id: Annotated[StrictStr, BeforeValidator(_int_as_text), Field(max_length=50)] | None = None
     application_type: BusinessAttribute | None = None
-    application_id: StrictInt | None = None
+    application_id: Int64 | None = None
     resource_type: BusinessAttribute | None = None
-    resource_id: StrictInt | None = None
+    resource_id: Int64 | None = None
     media_type: BusinessAttribute | None = None
     timestamp: Timestamp | None = None
 
@@ -109,7 +114,7 @@ class EndFields(CommonFields):
 
 
 class ExpirationFields(Model):
-    ttl: NonNegative | None = Field(None, description="Seconds from now until the conversation is erased")
+    ttl: TtlSeconds | None = Field(None, description="Seconds from now until the conversation is erased")
     expiration_time: Timestamp | None = Field(None, description="When the conversation is erased")
 
 
@@ -157,7 +162,7 @@ class StateStart(CommonFields):
     """State start event."""
 
     state_type: BusinessAttribute | None = None
-    previous_state_id: Annotated[StrictInt, Field(ge=1)] | None = None
+    previous_state_id: Id | None = None
     est_duration: NonNegative | None = None
 
 
@@ -167,7 +172,7 @@ class StateEnd(EndFields):
 
 class TransitionFrom(Model):
     model_config = ConfigDict(extra="forbid")
-    state_id: Annotated[StrictInt, Field(ge=1)]
+    state_id: Id
     disposition: BusinessAttribute | None = None
     disposition_desc: Annotated[StrictStr, Field(max_length=64)] | None = None
 
@@ -190,7 +195,7 @@ class TaskStart(CommonFields):
     """Task start event; `state_id` attaches the task to a state of the service."""
 
     task_type: BusinessAttribute | None = None
-    state_id: Annotated[StrictInt, Field(ge=1)] | None = None
+    state_id: Id | None = None
     est_duration: NonNegative | None = None
 
 

@@ -75,7 +75,7 @@ class StateListParams(ListParams):
 
 class TaskListParams(ListParams):
     task_types: str | None = Field(None, description="CSV of task types")
-    state_id: int | None = Field(None, ge=1, description="Only the tasks of this state")
+    state_id: int | None = Field(None, ge=1, le=2**63 - 1, description="Only the tasks of this state")
 
 
 # Route parameter annotations shared by the handlers.

@@ -462,3 +462,34 @@ def test_tenancy_headers_are_case_insensitive(api):
                           headers={"contactcenterid": "lower", "groupid": "g"}).json["service_id"]
     assert api.get(f"/services/{service_id}", headers={"ContactCenterId": "lower", "GroupId": "g"}).status == 200
     assert_error(api.get(f"/services/{service_id}"), 404, "NotFoundException")
+
+
+# ---------------------------------------------------------------- found by fuzzing the local server
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"customer_id": "c", "ttl": 10**12}, "ttl"),
+    ({"customer_id": "c", "expiration_time": "9999-12-31T23:00:00-05:00"}, "expiration_time"),
+    ({"customer_id": "c", "timestamp": "0001-01-01T00:00:00+01:00"}, "timestamp"),
+    ({"customer_id": "c", "service_type": 2**70}, "service_type"),
+    ({"customer_id": "c", "est_duration": 2**64}, "est_duration"),
+    ({"customer_id": "c", "application_id": -(2**64)}, "application_id"),
+])
+def test_out_of_range_values_are_400(api, items, body, field):
+    assert_error(api.post("/services/start", body), 400, "ValidationException", field)
+    assert items() == []
+
+
+def test_body_that_is_not_utf8_is_400(api):
+    import base64
+
+    event, handler = event_for("POST", "/services/start")
+    event.update(body=base64.b64encode(b"{\x88\xff}").decode(), isBase64Encoded=True)
+    assert_error(invoke(event, handler), 400, "ValidationException", "UTF-8")
+    event.update(body=base64.b64encode(b'{"customer_id": "b64"}').decode())
+    assert invoke(event, handler).status == 201
+
+
+def test_owner_ids_in_paths_are_bounded(api):
+    assert_error(api.get("/customers/" + "c" * 257 + "/services"), 400, "ValidationException")
+    assert_error(api.post("/customers/" + "c" * 257 + "/services/123"), 400, "ValidationException")

@@ -344,3 +344,13 @@ def test_state_and_task_starts_need_no_body(api):
     service_id = api.start()
     assert api.post(f"/services/{service_id}/states/start").json == {"state_id": 1}
     assert api.post(f"/services/{service_id}/tasks/start", raw_body="null").json == {"task_id": 1}
+
+
+def test_references_to_states_not_started_yet_are_404(api, items):
+    service_id = api.start()
+    assert_error(api.post(f"/services/{service_id}/states/start", {"previous_state_id": 1}), 404,
+                 "NotFoundException", "previous state 1")
+    assert_error(api.post(f"/services/{service_id}/states/transition", {"from": {"state_id": 2}, "to": {}}), 404,
+                 "NotFoundException", "state 2")
+    assert api.get(f"/services/{service_id}/states").json == []
+    assert_error(api.get(f"/services/{service_id}/states/{2**64}"), 400, "ValidationException")
