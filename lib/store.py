@@ -213,10 +213,11 @@ class Expression:
     names: dict[str, str] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
 
-    def name(self, path: str) -> str:
-        """`a.b` -> `#n0.#n1`, each segment a placeholder (map keys may hold any character)."""
+    def name(self, path: str | tuple[str, ...]) -> str:
+        """An attribute name, or a document path given as a tuple of segments -> `#n0.#n1`, each
+        segment a placeholder (map keys may hold any character, dots and NULs included)."""
         parts = []
-        for segment in path.split("\x00"):
+        for segment in (path if isinstance(path, tuple) else (path,)):
             placeholder = f"#n{len(self.names)}"
             self.names[placeholder] = segment
             parts.append(placeholder)
@@ -235,9 +236,9 @@ class Expression:
         return request
 
 
-def path(*segments: str) -> str:
-    """A document path for Expression.name (segments may contain dots)."""
-    return "\x00".join(segments)
+def path(*segments: str) -> tuple[str, ...]:
+    """A document path for Expression.name and Update.sets (segments may hold any character)."""
+    return segments
 
 
 @dataclass
@@ -245,7 +246,7 @@ class Update:
     """One UpdateItem (or transactional Update): SET / REMOVE / ADD clauses and a condition."""
 
     key: dict[str, Any]
-    sets: dict[str, Any] = field(default_factory=dict)
+    sets: dict[str | tuple[str, ...], Any] = field(default_factory=dict)
     removes: list[str] = field(default_factory=list)
     adds: dict[str, int] = field(default_factory=dict)
     copies: dict[str, str] = field(default_factory=dict)  # SET target = source (attribute to attribute)

@@ -493,3 +493,22 @@ def test_body_that_is_not_utf8_is_400(api):
 def test_owner_ids_in_paths_are_bounded(api):
     assert_error(api.get("/customers/" + "c" * 257 + "/services"), 400, "ValidationException")
     assert_error(api.post("/customers/" + "c" * 257 + "/services/123"), 400, "ValidationException")
+
+
+def test_attached_data_keys_may_hold_any_character(api):
+    keys = {"a.b": 1, "nul\u0000inside": 2, "#x": 3, ":v0": 4, "émoji 🎉": 5}
+    service_id = api.start(customer_id="keys", **keys)
+    assert api.post(f"/customers/keys/services/{service_id}", {"nul\u0000inside": 6}).status == 204
+    assert api.post(f"/services/{service_id}/end", {"a.b": 7}).status == 204
+    view = api.get(f"/services/{service_id}?extensions=*").json
+    assert {k: view[k] for k in keys} == {**keys, "nul\u0000inside": 6, "a.b": 7}
+
+
+def test_a_colliding_service_id_is_drawn_again(api, monkeypatch):
+    from lib import services
+
+    first = api.start()
+    drawn = iter([first, first, "4242424242"])
+    monkeypatch.setattr(services, "new_service_id", lambda: next(drawn))
+    assert api.start() == "4242424242"
+    assert api.get(f"/services/{first}").json["customer_id"] == "c-1"
