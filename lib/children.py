@@ -163,9 +163,9 @@ def start_state(tenant: str, service_id: str, body: StateStart, checks: Checks |
 
     def all_checks(pk: str, child_id: int) -> list[Check]:
         found: list[Check] = []
-        if body.previous_state_id is not None and body.previous_state_id >= child_id:
-            raise NotFound(f"previous state {body.previous_state_id} not found")  # not started yet
         if body.previous_state_id is not None:
+            if body.previous_state_id >= child_id:
+                raise NotFound(f"previous state {body.previous_state_id} not found")  # not started yet
             found.append((_exists_check(pk, store.state_sk(body.previous_state_id)),
                           lambda old: NotFound(f"previous state {body.previous_state_id} not found")))
         return found + (checks(pk, child_id) if checks else [])
@@ -287,10 +287,7 @@ def _load_with(tenant: str, service_id: str, sks: list[str], whole: bool) -> Con
     now = clock.now_ms()
     pk = store.conversation_pk(tenant, service_id)
     found = store.get_many([(pk, store.SERVICE_SK)] + [(pk, sk) for sk in sks])
-    conversation = Conversation.from_items(list(found.values()))
-    if conversation is None or not services.is_live(conversation.service, now):
-        raise NotFound(f"service {service_id} not found")
-    return conversation
+    return services.require_live(Conversation.from_items(list(found.values())), service_id, now)
 
 
 @dataclass
@@ -319,12 +316,7 @@ def list_children(tenant: str, service_id: str, kind: Kind, query: ChildQuery,
                                window_to)
     resume = paging.decode(query.page_token, scope)
     after = resume.get("id", 0) if resume else 0
-    if kind is STATE:
-        rows = conversation.states
-        completed = conversation.state_completed_ms
-    else:
-        rows = conversation.tasks
-        completed = conversation.task_completed_ms
+    rows, completed = conversation.of_kind(kind.name)
     chosen = []
     for child_id in sorted(rows):
         item = rows[child_id]

@@ -151,8 +151,7 @@ def _child(tenant: str, service_id: str, kind: children.Kind, key: tuple[Any, ..
     for _ in range(ATTEMPTS):
         conversation = known or services.load(tenant, service_id, with_children=True, through=None)
         known = None  # a retry reads afresh
-        rows = conversation.states if kind is children.STATE else conversation.tasks
-        completed = conversation.state_completed_ms if kind is children.STATE else conversation.task_completed_ms
+        rows, completed = conversation.of_kind(kind.name)
 
         def usable(child_id: Any) -> bool:
             item = rows.get(child_id)

@@ -13,6 +13,7 @@ limit to work around), and no reader can ever see a completed service with an ac
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,6 +145,12 @@ class Conversation:
             candidates.append(self.states[task["state_id"]].get("completed_ms"))
         ends = [ms for ms in candidates if ms is not None]
         return min(ends) if ends else None
+
+    def of_kind(self, kind: str) -> tuple[dict[int, dict[str, Any]], Callable[[dict[str, Any]], int | None]]:
+        """The states or the tasks ("state" / "task") by id, with the function telling when one completed."""
+        if kind == "state":
+            return self.states, self.state_completed_ms
+        return self.tasks, self.task_completed_ms
 
     # ---- views
 

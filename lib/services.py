@@ -57,7 +57,7 @@ def event_time(timestamp: str | None, now: int) -> int:
     return parse_timestamp(timestamp) if timestamp is not None else now
 
 
-def write_service(tenant: str, service_id: str, build: Build, now: int, return_new: bool = True) -> dict[str, Any] | None:
+def write_service(tenant: str, service_id: str, build: Build, now: int) -> dict[str, Any]:
     """Conditional UpdateItem of a live service item, retried with what a failed attempt revealed.
 
     The first attempt assumes the common case (e.g. no explicit expiration, service active) and
@@ -71,14 +71,13 @@ def write_service(tenant: str, service_id: str, build: Build, now: int, return_n
         conditions += build(op, known)
         op.condition = " AND ".join(conditions)
         try:
-            new = store.update(op, return_new=return_new)
+            new = store.update(op, return_new=True)
         except store.ConditionFailed as failed:
             if not is_live(failed.old, now):
                 raise NotFound(f"service {service_id} not found") from None
             known = failed.old
             continue
-        if new is not None:
-            expiration.sync_children(new, now)
+        expiration.sync_children(new, now)
         return new
     raise Conflict(f"service {service_id} changed concurrently; retry")
 
@@ -143,8 +142,7 @@ def _owner_attributes(tenant: str, item: dict[str, Any]) -> dict[str, Any]:
 
 def get(tenant: str, service_id: str, selection: Selection) -> dict[str, Any]:
     """A service view: one GetItem, or one Query of the conversation when children are embedded."""
-    through = store.TASK_PREFIX if selection.embeds_tasks else store.STATE_PREFIX
-    conversation = load(tenant, service_id, with_children=selection.needs_children, through=through)
+    conversation = load(tenant, service_id, with_children=selection.needs_children, through=reach(selection))
     return conversation.service_view(selection)
 
 
@@ -161,9 +159,19 @@ def load(tenant: str, service_id: str, with_children: bool = True, now: int | No
     else:
         item = store.get(pk, store.SERVICE_SK)
         conversation = Conversation(item) if item is not None else None
+    return require_live(conversation, service_id, now)
+
+
+def require_live(conversation: Conversation | None, service_id: str, now: int) -> Conversation:
+    """The conversation, if its service item was found and has not expired; else a 404."""
     if conversation is None or not is_live(conversation.service, now):
         raise NotFound(f"service {service_id} not found")
     return conversation
+
+
+def reach(selection: Selection) -> str:
+    """How far into a conversation a read must go for what it embeds (see load's `through`)."""
+    return store.TASK_PREFIX if selection.embeds_tasks else store.STATE_PREFIX
 
 
 # ---------------------------------------------------------------- end
@@ -350,8 +358,8 @@ def list_for_owner(tenant: str, customer_id: str | None, contact_key: str | None
     start_key = paging.decode(query.page_token, token_scope)
     items, more = q.items(start_key, query.limit)
     views = []
+    through = reach(selection)
     for item in items:
-        through = store.TASK_PREFIX if selection.embeds_tasks else store.STATE_PREFIX
         conversation = (load(tenant, item["service_id"], with_children=True, now=now, through=through)
                         if selection.needs_children else Conversation(item))
         views.append(conversation.service_view(selection))
