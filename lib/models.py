@@ -15,7 +15,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    JsonValue,
     StrictBool,
     StrictInt,
     StrictStr,
@@ -309,5 +308,3 @@ class ErrorOut(Model):
     message: str
     exception: str
 
-
-JsonBody = JsonValue
