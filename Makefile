@@ -16,18 +16,18 @@ $(STAMP): pyproject.toml | $(PY)
 
 ## Serve the API on http://127.0.0.1:$(PORT) with an embedded in-memory DynamoDB.
 run: $(STAMP)
-	PORT=$(PORT) $(PY) -m lib.local_server
+	PORT=$(PORT) $(PY) -m local.server
 
 ## Every test and check: unit, API, contract (OpenAPI drift), template lint, benchmark smoke run.
 test: $(STAMP)
-	$(VENV)/bin/ruff check lib handlers tests scripts bench
+	$(VENV)/bin/ruff check lib handlers local tests scripts bench
 	$(VENV)/bin/cfn-lint template.yaml
 	$(PY) -m pytest
 	$(PY) -m bench.run --quick --output bench/results-quick.json
 
 ## Regenerate docs/openapi.json from the code.
 openapi: $(STAMP)
-	$(PY) -m lib.openapi --write
+	$(PY) -m local.openapi --write
 
 ## Full benchmark: a table on stdout, bench/results.json, and docs/BENCHMARKS.md rendered from it.
 bench: $(STAMP)

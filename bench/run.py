@@ -1,6 +1,6 @@
 """`make bench`: what each operation costs, and how cost grows. See docs/BENCHMARKS.md.
 
-Everything runs in one process on the embedded DynamoDB (moto with lib.embedded_dynamodb's
+Everything runs in one process on the embedded DynamoDB (moto with local.embedded_dynamodb's
 fidelity patches), except cold starts (fresh processes) and the throughput run (a local server
 process loaded from a second process). DynamoDB calls are counted with botocore's event hooks on the
 client the handlers use.
@@ -125,9 +125,10 @@ def conversation(api: Any, customer: str | None = "bench-customer", contact: str
 def unrelated(client: Any, count: int, table: str = TABLE) -> None:
     """`count` conversations of other customers (service, two states, two tasks each), written
     directly in batches: they only have to be there."""
-    from lib import clock, expiration, services, store
+    from lib import clock, store
     from lib.ids import new_service_id
     from lib.models import ServiceStart
+    from lib.rules import expiration, services
 
     now = clock.now_ms()
     expiry = expiration.default(now)
@@ -326,7 +327,8 @@ def scaling(counter: Counter, api: Any, paths: dict[str, str], reps: int, unrela
     """The same reads on two tables, interleaved call by call so that the machine's drift hits both
     alike: the measured table, and a twin holding the same items plus `unrelated_count` unrelated
     conversations."""
-    from lib import settings, store, template
+    from lib import settings, store
+    from local import template
 
     client = store.client()
     twin = TABLE + "-with-unrelated"
@@ -427,7 +429,7 @@ def throughput(quick: bool) -> dict[str, Any]:
         port = sock.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
     env.update(PORT=str(port), TABLE_NAME="bench-throughput")
-    server = subprocess.Popen([sys.executable, "-m", "lib.local_server"], cwd=ROOT, env=env,
+    server = subprocess.Popen([sys.executable, "-m", "local.server"], cwd=ROOT, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.time() + 60
@@ -465,7 +467,8 @@ def main() -> None:
 
     from moto import mock_aws
 
-    from lib import embedded_dynamodb, settings, store, template
+    from lib import settings, store
+    from local import embedded_dynamodb, template
     from tests.apiclient import Api
 
     embedded_dynamodb.faithful_updates()

@@ -6,8 +6,10 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from lib import api, composite, services
-from lib.api import json_response, list_response, responses
+from lib.api import resolver as api
+from lib.api.entry import handler_for
+from lib.api.params import Creating, Select, ServiceId, ServiceListParams, Tenant
+from lib.api.resolver import json_response, list_response, responses
 from lib.models import (
     CompositeOut,
     CompositeStart,
@@ -19,7 +21,7 @@ from lib.models import (
     ServiceOut,
     ServiceStart,
 )
-from lib.reads import Creating, Select, ServiceId, ServiceListParams, Tenant
+from lib.rules import composite, services
 
 router = APIGatewayRouter()
 
@@ -118,4 +120,4 @@ for _status, _suffix, _label in api.LIST_STATUSES:
     _list_route(f"/services/anonymous/<contact_key>{_suffix}", "anonymous", _status, _label)
 
 app = api.make_app(router)
-lambda_handler = api.handler_for(app)
+lambda_handler = handler_for(app)

@@ -5,10 +5,12 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from lib import api, children
-from lib.api import json_response, list_response, responses
+from lib.api import resolver as api
+from lib.api.entry import handler_for
+from lib.api.params import Creating, Select, ServiceId, TaskListParams, Tenant
+from lib.api.resolver import json_response, list_response, responses
 from lib.models import TaskCreated, TaskEnd, TaskOut, TaskStart
-from lib.reads import Creating, Select, ServiceId, TaskListParams, Tenant
+from lib.rules import children
 
 router = APIGatewayRouter()
 
@@ -69,4 +71,4 @@ def put_task_extension(headers: Tenant, service_id: ServiceId, task_id: TaskId, 
 
 
 app = api.make_app(router)
-lambda_handler = api.handler_for(app)
+lambda_handler = handler_for(app)

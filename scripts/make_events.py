@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import re
 
-from lib.api import BASE_PATH
-from lib.openapi import generate
-from lib.template import ROOT
+from lib.api.resolver import BASE_PATH
+from local.openapi import generate
+from local.template import ROOT
 
 SAMPLES = {"service_id": "457135415370943698", "customer_id": "customer-1", "contact_key": "contact-1",
            "ext_name": "note", "state_id": "1", "task_id": "1"}

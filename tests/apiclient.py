@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from lib import template
-from lib.local_server import LambdaContext, compile_routes
+from local import template
+from local.server import LambdaContext, compile_routes
 
 BASE = "/genesys/1/cs"
 ROUTES = compile_routes(template.api_routes())

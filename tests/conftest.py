@@ -22,7 +22,8 @@ os.environ.pop("AWS_PROFILE", None)
 import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
-from lib import clock, embedded_dynamodb, settings, store, template  # noqa: E402
+from lib import clock, settings, store  # noqa: E402
+from local import embedded_dynamodb, template  # noqa: E402
 from tests.apiclient import Api  # noqa: E402
 
 

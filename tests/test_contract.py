@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from lib import openapi, template
+from local import openapi, template
 from tests.apiclient import invoke
 
 EVENTS = sorted((template.ROOT / "events").glob("*.json"))

@@ -1,4 +1,4 @@
-"""The fidelity patches of the embedded DynamoDB (lib.embedded_dynamodb) keep DynamoDB's results."""
+"""The fidelity patches of the embedded DynamoDB (local.embedded_dynamodb) keep DynamoDB's results."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lib.template import ROOT
+from local.template import ROOT
 from tests.test_local_server import _start, _stop
 
 

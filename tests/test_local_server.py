@@ -19,7 +19,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from lib.template import ROOT
+from local.template import ROOT
 
 BASE = "/genesys/1/cs"
 
@@ -34,7 +34,7 @@ def _start(extra_env: dict[str, str] | None = None):
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
     env.update({"PORT": str(port), "TABLE_NAME": "local-test", **(extra_env or {})})
-    process = subprocess.Popen([sys.executable, "-m", "lib.local_server"], cwd=ROOT, env=env,
+    process = subprocess.Popen([sys.executable, "-m", "local.server"], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     endpoint = None

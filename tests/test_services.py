@@ -505,7 +505,7 @@ def test_attached_data_keys_may_hold_any_character(api):
 
 
 def test_a_colliding_service_id_is_drawn_again(api, monkeypatch):
-    from lib import services
+    from lib.rules import services
 
     first = api.start()
     drawn = iter([first, first, "4242424242"])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from lib import clock, ids, paging, store
-from lib.conversation import Selection
 from lib.errors import ValidationError
+from lib.rules.conversation import Selection
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -8,12 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lib import clock, expiration, paging, store
+from lib import clock, paging, store
 from lib.clock import format_ms, parse_timestamp, sortable_ms
-from lib.conversation import Conversation, Selection
 from lib.errors import Conflict, NotFound, ValidationError
 from lib.ids import new_service_id
 from lib.models import ServiceAssociate, ServiceEnd, ServiceStart
+from lib.rules import expiration
+from lib.rules.conversation import Conversation, Selection
 
 # A build function adds its clauses to the Update and returns the conditions it relies on; it gets
 # the item as it was when a previous attempt failed (None on the first attempt).

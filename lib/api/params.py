@@ -8,8 +8,8 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from pydantic import ConfigDict, Field
 
-from lib.conversation import Selection
 from lib.models import Model
+from lib.rules.conversation import Selection
 from lib.store import tenant_key
 
 TENANT_HEADER_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"

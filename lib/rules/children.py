@@ -13,11 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lib import clock, expiration, paging, services, store
+from lib import clock, paging, store
 from lib.clock import parse_timestamp
-from lib.conversation import Conversation, Selection
 from lib.errors import Conflict, NotFound, ValidationError
 from lib.models import CommonFields, EndFields, StateStart, TaskStart, Transition
+from lib.rules import expiration, services
+from lib.rules.conversation import Conversation, Selection
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from lib import children, clock, expiration, services, store
-from lib.conversation import Conversation
+from lib import clock, store
 from lib.errors import Conflict, NotFound
 from lib.ids import new_service_id
 from lib.models import CompositeElement, ServiceStart
+from lib.rules import children, expiration, services
+from lib.rules.conversation import Conversation
 
 LOCK_SK = "#LOCK"
 ATTEMPTS = 6

@@ -1,6 +1,6 @@
 """The no-Docker local run (`make run`): an embedded DynamoDB and the API, in one process.
 
-* Embedded DynamoDB: moto's server, made faithful by lib.embedded_dynamodb (every call atomic),
+* Embedded DynamoDB: moto's server, made faithful by local.embedded_dynamodb (every call atomic),
   on a free loopback port. Skipped when AWS_ENDPOINT_URL_DYNAMODB points at a DynamoDB already.
 * The table is created from template.yaml (keys, indexes, TTL) unless it exists.
 * The API: every `Api` event of template.yaml becomes a route; a request is turned into the API
@@ -35,7 +35,7 @@ from typing import Any
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from lib import embedded_dynamodb, template
+from local import embedded_dynamodb, template
 
 LOCAL_REGION = "us-east-1"
 POOL_SIZE = 8

@@ -1,6 +1,6 @@
 """The OpenAPI document, generated from the code of every function.
 
-`python -m lib.openapi --write` regenerates docs/openapi.json; tests/contract fails when the
+`python -m local.openapi --write` regenerates docs/openapi.json; tests/contract fails when the
 committed document and the code disagree."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import importlib
 import json
 import sys
 
-from lib.api import BASE_PATH, make_app
-from lib.reads import IDEMPOTENCY_KEY_PATTERN, TENANT_HEADER_PATTERN
-from lib.template import ROOT
+from lib.api.params import IDEMPOTENCY_KEY_PATTERN, TENANT_HEADER_PATTERN
+from lib.api.resolver import BASE_PATH, make_app
+from local.template import ROOT
 
 HANDLER_MODULES = ("handlers.services", "handlers.states", "handlers.tasks")
 DOCUMENT = ROOT / "docs" / "openapi.json"

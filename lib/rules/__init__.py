@@ -1,0 +1,1 @@
+"""The lifecycle rules: services, states and tasks, composite start, expiration, maintenance."""
