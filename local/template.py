@@ -59,6 +59,7 @@ def create_table(client: Any, table_name: str) -> None:
         AttributeDefinitions=props["AttributeDefinitions"],
         KeySchema=props["KeySchema"],
         GlobalSecondaryIndexes=props.get("GlobalSecondaryIndexes", []),
+        **({"LocalSecondaryIndexes": props["LocalSecondaryIndexes"]} if props.get("LocalSecondaryIndexes") else {}),
     )
     ttl = props.get("TimeToLiveSpecification")
     if ttl and ttl.get("Enabled"):
