@@ -1,0 +1,235 @@
+"""Every AWS API call of the process, counted and, on request, recorded or answered from a recording.
+
+`install()` wraps botocore's ClientCreator.create_client, so every client created afterwards (the
+project's, Powertools', any other) gets three event hooks:
+
+* `provide-client-params.*.*`: one API call (operation and parameters);
+* `before-send.*.*`: one HTTP attempt (a retried call sends several); while a recording is being
+  replayed, this hook answers the attempt itself with the recorded response, so nothing leaves the
+  process and the call costs what botocore costs (serialising, signing, parsing) and nothing else:
+  a backend that answers at once;
+* `after-call.*.*`: the response (recorded with the call) and what it read.
+
+Nothing here knows the project's code; the benchmark uses it around whole requests.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+# Operations that read items, and how to count the items a response read.
+READS = {"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"}
+WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+
+
+@dataclass
+class Call:
+    """One API call: what was asked, what came back (status, headers, body), what it read."""
+
+    service: str
+    operation: str
+    params: dict[str, Any]
+    attempts: int = 0
+    status: int | None = None
+    headers: Any = field(default_factory=dict)
+    body: bytes = b""
+    items_read: int = 0
+    items_written: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.operation
+
+
+def items_read(operation: str, parsed: dict[str, Any]) -> int:
+    """Items a read examined: ScannedCount for Query and Scan (what DynamoDB reads before any
+    filter), the items found for the key-value reads."""
+    if operation in ("Query", "Scan"):
+        return int(parsed.get("ScannedCount") or 0)
+    if operation == "GetItem":
+        return 1 if parsed.get("Item") else 0
+    if operation == "BatchGetItem":
+        return sum(len(items) for items in (parsed.get("Responses") or {}).values())
+    if operation == "TransactGetItems":
+        return sum(1 for response in parsed.get("Responses") or [] if response.get("Item"))
+    return 0
+
+
+def items_written(operation: str, params: dict[str, Any]) -> int:
+    """Items a write asked to change (ConditionCheck actions change nothing)."""
+    if operation in ("PutItem", "UpdateItem", "DeleteItem"):
+        return 1
+    if operation == "BatchWriteItem":
+        return sum(len(requests) for requests in (params.get("RequestItems") or {}).values())
+    if operation == "TransactWriteItems":
+        return sum(1 for action in params.get("TransactItems") or [] if "ConditionCheck" not in action)
+    return 0
+
+
+class _Raw:
+    """The raw body of a recorded response, as botocore reads it (`stream()`)."""
+
+    def __init__(self, body: bytes):
+        self.body = body
+
+    def stream(self, **_: Any):
+        yield self.body
+
+
+class Tracker:
+    """Counts every call of every client; records calls and their responses; replays responses."""
+
+    def __init__(self) -> None:
+        self.installed = False
+        self.recording = False
+        self.calls: list[Call] = []
+        self.clients = 0
+        self._replay: list[Call] | None = None
+        self._position = 0
+        self.unexpected: list[str] = []
+
+    # ------------------------------------------------------------ installation
+
+    def install(self) -> None:
+        """Hook every botocore client created from now on (call before any client exists)."""
+        if self.installed:
+            return
+        from botocore.client import ClientCreator
+
+        original = ClientCreator.create_client
+        tracker = self
+
+        def create_client(self: Any, *args: Any, **kwargs: Any) -> Any:
+            client = original(self, *args, **kwargs)
+            tracker.attach(client)
+            return client
+
+        ClientCreator.create_client = create_client
+        self.installed = True
+
+    def attach(self, client: Any) -> None:
+        events = client.meta.events
+        events.register("provide-client-params.*.*", self._params)
+        # First, so that a replayed response wins over any other stub (moto's is disabled meanwhile).
+        events.register_first("before-send.*.*", self._send)
+        events.register("after-call.*.*", self._after)
+        self.clients += 1
+
+    # ------------------------------------------------------------ hooks
+
+    def _params(self, params: dict[str, Any], model: Any, event_name: str = "", **_: Any) -> None:
+        if self.recording:
+            service = event_name.split(".")[1] if event_name.count(".") >= 2 else ""
+            # A reference (copying costs time inside the measured request); snapshot() copies it.
+            self.calls.append(Call(service, model.name, params))
+
+    def _send(self, request: Any, event_name: str = "", **_: Any) -> Any:
+        if self.recording and self.calls:
+            self.calls[-1].attempts += 1
+        if self._replay is None:
+            return None
+        from botocore.awsrequest import AWSResponse
+
+        operation = event_name.rsplit(".", 1)[-1]
+        if self._position >= len(self._replay):
+            self.unexpected.append(f"{operation}: no recorded response left")
+            raise RuntimeError(f"replay: {operation} called beyond the recording")
+        recorded = self._replay[self._position]
+        self._position += 1
+        if recorded.operation != operation:
+            self.unexpected.append(f"{operation} where the recording has {recorded.operation}")
+            raise RuntimeError(f"replay: {operation} called where the recording has {recorded.operation}")
+        return AWSResponse(request.url, recorded.status, recorded.headers, _Raw(recorded.body))
+
+    def _after(self, http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        if not self.recording or not self.calls:
+            return
+        call = self.calls[-1]
+        if call.operation != model.name:  # a call made by a hook of another call: keep the order honest
+            return
+        call.status = http_response.status_code
+        call.headers = copy.copy(http_response.headers)
+        call.body = http_response.content
+        call.items_read = items_read(model.name, parsed)
+        call.items_written = items_written(model.name, call.params)
+
+    # ------------------------------------------------------------ recording and replay
+
+    def start(self) -> None:
+        """Start recording (and counting) calls."""
+        self.calls = []
+        self.recording = True
+
+    def stop(self) -> list[Call]:
+        """Stop recording; the recorded calls, their parameters copied (so a replay cannot change
+        them) without the idempotency token botocore fills in (a replay gets its own)."""
+        self.recording = False
+        calls = []
+        for call in self.calls:
+            params = copy.deepcopy(call.params)
+            if call.operation == "TransactWriteItems":
+                params.pop("ClientRequestToken", None)
+            calls.append(Call(call.service, call.operation, params, call.attempts, call.status, call.headers,
+                              call.body, call.items_read, call.items_written))
+        self.calls = []
+        return calls
+
+    def replaying(self, calls: list[Call]) -> _Replay:
+        """Context manager: answer every HTTP attempt from `calls`, in order."""
+        return _Replay(self, calls)
+
+
+class _Replay:
+    def __init__(self, tracker: Tracker, calls: list[Call]):
+        self.tracker, self.calls = tracker, calls
+
+    def __enter__(self) -> _Replay:
+        self.tracker._replay, self.tracker._position = self.calls, 0
+        return self
+
+    @property
+    def consumed(self) -> int:
+        return self.tracker._position
+
+    def __exit__(self, *exc: Any) -> None:
+        position = self.tracker._position
+        self.tracker._replay, self.tracker._position = None, 0
+        if exc[0] is None and position != len(self.calls):
+            raise RuntimeError(f"replay: {len(self.calls) - position} recorded responses left unused")
+
+
+TRACKER = Tracker()
+
+
+def _unwrapped(method: Any) -> Any:
+    while hasattr(method, "__wrapped__"):
+        method = method.__wrapped__
+    return method
+
+
+def bare_call(client: Any) -> Any:
+    """botocore's own `_make_api_call` for `client`, without what wraps it (the X-Ray SDK patches it
+    when tracing is on): what a handler without Powertools pays for one call. Use it inside
+    `untraced()`, which also takes the SDK's trace-header injection away."""
+    from botocore.client import BaseClient
+
+    method = _unwrapped(BaseClient._make_api_call)
+    return lambda operation, params: method(client, operation, params)
+
+
+class untraced:  # noqa: N801 - used as a statement: `with untraced():`
+    """botocore as it is without the X-Ray SDK's patches (it wraps Endpoint.prepare_request to add
+    the trace header to every request), for the bare calls."""
+
+    def __enter__(self) -> None:
+        from botocore.endpoint import Endpoint
+
+        self.original = Endpoint.__dict__["prepare_request"]
+        Endpoint.prepare_request = _unwrapped(self.original)
+
+    def __exit__(self, *_: Any) -> None:
+        from botocore.endpoint import Endpoint
+
+        Endpoint.prepare_request = self.original

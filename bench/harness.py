@@ -1,0 +1,191 @@
+"""What the parts of the benchmark share: the deployed functions' environment emulated in this
+process, an API client that times lambda_handler alone, and counting what a response returns.
+
+Nothing here imports the project before `production_environment()` has run: Powertools reads its
+settings (log level, metrics, tracing) when the handlers are imported.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import os
+import statistics
+import time
+import uuid
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+TABLE = "context-services-bench"
+FUNCTION_NAME = "context-services-bench"
+
+
+def production_environment() -> dict[str, Any]:
+    """Set the environment template.yaml gives the functions (log level, metrics namespace,
+    service name, tracing) and what Lambda itself sets, so that Powertools behaves as deployed:
+    metrics on, INFO logs, and the X-Ray tracer built (lib/observability builds it only inside
+    Lambda, recognised by AWS_LAMBDA_FUNCTION_NAME; the X-Ray SDK recognises Lambda by
+    LAMBDA_TASK_ROOT and takes the trace header of each invocation from _X_AMZN_TRACE_ID).
+    Returns what was emulated, for the report."""
+    from local import template
+
+    globals_ = template.load().get("Globals", {}).get("Function", {})
+    tracing = globals_.get("Tracing") == "Active"
+    for name in ("POWERTOOLS_METRICS_DISABLED", "POWERTOOLS_TRACE_DISABLED", "POWERTOOLS_DEV", "AWS_SAM_LOCAL",
+                 "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        os.environ.pop(name, None)
+    deployed = template.plain_environment()
+    os.environ.update(deployed)
+    os.environ.update(
+        AWS_DEFAULT_REGION="us-east-1", AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench", TABLE_NAME=TABLE, PAGE_TOKEN_SECRET="bench-secret",
+        AWS_LAMBDA_FUNCTION_NAME=FUNCTION_NAME, AWS_LAMBDA_FUNCTION_MEMORY_SIZE=str(globals_.get("MemorySize", 512)),
+        LAMBDA_TASK_ROOT=str(ROOT), AWS_EXECUTION_ENV="AWS_Lambda_python3.13",
+    )
+    if not tracing:
+        os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
+    new_trace()
+    return {"environment_from_template": deployed, "tracing": "active (X-Ray SDK, every request sampled)"
+            if tracing else "off (template.yaml has no active tracing)", "metrics": "on",
+            "log_level": os.environ.get("POWERTOOLS_LOG_LEVEL", "")}
+
+
+def new_trace(sampled: bool = True) -> None:
+    """A fresh X-Ray trace header, as Lambda sets one before each invocation (API Gateway with
+    tracing samples 1 request a second and 5 % of the rest; the benchmark samples every request,
+    the dearest case)."""
+    root = f"1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}"
+    os.environ["_X_AMZN_TRACE_ID"] = f"Root={root};Parent={uuid.uuid4().hex[:16]};Sampled={1 if sampled else 0}"
+
+
+class TimedApi:
+    """tests/apiclient.Api, except that only the lambda_handler call is timed: the API Gateway event
+    is built before (API Gateway builds it, not the function), and the reply parsed after.
+    `cpu` and `wall` accumulate seconds of the handler calls until reset(): the CPU time of this
+    thread (everything in the process runs on it: the handler, and moto answering it), and the wall
+    time, which on a shared machine also holds the waits for a CPU that other work imposes."""
+
+    def __init__(self, headers: dict[str, str] | None = None, sampled: bool = True):
+        from tests import apiclient
+
+        self._event_for, self._reply = apiclient.event_for, apiclient.Reply
+        from local.server import LambdaContext
+
+        self._context = LambdaContext
+        self.headers = headers or {}
+        self.sampled = sampled
+        self.cpu = self.wall = 0.0
+        self.requests = 0
+        self._handlers: dict[str, Any] = {}
+        self.probe: Any = None  # a context manager entered around each lambda_handler call (profiling)
+        self.context_fragment: dict[str, Any] | None = None  # merged into requestContext (caller identity)
+
+    def reset(self) -> None:
+        self.cpu = self.wall = 0.0
+        self.requests = 0
+
+    def handler(self, name: str) -> Any:
+        if name not in self._handlers:
+            module, attribute = name.rsplit(".", 1)
+            self._handlers[name] = getattr(importlib.import_module(module), attribute)
+        return self._handlers[name]
+
+    def request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
+        event, name = self._event_for(method, path, body, {**self.headers, **(headers or {})})
+        if self.context_fragment:
+            event["requestContext"] = {**event["requestContext"], **self.context_fragment}
+        function = self.handler(name)
+        context = self._context(name.split(".")[1] if "." in name else name)
+        new_trace(self.sampled)
+        started, cpu = time.perf_counter(), time.thread_time()
+        if self.probe is None:
+            result = function(event, context)
+        else:
+            with self.probe:
+                result = function(event, context)
+        self.cpu += time.thread_time() - cpu
+        self.wall += time.perf_counter() - started
+        self.requests += 1
+        headers_out = dict(result.get("headers") or {})
+        for key, values in (result.get("multiValueHeaders") or {}).items():
+            headers_out[key] = ", ".join(values)
+        return self._reply(result["statusCode"], headers_out, result.get("body") or "")
+
+    def get(self, path: str, **kw: Any) -> Any:
+        return self.request("GET", path, **kw)
+
+    def post(self, path: str, body: Any = None, **kw: Any) -> Any:
+        return self.request("POST", path, body, **kw)
+
+    def put(self, path: str, body: Any = None, **kw: Any) -> Any:
+        return self.request("PUT", path, body, **kw)
+
+    def delete(self, path: str, **kw: Any) -> Any:
+        return self.request("DELETE", path, **kw)
+
+    def follow(self, path: str, expect: int = 200) -> tuple[list[Any], int, int]:
+        """GET a list and every next page its Link headers name: (items, pages, response bytes)."""
+        from tests.apiclient import BASE
+
+        items: list[Any] = []
+        pages = size = 0
+        while path:
+            reply = self.get(path)
+            if reply.status != expect:
+                raise RuntimeError(f"GET {path}: {reply.status} {reply.text[:300]}")
+            items.extend(reply.json)
+            pages += 1
+            size += len(reply.text.encode())
+            path = next_link(reply.headers, BASE)
+        return items, pages, size
+
+
+def next_link(headers: dict[str, str], base: str) -> str | None:
+    """The path (relative to the base path) of the `rel="next"` Link of a reply, if any."""
+    for name, value in headers.items():
+        if name.lower() != "link":
+            continue
+        for part in value.split(","):
+            if 'rel="next"' in part:
+                target = part.split(";")[0].strip().strip("<>")
+                index = target.find(base)
+                return target[index + len(base):] if index >= 0 else target
+    return None
+
+
+def returned_items(body: Any) -> int:
+    """Items a response returns: services, states and tasks, embedded ones included; for a start,
+    the ids it answers with."""
+    if isinstance(body, list):
+        return sum(returned_items(element) for element in body)
+    if not isinstance(body, dict):
+        return 0
+    if list(body) == ["services"] and isinstance(body["services"], list):  # composite start
+        return sum(sum(1 for key in ("service_id", "state_id", "task_id") if key in element)
+                   for element in body["services"])
+    count = 1 if any(key in body for key in ("service_id", "state_id", "task_id")) else 0
+    for key in ("active_states", "completed_states", "active_tasks", "completed_tasks"):
+        count += returned_items(body.get(key) or [])
+    return count
+
+
+@lru_cache(maxsize=1)
+def raw_client() -> Any:
+    """A plain boto3 DynamoDB client of the benchmark's own (tables, raw copies, bare calls): the
+    benchmark never reaches into lib/ for one."""
+    import boto3
+
+    return boto3.client("dynamodb", region_name="us-east-1")
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def settle() -> None:
+    """Collect, then freeze what survives (moto's tables live in this process; a Lambda's garbage
+    collector never walks DynamoDB's data), so that measured requests pay only for their own garbage."""
+    gc.collect()
+    gc.freeze()
