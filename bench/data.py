@@ -56,32 +56,35 @@ def composite_body(customer: str, state_type: str = "reuse", task_type: str = "t
 
 def big_conversation(api: Any, size: int, customer: str = COMPOSITE_CUSTOMER, note: str = "") -> dict[str, Any]:
     """A conversation of `size` states and `size` tasks: created by a composite start (service,
-    state 1 of type "reuse", task 1 in it), then states 2..size each with one task in it; every
-    even-numbered state is then ended, which completes its task (the cascade). `note` is attached
-    data on every state and task after the first."""
+    state 1 of type "reuse", task 1 in it), then states 2..size each with one task in it. Every
+    even-numbered state is ended by the transition that starts the next one, which completes its
+    task too (the cascade). `note` is attached data on every state and task after the first."""
     first = expect(api.post("/services_composite/start", composite_body(customer)), 200)["services"][0]
     service_id = first["service_id"]
     base = f"/services/{service_id}"
-    states = [first["state_id"]]
-    for n in range(2, size + 1):
+    n = 2
+    while n <= size:
         state = expect(api.post(f"{base}/states/start", {"state_type": f"s{n}", "n": n, "note": note}), 201)["state_id"]
         expect(api.post(f"{base}/tasks/start", {"task_type": f"t{n}", "state_id": state, "n": n, "note": note}), 201)
-        states.append(state)
-    for n, state in enumerate(states, start=1):
-        if n % 2 == 0:
+        if n + 1 <= size:
+            following = expect(api.post(f"{base}/states/transition", {
+                "from": {"state_id": state, "disposition": "done"},
+                "to": {"state_type": f"s{n + 1}"}, "note": note}), 201)["state_id"]
+            expect(api.post(f"{base}/tasks/start", {"task_type": f"t{n + 1}", "state_id": following, "n": n + 1,
+                                                    "note": note}), 201)
+        else:
             expect(api.post(f"{base}/states/{state}/end", {"disposition": "done"}), 204)
+        n += 2
     return {"service_id": service_id, "state_id": first["state_id"], "task_id": first["task_id"], "customer": customer}
 
 
 def customer_services(api: Any, customer: str, count: int) -> list[str]:
-    """`count` services of one customer, each with one state and one task in it; every
-    even-numbered service is ended."""
+    """`count` services of one customer, each with one state; every even-numbered service is ended."""
     ids = []
     for n in range(1, count + 1):
         service_id = expect(api.post("/services/start", {"customer_id": customer, "service_type": "growth", "n": n}),
                             201)["service_id"]
-        state = expect(api.post(f"/services/{service_id}/states/start", {"state_type": "a"}), 201)["state_id"]
-        expect(api.post(f"/services/{service_id}/tasks/start", {"task_type": "b", "state_id": state}), 201)
+        expect(api.post(f"/services/{service_id}/states/start", {"state_type": "a"}), 201)
         if n % 2 == 0:
             expect(api.post(f"/services/{service_id}/end", {}), 204)
         ids.append(service_id)

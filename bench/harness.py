@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import gc
 import importlib
+import logging
 import os
 import statistics
 import time
 import uuid
+from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,32 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = "context-services-bench"
 FUNCTION_NAME = "context-services-bench"
+
+
+class TracingLog(logging.Handler):
+    """What the X-Ray SDK logs (it reports trouble by logging, never by raising), counted per
+    measured case: e.g. "Failed to send entity to Daemon" when a segment outgrows a UDP datagram."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.label = "setup"
+        self.counts: Counter[str] = Counter()
+        self.messages: Counter[str] = Counter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.counts[self.label] += 1
+        self.messages[f"{record.getMessage()} ({record.exc_info[1] if record.exc_info else ''})"] += 1
+
+    def report(self) -> dict[str, Any]:
+        return {"records": sum(self.counts.values()), "by_case": dict(self.counts), "messages": dict(self.messages)}
+
+
+TRACING_LOG = TracingLog()
+
+
+def label_case(name: str) -> None:
+    """Name what is measured now (for what the X-Ray SDK logs meanwhile)."""
+    TRACING_LOG.label = name
 
 
 def production_environment() -> dict[str, Any]:
@@ -47,6 +75,7 @@ def production_environment() -> dict[str, Any]:
     if not tracing:
         os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
     new_trace()
+    logging.getLogger("aws_xray_sdk").addHandler(TRACING_LOG)
     return {"environment_from_template": deployed, "tracing": "active (X-Ray SDK, every request sampled)"
             if tracing else "off (template.yaml has no active tracing)", "metrics": "on",
             "log_level": os.environ.get("POWERTOOLS_LOG_LEVEL", "")}

@@ -21,7 +21,7 @@ from typing import Any
 
 from bench import data, reasons, rule
 from bench.calls import TRACKER, bare_call, untraced
-from bench.harness import TABLE, median, raw_client, returned_items
+from bench.harness import TABLE, label_case, median, raw_client, returned_items
 
 EVERYTHING = "active_states=true&completed_states=true&active_tasks=true&completed_tasks=true&extensions=*"
 
@@ -207,6 +207,7 @@ def measure(api: Any, op: Op, reps: int, zero_per_rep: int) -> tuple[dict[str, A
     bare = bare_call(raw_client())
     moto = backend()
     samples = Samples()
+    label_case(op.name)
     last: tuple[list[Any], Any] | None = None
     trips: list[int] = []
     for rep in range(reps + 1):  # the first round warms up and is not timed

@@ -48,6 +48,8 @@ REASONS: dict[str, str] = {
     **{f"list_{kind}_{label}": _CHILD_LIST for kind in ("states", "tasks") for label in ("all", "active", "completed")},
     # Growth cases
     "growth.get_task": "as get_task",
+    "growth.get_service_embedded": ("one Query of the whole conversation; its items, attached data included, pass "
+                                    "DynamoDB's 1 MB page (though the answer does not), so one more Query per MB"),
     **{f"growth.list_{kind}_{label}first_page": _CHILD_LIST + "; beyond 1 MB, one more Query per MB"
        for kind in ("states", "tasks") for label in ("", "active_", "completed_")},
     "growth.list_states_embedded_first_page": _CHILD_LIST + "; beyond 1 MB, one more Query per MB",

@@ -104,8 +104,8 @@ def growth_section(r: dict[str, Any]) -> str:
         rows.append(row)
     header = (["case"] + [f"round trips / minimum @{s}" for s in sizes] + [f"read per returned @{s}" for s in sizes]
               + [f"latency ×{s} vs {sizes[0]}" for s in sizes[1:]])
-    detail = table(["case", "request", "size is"],
-                   [[f"`{name}`", c["request"], c["size_is"]] for name, c in cases.items()])
+    detail = table(["case", "request", "size is", "timed runs per size"],
+                   [[f"`{name}`", c["request"], c["size_is"], c.get("timed_runs")] for name, c in cases.items()])
     return table(header, rows) + "\n\n✗ = above the rule's minimum (round trips or items read); see the misses.\n\n" + \
         detail
 
@@ -224,6 +224,18 @@ def cold_section(r: dict[str, Any]) -> str:
     ])
 
 
+def tracing_section(r: dict[str, Any]) -> str:
+    log = r.get("tracing_log") or {}
+    if not log.get("records"):
+        return "The X-Ray SDK logged nothing during the run."
+    cases = ", ".join(f"`{name}` ({count})" for name, count in sorted(log["by_case"].items()))
+    messages = "; ".join(f"\"{message}\" × {count}" for message, count in log["messages"].items())
+    return (f"The X-Ray SDK logged {log['records']} warnings or errors during the run: {messages}. By case: {cases}. "
+            "\"Message too long\" means a trace segment outgrew a UDP datagram (64 KB) and was dropped: Powertools' "
+            "Tracer records the handler's response in the segment (`capture_response`), so a large response loses "
+            "its trace, and the request pays for the failed send.")
+
+
 def tp_section(r: dict[str, Any]) -> str:
     tp = r.get("throughput") or {}
     if not tp:
@@ -336,6 +348,10 @@ it in bench/reasons.py (kept current by whoever changes the code it explains).
 ## Authorization lookup
 
 {authorization_section(r)}
+
+## Tracing
+
+{tracing_section(r)}
 
 ## Cold start of the deployed package
 

@@ -3,7 +3,9 @@ operation must touch by the contract (docs/BENCHMARKS.md, "The rule for the mini
 
 The rule:
 1. Reads: one call per item collection or index partition whose items the answer needs (a GetItem
-   or a Query; a Query returns at most 1 MB, so one more call per further MB the answer holds).
+   or a Query; a Query returns at most 1 MB, so one more call per further MB the answer holds). A
+   customer page with embedded states and tasks needs the owner's index partition and the item
+   collection of each service on the page.
 2. Changes: one call per atomic change (one TransactWriteItems, or one PutItem / UpdateItem /
    DeleteItem for a single item). A check needs no read of its own: it is a condition of the write.
    What the contract lets finish later (erasing a deleted conversation's children: "by a retry or by

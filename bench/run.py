@@ -125,7 +125,7 @@ def main() -> None:
     zero_per_rep = 2 if quick else 5
     sizes = (1, 3, 12) if quick else (1, 100, 1000)
     limit = 5 if quick else 100
-    growth_reps = 1 if quick else 5
+    growth_reps = 1 if quick else 3
     unrelated_count = 200 if quick else 10_000
     maintenance_sizes = (10, 30) if quick else (1000, 10_000)
     profile_runs = 20 if quick else 300
@@ -168,7 +168,7 @@ def main() -> None:
 
         phase("growth: building")
         began = time.time()
-        worlds = growth.build(api, sizes)
+        worlds = growth.build(harness.TimedApi(sampled=False), sizes)  # untimed: unsampled traces cost less
         results["settings"]["growth_build_seconds"] = round(time.time() - began, 1)
         phase("growth: measuring")
         results["growth"], results["growth_cases"] = growth.measure(api, worlds, limit, growth_reps)
@@ -188,6 +188,7 @@ def main() -> None:
                     results["lists"][name][key] = results["scaling"][name][key]
 
         phase("maintenance and authorization")
+        harness.label_case("maintenance")
         results["maintenance"] = maintenance.maintenance(harness.TimedApi, maintenance_sizes)
         for name, case in (("export_window", "export_stream"), ("purge", "purge")):
             results["scaling"][name] = {"status": results["maintenance"][case]["status"]}
@@ -197,6 +198,7 @@ def main() -> None:
         results["authorization"] = authorization.measure(api, f"/services/{active}", reps)
 
     results["calls_hooked_clients"] = TRACKER.clients
+    results["tracing_log"] = harness.TRACING_LOG.report()
     phase("cold start")
     if "cold_start" in skip:
         results["cold_start"] = {"status": "skipped (--skip)"}

@@ -15,7 +15,7 @@ from typing import Any
 
 from bench import data
 from bench.calls import TRACKER
-from bench.harness import TABLE, median, raw_client, settle
+from bench.harness import TABLE, label_case, median, raw_client, settle
 from bench.operations import backend
 
 SOURCE_TENANT = "bench-unrelated-src"
@@ -51,6 +51,7 @@ def scaling(api: Any, paths: dict[str, str], reps: int, unrelated_count: int) ->
             samples: dict[str, list[float]] = {"before": [], "after": []}
             walls: dict[str, list[float]] = {"before": [], "after": []}
             trips: dict[str, int] = {}
+            label_case(f"scaling.{name}")
             for rep in range(reps + 1):  # the first round warms up (and builds the index cache) untimed
                 for label in (("before", "after") if rep % 2 == 0 else ("after", "before")):
                     moto.tables[TABLE] = measured if label == "before" else twin
