@@ -18,11 +18,14 @@ class Settings(BaseModel):
     page_token_secret: str = ""
     idempotency_expiration_seconds: int = 86400
     max_body_bytes: int = 128 * 1024
+    auto_complete_after_seconds: int | None = None  # AUTO_COMPLETE_AFTER: default of auto_complete_after
 
-    @field_validator("default_expiration_seconds", mode="before")
+    @field_validator("default_expiration_seconds", "auto_complete_after_seconds", mode="before")
     @classmethod
     def _duration(cls, value: object) -> object:
-        return parse_duration(value) if isinstance(value, str) else value
+        if isinstance(value, str):
+            return int(value) if value.strip().isdigit() else parse_duration(value)  # seconds, or 30d / 4h ...
+        return value
 
 
 @lru_cache(maxsize=1)
@@ -33,6 +36,8 @@ def settings() -> Settings:
         values["table_name"] = os.environ["TABLE_NAME"]
     if os.environ.get("DEFAULT_EXPIRATION"):
         values["default_expiration_seconds"] = os.environ["DEFAULT_EXPIRATION"]
+    if os.environ.get("AUTO_COMPLETE_AFTER"):
+        values["auto_complete_after_seconds"] = os.environ["AUTO_COMPLETE_AFTER"]
     # Without a configured secret, paging tokens are still signed, with a key derived from the
     # table name: stable across Lambda instances, but guessable. template.yaml always sets one.
     values["page_token_secret"] = os.environ.get("PAGE_TOKEN_SECRET") or f"unset-secret:{values.get('table_name', '')}"
