@@ -51,6 +51,7 @@ class Filters:
     events: str
     content: bool
     state: str
+    open_end: bool = False  # no time_to: the window ends "now", wherever a later page reads it
 
     @classmethod
     def parse(cls, time_from: str, time_to: str | None, filter_events: str, export_content: bool,
@@ -61,7 +62,7 @@ class Filters:
             raise ValidationError("time_from: the window starts after time_to")
         if filter_state is not None and not export_content and not files:
             raise ValidationError("filter_state: only with export_content=true")
-        return cls(low, high, filter_events, export_content or files, filter_state or "any")
+        return cls(low, high, filter_events, export_content or files, filter_state or "any", time_to is None)
 
     def keeps(self, service: ServiceItem, now: int) -> bool:
         done = service.completed_at(now) is not None
@@ -77,7 +78,7 @@ class Filters:
 def stream(tenant: str, filters: Filters, limit: int, page_token: str | None) -> tuple[list[Any], str | None]:
     """One page of the export stream: service ids, or whole conversations (§8)."""
     now = clock.now_ms()
-    scope = paging.fingerprint(tenant, "stream", filters.as_dict())
+    scope = paging.fingerprint(tenant, "stream", {**filters.as_dict(), "high": None if filters.open_end else filters.high})
     cursor = paging.decode(page_token, scope)
     found, rest = upkeep.window(tenant, filters.events, filters.low, filters.high, now, cursor, limit)
     views: list[Any] = []
