@@ -206,7 +206,7 @@ def _activity(u: Update, known: ServiceItem | None, now: int) -> None:
     which case the write records the completion it missed first."""
     e = u.expr
     if known is not None and known.completed_ms is None and known.completed_at(now) is not None:
-        _complete(u, known.tenant, known.service_id, Completion({"timestamp": None}, known.auto_complete_at))
+        complete_clauses(u, known.tenant, known.service_id, Completion({"timestamp": None}, known.auto_complete_at))
         u.conditions += C.absent(e, "completed_ms") + C.equals(e, "auto_complete_at", known.auto_complete_at)
         return
     if known is not None and known.completed_ms is not None:
@@ -221,7 +221,7 @@ def _plus_now(u: Update, name: str, now: int) -> Raw:
     return Raw(f"{u.expr.name(name)} + {u.expr.value(now)}")
 
 
-def _complete(u: Update, tenant: str, service_id: str, completion: Completion) -> None:
+def complete_clauses(u: Update, tenant: str, service_id: str, completion: Completion) -> None:
     """Clauses recording a service's completion: the event, its index moves (owner's completed
     list, the end-time index), out of the due index."""
     from lib.clock import format_ms
@@ -317,7 +317,7 @@ def end_service(w: Write, service_id: str, completion: Completion, wanted: Expir
             raise Conflict(f"service {service_id} is already completed")
         if known is not None and completion.ms < known.started_ms:
             raise ValidationError("timestamp: the end is before the service's start")
-        _complete(u, w.tenant, service_id, completion)
+        complete_clauses(u, w.tenant, service_id, completion)
         e = u.expr
         u.conditions += C.active(e, w.now) + C.at_most(e, "started_ms", completion.ms)
 

@@ -13,7 +13,7 @@ from typing import Any
 from lib.clock import sortable_ms
 from lib.store import conditions as C
 from lib.store import table
-from lib.store.conversations import Completion, Write, _complete, conversation_pk, service_key
+from lib.store.conversations import Completion, Write, complete_clauses, conversation_pk, service_key
 from lib.store.items import (
     AUTO_COMPLETE,
     DUE_INDEX,
@@ -199,7 +199,7 @@ def _auto_completion(row: dict[str, Any]) -> Update:
     tenant, service_id = row["PK"].rsplit("#C#", 1)
     deadline = row["GSI5SK"]
     u = Update(key={"PK": row["PK"], "SK": row["SK"]})
-    _complete(u, tenant, service_id, Completion({}, deadline))
+    complete_clauses(u, tenant, service_id, Completion({}, deadline))
     e = u.expr
     u.conditions += C.exists(e) + C.absent(e, "completed_ms") + C.equals(e, "auto_complete_at", deadline)
     return u
