@@ -10,12 +10,18 @@ project's, Powertools', any other) gets three event hooks:
   a backend that answers at once;
 * `after-call.*.*`: the response (recorded with the call) and what it read.
 
+Calls may run on several threads at once (the store reads in parallel): each thread's call in
+progress is kept in a thread-local, and a replayed call is answered by the recorded call of the same
+operation whose parameters it shares most with (the same request, with its own timestamps).
+
 Nothing here knows the project's code; the benchmark uses it around whole requests.
 """
 
 from __future__ import annotations
 
 import copy
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,10 +43,39 @@ class Call:
     body: bytes = b""
     items_read: int = 0
     items_written: int = 0
+    started: float = 0.0  # perf_counter when the call began and ended (calls may overlap)
+    ended: float = 0.0
 
     @property
     def name(self) -> str:
         return self.operation
+
+
+def sequential(calls: list[Call]) -> int:
+    """Round trips one after the other: calls that overlapped in time (made in parallel) count once."""
+    waves, end = 0, float("-inf")
+    for call in sorted(calls, key=lambda c: c.started):
+        if call.started >= end:
+            waves += 1
+            end = call.ended
+        else:
+            end = max(end, call.ended)
+    return waves
+
+
+def leaves(value: Any, path: str = "") -> set[tuple[str, str]]:
+    """(path, value) of every leaf of a parameter structure."""
+    if isinstance(value, dict):
+        found: set[tuple[str, str]] = set()
+        for key, inner in value.items():
+            found |= leaves(inner, f"{path}/{key}")
+        return found
+    if isinstance(value, (list, tuple)):
+        found = set()
+        for index, inner in enumerate(value):
+            found |= leaves(inner, f"{path}/{index}")
+        return found
+    return {(path, repr(value))}
 
 
 def items_read(operation: str, parsed: dict[str, Any]) -> int:
@@ -87,7 +122,11 @@ class Tracker:
         self.calls: list[Call] = []
         self.clients = 0
         self._replay: list[Call] | None = None
+        self._used: list[bool] = []
+        self._shapes: list[set[tuple[str, str]]] = []
         self._position = 0
+        self._local = threading.local()
+        self._lock = threading.Lock()
         self.unexpected: list[str] = []
 
     # ------------------------------------------------------------ installation
@@ -120,35 +159,48 @@ class Tracker:
     # ------------------------------------------------------------ hooks
 
     def _params(self, params: dict[str, Any], model: Any, event_name: str = "", **_: Any) -> None:
+        service = event_name.split(".")[1] if event_name.count(".") >= 2 else ""
+        # A reference (copying costs time inside the measured request); stop() copies it.
+        call = Call(service, model.name, params, started=time.perf_counter())
+        self._local.call = call
         if self.recording:
-            service = event_name.split(".")[1] if event_name.count(".") >= 2 else ""
-            # A reference (copying costs time inside the measured request); snapshot() copies it.
-            self.calls.append(Call(service, model.name, params))
+            with self._lock:
+                self.calls.append(call)
 
     def _send(self, request: Any, event_name: str = "", **_: Any) -> Any:
-        if self.recording and self.calls:
-            self.calls[-1].attempts += 1
+        call = getattr(self._local, "call", None)
+        if call is not None:
+            call.attempts += 1
         if self._replay is None:
             return None
         from botocore.awsrequest import AWSResponse
 
         operation = event_name.rsplit(".", 1)[-1]
-        if self._position >= len(self._replay):
-            self.unexpected.append(f"{operation}: no recorded response left")
-            raise RuntimeError(f"replay: {operation} called beyond the recording")
-        recorded = self._replay[self._position]
-        self._position += 1
-        if recorded.operation != operation:
-            self.unexpected.append(f"{operation} where the recording has {recorded.operation}")
-            raise RuntimeError(f"replay: {operation} called where the recording has {recorded.operation}")
+        recorded = self._match(operation, call.params if call is not None else {})
         return AWSResponse(request.url, recorded.status, recorded.headers, _Raw(recorded.body))
 
+    def _match(self, operation: str, params: dict[str, Any]) -> Call:
+        """The unused recorded call of `operation` whose parameters share most with `params`."""
+        assert self._replay is not None
+        with self._lock:
+            candidates = [n for n, call in enumerate(self._replay) if not self._used[n] and call.operation == operation]
+            if not candidates:
+                left = [call.operation for n, call in enumerate(self._replay) if not self._used[n]]
+                self.unexpected.append(f"{operation} where the recording has {left}")
+                raise RuntimeError(f"replay: {operation} called where the recording has {left or 'nothing left'}")
+            if len(candidates) > 1:
+                shape = leaves(params)
+                candidates.sort(key=lambda n: -len(shape & self._shapes[n]))
+            chosen = candidates[0]
+            self._used[chosen] = True
+            self._position += 1
+            return self._replay[chosen]
+
     def _after(self, http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
-        if not self.recording or not self.calls:
+        call = getattr(self._local, "call", None)
+        if not self.recording or call is None or call.operation != model.name:
             return
-        call = self.calls[-1]
-        if call.operation != model.name:  # a call made by a hook of another call: keep the order honest
-            return
+        call.ended = time.perf_counter()
         call.status = http_response.status_code
         call.headers = copy.copy(http_response.headers)
         call.body = http_response.content
@@ -172,7 +224,7 @@ class Tracker:
             if call.operation == "TransactWriteItems":
                 params.pop("ClientRequestToken", None)
             calls.append(Call(call.service, call.operation, params, call.attempts, call.status, call.headers,
-                              call.body, call.items_read, call.items_written))
+                              call.body, call.items_read, call.items_written, call.started, call.ended))
         self.calls = []
         return calls
 
@@ -186,7 +238,10 @@ class _Replay:
         self.tracker, self.calls = tracker, calls
 
     def __enter__(self) -> _Replay:
-        self.tracker._replay, self.tracker._position = self.calls, 0
+        tracker = self.tracker
+        tracker._shapes = [leaves(call.params) for call in self.calls]  # before any clock starts
+        tracker._used = [False] * len(self.calls)
+        tracker._replay, tracker._position = self.calls, 0
         return self
 
     @property

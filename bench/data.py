@@ -144,6 +144,51 @@ def _write(client: Any, table: str, batch: list[dict[str, Any]]) -> int:
     return len(batch)
 
 
+# Offsets between a service id and its copies: multiples of a number with many small factors, so
+# that anything derived from the id by a small modulus (index shards) is the same for the copy.
+ID_STEP = 2**10 * 3**2 * 5 * 7
+
+
+def clone_services(client: Any, table: str, service_ids: list[str], copies: int) -> list[str]:
+    """Copy the raw items of the conversations `service_ids` (built through the handlers) `copies`
+    times in the same tenant, each copy under a new service id (the old id plus a multiple of
+    ID_STEP, as long), replacing the id wherever it appears; returns the new ids. For the
+    maintenance cases' 10,000 conversations: the handlers build the first 1,000."""
+    import re
+
+    known = set(service_ids)
+    items = [item for page in client.get_paginator("scan").paginate(TableName=table) for item in page["Items"]]
+    owned: list[tuple[str, dict[str, Any]]] = []
+    for item in items:
+        found = [run for run in re.findall(r"\d{6,}", item["PK"].get("S", "")) if run in known]
+        if found:
+            owned.append((found[0], item))
+    taken = set(known)
+    created: list[str] = []
+    batch: list[dict[str, Any]] = []
+    written = 0
+    for copy_number in range(1, copies + 1):
+        renamed: dict[str, str] = {}
+        for service_id in service_ids:
+            new = int(service_id) + copy_number * ID_STEP
+            while str(new) in taken:
+                new += ID_STEP * (copies + 1)
+            if len(str(new)) != len(service_id):
+                raise RuntimeError(f"a copy of service {service_id} would change the id's length")
+            taken.add(str(new))
+            renamed[service_id] = str(new)
+        created += renamed.values()
+        for service_id, item in owned:
+            clone = {key: _rewrite(value, service_id, renamed[service_id]) for key, value in item.items()}
+            batch.append({"PutRequest": {"Item": clone}})
+            if len(batch) == 25:
+                written += _write(client, table, batch)
+                batch = []
+    if batch:
+        written += _write(client, table, batch)
+    return created
+
+
 def copy_table(client: Any, source: str, target: str) -> int:
     """Every raw item of `source` into `target` (same key schema)."""
     items = [item for page in client.get_paginator("scan").paginate(TableName=source) for item in page["Items"]]

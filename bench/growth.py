@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench import data, rule
-from bench.calls import TRACKER
+from bench.calls import TRACKER, sequential
 from bench.harness import TABLE, label_case, median, raw_client, returned_items, settle
 from bench.operations import backend, judge
 
@@ -217,6 +217,7 @@ def _entry(case: Case, last: dict[str, Any], median_ms: float, smallest_ms: floa
     pages = max(1, math.ceil(top / last["limit"])) if case.name.endswith("_paging_all") else 1
     result = {
         "round_trips": len(calls),
+        "sequential_round_trips": sequential(calls),
         "http_attempts": sum(call.attempts for call in calls),
         "calls": dict(Counter(call.operation for call in calls)),
         "requests": last["requests"],

@@ -12,6 +12,7 @@ import importlib
 import logging
 import os
 import statistics
+import tempfile
 import time
 import uuid
 from collections import Counter
@@ -71,6 +72,7 @@ def production_environment() -> dict[str, Any]:
         AWS_SECRET_ACCESS_KEY="bench", TABLE_NAME=TABLE, PAGE_TOKEN_SECRET="bench-secret",
         AWS_LAMBDA_FUNCTION_NAME=FUNCTION_NAME, AWS_LAMBDA_FUNCTION_MEMORY_SIZE=str(globals_.get("MemorySize", 512)),
         LAMBDA_TASK_ROOT=str(ROOT), AWS_EXECUTION_ENV="AWS_Lambda_python3.13",
+        EXPORT_DIR=tempfile.mkdtemp(prefix="bench-exports-"),  # export files of the maintenance cases
     )
     if not tracing:
         os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
@@ -92,9 +94,10 @@ def new_trace(sampled: bool = True) -> None:
 class TimedApi:
     """tests/apiclient.Api, except that only the lambda_handler call is timed: the API Gateway event
     is built before (API Gateway builds it, not the function), and the reply parsed after.
-    `cpu` and `wall` accumulate seconds of the handler calls until reset(): the CPU time of this
-    thread (everything in the process runs on it: the handler, and moto answering it), and the wall
-    time, which on a shared machine also holds the waits for a CPU that other work imposes."""
+    `cpu` and `wall` accumulate seconds of the handler calls until reset(): the CPU time of the
+    process (the handler, the store's reader threads, and moto answering them: nothing else runs in
+    it meanwhile), and the wall time, which on a shared machine also holds the waits for a CPU that
+    other work imposes."""
 
     def __init__(self, headers: dict[str, str] | None = None, sampled: bool = True):
         from tests import apiclient
@@ -128,13 +131,13 @@ class TimedApi:
         function = self.handler(name)
         context = self._context(name.split(".")[1] if "." in name else name)
         new_trace(self.sampled)
-        started, cpu = time.perf_counter(), time.thread_time()
+        started, cpu = time.perf_counter(), time.process_time()
         if self.probe is None:
             result = function(event, context)
         else:
             with self.probe:
                 result = function(event, context)
-        self.cpu += time.thread_time() - cpu
+        self.cpu += time.process_time() - cpu
         self.wall += time.perf_counter() - started
         self.requests += 1
         headers_out = dict(result.get("headers") or {})

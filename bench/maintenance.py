@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import gc
+import json
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from bench import data
 from bench.calls import TRACKER
 from bench.harness import TABLE, raw_client, returned_items, settle
+from bench.operations import EVERYTHING as EMBED
 from bench.operations import backend
 
 TENANT = "bench-maintenance"
@@ -65,6 +67,7 @@ def _follow_job(api: Any, reply: Any, deadline_s: float = 600) -> Any:
 def _run(api: Any, method: str, path: str, body: Any = None, pages: bool = False) -> dict[str, Any]:
     TRACKER.start()
     api.reset()
+    began = time.perf_counter()
     gc.disable()
     try:
         if pages:
@@ -77,8 +80,10 @@ def _run(api: Any, method: str, path: str, body: Any = None, pages: bool = False
             status, body_out, count, size = reply.status, reply.json, 1, len(reply.text)
     finally:
         gc.enable()
+    elapsed = time.perf_counter() - began
     calls = TRACKER.stop()
-    return {"status": status, "body": body_out, "requests": api.requests, "seconds": api.wall, "cpu_seconds": api.cpu, "calls": calls,
+    return {"status": status, "body": body_out, "requests": api.requests, "seconds": api.wall, "cpu_seconds": api.cpu,
+            "elapsed": elapsed, "calls": calls,
             "pages": count, "bytes": size}
 
 
@@ -97,6 +102,7 @@ def _figures(run: dict[str, Any], exported: int | None = None) -> dict[str, Any]
         "items_written": sum(call.items_written for call in calls),
         "handler_seconds": round(run["seconds"], 3),
         "handler_cpu_seconds": round(run["cpu_seconds"], 3),
+        "elapsed_seconds": round(run["elapsed"], 3),  # first request to last answer (jobs: polled until done)
     }
     if exported is not None:
         result["items_exported"] = exported
@@ -111,9 +117,10 @@ def _count(client: Any) -> int:
     return total
 
 
-def _build(api: Any, start: int, stop: int) -> None:
+def _build(api: Any, start: int, stop: int) -> list[str]:
     """Conversations start..stop-1 of the maintenance tenant: a service, a state, a task in it;
-    every other one ended."""
+    every other one ended. Returns their service ids."""
+    ids = []
     for n in range(start, stop):
         service_id = data.expect(api.post("/services/start", {"customer_id": f"m-{n}", "service_type": "m"}),
                                  201)["service_id"]
@@ -121,6 +128,27 @@ def _build(api: Any, start: int, stop: int) -> None:
         data.expect(api.post(f"/services/{service_id}/tasks/start", {"task_type": "b", "state_id": state}), 201)
         if n % 2:
             data.expect(api.post(f"/services/{service_id}/end", {}), 204)
+        ids.append(service_id)
+    return ids
+
+
+def _grow(api: Any, built: list[str], size: int) -> tuple[list[str], str]:
+    """`size` conversations from the `built` ones: copies of them under new ids (data.clone_services)
+    when `size` is a multiple, each copy's reading checked through the API; else built one by one."""
+    if size % len(built) == 0:
+        copies = data.clone_services(raw_client(), TABLE, built, size // len(built) - 1)
+        for original, copy_id in zip(built, copies):  # every first copy, read like its original
+            first, second = api.get(f"/services/{original}?{EMBED}"), api.get(f"/services/{copy_id}?{EMBED}")
+            if second.status != 200 or _shape(first.json) != _shape(second.json):
+                raise RuntimeError(f"copy {copy_id} of service {original} does not read like it: {second.text[:300]}")
+        return built + copies, f"{len(built)} built through the handlers, {len(copies)} copies of them under new ids"
+    more = _build(api, len(built), size)
+    return built + more, f"{size} built through the handlers"
+
+
+def _shape(service: Any) -> Any:
+    """A service's representation without its ids (a copy differs from its original only there)."""
+    return json.loads(json.dumps(service).replace(str(service.get("service_id")), "ID")) if service else None
 
 
 def maintenance(api_class: Any, sizes: tuple[int, ...]) -> dict[str, Any]:
@@ -143,10 +171,13 @@ def maintenance(api_class: Any, sizes: tuple[int, ...]) -> dict[str, Any]:
     try:
         template.create_table(client, TABLE)
         time_from = _iso(datetime.now(UTC) - timedelta(minutes=1))
-        built = 0
+        built: list[str] = []
         for size in sizes:
-            _build(api, built, size)
-            built = size
+            if built:
+                built, how = _grow(api, built, size)
+            else:
+                built, how = _build(api, 0, size), f"{size} built through the handlers"
+            result.setdefault("data", {})[str(size)] = how
             settle()
             window = f"time_from={time_from}&limit=1000"
             if found["export_stream"] == "available":

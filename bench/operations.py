@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench import data, reasons, rule
-from bench.calls import TRACKER, bare_call, untraced
+from bench.calls import TRACKER, bare_call, sequential, untraced
 from bench.harness import TABLE, label_case, median, raw_client, returned_items
 
 EVERYTHING = "active_states=true&completed_states=true&active_tasks=true&completed_tasks=true&extensions=*"
@@ -167,7 +167,7 @@ class Moto:
 
 @dataclass
 class Timing:
-    cpu: float  # seconds of this thread's CPU time
+    cpu: float  # seconds of the process's CPU time
     wall: float
 
 
@@ -179,7 +179,7 @@ def direct(calls: list[Any], bare: Callable[[str, dict[str, Any]], Any]) -> Timi
     prepared = [(call.operation, copy.deepcopy(call.params)) for call in calls]
     with untraced():
         gc.disable()
-        started, cpu = time.perf_counter(), time.thread_time()
+        started, cpu = time.perf_counter(), time.process_time()
         try:
             for operation, params in prepared:
                 try:
@@ -187,7 +187,7 @@ def direct(calls: list[Any], bare: Callable[[str, dict[str, Any]], Any]) -> Timi
                 except ClientError:
                     pass  # the request met the same refusal (a failed condition) and so does its replay
         finally:
-            timing = Timing(time.thread_time() - cpu, time.perf_counter() - started)
+            timing = Timing(time.process_time() - cpu, time.perf_counter() - started)
             gc.enable()
     return timing
 
@@ -229,7 +229,8 @@ def measure(api: Any, op: Op, reps: int, zero_per_rep: int) -> tuple[dict[str, A
                         if which == 0:
                             again, timing = timed(api, op, ctx)
                             if again.status != reply.status:
-                                raise RuntimeError(f"{op.name}: replayed request answered {again.status}")
+                                raise RuntimeError(f"{op.name}: replayed request answered {again.status} "
+                                                   f"({TRACKER.unexpected[-1:]}) {again.text[:300]}")
                             zero_handler.append(timing)
                         else:
                             zero_bare.append(direct(calls, bare))
@@ -267,6 +268,7 @@ def entry(op: Op, calls: list[Any], reply: Any, samples: Samples) -> dict[str, A
     moto_wh, moto_wd = _median(samples.handler, "wall", 1e3), _median(samples.direct, "wall", 1e3)
     result: dict[str, Any] = {
         "round_trips": len(calls),
+        "sequential_round_trips": sequential(calls),
         "http_attempts": sum(call.attempts for call in calls),
         "calls": [call.operation for call in calls],
         "items_read": read,

@@ -26,7 +26,9 @@ standard library.
 from __future__ import annotations
 
 import signal
+import sys
 import sysconfig
+import threading
 from collections import Counter
 from typing import Any
 
@@ -84,6 +86,14 @@ def category(filename: str) -> str | None:
     return OTHER
 
 
+_WAITS = ("threading.py", "queue.py", "concurrent/futures/_base.py", "concurrent/futures/thread.py", "selectors.py")
+
+
+def _waiting(frame: Any) -> bool:
+    """Whether a thread's innermost frame is a wait (lock, condition, queue, future)."""
+    return frame.f_code.co_filename.replace("\\", "/").endswith(_WAITS)
+
+
 class Sampler:
     """Counts samples per category while `active`."""
 
@@ -93,8 +103,17 @@ class Sampler:
         self._cache: dict[str, str | None] = {}
 
     def _sample(self, _signum: int, frame: Any) -> None:
+        """One sample of every thread that is running (the store reads on a pool of threads while
+        the request's thread waits for them): a thread waiting on a lock or a queue is skipped."""
         if not self.active:
             return
+        main = threading.main_thread().ident
+        for ident, top in sys._current_frames().items():
+            stack = frame if ident == main else top  # the main thread's own top is this handler
+            if stack is not None and not _waiting(stack):
+                self._charge(stack)
+
+    def _charge(self, frame: Any) -> None:
         while frame is not None:
             filename = frame.f_code.co_filename
             if filename not in self._cache:

@@ -10,60 +10,67 @@ from __future__ import annotations
 
 NONE = "(no reason recorded in bench/reasons.py)"
 
-_ID_FIRST = ("the id comes from an UpdateItem of the service's counter (a transaction cannot return a value); "
-             "the item is then written in a transaction that checks the service again")
-_IDEMPOTENCY = ("Powertools Idempotency writes its record before the work (PutItem) and completes it after "
-                "(UpdateItem), outside the work's own write")
-_CHILD_LIST = ("a state or task list reads the conversation's item collection from its start (the service and "
-               "every state; for tasks every task too) and filters here: a child's status depends on its "
-               "service's (a task's on its state's) end, applied on read")
-_COMPOSITE = ("find-or-create at three levels: the service's lock is read (GetItem) and the owner's active "
-              "services searched (Query) before the service and its lock are written in one transaction; the "
-              "state and the task each take an id from the service's counter (UpdateItem), then are written with "
-              "their lock in a transaction")
+_PARALLEL = "in parallel (one round trip of latency, {n} calls)"
+_COUNTER = ("the service is read first for its id counter; one transaction then takes the next id on condition "
+            "that the counter is unchanged (a transaction cannot return a value), re-checks the service and puts "
+            "the item")
+_WITH_RECORD = "; with an Idempotency-Key the record is read with the service (BatchGetItem) and put in the transaction"
+_CHILD_LIST = ("the service item (GetItem, from the table) and the page (Query of the status index LSI1) are read "
+               + _PARALLEL.format(n=2) + "; one Query could serve both if the service item had a key in LSI1")
+_TTL_DOWN = ("the service item is updated first (the new expiration holds at once); an explicit expiration erases "
+             "the children with the service, so their TTL is brought down after: one Query of their keys, one "
+             "TransactWriteItems per 100, and an UpdateItem recording it on the service")
+_ERASE = ("the commit point is one transaction (the service item deleted, the erasure recorded for maintenance); the "
+          "other items are then read (one Query per MB of keys) and erased, 25 a BatchWriteItem, at once rather than "
+          "left to TTL")
+_COMPOSITE = ("the lock of (customer, contact key, service type) is read and the owner's active services searched "
+              "(Query) before one transaction writes the service, its state, its task and the lock")
+_COMPLETED_OWNER = ("completed = ended (their own index partition) + still active past their auto-complete moment: "
+                    "two Queries " + _PARALLEL.format(n=2) + "; the second reads the owner's active services and "
+                    "keeps those due (a filter), so it reads every active one")
 
 REASONS: dict[str, str] = {
-    "start_service_with_idempotency_key": _IDEMPOTENCY + ", around the service's PutItem",
-    "delete_service": ("the service item is deleted on its own first (the commit point: the conversation is gone "
-                       "for every reader at once); then one Query finds the children and one BatchWriteItem per 25 "
-                       "erases them at once rather than leaving them to TTL"),
-    "put_service": ("the service item is updated first (the new expiration holds at once); then one Query finds "
-                    "the children and one TransactWriteItems per 99 moves their TTL and records it on the service"),
+    "get_service_embedded": ("the service item (GetItem) and its states and its tasks (one Query per kind) are read "
+                             + _PARALLEL.format(n=3)),
+    "get_state_embedded": ("the service item (GetItem) and the state with its tasks (Query of LSI2) are read "
+                           + _PARALLEL.format(n=2)),
+    "delete_service": _ERASE,
+    "put_service": _TTL_DOWN,
     "start_composite_create": _COMPOSITE,
-    "start_composite_create_with_idempotency_key": _COMPOSITE + "; and " + _IDEMPOTENCY,
-    "start_composite_reuse": ("the service's lock, then the whole conversation it names (service, states, tasks "
-                              "and locks, one Query) to find the state and the task by type"),
-    "start_state": _ID_FIRST,
-    "start_state_with_idempotency_key": _ID_FIRST + "; and " + _IDEMPOTENCY,
-    "transition_state": "as start_state: the new id first, then one transaction (end the old state, put the new)",
-    "transition_state_with_idempotency_key": "as transition_state; and " + _IDEMPOTENCY,
-    "start_task": _ID_FIRST,
-    "start_task_in_state": _ID_FIRST + " (and the state)",
-    "start_task_with_idempotency_key": _ID_FIRST + "; and " + _IDEMPOTENCY,
-    "end_task": "the task is read first: if it belongs to a state, the transaction must check that state",
-    "get_task": ("a BatchGetItem of service and task, then a GetItem of the task's state when the task is "
-                 "active: the state's end completes it (cascade applied on read)"),
-    "get_state_embedded": ("with embedded tasks, one Query reads the whole conversation (service, every state, "
-                           "every task) to find that state's tasks"),
+    "start_composite_create_with_idempotency_key": (_COMPOSITE + "; with an Idempotency-Key the record is read with "
+                                                    "the lock (BatchGetItem) and the reply stored after (PutItem): a "
+                                                    "composite start holds several elements, and a retry finds what "
+                                                    "it created"),
+    "start_state": _COUNTER,
+    "start_state_with_idempotency_key": _COUNTER + _WITH_RECORD,
+    "start_task": _COUNTER,
+    "start_task_in_state": _COUNTER + " (and moves the state's count of attached tasks)",
+    "start_task_with_idempotency_key": _COUNTER + _WITH_RECORD,
+    "transition_state": ("the service (GetItem: its id counter) and the old state with its tasks (Query of LSI2) are "
+                         "read " + _PARALLEL.format(n=2) + ", then one transaction ends the state with its active "
+                         "tasks and starts the new one"),
+    "transition_state_with_idempotency_key": ("as transition_state, the record read with the service (BatchGetItem) "
+                                              "and put in the transaction"),
+    "end_state": ("the state and its tasks are read (one Query of LSI2) so that its active tasks complete in the same "
+                  "transaction (write-time cascade)"),
     **{f"list_{kind}_{label}": _CHILD_LIST for kind in ("states", "tasks") for label in ("all", "active", "completed")},
+    "list_customer_services_completed": _COMPLETED_OWNER,
+    "list_anonymous_services_completed": _COMPLETED_OWNER,
     # Growth cases
-    "growth.get_task": "as get_task",
-    "growth.get_service_embedded": ("one Query of the whole conversation; its items, attached data included, pass "
-                                    "DynamoDB's 1 MB page (though the answer does not), so one more Query per MB"),
-    **{f"growth.list_{kind}_{label}first_page": _CHILD_LIST + "; beyond 1 MB, one more Query per MB"
+    "growth.get_service_embedded": ("the service item and each kind's children (one Query per kind, one more per MB) "
+                                    "are read in parallel"),
+    **{f"growth.list_{kind}_{label}first_page": _CHILD_LIST
        for kind in ("states", "tasks") for label in ("", "active_", "completed_")},
-    "growth.list_states_embedded_first_page": _CHILD_LIST + "; beyond 1 MB, one more Query per MB",
-    "growth.list_states_paging_all": (_CHILD_LIST + "; every page reads the collection again from its start, so "
-                                      "paging through all reads O(N² / limit) items"),
-    "growth.list_tasks_paging_all": (_CHILD_LIST + "; every page reads the collection again from its start, so "
-                                     "paging through all reads O(N² / limit) items"),
-    "growth.start_composite_reuse": ("the service's lock, then the whole conversation it names (one Query per MB, "
-                                     "locks included) to find the state and the task by type: reads grow with the "
-                                     "conversation"),
-    "growth.put_service_ttl": ("the service item is updated first; then the children are read (one Query per MB) "
-                               "and their TTL moved, one TransactWriteItems per 99"),
-    "growth.delete_service": ("the service item is deleted on its own first; then the children are read (one "
-                              "Query per MB) and erased, one BatchWriteItem per 25, rather than left to TTL"),
+    "growth.list_states_embedded_first_page": ("the service item, the page of states (LSI1) and their tasks (one "
+                                               "Query of LSI2 over the page's range of states) are read "
+                                               + _PARALLEL.format(n=3)),
+    "growth.list_states_paging_all": _CHILD_LIST + ", on every page",
+    "growth.list_tasks_paging_all": _CHILD_LIST + ", on every page",
+    "growth.put_service_ttl": _TTL_DOWN + " (one Query per MB)",
+    "growth.delete_service": _ERASE,
+    "growth.list_customer_services_embedded_first_page": ("the owner's page (one Query), then each service's states "
+                                                          "and tasks: two Queries per service (one per kind), all in "
+                                                          "parallel"),
 }
 
 

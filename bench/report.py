@@ -35,14 +35,15 @@ def ops_section(r: dict[str, Any]) -> str:
     rows = []
     for name, o in ops.items():
         missed = ", ".join(o.get("missed") or [])
-        rows.append([f"`{name}`", o["round_trips"], o.get("http_attempts", ""), num(o.get("minimum_round_trips")),
+        rows.append([f"`{name}`", f"{o['round_trips']} ({o.get('sequential_round_trips', '–')})", o.get("http_attempts", ""),
+                     num(o.get("minimum_round_trips")),
                      f"{o.get('items_read', '')} / {num(o.get('items_read_allowed'))}",
                      f"{o['zero_latency_handler_us']:.0f} / {o['zero_latency_bare_us']:.0f}",
                      f"**{o['zero_latency_added_us']:.0f}**", f"**{num(o['zero_latency_ratio'])}**",
                      num(o.get("zero_latency_wall_ratio")),
                      f"{o['handler_median_ms']:.2f} / {o['direct_median_ms']:.2f}", num(o["overhead_ratio"]),
                      f"MISS: {missed}" if missed else "met"])
-    header = ["operation", "round trips", "HTTP attempts", "minimum (rule)", "items read / allowed",
+    header = ["operation", "round trips (sequential)", "HTTP attempts", "minimum (rule)", "items read / allowed",
               "zero latency: handler / bare µs", "added µs", "ratio", "ratio (wall)", "moto: handler / direct ms",
               "moto ratio", "rule"]
     added = sorted(o["zero_latency_added_us"] for o in ops.values())
@@ -96,13 +97,14 @@ def growth_section(r: dict[str, Any]) -> str:
         for size in sizes:
             e = per[size]
             mark = " ✗" if e.get("missed") else ""
-            row.append(f"{e['round_trips']} / {num(e.get('minimum_round_trips'))}{mark}")
+            row.append(f"{e['round_trips']} ({e.get('sequential_round_trips', '–')}) / "
+                       f"{num(e.get('minimum_round_trips'))}{mark}")
         for size in sizes:
             row.append(num(per[size]["items_read_per_returned"]))
         for size in sizes[1:]:
             row.append(num(per[size]["latency_ratio"]))
         rows.append(row)
-    header = (["case"] + [f"round trips / minimum @{s}" for s in sizes] + [f"read per returned @{s}" for s in sizes]
+    header = (["case"] + [f"round trips (sequential) / minimum @{s}" for s in sizes] + [f"read per returned @{s}" for s in sizes]
               + [f"latency ×{s} vs {sizes[0]}" for s in sizes[1:]])
     detail = table(["case", "request", "size is", "timed runs per size"],
                    [[f"`{name}`", c["request"], c["size_is"], c.get("timed_runs")] for name, c in cases.items()])
@@ -180,16 +182,20 @@ def cold_section(r: dict[str, Any]) -> str:
         return f"Artifact cold start: {cs.get('status', 'not measured')}."
     functions = [name for name, entry in cs.items() if isinstance(entry, dict) and "artifact_ratio_to_boto3" in entry]
     bare = cs["bare_handler"]
-    rows = [["`import boto3` (3.13 bytecode)", num(cs["import_boto3_median_s"], 3), "1.00", "", "", "", "", ""],
-            ["bare handler (client at init, one GetItem)", num(bare["import_s"], 3),
-             num(bare["import_s"] / cs["import_boto3_median_s"]), "", num(bare["first_invocation_s"], 3), "1.00", "",
+    rows = [["`import boto3` (3.13 bytecode)", f"{num(cs.get('import_boto3_cpu_s'), 3)} / {num(cs['import_boto3_median_s'], 3)}",
+             "1.00", "", "", "", ""],
+            ["bare handler (client at init, one GetItem)", "", "",
+             f"{num(bare.get('first_invocation_cpu_s'), 3)} / {num(bare['first_invocation_s'], 3)}", "1.00", "",
              num(bare["process_s"], 3)]]
     for name in functions:
         e = cs[name]
-        rows.append([f"**{name}** ({e.get('event') or 'no GET event'})", num(e["import_s"], 3),
-                     f"**{num(e['artifact_ratio_to_boto3'])}**", num(e.get("artifact_cpu_ratio_to_boto3")),
-                     num(e.get("first_invocation_s"), 3), f"**{num(e.get('first_invocation_ratio'))}**",
-                     num(e.get("first_invocation_cpu_ratio")), num(e["process_s"], 3)])
+        rows.append([f"**{name}** ({e.get('event') or 'no GET event'})",
+                     f"{num(e.get('import_cpu_s'), 3)} / {num(e['import_s'], 3)}",
+                     f"**{num(e['artifact_ratio_to_boto3'])}**",
+                     f"{num(e.get('first_invocation_cpu_s'), 3)} / {num(e.get('first_invocation_s'), 3)}",
+                     f"**{num(e.get('first_invocation_ratio'))}**",
+                     f"{num(e.get('wall_artifact_ratio_to_boto3'))} / {num(e.get('wall_first_invocation_ratio'))}",
+                     num(e["process_s"], 3)])
     builds = []
     for name, b in (cs.get("builds") or {}).items():
         swapped = ", ".join(f"{s['distribution']} {s['version']} ({s['built_for']} → {s['replaced_by']})"
@@ -198,6 +204,8 @@ def cold_section(r: dict[str, Any]) -> str:
         builds.append([name, b.get("build_seconds"), swapped,
                        f"{code.get('modules_without_3.13_bytecode')} of {code.get('modules')}",
                        ", ".join(f"{k.removeprefix('pyc_')}: {v}" for k, v in code.items() if k.startswith("pyc_"))])
+    failed = [f"* {name}: {entry['status']}" for name, entry in cs.items()
+              if isinstance(entry, dict) and str(entry.get("status", "")).startswith("not available")]
     legacy = [[n, cs[n]["median_s"], cs[n]["ratio_to_boto3"]] for n in LEGACY if isinstance(cs.get(n), dict)]
     own = None
     if isinstance(cs.get("handlers.services"), dict) and isinstance(cs.get(FLOOR), dict):
@@ -207,9 +215,13 @@ def cold_section(r: dict[str, Any]) -> str:
         f"(interpreter: `{cs.get('python')}`). \"Import\" is the handler module's import (the app and "
         "its routes built); \"with first invocation\" adds the first call of lambda_handler with the event "
         "named, against the embedded DynamoDB over loopback; \"process\" is the whole process as the parent saw it "
-        "(interpreter start and exit included).", "",
-        table(["what", "import s", "ratio to `import boto3`", "(CPU time)", "import + first invocation s",
-               "ratio to the bare handler", "(CPU time)", "process s"], rows), "",
+        "(interpreter start and exit included). The ratios are of CPU time (the process's, measured inside it): "
+        "on this shared machine a process also waits for a CPU, the longer it runs the more, so wall-time ratios "
+        "(beside) grow with the machine's load; on an idle machine the two agree.", "",
+        table(["what", "import s (CPU / wall)", "ratio to `import boto3`", "import + first invocation s (CPU / wall)",
+               "ratio to the bare handler", "wall-time ratios (import / first invocation)", "process s (wall)"],
+              rows), "",
+        *([f"Not measured: {chr(10).join(failed)}", ""] if failed else []),
         "What was built (`make build-<Function> ARTIFACTS_DIR=<tmp>`), and what had to change to run it here:", "",
         table(["function", "build s", "replaced for this machine (same version)", "modules without 3.13 bytecode",
                "bytecode files by tag"], builds), "",
@@ -275,8 +287,9 @@ sizes, fewer repetitions, every part exercised) so the script cannot rot; no tes
   starts and the reply read after it (bench/harness.TimedApi); the garbage collector is paused around
   each timed call (for both sides of every comparison), and what survives data loading is frozen
   (moto's tables live in this process, DynamoDB's do not live in a Lambda).
-* **Which clock.** In the benchmark's process everything runs on one thread (the handler, botocore,
-  and moto or the recording answering it), all of it CPU work, so its times are the thread's CPU time:
+* **Which clock.** In the benchmark's process nothing runs but the request (the handler, the store's
+  reader threads, botocore, and moto or the recording answering them), all of it CPU work, so its
+  times are the process's CPU time:
   on an idle machine that is the wall time; on this shared one the wall time also holds the waits for
   a CPU that other work imposes, which would decide the comparisons more than the code. The wall-time
   figures are in results.json beside every CPU figure (`*_wall_*`), and the operations table shows
@@ -284,7 +297,9 @@ sizes, fewer repetitions, every part exercised) so the script cannot rot; no tes
   Cold starts are fresh processes and are reported in wall time, CPU time beside.
 * **Round trips.** Every AWS API call of every botocore client created in the process (the project's,
   Powertools', any other: bench/calls.py wraps botocore's client creation and hooks each new client),
-  with the HTTP attempts beside them (a retried call sends more than one). Deterministic.
+  with the HTTP attempts beside them (a retried call sends more than one). Deterministic. In
+  parentheses, the sequential ones: calls made in parallel (they overlapped in time) count once, which
+  is what latency pays; the rule counts every call.
 * **Items read.** `ScannedCount` of Query and Scan (what DynamoDB reads before filtering), the items a
   GetItem / BatchGetItem / TransactGetItems returned. **Items returned**: services, states and tasks
   in the response, embedded ones included (for a start: the ids it answers).

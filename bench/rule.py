@@ -10,9 +10,11 @@ The rule:
    DeleteItem for a single item). A check needs no read of its own: it is a condition of the write.
    What the contract lets finish later (erasing a deleted conversation's children: "by a retry or by
    TTL", §2) is not part of the change.
-3. Items read: no request reads more items than it returns, plus one item per read call of the
-   minimum (the look-ahead that tells a page whether another follows). A request that returns
-   nothing (an end, a delete) reads nothing.
+3. Items read: no request reads more items than it returns, plus the items the contract makes it
+   check without returning them (the service of a state or task it returns: whether it is live,
+   whether its end completed them), plus one item per read call of the minimum (the look-ahead
+   that tells a page whether another follows). A request that returns nothing (an end, a delete)
+   reads nothing.
 A request that follows pages (paging through a list) makes one request per page of `limit` items.
 
 `TOUCHES` says, per operation, what the contract makes it read and change, never how the code does
@@ -32,6 +34,7 @@ MB = 1_000_000  # DynamoDB's Query page limit is 1 MB of data read
 class Touches:
     reads: tuple[str, ...] = ()  # item collections / index partitions whose items the answer needs
     changes: int = 0  # atomic changes
+    checks: int = 0  # items the answer needs without returning them (a child's service)
 
 
 CONVERSATION = "the conversation's item collection"
@@ -41,6 +44,7 @@ IDEMPOTENCY = "the idempotency record"
 
 _create = Touches(changes=1)
 _read_conversation = Touches(reads=(CONVERSATION,))
+_read_children = Touches(reads=(CONVERSATION,), checks=1)  # states / tasks: with their service
 
 TOUCHES: dict[str, Touches] = {
     "start_service": _create,
@@ -52,17 +56,17 @@ TOUCHES: dict[str, Touches] = {
     "put_service": Touches(changes=1),
     "put_service_extension": Touches(changes=1),
     "start_composite_create": _create,  # "no such active service" is a condition of the write
-    "start_composite_reuse": Touches(reads=(OWNER_LOOKUP, CONVERSATION)),
+    "start_composite_reuse": Touches(reads=(OWNER_LOOKUP, CONVERSATION), checks=1),  # the owner's entry
     "start_state": _create,
     "transition_state": Touches(changes=1),
     "end_state": Touches(changes=1),
-    "get_state": _read_conversation,
-    "get_state_embedded": _read_conversation,
+    "get_state": _read_children,
+    "get_state_embedded": _read_children,
     "put_state_extension": Touches(changes=1),
     "start_task": _create,
     "start_task_in_state": _create,
     "end_task": Touches(changes=1),
-    "get_task": _read_conversation,  # a task with its state's end (the cascade): one collection
+    "get_task": _read_children,
     "put_task_extension": Touches(changes=1),
     # Every create with an Idempotency-Key: the record is written with what it creates (one change).
     "start_service_with_idempotency_key": _create,
@@ -76,25 +80,25 @@ TOUCHES: dict[str, Touches] = {
 for _label in ("all", "active", "completed"):
     TOUCHES[f"list_customer_services_{_label}"] = Touches(reads=(OWNER_LIST,))
     TOUCHES[f"list_anonymous_services_{_label}"] = Touches(reads=(OWNER_LIST,))
-    TOUCHES[f"list_states_{_label}"] = _read_conversation
-    TOUCHES[f"list_tasks_{_label}"] = _read_conversation
+    TOUCHES[f"list_states_{_label}"] = _read_children
+    TOUCHES[f"list_tasks_{_label}"] = _read_children
 
 # Growth cases (bench/growth.py): the same operations on bigger conversations and customers.
 GROWTH_TOUCHES: dict[str, Touches] = {
     "get_service": _read_conversation,
     "get_service_embedded": _read_conversation,
-    "get_state": _read_conversation,
-    "get_task": _read_conversation,
-    "list_states_first_page": _read_conversation,
-    "list_states_active_first_page": _read_conversation,
-    "list_states_completed_first_page": _read_conversation,
-    "list_states_embedded_first_page": _read_conversation,
-    "list_tasks_first_page": _read_conversation,
-    "list_tasks_active_first_page": _read_conversation,
-    "list_tasks_completed_first_page": _read_conversation,
-    "list_states_paging_all": _read_conversation,  # per page
-    "list_tasks_paging_all": _read_conversation,  # per page
-    "start_composite_reuse": Touches(reads=(OWNER_LOOKUP, CONVERSATION)),
+    "get_state": _read_children,
+    "get_task": _read_children,
+    "list_states_first_page": _read_children,
+    "list_states_active_first_page": _read_children,
+    "list_states_completed_first_page": _read_children,
+    "list_states_embedded_first_page": _read_children,
+    "list_tasks_first_page": _read_children,
+    "list_tasks_active_first_page": _read_children,
+    "list_tasks_completed_first_page": _read_children,
+    "list_states_paging_all": _read_children,  # per page
+    "list_tasks_paging_all": _read_children,  # per page
+    "start_composite_reuse": Touches(reads=(OWNER_LOOKUP, CONVERSATION), checks=1),  # the owner's entry
     "start_state": _create,
     "start_state_with_idempotency_key": _create,
     "start_task_with_idempotency_key": _create,
@@ -137,4 +141,5 @@ def minimum(touches: Touches, returned: int, response_bytes: int, pages: int = 1
         parts.append(f"{reads} read{'s' if reads != 1 else ''}")
     if touches.changes:
         parts.append(f"{touches.changes * pages} change{'s' if touches.changes * pages != 1 else ''}")
-    return Minimum(trips, (returned + reads) if reads else 0, reads, " + ".join(parts) or "nothing")
+    allowed = returned + (touches.checks * pages + reads if reads else 0)
+    return Minimum(trips, allowed, reads, " + ".join(parts) or "nothing")

@@ -17,9 +17,11 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -75,6 +77,34 @@ class Phases:
         print(f"[bench] {name}", file=sys.stderr, flush=True)
 
 
+def function_output(path: Path) -> dict[str, Any]:
+    """What the functions printed during the run: lines, Powertools log records by level, EMF
+    metric documents by metric name."""
+    levels: dict[str, int] = {}
+    metrics: dict[str, int] = {}
+    lines = 0
+    errors: list[str] = []
+    with path.open(errors="replace") as handle:
+        for line in handle:
+            lines += 1
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(record, dict):
+                continue
+            if "_aws" in record:
+                for metric in record["_aws"].get("CloudWatchMetrics", [{}])[0].get("Metrics", []):
+                    metrics[metric["Name"]] = metrics.get(metric["Name"], 0) + 1
+            elif "level" in record:
+                levels[record["level"]] = levels.get(record["level"], 0) + 1
+                if record["level"] in ("ERROR", "CRITICAL") and len(errors) < 5:
+                    errors.append(f"{record.get('message')}: {record.get('exception_name', '')} "
+                                  f"{str(record.get('exception', ''))[-300:]}")
+    return {"lines": lines, "bytes": path.stat().st_size, "log_records_by_level": levels,
+            "metric_documents_by_name": metrics, "first_errors": errors}
+
+
 def misses(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Every operation and growth case above the rule's minimum, with its reason."""
     found = []
@@ -111,6 +141,12 @@ def main() -> None:
     from bench import harness
 
     production = harness.production_environment()  # before anything imports the project
+    # What the functions print (Powertools' JSON logs, EMF metrics) goes to a file, as Lambda sends
+    # it to CloudWatch; the terminal keeps the progress (stderr) and the summary.
+    sink = tempfile.NamedTemporaryFile("w+b", prefix="bench-stdout-", suffix=".log", delete=False)
+    sys.stdout.flush()
+    terminal = os.dup(1)
+    os.dup2(sink.fileno(), 1)
 
     from bench.calls import TRACKER
 
@@ -121,7 +157,7 @@ def main() -> None:
     from bench import authorization, coldstart, growth, maintenance, operations, profile, reasons, rule, scaling
     from local import embedded_dynamodb, template
 
-    reps = 2 if quick else 15
+    reps = 1 if quick else 15
     zero_per_rep = 2 if quick else 5
     sizes = (1, 3, 12) if quick else (1, 100, 1000)
     limit = 5 if quick else 100
@@ -204,7 +240,7 @@ def main() -> None:
         results["cold_start"] = {"status": "skipped (--skip)"}
     else:
         results["cold_start"] = coldstart.dev_venv_imports(1 if quick else 7)
-        results["cold_start"].update(coldstart.measure(1 if quick else 7, ["ServicesFunction"] if quick else None))
+        results["cold_start"].update(coldstart.measure(1 if quick else 5, ["ServicesFunction"] if quick else None))
     phase("throughput")
     results["throughput"] = {} if "throughput" in skip else throughput(quick)
     if skip:
@@ -217,6 +253,12 @@ def main() -> None:
     results["rule"] = rule.__doc__
     results["seconds"] = round(time.time() - started, 1)
     results["machine"]["load_average"].append(round(os.getloadavg()[0], 2))
+    shutil.rmtree(os.environ["EXPORT_DIR"], ignore_errors=True)
+    sys.stdout.flush()
+    os.dup2(terminal, 1)
+    results["function_output"] = function_output(Path(sink.name))
+    sink.close()
+    os.unlink(sink.name)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
     print(render(results))
@@ -246,8 +288,8 @@ def render(results: dict[str, Any]) -> str:
     cs = results["cold_start"]
     for name, entry in cs.items():
         if isinstance(entry, dict) and "artifact_ratio_to_boto3" in entry:
-            lines.append(f"cold start {name}: import {entry['import_s']:.3f} s ({entry['artifact_ratio_to_boto3']:.2f} x "
-                         f"import boto3), with first invocation {entry.get('first_invocation_s', float('nan')):.3f} s "
+            lines.append(f"cold start {name}: import {entry['import_cpu_s']:.3f} s CPU ({entry['artifact_ratio_to_boto3']:.2f} x "
+                         f"import boto3), with first invocation {entry.get('first_invocation_cpu_s', float('nan')):.3f} s "
                          f"({entry.get('first_invocation_ratio', float('nan')):.2f} x bare GetItem handler)")
     if "status" in cs:
         lines.append(f"cold start: {cs['status']}")

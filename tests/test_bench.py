@@ -33,7 +33,10 @@ def test_rule_counts_reads_changes_pages_and_megabytes():
     assert rule.minimum(rule.Touches(reads=(rule.OWNER_LIST,)), 100, 1000, extra_reads=100).round_trips == 101
     change = rule.Touches(changes=1)
     assert rule.minimum(change, returned=0, response_bytes=0).round_trips == 1
-    assert rule.minimum(change, returned=1, response_bytes=30).items_read == 0  # a write reads nothing
+    assert rule.minimum(change, returned=0, response_bytes=0).items_read == 0  # an end reads nothing
+    assert rule.minimum(change, returned=1, response_bytes=30).items_read == 1  # no more than it returns
+    children = rule.Touches(reads=(rule.CONVERSATION,), checks=1)
+    assert rule.minimum(children, returned=100, response_bytes=9000).items_read == 102  # + service + look-ahead
     both = rule.Touches(reads=(rule.OWNER_LOOKUP, rule.CONVERSATION))
     assert rule.minimum(both, returned=3, response_bytes=200).round_trips == 2
 
@@ -109,13 +112,39 @@ def test_replay_answers_in_order_and_refuses_a_different_request():
     with tracker.replaying([refused]):
         with pytest.raises(ClientError, match="ConditionalCheckFailed"):
             client.put_item(TableName="t", Item={"PK": {"S": "a"}})
-    with pytest.raises(RuntimeError, match="recording has PutItem"):
+    with pytest.raises(RuntimeError, match=r"recording has \['PutItem'\]"):
         with tracker.replaying([refused]):
             client.get_item(TableName="t", Key={"PK": {"S": "a"}})
     with pytest.raises(RuntimeError, match="left unused"):
         with tracker.replaying([refused, refused]):
             with pytest.raises(ClientError):
                 client.put_item(TableName="t", Item={"PK": {"S": "a"}})
+
+
+def test_parallel_calls_are_answered_by_the_matching_recording():
+    """Two reads made at once on two threads each get the response recorded for their own request."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bench.calls import sequential
+
+    tracker = Tracker()
+    client = _client()
+    tracker.attach(client)
+    first = Call("dynamodb", "GetItem", {"TableName": "t", "Key": {"PK": {"S": "a"}}}, status=200,
+                 headers={"Content-Type": "application/x-amz-json-1.0"},
+                 body=json.dumps({"Item": {"PK": {"S": "a"}}}).encode())
+    second = Call("dynamodb", "GetItem", {"TableName": "t", "Key": {"PK": {"S": "b"}}}, status=200,
+                  headers={"Content-Type": "application/x-amz-json-1.0"},
+                  body=json.dumps({"Item": {"PK": {"S": "b"}}}).encode())
+    tracker.start()
+    with tracker.replaying([first, second]), ThreadPoolExecutor(2) as pool:
+        found = list(pool.map(lambda key: client.get_item(TableName="t", Key={"PK": {"S": key}}), ["b", "a"]))
+    calls = tracker.stop()
+    assert [item["Item"]["PK"]["S"] for item in found] == ["b", "a"]
+    assert len(calls) == 2 and all(call.status == 200 and call.ended >= call.started for call in calls)
+    overlapping = [Call("x", "GetItem", {}, started=0, ended=2), Call("x", "Query", {}, started=1, ended=3),
+                   Call("x", "PutItem", {}, started=3, ended=4)]
+    assert sequential(overlapping) == 2
 
 
 def test_items_read_and_written_per_operation():
