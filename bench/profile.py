@@ -4,10 +4,10 @@ zero-latency requests, attributing each sample by module.
 Every 0.25 ms of wall time (ITIMER_REAL: the kernel's CPU-time timers tick at its scheduler's rate,
 far too coarse here) the sampler looks at the running Python stack while a measured call is in
 progress and charges the sample to the innermost frame that is not the standard library (json
-called by Powertools is Powertools' time; json called by lib/ is the project's). The shares of the
-samples are then applied to the measured CPU time of the same calls (a signal that arrives while
-the process waits for a CPU is delivered once it runs again, so counts alone mismeasure on a busy
-machine). Categories:
+called by Powertools is Powertools' time; json called by lib/ is the project's); when the request's
+thread waits (the store reads on a pool of threads), the running threads are sampled instead. The
+shares of the samples are then applied to the times measured without the profiler (the zero-latency
+medians of bench/operations.py): sampling itself slows what it samples. Categories:
 
 * project: lib/ and handlers/;
 * Powertools routing and validation: its event handler, the event data classes, pydantic and
@@ -107,11 +107,13 @@ class Sampler:
         the request's thread waits for them): a thread waiting on a lock or a queue is skipped."""
         if not self.active:
             return
+        if frame is not None and not _waiting(frame):
+            self._charge(frame)  # the request's own thread is running: that is the sample
+            return
         main = threading.main_thread().ident
         for ident, top in sys._current_frames().items():
-            stack = frame if ident == main else top  # the main thread's own top is this handler
-            if stack is not None and not _waiting(stack):
-                self._charge(stack)
+            if ident != main and top is not None and not _waiting(top):
+                self._charge(top)
 
     def _charge(self, frame: Any) -> None:
         while frame is not None:
@@ -153,9 +155,12 @@ class Probe:
         self.sampler.active = False
 
 
-def split(api: Any, op: Any, calls: list[Any], runs: int) -> dict[str, Any]:
+def split(api: Any, op: Any, calls: list[Any], runs: int, handler_total_us: float,
+          bare_total_us: float) -> dict[str, Any]:
     """`runs` zero-latency requests and `runs` direct replays of their calls, sampled; the time
-    per request by category for each, and the difference (what the handler adds)."""
+    per request by category for each (the shares of the samples applied to the totals measured
+    without the profiler, `handler_total_us` and `bare_total_us`: sampling slows what it samples),
+    and the difference (what the handler adds)."""
     from bench.calls import TRACKER, bare_call
     from bench.operations import Moto, direct
 
@@ -182,13 +187,14 @@ def split(api: Any, op: Any, calls: list[Any], runs: int) -> dict[str, Any]:
                         bare_cpu += direct(calls, bare).cpu
                     finally:
                         plain.active = False
-    handler_us = handler.spread(handler_cpu * 1e6 / runs)
-    bare_us = plain.spread(bare_cpu * 1e6 / runs)
+    handler_us = handler.spread(handler_total_us)
+    bare_us = plain.spread(bare_total_us)
     added = {name: round(handler_us[name] - bare_us[name], 1) for name in CATEGORIES}
     total_added = sum(added.values())
     return {
         "runs": runs,
         "sample_interval_us": INTERVAL * 1e6,
+        "profiled_cpu_us": {"handler": round(handler_cpu * 1e6 / runs, 1), "bare": round(bare_cpu * 1e6 / runs, 1)},
         "samples": {"handler": sum(handler.counts.values()), "bare": sum(plain.counts.values())},
         "handler_us": handler_us,
         "bare_us": bare_us,

@@ -71,7 +71,7 @@ def profile_section(r: dict[str, Any]) -> str:
                          f"{entry['added_us'][category]:.0f}")
         rows.append([category, *cells])
     rows.append(["**total added**", *[f"**{profile[name]['added_total_us']:.0f}**" for name in names]])
-    rows.append(["handler / bare (µs, sampled runs)",
+    rows.append(["handler / bare (µs, as measured above)",
                  *[f"{sum(profile[n]['handler_us'].values()):.0f} / {sum(profile[n]['bare_us'].values()):.0f}"
                    for n in names]])
     runs = next(iter(profile.values()))["runs"]
@@ -79,11 +79,13 @@ def profile_section(r: dict[str, Any]) -> str:
             f"{runs} zero-latency requests and {runs} bare replays of each operation, sampled every "
             f"{next(iter(profile.values()))['sample_interval_us']:.0f} µs of wall time (bench/profile.py: a "
             "statistical profiler charging each sample to the innermost frame that is not the standard library "
-            "or a shared helper, by module; the shares are applied to the measured time of the same runs). "
+            "or a shared helper, by module; the shares are applied to the zero-latency CPU times of the table "
+            "above, measured without the profiler). "
             "\"Added\" is the handler's time in a category minus the bare calls' time in it; botocore's line is "
             "the difference in the calls themselves (the bare calls use a plain client; the project's has its own "
-            "retry configuration), item encoding is lib/store turning items into Python values with boto3's "
-            "TypeDeserializer. Shares of a few percent move between runs on this machine.")
+            "retry configuration); item encoding counts boto3's TypeSerializer / TypeDeserializer where lib/store "
+            "uses them (a store that decodes items itself counts as the project). Shares of a few percent move "
+            "between runs on this machine.")
 
 
 def growth_section(r: dict[str, Any]) -> str:

@@ -200,7 +200,9 @@ def main() -> None:
         results["profile"] = {}
         for name in PROFILED:
             op, calls = recorded[name]
-            results["profile"][name] = profile.split(api, op, calls, profile_runs)
+            measured = results["operations"][name]
+            results["profile"][name] = profile.split(api, op, calls, profile_runs, measured["zero_latency_handler_us"],
+                                                     measured["zero_latency_bare_us"])
 
         phase("growth: building")
         began = time.time()
