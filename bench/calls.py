@@ -12,7 +12,10 @@ project's, Powertools', any other) gets three event hooks:
 
 Calls may run on several threads at once (the store reads in parallel): each thread's call in
 progress is kept in a thread-local, and a replayed call is answered by the recorded call of the same
-operation whose parameters it shares most with (the same request, with its own timestamps).
+operation whose parameters it shares most with (the same request, with its own timestamps). A call
+made by a task of a thread pool counts as started when the task was submitted (`install()` also
+wraps ThreadPoolExecutor.submit): calls submitted together are parallel even when the interpreter
+happens to run them one after the other.
 
 Nothing here knows the project's code; the benchmark uses it around whole requests.
 """
@@ -146,6 +149,24 @@ class Tracker:
             return client
 
         ClientCreator.create_client = create_client
+
+        from concurrent.futures import ThreadPoolExecutor
+
+        submit = ThreadPoolExecutor.submit
+
+        def stamped(pool: Any, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+            submitted = time.perf_counter()
+
+            def task() -> Any:
+                tracker._local.submitted = submitted
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    tracker._local.submitted = None
+
+            return submit(pool, task)
+
+        ThreadPoolExecutor.submit = stamped
         self.installed = True
 
     def attach(self, client: Any) -> None:
@@ -161,7 +182,9 @@ class Tracker:
     def _params(self, params: dict[str, Any], model: Any, event_name: str = "", **_: Any) -> None:
         service = event_name.split(".")[1] if event_name.count(".") >= 2 else ""
         # A reference (copying costs time inside the measured request); stop() copies it.
-        call = Call(service, model.name, params, started=time.perf_counter())
+        submitted = getattr(self._local, "submitted", None)
+        self._local.submitted = None  # only a task's first call started with it
+        call = Call(service, model.name, params, started=submitted or time.perf_counter())
         self._local.call = call
         if self.recording:
             with self._lock:

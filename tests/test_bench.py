@@ -73,7 +73,10 @@ def _response(status: int, body: dict) -> Call:
 
 
 def test_every_client_created_after_install_is_counted(monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
     monkeypatch.setattr(ClientCreator, "create_client", ClientCreator.create_client)  # undone after the test
+    monkeypatch.setattr(ThreadPoolExecutor, "submit", ThreadPoolExecutor.submit)
     tracker = Tracker()
     tracker.install()
     first, second = _client(), boto3.session.Session().client("dynamodb", region_name="us-east-1",
@@ -87,6 +90,14 @@ def test_every_client_created_after_install_is_counted(monkeypatch):
         second.get_item(TableName="t", Key={"PK": {"S": "a"}})
     calls = tracker.stop()
     assert [(call.operation, call.attempts, call.items_read) for call in calls] == [("GetItem", 1, 1)] * 2
+    # Calls submitted to a pool together are parallel, whatever order the interpreter runs them in.
+    from bench.calls import sequential
+
+    tracker.start()
+    with tracker.replaying([found, found]), ThreadPoolExecutor(1) as pool:  # one worker: run one by one
+        futures = [pool.submit(first.get_item, TableName="t", Key={"PK": {"S": "a"}}) for _ in range(2)]
+        [future.result() for future in futures]
+    assert sequential(tracker.stop()) == 1
 
 
 def test_retries_are_counted_as_attempts_of_one_call():
