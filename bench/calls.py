@@ -131,6 +131,8 @@ class Tracker:
         self._local = threading.local()
         self._lock = threading.Lock()
         self.unexpected: list[str] = []
+        self.excluded_thread: int | None = None  # calls of this thread are not recorded (polling a job)
+        self.excluded = 0
 
     # ------------------------------------------------------------ installation
 
@@ -187,6 +189,9 @@ class Tracker:
         call = Call(service, model.name, params, started=submitted or time.perf_counter())
         self._local.call = call
         if self.recording:
+            if self.excluded_thread == threading.get_ident():
+                self.excluded += 1
+                return
             with self._lock:
                 self.calls.append(call)
 

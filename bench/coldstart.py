@@ -57,6 +57,14 @@ started, cpu = time.perf_counter(), time.process_time()
 module = __import__(spec["module"], fromlist=["_"])
 imported, imported_cpu = time.perf_counter(), time.process_time()
 out = {"import_s": imported - started, "import_cpu_s": imported_cpu - cpu}
+if "botocore.client" in sys.modules:  # was a client built at init? (untimed: the clocks restart after)
+    import gc
+    base = sys.modules["botocore.client"].BaseClient
+    out["clients_at_init"] = sum(1 for o in gc.get_objects() if isinstance(o, base))
+else:
+    out["clients_at_init"] = 0
+imported, imported_cpu = time.perf_counter(), time.process_time()
+started, cpu = imported - out["import_s"], imported_cpu - out["import_cpu_s"]
 if event is not None:
     result = getattr(module, spec["attribute"])(event, Context())
     done, done_cpu = time.perf_counter(), time.process_time()
@@ -443,6 +451,7 @@ def measure(runs: int, which: list[str] | None = None) -> dict[str, Any]:
                               "invocation_only_s": round(med("bare handler", "invocation_s"), 4),
                               "process_s": round(med("bare handler", "process_s"), 4),
                               "first_invocation_cpu_s": round(bare_total_cpu, 4),
+                              "clients_built_at_init": max(s.get("clients_at_init", 0) for s in samples["bare handler"]),
                               "statuses": sorted({s.get("status") for s in samples["bare handler"]}),
                               "event": "events/get_service.json (one GetItem)"}
     # The ratios that other tools read (artifact_ratio_to_boto3, first_invocation_ratio) are of CPU
@@ -459,6 +468,7 @@ def measure(runs: int, which: list[str] | None = None) -> dict[str, Any]:
             "import_cpu_s": round(imported_cpu, 4),
             "import_ratio_to_bare_handler": round(imported / bare_import, 3),
             "process_s": round(med(name, "process_s"), 4),
+            "clients_built_at_init": max(sample.get("clients_at_init", 0) for sample in samples[name]),
             "event": f"events/{used_events[name]}.json" if used_events[name] else None,
         }
         if used_events[name]:

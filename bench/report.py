@@ -82,8 +82,8 @@ def profile_section(r: dict[str, Any]) -> str:
             "or a shared helper, by module; the shares are applied to the zero-latency CPU times of the table "
             "above, measured without the profiler). "
             "\"Added\" is the handler's time in a category minus the bare calls' time in it; botocore's line is "
-            "the difference in the calls themselves (the bare calls use a plain client; the project's has its own "
-            "retry configuration); item encoding counts boto3's TypeSerializer / TypeDeserializer where lib/store "
+            "the difference in the calls themselves, the same on both sides, so its value shows the profiler's "
+            "error; item encoding counts boto3's TypeSerializer / TypeDeserializer where lib/store "
             "uses them (a store that decodes items itself counts as the project). Shares of a few percent move "
             "between runs on this machine.")
 
@@ -148,7 +148,16 @@ def scaling_section(r: dict[str, Any]) -> str:
 
 def maintenance_section(r: dict[str, Any]) -> str:
     m = r.get("maintenance") or {}
-    lines = [f"Status: {m.get('status', 'not run')}.", ""]
+    data = "; ".join(f"{size}: {how}" for size, how in (m.get("data") or {}).items())
+    lines = [f"Status: {m.get('status', 'not run')}.", "",
+             "Conversations of a tenant of their own (a service, a state, a task in it; every other one ended), "
+             f"in a table of their own ({data or 'none built'}; a copy is the raw items of a conversation under a "
+             "new service id, a sample of them read through the API and compared with their originals). Export "
+             "stream: every page (`limit=1000`) of a window holding them all, with `export_content=true` and "
+             "without (`export_stream_ids`); files: JSON Lines; purge: `purge.service.all` (on a copy of the "
+             "table). A 202 is followed to its job's end, polled every 0.5 s by the benchmark: the polls are not "
+             "counted. Without a jobs queue configured, the job continues on a background thread of the process "
+             "(as in the local run; deployed, in an invocation of its own), where its calls are counted.", ""]
     for name, state in (m.get("routes") or {}).items():
         lines.append(f"* `{name}`: {state}")
     sizes = [str(size) for size in m.get("sizes", [])]
@@ -158,13 +167,14 @@ def maintenance_section(r: dict[str, Any]) -> str:
         for size in sizes:
             e = per.get(size)
             if not e:
-                rows.append([case, size, per.get("status", "not available"), "", "", "", ""])
+                rows.append([case, size, per.get("status", "not available"), "", "", "", "", "", ""])
                 continue
             rows.append([case, size, e.get("status"), e.get("round_trips"), e.get("scans"),
                          num(e.get("items_read_per_exported"), 3) if "items_read_per_exported" in e else "",
-                         num(e.get("write_requests_per_deleted_item"), 4) if case == "purge" else ""])
+                         num(e.get("write_requests_per_deleted_item"), 4) if case == "purge" else "",
+                         e.get("handler_cpu_seconds"), e.get("elapsed_seconds")])
     lines += ["", table(["case", "conversations", "status", "round trips", "Scans", "items read per exported",
-                         "write requests per deleted item (target ≤ 0.04)"], rows)]
+                         "write requests per deleted item (target ≤ 0.04)", "handler CPU s", "elapsed s"], rows)]
     return "\n".join(lines)
 
 
@@ -206,9 +216,10 @@ def cold_section(r: dict[str, Any]) -> str:
         builds.append([name, b.get("build_seconds"), swapped,
                        f"{code.get('modules_without_3.13_bytecode')} of {code.get('modules')}",
                        ", ".join(f"{k.removeprefix('pyc_')}: {v}" for k, v in code.items() if k.startswith("pyc_"))])
-    failed = [f"* {name}: {entry['status']}" for name, entry in cs.items()
+    failed = [f"{name}: {' '.join(str(entry['status']).split()).rstrip('.')}" for name, entry in cs.items()
               if isinstance(entry, dict) and str(entry.get("status", "")).startswith("not available")]
     legacy = [[n, cs[n]["median_s"], cs[n]["ratio_to_boto3"]] for n in LEGACY if isinstance(cs.get(n), dict)]
+    clients = ", ".join(f"{name} {cs[name].get('clients_built_at_init', '?')}" for name in ["bare_handler", *functions])
     own = None
     if isinstance(cs.get("handlers.services"), dict) and isinstance(cs.get(FLOOR), dict):
         own = round(cs["handlers.services"]["median_s"] - cs[FLOOR]["median_s"], 3)
@@ -223,13 +234,14 @@ def cold_section(r: dict[str, Any]) -> str:
         table(["what", "import s (CPU / wall)", "ratio to `import boto3`", "import + first invocation s (CPU / wall)",
                "ratio to the bare handler", "wall-time ratios (import / first invocation)", "process s (wall)"],
               rows), "",
-        *([f"Not measured: {chr(10).join(failed)}", ""] if failed else []),
+        *([f"Not measured: {'; '.join(failed)}.", ""] if failed else []),
         "What was built (`make build-<Function> ARTIFACTS_DIR=<tmp>`), and what had to change to run it here:", "",
         table(["function", "build s", "replaced for this machine (same version)", "modules without 3.13 bytecode",
                "bytecode files by tag"], builds), "",
         "A module without bytecode for the runtime's Python is compiled at every cold start (Lambda's file "
-        "system is read-only, so nothing is cached); the project's handlers build their DynamoDB client on the "
-        "first request (`lib/store.client()`), which is why the first invocation is timed with the import.", "",
+        "system is read-only, so nothing is cached). botocore clients existing right after the import (counted "
+        f"in the fresh process): {clients}; what is not built at init is built by the first invocation, which "
+        "is why it is timed with the import.", "",
         "The earlier figure, kept for comparison: imports in the development virtualenv (bytecode cached, no "
         "tracing unless stated):", "",
         table(["import (fresh process)", "median s", "ratio to `import boto3`"],
@@ -247,7 +259,8 @@ def tracing_section(r: dict[str, Any]) -> str:
     return (f"The X-Ray SDK logged {log['records']} warnings or errors during the run: {messages}. By case: {cases}. "
             "\"Message too long\" means a trace segment outgrew a UDP datagram (64 KB) and was dropped: Powertools' "
             "Tracer records the handler's response in the segment (`capture_response`), so a large response loses "
-            "its trace, and the request pays for the failed send.")
+            "its trace, and the request pays for the failed send. \"No subsegment to end\" comes from calls made "
+            "outside any invocation's segment, as a maintenance job continuing on a background thread makes them.")
 
 
 def tp_section(r: dict[str, Any]) -> str:
@@ -296,12 +309,12 @@ sizes, fewer repetitions, every part exercised) so the script cannot rot; no tes
   a CPU that other work imposes, which would decide the comparisons more than the code. The wall-time
   figures are in results.json beside every CPU figure (`*_wall_*`), and the operations table shows
   the wall-time ratio too: a request that waited on something (a pipe, a socket) would show there.
-  Cold starts are fresh processes and are reported in wall time, CPU time beside.
+  Cold starts are compared by CPU time as well (measured inside each fresh process), wall time beside.
 * **Round trips.** Every AWS API call of every botocore client created in the process (the project's,
   Powertools', any other: bench/calls.py wraps botocore's client creation and hooks each new client),
   with the HTTP attempts beside them (a retried call sends more than one). Deterministic. In
-  parentheses, the sequential ones: calls made in parallel (they overlapped in time) count once, which
-  is what latency pays; the rule counts every call.
+  parentheses, the sequential ones: calls made in parallel (they overlapped in time, or were submitted
+  to a thread pool together) count once, which is what latency pays; the rule counts every call.
 * **Items read.** `ScannedCount` of Query and Scan (what DynamoDB reads before filtering), the items a
   GetItem / BatchGetItem / TransactGetItems returned. **Items returned**: services, states and tasks
   in the response, embedded ones included (for a start: the ids it answers).
@@ -321,8 +334,10 @@ sizes, fewer repetitions, every part exercised) so the script cannot rot; no tes
   moto applies DynamoDB's 1 MB Query page.
 * **Growth**: sizes {', '.join(str(s) for s in settings.get('growth_sizes', []))}; pages of `limit={settings.get('growth_page_limit')}`; the data built
   through the handlers in {settings.get('growth_build_seconds')} s, one pair of tables per size swapped into moto, requests
-  that write run on a copy; sizes alternate request by request, {settings.get('growth_repetitions')} timed rounds after one warm-up; latency is the
-  summed handler time of the requests a case makes.
+  that write run on a copy; sizes alternate request by request, {settings.get('growth_repetitions')} timed rounds after one warm-up (once
+  for a case whose warm-up round took over 20 s); latency is the summed handler time of the requests a
+  case makes.
+* **Maintenance**: see its section.
 * **Cold start**: see its section.
 
 ## The rule for the minimum
