@@ -225,7 +225,8 @@ def test_start_up_prints_what_it_serves(server):
     text = "".join(server["lines"])
     assert f"exports: {ROOT / 'exports'} (EXPORT_DIR)" in text
     assert "access: open" in text
-    assert "functions: ServicesFunction, StatesFunction, TasksFunction (isolated processes" in text
+    names = ", ".join(function.name for function in template.functions())
+    assert f"functions: {names} (isolated processes, up to 4 each)" in text
 
 
 def test_service_life_over_http(server):
