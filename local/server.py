@@ -85,8 +85,6 @@ def _worker_main(conn: Any, code_root: str, handler: str, environment: dict[str,
             message = conn.recv()
         except (EOFError, OSError):
             return  # the parent is gone
-        if message is None:
-            return
         event, timeout_ms = message
         context = events.LambdaContext(function, memory_limit_in_mb=memory, timeout_ms=timeout_ms)
         try:
@@ -160,13 +158,6 @@ class Worker:
     def alive(self) -> bool:
         return self.process.is_alive()
 
-    def close(self) -> None:
-        """Ask an idle worker to exit."""
-        try:
-            self.conn.send(None)
-        except (OSError, BrokenPipeError):
-            pass
-
     def kill(self) -> None:
         if self.process.is_alive():
             self.process.kill()
@@ -239,19 +230,18 @@ class FunctionPool:
         finally:
             self._release(worker)
 
-    def close(self, grace: float = 3.0) -> None:
-        """Stop every worker: idle ones are asked to exit, busy ones are killed."""
+    def close(self) -> None:
+        """Stop every worker, busy or not, at once (as Lambda ends its environments: they keep
+        nothing that needs flushing)."""
         with self.condition:
             self.closed = True
-            idle, busy = list(self.idle), [w for w in self.workers if w not in self.idle]
+            workers = list(self.workers)
             self.idle.clear()
             self.condition.notify_all()
-        for worker in idle:
-            worker.close()
-        deadline = time.monotonic() + grace
-        for worker in idle:
-            worker.process.join(timeout=max(0.0, deadline - time.monotonic()))
-        for worker in idle + busy:
+        for worker in workers:
+            if worker.process.is_alive():
+                worker.process.kill()
+        for worker in workers:
             worker.kill()
 
 

@@ -180,26 +180,18 @@ def test_stops_cleanly_and_leaves_no_process(how):
     process, info = _start(sigint=signal.SIG_IGN if background else signal.SIG_DFL)
     try:
         assert http(info, "POST", f"{BASE}/services/start", {"customer_id": "stop"})[0] == 201
-        workers = _descendants(process.pid)
-        assert len(workers) >= 3, "one worker process per function at least"
+        assert len(_descendants(process.pid)) >= len(template.functions()), "a worker process per function"
+        if background:
+            # A background job of a non-interactive shell ignores SIGINT (the shell's choice, kept).
+            process.send_signal(signal.SIGINT)
+            time.sleep(1.5)
+            assert process.poll() is None
+            assert http(info, "POST", f"{BASE}/services/start", {"customer_id": "still-up"})[0] == 201
     finally:
         code = _stop(process, info, signal.SIGTERM if background else signal.SIGINT)
     assert code == 0
     assert info["lines"][-1].strip() == "stopped"
     assert not info["left"], f"processes left running: {info['left']}"
-
-
-def test_sigint_is_left_ignored_in_the_background():
-    """A background job ignores SIGINT (the shell's choice); SIGTERM still stops it."""
-    process, info = _start(sigint=signal.SIG_IGN)
-    try:
-        process.send_signal(signal.SIGINT)
-        time.sleep(1.5)
-        assert process.poll() is None
-        assert http(info, "POST", f"{BASE}/services/start", {"customer_id": "still-up"})[0] == 201
-    finally:
-        assert _stop(process, info) == 0
-    assert not info["left"]
 
 
 # ---------------------------------------------------------------- the API over HTTP
