@@ -95,16 +95,16 @@ def handler_for(app: APIGatewayRestResolver,
     flushed (with the ColdStart metric), traced where tracing is on (responses are not recorded
     in traces: they hold customer data)."""
 
-    def handle(event: dict, context: Any) -> Any:
+    def lambda_handler(event: dict, context: Any) -> Any:
         if isinstance(event, dict) and "httpMethod" in event:
             return handle_request(app, event, context)
         if background is None:
             raise ValueError("this function only handles API Gateway requests")
         return background(event, context)
 
-    handle = logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)(handle)
+    handle = logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)(lambda_handler)
     handle = metrics.log_metrics(handle, capture_cold_start_metric=True)
-    if tracer is not None:
+    if tracer is not None:  # the trace's handler subsegment is "## lambda_handler"
         handle = tracer.capture_lambda_handler(handle, capture_response=False)
     return handle
 
