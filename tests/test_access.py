@@ -318,3 +318,44 @@ def test_auth_on_defaults_to_the_local_grants_file(monkeypatch):
         assert config.access_mode == "iam" and config.grants_file == "local-grants.json"
     finally:
         settings_module.settings.cache_clear()
+
+
+# ---------------------------------------------------------------- scripts/grants.py
+
+
+def test_grants_script_gives_and_revokes_what_the_check_reads(enforced, table, capsys):
+    from scripts import grants
+
+    role = f"arn:aws:iam::{ACCOUNT}:role/teams/desk"  # a role with a path: stored without it
+    session = f"arn:aws:sts::{ACCOUNT}:assumed-role/desk/agent-7"
+    run = ["--table", os.environ["TABLE_NAME"]]
+    assert grants.main(["add", role, "--role", "Supervisor", "--tenant", "acme/sales", *run]) == 0
+    assert grants.main(["add", role, "--tenant", "globex/", *run]) == 0  # keeps the role, adds a tenant
+    assert _call("GET", "/services/123", session, GRANTED).status == 404
+    assert _call("GET", "/services/123", session, {"ContactCenterId": "globex"}).status == 404
+    capsys.readouterr()
+    assert grants.main(["list", *run]) == 0
+    listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {"principal": f"arn:aws:iam::{ACCOUNT}:role/desk", "role": "Supervisor",
+            "tenants": ["acme/sales", "globex/"]} in listed
+    assert grants.main(["revoke", role, "--tenant", "globex/", *run]) == 0
+    access.reset()
+    assert _call("GET", "/services/123", session, {"ContactCenterId": "globex"}).status == 403
+    assert _call("GET", "/services/123", session, GRANTED).status == 404
+    assert grants.main(["revoke", session, *run]) == 0
+    access.reset()
+    assert _call("GET", "/services/123", session, GRANTED).status == 403
+
+
+def test_grants_script_refuses_what_would_grant_nothing_or_too_much(tmp_path, capsys):
+    from scripts import grants
+
+    path = ["--file", str(tmp_path / "g.json")]
+    assert grants.main(["add", ADMIN, "--tenant", "acme/", *path]) == 2  # no role for a new grant
+    assert grants.main(["add", ADMIN, "--role", "Administrator", "--tenant", "acme", *path]) == 2  # no "/"
+    assert grants.main(["add", "alice", "--role", "Administrator", "--tenant", "acme/", *path]) == 2
+    assert grants.main(["add", ADMIN, "--role", "Administrator", *path]) == 2  # no tenant
+    assert not (tmp_path / "g.json").exists()
+    assert grants.main(["add", ADMIN, "--role", "Administrator", "--tenant", "acme/*", *path]) == 0
+    assert json.loads((tmp_path / "g.json").read_text())["grants"] == [
+        {"principal": ADMIN, "role": "Administrator", "tenants": ["acme/*"]}]
