@@ -21,6 +21,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from lib.api import access
 from lib.api.resolver import JSON, error_response
@@ -95,18 +96,24 @@ def handler_for(app: APIGatewayRestResolver,
     flushed (with the ColdStart metric), traced where tracing is on (responses are not recorded
     in traces: they hold customer data)."""
 
-    def lambda_handler(event: dict, context: Any) -> Any:
+    def route(event: dict, context: Any) -> Any:
         if isinstance(event, dict) and "httpMethod" in event:
             return handle_request(app, event, context)
         if background is None:
             raise ValueError("this function only handles API Gateway requests")
         return background(event, context)
 
-    handle = logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)(lambda_handler)
-    handle = metrics.log_metrics(handle, capture_cold_start_metric=True)
+    logged = logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)(route)
+    # Powertools prints the ColdStart document even when metrics are disabled: ask for it only when on.
+    counted = metrics.log_metrics(logged, capture_cold_start_metric=True)
+    uncounted = metrics.log_metrics(logged)
+
+    def lambda_handler(event: dict, context: Any) -> Any:
+        return (uncounted if is_metrics_disabled() else counted)(event, context)
+
     if tracer is not None:  # the trace's handler subsegment is "## lambda_handler"
-        handle = tracer.capture_lambda_handler(handle, capture_response=False)
-    return handle
+        lambda_handler = tracer.capture_lambda_handler(lambda_handler, capture_response=False)
+    return lambda_handler
 
 
 # ---------------------------------------------------------------- SnapStart runtime hooks
