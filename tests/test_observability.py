@@ -235,3 +235,42 @@ def test_each_dynamodb_call_is_an_xray_subsegment(table):
     # Responses hold customer data: they are not recorded in traces.
     assert not any("lambda_handler response" in s.get("metadata", {}).get("context-services", {})
                    for s in segments)
+
+
+# ---------------------------------------------------------------- SnapStart hooks
+
+
+def test_snapstart_hooks_are_registered_in_the_lambda_runtime(tmp_path):
+    """Lambda's Python runtime provides `snapshot_restore_py`; the entry point registers its hooks
+    with it when present (a stand-in module here records them)."""
+    (tmp_path / "snapshot_restore_py.py").write_text(
+        "before, after = [], []\n"
+        "def register_before_snapshot(f, *a, **k): before.append(f)\n"
+        "def register_after_restore(f, *a, **k): after.append(f)\n")
+    code = ("import snapshot_restore_py as hooks, lib.api.entry as entry\n"
+            "assert hooks.before == [entry.before_snapshot] and hooks.after == [entry.after_restore]\n"
+            "print('registered')")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "registered" in done.stdout, done.stderr
+
+
+def test_after_restore_forgets_cached_grants_and_reseeds(table, monkeypatch):
+    import random
+
+    from lib.api import access, entry
+
+    monkeypatch.setenv("ACCESS_MODE", "iam")
+    from lib import settings as settings_module
+
+    settings_module.settings.cache_clear()
+    cache = access.grants()
+    cache._entries["arn:aws:iam::1:user/x"] = (None, float("inf"))  # noqa: SLF001
+    random.seed(1)
+    snapshot_draw = random.random()
+    random.seed(1)
+    entry.after_restore()
+    assert access.grants() is not cache and random.random() != snapshot_draw
+    entry.before_snapshot()  # builds the client and the grant source without touching data
+    settings_module.settings.cache_clear()
+    access.reset()

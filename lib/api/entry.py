@@ -6,9 +6,10 @@ events (SQS, EventBridge schedules) go to the function's `background` handler.
 Settings are read when this module is imported: a deployed function with a missing or unsafe
 security setting fails its init with an error naming the variable (lib.settings), and never serves.
 
-SnapStart: the snapshot is taken after init, so everything static (settings, resolver, clients) is
-built by then; after a restore, cached grants are dropped and the random generator is re-seeded
-(ids already draw from `secrets`, but botocore's retry jitter uses `random`).
+SnapStart: the snapshot is taken after init and the `before_snapshot` hook, so everything static
+(settings, resolver, the DynamoDB client) is in it; after a restore, cached grants are dropped and
+the random generator is re-seeded (ids already draw from `secrets`, but botocore's retry jitter
+uses `random`). Nothing time- or randomness-dependent is captured at init.
 """
 
 from __future__ import annotations
@@ -119,6 +120,15 @@ def handler_for(app: APIGatewayRestResolver,
 # ---------------------------------------------------------------- SnapStart runtime hooks
 
 
+def before_snapshot() -> None:
+    """Run once before Lambda takes the snapshot: what the first request would otherwise build
+    (the DynamoDB client with its API model, the grant source) is in the snapshot instead."""
+    from lib import store
+
+    store.client()
+    access.grants()
+
+
 def after_restore() -> None:
     """Run in each environment restored from a snapshot: state that must differ between restored
     environments, or that may be stale, is renewed."""
@@ -128,9 +138,10 @@ def after_restore() -> None:
 
 def _register_snapstart_hooks() -> None:
     try:
-        from snapshot_restore_py import register_after_restore  # in Lambda's Python runtimes only
+        from snapshot_restore_py import register_after_restore, register_before_snapshot  # Lambda runtimes only
     except ImportError:
         return
+    register_before_snapshot(before_snapshot)
     register_after_restore(after_restore)
 
 
