@@ -47,9 +47,9 @@ log = logging.getLogger("local-run")
 
 def ensure_table(table_name: str) -> None:
     """Create the template's table on the configured endpoint unless it exists."""
-    from lib import store
+    from lib.store.table import client as store_client
 
-    client = store.client()
+    client = store_client()
     if table_name not in client.list_tables().get("TableNames", []):
         template.create_table(client, table_name)
 

@@ -43,13 +43,13 @@ def test_template_routes_every_method_so_the_function_can_answer_405():
 
 
 def test_template_table_has_ttl_pitr_and_the_indexes_the_store_uses():
-    from lib import store
+    from lib.store import items as store
 
     props = template.load()["Resources"]["ContextTable"]["Properties"]
     assert props["TimeToLiveSpecification"] == {"AttributeName": store.TTL_ATTRIBUTE, "Enabled": True}
     assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
     names = {index["IndexName"] for index in props["GlobalSecondaryIndexes"]}
-    assert names >= {store.OWNER_INDEX, store.OWNER_STATUS_INDEX, store.TENANT_STATUS_INDEX, store.TENANT_END_INDEX}
+    assert names >= {store.OWNER_INDEX, store.OWNER_STATUS_INDEX, store.START_INDEX, store.END_INDEX}
     globals_ = template.load()["Globals"]["Function"]
     assert globals_["Runtime"] == "python3.13"
 
