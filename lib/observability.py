@@ -77,8 +77,11 @@ REPLAY_HEADER = "x-idempotent-replay"
 
 def is_replay(result: dict[str, Any]) -> bool:
     """The reply is the replay of an earlier one (Idempotency-Key): the creating code says so with
-    `X-Idempotent-Replay: true`."""
-    return any(k.lower() == REPLAY_HEADER and str(v).lower() == "true" for k, v in (result.get("headers") or {}).items())
+    `X-Idempotent-Replay: true` (in `headers` or, as Powertools' REST resolver writes them,
+    `multiValueHeaders`)."""
+    single = [(k, v) for k, v in (result.get("headers") or {}).items()]
+    multi = [(k, v) for k, values in (result.get("multiValueHeaders") or {}).items() for v in values or ()]
+    return any(k.lower() == REPLAY_HEADER and str(v).lower() == "true" for k, v in single + multi)
 
 
 def _json(text: str | None) -> Any:
@@ -90,11 +93,12 @@ def _json(text: str | None) -> Any:
 
 def request_metrics(method: str, resource: str, result: dict[str, Any]) -> dict[str, int]:
     """What a request changed, as metric name -> count: services / states / tasks started and
-    completed, services deleted or purged, idempotent replays. A replay counts only as a replay
-    (it changed nothing); errors are counted by :func:`error_name`'s metric instead."""
+    completed, services deleted or purged. A replay changed nothing and counts nothing here (the
+    creating code, lib/api/resolver.create_once, counts it as IdempotentReplays); errors are
+    counted by :func:`error_name`'s metric instead."""
     status = int(result.get("statusCode") or 0)
     if is_replay(result):
-        return {"IdempotentReplays": 1}
+        return {}
     route = resource.removeprefix(BASE_PATH)
     counts: dict[str, int] = {}
     for name in _COUNTED.get((method.upper(), route, status), ()):

@@ -253,7 +253,8 @@ def main() -> int:
     bench._environment()  # noqa: SLF001 - the benchmark's own set-up: moto, its table name
     from moto import mock_aws
 
-    from lib import settings, store
+    from lib import settings
+    from lib.store import table as store_table
     from local import embedded_dynamodb, template
     from tests.apiclient import Api
 
@@ -263,10 +264,10 @@ def main() -> int:
     indexes = _indexes()
     rows: dict[str, dict[str, Any]] = {}
     with mock_aws():
-        store.client.cache_clear()
         settings.settings.cache_clear()
-        template.create_table(store.client(), bench.TABLE)
-        recorder = Recorder(store.client())
+        client = store_table.reset_client()
+        template.create_table(client, bench.TABLE)
+        recorder = Recorder(client)
         backend = bench._backend()  # noqa: SLF001
         api = Api()
         data = {"active": bench.conversation(api)}

@@ -15,8 +15,8 @@ import pytest
 from moto import mock_aws
 
 from lib import settings as settings_module
-from lib import store
 from lib.api import access
+from lib.store import table as store_table
 from local import embedded_dynamodb, template
 from tests.test_access import (
     ADMIN,
@@ -42,15 +42,14 @@ def matrix():
     embedded_dynamodb.partition_scoped()
     with pytest.MonkeyPatch.context() as patch, mock_aws():
         patch.setenv("ACCESS_MODE", "iam")
-        store.client.cache_clear()
         settings_module.settings.cache_clear()
         access.reset()
-        client = store.client()
+        client = store_table.reset_client()
         template.create_table(client, os.environ["TABLE_NAME"])
         _put_grant(client, ADMIN, "Administrator", ["acme/sales", "acme/"])
         _put_grant(client, SUPERVISOR, "Supervisor", ["acme/*"])
         yield DynamoCalls(client)
-        store.client.cache_clear()
+        store_table.reset_client()
     settings_module.settings.cache_clear()
     access.reset()
 

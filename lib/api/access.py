@@ -91,9 +91,9 @@ class TableGrants:
     """Grants stored in the project's table (one GetItem per principal, eventually consistent)."""
 
     def lookup(self, principal: str) -> Grant | None:
-        from lib import store  # the one DynamoDB client of the function, built at init
+        from lib.store import table  # the one DynamoDB client of the function
 
-        reply = store.client().get_item(
+        reply = table.client().get_item(
             TableName=settings().table_name,
             Key={"PK": {"S": grant_pk(principal)}, "SK": {"S": GRANT_SK}},
             ProjectionExpression="#r, tenants, #t",

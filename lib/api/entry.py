@@ -123,9 +123,9 @@ def handler_for(app: APIGatewayRestResolver,
 def before_snapshot() -> None:
     """Run once before Lambda takes the snapshot: what the first request would otherwise build
     (the DynamoDB client with its API model, the grant source) is in the snapshot instead."""
-    from lib import store
+    from lib.store import table
 
-    store.client()
+    table.client()
     access.grants()
 
 
