@@ -137,17 +137,13 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def base_url():
-    """The deployed stage of CS_BASE_URL, or a local server started for the session."""
-    if os.environ.get("CS_BASE_URL"):
-        yield os.environ["CS_BASE_URL"].rstrip("/"), _sigv4_signer(os.environ["CS_BASE_URL"])
-        return
+def start_local_server(**extra_env: str) -> tuple[str, Any]:
+    """`make run`'s server on a free port: (base URL, stop function). Stopped with SIGTERM."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_ENDPOINT_URL", "AWS_LAMBDA"))}
-    env.update(PORT=str(port), HOST="127.0.0.1", TABLE_NAME="context-services-e2e")
-    for name in ("ACCESS_MODE", "AUTH", "PAGE_TOKEN_SECRET"):
+    for name in ("ACCESS_MODE", "AUTH", "GRANTS_FILE", "PAGE_TOKEN_SECRET"):
         env.pop(name, None)
+    env.update(PORT=str(port), HOST="127.0.0.1", TABLE_NAME="context-services-e2e", **extra_env)
     process = subprocess.Popen([sys.executable, "-m", "local.server"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
@@ -165,13 +161,27 @@ def base_url():
     if process.poll() is not None:
         pytest.fail("the local server stopped:\n" + "".join(lines))
     threading.Thread(target=lambda: [lines.append(x) for x in process.stdout], daemon=True).start()
-    yield f"http://127.0.0.1:{port}{BASE_PATH}", None
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+
+    def stop() -> None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    return f"http://127.0.0.1:{port}{BASE_PATH}", stop
+
+
+@pytest.fixture(scope="session")
+def base_url():
+    """The deployed stage of CS_BASE_URL, or a local server started for the session."""
+    if os.environ.get("CS_BASE_URL"):
+        yield os.environ["CS_BASE_URL"].rstrip("/"), _sigv4_signer(os.environ["CS_BASE_URL"])
+        return
+    url, stop = start_local_server()
+    yield url, None
+    stop()
 
 
 @pytest.fixture(scope="session")
