@@ -355,3 +355,36 @@ class ErrorOut(Model):
     message: str
     exception: str
 
+
+
+# ---- maintenance (§8)
+
+
+class PurgeRequest(Model):
+    """`POST /maintenance/purge` body."""
+
+    model_config = ConfigDict(extra="forbid")
+    limit: StrictStr = Field(description="Services started before this time (ISO 8601)")
+    operation: StrictStr = Field(description="purge.service.all | .started | .started.anonymous | .completed | "
+                                             ".completed.anonymous")
+
+
+class FilesCreated(Model):
+    created: list[str]
+
+
+class Purged(Model):
+    purged: int
+
+
+class JobOut(Model):
+    """A maintenance job: running, succeeded (with the synchronous call's result) or failed."""
+
+    job_id: str
+    kind: str
+    status: str
+    counts: dict[str, int]
+    created: str
+    updated: str
+    result: dict[str, Any] | None = None
+    error: str | None = None

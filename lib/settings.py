@@ -41,10 +41,11 @@ class Settings(BaseModel):
     grants_file: str | None = None
     grant_cache_seconds: float = 60.0
     grant_negative_cache_seconds: float = 10.0
-    # Default `auto_complete_after` of a service (§7), seconds; None = never.
-    auto_complete_after_seconds: int | None = None
-    export_bucket: str | None = None
-    jobs_queue_url: str | None = None
+    auto_complete_after_seconds: int | None = None  # AUTO_COMPLETE_AFTER: default of auto_complete_after
+    export_bucket: str | None = None  # EXPORT_BUCKET: where export files go when deployed
+    export_dir: str = "exports"  # EXPORT_DIR: where they go otherwise (the local run)
+    jobs_queue_url: str | None = None  # JOBS_QUEUE_URL: where maintenance jobs continue when deployed
+    maintenance_budget_ms: int = 20_000  # MAINTENANCE_BUDGET_MS: work a request does before answering 202
 
     @field_validator("default_expiration_seconds", "auto_complete_after_seconds", mode="before")
     @classmethod
@@ -107,9 +108,10 @@ def settings() -> Settings:
         values["default_expiration_seconds"] = os.environ["DEFAULT_EXPIRATION"]
     if os.environ.get("AUTO_COMPLETE_AFTER", "").strip():
         values["auto_complete_after_seconds"] = os.environ["AUTO_COMPLETE_AFTER"].strip()
-    for name, key in (("EXPORT_BUCKET", "export_bucket"), ("JOBS_QUEUE_URL", "jobs_queue_url")):
-        if os.environ.get(name):
-            values[key] = os.environ[name]
+    for env, name in (("EXPORT_BUCKET", "export_bucket"), ("EXPORT_DIR", "export_dir"),
+                      ("JOBS_QUEUE_URL", "jobs_queue_url"), ("MAINTENANCE_BUDGET_MS", "maintenance_budget_ms")):
+        if os.environ.get(env):
+            values[name] = os.environ[env]
     _access(values, deployed)
     values["page_token_secret"] = _secret(deployed)
     return Settings(**values)

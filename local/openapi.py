@@ -14,7 +14,7 @@ from lib.api.params import IDEMPOTENCY_KEY_PATTERN, TENANT_HEADER_PATTERN
 from lib.api.resolver import BASE_PATH, make_app
 from local.template import ROOT
 
-HANDLER_MODULES = ("handlers.services", "handlers.states", "handlers.tasks")
+HANDLER_MODULES = ("handlers.services", "handlers.states", "handlers.tasks", "handlers.maintenance")
 DOCUMENT = ROOT / "docs" / "openapi.json"
 HEADER_PATTERNS = {"ContactCenterId": TENANT_HEADER_PATTERN, "GroupId": TENANT_HEADER_PATTERN,
                    "Idempotency-Key": IDEMPOTENCY_KEY_PATTERN}

@@ -236,3 +236,24 @@ def test_every_function_may_make_every_dynamodb_call_the_store_makes():
                    for statement in policy.get("Statement", []) for action in statement["Action"]
                    if action.startswith("dynamodb:")}
         assert needed <= allowed, f"{name} lacks {sorted(needed - allowed)}"
+
+
+S3_ACTIONS = {"put_object": "PutObject", "get_object": "GetObject", "delete_object": "DeleteObject",
+              "create_multipart_upload": "PutObject", "upload_part": "PutObject", "complete_multipart_upload": "PutObject",
+              "abort_multipart_upload": "AbortMultipartUpload", "list_parts": "ListMultipartUploadParts",
+              "head_object": "GetObject"}
+
+
+def test_the_maintenance_function_may_make_its_s3_and_sqs_calls():
+    from local import template
+
+    source = "".join(path.read_text() for folder in PROJECT_DIRS for path in (ROOT / folder).rglob("*.py"))
+    s3_needed = {S3_ACTIONS[c] for c in re.findall(r"\.(" + "|".join(S3_ACTIONS) + r")\(", source)}
+    sqs_needed = {"SendMessage"} if ".send_message(" in source else set()
+    function = template.load()["Resources"]["MaintenanceFunction"]["Properties"]
+    allowed = {action for policy in function.get("Policies", []) for statement in policy.get("Statement", [])
+               for action in statement["Action"]}
+    assert {f"s3:{a}" for a in s3_needed} | {f"sqs:{a}" for a in sqs_needed} <= allowed
+    assert s3_needed  # exports write to S3 when deployed
+    jobs = function["Events"]["Jobs"]["Properties"]
+    assert jobs["BatchSize"] == 1 and jobs["FunctionResponseTypes"] == ["ReportBatchItemFailures"]

@@ -3,7 +3,7 @@ documents: the tenancy headers (§1), the query parameters of the GET routes (§
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
@@ -83,6 +83,30 @@ class StateListParams(ListParams):
 class TaskListParams(ListParams):
     task_types: CsvList = Field(None, description="Task types (CSV or repeated)")
     state_id: int | None = Field(None, ge=1, le=2**63 - 1, description="Only the tasks of this state")
+
+
+class StreamParams(Model):
+    """The export filters of §8, and paging (§5)."""
+
+    time_from: str = Field(description="Window start, inclusive (ISO 8601)")
+    time_to: str | None = Field(None, description="Window end, exclusive (default: now)")
+    filter_events: Literal["any", "started", "completed"] = Field("any", description="Which events fall in the window")
+    export_content: bool = Field(False, description="Whole conversations instead of service ids")
+    filter_state: Literal["any", "active", "inactive"] | None = Field(
+        None, description="Status now (with export_content=true)")
+    limit: int = Field(100, ge=1, le=1000, description="Page size")
+    page_token: str | None = Field(None, max_length=2048, description="Token from the previous page's Link header")
+
+
+class FilesParams(Model):
+    """The export filters of §8 and the file format."""
+
+    time_from: str = Field(description="Window start, inclusive (ISO 8601)")
+    time_to: str | None = Field(None, description="Window end, exclusive (default: now)")
+    filter_events: Literal["any", "started", "completed"] = Field("any", description="Which events fall in the window")
+    export_content: bool = Field(True, description="Files always hold whole records; accepted for symmetry")
+    filter_state: Literal["any", "active", "inactive"] | None = Field(None, description="Status now")
+    format: Literal["json", "csv"] = Field("json", description="json: JSON Lines; csv")
 
 
 def _decoded(value: object) -> object:

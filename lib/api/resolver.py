@@ -233,17 +233,39 @@ def _words(detail: dict[str, Any]) -> str:
         return "must be a string"
     if kind in ("bool_type", "bool_parsing"):
         return "must be true or false"
+    bounds = {"greater_than_equal": ("at least", "ge"), "less_than_equal": ("at most", "le"),
+              "greater_than": ("more than", "gt"), "less_than": ("less than", "lt")}
+    if kind in bounds:
+        words, key = bounds[kind]
+        return f"must be {words} {context.get(key)}"
+    if kind in ("string_too_long", "string_too_short"):
+        limit = context.get("max_length", context.get("min_length"))
+        return f"must be {'at most' if kind == 'string_too_long' else 'at least'} {limit} characters"
+    if kind in ("too_long", "too_short"):
+        limit = context.get("max_length", context.get("min_length"))
+        return f"must hold {'at most' if kind == 'too_long' else 'at least'} {limit} items"
     return message[:1].lower() + message[1:]
+
+
+_TYPE_WORDS = {"must be an integer": "an integer", "must be a string": "a string"}
 
 
 def validation_message(errors: list[dict[str, Any]]) -> str:
     """One message naming each field as the client sent it and what is allowed (§2, issue 7)."""
-    seen: dict[str, str] = {}
+    seen: dict[str, list[str]] = {}
     for detail in errors:
-        name = _field(tuple(detail.get("loc", ())))
-        seen.setdefault(name, _words(detail))
-    # A union (integer or string) reports one failure per branch: say it once, in the client's terms.
-    return "; ".join(f"{name}: {words}" for name, words in seen.items()) or "invalid request"
+        words = seen.setdefault(_field(tuple(detail.get("loc", ()))), [])
+        found = _words(detail)
+        if found not in words:
+            words.append(found)
+    parts = []
+    for name, words in seen.items():
+        # A union (a business attribute: integer or string) reports one failure per branch.
+        if len(words) > 1 and all(w in _TYPE_WORDS for w in words):
+            parts.append(f"{name}: must be " + " or ".join(_TYPE_WORDS[w] for w in words))
+        else:
+            parts.append(f"{name}: {words[0]}")
+    return "; ".join(parts) or "invalid request"
 
 
 # ---------------------------------------------------------------- the resolver

@@ -16,8 +16,8 @@ def new_item(e: Expression) -> list[str]:
 
 
 def live(e: Expression, now: int) -> list[str]:
-    """The service exists, has not expired and is not being deleted."""
-    return exists(e) + [f"{e.name('expires_ms')} > {e.value(now)}", f"attribute_not_exists({e.name('deleted_ms')})"]
+    """The service exists and has not expired."""
+    return exists(e) + [f"{e.name('expires_ms')} > {e.value(now)}"]
 
 
 def active(e: Expression, now: int) -> list[str]:

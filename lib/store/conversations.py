@@ -26,6 +26,7 @@ from lib.errors import Conflict, NotFound, ValidationError
 from lib.settings import settings
 from lib.store import conditions as C
 from lib.store import table
+from lib.store.codec import encode_item
 from lib.store.idempotency import Claim
 from lib.store.items import (
     ACTIVE,
@@ -36,12 +37,14 @@ from lib.store.items import (
     STATE_TASKS_INDEX,
     STATUS_INDEX,
     Child,
+    Erasure,
     Expiry,
     ServiceItem,
     StateItem,
     TaskItem,
     child_sk,
     conversation_pk,
+    end_pk,
     from_plain,
     owner_pk,
     state_tasks_sk,
@@ -203,7 +206,7 @@ def _activity(u: Update, known: ServiceItem | None, now: int) -> None:
     which case the write records the completion it missed first."""
     e = u.expr
     if known is not None and known.completed_ms is None and known.completed_at(now) is not None:
-        _complete(u, known.tenant, known.service_id, Completion({"timestamp": None}, known.auto_complete_at))
+        complete_clauses(u, known.tenant, known.service_id, Completion({"timestamp": None}, known.auto_complete_at))
         u.conditions += C.absent(e, "completed_ms") + C.equals(e, "auto_complete_at", known.auto_complete_at)
         return
     if known is not None and known.completed_ms is not None:
@@ -218,7 +221,7 @@ def _plus_now(u: Update, name: str, now: int) -> Raw:
     return Raw(f"{u.expr.name(name)} + {u.expr.value(now)}")
 
 
-def _complete(u: Update, tenant: str, service_id: str, completion: Completion) -> None:
+def complete_clauses(u: Update, tenant: str, service_id: str, completion: Completion) -> None:
     """Clauses recording a service's completion: the event, its index moves (owner's completed
     list, the end-time index), out of the due index."""
     from lib.clock import format_ms
@@ -227,7 +230,7 @@ def _complete(u: Update, tenant: str, service_id: str, completion: Completion) -
     event["timestamp"] = format_ms(completion.ms)
     u.sets.update({"completed": event, "completed_ms": completion.ms, "disposition": completion.disposition,
                    "disposition_desc": completion.disposition_desc,
-                   "GSI4PK": f"{tenant}#E#{int(service_id) % 8}", "GSI4SK": time_sk(completion.ms, service_id)})
+                   "GSI4PK": end_pk(tenant, service_id), "GSI4SK": time_sk(completion.ms, service_id)})
     if "GSI2PK" not in u.sets:
         u.copies["GSI2PK"] = "owner_done_pk"
     u.removes += ["GSI5PK"]
@@ -314,7 +317,7 @@ def end_service(w: Write, service_id: str, completion: Completion, wanted: Expir
             raise Conflict(f"service {service_id} is already completed")
         if known is not None and completion.ms < known.started_ms:
             raise ValidationError("timestamp: the end is before the service's start")
-        _complete(u, w.tenant, service_id, completion)
+        complete_clauses(u, w.tenant, service_id, completion)
         e = u.expr
         u.conditions += C.active(e, w.now) + C.at_most(e, "started_ms", completion.ms)
 
@@ -407,34 +410,63 @@ class AttachedMoved(Conflict):
 # ---------------------------------------------------------------- deleting
 
 
-def delete_service(w: Write, service_id: str) -> None:
-    """Delete a conversation. Commit point: one conditional UpdateItem marks the service deleted and
-    takes it out of every index (every reader stops seeing it at once); then its items are erased.
-    If the erasure stops half-way, the due index brings it to the scheduled maintenance."""
-    u = Update(key=service_key(w.tenant, service_id))
-    e = u.expr
-    u.conditions += C.live(e, w.now)
-    u.sets.update({"deleted_ms": w.now, "op": w.token, "GSI5PK": f"DUE#{int(service_id) % 8}", "GSI5SK": w.now})
-    u.removes += ["GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "GSI3PK", "GSI3SK", "GSI4PK", "GSI4SK"]
-    try:
-        table.update(u)
-    except ConditionFailed as failed:
-        if (failed.old or {}).get("op") != w.token:
-            raise not_found(service_id) from None
-    try:
-        erase(conversation_pk(w.tenant, service_id))
-    except Exception:  # noqa: BLE001 - after the commit point nothing may fail the request
-        log.warning("conversation %s marked deleted, erasure left to maintenance", service_id, exc_info=True)
+ERASURE_BATCH = TRANSACTION_LIMIT - 1
+Target = tuple[str, Callable[[Expression], list[str]]]  # a service id, and the conditions of its delete
 
 
-def erase(pk: str) -> int:
-    """Remove every item of a conversation, the service item last (25 deletes a call). Returns the
-    number of items removed."""
-    items = Query(pk, consistent=True, attributes=("PK", "SK")).all()
-    keys = [{"PK": i["PK"], "SK": i["SK"]} for i in items if i["SK"] != SERVICE_SK]
-    keys += [{"PK": i["PK"], "SK": i["SK"]} for i in items if i["SK"] == SERVICE_SK]
-    table.delete_keys(keys)
+def remove_services(w: Write, targets: list[Target]) -> tuple[list[str], Erasure | None]:
+    """Commit point of deleting conversations (DELETE, purge): one transaction deletes up to 99
+    service items under their conditions (so every reader stops seeing those conversations at
+    once) and records the erasure of the rest of their items. Targets whose condition fails are
+    left out and the rest tried again. Returns the service ids deleted and the erasure record."""
+    pending = list(targets)
+    for attempt in range(ATTEMPTS):
+        if not pending:
+            return [], None
+        erasure = Erasure(tenant=w.tenant, erasure_id=secrets.token_hex(12), created_ms=w.now, op=w.token,
+                          pks=[conversation_pk(w.tenant, sid) for sid, _ in pending],
+                          expire_at=w.now // 1000 + 14 * 86400)
+        actions = []
+        for service_id, conditions in pending:
+            e = Expression()
+            request = {"TableName": table.table_name(), "Key": encode_item(service_key(w.tenant, service_id)),
+                       "ConditionExpression": " AND ".join(f"({c})" for c in conditions(e)),
+                       "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+            actions.append({"Delete": e.apply(request)})
+        e = Expression()
+        actions.append(table.tx_put(erasure.to_item(), C.new_item(e), e))
+        try:
+            table.transact(actions)
+            return [sid for sid, _ in pending], erasure
+        except ConditionFailed as failed:
+            if (failed.old_of(len(pending)) or {}).get("op") == w.token:
+                return [sid for sid, _ in pending], erasure  # applied before its reply was lost
+            pending = [target for index, target in enumerate(pending) if not failed.failed(index)]
+        except ConcurrentChange:
+            backoff(attempt)
+    raise Conflict("conversations changed concurrently; retry")
+
+
+def finish_erasure(erasure: Erasure) -> int:
+    """After the commit point: remove every remaining item of the erased conversations, 25 deletes a
+    request across conversations, the erasure record last. Returns the items removed."""
+    keys = [{"PK": item["PK"], "SK": item["SK"]} for pk in erasure.pks
+            for item in Query(pk, consistent=True, attributes=("PK", "SK")).all()]
+    table.delete_keys(keys + [erasure.key()])
     return len(keys)
+
+
+def delete_service(w: Write, service_id: str) -> None:
+    """Delete a conversation: gone at once for every reader (commit point: the service item's
+    conditional delete), then its other items are erased; an interrupted erasure is finished by the
+    scheduled maintenance (due index)."""
+    deleted, erasure = remove_services(w, [(service_id, lambda e: C.live(e, w.now))])
+    if not deleted:
+        raise not_found(service_id)
+    try:
+        finish_erasure(erasure)
+    except Exception:  # noqa: BLE001 - after the commit point nothing may fail the request
+        log.warning("conversation %s deleted, erasure of its items left to maintenance", service_id, exc_info=True)
 
 
 # ---------------------------------------------------------------- states and tasks: starting

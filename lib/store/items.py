@@ -149,7 +149,6 @@ class ServiceItem(Element):
     state_seq: int = 0
     task_seq: int = 0
     cascading: dict[str, int] = {}  # state id -> end ms, while a big state end completes its tasks
-    deleted_ms: int | None = None  # deleted (invisible); its items are being erased
 
     def key(self) -> dict[str, str]:
         return {"PK": self.pk, "SK": SERVICE_SK}
@@ -168,7 +167,7 @@ class ServiceItem(Element):
         return self.last_write_ms + self.auto_complete_after * 1000
 
     def is_live(self, now: int) -> bool:
-        return self.deleted_ms is None and self.expires_ms > now
+        return self.expires_ms > now
 
     def completed_at(self, now: int) -> int | None:
         """When it completed: its end event, or its auto-complete moment once that has passed."""
@@ -188,9 +187,6 @@ class ServiceItem(Element):
     # ---- keys
 
     def index_keys(self) -> dict[str, Any]:
-        if self.deleted_ms is not None:
-            # Out of every list and export at once; the due index brings the erasure back if it stops.
-            return {"GSI5PK": due_pk(self.service_id), "GSI5SK": self.deleted_ms}
         status = COMPLETED if self.completed_ms is not None else ACTIVE
         start = time_sk(self.started_ms, self.service_id)
         keys = {
@@ -198,14 +194,14 @@ class ServiceItem(Element):
             "GSI1SK": start,
             "GSI2PK": owner_pk(self.tenant, self.owner_kind + status, self.owner_id),
             "GSI2SK": start,
-            "GSI3PK": f"{self.tenant}#S#{_shard(self.service_id)}",
+            "GSI3PK": start_pk(self.tenant, self.service_id),
             "GSI3SK": start,
         }
         if self.completed_ms is not None:
-            keys["GSI4PK"] = f"{self.tenant}#E#{_shard(self.service_id)}"
+            keys["GSI4PK"] = end_pk(self.tenant, self.service_id)
             keys["GSI4SK"] = time_sk(self.completed_ms, self.service_id)
         elif self.auto_complete_at is not None:
-            keys["GSI5PK"] = due_pk(self.service_id)
+            keys["GSI5PK"] = due_pk(AUTO_COMPLETE, self.service_id)
             keys["GSI5SK"] = self.auto_complete_at
         # Where it moves when it completes: kept on the item so that an end is one UpdateItem
         # (`SET GSI2PK = owner_done_pk`), with no read first.
@@ -224,8 +220,20 @@ def owner_pk(tenant: str, kind: str, owner_id: str) -> str:
     return f"{tenant}#{kind}#{owner_id}"
 
 
-def due_pk(service_id: str) -> str:
-    return f"DUE#{_shard(service_id)}"
+AUTO_COMPLETE, ERASE = "A", "E"
+
+
+def due_pk(kind: str, shard_of: str) -> str:
+    """Partition of the due-work index: auto-completions (A) or unfinished erasures (E), by shard."""
+    return f"DUE#{kind}#{int(shard_of) % SHARDS}"
+
+
+def start_pk(tenant: str, service_id: str) -> str:
+    return f"{tenant}#S#{_shard(service_id)}"
+
+
+def end_pk(tenant: str, service_id: str) -> str:
+    return f"{tenant}#E#{_shard(service_id)}"
 
 
 class Child(Element):
@@ -330,6 +338,25 @@ class IdempotencyRecord(Entity):
         return {"PK": f"IDEMPOTENCY#{self.digest}", "SK": "#IDEMPOTENCY"}
 
 
+class Erasure(Entity):
+    """Conversations whose service items are deleted and whose other items are being erased: written
+    in the transaction that deletes the service items, removed when the erasure is done; the due
+    index brings an interrupted erasure to the scheduled maintenance."""
+
+    TYPE: ClassVar[str] = "erasure"
+
+    tenant: str
+    erasure_id: str
+    pks: list[str]
+    created_ms: int
+
+    def key(self) -> dict[str, str]:
+        return {"PK": f"{self.tenant}#ERASE#{self.erasure_id}", "SK": "#ERASE"}
+
+    def index_keys(self) -> dict[str, Any]:
+        return {"GSI5PK": due_pk(ERASE, str(int(self.erasure_id[:8], 16))), "GSI5SK": self.created_ms}
+
+
 class JobItem(Entity):
     """A maintenance job that continues outside the request that started it."""
 
@@ -343,6 +370,7 @@ class JobItem(Entity):
     counts: dict[str, int] = {}
     checkpoint: dict[str, Any] = {}
     result: dict[str, Any] | None = None
+    lease_ms: int = 0  # a worker holds the job until then
     error: str | None = None
     created_ms: int
     updated_ms: int
@@ -352,7 +380,8 @@ class JobItem(Entity):
 
 
 ENTITIES: dict[str, type[Entity]] = {cls.TYPE: cls for cls in
-                                     (ServiceItem, StateItem, TaskItem, CompositeLock, IdempotencyRecord, JobItem)}
+                                     (ServiceItem, StateItem, TaskItem, CompositeLock, IdempotencyRecord, Erasure,
+                                      JobItem)}
 
 
 def decode(raw: dict[str, Any] | None) -> Entity | None:

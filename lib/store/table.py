@@ -263,6 +263,7 @@ class Query:
     forward: bool = True
     expr: Expression = field(default_factory=Expression)
     attributes: tuple[str, ...] = ()  # projection (empty: every attribute)
+    start_key: dict[str, Any] | None = None  # resume after this item (its table and index keys)
 
     @property
     def _key_names(self) -> tuple[str, str]:
@@ -281,7 +282,12 @@ class Query:
             lower = max(self.sk_after, self.sk_from)
         exclusive_lower = self.sk_after is not None and lower == self.sk_after
         # Bounds are checked by the caller (lib.rules): DynamoDB refuses BETWEEN hi AND lo.
-        if lower is not None and self.sk_to is not None:
+        if isinstance(self.sk_to, int) and lower is not None:
+            # A numeric sort key: BETWEEN low AND to - 1 (to stays exclusive).
+            if lower > self.sk_to - 1:
+                return {}
+            condition += f" AND {e.name(sk_name)} BETWEEN {e.value(lower)} AND {e.value(self.sk_to - 1)}"
+        elif lower is not None and self.sk_to is not None:
             if lower >= self.sk_to:
                 return {}
             # BETWEEN is inclusive: every stored sort key continues past a bare bound ("<time>#<id>"),
@@ -304,7 +310,14 @@ class Query:
             request["FilterExpression"] = " AND ".join(f"({f})" for f in self.filters)
         if self.attributes:
             request["ProjectionExpression"] = ", ".join(e.name(a) for a in self.attributes)
+        if self.start_key:
+            request["ExclusiveStartKey"] = encode_item(self.start_key)
         return e.apply(request)
+
+    def key_of(self, item: dict[str, Any]) -> dict[str, Any]:
+        """The key that resumes this Query right after `item` (table keys and the index's keys)."""
+        names = {"PK", "SK", *self._key_names}
+        return {name: item[name] for name in names}
 
     def pages(self, page_size: int | None = None) -> Iterator[list[dict[str, Any]]]:
         """Every page of raw items (each page decoded), until the range is exhausted."""
