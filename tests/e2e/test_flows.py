@@ -158,3 +158,33 @@ def test_a_supervisor_reads_but_does_not_write(cs):
     service_id = cs.start(customer_id=f"cust-{secrets.token_hex(4)}")
     assert supervisor.get(f"/services/{service_id}").status == 200
     _error(supervisor.delete(f"/services/{service_id}"), 403, "ForbiddenException")
+
+
+def test_maintenance_stream_and_purge_stay_in_their_tenant(cs, other_tenant):
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    kept = cs.start(customer_id=f"cust-{secrets.token_hex(4)}")  # this run's main tenant: not purged
+    ended = cs.start(tenant=other_tenant, customer_id="m-1")
+    active = cs.start(tenant=other_tenant, customer_id="m-2")
+    assert cs.post(f"/services/{ended}/end", {}, tenant=other_tenant).status == 204
+    stream = cs.get("/maintenance/services/stream?time_from=2020-01-01T00:00:00Z", tenant=other_tenant)
+    assert stream.status == 200 and sorted(stream.json) == sorted([ended, active])
+
+    limit = (datetime.now(UTC) + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    reply = cs.post("/maintenance/purge", {"limit": limit, "operation": "purge.service.completed"},
+                    tenant=other_tenant)
+    if reply.status == 202:  # continued as a job: follow it to its end
+        deadline = time.monotonic() + 120
+        while (job := cs.get(reply.header("Location"), tenant=other_tenant).json)["status"] == "running":
+            assert time.monotonic() < deadline, job
+            time.sleep(1)
+        assert job["status"] == "succeeded", job
+        result = job["result"]
+    else:
+        assert reply.status == 200, reply.text
+        result = reply.json
+    assert result == {"purged": 1}
+    _error(cs.get(f"/services/{ended}", tenant=other_tenant), 404, "NotFoundException")
+    assert cs.get(f"/services/{active}", tenant=other_tenant).status == 200
+    assert cs.get(f"/services/{kept}").status == 200
