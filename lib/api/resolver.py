@@ -190,6 +190,7 @@ def create_once(routes: Routes, headers: Any, operation: str, reply: Reply,
 _PATTERN_WORDS = {
     r"^[A-Za-z0-9._-]{1,64}$": "1-64 characters of A-Z a-z 0-9 . _ -",
     r"^[\x21-\x7e]{1,128}$": "1-128 visible ASCII characters, no spaces",
+    r"^[1-9][0-9]{0,18}$": "a positive integer, written in digits",
 }
 _INTERNAL_LOC = {"body", "query", "path", "header", "headers", "params", "function-after", "function-before",
                  "function-wrap", "function-plain", "constrained-int", "constrained-str", "int", "str", "bool",
@@ -227,6 +228,8 @@ def _words(detail: dict[str, Any]) -> str:
         return "is not a field of this request"
     if kind == "missing":
         return "is required"
+    if kind == "literal_error":
+        return f"must be one of {context.get('expected', '')}".replace("'", "")
     if kind in ("int_type", "int_parsing", "int_from_float"):
         return "must be an integer"
     if kind in ("string_type",):

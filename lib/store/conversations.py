@@ -926,21 +926,26 @@ def children_page(tenant: str, service_id: str, page: ChildPage, now: int,
     index (LSI1) holds exactly the page; for a completed one, active is empty and completed is every
     child. `keep` re-checks each child with the service known (the in-flight case)."""
     pk = conversation_pk(tenant, service_id)
-    guess = page.status
-    service_raw, (items, more) = parallel(lambda: table.get(service_key(tenant, service_id)),
-                                          lambda: _child_query(pk, page, guess).first(page.limit))
-    service = _live(service_raw, service_id, now)
+    if page.status is None:
+        # Every status: the base range holds the page whatever the service's state; read both at once.
+        service_raw, (items, more) = parallel(lambda: table.get(service_key(tenant, service_id)),
+                                              lambda: _child_query(pk, page, None).first(page.limit))
+        service = _live(service_raw, service_id, now)
+        return service, [c for c in (from_plain(i) for i in items) if isinstance(c, Child)], more
+    # One status: which range holds it depends on the service (completed: all of them), so the
+    # service is read first rather than a guessed range read in vain.
+    service = read_service(tenant, service_id, now)
     done = service.completed_at(now) is not None
-    if page.status is not None and (done or service.cascading):
-        if page.status == ACTIVE and done:
-            return service, [], False
+    if page.status == ACTIVE and done:
+        return service, [], False
+    if done or service.cascading:
         # Completed service: every child is completed, the base range holds the page. A cascade in
         # flight: read the base range and let `keep` decide.
-        wanted = ChildPage(**{**page.__dict__, "status": None})
-        items, more = _select(_child_query(pk, wanted, None), page.limit, service, keep)
+        items, more = _select(_child_query(pk, ChildPage(**{**page.__dict__, "status": None}), None), page.limit,
+                              service, keep)
         return service, items, more
-    children = [c for c in (from_plain(i) for i in items) if isinstance(c, Child)]
-    return service, children, more
+    items, more = _child_query(pk, page, page.status).first(page.limit)
+    return service, [c for c in (from_plain(i) for i in items) if isinstance(c, Child)], more
 
 
 def _select(q: Query, limit: int, service: ServiceItem, keep: Callable | None) -> tuple[list[Child], bool]:

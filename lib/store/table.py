@@ -32,7 +32,9 @@ def _make_client() -> Any:
     return boto3.client("dynamodb", endpoint_url=endpoint, config=CLIENT_CONFIG)
 
 
-_client: Any = None
+# Built at init (import) wherever a region is configured (Lambda always), not on the first request:
+# the init phase pays it, requests and SnapStart restores do not. Credentials resolve on first use.
+_client: Any = _make_client() if os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") else None
 
 
 def client() -> Any:
