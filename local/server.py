@@ -56,6 +56,9 @@ LOCAL_REGION = events.LOCAL_REGION
 LOCAL_ACCOUNT = events.LOCAL_ACCOUNT
 GATEWAY_TIMEOUT = 29  # seconds: API Gateway's integration timeout
 SQS_IDLE_SECONDS = 0.5
+# Template variables the local run does not copy (unless exported): the deployed access mode
+# (locally the API is open, or AUTH=on enforces access with a grants file).
+DEPLOYED_ONLY = {"ACCESS_MODE"}
 log = logging.getLogger("local-run")
 
 
@@ -571,7 +574,7 @@ class LocalRun:
             self.http.app.port = self.http.server_port
             self.port = self.http.server_port
             threading.Thread(target=self.http.serve_forever, name="http", daemon=True).start()
-            base = "/genesys/1/cs" if all(r.api.path.startswith("/genesys/1/cs/") for r in routes) else ""
+            base = "/genesys/1/cs" if any(r.api.path.startswith("/genesys/1/cs/") for r in routes) else ""
             print(f"Context Services API on http://{self.host}:{self.port}{base}  "
                   f"(Swagger UI: http://{self.host}:{self.port}/swagger) - Ctrl-C or SIGTERM stops", flush=True)
 
@@ -649,6 +652,8 @@ class LocalRun:
         run does not emulate (a secret) are left out, unless a local default covers them."""
         environment: dict[str, str] = {}
         for key, value in function.environment.items():
+            if key in DEPLOYED_ONLY:
+                continue
             try:
                 environment[key] = template.resolve(value, refs, attributes)
             except template.Unresolved:
@@ -701,8 +706,12 @@ class LocalRun:
                 payload = json.loads(props["Input"]) if isinstance(props.get("Input"), str) else None
                 rule_arn = f"arn:aws:events:{LOCAL_REGION}:{LOCAL_ACCOUNT}:rule/{function.name}{event_name}"
                 thread = Schedule(pool, interval, rule_arn, payload, self.stopping, label)
-                print(f"{label}: every {interval:g} s (LOCAL_SCHEDULE_SECONDS; the template says "
-                      f"{props.get('Schedule')})", flush=True)
+                try:
+                    expression = template.resolve(props.get("Schedule"), refs, attributes)
+                except template.Unresolved:
+                    expression = props.get("Schedule")
+                print(f"{label}: every {interval:g} s (LOCAL_SCHEDULE_SECONDS; the template says {expression})",
+                      flush=True)
             else:
                 print(f"{label}: not emulated by the local run", flush=True)
                 continue

@@ -145,7 +145,8 @@ def running(extra_env: dict[str, str] | None = None, template_path: Path | None 
 
 @pytest.fixture(scope="module")
 def server():
-    process, info = _start()
+    # A zero budget: a maintenance request does one page, then continues as a job (through the queue).
+    process, info = _start({"MAINTENANCE_BUDGET_MS": "0"})
     try:
         yield info
     finally:
@@ -335,6 +336,27 @@ def test_parallel_composite_starts_converge(server):
         assert sum(r["task_created"] for r in results) == 1
 
 
+def test_a_maintenance_job_continues_through_the_emulated_queue(server):
+    """template.yaml's jobs queue, emulated: a purge past its budget answers 202, its job message is
+    delivered to the maintenance function, which finishes the job (and the message is deleted)."""
+    headers = tenant(9)
+    with ThreadPoolExecutor(8) as pool:
+        created = list(pool.map(lambda i: http(server, "POST", f"{BASE}/services/start", {"customer_id": f"p{i}"},
+                                               headers)[0], range(120)))
+    assert set(created) == {201}
+    status, reply_headers, job = http(server, "POST", f"{BASE}/maintenance/purge",
+                                      {"limit": "2099-01-01T00:00:00Z", "operation": "purge.service.all"}, headers)
+    assert status == 202, job
+    location = urlsplit(urljoin(server["url"] + "/", reply_headers["Location"])).path
+    deadline = time.time() + 60
+    while job["status"] == "running" and time.time() < deadline:
+        time.sleep(0.5)
+        job = http(server, "GET", location, headers=headers)[2]
+    assert (job["status"], job.get("result")) == ("succeeded", {"purged": 120}), job
+    assert any("SQS Jobs -> MaintenanceFunction: 1 message(s), 1 deleted" in line for line in server["lines"])
+    assert http(server, "GET", f"{BASE}/customers/p7/services", headers=headers)[2] == []
+
+
 # ---------------------------------------------------------------- isolation of concurrent requests (issue 13, 1)
 
 
@@ -465,7 +487,8 @@ def test_adapter_keeps_the_raw_path_and_every_query_value():
 def test_adapter_routes_an_encoded_slash_inside_one_segment():
     routes, found = _route_for(f"{BASE}/customers/a%2Fb/services")
     assert found is not None and found[1] == {"customer_id": "a%2Fb"}
-    assert events.find_route(routes, "GET", f"{BASE}/customers/a/b/services") is None
+    other = events.find_route(routes, "GET", f"{BASE}/customers/a/b/services")
+    assert other is None or other[0].api.path == "/{proxy+}"  # not the customer list: at most the catch-all
     route, params = events.find_route(routes, "GET", f"{BASE}/customers/c/services/active")
     assert route.api.path.endswith("/services/active") and params == {"customer_id": "c"}
 
