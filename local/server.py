@@ -5,8 +5,8 @@
   DynamoDB already. The table is created from the template (keys, indexes, TTL) unless it exists.
 * Functions: each function of the template gets a pool of worker *processes* (spawned, each
   importing the handler module once, like Lambda execution environments). A worker serves one
-  invocation at a time; a pool starts with one worker and grows to LOCAL_POOL_SIZE (4) when requests
-  overlap. Powertools keeps per-request state on the resolver class, so copies sharing one
+  invocation at a time; a pool starts with one worker (or none with LOCAL_WARM=0: started on first
+  use, like a cold start) and grows to LOCAL_POOL_SIZE (4) when requests overlap. Powertools keeps per-request state on the resolver class, so copies sharing one
   interpreter would mix requests up; separate processes cannot. Workers reach the embedded
   services through AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_SQS.
 * API events: every `Api` event becomes a route; requests become API Gateway REST proxy events
@@ -562,8 +562,11 @@ class LocalRun:
             spec = FunctionSpec(function.name, function.handler, function.code_root, function.timeout,
                                 function.memory, self.function_environment(function, refs, attributes))
             self.pools[function.name] = FunctionPool(context, spec, self.pool_size)
-        self.warm()
-        print(f"functions: {', '.join(self.pools)} (isolated processes, up to {self.pool_size} each)", flush=True)
+        warm = os.environ.get("LOCAL_WARM", "1").strip().lower() not in ("0", "off", "false", "no")
+        if warm:
+            self.warm()
+        print(f"functions: {', '.join(self.pools)} (isolated processes, up to {self.pool_size} each"
+              f"{'' if warm else '; each started on its first invocation (LOCAL_WARM=0)'})", flush=True)
 
         for function in functions:
             self.start_event_sources(function, sqs, refs, attributes)

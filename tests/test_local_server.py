@@ -147,6 +147,7 @@ def running(extra_env: dict[str, str] | None = None, template_path: Path | None 
 def server():
     # A zero budget: a maintenance request does one page, then continues as a job (through the queue).
     process, info = _start({"MAINTENANCE_BUDGET_MS": "0"})
+    info["warm"] = _descendants(process.pid)
     try:
         yield info
     finally:
@@ -178,10 +179,12 @@ def tenant(n: int) -> dict[str, str]:
 @pytest.mark.parametrize("how", ["SIGTERM in the background (SIGINT ignored)", "Ctrl-C in a terminal"])
 def test_stops_cleanly_and_leaves_no_process(how):
     background = how.startswith("SIGTERM")
-    process, info = _start(sigint=signal.SIG_IGN if background else signal.SIG_DFL)
+    # Workers started on first use (LOCAL_WARM=0): the module's server checks the warm start-up.
+    process, info = _start({"LOCAL_WARM": "0"}, sigint=signal.SIG_IGN if background else signal.SIG_DFL)
     try:
         assert http(info, "POST", f"{BASE}/services/start", {"customer_id": "stop"})[0] == 201
-        assert len(_descendants(process.pid)) >= len(template.functions()), "a worker process per function"
+        assert http(info, "POST", f"{BASE}/services/start", {"customer_id": "stop"})[0] == 201
+        assert len(_descendants(process.pid)) >= 2, "the resource tracker and the services function's worker"
         if background:
             # A background job of a non-interactive shell ignores SIGINT (the shell's choice, kept).
             process.send_signal(signal.SIGINT)
@@ -201,7 +204,7 @@ def test_stops_cleanly_and_leaves_no_process(how):
 def test_existing_dynamodb_is_used_when_configured(server):
     """AWS_ENDPOINT_URL_DYNAMODB + TABLE_NAME: no embedded DynamoDB, the table is created there."""
     with running({"AWS_ENDPOINT_URL_DYNAMODB": server["dynamodb"], "TABLE_NAME": "existing-table",
-                  "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}) as info:
+                  "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "LOCAL_WARM": "0"}) as info:
         assert info["dynamodb"] is None
         status, _, body = http(info, "POST", f"{BASE}/services/start", {"customer_id": "elsewhere"})
         assert status == 201
@@ -220,6 +223,7 @@ def test_start_up_prints_what_it_serves(server):
     assert "access: open" in text
     names = ", ".join(function.name for function in template.functions())
     assert f"functions: {names} (isolated processes, up to 4 each)" in text
+    assert len(server["warm"]) > len(template.functions()), "a warm worker per function (and the resource tracker)"
 
 
 def test_service_life_over_http(server):

@@ -53,7 +53,7 @@ def browser():
 
 @pytest.fixture(scope="module")
 def swagger(browser):
-    with running() as server:
+    with running({"LOCAL_WARM": "0"}) as server:  # workers started on first use: only the services function's
         browser.get(server["url"] + "/swagger")
         _wait(lambda: browser.find_elements("css selector", ".opblock") or _render_error(browser), 60)
         yield browser, server
