@@ -235,13 +235,11 @@ def test_a_purge_past_its_budget_becomes_a_job_that_finishes(api, monkeypatch):
 
 
 def _worker(event):
+    """The maintenance function invoked as Lambda invokes it for a queue message or the schedule."""
     from handlers import maintenance as function
+    from tests.apiclient import LambdaContext
 
-    class Context:
-        def get_remaining_time_in_millis(self):
-            return 900_000
-
-    return function.lambda_handler(event, Context())
+    return function.lambda_handler(event, LambdaContext("MaintenanceFunction", timeout_ms=900_000))
 
 
 def test_an_interrupted_export_job_resumes_from_its_checkpoint(api, exports, monkeypatch, frozen):
