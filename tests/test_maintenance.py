@@ -384,3 +384,60 @@ def test_events_route_every_maintenance_operation(table):
         event = json.loads((ROOT / "events" / f"{name}.json").read_text())
         reply = invoke(event, "handlers.maintenance.lambda_handler")
         assert reply.status in (200, 202, 404), reply.text
+
+
+# ---------------------------------------------------------------- deployed destinations
+
+
+def test_export_files_stream_to_s3_in_parts_and_resume(api, table, monkeypatch, frozen):
+    """EXPORT_BUCKET: multipart uploads of 8 MiB parts; a job's checkpoint keeps the uploaded parts and
+    saves the rest as a tail object, which the next worker reads back."""
+    import boto3
+
+    from lib.store import files
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="exports")
+    monkeypatch.setenv("EXPORT_BUCKET", "exports")
+    monkeypatch.setattr(files, "PART_BYTES", 5 * 1024 * 1024)  # S3's smallest part: several parts below
+    settings.settings.cache_clear()
+    blob = "x" * 60_000
+    ids = [api.start(customer_id=f"c{n}", timestamp=at(1), blob=blob) for n in range(230)]
+    monkeypatch.setenv("MAINTENANCE_BUDGET_MS", "0")
+    settings.settings.cache_clear()
+    monkeypatch.setattr(maintenance, "enqueue", lambda job: None)
+    reply = api.post(f"/maintenance/services/files?time_from={at(1)}&time_to={at(2)}")
+    assert reply.status == 202
+    job_id = reply.json["job_id"]
+    job = upkeep.load_job("|", job_id)
+    assert job.checkpoint["files"]["services"]["tail"] is True and job.checkpoint["files"]["services"]["parts"]
+    while not maintenance.continue_job("|", job_id, 900_000):
+        pass
+    names = api.get(f"/maintenance/jobs/{job_id}").json["result"]["created"]
+    body = s3.get_object(Bucket="exports", Key=names[0])["Body"].read().decode()
+    exported = [json.loads(line) for line in body.splitlines()]
+    assert sorted(s["service_id"] for s in exported) == sorted(ids) and all(s["blob"] == blob for s in exported)
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket="exports").get("Contents", [])}
+    assert keys == set(names), "no tail objects left behind"
+    assert s3.list_multipart_uploads(Bucket="exports").get("Uploads", []) == []
+    settings.settings.cache_clear()
+
+
+def test_a_job_continues_through_the_jobs_queue(api, table, monkeypatch):
+    """JOBS_QUEUE_URL: the request queues the job; the function consumes the message and finishes it."""
+    import boto3
+
+    sqs = boto3.client("sqs")
+    queue = sqs.create_queue(QueueName="jobs")["QueueUrl"]
+    monkeypatch.setenv("JOBS_QUEUE_URL", queue)
+    monkeypatch.setenv("MAINTENANCE_BUDGET_MS", "0")
+    settings.settings.cache_clear()
+    for n in range(120):
+        api.start(customer_id=f"c{n}", timestamp=at(1))
+    job_id = api.post("/maintenance/purge", {"limit": at(5), "operation": "purge.service.all"}).json["job_id"]
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    assert [json.loads(m["Body"]) for m in messages] == [{"tenant": "|", "job_id": job_id}]
+    event = {"Records": [{"messageId": m["MessageId"], "body": m["Body"]} for m in messages]}
+    assert _worker(event) == {"batchItemFailures": []}
+    assert api.get(f"/maintenance/jobs/{job_id}").json["result"] == {"purged": 120}
+    settings.settings.cache_clear()
