@@ -2,24 +2,35 @@
 PORT ?= 3000
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+# Two install stamps: `make run` installs the runtime and the `local` extra only; `make test`
+# adds the `dev` extra (test toolchain) and the headless browser, so running after serving
+# installs only the rest.
+RUN_STAMP := $(VENV)/.installed-local
+STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test openapi bench clean
+.PHONY: run test browser openapi bench clean
 
 $(PY):
 	"$$(sh scripts/find-python.sh)" -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet --upgrade pip
+$(RUN_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[local]'
+	touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP)
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## Serve the API on http://127.0.0.1:$(PORT) with an embedded in-memory DynamoDB.
-run: $(STAMP)
-	PORT=$(PORT) $(PY) -m local.server
+## Serve the API on http://127.0.0.1:$(PORT) with an embedded in-memory DynamoDB (Ctrl-C or SIGTERM stops).
+run: $(RUN_STAMP)
+	PORT=$(PORT) exec $(PY) -m local.server
+
+## The headless browser the Swagger UI test drives (Debian's chromium + chromium-driver; skipped if impossible).
+browser:
+	sh scripts/install-browser.sh
 
 ## Every test and check: unit, API, contract (OpenAPI drift), template lint, benchmark smoke run.
-test: $(STAMP)
+test: $(STAMP) browser
 	$(VENV)/bin/ruff check lib handlers local tests scripts bench
 	$(VENV)/bin/cfn-lint template.yaml
 	$(PY) -m pytest
