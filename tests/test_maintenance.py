@@ -213,7 +213,7 @@ def test_purge_writes_at_most_one_request_per_25_items(api, table):
 
 
 def test_a_purge_past_its_budget_becomes_a_job_that_finishes(api, monkeypatch):
-    for n in range(120):
+    for n in range(105):
         api.start(customer_id=f"c{n}", timestamp=at(1))
     monkeypatch.setenv("MAINTENANCE_BUDGET_MS", "0")
     settings.settings.cache_clear()
@@ -229,7 +229,7 @@ def test_a_purge_past_its_budget_becomes_a_job_that_finishes(api, monkeypatch):
     event = {"Records": [{"messageId": "m1", "body": json.dumps({"tenant": "|", "job_id": job_id})}]}
     assert _worker(event) == {"batchItemFailures": []}
     job = api.get(f"/maintenance/jobs/{job_id}").json
-    assert job["status"] == "succeeded" and job["result"] == {"purged": 120} and job["counts"]["purged"] == 120
+    assert job["status"] == "succeeded" and job["result"] == {"purged": 105} and job["counts"]["purged"] == 105
     assert_error(Api({"ContactCenterId": "other"}).get(f"/maintenance/jobs/{job_id}"), 404, "NotFoundException")
     settings.settings.cache_clear()
 
@@ -243,7 +243,7 @@ def _worker(event):
 
 
 def test_an_interrupted_export_job_resumes_from_its_checkpoint(api, exports, monkeypatch, frozen):
-    ids = [api.start(customer_id=f"c{n}", timestamp=at(1)) for n in range(250)]
+    ids = [api.start(customer_id=f"c{n}", timestamp=at(1)) for n in range(130)]
     monkeypatch.setenv("MAINTENANCE_BUDGET_MS", "0")
     settings.settings.cache_clear()
     monkeypatch.setattr(maintenance, "enqueue", lambda job: None)
@@ -276,7 +276,7 @@ def test_small_jobs_answer_200_directly_and_unknown_jobs_are_404(api):
 
 
 def test_a_job_left_to_a_background_thread_finishes(api, monkeypatch):
-    for n in range(150):
+    for n in range(110):
         api.start(customer_id=f"c{n}", timestamp=at(1))
     monkeypatch.setenv("MAINTENANCE_BUDGET_MS", "0")
     settings.settings.cache_clear()
@@ -284,7 +284,7 @@ def test_a_job_left_to_a_background_thread_finishes(api, monkeypatch):
     deadline = time.time() + 60
     while api.get(f"/maintenance/jobs/{job_id}").json["status"] == "running" and time.time() < deadline:
         time.sleep(0.05)
-    assert api.get(f"/maintenance/jobs/{job_id}").json["result"] == {"purged": 150}
+    assert api.get(f"/maintenance/jobs/{job_id}").json["result"] == {"purged": 110}
     settings.settings.cache_clear()
 
 
@@ -402,7 +402,7 @@ def test_export_files_stream_to_s3_in_parts_and_resume(api, table, monkeypatch, 
     monkeypatch.setattr(files, "PART_BYTES", 5 * 1024 * 1024)  # S3's smallest part: several parts below
     settings.settings.cache_clear()
     blob = "x" * 60_000
-    ids = [api.start(customer_id=f"c{n}", timestamp=at(1), blob=blob) for n in range(230)]
+    ids = [api.start(customer_id=f"c{n}", timestamp=at(1), blob=blob) for n in range(110)]
     monkeypatch.setenv("MAINTENANCE_BUDGET_MS", "0")
     settings.settings.cache_clear()
     monkeypatch.setattr(maintenance, "enqueue", lambda job: None)
@@ -432,12 +432,12 @@ def test_a_job_continues_through_the_jobs_queue(api, table, monkeypatch):
     monkeypatch.setenv("JOBS_QUEUE_URL", queue)
     monkeypatch.setenv("MAINTENANCE_BUDGET_MS", "0")
     settings.settings.cache_clear()
-    for n in range(120):
+    for n in range(105):
         api.start(customer_id=f"c{n}", timestamp=at(1))
     job_id = api.post("/maintenance/purge", {"limit": at(5), "operation": "purge.service.all"}).json["job_id"]
     messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
     assert [json.loads(m["Body"]) for m in messages] == [{"tenant": "|", "job_id": job_id}]
     event = {"Records": [{"messageId": m["MessageId"], "body": m["Body"]} for m in messages]}
     assert _worker(event) == {"batchItemFailures": []}
-    assert api.get(f"/maintenance/jobs/{job_id}").json["result"] == {"purged": 120}
+    assert api.get(f"/maintenance/jobs/{job_id}").json["result"] == {"purged": 105}
     settings.settings.cache_clear()
