@@ -12,7 +12,6 @@ from pathlib import Path
 from local.template import ROOT
 from tests.test_local_server import _start, _stop
 
-
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
 
 
