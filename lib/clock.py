@@ -30,19 +30,24 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+_TIMESTAMP = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)?", re.ASCII)
+
+
 def parse_timestamp(value: str, field: str = "timestamp") -> int:
-    """ISO 8601 string (any offset; naive means UTC) -> epoch milliseconds. 400 when unparseable."""
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError(f"{field}: expected an ISO 8601 timestamp")
+    """`YYYY-MM-DDTHH:MM:SS`, optional fraction, then `Z` or `±HH:MM` (none = UTC) -> epoch
+    milliseconds (§1). Anything else, trailing characters included, is a 400 naming the field."""
+    match = _TIMESTAMP.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        shown = f"'{value}'" if isinstance(value, str) and len(value) <= 40 and value.isprintable() else "the value"
+        raise ValidationError(f"{field}: {shown} is not a timestamp like 2026-11-27T21:07:00.000Z")
+    base, fraction, offset = match.groups()
     try:
-        parsed = datetime.fromisoformat(value.strip())
+        parsed = datetime.fromisoformat(base + (offset or "+00:00").replace("Z", "+00:00"))
     except ValueError:
-        raise ValidationError(f"{field}: '{value}' is not an ISO 8601 timestamp") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
+        raise ValidationError(f"{field}: '{value}' is not a valid date and time") from None
     # Integer arithmetic keeps millisecond precision exact (no float rounding).
     delta = parsed - _UNIX_EPOCH
-    ms = (delta.days * 86400 + delta.seconds) * 1000 + delta.microseconds // 1000
+    ms = (delta.days * 86400 + delta.seconds) * 1000 + int((fraction or "0").ljust(3, "0")[:3])
     if not MIN_MS <= ms <= MAX_MS:
         raise ValidationError(f"{field}: '{value}' is outside years 0001-9999 in UTC")
     return ms

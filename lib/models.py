@@ -7,7 +7,9 @@ attributes keep the type they were sent with.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Union
+import re
+import unicodedata
+from typing import Annotated, Any, ClassVar, Union
 
 from pydantic import (
     AfterValidator,
@@ -39,6 +41,15 @@ RESERVED_KEYS = frozenset(
 MAX_KEY_LENGTH = 128
 
 
+def attached_key_problem(key: str) -> str | None:
+    """Why `key` cannot name attached data (§1), or None."""
+    if not key or len(key) > MAX_KEY_LENGTH:
+        return f"attached-data key '{key[:40]}' must be 1-{MAX_KEY_LENGTH} characters"
+    if key in RESERVED_KEYS:
+        return f"'{key}' is a field of this API and cannot be used as an attached-data key"
+    return None
+
+
 def _iso(value: str) -> str:
     try:
         return format_ms(parse_timestamp(value))
@@ -53,15 +64,32 @@ def _int_as_text(value: Any) -> Any:
     return value
 
 
+def _id_from_digits(value: Any) -> Any:
+    """Ids in bodies: a JSON integer, or a string of decimal digits as Java clients send them (§1)."""
+    if isinstance(value, str):
+        if not ID_DIGITS.fullmatch(value):
+            raise ValueError("must be a positive integer (or a string of its decimal digits)")
+        return int(value)
+    return value
+
+
+def _identifier(value: str) -> str:
+    if "/" in value or any(unicodedata.category(ch) == "Cc" for ch in value):
+        raise ValueError("must not contain '/' or control characters")
+    return value
+
+
+ID_DIGITS = re.compile(r"[1-9][0-9]{0,18}", re.ASCII)
 Timestamp = Annotated[StrictStr, AfterValidator(_iso)]
 # Integers are 64-bit signed (what clients of the original API send, and what DynamoDB stores exactly).
 Int64 = Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)]
 BusinessAttribute = Union[Int64, StrictStr]
 NonNegative = Annotated[StrictInt, Field(ge=0, le=2**63 - 1)]
-Id = Annotated[StrictInt, Field(ge=1, le=2**63 - 1)]
+Id = Annotated[StrictInt, BeforeValidator(_id_from_digits), Field(ge=1, le=2**63 - 1)]
 # ttl: at most 1000 years, so that the expiration stays a representable timestamp.
 TtlSeconds = Annotated[StrictInt, Field(ge=0, le=1000 * 365 * 86400)]
-Identifier = Annotated[StrictStr, Field(min_length=1, max_length=256)]
+# customer_id / contact_key appear in paths: no '/', no control characters (§1).
+Identifier = Annotated[StrictStr, Field(min_length=1, max_length=256), AfterValidator(_identifier)]
 
 
 class Model(BaseModel):
@@ -79,10 +107,9 @@ class _Body(Model):
     @model_validator(mode="after")
     def _check_attached_data(self) -> _Body:
         for key in self.model_extra or {}:
-            if not key or len(key) > MAX_KEY_LENGTH:
-                raise ValueError(f"attached-data key '{key[:40]}' must be 1-{MAX_KEY_LENGTH} characters")
-            if key in RESERVED_KEYS:
-                raise ValueError(f"'{key}' is a field of this API and cannot be used here")
+            problem = attached_key_problem(key)
+            if problem:
+                raise ValueError(problem)
         return self
 
     def attached_data(self) -> dict[str, Any]:
@@ -133,8 +160,24 @@ class ServiceStart(CommonFields, ExpirationFields):
         return self
 
 
-class ServiceEnd(EndFields, ExpirationFields):
+class _Repeats(Model):
+    """End events may repeat the element's identifying start fields, as clients of the original do
+    (§1): accepted, ignored, never stored as attached data."""
+
+    REPEATED: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_repeated(cls, data: Any) -> Any:
+        if isinstance(data, dict) and any(name in data for name in cls.REPEATED):
+            return {k: v for k, v in data.items() if k not in cls.REPEATED}
+        return data
+
+
+class ServiceEnd(_Repeats, EndFields, ExpirationFields):
     """Service end event (all optional)."""
+
+    REPEATED: ClassVar[tuple[str, ...]] = ("service_type", "customer_id", "contact_key")
 
 
 class ServiceAssociate(CommonFields):
@@ -165,8 +208,10 @@ class StateStart(CommonFields):
     est_duration: NonNegative | None = None
 
 
-class StateEnd(EndFields):
+class StateEnd(_Repeats, EndFields):
     """State end event (all optional)."""
+
+    REPEATED: ClassVar[tuple[str, ...]] = ("state_type",)
 
 
 class TransitionFrom(Model):
@@ -198,8 +243,10 @@ class TaskStart(CommonFields):
     est_duration: NonNegative | None = None
 
 
-class TaskEnd(EndFields):
+class TaskEnd(_Repeats, EndFields):
     """Task end event (all optional)."""
+
+    REPEATED: ClassVar[tuple[str, ...]] = ("task_type", "state_id")
 
 
 class CompositeElement(Model):
@@ -308,3 +355,36 @@ class ErrorOut(Model):
     message: str
     exception: str
 
+
+
+# ---- maintenance (§8)
+
+
+class PurgeRequest(Model):
+    """`POST /maintenance/purge` body."""
+
+    model_config = ConfigDict(extra="forbid")
+    limit: StrictStr = Field(description="Services started before this time (ISO 8601)")
+    operation: StrictStr = Field(description="purge.service.all | .started | .started.anonymous | .completed | "
+                                             ".completed.anonymous")
+
+
+class FilesCreated(Model):
+    created: list[str]
+
+
+class Purged(Model):
+    purged: int
+
+
+class JobOut(Model):
+    """A maintenance job: running, succeeded (with the synchronous call's result) or failed."""
+
+    job_id: str
+    kind: str
+    status: str
+    counts: dict[str, int]
+    created: str
+    updated: str
+    result: dict[str, Any] | None = None
+    error: str | None = None

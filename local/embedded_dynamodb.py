@@ -66,9 +66,29 @@ def faithful_updates() -> None:
     _patched = True
 
 
+def serialized_in_process() -> None:
+    """In-process moto (tests, benchmark) runs concurrent calls of one process concurrently too, and
+    its backend is not thread-safe: one lock around each mocked request, as SerializedApp does for
+    the server."""
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    if getattr(BotocoreStubber.process_request, "_serialized", False):
+        return
+    original = BotocoreStubber.process_request
+    lock = threading.RLock()
+
+    def process_request(self: Any, request: Any) -> Any:
+        with lock:
+            return original(self, request)
+
+    process_request._serialized = True  # type: ignore[attr-defined]
+    BotocoreStubber.process_request = process_request
+
+
 def partition_scoped() -> None:
     """Make moto's Query and TransactWriteItems cost what DynamoDB's cost (see module doc)."""
     global _scoped
+    serialized_in_process()
     if _scoped:
         return
     import inspect
@@ -86,6 +106,10 @@ def partition_scoped() -> None:
         conditions = bound.arguments.get("hash_key_conditions") or []
         if index_name is None and bound.arguments.get("hash_key") is not None:
             partition = self.items.get(bound.arguments["hash_key"], {})
+            subset = list(partition.values()) if isinstance(partition, dict) else [partition]
+        elif index_name is not None and len(conditions) == 1 and conditions[0][0] == self.hash_key_attr:
+            # A local index: its partition is the base table's.
+            partition = self.items.get(conditions[0][1], {})
             subset = list(partition.values()) if isinstance(partition, dict) else [partition]
         elif index_name is not None and len(conditions) == 1:
             subset = _index_partition(self, conditions[0][0], conditions[0][1])

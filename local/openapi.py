@@ -14,7 +14,7 @@ from lib.api.params import IDEMPOTENCY_KEY_PATTERN, TENANT_HEADER_PATTERN
 from lib.api.resolver import BASE_PATH, make_app
 from local.template import ROOT
 
-HANDLER_MODULES = ("handlers.services", "handlers.states", "handlers.tasks")
+HANDLER_MODULES = ("handlers.services", "handlers.states", "handlers.tasks", "handlers.maintenance")
 DOCUMENT = ROOT / "docs" / "openapi.json"
 HEADER_PATTERNS = {"ContactCenterId": TENANT_HEADER_PATTERN, "GroupId": TENANT_HEADER_PATTERN,
                    "Idempotency-Key": IDEMPOTENCY_KEY_PATTERN}
@@ -22,8 +22,7 @@ HEADER_PATTERNS = {"ContactCenterId": TENANT_HEADER_PATTERN, "GroupId": TENANT_H
 
 def generate() -> dict:
     """The OpenAPI document of all routes of all functions."""
-    routers = [importlib.import_module(name).router for name in HANDLER_MODULES]
-    app = make_app(*routers)
+    app = make_app(*[importlib.import_module(name).routes for name in HANDLER_MODULES])
     schema = app.get_openapi_json_schema(
         title="Context Services API",
         version="1.0.0",
@@ -34,25 +33,48 @@ def generate() -> dict:
     return _contract_only(json.loads(schema))
 
 
+ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
+LINK = {"description": "Path and query of the next page (`<...>; rel=\"next\"`), when more results exist",
+        "schema": {"type": "string"}}
+ALLOW = {"description": "The methods the path accepts", "schema": {"type": "string"}}
+
+
 def _contract_only(document: dict) -> dict:
-    """Drop what Powertools documents but this API never answers (its 422 validation reply: every
-    validation error is the contract's 400 here), and add what it cannot see (bodies read by hand)."""
+    """Make the document tell what the API does (issue 7): drop what Powertools documents but this
+    API never answers (its 422: every validation error is the contract's 400 here), and add what it
+    cannot see: bodies read by hand, the `Link` header of lists, the 405 with `Allow` every path can
+    answer, no content on 204; then drop the schemas nothing refers to (header and query models,
+    which are documented as parameters)."""
     for operations in document.get("paths", {}).values():
         for operation in operations.values():
-            operation.get("responses", {}).pop("422", None)
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
             for parameter in operation.get("parameters", []):
                 # Powertools drops the constraints of header models from the document; restore them.
                 if parameter["in"] == "header" and parameter["name"] in HEADER_PATTERNS:
                     parameter["schema"] = {"type": "string", "pattern": HEADER_PATTERNS[parameter["name"]]}
-            if operation.get("operationId", "").endswith("_extension"):
+            operation_id = operation.get("operationId", "")
+            if operation_id.startswith("merge_"):
+                operation["requestBody"] = {"required": True, "description": "A JSON Merge Patch (RFC 7386)",
+                                            "content": {"application/json": {"schema": {"type": "object"}}}}
+            elif operation_id.endswith("_extension"):
                 # These routes read their body themselves: any JSON value, not only an object.
                 operation["requestBody"] = {"required": True, "description": "The key's new value: any JSON value",
                                             "content": {"application/json": {"schema": {}}}}
+            if "204" in responses:
+                responses["204"].pop("content", None)
+            if operation_id.startswith("list_"):
+                responses["200"]["headers"] = {"Link": LINK}
+            responses["405"] = {"description": "MethodNotAllowedException: the path exists with other methods",
+                                "headers": {"Allow": ALLOW}, "content": ERROR}
     schemas = document.get("components", {}).get("schemas", {})
-    text = json.dumps(document["paths"])
-    for unused in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
-        if f"#/components/schemas/{unused}" not in text:
-            schemas.pop(unused, None)
+    while True:
+        text = json.dumps([document["paths"], {k: v for k, v in schemas.items()}])
+        unused = [name for name in schemas if text.count(f"#/components/schemas/{name}\"") == 0]
+        if not unused:
+            break
+        for name in unused:
+            schemas.pop(name)
     return document
 
 

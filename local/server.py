@@ -47,9 +47,9 @@ log = logging.getLogger("local-run")
 
 def ensure_table(table_name: str) -> None:
     """Create the template's table on the configured endpoint unless it exists."""
-    from lib import store
+    from lib.store.table import reset_client
 
-    client = store.client()
+    client = reset_client()  # the endpoint was chosen after lib.store may have been imported
     if table_name not in client.list_tables().get("TableNames", []):
         template.create_table(client, table_name)
 

@@ -10,15 +10,23 @@ from lib.api.resolver import BASE_PATH
 from local.openapi import generate
 from local.template import ROOT
 
+QUERIES = {"/maintenance/services/stream": {"time_from": "2026-01-01T00:00:00Z"},
+           "/maintenance/services/files": {"time_from": "2026-01-01T00:00:00Z", "format": "csv"}}
 SAMPLES = {"service_id": "457135415370943698", "customer_id": "customer-1", "contact_key": "contact-1",
-           "ext_name": "note", "state_id": "1", "task_id": "1"}
+           "ext_name": "note", "state_id": "1", "task_id": "1", "job_id": "0123456789abcdef01234567"}
 BODIES = {
     "/services/start": {"customer_id": "customer-1", "service_type": "billing", "note": "attached data"},
     "/services/{service_id}": {"ttl": 3600},
     "/services/{service_id}/extensions/{ext_name}": {"any": "json"},
+    "/services/{service_id}/extensions/{ext_name}/merge": {"any": "json"},
+    "/services/{service_id}/states/{state_id}/extensions/{ext_name}": {"any": "json"},
+    "/services/{service_id}/states/{state_id}/extensions/{ext_name}/merge": {"any": "json"},
+    "/services/{service_id}/tasks/{task_id}/extensions/{ext_name}": {"any": "json"},
+    "/services/{service_id}/tasks/{task_id}/extensions/{ext_name}/merge": {"any": "json"},
     "/services/{service_id}/states/start": {"state_type": "identify"},
     "/services/{service_id}/states/transition": {"from": {"state_id": 1}, "to": {"state_type": "next"}},
     "/services/{service_id}/tasks/start": {"task_type": "lookup"},
+    "/maintenance/purge": {"limit": "2020-01-01T00:00:00Z", "operation": "purge.service.completed"},
     "/services_composite/start": {"services": [{"service": {"customer_id": "customer-1", "service_type": "billing"},
                                                  "state": {"state_type": "identify"}}]},
 }
@@ -40,8 +48,8 @@ def main() -> None:
                 "headers": {"Host": "localhost:3000", "Content-Type": "application/json", "ContactCenterId": "sample"},
                 "multiValueHeaders": {"Host": ["localhost:3000"], "Content-Type": ["application/json"],
                                       "ContactCenterId": ["sample"]},
-                "queryStringParameters": None,
-                "multiValueQueryStringParameters": None,
+                "queryStringParameters": QUERIES.get(path),
+                "multiValueQueryStringParameters": {k: [v] for k, v in QUERIES[path].items()} if path in QUERIES else None,
                 "pathParameters": {name: SAMPLES[name] for name in re.findall(r"\{(\w+)\}", path)} or None,
                 "stageVariables": None,
                 "requestContext": {"resourcePath": BASE_PATH + path, "httpMethod": method.upper(),

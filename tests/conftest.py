@@ -22,7 +22,9 @@ os.environ.pop("AWS_PROFILE", None)
 import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
-from lib import clock, settings, store  # noqa: E402
+from lib import clock, settings  # noqa: E402
+from lib.store import table as store_table  # noqa: E402
+from lib.store.codec import decode_item  # noqa: E402
 from local import embedded_dynamodb, template  # noqa: E402
 from tests.apiclient import Api  # noqa: E402
 
@@ -33,11 +35,11 @@ def table():
     embedded_dynamodb.faithful_updates()
     embedded_dynamodb.partition_scoped()
     with mock_aws():
-        store.client.cache_clear()
         settings.settings.cache_clear()
-        template.create_table(store.client(), os.environ["TABLE_NAME"])
-        yield store.client()
-        store.client.cache_clear()
+        client = store_table.reset_client()
+        template.create_table(client, os.environ["TABLE_NAME"])
+        yield client
+        store_table.reset_client()
 
 
 @pytest.fixture
@@ -51,7 +53,7 @@ def items(table):
 
     def read() -> list[dict]:
         raw = table.scan(TableName=os.environ["TABLE_NAME"])["Items"]
-        return [store.from_item(item) for item in raw]
+        return [decode_item(item) for item in raw]
 
     return read
 

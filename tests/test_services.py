@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from lib import store
+from lib.store import items as store
 from tests.apiclient import event_for, invoke
 
 ERROR_KEYS = {"message", "exception"}
@@ -37,7 +37,8 @@ def test_start_returns_id_and_location(api):
     assert reply.status == 201
     service_id = reply.json["service_id"]
     assert isinstance(service_id, str) and service_id.isdigit() and 0 < int(service_id) < 2**63
-    assert reply.headers["Location"] == f"/genesys/1/cs/services/{service_id}"
+    # The test events come through the "Prod" stage (requestContext.path): Location keeps that prefix.
+    assert reply.headers["Location"] == f"/Prod/genesys/1/cs/services/{service_id}"
 
 
 def test_get_returns_the_contract_shape(api, frozen):
@@ -291,8 +292,7 @@ def test_paging_follows_link_headers(api):
         if link:
             url = re.fullmatch(r'<(.+)>; rel="next"', link).group(1)
             parts = urlsplit(url)
-            # §5: a path as the client called it (with the stage), no scheme or host.
-            assert parts.scheme == "" and parts.netloc == "" and url.startswith("/Prod/"), url
+            assert parts.scheme == "" and parts.netloc == "", "Link is a path: nothing of Host is reflected"
             assert parts.path == "/Prod/genesys/1/cs/customers/c/services"
             path = parts.path.removeprefix("/Prod/genesys/1/cs") + "?" + parts.query
         else:
@@ -440,7 +440,9 @@ def test_unexpected_failure_is_500_with_request_id_only(api, monkeypatch):
     def explode(*args, **kwargs):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(store, "get", explode)
+    from lib.store import table
+
+    monkeypatch.setattr(table, "get", explode)
     reply = api.get("/services/123")
     assert_error(reply, 500, "InternalException", "request id")
     assert "secret" not in reply.text and "Traceback" not in reply.text

@@ -10,14 +10,14 @@ from tests.test_services import assert_error
 def start_state(api, service_id, **body):
     reply = api.post(f"/services/{service_id}/states/start", body)
     assert reply.status == 201, reply.text
-    assert reply.headers["Location"] == f"/genesys/1/cs/services/{service_id}/states/{reply.json['state_id']}"
+    assert reply.headers["Location"] == f"/Prod/genesys/1/cs/services/{service_id}/states/{reply.json['state_id']}"
     return reply.json["state_id"]
 
 
 def start_task(api, service_id, **body):
     reply = api.post(f"/services/{service_id}/tasks/start", body)
     assert reply.status == 201, reply.text
-    assert reply.headers["Location"] == f"/genesys/1/cs/services/{service_id}/tasks/{reply.json['task_id']}"
+    assert reply.headers["Location"] == f"/Prod/genesys/1/cs/services/{service_id}/tasks/{reply.json['task_id']}"
     return reply.json["task_id"]
 
 
@@ -221,7 +221,7 @@ def test_child_extension_puts(api):
 
 
 def test_children_share_the_conversation_expiry_and_tenant(api, frozen, items):
-    from lib import store
+    from lib.store import items as store
 
     service_id = api.start(ttl=100)
     start_state(api, service_id)
@@ -235,7 +235,7 @@ def test_children_share_the_conversation_expiry_and_tenant(api, frozen, items):
 
 
 def test_put_expiration_rewrites_children_ttl(api, frozen, items):
-    from lib import store
+    from lib.store import items as store
 
     service_id = api.start()
     start_state(api, service_id)
@@ -259,7 +259,7 @@ def test_composite_creates_then_reuses(api):
     assert first.status == 200
     result = first.json["services"][0]
     assert result["service_created"] and result["state_created"] and result["task_created"]
-    assert first.headers["Location"] == f"/genesys/1/cs/services/{result['service_id']}/tasks/{result['task_id']}"
+    assert first.headers["Location"] == f"/Prod/genesys/1/cs/services/{result['service_id']}/tasks/{result['task_id']}"
     again = composite(api, element).json["services"][0]
     assert again == {**result, "service_created": False, "state_created": False, "task_created": False}
     task = api.get(f"/services/{result['service_id']}/tasks/{result['task_id']}").json

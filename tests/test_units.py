@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from lib import clock, ids, paging, store
+from lib import clock, ids, paging
 from lib.errors import ValidationError
 from lib.rules.conversation import Selection
+from lib.store import items as store
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -73,14 +74,22 @@ def test_tenant_keys_never_collide():
     assert len({store.tenant_key(*pair) for pair in pairs}) == len(pairs)
 
 
-def test_conversation_keys_sort_service_states_tasks_locks():
-    keys = [store.lock_sk("state", "x"), store.task_sk(2), store.state_sk(10), store.SERVICE_SK, store.state_sk(9),
-            store.task_sk(1)]
-    assert sorted(keys) == [store.SERVICE_SK, store.state_sk(9), store.state_sk(10), store.task_sk(1),
-                            store.task_sk(2), store.lock_sk("state", "x")]
+def test_conversation_keys_sort_service_then_states_then_tasks():
+    keys = [store.child_sk("task", 2), store.child_sk("state", 10), store.SERVICE_SK, store.child_sk("state", 9),
+            store.child_sk("task", 1)]
+    assert sorted(keys) == [store.SERVICE_SK, store.child_sk("state", 9), store.child_sk("state", 10),
+                            store.child_sk("task", 1), store.child_sk("task", 2)]
+
+
+def test_a_state_sorts_before_its_tasks_in_the_state_tasks_index():
+    keys = [store.state_tasks_sk(2), store.state_tasks_sk(1, 7), store.state_tasks_sk(1), store.state_tasks_sk(10, 1)]
+    assert sorted(keys) == [store.state_tasks_sk(1), store.state_tasks_sk(1, 7), store.state_tasks_sk(2),
+                            store.state_tasks_sk(10, 1)]
 
 
 def test_extension_selection_parses_levels():
-    selection = Selection.parse(" a, *,State.s ,Task.*,", active_states=True)
+    selection = Selection.parse([" a", " *", "State.s ", "Task.*", ""], active_states=True)
     assert selection.own == {"a", "*"} and selection.state == {"s"} and selection.task == {"*"}
-    assert selection.embeds_states and not selection.embeds_tasks and selection.needs_children
+    assert selection.embeds_states and not selection.embeds_tasks
+    bare = Selection.parse(["State", "Task"])
+    assert bare.state == {"*"} and bare.task == {"*"} and not bare.own

@@ -1,27 +1,31 @@
 """Parameters shared by routes, declared once as pydantic models that Powertools validates and
-documents: the tenancy headers (§1) and the query parameters of the GET routes (§5)."""
+documents: the tenancy headers (§1), the query parameters of the GET routes (§5) and path values."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
+from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
-from pydantic import ConfigDict, Field
+from pydantic import BeforeValidator, ConfigDict, Field
 
 from lib.models import Model
 from lib.rules.conversation import Selection
-from lib.store import tenant_key
+from lib.rules.services import csv_values
+from lib.store.items import tenant_key
 
 TENANT_HEADER_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,128}$"
 HeaderValue = Annotated[str, Field(pattern=TENANT_HEADER_PATTERN)]
+# A list parameter: CSV, repeated, or both (§5); clients of the original repeat it.
+CsvList = Annotated[list[str] | None, Field(None)]
 
 
-class TenantHeaders(Model):
+class Tenancy(Model):
     """`ContactCenterId` (tenant) and `GroupId` (business unit); absent means the default tenant
     and no group."""
 
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True, title="Tenancy")
 
     contact_center_id: HeaderValue | None = Field(None, alias="ContactCenterId", description="Tenant")
     group_id: HeaderValue | None = Field(None, alias="GroupId", description="Business unit")
@@ -31,8 +35,10 @@ class TenantHeaders(Model):
         return tenant_key(self.contact_center_id, self.group_id)
 
 
-class CreateHeaders(TenantHeaders):
+class TenancyAndRetry(Tenancy):
     """Headers of the POSTs that create something: tenancy and the optional Idempotency-Key."""
+
+    model_config = ConfigDict(populate_by_name=True, title="TenancyAndRetry")
 
     idempotency_key: Annotated[str, Field(pattern=IDEMPOTENCY_KEY_PATTERN)] | None = Field(
         None, alias="Idempotency-Key", description="Repeat-safe retries: same key and body within 24 h replay the reply")
@@ -45,17 +51,18 @@ class SelectionParams(Model):
     completed_states: bool = Field(False, description="Embed completed states")
     active_tasks: bool = Field(False, description="Embed active tasks")
     completed_tasks: bool = Field(False, description="Embed completed tasks")
-    extensions: str | None = Field(None, description="CSV of attached-data keys: key, *, State.key, Task.key")
+    extensions: CsvList = Field(None, description="Attached-data keys (CSV or repeated): key, *, State.key, "
+                                                  "State.*, Task.key, Task.*, State, Task")
 
     def selection(self) -> Selection:
-        return Selection.parse(self.extensions, active_states=self.active_states,
+        return Selection.parse(csv_values(self.extensions), active_states=self.active_states,
                                completed_states=self.completed_states, active_tasks=self.active_tasks,
                                completed_tasks=self.completed_tasks)
 
 
 class PageParams(SelectionParams):
     limit: int = Field(100, ge=1, le=1000, description="Page size")
-    page_token: str | None = Field(None, description="Token from the previous page's Link header")
+    page_token: str | None = Field(None, max_length=2048, description="Token from the previous page's Link header")
 
 
 class ListParams(PageParams):
@@ -66,20 +73,53 @@ class ListParams(PageParams):
 
 
 class ServiceListParams(ListParams):
-    service_types: str | None = Field(None, description="CSV of service types")
+    service_types: CsvList = Field(None, description="Service types (CSV or repeated)")
 
 
 class StateListParams(ListParams):
-    state_types: str | None = Field(None, description="CSV of state types")
+    state_types: CsvList = Field(None, description="State types (CSV or repeated)")
 
 
 class TaskListParams(ListParams):
-    task_types: str | None = Field(None, description="CSV of task types")
-    state_id: int | None = Field(None, ge=1, le=2**63 - 1, description="Only the tasks of this state")
+    task_types: CsvList = Field(None, description="Task types (CSV or repeated)")
+    state_id: str | None = Field(None, pattern=r"^[1-9][0-9]{0,18}$", description="Only the tasks of this state")
 
+
+class StreamParams(Model):
+    """The export filters of §8, and paging (§5)."""
+
+    time_from: str = Field(description="Window start, inclusive (ISO 8601)")
+    time_to: str | None = Field(None, description="Window end, exclusive (default: now)")
+    filter_events: Literal["any", "started", "completed"] = Field("any", description="Which events fall in the window")
+    export_content: bool = Field(False, description="Whole conversations instead of service ids")
+    filter_state: Literal["any", "active", "inactive"] | None = Field(
+        None, description="Status now (with export_content=true)")
+    limit: int = Field(100, ge=1, le=1000, description="Page size")
+    page_token: str | None = Field(None, max_length=2048, description="Token from the previous page's Link header")
+
+
+class FilesParams(Model):
+    """The export filters of §8 and the file format."""
+
+    time_from: str = Field(description="Window start, inclusive (ISO 8601)")
+    time_to: str | None = Field(None, description="Window end, exclusive (default: now)")
+    filter_events: Literal["any", "started", "completed"] = Field("any", description="Which events fall in the window")
+    export_content: bool = Field(True, description="Files always hold whole records; accepted for symmetry")
+    filter_state: Literal["any", "active", "inactive"] | None = Field(None, description="Status now")
+    format: Literal["json", "csv"] = Field("json", description="json: JSON Lines; csv")
+
+
+def _decoded(value: object) -> object:
+    """Route parameters arrive percent-encoded (lib.api.resolver.routing_path): decode them."""
+    return unquote(value) if isinstance(value, str) else value
+
+
+Decoded = BeforeValidator(_decoded)
 
 # Route parameter annotations shared by the handlers.
-Tenant = Annotated[TenantHeaders, Header()]
-Creating = Annotated[CreateHeaders, Header()]
+Tenant = Annotated[Tenancy, Header()]
+Creating = Annotated[TenancyAndRetry, Header()]
 Select = Annotated[SelectionParams, Query()]
-ServiceId = Annotated[str, Path(description="Service id (decimal string)")]
+ServiceId = Annotated[str, Path(description="Service id (decimal digits)"), Decoded]
+ChildId = Annotated[str, Path(description="State or task id (decimal digits)"), Decoded]
+PathText = Annotated[str, Path(), Decoded]

@@ -1,45 +1,47 @@
-"""HTTP glue shared by every function: the resolver with its error mapping, tenancy headers,
-paging links and the `lambda_handler` wrapper. The only place where errors become responses."""
+"""HTTP glue shared by every function: the routes of a function, the resolver with its one error
+mapping, replies, paging links and idempotent creates. The only place where errors become responses."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
+from lib import clock
+from lib.api.bodies import strict_loads
 from lib.errors import ApiError, MethodNotAllowed, NotFound, ValidationError
 from lib.models import ErrorOut
-from lib.observability import logger
-from lib.store import ACTIVE, COMPLETED
+from lib.observability import logger, metrics
+from lib.store.idempotency import Claim, Replay, StoredReply
+from lib.store.items import ACTIVE, COMPLETED
 
 BASE_PATH = "/genesys/1/cs"
 # (status filter, path suffix, label) of the all / active / completed list routes.
 LIST_STATUSES = ((None, "", "all"), (ACTIVE, "/active", "active"), (COMPLETED, "/completed", "completed"))
 JSON = "application/json"
+REPLAY_HEADER = "X-Idempotent-Replay"
 
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"description": "ValidationException"},
-    404: {"description": "NotFoundException"},
-    405: {"description": "MethodNotAllowedException"},
-    409: {"description": "ConflictException"},
-    413: {"description": "PayloadTooLargeException"},
-    500: {"description": "InternalException"},
+ERROR_RESPONSES: dict[int, str] = {
+    400: "ValidationException", 404: "NotFoundException", 405: "MethodNotAllowedException",
+    409: "ConflictException", 413: "PayloadTooLargeException", 500: "InternalException",
 }
 
 
-def error_response(status: int, exception: str, message: str) -> Response:
-    return Response(status_code=status, content_type=JSON,
-                    body=json.dumps({"message": message, "exception": exception}))
+def error_response(status: int, exception: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(status_code=status, content_type=JSON, headers=headers,
+                    body=json.dumps({"message": message, "exception": exception}, ensure_ascii=False))
 
 
 def json_response(status: int, body: Any = None, headers: dict[str, str] | None = None) -> Response:
-    """A JSON reply with an explicit status (204 replies carry no body)."""
+    """A JSON reply with an explicit status (204 replies carry no body and no content type)."""
     if status == 204:
         return Response(status_code=204, content_type=None, body="", headers=headers)
     return Response(status_code=status, content_type=JSON, headers=headers,
@@ -51,90 +53,263 @@ def responses(success: int, description: str, model: Any = None, errors: tuple[i
     ok: dict[str, Any] = {"description": description}
     if model is not None:
         ok["content"] = {JSON: {"model": model}}
-    documented: dict[int | str, dict[str, Any]] = {success: ok}
+    documented: dict[int, dict[str, Any]] = {success: ok}
     for status in sorted(set(errors) | {500}):
-        documented[status] = {"description": ERROR_RESPONSES[status]["description"],
-                              "content": {JSON: {"model": ErrorOut}}}
+        documented[status] = {"description": ERROR_RESPONSES[status], "content": {JSON: {"model": ErrorOut}}}
     return documented
 
 
-# ---------------------------------------------------------------- paging links
+# ---------------------------------------------------------------- routes
+
+
+@dataclass
+class Routes:
+    """The routes of one function: a Powertools router, and the same routes as (method, template)
+    kept here, so that the resolver can answer 405 with `Allow` as API Gateway picks resources
+    (literal segments first) without reading Powertools' private route tables."""
+
+    router: APIGatewayRouter = field(default_factory=APIGatewayRouter)
+    table: list[tuple[str, str]] = field(default_factory=list)
+
+    def route(self, method: str, path: str, **kwargs: Any) -> Callable:
+        self.table.append((method, path))
+        return getattr(self.router, method.lower())(path, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> Callable:
+        return self.route("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Callable:
+        return self.route("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> Callable:
+        return self.route("PUT", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> Callable:
+        return self.route("DELETE", path, **kwargs)
+
+    @property
+    def current_event(self) -> Any:
+        return self.router.current_event
+
+
+def _segments(template: str) -> list[str | None]:
+    """A route template's segments: literal text, or None for a `<parameter>`."""
+    return [None if part.startswith("<") else part for part in template.strip("/").split("/")]
+
+
+def allowed_methods(table: list[tuple[str, str]], path: str) -> tuple[list[str], bool]:
+    """(methods of the resource API Gateway would pick for `path`, whether any resource matches).
+    API Gateway prefers literal segments over parameters, segment by segment from the left."""
+    parts = path.strip("/").split("/")
+    best: tuple[int, ...] | None = None
+    methods: list[str] = []
+    for method, template in table:
+        segments = _segments(template)
+        if len(segments) != len(parts) or any(s is not None and s != p for s, p in zip(segments, parts)):
+            continue
+        rank = tuple(1 if s is not None else 0 for s in segments)
+        if best is None or rank > best:
+            best, methods = rank, [method]
+        elif rank == best:
+            methods.append(method)
+    return sorted(set(methods)), best is not None
+
+
+# ---------------------------------------------------------------- paths, links
+
+
+def routing_path(event: dict[str, Any]) -> str:
+    """The path to route on: the resource template filled with the path parameters API Gateway
+    decoded, each percent-encoded again (`C#123` -> `C%23123`), so every value a client can address
+    matches the route patterns. Route parameters are decoded back by PathText."""
+    resource, params = event.get("resource"), event.get("pathParameters") or {}
+    if not resource or "{" not in resource or not params:
+        return event.get("path") or "/"
+
+    def fill(match: re.Match) -> str:
+        name, greedy = match.group(1), match.group(2)
+        value = params.get(name)
+        return quote(value, safe="/" if greedy else "") if value is not None else match.group(0)
+
+    return re.sub(r"\{(\w+)(\+?)\}", fill, resource)
+
+
+def public_path(event: Any, path: str) -> str:
+    """`path` (under the base path) as the client reaches it: with the stage or mapping prefix the
+    request came through (requestContext.path), e.g. `/Prod/genesys/1/cs/...` on execute-api."""
+    called = (event.get("requestContext") or {}).get("path") or ""
+    prefix = called[:called.find(BASE_PATH)] if BASE_PATH in called else ""
+    return f"{prefix}{BASE_PATH}{path}"
 
 
 def next_link(event: Any, page_token: str) -> str:
-    """Full URL of the next page: this request's URL with `page_token` replaced."""
-    headers = event.headers
-    host = headers.get("Host") or "localhost"
-    proto = headers.get("X-Forwarded-Proto") or "https"
-    request_context = event.get("requestContext") or {}
-    path = request_context.get("path") or event.path
-    params = {k: v for k, v in (event.query_string_parameters or {}).items() if k != "page_token"}
-    params["page_token"] = page_token
-    return f"{proto}://{host}{path}?{urlencode(params)}"
+    """`Link` of the next page: the path and query as the client called them, `page_token` replaced
+    (§5): a path, no scheme or host, so nothing of the request's Host is reflected."""
+    query = [(name, value) for name, values in (event.get("multiValueQueryStringParameters") or {}).items()
+             if name != "page_token" for value in values]
+    query.append(("page_token", page_token))
+    path = public_path(event, event.path[len(BASE_PATH):] if event.path.startswith(BASE_PATH) else event.path)
+    return f"<{quote(path, safe='/%')}?{urlencode(query)}>; rel=\"next\""
 
 
-def create_once(router: Any, headers: Any, operation: str, work: Callable[[], dict[str, Any]]) -> Response:
-    """Run a creating request at most once per Idempotency-Key (lib.idempotency). `work` returns
-    {"status", "body", "headers"}; the same description is replayed for a repeat."""
-    if headers.idempotency_key is None:
-        reply = work()
-    else:
-        from lib.store import idempotency  # imported on the first request that uses it, not at cold start
-
-        reply = idempotency.once(headers.key, operation, headers.idempotency_key, router.current_event.json_body,
-                                 work, router.lambda_context)
-    return json_response(reply["status"], reply.get("body"), reply.get("headers"))
-
-
-def list_response(app: Any, views: list[dict[str, Any]], token: str | None) -> Response:
-    headers = {"Link": f'<{next_link(app.current_event, token)}>; rel="next"'} if token else None
+def list_response(routes: Routes, views: list[dict[str, Any]], token: str | None) -> Response:
+    headers = {"Link": next_link(routes.current_event, token)} if token else None
     return json_response(200, views, headers)
 
 
-# ---------------------------------------------------------------- resolver and entry point
+def json_body(event: Any) -> Any:
+    """The request body as any JSON value (extension PUTs), parsed strictly."""
+    return strict_loads(event.decoded_body or "")
 
 
-def _message(error: RequestValidationError) -> str:
+# ---------------------------------------------------------------- creating, once
+
+
+Reply = Callable[[Any], StoredReply]
+
+
+def create_once(routes: Routes, headers: Any, operation: str, reply: Reply,
+                work: Callable[[Claim | None], Any]) -> Response:
+    """Run a creating request; with an Idempotency-Key, at most once (lib.store.idempotency): its
+    record is written in the transaction that creates, and a repeat gets the stored reply."""
+    claim = None
+    if headers.idempotency_key is not None:
+        event = routes.current_event
+        claim = Claim(headers.key, operation, headers.idempotency_key, event.json_body, clock.now_ms(), reply)
+    try:
+        answer = reply(work(claim))
+    except Replay as replay:
+        metrics.add_metric(name="IdempotentReplays", unit="Count", value=1)
+        answer = StoredReply(replay.reply.status, replay.reply.body, {**replay.reply.headers, REPLAY_HEADER: "true"})
+    return json_response(answer.status, answer.body, answer.headers)
+
+
+# ---------------------------------------------------------------- validation messages
+
+
+_PATTERN_WORDS = {
+    r"^[A-Za-z0-9._-]{1,64}$": "1-64 characters of A-Z a-z 0-9 . _ -",
+    r"^[\x21-\x7e]{1,128}$": "1-128 visible ASCII characters, no spaces",
+    r"^[1-9][0-9]{0,18}$": "a positive integer, written in digits",
+}
+_INTERNAL_LOC = {"body", "query", "path", "header", "headers", "params", "function-after", "function-before",
+                 "function-wrap", "function-plain", "constrained-int", "constrained-str", "int", "str", "bool",
+                 "list[str]", "lax-or-strict", "lax", "strict", "json-or-python[json=...,python=...]"}
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    """The field as the client sent it: route parameter model names, union branches and validator
+    wrappers dropped, list positions shown as [n]."""
+    parts: list[str] = []
+    for part in loc:
+        text = str(part)
+        if isinstance(part, int):
+            parts.append(f"[{part}]")
+        elif text in _INTERNAL_LOC or text.startswith(("function-", "constrained-", "json-or-python")) \
+                or text.endswith("[str]") or "[" in text:
+            continue
+        else:
+            parts.append(("." if parts else "") + text)
+    return "".join(parts).lstrip(".") or "body"
+
+
+def _words(detail: dict[str, Any]) -> str:
+    kind = detail.get("type", "")
+    message = str(detail.get("msg", "invalid value")).removeprefix("Value error, ")
+    context = detail.get("ctx") or {}
+    if kind == "string_pattern_mismatch":
+        pattern = context.get("pattern", "")
+        return "must be " + _PATTERN_WORDS.get(pattern, "in the documented format")
+    if kind == "json_invalid":
+        return "request body is not valid JSON"
+    if kind == "model_attributes_type":
+        return "must be a JSON object"
+    if kind == "extra_forbidden":
+        return "is not a field of this request"
+    if kind == "missing":
+        return "is required"
+    if kind == "literal_error":
+        return f"must be one of {context.get('expected', '')}".replace("'", "")
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return "must be an integer"
+    if kind in ("string_type",):
+        return "must be a string"
+    if kind in ("bool_type", "bool_parsing"):
+        return "must be true or false"
+    bounds = {"greater_than_equal": ("at least", "ge"), "less_than_equal": ("at most", "le"),
+              "greater_than": ("more than", "gt"), "less_than": ("less than", "lt")}
+    if kind in bounds:
+        words, key = bounds[kind]
+        return f"must be {words} {context.get(key)}"
+    if kind in ("string_too_long", "string_too_short"):
+        limit = context.get("max_length", context.get("min_length"))
+        return f"must be {'at most' if kind == 'string_too_long' else 'at least'} {limit} characters"
+    if kind in ("too_long", "too_short"):
+        limit = context.get("max_length", context.get("min_length"))
+        return f"must hold {'at most' if kind == 'too_long' else 'at least'} {limit} items"
+    return message[:1].lower() + message[1:]
+
+
+_TYPE_WORDS = {"must be an integer": "an integer", "must be a string": "a string"}
+
+
+def validation_message(errors: list[dict[str, Any]]) -> str:
+    """One message naming each field as the client sent it and what is allowed (§2, issue 7)."""
+    seen: dict[str, list[str]] = {}
+    for detail in errors:
+        words = seen.setdefault(_field(tuple(detail.get("loc", ()))), [])
+        found = _words(detail)
+        if found not in words:
+            words.append(found)
     parts = []
-    for detail in error.errors():
-        location = [str(p) for p in detail.get("loc", ()) if p not in ("body", "query", "path", "header")]
-        message = detail.get("msg", "invalid value").removeprefix("Value error, ")
-        if detail.get("type") == "json_invalid":
-            location = []
-            message = "request body is not valid JSON"
-        elif detail.get("type") == "model_attributes_type":
-            message = "request body must be a JSON object"
-        parts.append(f"{'.'.join(location) or 'body'}: {message}")
+    for name, words in seen.items():
+        # A union (a business attribute: integer or string) reports one failure per branch.
+        if len(words) > 1 and all(w in _TYPE_WORDS for w in words):
+            parts.append(f"{name}: must be " + " or ".join(_TYPE_WORDS[w] for w in words))
+        else:
+            parts.append(f"{name}: {words[0]}")
     return "; ".join(parts) or "invalid request"
 
 
+# ---------------------------------------------------------------- the resolver
+
+
 class ContractResolver(APIGatewayRestResolver):
-    """Powertools' REST resolver, with one rule added: a path that names a fixed route (such as
-    `/services/start`) is that route, so another method on it is a 405 rather than a match of a
-    parameterised sibling (`GET /services/{service_id}` with id "start")."""
+    """Powertools' REST resolver with validation, strict JSON bodies, and API Gateway's choice of
+    resource: a path is routed on its decoded path parameters, and a path whose resource exists
+    with other methods is a 405 with `Allow` (not a match of a parameterised sibling)."""
 
-    def _resolve(self):
-        method = self.current_event.http_method.upper()
-        path = self._remove_prefix(self.current_event.path)
-        fixed = [route for route in self._static_routes if route.rule.match(path)]
-        if fixed and all(route.method != method for route in fixed):
-            return self._handle_not_found(method=method, path=path)
-        return super()._resolve()
+    def __init__(self, table: list[tuple[str, str]]):
+        super().__init__(enable_validation=True, strip_prefixes=[BASE_PATH], json_body_deserializer=strict_loads)
+        self.table = table
+
+    def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        path = routing_path(event)
+        if path != event.get("path"):
+            event = {**event, "path": path}
+        inner = path[len(BASE_PATH):] if path.startswith(BASE_PATH + "/") else None
+        if inner is not None:
+            methods, found = allowed_methods(self.table, inner)
+            method = (event.get("httpMethod") or "").upper()
+            if found and method not in methods:
+                error = MethodNotAllowed(f"method {method} is not allowed on {event.get('path')}; "
+                                         f"allowed: {', '.join(methods)}")
+                return _proxy_reply(error, {"Allow": ", ".join(methods)})
+        return super().resolve(event, context)
 
 
-def json_body(event: Any) -> Any:
-    """The request body as any JSON value (for routes whose body is not an object)."""
-    try:
-        return json.loads(event.decoded_body or "")
-    except ValueError:
-        raise ValidationError("body: request body is not valid JSON") from None
+def _proxy_reply(error: ApiError, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """A proxy-integration reply for an error found before the resolver runs."""
+    return {"statusCode": error.status, "headers": {"Content-Type": JSON, **(headers or {})},
+            "body": json.dumps({"message": error.message, "exception": error.exception}, ensure_ascii=False),
+            "isBase64Encoded": False}
 
 
-def make_app(*routers: Router) -> APIGatewayRestResolver:
+def make_app(*route_sets: Routes) -> APIGatewayRestResolver:
     """The resolver of one function: validation on, every error mapped to the contract's shape."""
-    app = ContractResolver(enable_validation=True, strip_prefixes=[BASE_PATH])
-    for router in routers:
-        app.include_router(router)
+    app = ContractResolver([entry for routes in route_sets for entry in routes.table])
+    for routes in route_sets:
+        app.include_router(routes.router)
 
     @app.exception_handler(ApiError)
     def _api_error(error: ApiError) -> Response:
@@ -142,19 +317,12 @@ def make_app(*routers: Router) -> APIGatewayRestResolver:
 
     @app.exception_handler(RequestValidationError)
     def _invalid(error: RequestValidationError) -> Response:
-        return error_response(400, "ValidationException", _message(error))
+        return error_response(400, "ValidationException", validation_message(error.errors()))
 
     @app.not_found
     def _not_found(_: NotFoundError) -> Response:
         event = app.current_event
-        path = app._remove_prefix(event.path)  # noqa: SLF001 - the resolver's own prefix rule
-        if event.path.startswith(BASE_PATH + "/") and any(
-            route.rule.match(path) for route in app._static_routes + app._dynamic_routes  # noqa: SLF001
-        ):
-            error: ApiError = MethodNotAllowed(f"method {event.http_method} is not allowed on {event.path}")
-        else:
-            error = NotFound(f"no route {event.http_method} {event.path}")
-        return error_response(error.status, error.exception, error.message)
+        return error_response(404, "NotFoundException", f"no route {event.http_method} {event.path}")
 
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response:
@@ -163,3 +331,6 @@ def make_app(*routers: Router) -> APIGatewayRestResolver:
         return error_response(500, "InternalException", f"internal error, request id {request_id}")
 
     return app
+
+
+__all__ = ["BASE_PATH", "LIST_STATUSES", "NotFound", "Routes", "ValidationError", "make_app"]

@@ -1,186 +1,158 @@
 """Composite start (§4): find-or-create a service, a state in it and optionally a task, per element,
 in request order.
 
-Uniqueness under concurrency comes from lock items written with conditional puts, not from a
-read-then-write: a tenant-wide lock per (customer_id, contact_key, service_type) names the service
-composite starts use; inside the conversation a lock per state_type (and per task_type and state)
-names the state or task. Creating a service, state or task puts its lock in the same transaction,
-so of concurrent composite starts with the same keys exactly one creates and the others find its
-lock and reuse what it names. A lock that names something no longer usable (completed, expired,
-deleted, re-associated) is replaced with a condition on its old value.
-
-An active service or state started by the plain start routes is found too (through the owner's
-active-services index, or in the conversation) and then claimed with the same conditional lock.
+A lock item per (customer_id, contact_key, service_type) names the service composite starts use and,
+inside it, the state per state type and the task per task type (lib.store.composite). Reuse reads
+the lock and what it names (two reads whatever the conversation's size); creating anything writes
+the lock in the same transaction, so concurrent composite starts with the same keys converge on one
+service, one state and one task. An active service, state or task started by the plain routes is
+found too (owner's index, status index) and then named by the lock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from lib import clock, store
-from lib.errors import Conflict, NotFound
+from lib import clock
+from lib.errors import Conflict, NotFound, ValidationError
 from lib.ids import new_service_id
 from lib.models import CompositeElement, ServiceStart
 from lib.rules import children, expiration, services
-from lib.rules.conversation import Conversation
+from lib.store import composite as locks
+from lib.store import conversations as store
+from lib.store.idempotency import Claim
+from lib.store.items import CompositeLock, ServiceItem, StateItem, TaskItem, digest
 
-LOCK_SK = "#LOCK"
-ATTEMPTS = 6
-
-
-class _LockMoved(Exception):
-    """Another request changed the lock between our read and our conditional write: read again."""
+ATTEMPTS = 8
 
 
-def start(tenant: str, elements: list[CompositeElement]) -> list[dict[str, Any]]:
-    """Process each element in order; returns one result per element."""
-    return [_element(tenant, element) for element in elements]
+def start(tenant: str, elements: list[CompositeElement], claim: Claim | None = None) -> list[dict[str, Any]]:
+    """Validate every element, then process each in order; one result per element."""
+    now = clock.now_ms()
+    for index, element in enumerate(elements):
+        body = element.service
+        if expiration.for_start(body.ttl, body.expiration_time, now).expires_ms <= now:
+            raise ValidationError(f"services[{index}].service: ttl / expiration_time would expire the service at "
+                                  "once: nothing could be started in it")
+    results = [_element(tenant, element, claim if index == 0 else None) for index, element in enumerate(elements)]
+    if claim is not None:
+        claim.save(results)
+    return results
 
 
-def _element(tenant: str, element: CompositeElement) -> dict[str, Any]:
-    # The conversation read while finding the service serves the state and task lookups too: when
-    # all three exist, an element costs two reads (the lock, then the conversation it names). Any
-    # change made meanwhile by someone else shows up as a failed lock condition, and then the
-    # conversation is read again.
-    service_id, service_created, conversation = _service(tenant, element.service)
-    state_id, state_created = _child(
-        tenant, service_id, children.STATE, (element.state.state_type,),
-        lambda conv, item: item.get("state_type") == element.state.state_type,
-        lambda checks: children.start_state(tenant, service_id, element.state, checks), conversation)
-    result: dict[str, Any] = {"service_id": service_id, "service_created": service_created,
-                              "state_id": state_id, "state_created": state_created}
-    if element.task is not None:
-        attach = state_id if element.associate_state_task else None
-        task = element.task.model_copy(update={"state_id": attach})
-        result["task_id"], result["task_created"] = _child(
-            tenant, service_id, children.TASK, (task.task_type, attach),
-            lambda conv, item: item.get("task_type") == task.task_type and item.get("state_id") == attach,
-            lambda checks: children.start_task(tenant, service_id, task, checks), conversation)
-    return result
-
-
-def _lock_put(pk: str, sk: str, field: str, value: Any, stale: Any, ttl: int) -> dict[str, Any]:
-    """Transaction action: point the lock at `value`, if it is still absent or still names `stale`."""
-    e = store.Expression()
-    condition = f"attribute_not_exists({e.name('PK')})"
-    if stale is not None:
-        condition += f" OR {e.name(field)} = {e.value(stale)}"
-    action = store.tx_put({"PK": pk, "SK": sk, field: value, store.TTL_ATTRIBUTE: ttl}, condition)
-    e.apply(action["Put"])
-    return action
-
-
-# ---------------------------------------------------------------- service
-
-
-def _service(tenant: str, body: ServiceStart) -> tuple[str, bool, Conversation | None]:
-    """(service id, created, its conversation when it was read or made here)."""
-    lock_pk = store.composite_service_lock_pk(tenant, body.customer_id, body.contact_key, body.service_type)
-    for _ in range(ATTEMPTS):
-        now = clock.now_ms()
-        lock = store.get(lock_pk, LOCK_SK)
-        stale = None
-        if lock is not None:
-            try:
-                named = services.load(tenant, lock["service_id"], with_children=True, now=now, through=None)
-            except NotFound:
-                named = None
-            if named is not None and _usable(named.service, body, now):
-                return lock["service_id"], False, named
-            stale = lock["service_id"]
+def _element(tenant: str, element: CompositeElement, claim: Claim | None) -> dict[str, Any]:
+    key = digest(element.service.customer_id, element.service.contact_key, element.service.service_type)
+    for attempt in range(ATTEMPTS):
+        w = store.Write(tenant, clock.now_ms())
+        lock, record = locks.read_lock(tenant, key, claim if attempt == 0 else None)
+        if claim is not None and attempt == 0:
+            claim.settle(record)
         try:
-            existing = _find_active_service(tenant, body, now)
-            if existing is not None:
-                _write_lock(lock_pk, existing, stale, existing["children_ttl"])
-                return existing["service_id"], False, None
-            created = _create_service(tenant, body, lock_pk, stale, now)
-            return created["service_id"], True, Conversation(created)
-        except _LockMoved:
-            continue
+            return _resolve(w, element, key, lock)
+        except locks.LockMoved:
+            store.backoff(attempt)
     raise Conflict("too many concurrent composite starts with these keys; retry")
 
 
-def _usable(service: dict[str, Any] | None, body: ServiceStart, now: int) -> bool:
-    return (services.is_live(service, now) and service.get("completed_ms") is None
-            and service.get("customer_id") == body.customer_id and service.get("contact_key") == body.contact_key
-            and service.get("service_type") == body.service_type)
+def _usable_service(service: ServiceItem | None, body: ServiceStart, now: int) -> bool:
+    return (service is not None and service.is_live(now) and service.completed_at(now) is None
+            and service.customer_id == body.customer_id and service.contact_key == body.contact_key
+            and service.service_type == body.service_type)
 
 
-def _find_active_service(tenant: str, body: ServiceStart, now: int) -> dict[str, Any] | None:
-    """The oldest active service started with the same keys (one Query of the owner's active list)."""
-    query = store.IndexQuery(store.OWNER_STATUS_INDEX,
-                             store.owner_status_pk(tenant, body.customer_id, body.contact_key, store.ACTIVE))
-    e = query.expr
-    filters = [f"{e.name('expires_ms')} > {e.value(now)}"]
-    for field in ("contact_key", "service_type"):
-        value = getattr(body, field)
-        filters.append(f"attribute_not_exists({e.name(field)})" if value is None
-                       else f"{e.name(field)} = {e.value(value)}")
-    query.filter = " AND ".join(filters)
-    found, _ = query.items(None, 1)
-    return found[0] if found else None
+def _resolve(w: store.Write, element: CompositeElement, key: str, lock: CompositeLock | None) -> dict[str, Any]:
+    body, state_body, task_body = element.service, element.state, element.task
+    state_key, task_key = digest(state_body.state_type), digest(task_body.task_type if task_body else None)
+    service = state = task = None
+    if lock is not None and lock.service_id is not None:
+        entry = lock.states.get(state_key)
+        task_id = _task_entry(lock, entry, task_key, element) if task_body else None
+        service, state, task = locks.read_named(None, w.tenant, lock.service_id, entry["id"] if entry else None, task_id)
+    if not _usable_service(service, body, w.now):
+        found = store.find_active_service(w.tenant, body.customer_id, body.contact_key, body.service_type, w.now)
+        if found is None:
+            return _create_all(w, element, key, lock)
+        stale, lock = lock, CompositeLock(tenant=w.tenant, digest=key, service_id=found.service_id, states={},
+                                          tasks={}, expire_at=found.children_ttl)
+        locks.point_at_service(w, lock, stale)
+        service, state, task = found, None, None
+    result: dict[str, Any] = {"service_id": service.service_id, "service_created": False}
+    result["state_id"], result["state_created"] = _state(w, element, lock, service, state, state_key)
+    if task_body is not None:
+        result["task_id"], result["task_created"] = _task(w, element, lock, service, task, state_key, task_key,
+                                                          result["state_id"], result["state_created"])
+    return result
 
 
-def _write_lock(lock_pk: str, service: dict[str, Any], stale: Any, ttl: int) -> None:
-    try:
-        store.transact([_lock_put(lock_pk, LOCK_SK, "service_id", service["service_id"], stale, ttl)])
-    except store.ConditionFailed:
-        raise _LockMoved from None
+def _task_entry(lock: CompositeLock, entry: dict[str, Any] | None, task_key: str, element: CompositeElement) -> Any:
+    if element.associate_state_task:
+        return (entry or {}).get("tasks", {}).get(task_key)
+    return lock.tasks.get(task_key)
 
 
-def _create_service(tenant: str, body: ServiceStart, lock_pk: str, stale: Any, now: int) -> dict[str, Any]:
-    started_ms = services.event_time(body.timestamp, now)
-    expiry = expiration.requested(body.ttl, body.expiration_time, now) or expiration.default(now)
-    service_id = new_service_id()
-    item = services.new_service_item(tenant, service_id, body, started_ms, expiry, now)
-    try:
-        store.transact([_lock_put(lock_pk, LOCK_SK, "service_id", service_id, stale, item["children_ttl"]),
-                        store.tx_put(item)])
-    except store.ConditionFailed:
-        raise _LockMoved from None
-    return item
+def _state(w: store.Write, element: CompositeElement, lock: CompositeLock, service: ServiceItem,
+           state: StateItem | None, state_key: str) -> tuple[int, bool]:
+    state_type = element.state.state_type
+    entry = lock.states.get(state_key)
+    if state is not None and state.completed_ms is None and state.state_type == state_type and entry \
+            and entry["id"] == state.state_id:
+        return state.state_id, False
+    stale = entry["id"] if entry else None
+    path = ("states", state_key)
+    existing = store.find_active_child(service, "state", {"state_type": state_type})
+    if existing is not None:
+        locks.name_existing(w, lock, path, {"id": existing.child_id, "tasks": {}}, stale)
+        lock.states[state_key] = {"id": existing.child_id, "tasks": {}}
+        return existing.child_id, False
+    naming = locks.naming(w, lock, path, lambda state_id: {"id": state_id, "tasks": {}}, stale)
+    state_id = children.start_state(w.tenant, service.service_id, element.state, extra=naming)
+    lock.states[state_key] = {"id": state_id, "tasks": {}}
+    return state_id, True
 
 
-# ---------------------------------------------------------------- state and task
+def _task(w: store.Write, element: CompositeElement, lock: CompositeLock, service: ServiceItem,
+          task: TaskItem | None, state_key: str, task_key: str, state_id: int, state_created: bool) -> tuple[int, bool]:
+    attach = state_id if element.associate_state_task else None
+    body = element.task.model_copy(update={"state_id": attach})
+    entry_id = _task_entry(lock, lock.states.get(state_key), task_key, element)
+    if task is not None and task.task_id == entry_id and task.completed_ms is None \
+            and task.task_type == body.task_type and task.state_id == attach:
+        return task.task_id, False
+    path = ("states", state_key, "tasks", task_key) if attach is not None else ("tasks", task_key)
+    existing = None
+    if not (attach is not None and state_created):  # a state made just now has no task yet
+        existing = store.find_active_child(service, "task", {"task_type": body.task_type, "state_id": attach})
+    if existing is not None:
+        locks.name_existing(w, lock, path, existing.child_id, entry_id)
+        return existing.child_id, False
+    naming = locks.naming(w, lock, path, lambda task_id: task_id, entry_id)
+    return children.start_task(w.tenant, service.service_id, body, extra=naming), True
 
 
-def _child(tenant: str, service_id: str, kind: children.Kind, key: tuple[Any, ...],
-           matches: Callable[[Conversation, dict[str, Any]], bool],
-           create: Callable[[children.Checks], int], known: Conversation | None) -> tuple[int, bool]:
-    sk = store.lock_sk(kind.name, *key)
-    for _ in range(ATTEMPTS):
-        conversation = known or services.load(tenant, service_id, with_children=True, through=None)
-        known = None  # a retry reads afresh
-        rows, completed = conversation.of_kind(kind.name)
-
-        def usable(child_id: Any) -> bool:
-            item = rows.get(child_id)
-            return item is not None and completed(item) is None and matches(conversation, item)
-
-        lock = next((item for item in conversation.locks if item["SK"] == sk), None)
-        stale = lock[kind.id_field] if lock is not None else None
-        if lock is not None and usable(stale):
-            return stale, False
-        ttl = children.children_ttl(conversation.service)
-        pk = conversation.service["PK"]
-        existing = next((child_id for child_id in sorted(rows) if usable(child_id)), None)
-        try:
-            if existing is not None:
-                try:
-                    store.transact([_lock_put(pk, sk, kind.id_field, existing, stale, ttl)])
-                except store.ConditionFailed:
-                    raise _LockMoved from None
-                return existing, False
-
-            def lock_check(pk: str, child_id: int) -> list[children.Check]:
-                return [(_lock_put(pk, sk, kind.id_field, child_id, stale, ttl), _lock_moved)]
-
-            return create(lock_check), True
-        except _LockMoved:
-            continue
-    raise Conflict(f"too many concurrent composite starts of this {kind.name}; retry")
-
-
-def _lock_moved(old: dict[str, Any] | None) -> Exception:
-    return _LockMoved()
+def _create_all(w: store.Write, element: CompositeElement, key: str, stale: CompositeLock | None) -> dict[str, Any]:
+    """Nothing usable exists: the service, its state and its task are new, written with the lock in
+    one transaction."""
+    body, state_body, task_body = element.service, element.state, element.task
+    if state_body.previous_state_id is not None:
+        raise NotFound(f"previous state {state_body.previous_state_id} not found")
+    expiry = expiration.for_start(body.ttl, body.expiration_time, w.now)
+    service = services.new_service(w.tenant, new_service_id(), body, expiry, w.now, state_seq=1,
+                                   task_seq=1 if task_body else 0)
+    ttl = service.children_ttl
+    items = [children.state_item(w.tenant, service.service_id, state_body, 1, ttl, w.now)]
+    lock = CompositeLock(tenant=w.tenant, digest=key, service_id=service.service_id, tasks={}, expire_at=ttl,
+                         states={digest(state_body.state_type): {"id": 1, "tasks": {}}})
+    result: dict[str, Any] = {"service_id": service.service_id, "service_created": True, "state_id": 1,
+                              "state_created": True}
+    if task_body is not None:
+        attach = 1 if element.associate_state_task else None
+        items.append(children.task_item(w.tenant, service.service_id, task_body.model_copy(update={"state_id": attach}),
+                                        1, ttl, w.now))
+        task_key = digest(task_body.task_type)
+        if attach is not None:
+            lock.states[digest(state_body.state_type)]["tasks"][task_key] = 1
+        else:
+            lock.tasks[task_key] = 1
+        result.update(task_id=1, task_created=True)
+    locks.create_all(w, lock, stale, service, items)
+    return result

@@ -1,28 +1,32 @@
-"""A conversation as read from the table: the service item, its states and tasks, and how they are
-shown (§3). Completion cascades are applied here, on read:
+"""How a conversation is shown (§3): services, states and tasks as the API returns them, with the
+completion cascades applied.
 
-* ending a service records the end once, on the service item; every state and task still active
-  at that moment is shown completed with the service's end timestamp;
-* ending a state records it on the state item; its tasks still active are shown completed with the
-  state's end timestamp (or the service's, if that came first).
-
-So an end is one conditional write whatever the number of children (no 100-action transaction
-limit to work around), and no reader can ever see a completed service with an active child.
+* Ending a service records the end once, on the service item; every state and task still active at
+  that moment is shown completed at the service's end (read-time cascade: an end is one write,
+  whatever the number of children). Auto-complete (§7) is a service end that happens at
+  `last write + auto_complete_after` without a write: shown the same way from that moment.
+* Ending a state writes the end into its active tasks in the same transaction (write-time cascade),
+  so a task's own item says whether it completed; only while a big state end is still completing
+  its tasks does the service item's `cascading` mark say so instead.
+* An element completed by its parent completes at the later of the parent's end and its own start:
+  no duration is negative.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from lib.clock import format_ms
-from lib.store import SERVICE_SK, STATE_PREFIX, TASK_PREFIX
+from lib.errors import PayloadTooLarge
+from lib.store.items import Child, ServiceItem, StateItem, TaskItem
 
 EVENT_FIELDS = ("timestamp", "session_id", "interaction_id", "application_type", "application_id",
                 "resource_type", "resource_id", "media_type")
 ALL = "*"
+# No response passes 5 MB (Lambda answers at most 6 MB): lists end a page early, single reads 413.
+RESPONSE_LIMIT = 5_000_000
 
 
 @dataclass
@@ -38,18 +42,19 @@ class Selection:
     task: set[str] = field(default_factory=set)  # `Task.` keys
 
     @classmethod
-    def parse(cls, extensions: str | None, **embeds: bool) -> Selection:
-        """Parse the `extensions` CSV: `key`, `*`, `State.key`, `State.*`, `Task.key`, `Task.*`."""
+    def parse(cls, extensions: list[str] | None, **embeds: bool) -> Selection:
+        """`extensions` entries: `key`, `*`, `State.key`, `State.*`, `Task.key`, `Task.*`, and a bare
+        `State` / `Task` meaning `State.*` / `Task.*` (8.5.1 wording)."""
         selection = cls(**{k: bool(v) for k, v in embeds.items()})
-        for raw in (extensions or "").split(","):
+        for raw in extensions or []:
             key = raw.strip()
-            if not key:
-                continue
+            if key in ("State", "Task"):
+                key += "." + ALL
             if key.startswith("State."):
                 selection.state.add(key[len("State."):])
             elif key.startswith("Task."):
                 selection.task.add(key[len("Task."):])
-            else:
+            elif key:
                 selection.own.add(key)
         return selection
 
@@ -61,96 +66,85 @@ class Selection:
     def embeds_tasks(self) -> bool:
         return self.active_tasks or self.completed_tasks
 
-    @property
-    def needs_children(self) -> bool:
-        return self.embeds_states or self.embeds_tasks
+    def nested_for_state(self) -> Selection:
+        """What a state inside a service shows: its `State.` keys; no embedded arrays of its own."""
+        return Selection(own=self.state)
+
+    def for_tasks(self) -> Selection:
+        """What a task embedded anywhere shows: its `Task.` keys."""
+        return Selection(own=self.task)
 
 
-def _attached(item: dict[str, Any], keys: set[str]) -> dict[str, Any]:
-    stored = item.get("ext") or {}
+def _attached(item: Child | ServiceItem, keys: set[str]) -> dict[str, Any]:
+    stored = item.ext
     if not keys or not stored:
         return {}
     names = stored.keys() if ALL in keys else [k for k in keys if k in stored]
     return {name: json.loads(stored[name]) for name in names}
 
 
-def _event(stored: dict[str, Any] | None) -> dict[str, Any] | None:
-    if stored is None:
-        return None
-    return {name: stored[name] for name in EVENT_FIELDS if stored.get(name) is not None}
+def _event(stored: dict[str, Any] | None) -> dict[str, Any]:
+    return {name: stored[name] for name in EVENT_FIELDS if stored.get(name) is not None} if stored else {}
 
 
-def _element(item: dict[str, Any], fields: tuple[str, ...], completed_ms: int | None) -> dict[str, Any]:
-    """Common shape of services, states and tasks. `completed_ms` is when the element completed,
-    by its own end event or by its parent's (then only the timestamp is known)."""
-    view: dict[str, Any] = {name: item[name] for name in fields if item.get(name) is not None}
-    view["started"] = _event(item["started"])
-    if item.get("completed") is not None:
-        view["completed"] = _event(item["completed"])
-        view["duration"] = item["completed_ms"] - item["started_ms"]
-        for name in ("disposition", "disposition_desc"):
-            if item.get(name) is not None:
-                view[name] = item[name]
+def _element(item: ServiceItem | Child, fields: tuple[str, ...], completed_ms: int | None) -> dict[str, Any]:
+    """Common shape of services, states and tasks. `completed_ms` is when the element completed, by
+    its own end event or by its parent's (then only the timestamp is known)."""
+    values = item.__dict__
+    view: dict[str, Any] = {name: values[name] for name in fields if values.get(name) is not None}
+    view["started"] = _event(item.started)
+    if item.completed_ms is not None:
+        view["completed"] = _event(item.completed)
+        view["duration"] = item.completed_ms - item.started_ms
+        if item.disposition is not None:
+            view["disposition"] = item.disposition
+        if item.disposition_desc is not None:
+            view["disposition_desc"] = item.disposition_desc
     elif completed_ms is not None:
         view["completed"] = {"timestamp": format_ms(completed_ms)}
-        view["duration"] = completed_ms - item["started_ms"]
+        view["duration"] = completed_ms - item.started_ms
     return view
 
 
 @dataclass
 class Conversation:
-    """One service with (optionally) its states and tasks, as read in one Query."""
+    """A service with the children a read needs, and the clock reading the read is made at."""
 
-    service: dict[str, Any]
-    states: dict[int, dict[str, Any]] = field(default_factory=dict)
-    tasks: dict[int, dict[str, Any]] = field(default_factory=dict)
-    locks: list[dict[str, Any]] = field(default_factory=list)
+    service: ServiceItem
+    now: int
+    states: dict[int, StateItem] = field(default_factory=dict)
+    tasks: dict[int, TaskItem] = field(default_factory=dict)
 
-    @classmethod
-    def from_items(cls, items: list[dict[str, Any]]) -> Conversation | None:
-        """Build from the items of one partition; None when the service item is missing."""
-        service = None
-        states: dict[int, dict[str, Any]] = {}
-        tasks: dict[int, dict[str, Any]] = {}
-        locks: list[dict[str, Any]] = []
-        for item in items:
-            sk = item["SK"]
-            if sk == SERVICE_SK:
-                service = item
-            elif sk.startswith(STATE_PREFIX):
-                states[item["state_id"]] = item
-            elif sk.startswith(TASK_PREFIX):
-                tasks[item["task_id"]] = item
-            else:
-                locks.append(item)
-        return cls(service, states, tasks, locks) if service is not None else None
+    def add(self, children: list[Child]) -> Conversation:
+        for child in children:
+            if isinstance(child, StateItem):
+                self.states[child.state_id] = child
+            elif isinstance(child, TaskItem):
+                self.tasks[child.task_id] = child
+        return self
 
     # ---- completion, applying cascades
 
     @property
     def service_completed_ms(self) -> int | None:
-        return self.service.get("completed_ms")
+        return self.service.completed_at(self.now)
 
-    def state_completed_ms(self, state: dict[str, Any]) -> int | None:
-        """When a state completed: its own end, or the service's end if that came first."""
-        own = state.get("completed_ms")
-        return own if own is not None else self.service_completed_ms
+    def completed_ms(self, child: Child) -> int | None:
+        """When a state or task completed: its own end; else (for a task) its state's end still in
+        flight; else its service's end. Never before its own start."""
+        if child.completed_ms is not None:
+            return child.completed_ms
+        ends = []
+        if isinstance(child, TaskItem) and child.state_id is not None:
+            cascading = self.service.cascading.get(str(child.state_id))
+            if cascading is not None:
+                ends.append(cascading)
+        if self.service_completed_ms is not None:
+            ends.append(self.service_completed_ms)
+        return max(min(ends), child.started_ms) if ends else None
 
-    def task_completed_ms(self, task: dict[str, Any]) -> int | None:
-        """When a task completed: its own end, else the earliest end of its state or service."""
-        if task.get("completed_ms") is not None:
-            return task["completed_ms"]
-        candidates = [self.service_completed_ms]
-        if task.get("state_id") is not None and task["state_id"] in self.states:
-            candidates.append(self.states[task["state_id"]].get("completed_ms"))
-        ends = [ms for ms in candidates if ms is not None]
-        return min(ends) if ends else None
-
-    def of_kind(self, kind: str) -> tuple[dict[int, dict[str, Any]], Callable[[dict[str, Any]], int | None]]:
-        """The states or the tasks ("state" / "task") by id, with the function telling when one completed."""
-        if kind == "state":
-            return self.states, self.state_completed_ms
-        return self.tasks, self.task_completed_ms
+    def is_active(self, child: Child) -> bool:
+        return self.completed_ms(child) is None
 
     # ---- views
 
@@ -158,40 +152,67 @@ class Conversation:
         service = self.service
         view = _element(service, ("service_id", "service_type", "customer_id", "contact_key", "est_duration"),
                         self.service_completed_ms)
-        view["expiration_time"] = format_ms(service["expires_ms"])
+        view["expiration_time"] = format_ms(service.expires_ms)
         view.update(_attached(service, selection.own))
         if selection.embeds_states:
+            nested = selection.nested_for_state()
             states = [self.states[i] for i in sorted(self.states)]
-            nested = Selection(state=selection.state, own=selection.state, task=selection.task)
             if selection.active_states:
-                view["active_states"] = [self.state_view(s, nested) for s in states if self.state_completed_ms(s) is None]
+                view["active_states"] = [self.state_view(s, nested) for s in states if self.is_active(s)]
             if selection.completed_states:
-                view["completed_states"] = [self.state_view(s, nested)
-                                            for s in states if self.state_completed_ms(s) is not None]
+                view["completed_states"] = [self.state_view(s, nested) for s in states if not self.is_active(s)]
         if selection.embeds_tasks:
             self._embed_tasks(view, sorted(self.tasks), selection)
         return view
 
-    def state_view(self, state: dict[str, Any], selection: Selection) -> dict[str, Any]:
-        completed = self.state_completed_ms(state)
+    def state_view(self, state: StateItem, selection: Selection) -> dict[str, Any]:
         view = _element(state, ("state_id", "state_type", "service_id", "previous_state_id", "est_duration"),
-                        completed)
+                        self.completed_ms(state))
         view.update(_attached(state, selection.own | selection.state))
         if selection.embeds_tasks:
-            ids = sorted(i for i, t in self.tasks.items() if t.get("state_id") == state["state_id"])
+            ids = sorted(i for i, t in self.tasks.items() if t.state_id == state.state_id)
             self._embed_tasks(view, ids, selection)
         return view
 
-    def task_view(self, task: dict[str, Any], selection: Selection) -> dict[str, Any]:
+    def task_view(self, task: TaskItem, selection: Selection) -> dict[str, Any]:
         view = _element(task, ("task_id", "task_type", "service_id", "state_id", "est_duration"),
-                        self.task_completed_ms(task))
+                        self.completed_ms(task))
         view.update(_attached(task, selection.own | selection.task))
         return view
 
+    def view(self, child: Child, selection: Selection) -> dict[str, Any]:
+        return self.state_view(child, selection) if isinstance(child, StateItem) else self.task_view(child, selection)
+
     def _embed_tasks(self, view: dict[str, Any], ids: list[int], selection: Selection) -> None:
-        nested = Selection(own=selection.task)
+        nested = selection.for_tasks()
         tasks = [self.tasks[i] for i in ids]
         if selection.active_tasks:
-            view["active_tasks"] = [self.task_view(t, nested) for t in tasks if self.task_completed_ms(t) is None]
+            view["active_tasks"] = [self.task_view(t, nested) for t in tasks if self.is_active(t)]
         if selection.completed_tasks:
-            view["completed_tasks"] = [self.task_view(t, nested) for t in tasks if self.task_completed_ms(t) is not None]
+            view["completed_tasks"] = [self.task_view(t, nested) for t in tasks if not self.is_active(t)]
+
+
+def size_of(view: Any) -> int:
+    """Bytes of a view in the reply (as lib.api serialises it)."""
+    return len(json.dumps(view, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def fits_whole(view: dict[str, Any], list_route: str) -> dict[str, Any]:
+    """A single read: its representation must fit in a reply, else 413 naming the route that pages it."""
+    if size_of(view) > RESPONSE_LIMIT:
+        raise PayloadTooLarge(f"the representation exceeds {RESPONSE_LIMIT} bytes; read it in pages with {list_route}")
+    return view
+
+
+class PageBudget:
+    """A list page ends early when the next item would take the reply past the limit (§1 Size)."""
+
+    def __init__(self) -> None:
+        self.used = 2  # "[]"
+
+    def take(self, view: Any) -> bool:
+        size = size_of(view) + 1
+        if self.used + size > RESPONSE_LIMIT:
+            return False
+        self.used += size
+        return True

@@ -1,39 +1,34 @@
-"""The service lifecycle (§4): start, read, end, delete, associate, lists, expiration and the
-deprecated extension PUT. Every function takes the tenant key first; nothing here knows HTTP."""
+"""The service lifecycle (§4): start, read, end, delete, associate, lists and expiration. Every
+function takes the tenant key first; nothing here knows HTTP or DynamoDB (lib.store does)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import re
 from dataclasses import dataclass
 from typing import Any
 
-from lib import clock, paging, store
+from lib import clock, paging
 from lib.clock import format_ms, parse_timestamp, sortable_ms
-from lib.errors import Conflict, NotFound, ValidationError
+from lib.errors import NotFound, ValidationError
 from lib.ids import new_service_id
 from lib.models import ServiceAssociate, ServiceEnd, ServiceStart
 from lib.rules import expiration
-from lib.rules.conversation import Conversation, Selection
+from lib.rules.conversation import Conversation, PageBudget, Selection, fits_whole
+from lib.store import conversations as store
+from lib.store.idempotency import Claim
+from lib.store.items import ACTIVE, COMPLETED, Expiry, ServiceItem
 
-# A build function adds its clauses to the Update and returns the conditions it relies on; it gets
-# the item as it was when a previous attempt failed (None on the first attempt).
-Build = Callable[[store.Update, "dict[str, Any] | None"], list[str]]
-
-
-def service_key(tenant: str, service_id: str) -> dict[str, str]:
-    return {"PK": store.conversation_pk(tenant, service_id), "SK": store.SERVICE_SK}
+PATH_ID = re.compile(r"[1-9][0-9]{0,18}", re.ASCII)
+MAX_ID = 2**63 - 1
 
 
 def check_service_id(service_id: str) -> str:
-    """A path's service id: ids are decimal 64-bit integers, so anything else is simply unknown."""
-    if not service_id.isdigit() or len(service_id) > 19 or int(service_id) == 0:
-        raise NotFound(f"service {service_id} not found")
+    """A service id in a path: decimal digits without sign, leading zero or separators, a positive
+    64-bit integer (§1). Anything else names no service: 404."""
+    if not PATH_ID.fullmatch(service_id) or int(service_id) > MAX_ID:
+        raise NotFound(f"service {service_id[:40]} not found")
     return service_id
-
-
-def is_live(item: dict[str, Any] | None, now: int) -> bool:
-    return item is not None and item.get("expires_ms", 0) > now
 
 
 def json_text(value: Any) -> str:
@@ -41,10 +36,8 @@ def json_text(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def ext_sets(op: store.Update, attached: dict[str, Any], prefix: str = "ext") -> None:
-    """SET one attached-data key each (a later event replaces only the keys it sends)."""
-    for key, value in attached.items():
-        op.sets[store.path(prefix, key)] = json_text(value)
+def texts(attached: dict[str, Any]) -> dict[str, str]:
+    return {key: json_text(value) for key, value in attached.items()}
 
 
 def event_map(fields: dict[str, Any], timestamp_ms: int) -> dict[str, Any]:
@@ -58,232 +51,134 @@ def event_time(timestamp: str | None, now: int) -> int:
     return parse_timestamp(timestamp) if timestamp is not None else now
 
 
-def write_service(tenant: str, service_id: str, build: Build, now: int) -> dict[str, Any]:
-    """Conditional UpdateItem of a live service item, retried with what a failed attempt revealed.
-
-    The first attempt assumes the common case (e.g. no explicit expiration, service active) and
-    states it in its condition; if that fails, the old item DynamoDB returns tells the truth and
-    the next attempt is built from it. A missing or expired service is a 404."""
-    known: dict[str, Any] | None = None
-    for _ in range(4):
-        op = store.Update(key=service_key(tenant, service_id))
-        e = op.expr
-        conditions = [f"attribute_exists({e.name('PK')})", f"{e.name('expires_ms')} > {e.value(now)}"]
-        conditions += build(op, known)
-        op.condition = " AND ".join(conditions)
-        try:
-            new = store.update(op, return_new=True)
-        except store.ConditionFailed as failed:
-            if not is_live(failed.old, now):
-                raise NotFound(f"service {service_id} not found") from None
-            known = failed.old
-            continue
-        expiration.sync_children(new, now)
-        return new
-    raise Conflict(f"service {service_id} changed concurrently; retry")
+def completion(body: Any, now: int) -> store.Completion:
+    """The stored end event of an end body (service, state or task)."""
+    at = event_time(body.timestamp, now)
+    return store.Completion(event_map(body.event_fields(), at), at, body.disposition, body.disposition_desc,
+                            texts(body.attached_data()))
 
 
 # ---------------------------------------------------------------- start
 
 
-def start(tenant: str, body: ServiceStart) -> str:
-    """Create a service; returns its id. One conditional PutItem."""
+def start(tenant: str, body: ServiceStart, claim: Claim | None = None) -> str:
+    """Create a service; returns its id. One conditional write (with its idempotency record)."""
     now = clock.now_ms()
-    started_ms = event_time(body.timestamp, now)
-    expiry = expiration.requested(body.ttl, body.expiration_time, now) or expiration.default(now)
+    expiry = expiration.for_start(body.ttl, body.expiration_time, now)
     for _ in range(3):
-        service_id = new_service_id()
-        item = new_service_item(tenant, service_id, body, started_ms, expiry, now)
+        service = new_service(tenant, new_service_id(), body, expiry, now)
         try:
-            store.put_new(item)
-            return service_id
-        except store.ConditionFailed:
-            continue  # id collision (same millisecond, same random bits): draw again
-    raise Conflict("could not allocate a service id; retry")
+            store.create_service(service, claim)
+            return service.service_id
+        except store.IdTaken:
+            continue  # same millisecond, same random bits: draw again
+    raise store.ConcurrentChange("could not allocate a service id; retry")
 
 
-def new_service_item(tenant: str, service_id: str, body: ServiceStart, started_ms: int,
-                     expiry: expiration.Expiry, now: int) -> dict[str, Any]:
-    """The stored form of a new service (also used by composite start inside its transaction)."""
-    item: dict[str, Any] = {
-        **service_key(tenant, service_id),
-        "service_id": service_id,
-        "customer_id": body.customer_id,
-        "contact_key": body.contact_key,
-        "service_type": body.service_type,
-        "est_duration": body.est_duration,
-        "auto_complete_after": body.auto_complete_after,
-        "started": event_map(body.event_fields(), started_ms),
-        "started_ms": started_ms,
-        "ext": {k: json_text(v) for k, v in body.attached_data().items()},
-        "expires_ms": expiry.expires_ms,
-        store.TTL_ATTRIBUTE: expiration.ttl_seconds(expiry.expires_ms, now),
-        "expiry_explicit": True if expiry.explicit else None,
-        "children_ttl": expiration.children_ttl_for(expiry, now),
-        "state_seq": 0,
-        "task_seq": 0,
-    }
-    item.update(_owner_attributes(tenant, item))
-    item.update(store.service_index_keys(tenant, item))
-    return item
+def new_service(tenant: str, service_id: str, body: ServiceStart, expiry: Expiry, now: int,
+                state_seq: int = 0, task_seq: int = 0) -> ServiceItem:
+    """The stored form of a new service (composite start puts it in its transaction)."""
+    started_ms = event_time(body.timestamp, now)
+    return ServiceItem(
+        tenant=tenant, service_id=service_id, customer_id=body.customer_id, contact_key=body.contact_key,
+        service_type=body.service_type, est_duration=body.est_duration,
+        auto_complete_after=body.auto_complete_after if body.auto_complete_after is not None else _aca_default(),
+        started=event_map(body.event_fields(), started_ms), started_ms=started_ms, ext=texts(body.attached_data()),
+        last_write_ms=now, expires_ms=expiry.expires_ms, expiry_explicit=True if expiry.explicit else None,
+        expire_at=expiry.ttl(now), children_ttl=expiry.children_ttl(now), state_seq=state_seq, task_seq=task_seq,
+        cascading={}, op=store.new_token())
 
 
-def _owner_attributes(tenant: str, item: dict[str, Any]) -> dict[str, Any]:
-    """Index keys the service will move to when it completes. Kept on the item so that ending a
-    service is a single UpdateItem (`SET GSI2PK = owner_done_pk`) with no read first."""
-    kind, _ = store.owner_pk(tenant, item.get("customer_id"), item.get("contact_key"))
-    return {
-        "owner_done_pk": store.owner_status_pk(tenant, item.get("customer_id"), item.get("contact_key"), store.COMPLETED),
-        "tenant_done_pk": store.tenant_status_pk(tenant, store.COMPLETED, kind),
-    }
+def _aca_default() -> int | None:
+    from lib.settings import settings
+
+    return settings().auto_complete_after_seconds
 
 
 # ---------------------------------------------------------------- read
 
 
 def get(tenant: str, service_id: str, selection: Selection) -> dict[str, Any]:
-    """A service view: one GetItem, or one Query of the conversation when children are embedded."""
-    conversation = load(tenant, service_id, with_children=selection.needs_children, through=reach(selection))
-    return conversation.service_view(selection)
+    """A service view: one GetItem, plus one Query per embedded kind of child."""
+    now = clock.now_ms()
+    service = store.read_service(tenant, check_service_id(service_id), now)
+    view = load(service, selection, now).service_view(selection)
+    return fits_whole(view, f"GET /services/{service_id}/states (or /tasks)") if selection.embeds_states or \
+        selection.embeds_tasks else view
 
 
-def load(tenant: str, service_id: str, with_children: bool = True, now: int | None = None,
-         through: str | None = store.TASK_PREFIX) -> Conversation:
-    """Read a live conversation (404 when missing or expired): the service item alone, or one Query
-    of the service with its states (`through=STATE_PREFIX`), states and tasks (the default), or
-    everything including composite-start locks (`through=None`)."""
-    check_service_id(service_id)
-    now = clock.now_ms() if now is None else now
-    pk = store.conversation_pk(tenant, service_id)
-    if with_children:
-        conversation = Conversation.from_items(store.query_collection(pk, through))
-    else:
-        item = store.get(pk, store.SERVICE_SK)
-        conversation = Conversation(item) if item is not None else None
-    return require_live(conversation, service_id, now)
+def load(service: ServiceItem, selection: Selection, now: int) -> Conversation:
+    """A conversation with the children the selection embeds (reads run at once)."""
+    return _load_all([service], selection, now)[0]
 
 
-def require_live(conversation: Conversation | None, service_id: str, now: int) -> Conversation:
-    """The conversation, if its service item was found and has not expired; else a 404."""
-    if conversation is None or not is_live(conversation.service, now):
-        raise NotFound(f"service {service_id} not found")
-    return conversation
+def _child_reads(service: ServiceItem, selection: Selection, now: int) -> list[Any]:
+    """The reads a selection needs: one Query per embedded kind (both statuses: the whole range)."""
+    calls = []
+    for kind, active, done in (("state", selection.active_states, selection.completed_states),
+                               ("task", selection.active_tasks, selection.completed_tasks)):
+        if active or done:
+            status = None if active and done else (ACTIVE if active else COMPLETED)
+            calls.append(lambda kind=kind, status=status: store.children_of(service, kind, status, now))
+    return calls
 
 
-def reach(selection: Selection) -> str:
-    """How far into a conversation a read must go for what it embeds (see load's `through`)."""
-    return store.TASK_PREFIX if selection.embeds_tasks else store.STATE_PREFIX
+def _load_all(services: list[ServiceItem], selection: Selection, now: int) -> list[Conversation]:
+    """Conversations of a page of services, every child read of the page at once (bounded pool)."""
+    reads = [_child_reads(service, selection, now) for service in services]
+    results = iter(store.parallel(*[call for calls in reads for call in calls]))
+    conversations = []
+    for service, calls in zip(services, reads):
+        conversation = Conversation(service, now)
+        for _ in calls:
+            conversation.add(next(results))
+        conversations.append(conversation)
+    return conversations
 
 
-# ---------------------------------------------------------------- end
+# ---------------------------------------------------------------- end, delete
 
 
 def end(tenant: str, service_id: str, body: ServiceEnd | None) -> None:
     """Complete a service (409 if already completed). One conditional UpdateItem: its active states
-    and tasks are completed with it by the read-time cascade (lib.conversation)."""
+    and tasks complete with it on read (lib.rules.conversation)."""
     check_service_id(service_id)
     body = body or ServiceEnd()
     now = clock.now_ms()
-    completed_ms = event_time(body.timestamp, now)
     wanted = expiration.requested(body.ttl, body.expiration_time, now)
-
-    def build(op: store.Update, known: dict[str, Any] | None) -> list[str]:
-        e = op.expr
-        if known is not None and known.get("completed_ms") is not None:
-            raise Conflict(f"service {service_id} is already completed")
-        if known is not None and completed_ms < known["started_ms"]:
-            raise ValidationError("timestamp: the end is before the service's start")
-        op.sets.update({
-            "completed": event_map(body.event_fields(), completed_ms),
-            "completed_ms": completed_ms,
-            "disposition": body.disposition,
-            "disposition_desc": body.disposition_desc,
-            "GSI4PK": store.tenant_end_pk(tenant),
-            "GSI4SK": store.time_sk(completed_ms, service_id),
-        })
-        # The service moves between status partitions: GSI2PK / GSI3PK take the values kept in
-        # owner_done_pk / tenant_done_pk, copied attribute to attribute inside this same update.
-        op.copies.update({"GSI2PK": "owner_done_pk", "GSI3PK": "tenant_done_pk"})
-        ext_sets(op, body.attached_data())
-        conditions = [f"attribute_not_exists({e.name('completed_ms')})",
-                      f"{e.name('started_ms')} <= {e.value(completed_ms)}"]
-        conditions += expiration.write_clauses(op, wanted, known, now)
-        return conditions
-
-    write_service(tenant, service_id, build, now)
-
-
-# ---------------------------------------------------------------- delete
+    store.end_service(store.Write(tenant, now), service_id, completion(body, now), wanted)
 
 
 def delete(tenant: str, service_id: str) -> None:
-    """Delete a service with its states, tasks and attached data. The service item goes first, in a
-    conditional delete, so the conversation disappears for every reader at once; the children
-    follow in batches (a crash in between leaves only invisible items that their TTL erases)."""
-    check_service_id(service_id)
-    pk = store.conversation_pk(tenant, service_id)
-    e = store.Expression()
-    request = e.apply({
-        "TableName": store.table_name(),
-        "Key": store.to_item(service_key(tenant, service_id)),
-        "ConditionExpression": f"attribute_exists({e.name('PK')}) AND {e.name('expires_ms')} > {e.value(clock.now_ms())}",
-    })
-    try:
-        store.call("delete_item", **request)
-    except store.ConditionFailed:
-        raise NotFound(f"service {service_id} not found") from None
-    children = [(item["PK"], item["SK"]) for item in store.query_collection(pk)]
-    store.delete_keys(children)
+    """Delete a service with its states, tasks and attached data: gone at once for every reader."""
+    store.delete_service(store.Write(tenant, clock.now_ms()), check_service_id(service_id))
 
 
-# ---------------------------------------------------------------- associate
+# ---------------------------------------------------------------- associate, expiration
 
 
 def associate(tenant: str, customer_id: str, service_id: str, body: ServiceAssociate | None) -> None:
     """Attach a service to a customer (anonymous -> identified, or from one customer to another),
-    optionally updating start-event fields and attached data. Index keys move with it."""
+    optionally updating start-event fields and attached data."""
     check_service_id(service_id)
-    if not customer_id or len(customer_id) > 256:
-        raise ValidationError("customer_id: must be 1-256 characters")
+    check_owner_id("customer_id", customer_id)
     body = body or ServiceAssociate()
     now = clock.now_ms()
     fields = body.event_fields()
-
-    def build(op: store.Update, known: dict[str, Any] | None) -> list[str]:
-        e = op.expr
-        # The status decides the index partitions; assume active until the store says otherwise.
-        completed = known is not None and known.get("completed_ms") is not None
-        op.sets["customer_id"] = customer_id
-        for name in ("contact_key", "service_type", "est_duration"):
-            if getattr(body, name) is not None:
-                op.sets[name] = getattr(body, name)
-        for name, value in fields.items():
-            op.sets[store.path("started", name)] = value
-        ext_sets(op, body.attached_data())
-        status = store.COMPLETED if completed else store.ACTIVE
-        # Once associated, the customer alone decides the owner partitions.
-        op.sets["GSI1PK"] = store.owner_pk(tenant, customer_id, None)[1]
-        op.sets["GSI2PK"] = store.owner_status_pk(tenant, customer_id, None, status)
-        op.sets["GSI3PK"] = store.tenant_status_pk(tenant, status, store.CUSTOMER)
-        op.sets.update(_owner_attributes(tenant, {"customer_id": customer_id}))
-        conditions = [f"attribute_exists({e.name('completed_ms')})" if completed
-                      else f"attribute_not_exists({e.name('completed_ms')})"]
-        if "timestamp" in fields:
-            started_ms = parse_timestamp(fields["timestamp"])
-            op.sets["started_ms"] = started_ms
-            for index in ("GSI1SK", "GSI2SK", "GSI3SK"):
-                op.sets[index] = store.time_sk(started_ms, service_id)
-            if completed:
-                if started_ms > known["completed_ms"]:
-                    raise ValidationError("timestamp: the start would be after the service's end")
-                conditions.append(f"{e.name('completed_ms')} >= {e.value(started_ms)}")
-        conditions += expiration.write_clauses(op, None, known, now)
-        return conditions
-
-    write_service(tenant, service_id, build, now)
+    started_ms = parse_timestamp(fields["timestamp"]) if "timestamp" in fields else None
+    if started_ms is not None:
+        fields["timestamp"] = format_ms(started_ms)
+    top = {name: getattr(body, name) for name in ("contact_key", "service_type", "est_duration")
+           if getattr(body, name) is not None}
+    change = store.Association(customer_id, top, fields, started_ms, texts(body.attached_data()))
+    store.associate_service(store.Write(tenant, now), service_id, change)
 
 
-# ---------------------------------------------------------------- expiration and extensions
+def check_owner_id(name: str, value: str) -> str:
+    """customer_id / contact_key in a path: what the start routes accept (§1)."""
+    if not value or len(value) > 256 or "/" in value or any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value):
+        raise ValidationError(f"{name}: 1-256 characters without '/' or control characters")
+    return value
 
 
 def set_expiration(tenant: str, service_id: str, ttl: int | None, expiration_time: str | None) -> str:
@@ -291,31 +186,10 @@ def set_expiration(tenant: str, service_id: str, ttl: int | None, expiration_tim
     check_service_id(service_id)
     now = clock.now_ms()
     wanted = expiration.requested(ttl, expiration_time, now)
-    assert wanted is not None  # the model requires one of the two
-
-    def build(op: store.Update, known: dict[str, Any] | None) -> list[str]:
-        return expiration.write_clauses(op, wanted, known, now)
-
-    write_service(tenant, service_id, build, now)
+    if wanted is None:
+        raise ValidationError("body: ttl or expiration_time is required")
+    store.set_expiration(store.Write(tenant, now), service_id, wanted)
     return format_ms(wanted.expires_ms)
-
-
-def put_extension(tenant: str, service_id: str, name: str, value: Any) -> None:
-    """Deprecated `PUT /services/{id}/extensions/{name}`: replace one attached-data key."""
-    check_service_id(service_id)
-    check_extension_name(name)
-    now = clock.now_ms()
-
-    def build(op: store.Update, known: dict[str, Any] | None) -> list[str]:
-        ext_sets(op, {name: value})
-        return expiration.write_clauses(op, None, known, now)
-
-    write_service(tenant, service_id, build, now)
-
-
-def check_extension_name(name: str) -> None:
-    if not name or len(name) > 128:
-        raise ValidationError("ext_name: attached-data keys are 1-128 characters")
 
 
 # ---------------------------------------------------------------- lists
@@ -325,60 +199,67 @@ def check_extension_name(name: str) -> None:
 class ListQuery:
     """Parameters of the customer / anonymous lists (§5)."""
 
-    status: str | None  # None = all, store.ACTIVE, store.COMPLETED
-    service_types: str | None = None
+    status: str | None  # None = all, ACTIVE, COMPLETED
+    service_types: list[str] | None = None
     started_from: str | None = None
     started_to: str | None = None
     limit: int = 100
     page_token: str | None = None
 
 
+def time_window(started_from: str | None, started_to: str | None) -> tuple[int | None, int | None]:
+    """A start-time window (from inclusive, to exclusive); 400 when it starts after it ends."""
+    low = parse_timestamp(started_from, "started_from") if started_from is not None else None
+    high = parse_timestamp(started_to, "started_to") if started_to is not None else None
+    if low is not None and high is not None and low > high:
+        raise ValidationError("started_from: the window starts after started_to")
+    return low, high
+
+
 def list_for_owner(tenant: str, customer_id: str | None, contact_key: str | None, query: ListQuery,
                    selection: Selection) -> tuple[list[dict[str, Any]], str | None]:
-    """Services of a customer (or anonymous services of a contact key), oldest first.
-
-    One Query of the owner index (all statuses) or the owner-status index, bounded on the start
-    time in the key condition; only expired rows and other service types are filtered."""
+    """Services of a customer (or anonymous services of a contact key), oldest first: one Query of
+    the owner's index partition (two for `/completed`, see lib.store), embedded children read at
+    once for the whole page."""
+    kind, owner = ("CU", customer_id) if customer_id is not None else ("AN", contact_key)
+    check_owner_id("customer_id" if customer_id is not None else "contact_key", owner)
     now = clock.now_ms()
-    if query.status is None:
-        index, pk = store.OWNER_INDEX, store.owner_pk(tenant, customer_id, contact_key)[1]
-    else:
-        index, pk = store.OWNER_STATUS_INDEX, store.owner_status_pk(tenant, customer_id, contact_key, query.status)
-    q = store.IndexQuery(index=index, pk=pk)
-    if query.started_from is not None:
-        q.sk_from = sortable_ms(parse_timestamp(query.started_from, "started_from"))
-    if query.started_to is not None:
-        q.sk_to = sortable_ms(parse_timestamp(query.started_to, "started_to"))
-    e = q.expr
-    filters = [f"{e.name('expires_ms')} > {e.value(now)}"]
-    types = parse_types(query.service_types)
-    if types:
-        filters.append(f"{e.name('service_type')} IN ({', '.join(e.value(t) for t in types)})")
-    q.filter = " AND ".join(filters)
-    token_scope = paging.fingerprint(tenant, index, pk, q.sk_from, q.sk_to, types)
-    start_key = paging.decode(query.page_token, token_scope)
-    items, more = q.items(start_key, query.limit)
-    views = []
-    through = reach(selection)
-    for item in items:
-        conversation = (load(tenant, item["service_id"], with_children=True, now=now, through=through)
-                        if selection.needs_children else Conversation(item))
-        views.append(conversation.service_view(selection))
-    next_token = paging.encode(store.key_of(items[-1], index), token_scope) if more and items else None
-    return views, next_token
+    low, high = time_window(query.started_from, query.started_to)
+    types = parse_types(query.service_types, "service_types")
+    scope = paging.fingerprint(tenant, kind, owner, query.status, low, high, types)
+    resume = paging.decode(query.page_token, scope)
+    page = store.OwnerPage(kind, owner, query.status,
+                           (sortable_ms(low) if low is not None else None, sortable_ms(high) if high is not None else None),
+                           types, resume.get("after") if resume else None, query.limit)
+    services, more = store.owner_services(tenant, page, now)
+    conversations = _load_all(services, selection, now)
+    views, budget = [], PageBudget()
+    for service, conversation in zip(services, conversations):
+        view = conversation.service_view(selection)
+        if not budget.take(view):
+            if not views:
+                fits_whole(view, f"GET /services/{service.service_id}/states (or /tasks)")
+            more = True
+            break
+        views.append(view)
+    last = services[len(views) - 1] if views else None
+    token = paging.encode({"after": store.list_key(last)}, scope) if more and last is not None else None
+    return views, token
 
 
-def parse_types(csv: str | None) -> list[Any]:
-    """A CSV filter of business attributes. Values are matched as sent, and numeric ones also as
-    numbers, since business attributes may be stored as integers or strings."""
-    values: list[Any] = []
-    for raw in (csv or "").split(","):
-        value = raw.strip()
-        if not value:
-            continue
-        values.append(value)
-        if value.lstrip("-").isdigit() and len(value) < 30:
-            values.append(int(value))
-    if len(values) > 90:
-        raise ValidationError("service_types: at most 45 values")
-    return values
+def parse_types(values: list[str] | None, name: str) -> list[Any]:
+    """A list filter of business attributes (CSV, repeated, or both). Values are matched as sent,
+    and numeric ones also as numbers, since business attributes may be stored as either."""
+    found: list[Any] = []
+    for value in csv_values(values):
+        found.append(value)
+        if re.fullmatch(r"-?[0-9]{1,18}", value, re.ASCII):
+            found.append(int(value))
+    if len(found) > 90:
+        raise ValidationError(f"{name}: at most 45 values")
+    return found
+
+
+def csv_values(values: list[str] | None) -> list[str]:
+    """A list parameter given as CSV, by repetition, or both (§5): `a&x=b,c` -> [a, b, c]."""
+    return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]

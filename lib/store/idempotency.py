@@ -1,72 +1,97 @@
-"""`Idempotency-Key` on the POSTs that create something (§1 Retries), with Powertools Idempotency
-storing its records in the project's table.
+"""`Idempotency-Key` (§1 Retries): the reply of a creating request is kept 24 h under (tenant,
+operation, key), written IN THE SAME TRANSACTION as what the request creates.
 
-The key of a record is (tenant, operation, Idempotency-Key); the request body is the payload that a
-repeat must match. Same key and body within 24 h: the first response is returned again and nothing
-changes. Same key, other body: 409. A repeat while the first is still running: 409 as well. A request
-that fails (4xx) leaves no record, so it can be corrected and retried with the same key.
+Powertools Idempotency writes an "in progress" record, runs the function, then completes the record:
+three steps, so a fault between the create and the completion answers 500 while the element exists,
+and a retry after the in-progress window creates it a second time. Here the record is one more item
+of the creating transaction: either both exist or neither does, and a retry finds the record.
+A repeat with the same body replays the stored reply; another body is a 409; a repeat racing the
+first meets the transaction conflict (409, "still in progress").
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from functools import lru_cache
+from dataclasses import dataclass, field
 from typing import Any
 
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
-
-from lib import store
 from lib.errors import Conflict
 from lib.settings import settings
+from lib.store import conditions as C
+from lib.store.items import IdempotencyRecord, digest, from_plain
+from lib.store.table import Expression, tx_put
 
 HEADER = "Idempotency-Key"
 
 
-class _TablePersistence(DynamoDBPersistenceLayer):
-    """Records as items of the single table: PK = the hashed key (spread over partitions, not one
-    static partition as Powertools' composite-key default would), SK = a fixed marker."""
-
-    def _get_key(self, idempotency_key: str) -> dict:
-        return {"PK": {"S": f"IDEMPOTENCY#{idempotency_key}"}, "SK": {"S": "#IDEMPOTENCY"}}
-
-
-config = IdempotencyConfig(
-    event_key_jmespath="[tenant, operation, key]",
-    payload_validation_jmespath="body",
-    expires_after_seconds=settings().idempotency_expiration_seconds,
-    raise_on_no_idempotency_key=False,
-    use_local_cache=False,
-)
+@dataclass(frozen=True)
+class StoredReply:
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
 
 
-@lru_cache(maxsize=4)
-def _persistence(client: Any, table_name: str) -> _TablePersistence:
-    return _TablePersistence(table_name=table_name, key_attr="PK", sort_key_attr="SK",
-                             expiry_attr=store.TTL_ATTRIBUTE, boto3_client=client)
+class Replay(Exception):
+    """The request was already handled: answer with the stored reply."""
+
+    def __init__(self, reply: StoredReply):
+        super().__init__("replay")
+        self.reply = reply
 
 
-def _run(request: dict[str, Any], work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    return work()
+@dataclass
+class Claim:
+    """One creating request's claim on its Idempotency-Key. `reply` turns the operation's result (an
+    id, a list of composite results) into the reply that is stored with it."""
 
+    tenant: str
+    operation: str
+    key: str
+    body: Any
+    now: int
+    reply: Callable[[Any], StoredReply]
 
-def once(tenant: str, operation: str, key: str, body: Any, work: Callable[[], dict[str, Any]],
-         context: Any = None) -> dict[str, Any]:
-    """Run `work` (which returns a JSON-able reply description) at most once per idempotency key."""
-    if context is not None and hasattr(context, "get_remaining_time_in_millis"):
-        config.register_lambda_context(context)  # a crashed request's record then expires with it
-    runner = idempotent_function(data_keyword_argument="request", config=config,
-                                 persistence_store=_persistence(store.client(), settings().table_name))(_run)
-    try:
-        return runner(request={"tenant": tenant, "operation": operation, "key": key, "body": body}, work=work)
-    except IdempotencyValidationError:
-        raise Conflict(f"{HEADER} '{key}' was used with a different body") from None
-    except IdempotencyAlreadyInProgressError:
-        raise Conflict(f"a request with {HEADER} '{key}' is still in progress") from None
+    @property
+    def digest(self) -> str:
+        return digest(self.tenant, self.operation, self.key)
+
+    @property
+    def payload(self) -> str:
+        return digest(self.operation, self.body)
+
+    def record_key(self) -> dict[str, str]:
+        return {"PK": f"IDEMPOTENCY#{self.digest}", "SK": "#IDEMPOTENCY"}
+
+    def put_action(self, result: Any) -> dict[str, Any]:
+        """Transaction action: the record of this request with the reply for `result`."""
+        reply = self.reply(result)
+        expires = self.now + settings().idempotency_expiration_seconds * 1000
+        record = IdempotencyRecord(digest=self.digest, payload=self.payload, status=reply.status,
+                                   body=json.dumps(reply.body, separators=(",", ":"), ensure_ascii=False),
+                                   headers=reply.headers, expires_ms=expires, expire_at=expires // 1000 + 1)
+        e = Expression()
+        return tx_put(record.to_item(), C.free_or_expired(e, self.now), e)
+
+    def settle(self, old: dict[str, Any] | None) -> None:
+        """Given the record found under this key (decoded), raise Replay or Conflict if it is live."""
+        record = from_plain(old) if old else None
+        if not isinstance(record, IdempotencyRecord) or record.expires_ms < self.now:
+            return
+        if record.payload != self.payload:
+            raise Conflict(f"{HEADER} '{self.key}' was used with a different request")
+        raise Replay(StoredReply(record.status, json.loads(record.body), dict(record.headers)))
+
+    def save(self, result: Any) -> None:
+        """Write the record on its own (composite start: after its find-or-create steps)."""
+        from lib.store.table import ConcurrentChange, ConditionFailed, call
+
+        try:
+            call("put_item", **self.put_action(result)["Put"])
+        except ConditionFailed as failed:
+            self.settle(failed.old)
+        except ConcurrentChange:
+            raise self.in_progress() from None
+
+    def in_progress(self) -> Conflict:
+        return Conflict(f"a request with {HEADER} '{self.key}' is still in progress")

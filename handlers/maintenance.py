@@ -1,0 +1,106 @@
+"""Maintenance function: the §8 routes, the jobs queue that carries big exports and purges past one
+request, and the scheduled maintenance (recording auto-completions, finishing interrupted erasures)."""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+
+from lib.api import resolver as api
+from lib.api.entry import handler_for
+from lib.api.params import FilesParams, PathText, StreamParams, Tenant
+from lib.api.resolver import json_response, list_response, responses
+from lib.models import FilesCreated, JobOut, Purged, PurgeRequest
+from lib.observability import logger
+from lib.rules import maintenance
+
+routes = api.Routes()
+router = routes.router
+
+
+def _remaining() -> int | None:
+    context = routes.router.lambda_context
+    return context.get_remaining_time_in_millis() if hasattr(context, "get_remaining_time_in_millis") else None
+
+
+def _answer(outcome: maintenance.Outcome):
+    headers = None
+    if outcome.job_id is not None:
+        headers = {"Location": api.public_path(routes.current_event, f"/maintenance/jobs/{outcome.job_id}")}
+    return json_response(outcome.status, outcome.body, headers)
+
+
+@routes.get("/maintenance/services/stream", operation_id="export_stream",
+            summary="Services with an event in a time window: ids, or whole conversations",
+            responses=responses(200, "Service ids, or whole services with their states, tasks and attached data",
+                                list[Any], (400, 413)))
+def export_stream(headers: Tenant, params: Annotated[StreamParams, Query()]):
+    from lib import clock
+
+    filters = maintenance.Filters.parse(params.time_from, params.time_to, params.filter_events,
+                                        params.export_content, params.filter_state, clock.now_ms())
+    views, token = maintenance.stream(headers.key, filters, params.limit, params.page_token)
+    return list_response(routes, views, token)
+
+
+@routes.post("/maintenance/services/files", operation_id="export_files",
+             summary="Write export files (services, states, tasks) to the export destination",
+             responses={**responses(200, "The files written", FilesCreated, (400,)),
+                        202: {"description": "Continues as a job; Location names it",
+                              "content": {"application/json": {"model": JobOut}}}})
+def export_files(headers: Tenant, params: Annotated[FilesParams, Query()]):
+    from lib import clock
+
+    filters = maintenance.Filters.parse(params.time_from, params.time_to, params.filter_events, True,
+                                        params.filter_state, clock.now_ms(), files=True)
+    return _answer(maintenance.export_files(headers.key, filters, params.format, _remaining()))
+
+
+@routes.post("/maintenance/purge", operation_id="purge", summary="Delete matching services with their states and tasks",
+             responses={**responses(200, "How many services were purged", Purged, (400, 413)),
+                        202: {"description": "Continues as a job; Location names it",
+                              "content": {"application/json": {"model": JobOut}}}})
+def purge(headers: Tenant, body: Annotated[PurgeRequest, Body()]):
+    return _answer(maintenance.purge(headers.key, body.operation, body.limit, _remaining()))
+
+
+@routes.get("/maintenance/jobs/<job_id>", operation_id="get_job", summary="Follow a maintenance job",
+            responses=responses(200, "The job: status, counts so far, and the result when done", JobOut))
+def get_job(headers: Tenant, job_id: PathText):
+    return json_response(200, maintenance.get_job(headers.key, job_id))
+
+
+app = api.make_app(routes)
+api_handler = handler_for(app)
+
+
+def lambda_handler(event: dict, context: Any) -> Any:
+    """API Gateway requests, jobs-queue messages (SQS) and the schedule (EventBridge)."""
+    if "Records" in event:
+        return _jobs(event, context)
+    if event.get("source") == "aws.events" or event.get("detail-type") == "Scheduled Event":
+        done = maintenance.scheduled(context.get_remaining_time_in_millis() if context else None)
+        logger.info("scheduled maintenance", extra=done)
+        return done
+    return api_handler(event, context)
+
+
+def _jobs(event: dict, context: Any) -> dict:
+    """Continue each job named by a queue message; one not finished is queued again (a worker that
+    dies mid-way leaves its message to reappear: the job resumes from its last checkpoint)."""
+    import json
+
+    failures = []
+    for record in event["Records"]:
+        message = json.loads(record["body"])
+        try:
+            remaining = context.get_remaining_time_in_millis() if context else None
+            if not maintenance.continue_job(message["tenant"], message["job_id"], remaining):
+                from lib.store.maintenance import load_job
+
+                job = load_job(message["tenant"], message["job_id"])
+                if job is not None:
+                    maintenance.enqueue(job)
+        except Exception:  # noqa: BLE001 - the message comes back; the job resumes from its checkpoint
+            logger.exception("job message failed")
+            failures.append({"itemIdentifier": record.get("messageId")})
+    return {"batchItemFailures": failures}

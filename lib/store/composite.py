@@ -1,0 +1,127 @@
+"""Composite start's store operations (§4): the lock item that names, for one (customer_id,
+contact_key, service_type), the service composite starts use and, inside it, the state per state
+type and the task per task type. Concurrent composite starts converge because every change of what
+the lock names is a conditional write of the lock, in the same transaction as what it creates.
+
+Reuse costs two reads whatever the conversation's size: the lock, then the service, state and task
+it names (one BatchGetItem).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lib.errors import Conflict
+from lib.store import conditions as C
+from lib.store import table
+from lib.store.conversations import ConcurrentChange, Write
+from lib.store.idempotency import Claim
+from lib.store.items import Child, CompositeLock, ServiceItem, StateItem, TaskItem, child_sk, from_plain
+from lib.store.table import ConditionFailed, Expression, Update
+
+
+class LockMoved(Conflict):
+    """Another composite start changed the lock since it was read: start the element again."""
+
+    def __init__(self) -> None:
+        super().__init__("too many concurrent composite starts with these keys; retry")
+
+
+def read_lock(tenant: str, digest: str, claim: Claim | None = None) -> tuple[CompositeLock | None, dict | None]:
+    """The lock (and, for the first element of a request with an Idempotency-Key, its record)."""
+    key = CompositeLock(tenant=tenant, digest=digest).key()
+    keys = [key] + ([claim.record_key()] if claim else [])
+    found = table.get_many(keys) if claim else {(key["PK"], key["SK"]): table.get(key)}
+    lock = from_plain(found.get((key["PK"], key["SK"])))
+    record = None
+    if claim:
+        record_key = claim.record_key()
+        record = found.get((record_key["PK"], record_key["SK"]))
+    return (lock if isinstance(lock, CompositeLock) else None), record
+
+
+def read_named(service: ServiceItem | None, tenant: str, service_id: str, state_id: int | None,
+               task_id: int | None) -> tuple[ServiceItem | None, StateItem | None, TaskItem | None]:
+    """The service, state and task a lock names, in one BatchGetItem (the service only when not known)."""
+    from lib.store.conversations import service_key
+
+    skey = service_key(tenant, service_id)
+    keys = [] if service is not None else [skey]
+    if state_id is not None:
+        keys.append({"PK": skey["PK"], "SK": child_sk("state", state_id)})
+    if task_id is not None:
+        keys.append({"PK": skey["PK"], "SK": child_sk("task", task_id)})
+    found = table.get_many(keys) if keys else {}
+    entities = [from_plain(item) for item in found.values()]
+    if service is None:
+        service = next((e for e in entities if isinstance(e, ServiceItem)), None)
+    state = next((e for e in entities if isinstance(e, StateItem)), None)
+    task = next((e for e in entities if isinstance(e, TaskItem)), None)
+    return service, state, task
+
+
+def _lock_condition(e: Expression, stale: CompositeLock | None) -> list[str]:
+    if stale is None:
+        return C.new_item(e)
+    return C.equals(e, "op", stale.op)
+
+
+def create_all(w: Write, lock: CompositeLock, stale: CompositeLock | None, service: ServiceItem,
+               children: list[Child]) -> None:
+    """A new service with its new state and task, and the lock naming them: one transaction."""
+    e = Expression()
+    lock.op = w.token
+    actions = [table.tx_put(lock.to_item(), _lock_condition(e, stale), e)]
+    for item in (service, *children):
+        item.op = w.token
+        e = Expression()
+        actions.append(table.tx_put(item.to_item(), C.new_item(e), e))
+    try:
+        table.transact(actions)
+    except ConditionFailed as failed:
+        if (failed.old_of(0) or {}).get("op") == w.token:
+            return  # applied before its reply was lost
+        raise LockMoved() from None
+    except ConcurrentChange:
+        raise LockMoved() from None
+
+
+def point_at_service(w: Write, lock: CompositeLock, stale: CompositeLock | None) -> None:
+    """The lock now names an existing service (found by the owner's index), nothing inside it yet."""
+    e = Expression()
+    lock.op = w.token
+    try:
+        table.put(lock.to_item(), _lock_condition(e, stale), e)
+    except ConditionFailed as failed:
+        if (failed.old or {}).get("op") != w.token:
+            raise LockMoved() from None
+
+
+def entry_update(w: Write, lock: CompositeLock, path: tuple[str, ...], value: Any, stale: int | None) -> Update:
+    """The lock update that names a state or task: conditional on the lock still naming the service
+    and the entry still naming what was read (absent, or the stale id)."""
+    u = Update(key=lock.key(), sets={path: value})
+    e = u.expr
+    u.conditions += C.equals(e, "service_id", lock.service_id)
+    id_path = path + ("id",) if isinstance(value, dict) else path  # state entries: {"id", "tasks"}
+    u.conditions += C.absent(e, path) if stale is None else C.equals(e, id_path, stale)
+    return u
+
+
+def name_existing(w: Write, lock: CompositeLock, path: tuple[str, ...], value: Any, stale: int | None) -> None:
+    """Point the lock at a state or task that exists already."""
+    try:
+        table.update(entry_update(w, lock, path, value, stale))
+    except ConditionFailed:
+        raise LockMoved() from None
+
+
+def naming(w: Write, lock: CompositeLock, path: tuple[str, ...], value_for: Any, stale: int | None) -> Any:
+    """For a state or task start (ChildStart.extra): the lock update naming the new child, in the
+    start's own transaction."""
+
+    def extra(service: ServiceItem, child_id: int) -> list[tuple[dict[str, Any], Any]]:
+        update = entry_update(w, lock, path, value_for(child_id), stale)
+        return [(table.tx_update(update), lambda old: LockMoved())]
+
+    return extra
