@@ -82,4 +82,4 @@ def test_each_event_reaches_its_handler(table, path):
         body = reply.json
         assert body["exception"] not in ("MethodNotAllowedException",) and not body["message"].startswith("no route")
         assert reply.status == 404 and body["exception"] == "NotFoundException", reply.text
-        assert re.fullmatch(r"(service|state|task) \S+ not found", body["message"]), body["message"]
+        assert re.fullmatch(r"(service|state|task|job) \S+ not found", body["message"]), body["message"]

@@ -773,16 +773,16 @@ def test_no_negative_duration_when_a_state_ends_before_its_task_started(api):
 
 def _three_services(api, headers=None):
     for i in range(3):
-        api.post("/services/start", {"customer_id": "C#1", "timestamp": f"2026-01-01T00:00:0{i}Z"}, headers=headers)
+        api.post("/services/start", {"customer_id": "linked", "timestamp": f"2026-01-01T00:00:0{i}Z"}, headers=headers)
 
 
 def test_link_is_a_path_with_the_stage_and_reflects_no_host(api):
     _three_services(api)
-    reply = api.get("/customers/C%231/services?limit=1&extensions=*",
+    reply = api.get("/customers/linked/services?limit=1&extensions=*",
                     headers={"Host": "evil.example", "X-Forwarded-Proto": "javascript", "X-Forwarded-Host": "evil.example"})
     link = reply.headers["Link"]
     target = re.fullmatch(r'<([^>]+)>; rel="next"', link).group(1)
-    assert target.startswith("/Prod/genesys/1/cs/customers/C%231/services?"), link
+    assert target.startswith("/Prod/genesys/1/cs/customers/linked/services?"), link
     assert not target.startswith("//") and "evil" not in link and "javascript" not in link
     parts = urlsplit(target)
     assert parts.scheme == "" and parts.netloc == ""
@@ -792,11 +792,11 @@ def test_link_is_a_path_with_the_stage_and_reflects_no_host(api):
 def test_link_without_a_stage_in_the_request_path_has_none(api):
     """Called on a custom domain with no base path, requestContext.path carries no stage."""
     _three_services(api)
-    event, handler = event_for("GET", "/customers/C%231/services?limit=1", headers={"Host": "evil.example"})
+    event, handler = event_for("GET", "/customers/linked/services?limit=1", headers={"Host": "evil.example"})
     event["requestContext"]["path"] = event["path"]
     reply = invoke(event, handler)
     target = re.fullmatch(r'<([^>]+)>; rel="next"', reply.headers["Link"]).group(1)
-    assert target.startswith("/genesys/1/cs/customers/C%231/services?"), target
+    assert target.startswith("/genesys/1/cs/customers/linked/services?"), target
     following = api.get(_next_path(reply.headers["Link"]))
     assert following.status == 200 and len(following.json) == 1
 
