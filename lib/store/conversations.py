@@ -139,9 +139,10 @@ def create_service(service: ServiceItem, claim: Claim | None) -> None:
     e = Expression()
     try:
         if claim is None:
-            table.put(service.to_item(), C.new_item(e), e)
+            table.confirmed(lambda: table.put(service.to_item(), C.new_item(e), e), service.key(), service.op)
         else:
-            table.transact([table.tx_put(service.to_item(), C.new_item(e), e), claim.put_action(service.service_id)])
+            actions = [table.tx_put(service.to_item(), C.new_item(e), e), claim.put_action(service.service_id)]
+            table.confirmed(lambda: table.transact(actions), service.key(), service.op)
     except ConditionFailed as failed:
         old = failed.old if claim is None else failed.old_of(0)
         if old is not None and old.get("op") == service.op:
@@ -181,7 +182,7 @@ def update_service(w: Write, service_id: str, build: Build, wanted: Expiry | Non
             _activity(u, known, w.now)
         expiry = _expiration(u, wanted, known, w.now)
         try:
-            new = _decode_service(table.update(u))
+            new = _decode_service(table.update(u, token=w.token))
         except ConditionFailed as failed:
             old = _decode_service(failed.old)
             if old is None or not old.is_live(w.now):
@@ -436,7 +437,7 @@ def remove_services(w: Write, targets: list[Target]) -> tuple[list[str], Erasure
         e = Expression()
         actions.append(table.tx_put(erasure.to_item(), C.new_item(e), e))
         try:
-            table.transact(actions)
+            table.confirmed(lambda: table.transact(actions), erasure.key(), w.token)
             return [sid for sid, _ in pending], erasure
         except ConditionFailed as failed:
             if (failed.old_of(len(pending)) or {}).get("op") == w.token:
@@ -524,7 +525,7 @@ def start_child(w: Write, service_id: str, start: ChildStart, make: Callable[[Se
         if claim is not None:
             actions.append(claim.put_action(child_id))
             explain.append(None)
-        if _run(actions, explain, claim, w, attempt):
+        if _run(actions, explain, claim, w, attempt, service.key()):
             return child_id
     raise Conflict(f"service {service_id} changed concurrently; retry")
 
@@ -569,11 +570,11 @@ def _state_unusable(state_id: int, old: dict[str, Any] | None) -> Exception:
 
 
 def _run(actions: list[dict[str, Any]], explain: list[Callable[[dict | None], Exception] | None],
-         claim: Claim | None, w: Write, attempt: int) -> bool:
-    """Run a transaction whose first action writes the service item. True: applied. False: lost a
-    race (counter moved, conflict): read again. Otherwise raises the domain's error."""
+         claim: Claim | None, w: Write, attempt: int, service: dict[str, str]) -> bool:
+    """Run a transaction whose first action writes the service item (key `service`). True: applied.
+    False: lost a race (counter moved, conflict): read again. Otherwise raises the domain's error."""
     try:
-        table.transact(actions)
+        table.confirmed(lambda: table.transact(actions), service, w.token)
         return True
     except ConcurrentChange:
         if claim is not None and attempt >= 2:
@@ -702,7 +703,7 @@ def end_state(w: Write, service_id: str, state_id: int, completion: Completion) 
         actions, _, rest = _state_end_actions(w, pk, state, tasks, completion, TRANSACTION_LIMIT - 1)
         first, why = _cascading_start(w, service_id, state_id, completion.ms) if rest else _service_check(w, service_id)
         try:
-            table.transact([first] + actions)
+            table.confirmed(lambda: table.transact([first] + actions), state.key(), w.token)
         except ConcurrentChange:
             backoff(attempt)
             continue
@@ -754,7 +755,8 @@ def end_task(w: Write, service_id: str, task_id: int, completion: Completion) ->
         check, why = _service_check(w, service_id, guard)
         action = table.tx_update(_end_child_update("task", pk, task_id, completion, w.token))
         try:
-            table.transact([check, action])
+            table.confirmed(lambda: table.transact([check, action]), {"PK": pk, "SK": child_sk("task", task_id)},
+                            w.token)
             return
         except ConcurrentChange:
             backoff(attempt)
@@ -827,7 +829,7 @@ def transition(w: Write, service_id: str, from_id: int, completion: Completion,
         if claim is not None:
             actions.append(claim.put_action(new_id))
             explain.append(None)
-        if _run(actions, explain, claim, w, attempt):
+        if _run(actions, explain, claim, w, attempt, service.key()):
             if rest:
                 _finish_cascade(w, service_id, pk, rest, completion.ms, from_id)
             return new_id
@@ -850,7 +852,7 @@ def put_child_attached(w: Write, service_id: str, kind: str, child_id: int, name
         u.conditions += (C.absent(u.expr, ("ext", name)) if expected is None
                          else C.equals(u.expr, ("ext", name), expected))
     try:
-        table.transact([live, table.tx_update(u)])
+        table.confirmed(lambda: table.transact([live, table.tx_update(u)]), u.key, w.token)
     except ConditionFailed as failed:
         if (failed.old_of(1) or {}).get("op") == w.token:
             return
