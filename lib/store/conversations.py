@@ -490,13 +490,7 @@ def start_child(w: Write, service_id: str, start: ChildStart, make: Callable[[Se
     references, puts the child and, with an Idempotency-Key, its record. Nothing is written when
     anything fails; a lost race is retried with a fresh read."""
     for attempt in range(ATTEMPTS):
-        service, record = _read_with_record(w.tenant, service_id, claim)
-        if claim is not None:
-            claim.settle(record)
-        if service is None or not service.is_live(w.now):
-            raise not_found(service_id)
-        if service.completed_at(w.now) is not None:
-            raise Conflict(f"service {service_id} is completed")
+        service = _startable(w, service_id, claim, *_read_with_record(w.tenant, service_id, claim))
         seq_name = f"{start.kind}_seq"
         seq = getattr(service, seq_name)
         child_id = seq + 1
@@ -538,6 +532,19 @@ def _read_with_record(tenant: str, service_id: str, claim: Claim | None) -> tupl
     record_key = claim.record_key()
     return (_decode_service(found.get((key["PK"], key["SK"]))),
             found.get((record_key["PK"], record_key["SK"])))
+
+
+def _startable(w: Write, service_id: str, claim: Claim | None, service: ServiceItem | None,
+               record: dict | None) -> ServiceItem:
+    """The service a start or transition read: a request already answered under its Idempotency-Key
+    replays first; then 404 when missing or expired, 409 when completed (also by auto-complete)."""
+    if claim is not None:
+        claim.settle(record)
+    if service is None or not service.is_live(w.now):
+        raise not_found(service_id)
+    if service.completed_at(w.now) is not None:
+        raise Conflict(f"service {service_id} is completed")
+    return service
 
 
 def _counter_update(w: Write, service: ServiceItem, seq_name: str, seq: int) -> Update:
@@ -803,12 +810,7 @@ def transition(w: Write, service_id: str, from_id: int, completion: Completion,
     for attempt in range(ATTEMPTS):
         (service, record), (state, tasks) = parallel(lambda: _read_with_record(w.tenant, service_id, claim),
                                                      lambda: state_with_tasks(pk, from_id))
-        if claim is not None:
-            claim.settle(record)
-        if service is None or not service.is_live(w.now):
-            raise not_found(service_id)
-        if service.completed_at(w.now) is not None:
-            raise Conflict(f"service {service_id} is completed")
+        service = _startable(w, service_id, claim, service, record)
         if state is None:
             raise NotFound(f"state {from_id} not found")
         if state.completed_ms is not None:
