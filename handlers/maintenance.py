@@ -69,19 +69,13 @@ def get_job(headers: Tenant, job_id: PathText):
     return json_response(200, maintenance.get_job(headers.key, job_id))
 
 
-app = api.make_app(routes)
-api_handler = handler_for(app)
-
-
-def lambda_handler(event: dict, context: Any) -> Any:
-    """API Gateway requests, jobs-queue messages (SQS) and the schedule (EventBridge)."""
+def background(event: dict, context: Any) -> Any:
+    """Jobs-queue messages (SQS) and the schedule (EventBridge)."""
     if "Records" in event:
         return _jobs(event, context)
-    if event.get("source") == "aws.events" or event.get("detail-type") == "Scheduled Event":
-        done = maintenance.scheduled(context.get_remaining_time_in_millis() if context else None)
-        logger.info("scheduled maintenance", extra=done)
-        return done
-    return api_handler(event, context)
+    done = maintenance.scheduled(context.get_remaining_time_in_millis() if context else None)
+    logger.info("scheduled maintenance", extra=done)
+    return done
 
 
 def _jobs(event: dict, context: Any) -> dict:
@@ -104,3 +98,7 @@ def _jobs(event: dict, context: Any) -> dict:
             logger.exception("job message failed")
             failures.append({"itemIdentifier": record.get("messageId")})
     return {"batchItemFailures": failures}
+
+
+app = api.make_app(routes)
+lambda_handler = handler_for(app, background=background)

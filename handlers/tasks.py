@@ -20,7 +20,8 @@ router = routes.router
 # `/tasks/active` must not be read as a task whose id is "active".
 def _list_route(suffix: str, status: str | None, label: str) -> None:
     def list_tasks(headers: Tenant, service_id: ServiceId, params: Annotated[TaskListParams, Query()]):
-        query = children.ChildQuery(status=status, types=params.task_types, state_id=params.state_id,
+        state = children.check_child_id("state", params.state_id) if params.state_id is not None else None
+        query = children.ChildQuery(status=status, types=params.task_types, state_id=state,
                                     limit=params.limit, page_token=params.page_token,
                                     started_from=params.started_from, started_to=params.started_to)
         views, token = children.list_children(headers.key, service_id, "task", query, params.selection())

@@ -38,3 +38,17 @@ class Conflict(ApiError):
 class PayloadTooLarge(ApiError):
     status = 413
     exception = "PayloadTooLargeException"
+
+
+class Unauthorized(ApiError):
+    """Deployed: no caller identity (missing or invalid credentials)."""
+
+    status = 401
+    exception = "UnauthorizedException"
+
+
+class Forbidden(ApiError):
+    """Deployed: the caller's role does not allow the method, or the tenant / group is not granted."""
+
+    status = 403
+    exception = "ForbiddenException"

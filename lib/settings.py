@@ -1,13 +1,30 @@
-"""Configuration from environment variables, parsed once into a typed model."""
+"""Configuration from environment variables, parsed once into a typed model.
+
+Security settings fail closed inside Lambda: a function whose `ACCESS_MODE` is missing or unknown,
+or whose `PAGE_TOKEN_SECRET` is missing or short, refuses to start (the error is raised while the
+handler module is imported, so Lambda reports an init error naming the variable) instead of serving
+with a guessable default. Outside Lambda (tests, `make run`, `sam local`) the API is open unless
+`AUTH=on`, and a missing paging secret is replaced by a random one for the life of the process.
+"""
 
 from __future__ import annotations
 
 import os
+import secrets
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import BaseModel, field_validator
 
 from lib.clock import parse_duration
+
+ACCESS_MODES = ("off", "iam")
+MIN_SECRET_LENGTH = 16
+DEFAULT_GRANTS_FILE = "local-grants.json"
+
+
+class ConfigurationError(RuntimeError):
+    """A setting that makes the function unsafe or unable to run; raised at init."""
 
 
 class Settings(BaseModel):
@@ -18,6 +35,12 @@ class Settings(BaseModel):
     page_token_secret: str = ""
     idempotency_expiration_seconds: int = 86400
     max_body_bytes: int = 128 * 1024
+    # Who may call (lib.api.access): "iam" checks the caller's grant on every request, "off" does not.
+    access_mode: Literal["off", "iam"] = "off"
+    # Grants from this JSON file instead of the table (the local run's AUTH=on; never inside Lambda).
+    grants_file: str | None = None
+    grant_cache_seconds: float = 60.0
+    grant_negative_cache_seconds: float = 10.0
     auto_complete_after_seconds: int | None = None  # AUTO_COMPLETE_AFTER: default of auto_complete_after
     export_bucket: str | None = None  # EXPORT_BUCKET: where export files go when deployed
     export_dir: str = "exports"  # EXPORT_DIR: where they go otherwise (the local run)
@@ -28,25 +51,67 @@ class Settings(BaseModel):
     @classmethod
     def _duration(cls, value: object) -> object:
         if isinstance(value, str):
-            return int(value) if value.strip().isdigit() else parse_duration(value)  # seconds, or 30d / 4h ...
+            # plain seconds ("3600") or the DEFAULT_EXPIRATION format ("1h")
+            return int(value) if value.strip().isdigit() else parse_duration(value.strip())
         return value
+
+
+def in_lambda() -> bool:
+    """True inside a deployed Lambda function (not `sam local`, whose container sets AWS_SAM_LOCAL)."""
+    return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME")) and not os.environ.get("AWS_SAM_LOCAL")
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "on", "true", "yes")
+
+
+def _access(values: dict[str, object], deployed: bool) -> None:
+    mode = os.environ.get("ACCESS_MODE", "").strip().lower()
+    if mode and mode not in ACCESS_MODES:
+        raise ConfigurationError(f"ACCESS_MODE={mode!r} is not one of {', '.join(ACCESS_MODES)}")
+    if deployed:
+        if not mode:
+            raise ConfigurationError("ACCESS_MODE is not set: a deployed function must say who may call it "
+                                     "(template.yaml sets ACCESS_MODE=iam)")
+        values["access_mode"] = mode
+        return  # grants always come from the table in Lambda: GRANTS_FILE and AUTH are ignored there
+    if _flag("AUTH"):
+        if mode == "off":
+            raise ConfigurationError("AUTH=on contradicts ACCESS_MODE=off")
+        values["access_mode"] = "iam"
+        values["grants_file"] = os.environ.get("GRANTS_FILE") or DEFAULT_GRANTS_FILE
+    elif mode:
+        values["access_mode"] = mode
+        if os.environ.get("GRANTS_FILE"):
+            values["grants_file"] = os.environ["GRANTS_FILE"]
+
+
+def _secret(deployed: bool) -> str:
+    secret = os.environ.get("PAGE_TOKEN_SECRET", "")
+    if deployed and len(secret) < MIN_SECRET_LENGTH:
+        raise ConfigurationError(f"PAGE_TOKEN_SECRET is {'missing' if not secret else 'too short'}: a deployed "
+                                 f"function needs at least {MIN_SECRET_LENGTH} characters to sign paging tokens")
+    # Outside Lambda, a random key: tokens stop working when the process restarts, nothing more.
+    return secret or secrets.token_urlsafe(32)
 
 
 @lru_cache(maxsize=1)
 def settings() -> Settings:
-    """The settings of this process (cached; tests clear the cache after changing the env)."""
+    """The settings of this process (cached; tests clear the cache after changing the env).
+
+    Raises ConfigurationError when a security setting is missing or invalid inside Lambda."""
+    deployed = in_lambda()
     values: dict[str, object] = {}
     if os.environ.get("TABLE_NAME"):
         values["table_name"] = os.environ["TABLE_NAME"]
     if os.environ.get("DEFAULT_EXPIRATION"):
         values["default_expiration_seconds"] = os.environ["DEFAULT_EXPIRATION"]
+    if os.environ.get("AUTO_COMPLETE_AFTER", "").strip():
+        values["auto_complete_after_seconds"] = os.environ["AUTO_COMPLETE_AFTER"].strip()
     for env, name in (("EXPORT_BUCKET", "export_bucket"), ("EXPORT_DIR", "export_dir"),
                       ("JOBS_QUEUE_URL", "jobs_queue_url"), ("MAINTENANCE_BUDGET_MS", "maintenance_budget_ms")):
         if os.environ.get(env):
             values[name] = os.environ[env]
-    if os.environ.get("AUTO_COMPLETE_AFTER"):
-        values["auto_complete_after_seconds"] = os.environ["AUTO_COMPLETE_AFTER"]
-    # Without a configured secret, paging tokens are still signed, with a key derived from the
-    # table name: stable across Lambda instances, but guessable. template.yaml always sets one.
-    values["page_token_secret"] = os.environ.get("PAGE_TOKEN_SECRET") or f"unset-secret:{values.get('table_name', '')}"
+    _access(values, deployed)
+    values["page_token_secret"] = _secret(deployed)
     return Settings(**values)

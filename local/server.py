@@ -1,204 +1,323 @@
-"""The no-Docker local run (`make run`): an embedded DynamoDB and the API, in one process.
+"""The no-Docker local run (`make run`): the template's functions, served as Lambda would serve them.
 
 * Embedded DynamoDB: moto's server, made faithful by local.embedded_dynamodb (every call atomic),
-  on a free loopback port. Skipped when AWS_ENDPOINT_URL_DYNAMODB points at a DynamoDB already.
-* The table is created from template.yaml (keys, indexes, TTL) unless it exists.
-* The API: every `Api` event of template.yaml becomes a route; a request is turned into the API
-  Gateway REST proxy event `sam local start-api` would send and handed to the function's
-  `lambda_handler`. Each function keeps a pool of independently loaded copies of its handler
-  module, like Lambda execution environments: a copy serves one request at a time (Powertools'
-  resolver holds per-request state), while different requests run in parallel.
-* `/swagger`: Swagger UI from the swagger-ui-bundle package (no CDN) over docs/openapi.json.
+  on a free loopback port, in this process. Skipped when AWS_ENDPOINT_URL_DYNAMODB points at a
+  DynamoDB already. The table is created from the template (keys, indexes, TTL) unless it exists.
+* Functions: each function of the template gets a pool of worker *processes* (spawned, each
+  importing the handler module once, like Lambda execution environments). A worker serves one
+  invocation at a time; a pool starts with one worker (or none with LOCAL_WARM=0: started on first
+  use, like a cold start) and grows to LOCAL_POOL_SIZE (4) when requests overlap. Powertools keeps per-request state on the resolver class, so copies sharing one
+  interpreter would mix requests up; separate processes cannot. Workers reach the embedded
+  services through AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_SQS.
+* API events: every `Api` event becomes a route; requests become API Gateway REST proxy events
+  (local.events, the adapter the tests use too) and the results HTTP responses.
+* SQS events: moto's SQS on another loopback port (unless AWS_ENDPOINT_URL_SQS is set), the
+  template's queues created there, the function's environment pointing at them (!Ref queue = its
+  URL); each SQS event is polled and its batches handed to the function as Lambda's event source
+  mapping does: messages are deleted when the invocation succeeds (with ReportBatchItemFailures,
+  all but the failed ones), and come back after the visibility timeout when it fails.
+* Schedule events: the function is invoked with an EventBridge "Scheduled Event" (or the event's
+  Input) every LOCAL_SCHEDULE_SECONDS (default 60), whatever the rate or cron expression says.
+* EXPORT_DIR (default ./exports) is set for every function and created.
+* AUTH=on: the local access mode (see local.events): X-CS-Principal names the caller.
+* `/swagger`: Swagger UI 5 (flask-swagger-ui's copy of its dist; no CDN) over docs/openapi.json.
+* Ctrl-C or SIGTERM stops everything (workers, pollers, embedded services) and exits with 0.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
+import importlib
 import importlib.util
 import json
 import logging
 import mimetypes
+import multiprocessing
 import os
-import queue
-import re
+import signal
 import sys
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any
+from urllib.parse import urlsplit
 
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from local import embedded_dynamodb, template
+from local import embedded_dynamodb, events, template
 
-LOCAL_REGION = "us-east-1"
-POOL_SIZE = 8
+LOCAL_REGION = events.LOCAL_REGION
+LOCAL_ACCOUNT = events.LOCAL_ACCOUNT
+GATEWAY_TIMEOUT = 29  # seconds: API Gateway's integration timeout
+SQS_IDLE_SECONDS = 0.5
+# Template variables the local run does not copy (unless exported): the deployed access mode
+# (locally the API is open, or AUTH=on enforces access with a grants file).
+DEPLOYED_ONLY = {"ACCESS_MODE"}
 log = logging.getLogger("local-run")
 
 
-# ---------------------------------------------------------------- table
+# ---------------------------------------------------------------- worker processes
 
 
-def ensure_table(table_name: str) -> None:
-    """Create the template's table on the configured endpoint unless it exists."""
-    from lib.store.table import client as store_client
-
-    client = store_client()
-    if table_name not in client.list_tables().get("TableNames", []):
-        template.create_table(client, table_name)
-
-
-# ---------------------------------------------------------------- routes and events
-
-
-@dataclass
-class Route:
-    api: template.ApiRoute
-    pattern: re.Pattern
-    names: list[str]
-    specificity: tuple[int, ...]
-
-
-def compile_routes(routes: list[template.ApiRoute]) -> list[Route]:
-    """Routes ordered as API Gateway picks them: fixed path segments win over `{parameters}`."""
-    compiled = []
-    for api in routes:
-        names: list[str] = []
-        parts = []
-        for segment in api.path.strip("/").split("/"):
-            match = re.fullmatch(r"\{(\w+)(\+?)\}", segment)
-            if match:
-                names.append(match.group(1))
-                parts.append(f"(?P<{match.group(1)}>.+)" if match.group(2) else f"(?P<{match.group(1)}>[^/]+)")
-            else:
-                parts.append(re.escape(segment))
-        pattern = re.compile("^/" + "/".join(parts) + "/?$")
-        specificity = tuple(0 if seg.startswith("{") else 1 for seg in api.path.strip("/").split("/"))
-        compiled.append(Route(api, pattern, names, specificity))
-    return sorted(compiled, key=lambda r: r.specificity, reverse=True)
-
-
-def build_event(request: Request, route: Route, match: re.Match) -> dict[str, Any]:
-    """The API Gateway REST proxy event for `request` (the shape `sam local start-api` sends)."""
-    raw = request.get_data()
+def _worker_main(conn: Any, code_root: str, handler: str, environment: dict[str, str], function: str,
+                 memory: int) -> None:
+    """A Lambda execution environment: import the handler once, then run one invocation at a time."""
+    # Ctrl-C reaches the whole process group; the parent decides when workers stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)
+    os.environ.update(environment)
+    if code_root not in sys.path:
+        sys.path.insert(0, code_root)
+    module_name, attribute = handler.rsplit(".", 1)
     try:
-        body, encoded = (raw.decode("utf-8"), False) if raw else (None, False)
-    except UnicodeDecodeError:
-        body, encoded = base64.b64encode(raw).decode(), True
-    headers: dict[str, str] = {}
-    multi_headers: dict[str, list[str]] = {}
-    for key, value in request.headers.items():
-        headers[key] = value
-        multi_headers.setdefault(key, []).append(value)
-    headers.setdefault("X-Forwarded-Proto", "http")
-    multi_headers.setdefault("X-Forwarded-Proto", ["http"])
-    query = {key: values[-1] for key, values in request.args.lists()}
-    multi_query = {key: values for key, values in request.args.lists()}
-    path_params = {name: match.group(name) for name in route.names}
-    now = time.time()
-    return {
-        "resource": route.api.path,
-        "path": request.path,
-        "httpMethod": request.method,
-        "headers": headers,
-        "multiValueHeaders": multi_headers,
-        "queryStringParameters": query or None,
-        "multiValueQueryStringParameters": multi_query or None,
-        "pathParameters": path_params or None,
-        "stageVariables": None,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "local",
-            "resourcePath": route.api.path,
-            "httpMethod": request.method,
-            "path": request.path,
-            "stage": "local",
-            "protocol": request.environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
-            "requestId": str(uuid.uuid4()),
-            "requestTimeEpoch": int(now * 1000),
-            "identity": {"sourceIp": request.remote_addr, "userAgent": request.headers.get("User-Agent")},
-        },
-        "body": body,
-        "isBase64Encoded": encoded,
-    }
+        entry = getattr(importlib.import_module(module_name), attribute)
+    except BaseException:  # noqa: BLE001 - Lambda's Runtime.ImportModuleError, reported to the parent
+        conn.send(("init-error", traceback.format_exc()))
+        return
+    conn.send(("ready", os.getpid()))
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return  # the parent is gone
+        event, timeout_ms = message
+        context = events.LambdaContext(function, memory_limit_in_mb=memory, timeout_ms=timeout_ms)
+        try:
+            reply: tuple[str, Any] = ("ok", entry(event, context))
+        except Exception:  # noqa: BLE001 - a function error, as Lambda reports it
+            reply = ("error", traceback.format_exc())
+        try:
+            conn.send(reply)
+        except Exception:  # noqa: BLE001 - a result that cannot be serialised is a function error too
+            conn.send(("error", traceback.format_exc()))
 
 
-def to_response(result: dict[str, Any]) -> Response:
-    """API Gateway's translation of a proxy integration result into HTTP."""
-    body = result.get("body") or ""
-    data = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode("utf-8")
-    response = Response(data, status=int(result.get("statusCode", 500)))
-    response.headers.pop("Content-Type", None)
-    for key, value in (result.get("headers") or {}).items():
-        response.headers[key] = str(value)
-    for key, values in (result.get("multiValueHeaders") or {}).items():
-        response.headers.pop(key, None)
-        for value in values:
-            response.headers.add(key, str(value))
-    return response
+class FunctionError(Exception):
+    """The invocation failed: the handler raised, timed out, or its environment died."""
+
+    def __init__(self, message: str, timed_out: bool = False):
+        super().__init__(message)
+        self.timed_out = timed_out
 
 
 @dataclass
-class LambdaContext:
-    """The parts of Lambda's context object that Powertools reads."""
+class FunctionSpec:
+    name: str
+    handler: str
+    code_root: Path
+    timeout: int
+    memory: int
+    environment: dict[str, str]
 
-    function_name: str
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    memory_limit_in_mb: int = 512
-    timeout_ms: int = 29_000
-    started: float = field(default_factory=time.monotonic)
+
+class Worker:
+    """One execution environment: a spawned process and the pipe to it."""
+
+    def __init__(self, context: Any, spec: FunctionSpec, index: int):
+        self.spec = spec
+        self.conn, child = context.Pipe()
+        self.process = context.Process(
+            target=_worker_main, name=f"{spec.name}-{index}", daemon=True,
+            args=(child, str(spec.code_root), spec.handler, spec.environment, spec.name, spec.memory))
+        self.process.start()
+        child.close()
+
+    def ready(self, timeout: float = 120) -> None:
+        if not self.conn.poll(timeout):
+            self.kill()
+            raise FunctionError(f"{self.spec.name}: environment did not start in {timeout:.0f} s")
+        try:
+            kind, payload = self.conn.recv()
+        except (EOFError, OSError):
+            kind, payload = "init-error", "the environment exited while starting"
+        if kind != "ready":
+            self.kill()
+            raise FunctionError(f"{self.spec.name}: cannot import {self.spec.handler}\n{payload}")
+
+    def call(self, event: Any, timeout: float) -> Any:
+        """The handler's result, or FunctionError. A worker that timed out or died is dead after this."""
+        try:
+            self.conn.send((event, int(timeout * 1000)))
+            if not self.conn.poll(timeout):
+                self.kill()
+                raise FunctionError(f"{self.spec.name}: task timed out after {timeout:.0f} s", timed_out=True)
+            kind, payload = self.conn.recv()
+        except (EOFError, OSError, BrokenPipeError):
+            self.kill()
+            raise FunctionError(f"{self.spec.name}: the execution environment exited") from None
+        if kind == "error":
+            raise FunctionError(f"{self.spec.name}: {payload}")
+        return payload
 
     @property
-    def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:{LOCAL_REGION}:123456789012:function:{self.function_name}"
+    def alive(self) -> bool:
+        return self.process.is_alive()
 
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, self.timeout_ms - int((time.monotonic() - self.started) * 1000))
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(timeout=5)
+        self.conn.close()
 
 
 class FunctionPool:
-    """Independently loaded copies of one handler module (execution environments)."""
+    """A function's execution environments: one invocation per worker, at most `size` workers."""
 
-    def __init__(self, function: str, handler: str, size: int = POOL_SIZE):
-        self.function = function
-        self.module_path, self.attribute = handler.rsplit(".", 1)
+    def __init__(self, context: Any, spec: FunctionSpec, size: int):
+        self.context = context
+        self.spec = spec
         self.size = size
-        self.idle: queue.Queue[ModuleType] = queue.Queue()
-        self.created = 0
-        self.lock = threading.Lock()
+        self.idle: list[Worker] = []
+        self.workers: set[Worker] = set()
+        self.starting = 0
+        self.spawned = 0
+        self.closed = False
+        self.condition = threading.Condition()
 
-    def _load(self, index: int) -> ModuleType:
-        source = template.ROOT / (self.module_path.replace(".", "/") + ".py")
-        spec = importlib.util.spec_from_file_location(f"{self.module_path}__env{index}", source)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
+    def _spawn(self) -> Worker:
+        self.spawned += 1
+        return Worker(self.context, self.spec, self.spawned)
 
-    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
-        with self.lock:
-            grow = self.idle.empty() and self.created < self.size
-            if grow:
-                self.created += 1
-                index = self.created
-        module = self._load(index) if grow else self.idle.get()
+    def warm(self) -> Worker:
+        """Start one environment now (at start-up, like a provisioned one)."""
+        with self.condition:
+            worker = self._spawn()
+            self.workers.add(worker)
+        return worker
+
+    def _acquire(self) -> Worker:
+        with self.condition:
+            while True:
+                if self.closed:
+                    raise FunctionError(f"{self.spec.name}: stopping")
+                if self.idle:
+                    return self.idle.pop()
+                if len(self.workers) + self.starting < self.size:
+                    self.starting += 1
+                    worker = self._spawn()
+                    break
+                self.condition.wait()
         try:
-            return getattr(module, self.attribute)(event, LambdaContext(self.function))
+            worker.ready()
+        except BaseException:
+            with self.condition:
+                self.starting -= 1
+                self.condition.notify()
+            raise
+        with self.condition:
+            self.starting -= 1
+            self.workers.add(worker)
+        return worker
+
+    def _release(self, worker: Worker) -> None:
+        with self.condition:
+            if worker.alive and not self.closed:
+                self.idle.append(worker)
+            else:
+                self.workers.discard(worker)
+                worker.kill()
+            self.condition.notify()
+
+    def invoke(self, event: Any, timeout: float | None = None) -> Any:
+        worker = self._acquire()
+        try:
+            return worker.call(event, timeout or self.spec.timeout)
         finally:
-            self.idle.put(module)
+            self._release(worker)
+
+    def close(self) -> None:
+        """Stop every worker, busy or not, at once (as Lambda ends its environments: they keep
+        nothing that needs flushing)."""
+        with self.condition:
+            self.closed = True
+            workers = list(self.workers)
+            self.idle.clear()
+            self.condition.notify_all()
+        for worker in workers:
+            if worker.process.is_alive():
+                worker.process.kill()
+        for worker in workers:
+            worker.kill()
 
 
 # ---------------------------------------------------------------- the API application
 
 
-def _error(status: int, exception: str, message: str) -> Response:
-    return Response(json.dumps({"message": message, "exception": exception}), status=status,
-                    content_type="application/json")
+class LocalApi:
+    """WSGI application that plays API Gateway in front of the template's functions."""
+
+    def __init__(self, routes: list[events.Route], pools: dict[str, FunctionPool], port: int):
+        self.routes = routes
+        self.pools = pools
+        self.port = port
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        request = Request(environ)
+        started = time.perf_counter()
+        target = _raw_target(environ)
+        response = self.dispatch(request, target)
+        log.info("%s %s %s %.1f ms", request.method, target, response.status_code,
+                 (time.perf_counter() - started) * 1000)
+        return response(environ, start_response)
+
+    def dispatch(self, request: Request, target: str) -> Response:
+        if request.path == "/swagger" or request.path.startswith("/swagger/"):
+            return swagger(request.path)
+        http = events.HttpRequest.from_target(
+            request.method, target, request.headers.items(), request.get_data(),
+            source_ip=request.remote_addr or "127.0.0.1",
+            protocol=request.environ.get("SERVER_PROTOCOL", "HTTP/1.1"), scheme="http", port=self.port)
+        found = events.find_route(self.routes, http.method, http.raw_path)
+        if found is None:
+            return _response(events.not_found())
+        route, params = found
+        event = events.build_event(http, route, params)
+        request_id = event["requestContext"]["requestId"]
+        pool = self.pools[route.api.function]
+        timeout = min(pool.spec.timeout, GATEWAY_TIMEOUT)
+        try:
+            result = pool.invoke(event, timeout)
+            return _response(events.to_response(result))
+        except FunctionError as error:
+            log.error("%s", error)
+            # Lambda's own timeout is a function error (502); API Gateway's 29 s is a 504.
+            status = 504 if error.timed_out and timeout == GATEWAY_TIMEOUT else 502
+            return _response(events.gateway_error(status, request_id))
+        except events.MalformedResult as error:
+            log.error("%s: malformed proxy result: %s", route.api.function, error)
+            return _response(events.gateway_error(502, request_id))
+
+
+def _raw_target(environ: dict) -> str:
+    """The request target exactly as the client sent it (`/path?query`, still percent-encoded)."""
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if raw is None:
+        query = environ.get("QUERY_STRING")
+        return environ.get("PATH_INFO", "/") + (f"?{query}" if query else "")
+    try:  # werkzeug passes the request line through the WSGI latin-1 "encoding dance"
+        raw = raw.encode("latin-1").decode("utf-8").encode("latin-1").decode("utf-8", "replace")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        pass
+    if raw.startswith(("http://", "https://")):  # absolute form, as sent to a proxy
+        parts = urlsplit(raw)
+        raw = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return raw
+
+
+def _response(http: events.HttpResponse) -> Response:
+    response = Response(http.body, status=http.status)
+    response.headers.pop("Content-Type", None)
+    for key, value in http.headers:
+        response.headers.add(key, value)
+    return response
 
 
 SWAGGER_HTML = """<!DOCTYPE html>
@@ -210,71 +329,163 @@ SWAGGER_HTML = """<!DOCTYPE html>
 </body></html>"""
 
 
-class LocalApi:
-    """WSGI application that plays API Gateway in front of the template's functions."""
-
-    def __init__(self) -> None:
-        self.routes = compile_routes(template.api_routes())
-        self.pools: dict[str, FunctionPool] = {}
-        for route in self.routes:
-            self.pools.setdefault(route.api.function, FunctionPool(route.api.function, route.api.handler))
-
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        request = Request(environ)
-        started = time.perf_counter()
-        response = self.dispatch(request)
-        log.info("%s %s %s %.1f ms", request.method, request.full_path.rstrip("?"), response.status_code,
-                 (time.perf_counter() - started) * 1000)
-        return response(environ, start_response)
-
-    def dispatch(self, request: Request) -> Response:
-        if request.path == "/swagger" or request.path.startswith("/swagger/"):
-            return self.swagger(request.path)
-        for route in self.routes:
-            match = route.pattern.match(request.path)
-            if match and route.api.method in ("ANY", request.method):
-                try:
-                    result = self.pools[route.api.function].invoke(build_event(request, route, match))
-                except Exception:  # noqa: BLE001 - what API Gateway answers when a function crashes
-                    log.exception("function %s failed", route.api.function)
-                    return _error(502, "InternalException", "Internal server error")
-                return to_response(result)
-        # API Gateway's MISSING_AUTHENTICATION_TOKEN response, as template.yaml reshapes it.
-        return _error(404, "NotFoundException", "no such route")
-
-    def swagger(self, path: str) -> Response:
-        if path in ("/swagger", "/swagger/"):
-            return Response(SWAGGER_HTML, content_type="text/html; charset=utf-8")
-        if path == "/swagger/openapi.json":
-            return Response((template.ROOT / "docs" / "openapi.json").read_bytes(), content_type="application/json")
-        import swagger_ui_bundle
-
-        name = path.removeprefix("/swagger/assets/")
-        asset = Path(swagger_ui_bundle.swagger_ui_path) / name
-        if "/" in name or not asset.is_file():
-            return _error(404, "NotFoundException", "no such asset")
-        return Response(asset.read_bytes(), content_type=mimetypes.guess_type(name)[0] or "application/octet-stream")
+def swagger_assets() -> Path:
+    """Swagger UI's dist folder, as the flask-swagger-ui package ships it (found without importing Flask)."""
+    spec = importlib.util.find_spec("flask_swagger_ui")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("flask-swagger-ui is not installed (make run installs it)")
+    return Path(next(iter(spec.submodule_search_locations))) / "dist"
 
 
-# ---------------------------------------------------------------- entry point
+def swagger(path: str) -> Response:
+    if path in ("/swagger", "/swagger/"):
+        return Response(SWAGGER_HTML, content_type="text/html; charset=utf-8")
+    if path == "/swagger/openapi.json":
+        return Response((template.ROOT / "docs" / "openapi.json").read_bytes(), content_type="application/json")
+    name = path.removeprefix("/swagger/assets/")
+    asset = swagger_assets() / name
+    if name == path or "/" in name or name.startswith(".") or not asset.is_file():
+        return _response(events.HttpResponse(404, [("Content-Type", "application/json")],
+                                             b'{"message": "no such asset", "exception": "NotFoundException"}'))
+    return Response(asset.read_bytes(), content_type=mimetypes.guess_type(name)[0] or "application/octet-stream")
 
 
-def configure_environment() -> dict[str, str]:
-    """Environment of the local functions: the template's plain values, local defaults for the
-    rest, and whatever the user already exported (which wins)."""
-    defaults = {
-        **template.plain_environment(),
+# ---------------------------------------------------------------- other event sources
+
+
+def sqs_records(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
+    """The event Lambda's SQS event source mapping sends for a batch of received messages."""
+    records = []
+    for message in messages:
+        attributes = {}
+        for name, value in (message.get("MessageAttributes") or {}).items():
+            attributes[name] = {
+                "stringValue": value.get("StringValue"),
+                "binaryValue": _b64(value.get("BinaryValue")),
+                "stringListValues": value.get("StringListValues", []),
+                "binaryListValues": [_b64(v) for v in value.get("BinaryListValues", [])],
+                "dataType": value.get("DataType"),
+            }
+        records.append({
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message.get("Body", ""),
+            "attributes": message.get("Attributes", {}),
+            "messageAttributes": attributes,
+            "md5OfBody": message.get("MD5OfBody"),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": queue_arn,
+            "awsRegion": LOCAL_REGION,
+        })
+    return {"Records": records}
+
+
+def _b64(value: Any) -> Any:
+    import base64
+
+    return base64.b64encode(value).decode("ascii") if isinstance(value, (bytes, bytearray)) else value
+
+
+def scheduled_event(rule_arn: str) -> dict[str, Any]:
+    """The event an EventBridge schedule rule sends."""
+    return {
+        "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": LOCAL_ACCOUNT, "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": LOCAL_REGION, "resources": [rule_arn], "detail": {},
+    }
+
+
+class SqsPoller(threading.Thread):
+    """Lambda's SQS event source mapping for one (queue, function)."""
+
+    def __init__(self, client: Any, queue_url: str, queue_arn: str, pool: FunctionPool, batch_size: int,
+                 report_failures: bool, stopping: threading.Event, label: str):
+        super().__init__(name=f"sqs-{label}", daemon=True)
+        self.client, self.queue_url, self.queue_arn, self.pool = client, queue_url, queue_arn, pool
+        self.batch_size = max(1, min(batch_size, 10))
+        self.report_failures = report_failures
+        self.stopping = stopping
+        self.label = label
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.poll_once()
+            except Exception:  # noqa: BLE001 - keep polling, as the event source mapping does
+                if not self.stopping.is_set():
+                    log.exception("%s: polling failed", self.label)
+                self.stopping.wait(SQS_IDLE_SECONDS)
+
+    def poll_once(self) -> None:
+        messages = self.client.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=self.batch_size, WaitTimeSeconds=0,
+            AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])
+        if not messages:
+            self.stopping.wait(SQS_IDLE_SECONDS)
+            return
+        try:
+            result = self.pool.invoke(sqs_records(messages, self.queue_arn))
+        except FunctionError as error:
+            log.error("%s: %d message(s) not processed, back after the visibility timeout: %s",
+                      self.label, len(messages), error)
+            return
+        failed: set[str] = set()
+        if self.report_failures and isinstance(result, dict):
+            failed = {str(item.get("itemIdentifier")) for item in result.get("batchItemFailures") or []}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if done:
+            self.client.delete_message_batch(QueueUrl=self.queue_url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)])
+        log.info("%s: %d message(s), %d deleted%s", self.label, len(messages), len(done),
+                 f", {len(failed)} reported failed" if failed else "")
+
+
+class Schedule(threading.Thread):
+    """An EventBridge schedule rule, every `interval` seconds."""
+
+    def __init__(self, pool: FunctionPool, interval: float, rule_arn: str, payload: Any,
+                 stopping: threading.Event, label: str):
+        super().__init__(name=f"schedule-{label}", daemon=True)
+        self.pool, self.interval, self.rule_arn, self.payload = pool, interval, rule_arn, payload
+        self.stopping = stopping
+        self.label = label
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.interval):
+            event = self.payload if self.payload is not None else scheduled_event(self.rule_arn)
+            try:
+                self.pool.invoke(event)
+                log.info("%s: invoked", self.label)
+            except FunctionError as error:
+                if not self.stopping.is_set():
+                    log.error("%s: %s", self.label, error)
+
+
+# ---------------------------------------------------------------- the local run
+
+
+def default_environment(path: Path | str | None = None) -> dict[str, str]:
+    """What the local run sets unless the user exported it: the template's plain values, then local
+    defaults (which win over the template's)."""
+    return {
+        **template.plain_environment(path),
         "TABLE_NAME": "context-services-local",
         "PAGE_TOKEN_SECRET": "local-run-secret",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
         "POWERTOOLS_METRICS_DISABLED": "true",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "AWS_DEFAULT_REGION": LOCAL_REGION,
+        "EXPORT_DIR": str(template.ROOT / "exports"),
     }
+
+
+def configure_environment(path: Path | str | None = None) -> dict[str, str]:
+    """Set the local defaults in os.environ (the user's exported values win)."""
+    defaults = default_environment(path)
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
     if not os.environ.get("AWS_ENDPOINT_URL_DYNAMODB"):
-        # The embedded DynamoDB accepts any credentials; never pick up real ones by accident.
+        # The embedded services accept any credentials; never pick up real ones by accident.
         os.environ["AWS_ACCESS_KEY_ID"] = "local"
         os.environ["AWS_SECRET_ACCESS_KEY"] = "local"
         os.environ.pop("AWS_SESSION_TOKEN", None)
@@ -282,40 +493,291 @@ def configure_environment() -> dict[str, str]:
     return defaults
 
 
-def serve(host: str, port: int) -> None:
-    """Start everything and serve until interrupted."""
-    configure_environment()
-    embedded = None
-    if not os.environ.get("AWS_ENDPOINT_URL_DYNAMODB"):
-        embedded, endpoint = embedded_dynamodb.start(host)
-        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = endpoint
-        print(f"embedded DynamoDB (moto, serialised) on {endpoint}", flush=True)
-    else:
-        log.info("using DynamoDB at %s", os.environ["AWS_ENDPOINT_URL_DYNAMODB"])
-    ensure_table(os.environ["TABLE_NAME"])
-    server = make_server(host, port, LocalApi(), threaded=True)
-    print(f"Context Services API on http://{host}:{server.server_port}/genesys/1/cs  "
-          f"(Swagger UI: http://{host}:{server.server_port}/swagger) - Ctrl-C stops", flush=True)
+def _serve_in_thread(app: Callable, host: str, name: str) -> tuple[Any, str]:
+    server = make_server(host, 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, name=name, daemon=True).start()
+    return server, f"http://{host}:{server.server_port}"
+
+
+class LocalRun:
+    """Everything `make run` starts, and stops."""
+
+    def __init__(self, host: str, port: int, template_path: Path | str | None = None,
+                 pool_size: int | None = None):
+        self.host, self.port = host, port
+        self.template_path = Path(template_path or template.TEMPLATE).resolve()
+        self.pool_size = pool_size or int(os.environ.get("LOCAL_POOL_SIZE", "4"))
+        self.stopping = threading.Event()
+        self.services: list[Any] = []  # embedded HTTP servers (DynamoDB, SQS)
+        self.pools: dict[str, FunctionPool] = {}
+        self.threads: list[threading.Thread] = []
+        self.http: Any = None
+
+    # -- start
+
+    def start(self) -> None:
+        path = self.template_path
+        configure_environment(path)
+        refs: dict[str, str] = {name: str(p["Default"]) for name, p in template.load(path).get("Parameters", {}).items()
+                                if "Default" in p}
+        refs.update({"AWS::Region": LOCAL_REGION, "AWS::AccountId": LOCAL_ACCOUNT, "AWS::StackName": "local",
+                     "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"})
+        attributes: dict[tuple[str, str], str] = {}
+
+        tables = template.resources("AWS::DynamoDB::Table", path)
+        if tables:
+            if not os.environ.get("AWS_ENDPOINT_URL_DYNAMODB"):
+                embedded_dynamodb.faithful_updates()
+                embedded_dynamodb.partition_scoped()
+                server, endpoint = embedded_dynamodb.start(self.host)
+                self.services.append(server)
+                os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = endpoint
+                print(f"embedded DynamoDB (moto, serialised) on {endpoint}", flush=True)
+            else:
+                print(f"using DynamoDB at {os.environ['AWS_ENDPOINT_URL_DYNAMODB']}", flush=True)
+            self.ensure_table(os.environ["TABLE_NAME"])
+            for name in tables:
+                refs[name] = os.environ["TABLE_NAME"]
+                attributes[(name, "Arn")] = f"arn:aws:dynamodb:{LOCAL_REGION}:{LOCAL_ACCOUNT}:table/{refs[name]}"
+
+        queues = template.resources("AWS::SQS::Queue", path)
+        sqs = None
+        if queues:
+            sqs = self.start_sqs()
+            self.create_queues(sqs, queues, refs, attributes)
+
+        export_dir = Path(os.environ["EXPORT_DIR"]).resolve()
+        export_dir.mkdir(parents=True, exist_ok=True)
+        os.environ["EXPORT_DIR"] = str(export_dir)
+        print(f"exports: {export_dir} (EXPORT_DIR)", flush=True)
+        if events.auth_mode():
+            print("access: AUTH=on - the caller is the X-CS-Principal header (IAM identity in the event); "
+                  "no header, no identity", flush=True)
+        else:
+            print("access: open (AUTH unset: no caller identity in events; AUTH=on enforces access)", flush=True)
+
+        context = multiprocessing.get_context("spawn")
+        functions = template.functions(path)
+        for function in functions:
+            spec = FunctionSpec(function.name, function.handler, function.code_root, function.timeout,
+                                function.memory, self.function_environment(function, refs, attributes))
+            self.pools[function.name] = FunctionPool(context, spec, self.pool_size)
+        warm = os.environ.get("LOCAL_WARM", "1").strip().lower() not in ("0", "off", "false", "no")
+        if warm:
+            self.warm()
+        print(f"functions: {', '.join(self.pools)} (isolated processes, up to {self.pool_size} each"
+              f"{'' if warm else '; each started on its first invocation (LOCAL_WARM=0)'})", flush=True)
+
+        for function in functions:
+            self.start_event_sources(function, sqs, refs, attributes)
+
+        routes = events.compile_routes(template.api_routes(path))
+        if routes:
+            self.http = make_server(self.host, self.port, LocalApi(routes, self.pools, self.port), threaded=True)
+            self.http.app.port = self.http.server_port
+            self.port = self.http.server_port
+            threading.Thread(target=self.http.serve_forever, name="http", daemon=True).start()
+            base = "/genesys/1/cs" if any(r.api.path.startswith("/genesys/1/cs/") for r in routes) else ""
+            print(f"Context Services API on http://{self.host}:{self.port}{base}  "
+                  f"(Swagger UI: http://{self.host}:{self.port}/swagger) - Ctrl-C or SIGTERM stops", flush=True)
+
+    def ensure_table(self, table_name: str) -> None:
+        import boto3
+
+        client = boto3.client("dynamodb", region_name=os.environ.get("AWS_DEFAULT_REGION", LOCAL_REGION),
+                              endpoint_url=os.environ["AWS_ENDPOINT_URL_DYNAMODB"])
+        if table_name not in client.list_tables().get("TableNames", []):
+            template.create_table(client, table_name, self.template_path)
+
+    def start_sqs(self) -> Any:
+        import boto3
+
+        if not os.environ.get("AWS_ENDPOINT_URL_SQS"):
+            from moto.server import create_backend_app
+
+            server, endpoint = _serve_in_thread(embedded_dynamodb.SerializedApp(create_backend_app("sqs")),
+                                                self.host, "embedded-sqs")
+            self.services.append(server)
+            os.environ["AWS_ENDPOINT_URL_SQS"] = endpoint
+            print(f"embedded SQS (moto) on {endpoint}", flush=True)
+        else:
+            print(f"using SQS at {os.environ['AWS_ENDPOINT_URL_SQS']}", flush=True)
+        return boto3.client("sqs", region_name=os.environ.get("AWS_DEFAULT_REGION", LOCAL_REGION),
+                            endpoint_url=os.environ["AWS_ENDPOINT_URL_SQS"])
+
+    def create_queues(self, sqs: Any, queues: dict[str, dict[str, Any]], refs: dict[str, str],
+                      attributes: dict[tuple[str, str], str]) -> None:
+        """The template's queues, dead-letter queues first (a redrive policy names its queue's ARN)."""
+        pending = dict(queues)
+        while pending:
+            progressed = False
+            for name, resource in list(pending.items()):
+                props = resource.get("Properties") or {}
+                try:
+                    queue_attributes = self.queue_attributes(props, refs, attributes)
+                except template.Unresolved:
+                    continue
+                try:
+                    queue_name = template.resolve(props["QueueName"], refs, attributes) if "QueueName" in props else name
+                except template.Unresolved:
+                    queue_name = name
+                if props.get("FifoQueue") and not queue_name.endswith(".fifo"):
+                    queue_name += ".fifo"
+                url = sqs.create_queue(QueueName=queue_name, Attributes=queue_attributes)["QueueUrl"]
+                arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+                refs[name] = url
+                attributes.update({(name, "Arn"): arn, (name, "QueueName"): queue_name, (name, "QueueUrl"): url})
+                print(f"queue {name}: {url}", flush=True)
+                del pending[name]
+                progressed = True
+            if not progressed:
+                raise SystemExit(f"cannot create queues {sorted(pending)}: their properties refer to what the "
+                                 "local run does not emulate")
+
+    @staticmethod
+    def queue_attributes(props: dict[str, Any], refs: dict[str, str],
+                         attributes: dict[tuple[str, str], str]) -> dict[str, str]:
+        names = ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "MaximumMessageSize",
+                 "ReceiveMessageWaitTimeSeconds", "FifoQueue", "ContentBasedDeduplication")
+        result = {name: template.resolve(props[name], refs, attributes) for name in names if name in props}
+        if "RedrivePolicy" in props:
+            policy = props["RedrivePolicy"]
+            result["RedrivePolicy"] = json.dumps({
+                "deadLetterTargetArn": template.resolve(policy["deadLetterTargetArn"], refs, attributes),
+                "maxReceiveCount": int(template.resolve(policy["maxReceiveCount"], refs, attributes)),
+            })
+        return result
+
+    def function_environment(self, function: template.Function, refs: dict[str, str],
+                             attributes: dict[tuple[str, str], str]) -> dict[str, str]:
+        """The function's variables as the template writes them, resolved against the local resources;
+        local defaults, then what the user exported, win. Variables that refer to something the local
+        run does not emulate (a secret) are left out, unless a local default covers them."""
+        environment: dict[str, str] = {}
+        for key, value in function.environment.items():
+            if key in DEPLOYED_ONLY:
+                continue
+            try:
+                environment[key] = template.resolve(value, refs, attributes)
+            except template.Unresolved:
+                pass
+        defaults = default_environment(self.template_path)
+        for key in list(environment) + list(defaults):
+            if key in os.environ:
+                environment[key] = os.environ[key]
+        return environment
+
+    def warm(self) -> None:
+        """One environment per function, started together; a handler that does not import stops here."""
+        workers = [pool.warm() for pool in self.pools.values()]
+        failures = []
+        for pool, worker in zip(self.pools.values(), workers):
+            try:
+                worker.ready()
+            except FunctionError as error:
+                failures.append(str(error))
+                with pool.condition:
+                    pool.workers.discard(worker)
+                continue
+            pool._release(worker)
+        if failures:
+            raise SystemExit("\n".join(failures))
+
+    def start_event_sources(self, function: template.Function, sqs: Any, refs: dict[str, str],
+                            attributes: dict[tuple[str, str], str]) -> None:
+        pool = self.pools[function.name]
+        interval = float(os.environ.get("LOCAL_SCHEDULE_SECONDS", "60"))
+        for event_name, (kind, props) in function.events.items():
+            if kind == "Api":
+                continue
+            if str(props.get("Enabled", True)).lower() == "false":
+                print(f"{kind} {event_name} -> {function.name}: disabled in the template", flush=True)
+                continue
+            label = f"{kind} {event_name} -> {function.name}"
+            if kind == "SQS" and sqs is not None:
+                arn = template.resolve(props["Queue"], refs, attributes)
+                url = next((refs[name] for (name, attribute), value in attributes.items()
+                            if attribute == "Arn" and value == arn), None)
+                if url is None:
+                    raise SystemExit(f"{label}: no local queue has the ARN {arn}")
+                report = "ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or [])
+                thread: threading.Thread = SqsPoller(sqs, url, arn, pool, int(props.get("BatchSize", 10)), report,
+                                                     self.stopping, label)
+                print(f"{label}: polled every {SQS_IDLE_SECONDS} s when idle, batches of "
+                      f"{thread.batch_size}{', ReportBatchItemFailures' if report else ''}", flush=True)
+            elif kind == "Schedule":
+                payload = json.loads(props["Input"]) if isinstance(props.get("Input"), str) else None
+                rule_arn = f"arn:aws:events:{LOCAL_REGION}:{LOCAL_ACCOUNT}:rule/{function.name}{event_name}"
+                thread = Schedule(pool, interval, rule_arn, payload, self.stopping, label)
+                try:
+                    expression = template.resolve(props.get("Schedule"), refs, attributes)
+                except template.Unresolved:
+                    expression = props.get("Schedule")
+                print(f"{label}: every {interval:g} s (LOCAL_SCHEDULE_SECONDS; the template says {expression})",
+                      flush=True)
+            else:
+                print(f"{label}: not emulated by the local run", flush=True)
+                continue
+            thread.start()
+            self.threads.append(thread)
+
+    # -- stop
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.http is not None:
+            self.http.shutdown()
+            self.http.server_close()
+        for thread in self.threads:
+            thread.join(timeout=5)
+        for pool in self.pools.values():
+            pool.close()
+        for server in self.services:
+            server.shutdown()
+            server.server_close()
+
+
+def serve(host: str, port: int, template_path: Path | str | None = None) -> int:
+    """Start everything, serve until Ctrl-C or SIGTERM, stop everything. The exit code."""
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGHUP, request_stop)
+    # A background job of a non-interactive shell inherits SIGINT ignored: keep it so (SIGTERM stops it).
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, request_stop)
+    run = LocalRun(host, port, template_path)
+    code = 0
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        run.start()
+        while not stop.wait(1.0):
+            pass
+    except SystemExit as error:
+        print(error.code if isinstance(error.code, str) else "start-up failed", file=sys.stderr, flush=True)
+        code = 1
     finally:
-        server.server_close()
-        if embedded is not None:
-            embedded.shutdown()
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        run.stop()
         print("stopped", flush=True)
+    return code
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Serve the Context Services API locally (no Docker).")
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
+    parser.add_argument("--template", default=os.environ.get("LOCAL_TEMPLATE") or str(template.TEMPLATE),
+                        help="the SAM template to serve (default: template.yaml)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
     for noisy in ("werkzeug", "botocore", "boto3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    serve(args.host, args.port)
+    sys.exit(serve(args.host, args.port, args.template))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ run and the benchmark build the same table and the same routes that SAM deploys.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -35,23 +36,32 @@ def _intrinsic(loader: yaml.Loader, suffix: str, node: yaml.Node) -> dict[str, A
 _CfnLoader.add_multi_constructor("!", _intrinsic)
 
 
-@lru_cache(maxsize=1)
-def load() -> dict[str, Any]:
-    """The parsed template."""
-    with TEMPLATE.open() as handle:
+def load(path: Path | str | None = None) -> dict[str, Any]:
+    """The parsed template (template.yaml unless `path` names another one)."""
+    return _load(Path(path or TEMPLATE).resolve())
+
+
+@lru_cache(maxsize=8)
+def _load(path: Path) -> dict[str, Any]:
+    with path.open() as handle:
         return yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
 
 
-def _resource(kind: str) -> tuple[str, dict[str, Any]]:
-    for name, resource in load()["Resources"].items():
+def _resource(kind: str, path: Path | str | None = None) -> tuple[str, dict[str, Any]]:
+    for name, resource in load(path)["Resources"].items():
         if resource["Type"] == kind:
             return name, resource
     raise LookupError(kind)
 
 
-def create_table(client: Any, table_name: str) -> None:
+def resources(kind: str, path: Path | str | None = None) -> dict[str, dict[str, Any]]:
+    """Every resource of one type, by logical id."""
+    return {name: resource for name, resource in load(path)["Resources"].items() if resource["Type"] == kind}
+
+
+def create_table(client: Any, table_name: str, path: Path | str | None = None) -> None:
     """Create the template's DynamoDB table (keys, indexes, TTL) through `client` (moto or real)."""
-    _, table = _resource("AWS::DynamoDB::Table")
+    _, table = _resource("AWS::DynamoDB::Table", path)
     props = table["Properties"]
     client.create_table(
         TableName=table_name,
@@ -78,10 +88,10 @@ class ApiRoute:
     handler: str
 
 
-def api_routes() -> list[ApiRoute]:
+def api_routes(path: Path | str | None = None) -> list[ApiRoute]:
     """Every API event of every function in the template."""
     routes = []
-    for name, resource in load()["Resources"].items():
+    for name, resource in load(path)["Resources"].items():
         if resource["Type"] != "AWS::Serverless::Function":
             continue
         handler = resource["Properties"]["Handler"]
@@ -92,10 +102,10 @@ def api_routes() -> list[ApiRoute]:
     return routes
 
 
-def plain_environment() -> dict[str, str]:
+def plain_environment(path: Path | str | None = None) -> dict[str, str]:
     """The Globals environment variables that are plain strings or parameter defaults (the local
     run and tests set the ones that refer to resources themselves)."""
-    template = load()
+    template = load(path)
     params = template.get("Parameters", {})
     variables = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
     env = {}
@@ -105,3 +115,73 @@ def plain_environment() -> dict[str, str]:
         elif isinstance(value, dict) and "Ref" in value and "Default" in params.get(value["Ref"], {}):
             env[key] = str(params[value["Ref"]]["Default"])
     return env
+
+
+# ---------------------------------------------------------------- functions and their events (local run)
+
+
+@dataclass(frozen=True)
+class Function:
+    """One AWS::Serverless::Function: where its code is, its settings (Globals merged in), its
+    environment as written (intrinsics unresolved) and its events as {name: (Type, Properties)}."""
+
+    name: str
+    handler: str
+    code_root: Path
+    timeout: int
+    memory: int
+    environment: dict[str, Any]
+    events: dict[str, tuple[str, dict[str, Any]]]
+
+
+def functions(path: Path | str | None = None) -> list[Function]:
+    """Every function of the template. CodeUri is relative to the template's folder, as in SAM."""
+    template = load(path)
+    folder = Path(path or TEMPLATE).resolve().parent
+    globals_ = template.get("Globals", {}).get("Function", {})
+    found = []
+    for name, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        props = {**globals_, **resource.get("Properties", {})}
+        environment = {**globals_.get("Environment", {}).get("Variables", {}),
+                       **resource.get("Properties", {}).get("Environment", {}).get("Variables", {})}
+        events = {event_name: (event["Type"], event.get("Properties") or {})
+                  for event_name, event in (resource["Properties"].get("Events") or {}).items()}
+        code_uri = props.get("CodeUri", ".")
+        found.append(Function(name, props["Handler"], (folder / code_uri).resolve() if isinstance(code_uri, str) else folder,
+                              int(props.get("Timeout", 3)), int(props.get("MemorySize", 128)), environment, events))
+    return found
+
+
+class Unresolved(Exception):
+    """An intrinsic the local run has no value for (a secret, an attribute it does not emulate)."""
+
+
+def resolve(value: Any, refs: dict[str, str], attributes: dict[tuple[str, str], str]) -> str:
+    """A template value with !Ref, !GetAtt and !Sub resolved from `refs` (logical id or parameter ->
+    value) and `attributes` ((logical id, attribute) -> value); Unresolved when something is missing."""
+    if isinstance(value, (str, int, float, bool)):
+        return str(value).lower() if isinstance(value, bool) else str(value)
+    if isinstance(value, dict) and len(value) == 1:
+        (kind, argument), = value.items()
+        if kind == "Ref":
+            if argument in refs:
+                return refs[argument]
+            raise Unresolved(f"!Ref {argument}")
+        if kind == "Fn::GetAtt":
+            key = (argument[0], argument[1]) if isinstance(argument, list) else tuple(argument.split(".", 1))
+            if key in attributes:
+                return attributes[key]
+            raise Unresolved(f"!GetAtt {'.'.join(key)}")
+        if kind == "Fn::Sub" and isinstance(argument, str):
+            def substitute(match: Any) -> str:
+                name = match.group(1)
+                if "." in name:
+                    return resolve({"Fn::GetAtt": name}, refs, attributes)
+                return resolve({"Ref": name}, refs, attributes)
+
+            if "{{resolve:" in argument:
+                raise Unresolved("dynamic reference")
+            return re.sub(r"\$\{([^}!]+)\}", substitute, argument)
+    raise Unresolved(repr(value))

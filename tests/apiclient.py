@@ -1,19 +1,19 @@
-"""Calls the real `lambda_handler` of the function that template.yaml routes a request to, with a
-minimal API Gateway REST proxy event, the way the tests of Powertools' own examples do."""
+"""Calls the real `lambda_handler` of the function that template.yaml routes a request to, with the
+event API Gateway would send: built by local.events, the same adapter `make run` uses, from a
+method, a path with its query and headers, as called on the stage's execute-api URL (`/Prod`)."""
 
 from __future__ import annotations
 
 import importlib
 import json
-import uuid
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 from local import template
-from local.server import LambdaContext, compile_routes
+from local.events import HttpRequest, LambdaContext, build_event, compile_routes, find_route, to_response
 
 BASE = "/genesys/1/cs"
+STAGE = "Prod"
 ROUTES = compile_routes(template.api_routes())
 
 
@@ -29,43 +29,30 @@ class Reply:
 
 
 def event_for(method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
-              raw_body: str | None = None) -> tuple[dict[str, Any], str]:
-    """(event, handler) for a request; `path` is relative to the base path and may carry a query."""
-    parts = urlsplit(path)
-    full_path = BASE + parts.path
-    query = dict(parse_qsl(parts.query, keep_blank_values=True))
-    for route in ROUTES:
-        match = route.pattern.match(full_path)
-        if match:
-            break
+              raw_body: str | bytes | None = None) -> tuple[dict[str, Any], str]:
+    """(event, handler) for a request; `path` is relative to the base path, as a client writes it on
+    the request line (percent-encoded where it needs to be), and may carry a query."""
+    if raw_body is not None:
+        data = raw_body.encode("utf-8") if isinstance(raw_body, str) else raw_body
     else:
-        raise LookupError(f"template.yaml routes nothing to {full_path}")
-    text = raw_body if raw_body is not None else (None if body is None else json.dumps(body))
+        data = b"" if body is None else json.dumps(body).encode("utf-8")
     all_headers = {"Host": "api.test", "Content-Type": "application/json", **(headers or {})}
-    event = {
-        "resource": route.api.path,
-        "path": full_path,
-        "httpMethod": method,
-        "headers": all_headers,
-        "multiValueHeaders": {k: [v] for k, v in all_headers.items()},
-        "queryStringParameters": query or None,
-        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} or None,
-        "pathParameters": {name: match.group(name) for name in route.names} or None,
-        "requestContext": {"requestId": str(uuid.uuid4()), "path": "/Prod" + full_path, "stage": "Prod",
-                           "httpMethod": method, "resourcePath": route.api.path},
-        "body": text,
-        "isBase64Encoded": False,
-    }
-    return event, route.api.handler
+    request = HttpRequest.from_target(method, BASE + path, all_headers.items(), data)
+    found = find_route(ROUTES, request.method, request.raw_path)
+    if found is None:
+        raise LookupError(f"template.yaml routes nothing to {request.raw_path}")
+    route, params = found
+    return build_event(request, route, params, stage=STAGE, stage_in_path=True), route.api.handler
 
 
 def invoke(event: dict[str, Any], handler: str) -> Reply:
     module_name, attribute = handler.rsplit(".", 1)
     result = getattr(importlib.import_module(module_name), attribute)(event, LambdaContext(module_name))
-    headers = {k: v for k, v in (result.get("headers") or {}).items()}
-    for key, values in (result.get("multiValueHeaders") or {}).items():
-        headers[key] = ", ".join(values)
-    return Reply(result["statusCode"], headers, result.get("body") or "")
+    response = to_response(result)
+    headers: dict[str, str] = {}
+    for key, value in response.headers:
+        headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    return Reply(response.status, headers, response.body.decode("utf-8"))
 
 
 class Api:
@@ -75,7 +62,7 @@ class Api:
         self.headers = headers or {}
 
     def request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
-                raw_body: str | None = None) -> Reply:
+                raw_body: str | bytes | None = None) -> Reply:
         event, handler = event_for(method, path, body, {**self.headers, **(headers or {})}, raw_body)
         return invoke(event, handler)
 

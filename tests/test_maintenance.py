@@ -213,7 +213,7 @@ def test_purge_writes_at_most_one_request_per_25_items(api, table):
 
 
 def test_a_purge_past_its_budget_becomes_a_job_that_finishes(api, monkeypatch):
-    for n in range(120):
+    for n in range(105):
         api.start(customer_id=f"c{n}", timestamp=at(1))
     monkeypatch.setenv("MAINTENANCE_BUDGET_MS", "0")
     settings.settings.cache_clear()
@@ -229,23 +229,21 @@ def test_a_purge_past_its_budget_becomes_a_job_that_finishes(api, monkeypatch):
     event = {"Records": [{"messageId": "m1", "body": json.dumps({"tenant": "|", "job_id": job_id})}]}
     assert _worker(event) == {"batchItemFailures": []}
     job = api.get(f"/maintenance/jobs/{job_id}").json
-    assert job["status"] == "succeeded" and job["result"] == {"purged": 120} and job["counts"]["purged"] == 120
+    assert job["status"] == "succeeded" and job["result"] == {"purged": 105} and job["counts"]["purged"] == 105
     assert_error(Api({"ContactCenterId": "other"}).get(f"/maintenance/jobs/{job_id}"), 404, "NotFoundException")
     settings.settings.cache_clear()
 
 
 def _worker(event):
+    """The maintenance function invoked as Lambda invokes it for a queue message or the schedule."""
     from handlers import maintenance as function
+    from tests.apiclient import LambdaContext
 
-    class Context:
-        def get_remaining_time_in_millis(self):
-            return 900_000
-
-    return function.lambda_handler(event, Context())
+    return function.lambda_handler(event, LambdaContext("MaintenanceFunction", timeout_ms=900_000))
 
 
 def test_an_interrupted_export_job_resumes_from_its_checkpoint(api, exports, monkeypatch, frozen):
-    ids = [api.start(customer_id=f"c{n}", timestamp=at(1)) for n in range(250)]
+    ids = [api.start(customer_id=f"c{n}", timestamp=at(1)) for n in range(130)]
     monkeypatch.setenv("MAINTENANCE_BUDGET_MS", "0")
     settings.settings.cache_clear()
     monkeypatch.setattr(maintenance, "enqueue", lambda job: None)
@@ -278,7 +276,7 @@ def test_small_jobs_answer_200_directly_and_unknown_jobs_are_404(api):
 
 
 def test_a_job_left_to_a_background_thread_finishes(api, monkeypatch):
-    for n in range(150):
+    for n in range(110):
         api.start(customer_id=f"c{n}", timestamp=at(1))
     monkeypatch.setenv("MAINTENANCE_BUDGET_MS", "0")
     settings.settings.cache_clear()
@@ -286,7 +284,7 @@ def test_a_job_left_to_a_background_thread_finishes(api, monkeypatch):
     deadline = time.time() + 60
     while api.get(f"/maintenance/jobs/{job_id}").json["status"] == "running" and time.time() < deadline:
         time.sleep(0.05)
-    assert api.get(f"/maintenance/jobs/{job_id}").json["result"] == {"purged": 150}
+    assert api.get(f"/maintenance/jobs/{job_id}").json["result"] == {"purged": 110}
     settings.settings.cache_clear()
 
 
@@ -386,3 +384,60 @@ def test_events_route_every_maintenance_operation(table):
         event = json.loads((ROOT / "events" / f"{name}.json").read_text())
         reply = invoke(event, "handlers.maintenance.lambda_handler")
         assert reply.status in (200, 202, 404), reply.text
+
+
+# ---------------------------------------------------------------- deployed destinations
+
+
+def test_export_files_stream_to_s3_in_parts_and_resume(api, table, monkeypatch, frozen):
+    """EXPORT_BUCKET: multipart uploads of 8 MiB parts; a job's checkpoint keeps the uploaded parts and
+    saves the rest as a tail object, which the next worker reads back."""
+    import boto3
+
+    from lib.store import files
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="exports")
+    monkeypatch.setenv("EXPORT_BUCKET", "exports")
+    monkeypatch.setattr(files, "PART_BYTES", 5 * 1024 * 1024)  # S3's smallest part: several parts below
+    settings.settings.cache_clear()
+    blob = "x" * 60_000
+    ids = [api.start(customer_id=f"c{n}", timestamp=at(1), blob=blob) for n in range(110)]
+    monkeypatch.setenv("MAINTENANCE_BUDGET_MS", "0")
+    settings.settings.cache_clear()
+    monkeypatch.setattr(maintenance, "enqueue", lambda job: None)
+    reply = api.post(f"/maintenance/services/files?time_from={at(1)}&time_to={at(2)}")
+    assert reply.status == 202
+    job_id = reply.json["job_id"]
+    job = upkeep.load_job("|", job_id)
+    assert job.checkpoint["files"]["services"]["tail"] is True and job.checkpoint["files"]["services"]["parts"]
+    while not maintenance.continue_job("|", job_id, 900_000):
+        pass
+    names = api.get(f"/maintenance/jobs/{job_id}").json["result"]["created"]
+    body = s3.get_object(Bucket="exports", Key=names[0])["Body"].read().decode()
+    exported = [json.loads(line) for line in body.splitlines()]
+    assert sorted(s["service_id"] for s in exported) == sorted(ids) and all(s["blob"] == blob for s in exported)
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket="exports").get("Contents", [])}
+    assert keys == set(names), "no tail objects left behind"
+    assert s3.list_multipart_uploads(Bucket="exports").get("Uploads", []) == []
+    settings.settings.cache_clear()
+
+
+def test_a_job_continues_through_the_jobs_queue(api, table, monkeypatch):
+    """JOBS_QUEUE_URL: the request queues the job; the function consumes the message and finishes it."""
+    import boto3
+
+    sqs = boto3.client("sqs")
+    queue = sqs.create_queue(QueueName="jobs")["QueueUrl"]
+    monkeypatch.setenv("JOBS_QUEUE_URL", queue)
+    monkeypatch.setenv("MAINTENANCE_BUDGET_MS", "0")
+    settings.settings.cache_clear()
+    for n in range(105):
+        api.start(customer_id=f"c{n}", timestamp=at(1))
+    job_id = api.post("/maintenance/purge", {"limit": at(5), "operation": "purge.service.all"}).json["job_id"]
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    assert [json.loads(m["Body"]) for m in messages] == [{"tenant": "|", "job_id": job_id}]
+    event = {"Records": [{"messageId": m["MessageId"], "body": m["Body"]} for m in messages]}
+    assert _worker(event) == {"batchItemFailures": []}
+    assert api.get(f"/maintenance/jobs/{job_id}").json["result"] == {"purged": 105}
+    settings.settings.cache_clear()

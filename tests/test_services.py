@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import pytest
@@ -11,6 +12,13 @@ from lib.store import items as store
 from tests.apiclient import event_for, invoke
 
 ERROR_KEYS = {"message", "exception"}
+FIVE_YEARS_MS = 5 * 365 * 86400 * 1000
+
+
+def iso(ms: int) -> str:
+    """Epoch milliseconds as the contract writes timestamps (computed here, not with lib.clock)."""
+    moment = datetime.fromtimestamp(ms // 1000, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"
 
 
 def assert_error(reply, status: int, exception: str, mentions: str | None = None) -> None:
@@ -47,17 +55,22 @@ def test_get_returns_the_contract_shape(api, frozen):
         "started": {"timestamp": "2026-11-27T21:07:00.000Z", "session_id": "s" * 32, "interaction_id": "12345",
                     "application_type": "IVR", "application_id": 7, "resource_type": 3, "resource_id": 9,
                     "media_type": "voice"},
-        "expiration_time": reply.json["expiration_time"],
+        # Default expiration (§7): 5 years after the last write, made at the frozen clock's time.
+        "expiration_time": iso(frozen.now + FIVE_YEARS_MS),
     }
 
 
 def test_timestamp_defaults_to_now_and_ids_grow_with_time(api, frozen):
     first = api.start()
+    first_time = frozen.now
     frozen.advance(1)
     second = api.start()
     assert int(second) > int(first)
     started = api.get(f"/services/{first}").json["started"]["timestamp"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", started)
+    # The server's clock, not some other time: the frozen one, at each start.
+    assert started == iso(first_time)
+    assert api.get(f"/services/{second}").json["started"]["timestamp"] == iso(first_time + 1000)
 
 
 def test_attached_data_only_on_request(api):
@@ -150,10 +163,13 @@ def test_end_completes_with_duration_and_disposition(api, frozen):
     assert view["duration"] == 1500 and view["disposition"] == 3 and view["disposition_desc"] == "resolved"
 
 
-def test_end_without_body_uses_now(api):
+def test_end_without_body_uses_now(api, frozen):
     service_id = api.start()
+    frozen.advance(2.5)
     assert api.post(f"/services/{service_id}/end").status == 204
-    assert "timestamp" in api.get(f"/services/{service_id}").json["completed"]
+    view = api.get(f"/services/{service_id}").json
+    assert view["completed"]["timestamp"] == iso(frozen.now)
+    assert view["duration"] == 2500
 
 
 def test_end_twice_is_409(api):

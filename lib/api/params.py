@@ -82,7 +82,7 @@ class StateListParams(ListParams):
 
 class TaskListParams(ListParams):
     task_types: CsvList = Field(None, description="Task types (CSV or repeated)")
-    state_id: int | None = Field(None, ge=1, le=2**63 - 1, description="Only the tasks of this state")
+    state_id: str | None = Field(None, pattern=r"^[1-9][0-9]{0,18}$", description="Only the tasks of this state")
 
 
 class StreamParams(Model):

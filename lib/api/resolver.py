@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
@@ -119,9 +119,10 @@ def allowed_methods(table: list[tuple[str, str]], path: str) -> tuple[list[str],
 
 
 def routing_path(event: dict[str, Any]) -> str:
-    """The path to route on: the resource template filled with the path parameters API Gateway
-    decoded, each percent-encoded again (`C#123` -> `C%23123`), so every value a client can address
-    matches the route patterns. Route parameters are decoded back by PathText."""
+    """The path to route on: the resource template filled with the path parameters, each in one
+    canonical percent-encoding (`C%23123`, and `C#123` if a gateway ever passed it decoded), so every
+    value a client can address matches the route patterns. A REST API passes path parameters as the
+    client encoded them; route parameters are decoded once, by lib.api.params.Decoded."""
     resource, params = event.get("resource"), event.get("pathParameters") or {}
     if not resource or "{" not in resource or not params:
         return event.get("path") or "/"
@@ -129,7 +130,7 @@ def routing_path(event: dict[str, Any]) -> str:
     def fill(match: re.Match) -> str:
         name, greedy = match.group(1), match.group(2)
         value = params.get(name)
-        return quote(value, safe="/" if greedy else "") if value is not None else match.group(0)
+        return quote(unquote(value), safe="/" if greedy else "") if value is not None else match.group(0)
 
     return re.sub(r"\{(\w+)(\+?)\}", fill, resource)
 
@@ -190,6 +191,7 @@ def create_once(routes: Routes, headers: Any, operation: str, reply: Reply,
 _PATTERN_WORDS = {
     r"^[A-Za-z0-9._-]{1,64}$": "1-64 characters of A-Z a-z 0-9 . _ -",
     r"^[\x21-\x7e]{1,128}$": "1-128 visible ASCII characters, no spaces",
+    r"^[1-9][0-9]{0,18}$": "a positive integer, written in digits",
 }
 _INTERNAL_LOC = {"body", "query", "path", "header", "headers", "params", "function-after", "function-before",
                  "function-wrap", "function-plain", "constrained-int", "constrained-str", "int", "str", "bool",
@@ -227,6 +229,8 @@ def _words(detail: dict[str, Any]) -> str:
         return "is not a field of this request"
     if kind == "missing":
         return "is required"
+    if kind == "literal_error":
+        return f"must be one of {context.get('expected', '')}".replace("'", "")
     if kind in ("int_type", "int_parsing", "int_from_float"):
         return "must be an integer"
     if kind in ("string_type",):

@@ -9,7 +9,7 @@ from typing import Any
 from lib import clock, paging
 from lib.errors import NotFound, ValidationError
 from lib.models import EndFields, StateStart, TaskStart, Transition
-from lib.rules.conversation import Conversation, PageBudget, Selection, fits_whole
+from lib.rules.conversation import Conversation, Selection, fill_page, fits_whole
 from lib.rules.services import (
     PATH_ID,
     check_service_id,
@@ -175,15 +175,9 @@ def list_children(tenant: str, service_id: str, kind: str, query: ChildQuery,
     if kind == "state" and selection.embeds_tasks and children:
         ids = [c.state_id for c in children]
         conversation.add(store.tasks_of_states(service.pk, min(ids), max(ids)))
-    views, budget = [], PageBudget()
-    for child in children:
-        view = conversation.view(child, selection)
-        if not budget.take(view):
-            if not views:
-                fits_whole(view, f"GET /services/{service_id}/{kind}s/{child.child_id}")
-            more = True
-            break
-        views.append(view)
+    views, cut = fill_page(children, lambda c: conversation.view(c, selection),
+                           lambda c: f"GET /services/{service_id}/{kind}s/{c.child_id}")
+    more = more or cut
     last = children[len(views) - 1].child_id if views else None
     token = paging.encode({"id": last}, scope) if more and last is not None else None
     return views, token

@@ -15,6 +15,7 @@ completion cascades applied.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -204,15 +205,19 @@ def fits_whole(view: dict[str, Any], list_route: str) -> dict[str, Any]:
     return view
 
 
-class PageBudget:
-    """A list page ends early when the next item would take the reply past the limit (§1 Size)."""
-
-    def __init__(self) -> None:
-        self.used = 2  # "[]"
-
-    def take(self, view: Any) -> bool:
-        size = size_of(view) + 1
-        if self.used + size > RESPONSE_LIMIT:
-            return False
-        self.used += size
-        return True
+def fill_page(items: list[Any], view: Callable[[Any], Any], route: Callable[[Any], str]) -> tuple[list[Any], bool]:
+    """The views of a page's items, ending early when the next would take the reply past the limit
+    (§1 Size): (views, whether it ended early). An item too big to be shown alone is a 413 naming
+    `route(item)`, the route that reads it in pages."""
+    views: list[Any] = []
+    used = 2  # "[]"
+    for item in items:
+        shown = view(item)
+        size = size_of(shown) + 1
+        if used + size > RESPONSE_LIMIT:
+            if not views:
+                fits_whole(shown, route(item))
+            return views, True
+        used += size
+        views.append(shown)
+    return views, False

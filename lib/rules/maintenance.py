@@ -24,7 +24,7 @@ from typing import Any
 from lib import clock, paging
 from lib.clock import format_ms, parse_timestamp
 from lib.errors import NotFound, ValidationError
-from lib.rules.conversation import Conversation, PageBudget, Selection, fits_whole
+from lib.rules.conversation import Conversation, Selection, fill_page
 from lib.settings import settings
 from lib.store import conversations as store
 from lib.store import maintenance as upkeep
@@ -81,22 +81,14 @@ def stream(tenant: str, filters: Filters, limit: int, page_token: str | None) ->
     scope = paging.fingerprint(tenant, "stream", {**filters.as_dict(), "high": None if filters.open_end else filters.high})
     cursor = paging.decode(page_token, scope)
     found, rest = upkeep.window(tenant, filters.events, filters.low, filters.high, now, cursor, limit)
-    views: list[Any] = []
-    budget = PageBudget()
     if not filters.content:
-        views = [service_id for service_id, _ in found]
-    else:
-        by_id = {s.service_id: (s, c) for s, c in upkeep.conversations(tenant, [sid for sid, _ in found])}
-        for index, (service_id, _) in enumerate(found):
-            if service_id not in by_id or not filters.keeps(by_id[service_id][0], now):
-                continue
-            view = _whole(*by_id[service_id], now)
-            if not budget.take(view):
-                if not views:
-                    fits_whole(view, f"GET /services/{service_id}/states (or /tasks)")
-                rest = found[index - 1][1]
-                break
-            views.append(view)
+        return [service_id for service_id, _ in found], (paging.encode(rest, scope) if rest else None)
+    by_id = {s.service_id: (s, c) for s, c in upkeep.conversations(tenant, [sid for sid, _ in found])}
+    kept = [(sid, after) for sid, after in found if sid in by_id and filters.keeps(by_id[sid][0], now)]
+    views, cut = fill_page(kept, lambda entry: _whole(*by_id[entry[0]], now),
+                           lambda entry: f"GET /services/{entry[0]}/states (or /tasks)")
+    if cut:
+        rest = kept[len(views) - 1][1]  # right after the last one shown: the rest on the next page
     return views, (paging.encode(rest, scope) if rest else None)
 
 

@@ -14,7 +14,7 @@ from lib.errors import NotFound, ValidationError
 from lib.ids import new_service_id
 from lib.models import ServiceAssociate, ServiceEnd, ServiceStart
 from lib.rules import expiration
-from lib.rules.conversation import Conversation, PageBudget, Selection, fits_whole
+from lib.rules.conversation import Conversation, Selection, fill_page, fits_whole
 from lib.store import conversations as store
 from lib.store.idempotency import Claim
 from lib.store.items import ACTIVE, COMPLETED, Expiry, ServiceItem
@@ -233,15 +233,9 @@ def list_for_owner(tenant: str, customer_id: str | None, contact_key: str | None
                            types, resume.get("after") if resume else None, query.limit)
     services, more = store.owner_services(tenant, page, now)
     conversations = _load_all(services, selection, now)
-    views, budget = [], PageBudget()
-    for service, conversation in zip(services, conversations):
-        view = conversation.service_view(selection)
-        if not budget.take(view):
-            if not views:
-                fits_whole(view, f"GET /services/{service.service_id}/states (or /tasks)")
-            more = True
-            break
-        views.append(view)
+    views, cut = fill_page(conversations, lambda c: c.service_view(selection),
+                           lambda c: f"GET /services/{c.service.service_id}/states (or /tasks)")
+    more = more or cut
     last = services[len(views) - 1] if views else None
     token = paging.encode({"after": store.list_key(last)}, scope) if more and last is not None else None
     return views, token

@@ -77,7 +77,7 @@ def create_all(w: Write, lock: CompositeLock, stale: CompositeLock | None, servi
         e = Expression()
         actions.append(table.tx_put(item.to_item(), C.new_item(e), e))
     try:
-        table.transact(actions)
+        table.confirmed(lambda: table.transact(actions), lock.key(), w.token)
     except ConditionFailed as failed:
         if (failed.old_of(0) or {}).get("op") == w.token:
             return  # applied before its reply was lost
@@ -91,7 +91,7 @@ def point_at_service(w: Write, lock: CompositeLock, stale: CompositeLock | None)
     e = Expression()
     lock.op = w.token
     try:
-        table.put(lock.to_item(), _lock_condition(e, stale), e)
+        table.confirmed(lambda: table.put(lock.to_item(), _lock_condition(e, stale), e), lock.key(), w.token)
     except ConditionFailed as failed:
         if (failed.old or {}).get("op") != w.token:
             raise LockMoved() from None

@@ -139,9 +139,10 @@ def create_service(service: ServiceItem, claim: Claim | None) -> None:
     e = Expression()
     try:
         if claim is None:
-            table.put(service.to_item(), C.new_item(e), e)
+            table.confirmed(lambda: table.put(service.to_item(), C.new_item(e), e), service.key(), service.op)
         else:
-            table.transact([table.tx_put(service.to_item(), C.new_item(e), e), claim.put_action(service.service_id)])
+            actions = [table.tx_put(service.to_item(), C.new_item(e), e), claim.put_action(service.service_id)]
+            table.confirmed(lambda: table.transact(actions), service.key(), service.op)
     except ConditionFailed as failed:
         old = failed.old if claim is None else failed.old_of(0)
         if old is not None and old.get("op") == service.op:
@@ -181,7 +182,7 @@ def update_service(w: Write, service_id: str, build: Build, wanted: Expiry | Non
             _activity(u, known, w.now)
         expiry = _expiration(u, wanted, known, w.now)
         try:
-            new = _decode_service(table.update(u))
+            new = _decode_service(table.update(u, token=w.token))
         except ConditionFailed as failed:
             old = _decode_service(failed.old)
             if old is None or not old.is_live(w.now):
@@ -436,7 +437,7 @@ def remove_services(w: Write, targets: list[Target]) -> tuple[list[str], Erasure
         e = Expression()
         actions.append(table.tx_put(erasure.to_item(), C.new_item(e), e))
         try:
-            table.transact(actions)
+            table.confirmed(lambda: table.transact(actions), erasure.key(), w.token)
             return [sid for sid, _ in pending], erasure
         except ConditionFailed as failed:
             if (failed.old_of(len(pending)) or {}).get("op") == w.token:
@@ -489,13 +490,7 @@ def start_child(w: Write, service_id: str, start: ChildStart, make: Callable[[Se
     references, puts the child and, with an Idempotency-Key, its record. Nothing is written when
     anything fails; a lost race is retried with a fresh read."""
     for attempt in range(ATTEMPTS):
-        service, record = _read_with_record(w.tenant, service_id, claim)
-        if claim is not None:
-            claim.settle(record)
-        if service is None or not service.is_live(w.now):
-            raise not_found(service_id)
-        if service.completed_at(w.now) is not None:
-            raise Conflict(f"service {service_id} is completed")
+        service = _startable(w, service_id, claim, *_read_with_record(w.tenant, service_id, claim))
         seq_name = f"{start.kind}_seq"
         seq = getattr(service, seq_name)
         child_id = seq + 1
@@ -524,7 +519,7 @@ def start_child(w: Write, service_id: str, start: ChildStart, make: Callable[[Se
         if claim is not None:
             actions.append(claim.put_action(child_id))
             explain.append(None)
-        if _run(actions, explain, claim, w, attempt):
+        if _run(actions, explain, claim, w, attempt, service.key()):
             return child_id
     raise Conflict(f"service {service_id} changed concurrently; retry")
 
@@ -537,6 +532,19 @@ def _read_with_record(tenant: str, service_id: str, claim: Claim | None) -> tupl
     record_key = claim.record_key()
     return (_decode_service(found.get((key["PK"], key["SK"]))),
             found.get((record_key["PK"], record_key["SK"])))
+
+
+def _startable(w: Write, service_id: str, claim: Claim | None, service: ServiceItem | None,
+               record: dict | None) -> ServiceItem:
+    """The service a start or transition read: a request already answered under its Idempotency-Key
+    replays first; then 404 when missing or expired, 409 when completed (also by auto-complete)."""
+    if claim is not None:
+        claim.settle(record)
+    if service is None or not service.is_live(w.now):
+        raise not_found(service_id)
+    if service.completed_at(w.now) is not None:
+        raise Conflict(f"service {service_id} is completed")
+    return service
 
 
 def _counter_update(w: Write, service: ServiceItem, seq_name: str, seq: int) -> Update:
@@ -569,11 +577,11 @@ def _state_unusable(state_id: int, old: dict[str, Any] | None) -> Exception:
 
 
 def _run(actions: list[dict[str, Any]], explain: list[Callable[[dict | None], Exception] | None],
-         claim: Claim | None, w: Write, attempt: int) -> bool:
-    """Run a transaction whose first action writes the service item. True: applied. False: lost a
-    race (counter moved, conflict): read again. Otherwise raises the domain's error."""
+         claim: Claim | None, w: Write, attempt: int, service: dict[str, str]) -> bool:
+    """Run a transaction whose first action writes the service item (key `service`). True: applied.
+    False: lost a race (counter moved, conflict): read again. Otherwise raises the domain's error."""
     try:
-        table.transact(actions)
+        table.confirmed(lambda: table.transact(actions), service, w.token)
         return True
     except ConcurrentChange:
         if claim is not None and attempt >= 2:
@@ -702,7 +710,7 @@ def end_state(w: Write, service_id: str, state_id: int, completion: Completion) 
         actions, _, rest = _state_end_actions(w, pk, state, tasks, completion, TRANSACTION_LIMIT - 1)
         first, why = _cascading_start(w, service_id, state_id, completion.ms) if rest else _service_check(w, service_id)
         try:
-            table.transact([first] + actions)
+            table.confirmed(lambda: table.transact([first] + actions), state.key(), w.token)
         except ConcurrentChange:
             backoff(attempt)
             continue
@@ -754,7 +762,8 @@ def end_task(w: Write, service_id: str, task_id: int, completion: Completion) ->
         check, why = _service_check(w, service_id, guard)
         action = table.tx_update(_end_child_update("task", pk, task_id, completion, w.token))
         try:
-            table.transact([check, action])
+            table.confirmed(lambda: table.transact([check, action]), {"PK": pk, "SK": child_sk("task", task_id)},
+                            w.token)
             return
         except ConcurrentChange:
             backoff(attempt)
@@ -801,12 +810,7 @@ def transition(w: Write, service_id: str, from_id: int, completion: Completion,
     for attempt in range(ATTEMPTS):
         (service, record), (state, tasks) = parallel(lambda: _read_with_record(w.tenant, service_id, claim),
                                                      lambda: state_with_tasks(pk, from_id))
-        if claim is not None:
-            claim.settle(record)
-        if service is None or not service.is_live(w.now):
-            raise not_found(service_id)
-        if service.completed_at(w.now) is not None:
-            raise Conflict(f"service {service_id} is completed")
+        service = _startable(w, service_id, claim, service, record)
         if state is None:
             raise NotFound(f"state {from_id} not found")
         if state.completed_ms is not None:
@@ -827,7 +831,7 @@ def transition(w: Write, service_id: str, from_id: int, completion: Completion,
         if claim is not None:
             actions.append(claim.put_action(new_id))
             explain.append(None)
-        if _run(actions, explain, claim, w, attempt):
+        if _run(actions, explain, claim, w, attempt, service.key()):
             if rest:
                 _finish_cascade(w, service_id, pk, rest, completion.ms, from_id)
             return new_id
@@ -850,7 +854,7 @@ def put_child_attached(w: Write, service_id: str, kind: str, child_id: int, name
         u.conditions += (C.absent(u.expr, ("ext", name)) if expected is None
                          else C.equals(u.expr, ("ext", name), expected))
     try:
-        table.transact([live, table.tx_update(u)])
+        table.confirmed(lambda: table.transact([live, table.tx_update(u)]), u.key, w.token)
     except ConditionFailed as failed:
         if (failed.old_of(1) or {}).get("op") == w.token:
             return
@@ -926,21 +930,26 @@ def children_page(tenant: str, service_id: str, page: ChildPage, now: int,
     index (LSI1) holds exactly the page; for a completed one, active is empty and completed is every
     child. `keep` re-checks each child with the service known (the in-flight case)."""
     pk = conversation_pk(tenant, service_id)
-    guess = page.status
-    service_raw, (items, more) = parallel(lambda: table.get(service_key(tenant, service_id)),
-                                          lambda: _child_query(pk, page, guess).first(page.limit))
-    service = _live(service_raw, service_id, now)
+    if page.status is None:
+        # Every status: the base range holds the page whatever the service's state; read both at once.
+        service_raw, (items, more) = parallel(lambda: table.get(service_key(tenant, service_id)),
+                                              lambda: _child_query(pk, page, None).first(page.limit))
+        service = _live(service_raw, service_id, now)
+        return service, [c for c in (from_plain(i) for i in items) if isinstance(c, Child)], more
+    # One status: which range holds it depends on the service (completed: all of them), so the
+    # service is read first rather than a guessed range read in vain.
+    service = read_service(tenant, service_id, now)
     done = service.completed_at(now) is not None
-    if page.status is not None and (done or service.cascading):
-        if page.status == ACTIVE and done:
-            return service, [], False
+    if page.status == ACTIVE and done:
+        return service, [], False
+    if done or service.cascading:
         # Completed service: every child is completed, the base range holds the page. A cascade in
         # flight: read the base range and let `keep` decide.
-        wanted = ChildPage(**{**page.__dict__, "status": None})
-        items, more = _select(_child_query(pk, wanted, None), page.limit, service, keep)
+        items, more = _select(_child_query(pk, ChildPage(**{**page.__dict__, "status": None}), None), page.limit,
+                              service, keep)
         return service, items, more
-    children = [c for c in (from_plain(i) for i in items) if isinstance(c, Child)]
-    return service, children, more
+    items, more = _child_query(pk, page, page.status).first(page.limit)
+    return service, [c for c in (from_plain(i) for i in items) if isinstance(c, Child)], more
 
 
 def _select(q: Query, limit: int, service: ServiceItem, keep: Callable | None) -> tuple[list[Child], bool]:

@@ -10,7 +10,7 @@ see lib.store.conversations).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from lib.errors import Conflict, PayloadTooLarge
+from lib.errors import ApiError, Conflict, PayloadTooLarge
 from lib.settings import settings
 from lib.store.codec import decode_item, encode, encode_item
 
@@ -32,7 +32,9 @@ def _make_client() -> Any:
     return boto3.client("dynamodb", endpoint_url=endpoint, config=CLIENT_CONFIG)
 
 
-_client: Any = None
+# Built at init (import) wherever a region is configured (Lambda always), not on the first request:
+# the init phase pays it, requests and SnapStart restores do not. Credentials resolve on first use.
+_client: Any = _make_client() if os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") else None
 
 
 def client() -> Any:
@@ -109,6 +111,25 @@ def call(operation: str, **kwargs: Any) -> dict[str, Any]:
         return getattr(client(), operation)(**kwargs)
     except ClientError as error:
         raise _translate(error) from error
+
+
+def confirmed(write: Callable[[], Any], key: dict[str, str], token: str) -> Any:
+    """Run the commit write of an operation. When it fails without saying whether it was applied
+    (a timeout or a lost reply on every attempt, a 5xx after botocore's retries), read the item it
+    writes: carrying this request's token, it was applied, and that item is returned as the write's
+    result (§2: past the commit point the answer is success); otherwise the failure stands."""
+    try:
+        return write()
+    except (ConditionFailed, ConcurrentChange, ApiError):
+        raise
+    except Exception:
+        try:
+            item = get(key)
+        except Exception:  # noqa: BLE001 - the store is out of reach: the first failure is the answer
+            item = None
+        if item is not None and item.get("op") == token:
+            return {"Attributes": encode_item(item), "confirmed": True}
+        raise
 
 
 # ---------------------------------------------------------------- expressions
@@ -212,12 +233,16 @@ def put(item: dict[str, Any], conditions: list[str] | None = None, expr: Express
     call("put_item", **(expr.apply(request) if expr else request))
 
 
-def update(op: Update) -> dict[str, Any]:
-    """UpdateItem returning the new item; a failed condition raises ConditionFailed with the old one."""
+def update(op: Update, token: str | None = None) -> dict[str, Any]:
+    """UpdateItem returning the new item; a failed condition raises ConditionFailed with the old one.
+    With `token`, the update is a commit point: an ambiguous failure is settled by reading the item."""
     request = op.request()
     request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
     request["ReturnValues"] = "ALL_NEW"
-    return decode_item(call("update_item", **request).get("Attributes")) or {}
+    if token is None:
+        return decode_item(call("update_item", **request).get("Attributes")) or {}
+    response = confirmed(lambda: call("update_item", **request), op.key, token)
+    return decode_item(response.get("Attributes")) or {}
 
 
 def transact(actions: list[dict[str, Any]]) -> None:

@@ -1,0 +1,250 @@
+"""Who may call (contract §1 "Access when deployed", §2 401 / 403): the caller's role and tenant grant,
+checked in the entry point before the resolver runs, so a refused request touches no data.
+
+Deployed, API Gateway has already authenticated the caller with IAM (SigV4) and checked the role's
+managed policy (Supervisor: GET only); this check is the second line of defence for the role and the
+only one for tenants, which IAM cannot see (they are request headers).
+
+* The caller is `requestContext.identity.userArn`; an assumed-role session
+  (`arn:aws:sts::ACCT:assumed-role/NAME/SESSION`) is its role, `arn:aws:iam::ACCT:role/NAME`.
+* Its grant is one item of the table: PK `ACCESS#<principal>`, SK `#GRANT`, `type` = "grant",
+  `role` = "Administrator" | "Supervisor", `tenants` = list of "<ContactCenterId>/<GroupId>" (an
+  absent header is the empty string; "<ContactCenterId>/*" is every group of that tenant, "*" every
+  tenant). Locally (AUTH=on) the same records come from a JSON file (see :class:`FileGrants`).
+* Grants are cached per execution environment (60 s; unknown principals 10 s), so a warm function
+  answers without an extra round trip; a revoked grant stops working within that time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from lib.errors import Forbidden, Unauthorized
+from lib.settings import settings
+
+ADMINISTRATOR, SUPERVISOR = "Administrator", "Supervisor"
+ROLES = (ADMINISTRATOR, SUPERVISOR)
+SUPERVISOR_METHODS = frozenset({"GET"})
+GRANT_SK = "#GRANT"
+TENANT_HEADER, GROUP_HEADER = "contactcenterid", "groupid"
+ALL_TENANTS = "*"
+_CACHE_LIMIT = 4096
+
+_ASSUMED_ROLE = re.compile(r"^arn:(?P<partition>[\w-]+):sts::(?P<account>\d{12}):assumed-role/(?P<role>[^/]+)/.+$")
+
+
+def grant_pk(principal: str) -> str:
+    return f"ACCESS#{principal}"
+
+
+def normalise_principal(arn: str) -> str:
+    """The principal a grant is keyed by: an assumed-role session is its role (without the role's
+    path, which session ARNs do not carry); any other ARN is itself."""
+    match = _ASSUMED_ROLE.match(arn)
+    if match:
+        return f"arn:{match['partition']}:iam::{match['account']}:role/{match['role']}"
+    return arn
+
+
+def tenant_entry(contact_center: str | None, group: str | None) -> str:
+    """How a (tenant, group) pair is written in a grant: "<ContactCenterId>/<GroupId>"."""
+    return f"{contact_center or ''}/{group or ''}"
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A principal's role and the (tenant, group) pairs it may use."""
+
+    principal: str
+    role: str
+    tenants: frozenset[str]
+
+    def allows_method(self, method: str) -> bool:
+        return self.role == ADMINISTRATOR or (self.role == SUPERVISOR and method.upper() in SUPERVISOR_METHODS)
+
+    def allows_tenant(self, contact_center: str, group: str) -> bool:
+        return (ALL_TENANTS in self.tenants or tenant_entry(contact_center, group) in self.tenants
+                or f"{contact_center}/*" in self.tenants)
+
+    @classmethod
+    def parse(cls, principal: str, record: dict[str, Any]) -> Grant | None:
+        """A grant from its stored form, or None when the record is not a valid grant."""
+        role, tenants = record.get("role"), record.get("tenants")
+        if role not in ROLES or not isinstance(tenants, list | tuple | set | frozenset):
+            return None
+        if not all(isinstance(t, str) and (t == ALL_TENANTS or "/" in t) for t in tenants):
+            return None
+        return cls(principal, role, frozenset(tenants))
+
+
+# ---------------------------------------------------------------- where grants come from
+
+
+class TableGrants:
+    """Grants stored in the project's table (one GetItem per principal, eventually consistent)."""
+
+    def lookup(self, principal: str) -> Grant | None:
+        from lib.store import table  # the one DynamoDB client of the function
+
+        reply = table.client().get_item(
+            TableName=settings().table_name,
+            Key={"PK": {"S": grant_pk(principal)}, "SK": {"S": GRANT_SK}},
+            ProjectionExpression="#r, tenants, #t",
+            ExpressionAttributeNames={"#r": "role", "#t": "type"},
+        )
+        item = reply.get("Item")
+        if not item or item.get("type", {}).get("S") != "grant":
+            return None
+        tenants = item.get("tenants", {})
+        values = tenants.get("SS") or [v.get("S") for v in tenants.get("L", [])]
+        return Grant.parse(principal, {"role": item.get("role", {}).get("S"), "tenants": values})
+
+
+class FileGrants:
+    """Grants from a JSON file (the local run with AUTH=on), re-read when the file changes:
+
+        {"grants": [{"principal": "arn:aws:iam::000000000000:user/alice",
+                     "role": "Administrator", "tenants": ["acme/", "acme/sales", "beta/*"]}]}
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        self._stamp: tuple[float, int] | None = None
+        self._grants: dict[str, Grant] = {}
+
+    def _load(self) -> None:
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            self._stamp, self._grants = None, {}
+            return
+        stamp = (stat.st_mtime, stat.st_size)
+        if stamp == self._stamp:
+            return
+        with open(self.path, encoding="utf-8") as handle:
+            data = json.load(handle)
+        grants = {}
+        for record in data.get("grants", []):
+            principal = normalise_principal(str(record.get("principal", "")))
+            grant = Grant.parse(principal, record)
+            if grant is not None:
+                grants[principal] = grant
+        self._stamp, self._grants = stamp, grants
+
+    def lookup(self, principal: str) -> Grant | None:
+        self._load()
+        return self._grants.get(principal)
+
+
+class GrantCache:
+    """Grants of recent callers, per execution environment: positive answers for `ttl` seconds,
+    unknown principals for `negative_ttl` (so a new grant is seen soon, and a flood of unknown
+    callers cannot turn into a flood of reads)."""
+
+    def __init__(self, source: Any, ttl: float, negative_ttl: float):
+        self.source, self.ttl, self.negative_ttl = source, ttl, negative_ttl
+        self._entries: dict[str, tuple[Grant | None, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, principal: str) -> Grant | None:
+        now = time.monotonic()
+        with self._lock:
+            entry = self._entries.get(principal)
+        if entry is not None and entry[1] > now:
+            return entry[0]
+        grant = self.source.lookup(principal)
+        with self._lock:
+            if len(self._entries) >= _CACHE_LIMIT:
+                self._entries.clear()
+            self._entries[principal] = (grant, now + (self.ttl if grant else self.negative_ttl))
+        return grant
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+@lru_cache(maxsize=1)
+def grants() -> GrantCache:
+    """The grant cache of this process, over the table or the local grants file."""
+    config = settings()
+    source = FileGrants(config.grants_file) if config.grants_file else TableGrants()
+    return GrantCache(source, config.grant_cache_seconds, config.grant_negative_cache_seconds)
+
+
+def reset() -> None:
+    """Forget cached grants and the grant source (tests; SnapStart restore)."""
+    if grants.cache_info().currsize:
+        grants().clear()
+    grants.cache_clear()
+
+
+# ---------------------------------------------------------------- the decision
+
+
+def caller(event: dict[str, Any]) -> str | None:
+    """The authenticated caller of an API Gateway event, normalised; None when there is none."""
+    identity = (event.get("requestContext") or {}).get("identity") or {}
+    arn = identity.get("userArn")
+    return normalise_principal(arn) if isinstance(arn, str) and arn.startswith("arn:") else None
+
+
+def _header_values(event: dict[str, Any], name: str) -> set[str]:
+    """Every value the request carries for a header, whatever its case or repetition: the check
+    must cover the value the resolver will use, whichever that is."""
+    values: set[str] = set()
+    for key, value in (event.get("headers") or {}).items():
+        if key.lower() == name and value is not None:
+            values.add(value)
+    for key, many in (event.get("multiValueHeaders") or {}).items():
+        if key.lower() == name:
+            values.update(v for v in many or () if v is not None)
+    return values
+
+
+def tenancy(event: dict[str, Any]) -> tuple[set[str], set[str]]:
+    """(ContactCenterId values, GroupId values) of a request; an absent header is {""}."""
+    return _header_values(event, TENANT_HEADER) or {""}, _header_values(event, GROUP_HEADER) or {""}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """An allowed request: who called, with which role."""
+
+    principal: str
+    role: str
+
+
+def authorize(event: dict[str, Any]) -> Decision | None:
+    """Allow the request or raise Unauthorized (401) / Forbidden (403). None when access control
+    is off (the local run by default)."""
+    if settings().access_mode == "off":
+        return None
+    principal = caller(event)
+    if principal is None:
+        raise Unauthorized("missing or invalid credentials: sign the request with AWS Signature Version 4")
+    grant = grants().get(principal)
+    if grant is None:
+        raise Forbidden(f"{principal} has no access grant")
+    method = str(event.get("httpMethod") or "").upper()
+    if not grant.allows_method(method):
+        raise Forbidden(f"role {grant.role} may not call {method}; it may call {', '.join(sorted(SUPERVISOR_METHODS))}")
+    centers, groups = tenancy(event)
+    refused = sorted(tenant_entry(c, g) for c in centers for g in groups if not grant.allows_tenant(c, g))
+    if refused:
+        raise Forbidden(f"ContactCenterId/GroupId {_describe(refused)} not granted to {principal}")
+    return Decision(principal, grant.role)
+
+
+def _describe(entries: list[str]) -> str:
+    # Header values are not validated yet (that is the resolver's job): quote them, shortened.
+    shown = [entry if len(entry) <= 130 else entry[:127] + "..." for entry in entries[:4]]
+    more = f" (and {len(entries) - 4} more)" if len(entries) > 4 else ""
+    return ", ".join(json.dumps(entry) for entry in shown) + more + (" is" if len(entries) == 1 else " are")
