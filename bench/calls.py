@@ -13,8 +13,9 @@ project's, Powertools', any other) gets three event hooks:
 Calls may run on several threads at once (the store reads in parallel): each thread's call in
 progress is kept in a thread-local, and a replayed call is answered by the recorded call of the same
 operation whose parameters it shares most with (the same request, with its own timestamps). A call
-made by a task of a thread pool counts as started when the task was submitted (`install()` also
-wraps ThreadPoolExecutor.submit): calls submitted together are parallel even when the interpreter
+made by a task of a thread pool counts as started when its burst of submissions began (`install()`
+also wraps ThreadPoolExecutor.submit and Future.result: a burst is the tasks one thread submits
+before it waits for a result): calls submitted together are parallel even when the interpreter
 happens to run them one after the other.
 
 Nothing here knows the project's code; the benchmark uses it around whole requests.
@@ -48,6 +49,7 @@ class Call:
     items_written: int = 0
     started: float = 0.0  # perf_counter when the call began and ended (calls may overlap)
     ended: float = 0.0
+    side: bool = False  # a call of another layer (an authorization lookup), kept apart
 
     @property
     def name(self) -> str:
@@ -106,6 +108,12 @@ def items_written(operation: str, params: dict[str, Any]) -> int:
     return 0
 
 
+def _side_key(operation: str, params: dict[str, Any]) -> str:
+    import json
+
+    return operation + json.dumps(params.get("Key") or params, sort_keys=True, default=str)
+
+
 class _Raw:
     """The raw body of a recorded response, as botocore reads it (`stream()`)."""
 
@@ -133,6 +141,13 @@ class Tracker:
         self.unexpected: list[str] = []
         self.excluded_thread: int | None = None  # calls of this thread are not recorded (polling a job)
         self.excluded = 0
+        # Calls of another layer (the access check's grant lookups, cached per process): recorded
+        # apart (`side_calls`), never mixed into an operation's calls, and answered in a replay from
+        # their last live answer, since the cache decides when they happen, not the request.
+        self.side: Any = None  # (operation, params) -> bool
+        self.side_calls: list[Call] = []
+        self.side_total = 0
+        self._side_answers: dict[str, Call] = {}
 
     # ------------------------------------------------------------ installation
 
@@ -152,12 +167,17 @@ class Tracker:
 
         ClientCreator.create_client = create_client
 
-        from concurrent.futures import ThreadPoolExecutor
+        from concurrent.futures import Future, ThreadPoolExecutor
 
-        submit = ThreadPoolExecutor.submit
+        submit, result = ThreadPoolExecutor.submit, Future.result
+        bursts = threading.local()
 
         def stamped(pool: Any, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
-            submitted = time.perf_counter()
+            now = time.perf_counter()
+            if not getattr(bursts, "open", False) or now - bursts.last > 0.05:
+                bursts.open, bursts.began = True, now
+            bursts.last = now
+            submitted = bursts.began
 
             def task() -> Any:
                 tracker._local.submitted = submitted
@@ -168,7 +188,12 @@ class Tracker:
 
             return submit(pool, task)
 
+        def waited(future: Any, *args: Any, **kwargs: Any) -> Any:
+            bursts.open = False  # the next submission of this thread starts a new burst
+            return result(future, *args, **kwargs)
+
         ThreadPoolExecutor.submit = stamped
+        Future.result = waited
         self.installed = True
 
     def attach(self, client: Any) -> None:
@@ -187,7 +212,14 @@ class Tracker:
         submitted = getattr(self._local, "submitted", None)
         self._local.submitted = None  # only a task's first call started with it
         call = Call(service, model.name, params, started=submitted or time.perf_counter())
+        call.side = bool(self.side is not None and self.side(model.name, params))
         self._local.call = call
+        if call.side:
+            self.side_total += 1
+            if self.recording:
+                with self._lock:
+                    self.side_calls.append(call)
+            return
         if self.recording:
             if self.excluded_thread == threading.get_ident():
                 self.excluded += 1
@@ -204,6 +236,11 @@ class Tracker:
         from botocore.awsrequest import AWSResponse
 
         operation = event_name.rsplit(".", 1)[-1]
+        if call is not None and call.side:
+            recorded = self._side_answers.get(_side_key(operation, call.params))
+            if recorded is None:
+                raise RuntimeError(f"replay: no live answer of {operation} {call.params.get('Key')} to replay")
+            return AWSResponse(request.url, recorded.status, recorded.headers, _Raw(recorded.body))
         recorded = self._match(operation, call.params if call is not None else {})
         return AWSResponse(request.url, recorded.status, recorded.headers, _Raw(recorded.body))
 
@@ -226,7 +263,13 @@ class Tracker:
 
     def _after(self, http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
         call = getattr(self._local, "call", None)
-        if not self.recording or call is None or call.operation != model.name:
+        if call is None or call.operation != model.name:
+            return
+        if call.side and self._replay is None and http_response.status_code == 200:
+            self._side_answers[_side_key(call.operation, call.params)] = Call(
+                call.service, call.operation, {}, status=200, headers=copy.copy(http_response.headers),
+                body=http_response.content)
+        if not self.recording:
             return
         call.ended = time.perf_counter()
         call.status = http_response.status_code
@@ -240,6 +283,7 @@ class Tracker:
     def start(self) -> None:
         """Start recording (and counting) calls."""
         self.calls = []
+        self.side_calls = []
         self.recording = True
 
     def stop(self) -> list[Call]:

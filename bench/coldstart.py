@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.harness import ROOT, median
+from bench.harness import PAGE_TOKEN_SECRET, PRINCIPAL, ROOT, deployed_environment, median
 
 CACHE = Path(tempfile.gettempdir()) / "context-services-bench-cache"
 ELF_MACHINES = {62: "x86_64", 183: "aarch64"}
@@ -191,7 +191,8 @@ def host_compatible(artifact: Path, python: str) -> list[dict[str, str]]:
             if done.returncode != 0:
                 raise RuntimeError(f"cannot fetch {name}=={version} for {host}: {done.stderr[-1500:]}")
             (staging / ".complete").write_text("")
-        had_313 = any("cpython-313.pyc" in file for file in files)
+        sources = [artifact / file for file in files if file.endswith(".py") and not file.startswith(("/", ".."))]
+        had_313 = any((source.parent / "__pycache__" / f"{source.stem}.cpython-313.pyc").exists() for source in sources)
         for file in files:
             if not file.startswith(("/", "..")):
                 (artifact / file).unlink(missing_ok=True)
@@ -203,8 +204,9 @@ def host_compatible(artifact: Path, python: str) -> list[dict[str, str]]:
                 shutil.copytree(item, destination, dirs_exist_ok=True)
             else:
                 shutil.copy2(item, destination)
-            if had_313 and item.is_dir():
-                subprocess.run([python, "-m", "compileall", "-q", str(destination)], check=False)
+            if had_313 and item.is_dir():  # as the package's own bytecode (the Makefile's mode)
+                subprocess.run([python, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash",
+                                str(destination)], check=False)
         swapped.append({"distribution": name, "version": version, "built_for": machine, "replaced_by": host,
                         "bytecode_for_3.13_added": had_313})
     return swapped
@@ -263,6 +265,14 @@ def serve() -> None:
     import boto3
 
     template.create_table(boto3.client("dynamodb", endpoint_url=endpoint), os.environ["TABLE_NAME"])
+    import contextlib
+
+    from scripts import grants
+
+    with contextlib.redirect_stdout(sys.stderr):  # stdout carries the one line the parent reads
+        if grants.main(["add", PRINCIPAL, "--role", "Administrator", "--tenant", "*", "--table",
+                        os.environ["TABLE_NAME"], "--region", "us-east-1"]):
+            raise RuntimeError("seeding: the benchmark's grant could not be written")
     started = invoke(load_event("start_service"))
     if started["statusCode"] != 201:
         raise RuntimeError(f"seeding: start_service answered {started}")
@@ -271,7 +281,7 @@ def serve() -> None:
         reply = invoke(retarget(load_event(name), service_id))
         if reply["statusCode"] != 201:
             raise RuntimeError(f"seeding: {name} answered {reply}")
-    print(json.dumps({"endpoint": endpoint, "service_id": service_id}), flush=True)
+    print("BENCH-SEEDED " + json.dumps({"endpoint": endpoint, "service_id": service_id}), flush=True)
     sys.stdin.read()
     server.shutdown()
 
@@ -281,24 +291,29 @@ def load_event(name: str) -> dict[str, Any]:
 
 
 def retarget(event: dict[str, Any], service_id: str) -> dict[str, Any]:
-    """The sample event, about `service_id` instead of the sample's service."""
+    """The sample event, about `service_id` instead of the sample's service, made by the
+    benchmark's caller (API Gateway's IAM identity: the functions check its grant)."""
     old = (event.get("pathParameters") or {}).get("service_id")
-    return json.loads(json.dumps(event).replace(old, service_id)) if old else event
+    event = json.loads(json.dumps(event).replace(old, service_id)) if old else json.loads(json.dumps(event))
+    context = event.setdefault("requestContext", {})
+    context["identity"] = {**(context.get("identity") or {}), "userArn": PRINCIPAL}
+    return event
 
 
 def handler_of(event: dict[str, Any]) -> str:
-    from tests.apiclient import ROUTES
+    """The handler template.yaml routes an event's resource to."""
+    from local import template
 
-    for route in ROUTES:
-        if route.pattern.match(event["path"]):
-            return route.api.handler
-    raise LookupError(event["path"])
+    for route in template.api_routes():
+        if route.path == event.get("resource") and route.method in ("ANY", event.get("httpMethod")):
+            return route.handler
+    raise LookupError(event.get("resource"))
 
 
 def invoke(event: dict[str, Any]) -> dict[str, Any]:
     import importlib
 
-    from local.server import LambdaContext
+    from tests.apiclient import LambdaContext
 
     module, attribute = handler_of(event).rsplit(".", 1)
     return getattr(importlib.import_module(module), attribute)(event, LambdaContext(module))
@@ -330,15 +345,13 @@ def sample_event(handler: str) -> str | None:
 # ---------------------------------------------------------------- measuring
 
 
-def _child_env(artifact: Path, endpoint: str) -> dict[str, str]:
-    from local import template
-
+def _child_env(artifact: Path, endpoint: str, function: str | None) -> dict[str, str]:
+    """A deployed function's environment: template.yaml's plain values for it, Lambda's own."""
     env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG", "TMPDIR") if key in os.environ}
-    env.update(template.plain_environment())
+    env.update(deployed_environment(function))
     env.update(
         AWS_DEFAULT_REGION="us-east-1", AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
-        AWS_ENDPOINT_URL_DYNAMODB=endpoint, TABLE_NAME=os.environ["TABLE_NAME"],
-        PAGE_TOKEN_SECRET=os.environ.get("PAGE_TOKEN_SECRET", "bench"),
+        AWS_ENDPOINT_URL_DYNAMODB=endpoint, TABLE_NAME=os.environ["TABLE_NAME"], PAGE_TOKEN_SECRET=PAGE_TOKEN_SECRET,
         AWS_LAMBDA_FUNCTION_NAME="cold-start", AWS_LAMBDA_FUNCTION_MEMORY_SIZE="512", LAMBDA_TASK_ROOT=str(artifact),
         AWS_EXECUTION_ENV="AWS_Lambda_python3.13",
         _X_AMZN_TRACE_ID="Root=1-00000000-000000000000000000000001;Parent=0000000000000001;Sampled=1",
@@ -369,8 +382,11 @@ def measure(runs: int, which: list[str] | None = None) -> dict[str, Any]:
     chosen = functions()
     if which:
         chosen = {name: handler for name, handler in chosen.items() if name in which}
+    from local import template
+
     work = Path(tempfile.mkdtemp(prefix="bench-cold-"))
-    report: dict[str, Any] = {"python": python, "runs": runs}
+    snapstart = (template.load().get("Globals", {}).get("Function", {}).get("SnapStart") or {}).get("ApplyOn")
+    report: dict[str, Any] = {"python": python, "runs": runs, "snapstart": snapstart}
     server = None
     try:
         artifacts: dict[str, Path] = {}
@@ -392,15 +408,19 @@ def measure(runs: int, which: list[str] | None = None) -> dict[str, Any]:
         env_server = {**os.environ, "TABLE_NAME": os.environ.get("TABLE_NAME", "context-services-bench")}
         for key in ("AWS_LAMBDA_FUNCTION_NAME", "LAMBDA_TASK_ROOT", "_X_AMZN_TRACE_ID"):
             env_server.pop(key, None)
+        for key in ("ACCESS_MODE", "AUTH"):
+            env_server.pop(key, None)  # the seeding calls the handlers open, as the local run does
         env_server.update(POWERTOOLS_TRACE_DISABLED="true", POWERTOOLS_METRICS_DISABLED="true",
                           POWERTOOLS_LOG_LEVEL="WARNING", AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="bench",
-                          AWS_SECRET_ACCESS_KEY="bench", PAGE_TOKEN_SECRET=os.environ.get("PAGE_TOKEN_SECRET", "bench"))
+                          AWS_SECRET_ACCESS_KEY="bench", PAGE_TOKEN_SECRET=PAGE_TOKEN_SECRET)
         server = subprocess.Popen([sys.executable, "-m", "bench.coldstart", "serve"], cwd=ROOT, env=env_server,
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = server.stdout.readline()
+        while line and not line.startswith("BENCH-SEEDED "):
+            line = server.stdout.readline()
         if not line:
             raise RuntimeError(f"the seeded DynamoDB did not start: {server.stderr.read()[-2000:]}")
-        seeded = json.loads(line)
+        seeded = json.loads(line.removeprefix("BENCH-SEEDED "))
         events_dir = work / "events"
         events_dir.mkdir()
         specs: dict[str, dict[str, Any]] = {}
@@ -429,7 +449,8 @@ def measure(runs: int, which: list[str] | None = None) -> dict[str, Any]:
             rotated = order[n % len(order):] + order[:n % len(order)]
             for subject in rotated:
                 artifact = artifacts.get(subject, bare_dir)
-                samples[subject].append(_fresh(python, specs[subject], _child_env(artifact, seeded["endpoint"]), cwd))
+                env = _child_env(artifact, seeded["endpoint"], subject if subject in chosen else None)
+                samples[subject].append(_fresh(python, specs[subject], env, cwd))
     finally:
         if server is not None:
             server.stdin.close()

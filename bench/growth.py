@@ -20,7 +20,7 @@ from typing import Any
 
 from bench import data, rule
 from bench.calls import TRACKER, sequential
-from bench.harness import TABLE, label_case, median, raw_client, returned_items, settle
+from bench.harness import TABLE, grant, label_case, median, raw_client, returned_items, settle
 from bench.operations import backend, judge
 
 # About 400 bytes of attached data on each state and task, so that a conversation of 1,000 states
@@ -140,9 +140,11 @@ def build(api: Any, sizes: tuple[int, ...]) -> dict[int, dict[str, Any]]:
     try:
         for size in sizes:
             template.create_table(raw_client(), TABLE)
+            grant(TABLE)
             conversation = data.big_conversation(api, size, note=NOTE)
             conversation_table = moto.tables.pop(TABLE)
             template.create_table(raw_client(), TABLE)
+            grant(TABLE)
             customer = f"growth-customer-{size}"
             data.customer_services(api, customer, size)
             customer_table = moto.tables.pop(TABLE)

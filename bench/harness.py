@@ -12,6 +12,7 @@ import importlib
 import logging
 import os
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -23,6 +24,41 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = "context-services-bench"
 FUNCTION_NAME = "context-services-bench"
+# The benchmark's caller: every request carries it as API Gateway's IAM identity, and every table
+# the handlers read holds its grant (Administrator of every tenant), given with scripts/grants.py.
+PRINCIPAL = "arn:aws:iam::123456789012:role/context-services-bench"
+PAGE_TOKEN_SECRET = "bench-paging-secret-of-32-characters"
+
+
+def deployed_environment(function: str | None = None) -> dict[str, str]:
+    """The plain environment template.yaml gives `function` (or, when None, what every function
+    shares, each function's own plain values added): Globals, parameter defaults, per-function
+    variables such as ACCESS_MODE. Intrinsics the benchmark cannot resolve (the table's name, the
+    secret, a queue's URL) are left out; empty values too."""
+    from local import template
+
+    env = {key: value for key, value in template.plain_environment().items() if value}
+    for each in template.functions():
+        if function is not None and each.name != function:
+            continue
+        for key, value in each.environment.items():
+            if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value):
+                env.setdefault(key, str(value))
+    return env
+
+
+def grant(table: str, principal: str = PRINCIPAL) -> None:
+    """Give `principal` the Administrator role on every tenant in `table`, the documented way
+    (scripts/grants.py), when the functions check grants (ACCESS_MODE=iam)."""
+    if os.environ.get("ACCESS_MODE", "").lower() != "iam":
+        return
+    from scripts import grants
+
+    sys.stdout.flush()
+    code = grants.main(["add", principal, "--role", "Administrator", "--tenant", "*", "--table", table,
+                        "--region", os.environ.get("AWS_DEFAULT_REGION", "us-east-1")])
+    if code:
+        raise RuntimeError(f"scripts.grants add {principal} --table {table} answered {code}")
 
 
 class TracingLog(logging.Handler):
@@ -65,11 +101,11 @@ def production_environment() -> dict[str, Any]:
     for name in ("POWERTOOLS_METRICS_DISABLED", "POWERTOOLS_TRACE_DISABLED", "POWERTOOLS_DEV", "AWS_SAM_LOCAL",
                  "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
         os.environ.pop(name, None)
-    deployed = template.plain_environment()
+    deployed = deployed_environment()
     os.environ.update(deployed)
     os.environ.update(
         AWS_DEFAULT_REGION="us-east-1", AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench", TABLE_NAME=TABLE, PAGE_TOKEN_SECRET="bench-secret",
+        AWS_SECRET_ACCESS_KEY="bench", TABLE_NAME=TABLE, PAGE_TOKEN_SECRET=PAGE_TOKEN_SECRET,
         AWS_LAMBDA_FUNCTION_NAME=FUNCTION_NAME, AWS_LAMBDA_FUNCTION_MEMORY_SIZE=str(globals_.get("MemorySize", 512)),
         LAMBDA_TASK_ROOT=str(ROOT), AWS_EXECUTION_ENV="AWS_Lambda_python3.13",
         EXPORT_DIR=tempfile.mkdtemp(prefix="bench-exports-"),  # export files of the maintenance cases
@@ -80,7 +116,12 @@ def production_environment() -> dict[str, Any]:
     logging.getLogger("aws_xray_sdk").addHandler(TRACING_LOG)
     return {"environment_from_template": deployed, "tracing": "active (X-Ray SDK, every request sampled)"
             if tracing else "off (template.yaml has no active tracing)", "metrics": "on",
-            "log_level": os.environ.get("POWERTOOLS_LOG_LEVEL", "")}
+            "log_level": os.environ.get("POWERTOOLS_LOG_LEVEL", ""),
+            "access_mode": os.environ.get("ACCESS_MODE", "(unset)"), "caller": PRINCIPAL,
+            "not_emulated": "values template.yaml takes from resources (table name, paging secret, jobs queue, "
+                            "export bucket): the benchmark's own table and secret stand in; without a jobs queue "
+                            "a maintenance job continues on a background thread, without a bucket exports go to a "
+                            "temporary folder"}
 
 
 def new_trace(sampled: bool = True) -> None:
@@ -102,17 +143,15 @@ class TimedApi:
     def __init__(self, headers: dict[str, str] | None = None, sampled: bool = True):
         from tests import apiclient
 
-        self._event_for, self._reply = apiclient.event_for, apiclient.Reply
-        from local.server import LambdaContext
-
-        self._context = LambdaContext
+        self._client = apiclient  # the tests' client: its event builder, context, reply conversion
         self.headers = headers or {}
         self.sampled = sampled
         self.cpu = self.wall = 0.0
         self.requests = 0
         self._handlers: dict[str, Any] = {}
         self.probe: Any = None  # a context manager entered around each lambda_handler call (profiling)
-        self.context_fragment: dict[str, Any] | None = None  # merged into requestContext (caller identity)
+        # Merged into requestContext: API Gateway's IAM identity of the caller (None: no identity).
+        self.context_fragment: dict[str, Any] | None = {"identity": {"userArn": PRINCIPAL}}
 
     def reset(self) -> None:
         self.cpu = self.wall = 0.0
@@ -125,11 +164,14 @@ class TimedApi:
         return self._handlers[name]
 
     def request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
-        event, name = self._event_for(method, path, body, {**self.headers, **(headers or {})})
+        event, name = self._client.event_for(method, path, body, {**self.headers, **(headers or {})})
         if self.context_fragment:
-            event["requestContext"] = {**event["requestContext"], **self.context_fragment}
+            context = dict(event.get("requestContext") or {})
+            for key, value in self.context_fragment.items():
+                context[key] = {**(context.get(key) or {}), **value} if isinstance(value, dict) else value
+            event["requestContext"] = context
         function = self.handler(name)
-        context = self._context(name.split(".")[1] if "." in name else name)
+        context = self._client.LambdaContext(name.rsplit(".", 1)[0])
         new_trace(self.sampled)
         started, cpu = time.perf_counter(), time.process_time()
         if self.probe is None:
@@ -140,10 +182,11 @@ class TimedApi:
         self.cpu += time.process_time() - cpu
         self.wall += time.perf_counter() - started
         self.requests += 1
-        headers_out = dict(result.get("headers") or {})
-        for key, values in (result.get("multiValueHeaders") or {}).items():
-            headers_out[key] = ", ".join(values)
-        return self._reply(result["statusCode"], headers_out, result.get("body") or "")
+        response = self._client.to_response(result)  # as tests/apiclient.invoke reads a result
+        headers_out: dict[str, str] = {}
+        for key, value in response.headers:
+            headers_out[key] = f"{headers_out[key]}, {value}" if key in headers_out else value
+        return self._client.Reply(response.status, headers_out, response.body.decode("utf-8"))
 
     def get(self, path: str, **kw: Any) -> Any:
         return self.request("GET", path, **kw)

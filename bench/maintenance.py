@@ -18,7 +18,7 @@ from typing import Any
 
 from bench import data
 from bench.calls import TRACKER
-from bench.harness import TABLE, raw_client, returned_items, settle
+from bench.harness import TABLE, grant, raw_client, returned_items, settle
 from bench.operations import EVERYTHING as EMBED
 from bench.operations import backend
 
@@ -185,6 +185,7 @@ def maintenance(api_class: Any, sizes: tuple[int, ...]) -> dict[str, Any]:
     client = raw_client()
     try:
         template.create_table(client, TABLE)
+        grant(TABLE)
         time_from = _iso(datetime.now(UTC) - timedelta(minutes=1))
         built: list[str] = []
         for size in sizes:

@@ -73,10 +73,11 @@ def _response(status: int, body: dict) -> Call:
 
 
 def test_every_client_created_after_install_is_counted(monkeypatch):
-    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import Future, ThreadPoolExecutor
 
     monkeypatch.setattr(ClientCreator, "create_client", ClientCreator.create_client)  # undone after the test
     monkeypatch.setattr(ThreadPoolExecutor, "submit", ThreadPoolExecutor.submit)
+    monkeypatch.setattr(Future, "result", Future.result)
     tracker = Tracker()
     tracker.install()
     first, second = _client(), boto3.session.Session().client("dynamodb", region_name="us-east-1",
@@ -219,19 +220,35 @@ def test_clone_tenant_copies_items_under_other_tenants(table):
         data.clone_tenant(table, [], "src-tenant", 1, name)
 
 
-def test_authorization_slot_measures_a_caller_when_one_is_given(table):
+def test_authorization_case_counts_the_grant_lookup_of_a_new_caller(table, monkeypatch):
+    """With ACCESS_MODE=iam (as deployed), a newly granted caller's first request looks its grant up
+    once (kept apart from the operation's calls), the next one finds it cached."""
+    from bench import harness
     from bench.calls import TRACKER
+    from lib import settings
+    from lib.api import access
 
+    name = "context-services-test"
+    open_api = TimedApi()
+    open_api.context_fragment = None
+    service_id = data.expect(open_api.post("/services/start", {"customer_id": "c"}), 201)["service_id"]
+    assert authorization.measure(open_api, f"/services/{service_id}", 1)["status"] == authorization.NOT_AVAILABLE
+    monkeypatch.setenv("ACCESS_MODE", "iam")  # grants from the table, as deployed
+    monkeypatch.delenv("AUTH", raising=False)
+    monkeypatch.delenv("GRANTS_FILE", raising=False)
+    monkeypatch.setattr(harness, "TABLE", name)
+    settings.settings.cache_clear()
+    access.reset()
     TRACKER.attach(table)  # the handlers' client (the benchmark hooks every client at creation instead)
-    api = TimedApi()
-    service_id = data.expect(api.post("/services/start", {"customer_id": "c"}), 201)["service_id"]
-    empty = authorization.measure(api, f"/services/{service_id}", 1, caller=None)
-    if authorization.CALLER is None:
-        assert empty["status"].startswith("not available")
-    caller = {"identity": {"userArn": "arn:aws:iam::123456789012:role/Administrator"}}
-    measured = authorization.measure(api, f"/services/{service_id}", 1, caller=authorization.CALLER or caller)
-    assert measured["status"] == "measured" and measured["round_trips_without_identity"] >= 1
-    assert measured["extra_round_trips_cold"] >= 0 and measured["extra_round_trips_warm"] >= 0
+    monkeypatch.setattr(TRACKER, "side", authorization.is_grant_lookup)
+    try:
+        measured = authorization.measure(TimedApi(), f"/services/{service_id}", 1)
+    finally:
+        settings.settings.cache_clear()
+        access.reset()
+    assert measured["status"] == "measured", measured
+    assert measured["extra_round_trips_cold"] == 1 and measured["extra_round_trips_warm"] == 0
+    assert measured["round_trips_of_the_request"] == 1  # GetItem of the service; the grant lookup apart
 
 
 # ---------------------------------------------------------------- the page
