@@ -405,7 +405,10 @@ def measure(runs: int, which: list[str] | None = None) -> dict[str, Any]:
             return {**report, "status": "not available: no package could be built"}
         first = next(iter(artifacts.values()))
         bare_dir = bare(python, first)
-        env_server = {**os.environ, "TABLE_NAME": os.environ.get("TABLE_NAME", "context-services-bench")}
+        from bench.harness import ORIGINAL_ENVIRONMENT
+
+        env_server = {**(ORIGINAL_ENVIRONMENT or os.environ),
+                      "TABLE_NAME": os.environ.get("TABLE_NAME", "context-services-bench")}
         for key in ("AWS_LAMBDA_FUNCTION_NAME", "LAMBDA_TASK_ROOT", "_X_AMZN_TRACE_ID"):
             env_server.pop(key, None)
         for key in ("ACCESS_MODE", "AUTH"):

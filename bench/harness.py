@@ -80,6 +80,9 @@ class TracingLog(logging.Handler):
 
 
 TRACING_LOG = TracingLog()
+# The environment the benchmark was started with, before it played a deployed function: what the
+# processes it starts that are not functions (the local server) get.
+ORIGINAL_ENVIRONMENT: dict[str, str] = {}
 
 
 def label_case(name: str) -> None:
@@ -96,6 +99,7 @@ def production_environment() -> dict[str, Any]:
     Returns what was emulated, for the report."""
     from local import template
 
+    ORIGINAL_ENVIRONMENT.update(os.environ)
     globals_ = template.load().get("Globals", {}).get("Function", {})
     tracing = globals_.get("Tracing") == "Active"
     for name in ("POWERTOOLS_METRICS_DISABLED", "POWERTOOLS_TRACE_DISABLED", "POWERTOOLS_DEV", "AWS_SAM_LOCAL",

@@ -278,11 +278,17 @@ def tracing_section(r: dict[str, Any]) -> str:
         return "The X-Ray SDK logged nothing during the run."
     cases = ", ".join(f"`{name}` ({count})" for name, count in sorted(log["by_case"].items()))
     messages = "; ".join(f"\"{message}\" × {count}" for message, count in log["messages"].items())
+    notes = []
+    if any("Message too long" in message for message in log["messages"]):
+        notes.append("\"Message too long\" means a trace segment outgrew a UDP datagram (64 KB) and was dropped: "
+                     "Powertools' Tracer records the handler's response in the segment (`capture_response`), so a "
+                     "large response loses its trace, and the request pays for the failed send.")
+    if any("No subsegment to end" in message for message in log["messages"]):
+        notes.append("\"No subsegment to end\" comes from calls made outside any invocation's segment, as a "
+                     "maintenance job continuing on a background thread of the process makes them (deployed, a job "
+                     "continues in an invocation of its own).")
     return (f"The X-Ray SDK logged {log['records']} warnings or errors during the run: {messages}. By case: {cases}. "
-            "\"Message too long\" means a trace segment outgrew a UDP datagram (64 KB) and was dropped: Powertools' "
-            "Tracer records the handler's response in the segment (`capture_response`), so a large response loses "
-            "its trace, and the request pays for the failed send. \"No subsegment to end\" comes from calls made "
-            "outside any invocation's segment, as a maintenance job continuing on a background thread makes them.")
+            + " ".join(notes))
 
 
 def tp_section(r: dict[str, Any]) -> str:

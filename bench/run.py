@@ -36,8 +36,12 @@ def throughput(quick: bool) -> dict[str, Any]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AWS_ENDPOINT_URL", "AWS_LAMBDA", "LAMBDA_TASK_ROOT", "_X_AMZN", "POWERTOOLS_"))}
+    from bench.harness import ORIGINAL_ENVIRONMENT
+
+    # The local server as `make run` starts it: the environment the benchmark was started with.
+    env = {k: v for k, v in (ORIGINAL_ENVIRONMENT or os.environ).items()
+           if not k.startswith(("AWS_ENDPOINT_URL", "AWS_LAMBDA", "LAMBDA_TASK_ROOT", "_X_AMZN", "POWERTOOLS_"))
+           and k not in ("ACCESS_MODE", "AUTH", "GRANTS_FILE", "TABLE_NAME", "PAGE_TOKEN_SECRET")}
     env.update(PORT=str(port), TABLE_NAME="bench-throughput")
     server = subprocess.Popen([sys.executable, "-m", "local.server"], cwd=ROOT, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
