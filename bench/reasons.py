@@ -15,8 +15,11 @@ _COUNTER = ("the service is read first for its id counter; one transaction then 
             "that the counter is unchanged (a transaction cannot return a value), re-checks the service and puts "
             "the item")
 _WITH_RECORD = "; with an Idempotency-Key the record is read with the service (BatchGetItem) and put in the transaction"
-_CHILD_LIST = ("the service item (GetItem, from the table) and the page (Query of the status index LSI1) are read "
-               + _PARALLEL.format(n=2) + "; one Query could serve both if the service item had a key in LSI1")
+_CHILD_LIST = ("the service item (GetItem) and the page (Query of the conversation's range of that kind) are read "
+               + _PARALLEL.format(n=2) + "; one Query could serve both if it started at the service item")
+_CHILD_STATUS_LIST = ("the service item is read first (GetItem: whether it is completed decides which range holds the "
+                      "page), then the page (Query of the status index LSI1, or of the base range for a completed "
+                      "service): two round trips, one after the other")
 _TTL_DOWN = ("the service item is updated first (the new expiration holds at once); an explicit expiration erases "
              "the children with the service, so their TTL is brought down after: one Query of their keys, one "
              "TransactWriteItems per 100, and an UpdateItem recording it on the service")
@@ -30,8 +33,8 @@ _COMPLETED_OWNER = ("completed = ended (their own index partition) + still activ
                     "keeps those due (a filter), so it reads every active one")
 
 REASONS: dict[str, str] = {
-    "get_service_embedded": ("the service item (GetItem) and its states and its tasks (one Query per kind) are read "
-                             + _PARALLEL.format(n=3)),
+    "get_service_embedded": ("the service item is read first (GetItem), then its states and its tasks, one Query per "
+                             "kind, in parallel: three calls, two round trips of latency"),
     "get_state_embedded": ("the service item (GetItem) and the state with its tasks (Query of LSI2) are read "
                            + _PARALLEL.format(n=2)),
     "delete_service": _ERASE,
@@ -53,14 +56,16 @@ REASONS: dict[str, str] = {
                                               "and put in the transaction"),
     "end_state": ("the state and its tasks are read (one Query of LSI2) so that its active tasks complete in the same "
                   "transaction (write-time cascade)"),
-    **{f"list_{kind}_{label}": _CHILD_LIST for kind in ("states", "tasks") for label in ("all", "active", "completed")},
+    **{f"list_{kind}_all": _CHILD_LIST for kind in ("states", "tasks")},
+    **{f"list_{kind}_{label}": _CHILD_STATUS_LIST for kind in ("states", "tasks") for label in ("active", "completed")},
     "list_customer_services_completed": _COMPLETED_OWNER,
     "list_anonymous_services_completed": _COMPLETED_OWNER,
     # Growth cases
-    "growth.get_service_embedded": ("the service item and each kind's children (one Query per kind, one more per MB) "
-                                    "are read in parallel"),
-    **{f"growth.list_{kind}_{label}first_page": _CHILD_LIST
-       for kind in ("states", "tasks") for label in ("", "active_", "completed_")},
+    "growth.get_service_embedded": ("the service item is read first (GetItem), then each kind's children in parallel "
+                                    "(one Query per kind, one more per MB of it)"),
+    **{f"growth.list_{kind}_first_page": _CHILD_LIST for kind in ("states", "tasks")},
+    **{f"growth.list_{kind}_{label}_first_page": _CHILD_STATUS_LIST
+       for kind in ("states", "tasks") for label in ("active", "completed")},
     "growth.list_states_embedded_first_page": ("the service item, the page of states (LSI1) and their tasks (one "
                                                "Query of LSI2 over the page's range of states) are read "
                                                + _PARALLEL.format(n=3)),
@@ -70,7 +75,7 @@ REASONS: dict[str, str] = {
     "growth.delete_service": _ERASE,
     "growth.list_customer_services_embedded_first_page": ("the owner's page (one Query), then each service's states "
                                                           "and tasks: two Queries per service (one per kind), all in "
-                                                          "parallel"),
+                                                          "parallel (a bounded pool): two round trips of latency"),
 }
 
 
