@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lib import clock, paging
-from lib.errors import NotFound, ValidationError
+from lib.errors import ValidationError
 from lib.models import EndFields, StateStart, TaskStart, Transition
 from lib.rules.conversation import Conversation, Selection, fill_page, fits_whole
 from lib.rules.services import (
@@ -118,17 +118,15 @@ def end_task(tenant: str, service_id: str, task_id: int, body: EndFields | None)
 
 
 def get_state(tenant: str, service_id: str, state_id: int, selection: Selection) -> dict[str, Any]:
-    """One state; with its tasks embedded, one Query of the state with its tasks (LSI2) as well."""
+    """One state (with its service, one BatchGetItem); with its tasks embedded, one Query of LSI2 at
+    the same time."""
     check_service_id(service_id)
     now = clock.now_ms()
     if selection.embeds_tasks:
         pk = conversation_pk(tenant, service_id)
-        service, (state, tasks) = store.parallel(lambda: store.read_service(tenant, service_id, now),
-                                                 lambda: store.state_with_tasks(pk, state_id))
-        if state is None:
-            raise NotFound(f"state {state_id} not found")
-        conversation = Conversation(service, now).add([state, *tasks])
-        view = conversation.state_view(state, selection)
+        (service, state), tasks = store.parallel(lambda: store.read_child(tenant, service_id, "state", state_id, now),
+                                                 lambda: store.tasks_of_state(pk, state_id))
+        view = Conversation(service, now).add([state, *tasks]).state_view(state, selection)
         return fits_whole(view, f"GET /services/{service_id}/tasks?state_id={state_id}")
     service, state = store.read_child(tenant, service_id, "state", state_id, now)
     return Conversation(service, now).state_view(state, selection)

@@ -490,7 +490,8 @@ def start_child(w: Write, service_id: str, start: ChildStart, make: Callable[[Se
     references, puts the child and, with an Idempotency-Key, its record. Nothing is written when
     anything fails; a lost race is retried with a fresh read."""
     for attempt in range(ATTEMPTS):
-        service = _startable(w, service_id, claim, *_read_with_record(w.tenant, service_id, claim))
+        service, record, _ = _read_with_record(w.tenant, service_id, claim)
+        service = _startable(w, service_id, claim, service, record)
         seq_name = f"{start.kind}_seq"
         seq = getattr(service, seq_name)
         child_id = seq + 1
@@ -524,14 +525,20 @@ def start_child(w: Write, service_id: str, start: ChildStart, make: Callable[[Se
     raise Conflict(f"service {service_id} changed concurrently; retry")
 
 
-def _read_with_record(tenant: str, service_id: str, claim: Claim | None) -> tuple[ServiceItem | None, dict | None]:
+def _read_with_record(tenant: str, service_id: str, claim: Claim | None, extra: dict[str, str] | None = None
+                      ) -> tuple[ServiceItem | None, dict | None, dict | None]:
+    """The service, with (in the same BatchGetItem) the request's idempotency record and one more
+    item of the conversation when asked: (service, record, extra item)."""
     key = service_key(tenant, service_id)
-    if claim is None:
-        return _decode_service(table.get(key)), None
-    found = table.get_many([key, claim.record_key()])
-    record_key = claim.record_key()
-    return (_decode_service(found.get((key["PK"], key["SK"]))),
-            found.get((record_key["PK"], record_key["SK"])))
+    if claim is None and extra is None:
+        return _decode_service(table.get(key)), None, None
+    keys = [key] + ([claim.record_key()] if claim else []) + ([extra] if extra else [])
+    found = table.get_many(keys)
+
+    def pick(k: dict[str, str] | None) -> dict | None:
+        return found.get((k["PK"], k["SK"])) if k else None
+
+    return _decode_service(pick(key)), pick(claim.record_key() if claim else None), pick(extra)
 
 
 def _startable(w: Write, service_id: str, claim: Claim | None, service: ServiceItem | None,
@@ -660,34 +667,24 @@ def _service_unusable(service_id: str, old: dict[str, Any] | None, now: int) -> 
     return ConcurrentChange()
 
 
-def state_with_tasks(pk: str, state_id: int) -> tuple[StateItem | None, list[TaskItem]]:
-    """A state and its tasks, from one consistent Query of LSI2."""
+def tasks_of_state(pk: str, state_id: int) -> list[TaskItem]:
+    """Every task of a state, active or completed, from one consistent Query of LSI2."""
     prefix = state_tasks_sk(state_id)
-    items = Query(pk, index=STATE_TASKS_INDEX, sk_from=prefix, sk_to=prefix + "#~", consistent=True).all()
-    state = None
-    tasks = []
-    for item in items:
-        entity = from_plain(item)
-        if isinstance(entity, StateItem):
-            state = entity
-        elif isinstance(entity, TaskItem):
-            tasks.append(entity)
-    return state, tasks
+    items = Query(pk, index=STATE_TASKS_INDEX, sk_from=prefix + "#", sk_to=prefix + "#~", consistent=True).all()
+    return [task for task in (from_plain(item) for item in items) if isinstance(task, TaskItem)]
 
 
-def _state_end_actions(w: Write, pk: str, state: StateItem, tasks: list[TaskItem], completion: Completion,
-                       room: int) -> tuple[list[dict[str, Any]], list[Callable | None], list[TaskItem]]:
+def _state_end_actions(w: Write, pk: str, state_id: int, tasks: list[TaskItem], completion: Completion,
+                       room: int) -> tuple[list[dict[str, Any]], list[TaskItem]]:
     """The state's end and as many of its active tasks' cascaded ends as fit in `room` actions;
-    returns the tasks left over (a big state: see end_state)."""
+    returns the tasks left over (a big state: see end_state). The state's end is conditional on
+    its `attached` count being the number of tasks read: a task attached since is never missed."""
     active = [t for t in tasks if t.completed_ms is None]
-    actions = [table.tx_update(_end_child_update("state", pk, state.state_id, completion, w.token,
-                                                 state_attached=state.attached))]
-    explain: list[Callable | None] = [lambda old: _explain_end("state", state.state_id, old)]
+    actions = [table.tx_update(_end_child_update("state", pk, state_id, completion, w.token,
+                                                 state_attached=len(tasks)))]
     fits, rest = active[:room - 1], active[room - 1:]
-    for task in fits:
-        actions.append(_cascade_update(pk, task, completion.ms, w.token))
-        explain.append(None)
-    return actions, explain, rest
+    actions += [_cascade_update(pk, task, completion.ms, w.token) for task in fits]
+    return actions, rest
 
 
 def end_state(w: Write, service_id: str, state_id: int, completion: Completion) -> None:
@@ -698,31 +695,29 @@ def end_state(w: Write, service_id: str, state_id: int, completion: Completion) 
     transactions; meanwhile the service item lists the state under `cascading`, which every read
     applies, so no reader sees an active task in a completed state."""
     pk = conversation_pk(w.tenant, service_id)
+    state_key = {"PK": pk, "SK": child_sk("state", state_id)}
     for attempt in range(ATTEMPTS):
-        state, tasks = state_with_tasks(pk, state_id)
-        if state is None or state.completed_ms is not None:
-            read_service(w.tenant, service_id, w.now)  # a missing service is the 404 that comes first
-            if state is None:
-                raise NotFound(f"state {state_id} not found")
-            raise Conflict(f"state {state_id} is already completed")
-        if completion.ms < state.started_ms:
-            raise ValidationError("timestamp: the end is before the state's start")
-        actions, _, rest = _state_end_actions(w, pk, state, tasks, completion, TRANSACTION_LIMIT - 1)
+        tasks = tasks_of_state(pk, state_id)
+        actions, rest = _state_end_actions(w, pk, state_id, tasks, completion, TRANSACTION_LIMIT - 1)
         first, why = _cascading_start(w, service_id, state_id, completion.ms) if rest else _service_check(w, service_id)
         try:
-            table.confirmed(lambda: table.transact([first] + actions), state.key(), w.token)
+            table.confirmed(lambda: table.transact([first] + actions), state_key, w.token)
         except ConcurrentChange:
             backoff(attempt)
             continue
         except ConditionFailed as failed:
-            if (failed.old_of(1) or {}).get("op") != w.token:
+            state = failed.old_of(1)
+            if (state or {}).get("op") != w.token:
                 if failed.failed(0):
                     error = why(failed.old_of(0))
                     if isinstance(error, NotFound):
                         raise error from None
                     if not isinstance(error, ConcurrentChange):
                         raise Conflict(f"state {state_id} is already completed (its service is completed)") from None
-                backoff(attempt)  # the state or a task changed meanwhile: read them again
+                elif failed.failed(1) and (state is None or state.get("completed_ms") is not None
+                                           or state["started_ms"] > completion.ms):
+                    raise _explain_end("state", state_id, state) from None
+                backoff(attempt)  # a task was attached or ended meanwhile: read them again
                 continue
         if rest:
             _finish_cascade(w, service_id, pk, rest, completion.ms, state_id)
@@ -799,7 +794,7 @@ def resume_cascade(w: Write, service: ServiceItem, state_id: int) -> None:
     at_ms = service.cascading.get(str(state_id))
     if at_ms is None:
         return
-    _, tasks = state_with_tasks(service.pk, state_id)
+    tasks = tasks_of_state(service.pk, state_id)
     _finish_cascade(w, service.service_id, service.pk, [t for t in tasks if t.completed_ms is None], at_ms, state_id)
 
 
@@ -807,11 +802,13 @@ def transition(w: Write, service_id: str, from_id: int, completion: Completion,
                make: Callable[[ServiceItem, int], StateItem], claim: Claim | None) -> int:
     """End state `from_id` (with its active tasks) and start the next state, in one transaction."""
     pk = conversation_pk(w.tenant, service_id)
+    state_key = {"PK": pk, "SK": child_sk("state", from_id)}
     for attempt in range(ATTEMPTS):
-        (service, record), (state, tasks) = parallel(lambda: _read_with_record(w.tenant, service_id, claim),
-                                                     lambda: state_with_tasks(pk, from_id))
+        (service, record, found), tasks = parallel(lambda: _read_with_record(w.tenant, service_id, claim, state_key),
+                                                   lambda: tasks_of_state(pk, from_id))
         service = _startable(w, service_id, claim, service, record)
-        if state is None:
+        state = from_plain(found)
+        if not isinstance(state, StateItem):
             raise NotFound(f"state {from_id} not found")
         if state.completed_ms is not None:
             raise Conflict(f"state {from_id} is already completed")
@@ -822,12 +819,12 @@ def transition(w: Write, service_id: str, from_id: int, completion: Completion,
         new_state.op = w.token
         u = _counter_update(w, service, "state_seq", service.state_seq)
         room = TRANSACTION_LIMIT - 2 - (1 if claim else 0)
-        end_actions, end_explain, rest = _state_end_actions(w, pk, state, tasks, completion, room)
+        end_actions, rest = _state_end_actions(w, pk, from_id, tasks, completion, room)
         if rest:
             u.sets[("cascading", str(from_id))] = completion.ms
         e = Expression()
         actions = [table.tx_update(u)] + end_actions + [table.tx_put(new_state.to_item(), C.new_item(e), e)]
-        explain = [None] + end_explain + [None]
+        explain: list[Callable | None] = [None] * len(actions)
         if claim is not None:
             actions.append(claim.put_action(new_id))
             explain.append(None)

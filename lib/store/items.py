@@ -9,7 +9,7 @@ states, tasks) is one item collection:
     PK = <tenant>#C#<service_id>   SK = #SERVICE | S#<state_id:010> | T#<task_id:010>
 
 so one Query reads a key range of it, and its two local indexes order the children by status
-(LSI1) and a state with its tasks (LSI2).
+(LSI1) and the tasks by their state (LSI2).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ START_INDEX = "GSI3"  # a tenant's services by start time (sharded): exports, pu
 END_INDEX = "GSI4"  # a tenant's completed services by end time (sharded): exports
 DUE_INDEX = "GSI5"  # all tenants: services with work due at a time (auto-complete, unfinished deletes)
 STATUS_INDEX = "LSI1"  # a conversation's states / tasks by status, by id
-STATE_TASKS_INDEX = "LSI2"  # a state followed by its tasks
+STATE_TASKS_INDEX = "LSI2"  # the tasks of each state, by state then task
 
 
 def tenant_key(contact_center: str | None, group: str | None) -> str:
@@ -267,7 +267,7 @@ class StateItem(Child):
         return self.state_id
 
     def index_keys(self) -> dict[str, str]:
-        return {"LSI1SK": self.status_sk(), "LSI2SK": state_tasks_sk(self.state_id)}
+        return {"LSI1SK": self.status_sk()}
 
 
 class TaskItem(Child):
@@ -290,7 +290,7 @@ class TaskItem(Child):
 
 
 def state_tasks_sk(state_id: int, task_id: int | None = None) -> str:
-    """LSI2 sort key: a state (`B#<state>`) followed by its tasks (`B#<state>#<task>`)."""
+    """LSI2 sort key of a task in a state (`B#<state>#<task>`); with no task, the state's prefix."""
     return f"B#{state_id:010d}" + (f"#{task_id:010d}" if task_id is not None else "")
 
 
