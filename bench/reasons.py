@@ -21,16 +21,19 @@ _CHILD_STATUS_LIST = ("the service item is read first (GetItem: whether it is co
                       "page), then the page (Query of the status index LSI1, or of the base range for a completed "
                       "service): two round trips, one after the other")
 _TTL_DOWN = ("the service item is updated first (the new expiration holds at once); an explicit expiration erases "
-             "the children with the service, so their TTL is brought down after: one Query of their keys, one "
-             "TransactWriteItems per 100, and an UpdateItem recording it on the service")
+             "the children with the service, so their TTL is brought down after: an UpdateItem recording it on "
+             "the service first, one Query of their keys, one TransactWriteItems per 99 (each checks the record, so "
+             "a later expiration that raised it stops the lowering)")
 _ERASE = ("the commit point is one transaction (the service item deleted, the erasure recorded for maintenance); the "
           "other items are then read (one Query per MB of keys) and erased, 25 a BatchWriteItem, at once rather than "
           "left to TTL")
 _COMPOSITE = ("the lock of (customer, contact key, service type) is read and the owner's active services searched "
-              "(Query) before one transaction writes the service, its state, its task and the lock")
+              "(Query) before one transaction writes the service, its state, its task, the lock and the lock's "
+              "reference in the conversation (which erases the lock with it)")
 _COMPLETED_OWNER = ("completed = ended (their own index partition) + still active past their auto-complete moment: "
-                    "two Queries " + _PARALLEL.format(n=2) + "; the second reads the owner's active services and "
-                    "keeps those due (a filter), so it reads every active one")
+                    "two Queries " + _PARALLEL.format(n=2) + "; the second reads the keys of the owner's services "
+                    "past their auto-complete deadline not yet recorded (GSI6, by deadline), and those it returns "
+                    "are then read whole (BatchGetItem)")
 
 REASONS: dict[str, str] = {
     "get_service_embedded": ("the service item is read first (GetItem), then its states and its tasks, one Query per "

@@ -41,9 +41,9 @@ def decode(token: str | None, query_fingerprint: str) -> dict[str, Any] | None:
     try:
         body, signature = token.split(".", 1)
         payload = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
-        valid = hmac.compare_digest(signature, _sign(payload))
+        valid = hmac.compare_digest(signature.encode(), _sign(payload).encode())  # bytes: any text compares
         data = json.loads(payload) if valid else None
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeError, TypeError):
         data = None
     if not isinstance(data, dict) or data.get("q") != query_fingerprint or not isinstance(data.get("k"), dict):
         raise ValidationError("page_token: not a token issued for this query")

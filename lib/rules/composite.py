@@ -74,7 +74,7 @@ def _resolve(w: store.Write, element: CompositeElement, key: str, lock: Composit
             return _create_all(w, element, key, lock)
         stale, lock = lock, CompositeLock(tenant=w.tenant, digest=key, service_id=found.service_id, states={},
                                           tasks={}, expire_at=found.children_ttl)
-        locks.point_at_service(w, lock, stale)
+        locks.point_at_service(w, lock, stale, found)
         service, state, task = found, None, None
     result: dict[str, Any] = {"service_id": service.service_id, "service_created": False}
     result["state_id"], result["state_created"] = _state(w, element, lock, service, state, state_key)
@@ -150,6 +150,7 @@ def _create_all(w: store.Write, element: CompositeElement, key: str, stale: Comp
                                         1, ttl, w.now))
         task_key = digest(task_body.task_type)
         if attach is not None:
+            items[0].attached = 1  # a state's end is conditional on its count of attached tasks
             lock.states[digest(state_body.state_type)]["tasks"][task_key] = 1
         else:
             lock.tasks[task_key] = 1

@@ -14,6 +14,7 @@ from typing import Any
 from lib.errors import Conflict
 from lib.store import conditions as C
 from lib.store import table
+from lib.store.codec import encode_item
 from lib.store.conversations import ConcurrentChange, Write
 from lib.store.idempotency import Claim
 from lib.store.items import Child, CompositeLock, ServiceItem, StateItem, TaskItem, child_sk, from_plain
@@ -76,6 +77,7 @@ def create_all(w: Write, lock: CompositeLock, stale: CompositeLock | None, servi
         item.op = w.token
         e = Expression()
         actions.append(table.tx_put(item.to_item(), C.new_item(e), e))
+    actions.append({"Put": {"TableName": table.table_name(), "Item": encode_item(lock.reference(service))}})
     try:
         table.confirmed(lambda: table.transact(actions), lock.key(), w.token)
     except ConditionFailed as failed:
@@ -86,15 +88,23 @@ def create_all(w: Write, lock: CompositeLock, stale: CompositeLock | None, servi
         raise LockMoved() from None
 
 
-def point_at_service(w: Write, lock: CompositeLock, stale: CompositeLock | None) -> None:
-    """The lock now names an existing service (found by the owner's index), nothing inside it yet."""
+def point_at_service(w: Write, lock: CompositeLock, stale: CompositeLock | None, service: ServiceItem) -> None:
+    """The lock now names an existing service (found by the owner's index), nothing inside it yet;
+    the service's conversation gets the reference that erases the lock with it (one transaction,
+    conditional on the service still being there)."""
     e = Expression()
     lock.op = w.token
+    actions = [table.tx_put(lock.to_item(), _lock_condition(e, stale), e),
+               {"Put": {"TableName": table.table_name(), "Item": encode_item(lock.reference(service))}}]
+    exists = Expression()
+    actions.append(table.tx_check(service.key(), C.exists(exists), exists))
     try:
-        table.confirmed(lambda: table.put(lock.to_item(), _lock_condition(e, stale), e), lock.key(), w.token)
+        table.confirmed(lambda: table.transact(actions), lock.key(), w.token)
     except ConditionFailed as failed:
-        if (failed.old or {}).get("op") != w.token:
+        if (failed.old_of(0) or {}).get("op") != w.token:
             raise LockMoved() from None
+    except ConcurrentChange:
+        raise LockMoved() from None
 
 
 def entry_update(w: Write, lock: CompositeLock, path: tuple[str, ...], value: Any, stale: int | None) -> Update:

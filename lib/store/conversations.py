@@ -31,11 +31,14 @@ from lib.store.idempotency import Claim
 from lib.store.items import (
     ACTIVE,
     COMPLETED,
+    NEVER_MS,
+    OWNER_DUE_INDEX,
     OWNER_INDEX,
     OWNER_STATUS_INDEX,
     SERVICE_SK,
     STATE_TASKS_INDEX,
     STATUS_INDEX,
+    TIMED,
     Child,
     Erasure,
     Expiry,
@@ -46,6 +49,7 @@ from lib.store.items import (
     conversation_pk,
     end_pk,
     from_plain,
+    lock_of_reference,
     owner_pk,
     state_tasks_sk,
     status_range,
@@ -207,7 +211,7 @@ def _activity(u: Update, known: ServiceItem | None, now: int) -> None:
     which case the write records the completion it missed first."""
     e = u.expr
     if known is not None and known.completed_ms is None and known.completed_at(now) is not None:
-        complete_clauses(u, known.tenant, known.service_id, Completion({"timestamp": None}, known.auto_complete_at))
+        complete_clauses(u, known.tenant, known.service_id, Completion({"timestamp": None}, known.completed_at(now)))
         u.conditions += C.absent(e, "completed_ms") + C.equals(e, "auto_complete_at", known.auto_complete_at)
         return
     if known is not None and known.completed_ms is not None:
@@ -215,6 +219,7 @@ def _activity(u: Update, known: ServiceItem | None, now: int) -> None:
     u.sets["last_write_ms"] = now
     u.sets["auto_complete_at"] = _plus_now(u, "aca_ms", now)
     u.sets["GSI5SK"] = _plus_now(u, "aca_ms", now)
+    u.sets["GSI6SK"] = _plus_now(u, "aca_ms", now)
     u.conditions += C.not_auto_completed(e, now)
 
 
@@ -234,7 +239,7 @@ def complete_clauses(u: Update, tenant: str, service_id: str, completion: Comple
                    "GSI4PK": end_pk(tenant, service_id), "GSI4SK": time_sk(completion.ms, service_id)})
     if "GSI2PK" not in u.sets:
         u.copies["GSI2PK"] = "owner_done_pk"
-    u.removes += ["GSI5PK"]
+    u.removes += ["GSI5PK", "GSI6PK"]
     for key, text in completion.attached.items():
         u.sets[("ext", key)] = text
 
@@ -268,38 +273,64 @@ def after_service_write(service: ServiceItem, now: int) -> None:
     exact = Expiry(service.expires_ms, True).children_ttl(now)
     if service.children_ttl > exact:
         try:
-            _set_children_ttl(service, exact, lower=True)
+            _lower_children(service, exact)
         except Exception:  # noqa: BLE001 - after the commit point nothing may fail the request
             log.warning("children TTL of %s not lowered; TTL erases them later", service.pk, exc_info=True)
 
 
 def raise_children_ttl(service: ServiceItem, target: int) -> None:
-    """Before a commit that extends the expiration: give every child at least `target`."""
-    _set_children_ttl(service, target, lower=False)
-
-
-def _set_children_ttl(service: ServiceItem, target: int, lower: bool) -> None:
-    children = Query(service.pk, sk_after=SERVICE_SK, consistent=True, attributes=("PK", "SK", "expire_at")).all()
-    stale = [item for item in children if (item.get("expire_at") or 0) != target
-             and (lower or (item.get("expire_at") or 0) < target)]
-    batch: list[dict[str, Any]] = []
-    for item in stale:
-        op = Update(key={"PK": item["PK"], "SK": item["SK"]}, sets={"expire_at": target})
-        op.conditions += C.exists(op.expr)
-        batch.append(table.tx_update(op))
-        if len(batch) == TRANSACTION_LIMIT:
-            _try_transact(batch)
-            batch = []
-    if batch:
-        _try_transact(batch)
+    """Before a commit that extends the expiration: give every child at least `target`, record it,
+    then look once more: a child lowered meanwhile by an earlier expiration's lowering (which stops
+    as soon as the record moves) is raised again."""
+    _raise_children(service, target)
     record = Update(key=service.key(), sets={"children_ttl": target})
     record.conditions += C.exists(record.expr)
-    if not lower:
-        record.conditions += [f"{record.expr.name('children_ttl')} < {record.expr.value(target)}"]
+    record.conditions += [f"{record.expr.name('children_ttl')} < {record.expr.value(target)}"]
     try:
         table.update(record)
     except ConditionFailed:
         pass  # raised meanwhile by another write
+    _raise_children(service, target)
+
+
+def _raise_children(service: ServiceItem, target: int) -> None:
+    low = [item for item in _children_ttls(service) if (item.get("expire_at") or 0) < target]
+    for start in range(0, len(low), TRANSACTION_LIMIT):
+        _try_transact([_child_ttl(item, target) for item in low[start:start + TRANSACTION_LIMIT]])
+
+
+def _lower_children(service: ServiceItem, target: int) -> None:
+    """After an explicit expiration earlier than the children's TTL: record the lower TTL first (on
+    condition that the expiration is still the one written), then lower the children in batches,
+    each conditional on that record: a later write that extends the expiration raises the record
+    (and the children) first, and no batch of this lowering lands after it."""
+    record = Update(key=service.key(), sets={"children_ttl": target})
+    e = record.expr
+    record.conditions += C.exists(e) + C.equals(e, "expires_ms", service.expires_ms)
+    record.conditions += [f"{e.name('children_ttl')} > {e.value(target)}"]
+    try:
+        table.update(record)
+    except ConditionFailed:
+        return  # the expiration changed meanwhile: that write looks after the children
+    high = [item for item in _children_ttls(service) if (item.get("expire_at") or 0) != target]
+    for start in range(0, len(high), TRANSACTION_LIMIT - 1):
+        e = Expression()
+        check = table.tx_check(service.key(), C.equals(e, "children_ttl", target), e)
+        try:
+            table.transact([check] + [_child_ttl(item, target) for item in high[start:start + TRANSACTION_LIMIT - 1]])
+        except ConditionFailed as failed:
+            if failed.failed(0):
+                return  # the record moved: a later expiration owns the children's TTL now
+
+
+def _children_ttls(service: ServiceItem) -> list[dict[str, Any]]:
+    return Query(service.pk, sk_after=SERVICE_SK, consistent=True, attributes=("PK", "SK", "expire_at")).all()
+
+
+def _child_ttl(item: dict[str, Any], target: int) -> dict[str, Any]:
+    op = Update(key={"PK": item["PK"], "SK": item["SK"]}, sets={"expire_at": target})
+    op.conditions += C.exists(op.expr)
+    return table.tx_update(op)
 
 
 def _try_transact(actions: list[dict[str, Any]]) -> None:
@@ -350,6 +381,10 @@ def associate_service(w: Write, service_id: str, change: Association) -> None:
         u.sets["GSI1PK"] = owner_pk(w.tenant, "CU", change.customer_id)
         u.sets["GSI2PK"] = owner_pk(w.tenant, "CU" + status, change.customer_id)
         u.sets["owner_done_pk"] = owner_pk(w.tenant, "CU" + COMPLETED, change.customer_id)
+        if known is None:
+            u.conditions += C.absent(e, "GSI6PK")  # assumed (no auto-complete) until the item says otherwise
+        elif done_at is None and known.auto_complete_at is not None:
+            u.sets["GSI6PK"] = owner_pk(w.tenant, "CU" + TIMED, change.customer_id)
         if done_at is None:
             u.conditions += C.active(e, w.now)  # assumed until the item says otherwise
         if change.started_ms is not None:
@@ -453,6 +488,14 @@ def finish_erasure(erasure: Erasure) -> int:
     request across conversations, the erasure record last. Returns the items removed."""
     keys = [{"PK": item["PK"], "SK": item["SK"]} for pk in erasure.pks
             for item in Query(pk, consistent=True, attributes=("PK", "SK")).all()]
+    for key in keys:  # a composite lock naming an erased conversation goes with it
+        lock = lock_of_reference(key["PK"], key["SK"])
+        if lock is not None:
+            e = Expression()
+            try:
+                table.delete(lock, C.equals(e, "service_id", key["PK"].rsplit("#C#", 1)[1]), e)
+            except ConditionFailed:
+                pass  # the lock names another service now
     table.delete_keys(keys + [erasure.key()])
     return len(keys)
 
@@ -501,7 +544,7 @@ def start_child(w: Write, service_id: str, start: ChildStart, make: Callable[[Se
             raise NotFound(f"state {start.state_id} not found")
         child = make(service, child_id)
         child.op = w.token
-        u = _counter_update(w, service, seq_name, seq)
+        u = _counter_update(w, service, seq_name, seq, child)
         explain: list[Callable[[dict | None], Exception] | None] = [None]
         e = Expression()
         actions = [table.tx_update(u), table.tx_put(child.to_item(), C.new_item(e), e)]
@@ -554,9 +597,11 @@ def _startable(w: Write, service_id: str, claim: Claim | None, service: ServiceI
     return service
 
 
-def _counter_update(w: Write, service: ServiceItem, seq_name: str, seq: int) -> Update:
+def _counter_update(w: Write, service: ServiceItem, seq_name: str, seq: int, child: Child) -> Update:
     """The service side of a start or transition: next id, activity, sliding expiration; conditional
-    on the counter read (so concurrent starts never share an id), live and active."""
+    on the counter read (so concurrent starts never share an id), live and active, and on the
+    children's TTL the new child gets (a concurrent change of expiration makes the start read again,
+    so no child is ever erased before its service)."""
     u = Update(key=service.key())
     e = u.expr
     u.sets[seq_name] = seq + 1
@@ -564,8 +609,12 @@ def _counter_update(w: Write, service: ServiceItem, seq_name: str, seq: int) -> 
     u.conditions += C.live(e, w.now) + C.active(e, w.now) + C.equals(e, seq_name, seq)
     _activity(u, service, w.now)
     expiry = _expiration(u, None, service, w.now)
-    if expiry is not None and service.children_ttl < expiry.ttl(w.now):
-        raise_children_ttl(service, expiry.children_ttl(w.now))  # before the commit: only TTLs change
+    children_ttl = service.children_ttl
+    if expiry is not None and children_ttl < expiry.ttl(w.now):
+        children_ttl = expiry.children_ttl(w.now)
+        raise_children_ttl(service, children_ttl)  # before the commit: only TTLs change
+    u.conditions += C.equals(e, "children_ttl", children_ttl)
+    child.expire_at = children_ttl
     return u
 
 
@@ -712,6 +761,8 @@ def end_state(w: Write, service_id: str, state_id: int, completion: Completion) 
                     error = why(failed.old_of(0))
                     if isinstance(error, NotFound):
                         raise error from None
+                    if failed.failed(1) and state is None:
+                        raise NotFound(f"state {state_id} not found") from None
                     if not isinstance(error, ConcurrentChange):
                         raise Conflict(f"state {state_id} is already completed (its service is completed)") from None
                 elif failed.failed(1) and (state is None or state.get("completed_ms") is not None
@@ -736,15 +787,36 @@ def _cascading_start(w: Write, service_id: str, state_id: int, at_ms: int) -> tu
 
 
 def _finish_cascade(w: Write, service_id: str, pk: str, tasks: list[TaskItem], at_ms: int, state_id: int) -> None:
-    """After the commit point of a big state end: complete the remaining tasks, then clear the mark."""
-    for start in range(0, len(tasks), TRANSACTION_LIMIT):
-        _try_transact([_cascade_update(pk, t, at_ms, w.token) for t in tasks[start:start + TRANSACTION_LIMIT]])
-    u = Update(key=service_key(w.tenant, service_id), removes=[("cascading", str(state_id))])
-    u.conditions += C.exists(u.expr)
+    """After the commit point of a big state end: complete the remaining tasks, then clear the mark.
+    Never raises (the answer was decided at the commit point). A chunk that meets a change (a task
+    ended or erased meanwhile) is read again and redone; whatever cannot be finished here keeps the
+    mark on the service, which every read applies and the next end of one of its tasks finishes."""
     try:
-        table.update(u)
-    except ConditionFailed:
-        pass
+        pending = tasks
+        for attempt in range(ATTEMPTS):
+            interrupted = False
+            for start in range(0, len(pending), TRANSACTION_LIMIT):
+                chunk = pending[start:start + TRANSACTION_LIMIT]
+                try:
+                    table.transact([_cascade_update(pk, t, at_ms, w.token) for t in chunk])
+                except (ConditionFailed, ConcurrentChange):
+                    interrupted = True
+            if not interrupted:
+                break
+            backoff(attempt)
+            pending = [t for t in tasks_of_state(pk, state_id) if t.completed_ms is None]
+        else:
+            log.warning("cascade of state %s of %s left marked; reads apply it", state_id, service_id)
+            return
+        u = Update(key=service_key(w.tenant, service_id), removes=[("cascading", str(state_id))])
+        u.conditions += C.exists(u.expr)
+        try:
+            table.update(u)
+        except ConditionFailed:
+            pass
+    except Exception:  # noqa: BLE001 - after the commit point: the mark stays, reads apply it
+        log.warning("cascade of state %s of %s interrupted; reads apply its mark", state_id, service_id,
+                    exc_info=True)
 
 
 def end_task(w: Write, service_id: str, task_id: int, completion: Completion) -> None:
@@ -767,15 +839,16 @@ def end_task(w: Write, service_id: str, task_id: int, completion: Completion) ->
             task_old = failed.old_of(1)
             if task_old is not None and task_old.get("op") == w.token:
                 return
-            if failed.failed(1):
+            # The service first: an expired or deleted service is a 404 whatever its task's state.
+            error = why(failed.old_of(0)) if failed.failed(0) else None
+            if isinstance(error, NotFound):
+                raise error from None
+            if failed.failed(1) and (task_old is None or error is None or isinstance(error, ConcurrentChange)):
                 raise _explain_end("task", task_id, task_old) from None
-            if not failed.failed(0):
+            if error is None:
                 backoff(attempt)
                 continue
-            error = why(failed.old_of(0))
             if not isinstance(error, ConcurrentChange):
-                if isinstance(error, NotFound):
-                    raise error from None
                 raise Conflict(f"task {task_id} is already completed (its service is completed)") from None
             # A state end is in flight (or was interrupted): is it this task's state?
             service = _decode_service(failed.old_of(0))
@@ -817,7 +890,7 @@ def transition(w: Write, service_id: str, from_id: int, completion: Completion,
         new_id = service.state_seq + 1
         new_state = make(service, new_id)
         new_state.op = w.token
-        u = _counter_update(w, service, "state_seq", service.state_seq)
+        u = _counter_update(w, service, "state_seq", service.state_seq, new_state)
         room = TRANSACTION_LIMIT - 2 - (1 if claim else 0)
         end_actions, rest = _state_end_actions(w, pk, from_id, tasks, completion, room)
         if rest:
@@ -1015,33 +1088,52 @@ class OwnerPage:
 def owner_services(tenant: str, page: OwnerPage, now: int) -> tuple[list[ServiceItem], bool]:
     """One Query of the owner's index partition (for completed: two, see below), ordered by start."""
 
-    def query(index: str, kind: str, extra: list[str] | None = None, complete_by_time: bool | None = None) -> Query:
+    def query(index: str, kind: str, still_active: bool = False) -> Query:
         q = Query(owner_pk(tenant, kind, page.owner_id), index=index, sk_from=page.window[0], sk_to=page.window[1],
                   sk_after=page.after)
         e = q.expr
         q.filters.append(f"{e.name('expires_ms')} > {e.value(now)}")
         if page.types:
             q.filters.append(f"{e.name('service_type')} IN ({', '.join(e.value(t) for t in page.types)})")
-        if complete_by_time is True:
-            q.filters.append(f"{e.name('auto_complete_at')} <= {e.value(now)}")
-        elif complete_by_time is False:
+        if still_active:  # not past its auto-complete moment
             q.filters.append(f"{e.name('auto_complete_at')} > {e.value(now)}")
         return q
 
     if page.status is None:
         found, more = query(OWNER_INDEX, page.kind).first(page.limit)
     elif page.status == ACTIVE:
-        found, more = query(OWNER_STATUS_INDEX, page.kind + ACTIVE, complete_by_time=False).first(page.limit)
+        found, more = query(OWNER_STATUS_INDEX, page.kind + ACTIVE, still_active=True).first(page.limit)
     else:
-        # Completed = ended (its own partition) + active ones past their auto-complete moment, which
-        # no write has moved yet: two Queries, merged by start time.
+        # Completed = ended (its own partition) + active ones past their auto-complete moment that
+        # no write has recorded yet (the owner's GSI6 partition, by deadline: only those are read;
+        # the schedule records them within minutes, so there are few): merged by start time.
         (ended, more_ended), (auto, more_auto) = parallel(
             lambda: query(OWNER_STATUS_INDEX, page.kind + COMPLETED).first(page.limit),
-            lambda: query(OWNER_STATUS_INDEX, page.kind + ACTIVE, complete_by_time=True).first(page.limit))
-        merged = sorted(ended + auto, key=lambda item: item["GSI2SK"])
+            lambda: _past_deadline(tenant, page, now))
+        merged = sorted({item["PK"]: item for item in ended + auto}.values(), key=lambda item: item["GSI2SK"])
         found, more = merged[:page.limit], more_ended or more_auto or len(merged) > page.limit
     services = [s for s in (from_plain(i) for i in found) if isinstance(s, ServiceItem)]
     return services, more
+
+
+def _past_deadline(tenant: str, page: OwnerPage, now: int) -> tuple[list[dict[str, Any]], bool]:
+    """An owner's active services past their auto-complete moment, in the page's window and after
+    its resume key, first `limit` by start time (the index holds keys; the services are then read)."""
+    rows = Query(owner_pk(tenant, page.kind + TIMED, page.owner_id), index=OWNER_DUE_INDEX, sk_to=now + 1).all()
+    low, high = page.window
+    rows = sorted((row for row in rows if row.get("expires_ms", 0) > now
+                   and (low is None or row["GSI2SK"] >= low) and (high is None or row["GSI2SK"] < high)
+                   and (page.after is None or row["GSI2SK"] > page.after)
+                   and (not page.types or row.get("service_type") in page.types)),
+                  key=lambda row: row["GSI2SK"])
+    if not rows:
+        return [], False
+    wanted = rows[:page.limit + 1]
+    found = table.get_many([{"PK": row["PK"], "SK": row["SK"]} for row in wanted])
+    items = [item for item in found.values() if item.get("completed_ms") is None
+             and item.get("auto_complete_at", NEVER_MS) <= now and item.get("expires_ms", 0) > now]
+    items.sort(key=lambda item: item["GSI2SK"])
+    return items[:page.limit], len(items) > page.limit or len(rows) > len(wanted)
 
 
 def list_key(service: ServiceItem) -> str:

@@ -26,6 +26,7 @@ from lib.settings import settings
 from lib.store.codec import decode_item
 
 SERVICE_SK = "#SERVICE"
+LOCK_REF_PREFIX = "#LOCK#"  # sorts before SERVICE_SK: no range of children reaches it
 STATE_PREFIX, TASK_PREFIX = "S#", "T#"
 TTL_ATTRIBUTE = "expire_at"
 # Shards of the maintenance time indexes and of the due-work index: a busy tenant's writes spread
@@ -43,6 +44,8 @@ OWNER_STATUS_INDEX = "GSI2"  # the same, active or completed
 START_INDEX = "GSI3"  # a tenant's services by start time (sharded): exports, purge
 END_INDEX = "GSI4"  # a tenant's completed services by end time (sharded): exports
 DUE_INDEX = "GSI5"  # all tenants: services with work due at a time (auto-complete, unfinished deletes)
+OWNER_DUE_INDEX = "GSI6"  # an owner's active services that complete by themselves, by deadline
+TIMED = "T"  # owner partition of GSI6
 STATUS_INDEX = "LSI1"  # a conversation's states / tasks by status, by id
 STATE_TASKS_INDEX = "LSI2"  # the tasks of each state, by state then task
 
@@ -174,7 +177,9 @@ class ServiceItem(Element):
         if self.completed_ms is not None:
             return self.completed_ms
         due = self.auto_complete_at
-        return due if due is not None and due <= now else None
+        # Never before its start (a start event may carry a later timestamp than the server's clock):
+        # no duration is negative (§1).
+        return max(due, self.started_ms) if due is not None and due <= now else None
 
     @property
     def owner_kind(self) -> str:
@@ -203,6 +208,8 @@ class ServiceItem(Element):
         elif self.auto_complete_at is not None:
             keys["GSI5PK"] = due_pk(AUTO_COMPLETE, self.service_id)
             keys["GSI5SK"] = self.auto_complete_at
+            keys["GSI6PK"] = owner_pk(self.tenant, self.owner_kind + TIMED, self.owner_id)
+            keys["GSI6SK"] = self.auto_complete_at
         # Where it moves when it completes: kept on the item so that an end is one UpdateItem
         # (`SET GSI2PK = owner_done_pk`), with no read first.
         keys["owner_done_pk"] = owner_pk(self.tenant, self.owner_kind + COMPLETED, self.owner_id)
@@ -317,6 +324,19 @@ class CompositeLock(Entity):
 
     def key(self) -> dict[str, str]:
         return {"PK": f"{self.tenant}#COMPOSITE#{self.digest}", "SK": "#LOCK"}
+
+    def reference(self, service: ServiceItem) -> dict[str, Any]:
+        """The item, in the conversation it names, that leads the conversation's erasure to this
+        lock (its key holds the digest; nothing else reads it)."""
+        return {"PK": service.pk, "SK": LOCK_REF_PREFIX + self.digest, "expire_at": service.children_ttl}
+
+
+def lock_of_reference(conversation_pk_: str, sk: str) -> dict[str, str] | None:
+    """The key of the lock a conversation's item refers to (None: the item is no lock reference)."""
+    if not sk.startswith(LOCK_REF_PREFIX):
+        return None
+    tenant = conversation_pk_.rsplit("#C#", 1)[0]
+    return {"PK": f"{tenant}#COMPOSITE#{sk[len(LOCK_REF_PREFIX):]}", "SK": "#LOCK"}
 
 
 # ---------------------------------------------------------------- idempotency and jobs

@@ -199,7 +199,8 @@ def _auto_completion(row: dict[str, Any]) -> Update:
     tenant, service_id = row["PK"].rsplit("#C#", 1)
     deadline = row["GSI5SK"]
     u = Update(key={"PK": row["PK"], "SK": row["SK"]})
-    complete_clauses(u, tenant, service_id, Completion({}, deadline))
+    # Never before its start (started_ms is projected into the due index): no negative duration.
+    complete_clauses(u, tenant, service_id, Completion({}, max(deadline, int(row.get("started_ms", deadline)))))
     e = u.expr
     u.conditions += C.exists(e) + C.absent(e, "completed_ms") + C.equals(e, "auto_complete_at", deadline)
     return u

@@ -256,6 +256,13 @@ def tx_update(op: Update) -> dict[str, Any]:
     return {"Update": request}
 
 
+def delete(key: dict[str, str], conditions: list[str], expr: Expression) -> None:
+    """DeleteItem under conditions; a failed one raises ConditionFailed."""
+    request: dict[str, Any] = {"TableName": table_name(), "Key": encode_item(key),
+                               "ConditionExpression": " AND ".join(f"({c})" for c in conditions)}
+    call("delete_item", **expr.apply(request))
+
+
 def tx_put(item: dict[str, Any], conditions: list[str], expr: Expression) -> dict[str, Any]:
     request = {"TableName": table_name(), "Item": encode_item(item), "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                "ConditionExpression": " AND ".join(f"({c})" for c in conditions)}
@@ -360,13 +367,17 @@ class Query:
 
     def first(self, want: int) -> tuple[list[dict[str, Any]], bool]:
         """Up to `want` items, and whether more exist. Reads `want + 1` at most per call (the extra
-        item tells whether a next page exists), continuing only when a filter left it short."""
+        item tells whether a next page exists), continuing only when a filter left it short; then each
+        further call may read twice as many as the one before (what a selective filter rejects costs
+        a few calls, not one per page: a call's items read stay within twice what the answer needed)."""
         request = self.request()
         if not request:
             return [], False
         found: list[dict[str, Any]] = []
+        limit = 0
         while True:
-            response = call("query", **{**request, "Limit": want - len(found) + 1})
+            limit = max(want - len(found) + 1, min(2 * limit, MAX_QUERY_LIMIT))
+            response = call("query", **{**request, "Limit": limit})
             found.extend(decode_item(raw) for raw in response.get("Items", []))
             start = response.get("LastEvaluatedKey")
             if len(found) > want:
@@ -377,6 +388,9 @@ class Query:
 
     def all(self) -> list[dict[str, Any]]:
         return [item for page in self.pages() for item in page]
+
+
+MAX_QUERY_LIMIT = 1000  # the largest Limit a filtered Query grows to (1 MB pages cap it anyway)
 
 
 def delete_keys(keys: list[dict[str, str]]) -> int:
