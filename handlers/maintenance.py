@@ -79,8 +79,10 @@ def background(event: dict, context: Any) -> Any:
 
 
 def _jobs(event: dict, context: Any) -> dict:
-    """Continue each job named by a queue message; one not finished is queued again (a worker that
-    dies mid-way leaves its message to reappear: the job resumes from its last checkpoint)."""
+    """Continue each job named by a queue message; one not finished is queued again (its lease
+    released, so the next message's worker takes it). A worker that dies mid-way leaves its message
+    to reappear: the job resumes from its last checkpoint once the dead worker's lease ends. A job
+    leased by another live worker: the message is reported failed, so the queue gives it again later."""
     import json
 
     failures = []
@@ -94,6 +96,9 @@ def _jobs(event: dict, context: Any) -> dict:
                 job = load_job(message["tenant"], message["job_id"])
                 if job is not None:
                     maintenance.enqueue(job)
+        except maintenance.JobBusy as busy:
+            logger.info("job message retried later: %s", busy)
+            failures.append({"itemIdentifier": record.get("messageId")})
         except Exception:  # noqa: BLE001 - the message comes back; the job resumes from its checkpoint
             logger.exception("job message failed")
             failures.append({"itemIdentifier": record.get("messageId")})

@@ -131,7 +131,6 @@ CSV_COLUMNS = {
     "tasks": ["service_id", "task_id", "task_type", "state_id", "est_duration", "started", "completed", "duration",
               "disposition", "disposition_desc", "started_event", "completed_event", "attached_data"],
 }
-FIELDS = {name for columns in CSV_COLUMNS.values() for name in columns}
 
 
 def file_names(at_ms: int, fmt: str) -> dict[str, str]:
@@ -141,14 +140,18 @@ def file_names(at_ms: int, fmt: str) -> dict[str, str]:
     return {kind: f"{prefix}_{kind}.{'csv' if fmt == 'csv' else 'jsonl'}" for kind in KINDS}
 
 
-def csv_row(kind: str, view: dict[str, Any]) -> str:
-    """One CSV line: the columns of the kind; events and attached data as JSON text (documented)."""
+def csv_row(kind: str, view: dict[str, Any], ext: dict[str, str]) -> str:
+    """One CSV line: the columns of the kind; events and attached data as JSON text (documented).
+    `ext` is the record's own attached data (key -> JSON text as sent): the attached_data column is
+    built from it, never by telling attached keys from field names in the view (an attached key may
+    be named like a column)."""
     started, completed = view.get("started") or {}, view.get("completed") or {}
-    attached = {k: v for k, v in view.items() if k not in FIELDS and k not in ("started", "completed")}
-    values = {**view, "started": started.get("timestamp"), "completed": completed.get("timestamp"),
+    fields = {k: v for k, v in view.items() if k not in ext or k in ("started", "completed")}
+    attached = "{" + ",".join(f"{json.dumps(k, ensure_ascii=False)}:{v}" for k, v in ext.items()) + "}"
+    values = {**fields, "started": started.get("timestamp"), "completed": completed.get("timestamp"),
               "started_event": json.dumps(started, ensure_ascii=False),
               "completed_event": json.dumps(completed, ensure_ascii=False) if completed else "",
-              "attached_data": json.dumps(attached, ensure_ascii=False)}
+              "attached_data": attached}
     line = io.StringIO()
     csv.writer(line, lineterminator="\n").writerow(["" if values.get(c) is None else values[c]
                                                     for c in CSV_COLUMNS[kind]])
@@ -184,11 +187,11 @@ class ExportRun(Run):
 
     def _write(self, service: ServiceItem, children: list[Child], now: int) -> None:
         conversation = Conversation(service, now).add(children)
-        records = [("services", conversation.service_view(ATTACHED))]
-        records += [("states" if isinstance(c, StateItem) else "tasks", conversation.view(c, ATTACHED))
+        records = [("services", conversation.service_view(ATTACHED), service.ext)]
+        records += [("states" if isinstance(c, StateItem) else "tasks", conversation.view(c, ATTACHED), c.ext)
                     for c in sorted(children, key=lambda c: (c.KIND, c.child_id))]
-        for kind, view in records:
-            line = csv_row(kind, view) if self.fmt == "csv" else json.dumps(view, ensure_ascii=False) + "\n"
+        for kind, view, ext in records:
+            line = csv_row(kind, view, ext) if self.fmt == "csv" else json.dumps(view, ensure_ascii=False) + "\n"
             self.files[kind].write(line)
             self.state["counts"][kind] += 1
 
@@ -217,7 +220,11 @@ class PurgeRun(Run):
         conditions = upkeep.purge_conditions(operation, limit_ms, now)
         deleted, erasure = store.remove_services(w, [(sid, conditions) for sid in found])
         if erasure is not None:
-            store.finish_erasure(erasure)
+            try:
+                store.finish_erasure(erasure)
+            except Exception:  # noqa: BLE001 - after the commit point nothing may fail the purge
+                log.warning("purged %d conversations; erasure of their items left to maintenance", len(deleted),
+                            exc_info=True)
         counts = self.state.setdefault("counts", {"purged": 0})
         counts["purged"] += len(deleted)
         self.state["cursor"] = rest
@@ -302,8 +309,12 @@ def enqueue(job: JobItem) -> None:
                                          MessageBody=json.dumps({"tenant": job.tenant, "job_id": job.job_id}))
         return
     def work() -> None:
-        while not continue_job(job.tenant, job.job_id, None):
-            pass
+        while True:
+            try:
+                if continue_job(job.tenant, job.job_id, None):
+                    return
+            except JobBusy:
+                time.sleep(1.0)  # another worker holds it: try again when its lease may have ended
 
     threading.Thread(target=work, daemon=True, name=f"job-{job.job_id}").start()
 
@@ -322,14 +333,24 @@ class Progress:
         return False
 
 
+class JobBusy(Exception):
+    """The job is running under another worker's lease: its message must come back later (the
+    holder may die before it finishes; its lease then ends and this message's worker takes over)."""
+
+
 def continue_job(tenant: str, job_id: str, remaining_ms: int | None) -> bool:
     """Work on a job until it is done or the time is up (a queue message, or a background thread).
-    Returns True when it is finished (or not this worker's to run); False when it must continue."""
-    budget_s = ((remaining_ms - 15_000) / 1000) if remaining_ms is not None else 600.0
+    Returns True when it is finished (or gone); False when it must continue (the job is saved and its
+    lease released, so the next worker takes it at once). Raises JobBusy when another worker holds
+    its lease."""
+    budget_s = max(((remaining_ms - 15_000) / 1000) if remaining_ms is not None else 600.0, 0.0)
     now = clock.now_ms()
     w = store.Write(tenant, now)
     job = upkeep.take_job(tenant, job_id, w, lease_ms=now + int(budget_s * 1000) + 30_000)
     if job is None:
+        current = upkeep.load_job(tenant, job_id)
+        if current is not None and current.status == "running":
+            raise JobBusy(f"job {job_id} is leased by another worker until {format_ms(current.lease_ms)}")
         return True
     run = RUNS[job.kind](tenant, job.params, job.checkpoint)
     deadline, progress = time.monotonic() + budget_s, Progress()
@@ -345,15 +366,16 @@ def continue_job(tenant: str, job_id: str, remaining_ms: int | None) -> bool:
     except Exception as error:  # noqa: BLE001 - recorded on the job, which the client follows
         log.exception("maintenance job %s failed", job_id)
         job.status, job.error = "failed", f"{type(error).__name__}: internal error"
-    _save(job, run, w, final=job.status != "running")
+    # Finished, or stopping for time: either way this worker lets the job go (lease released).
+    _save(job, run, w, final=job.status != "running", release=True)
     return job.status != "running"
 
 
-def _save(job: JobItem, run: Run, w: store.Write, final: bool = False) -> None:
+def _save(job: JobItem, run: Run, w: store.Write, final: bool = False, release: bool = False) -> None:
     job.checkpoint = {} if final else run.checkpoint()
     job.counts = run.counts()
     job.updated_ms = clock.now_ms()
-    if final:
+    if release:
         job.lease_ms = 0
     upkeep.save_job(job, w)
 
