@@ -37,7 +37,9 @@ def export_stream(headers: Tenant, params: Annotated[StreamParams, Query()]):
     from lib import clock
 
     filters = maintenance.Filters.parse(params.time_from, params.time_to, params.filter_events,
-                                        params.export_content, params.filter_state, clock.now_ms())
+                                        params.export_content, params.filter_state, clock.now_ms(),
+                                        service_types=params.service_types, started_from=params.started_from,
+                                        started_to=params.started_to)
     views, token = maintenance.stream(headers.key, filters, params.limit, params.page_token)
     return list_response(routes, views, token)
 

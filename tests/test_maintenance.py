@@ -536,3 +536,32 @@ def test_csv_attached_data_keeps_keys_named_like_columns(api, exports):
                                                          "attached_data": "a", "completed_event": [2]}
     assert json.loads(states[0]["attached_data"]) == {"started_event": "se", "k": 3}
     assert services[0]["started"] == at(1) and json.loads(services[0]["started_event"])["timestamp"] == at(1)
+
+
+@pytest.mark.parametrize("events", ["any", "started", "completed"])
+def test_stream_filters_service_types_and_start_window(api, events):
+    made = {}
+    for day in (1, 2, 3):
+        for kind in ("billing", "sales", 7):
+            made[(day, kind)] = api.start(customer_id="c", timestamp=at(day), service_type=kind)
+    for service in made.values():
+        api.post(f"/services/{service}/end", {"timestamp": at(4)})
+    window = f"time_from={at(1)}&time_to={at(5)}&filter_events={events}"
+    assert sorted(stream(api, window)) == sorted(made.values())
+    typed = stream(api, window + "&service_types=billing&service_types=7")
+    assert sorted(typed) == sorted(made[(d, k)] for d in (1, 2, 3) for k in ("billing", 7))
+    started = stream(api, window + f"&started_from={at(2)}&started_to={at(3)}")
+    assert sorted(started) == sorted(made[(2, k)] for k in ("billing", "sales", 7))
+    both = stream(api, window + f"&started_from={at(2)}&service_types=sales&export_content=true")
+    assert sorted(s["service_id"] for s in both) == sorted([made[(2, "sales")], made[(3, "sales")]])
+    # Paged with a filter: every page at most `limit`, a Link while more may exist, each one once.
+    seen, path = [], f"/maintenance/services/stream?{window}&service_types=sales,7&limit=2"
+    while path:
+        reply = api.get(path)
+        assert reply.status == 200 and len(reply.json) <= 2
+        seen += reply.json
+        link = reply.headers.get("Link")
+        path = re.fullmatch(r'<(.+)>; rel="next"', link).group(1).removeprefix("/Prod/genesys/1/cs") if link else None
+    assert sorted(seen) == sorted(made[(d, k)] for d in (1, 2, 3) for k in ("sales", 7))
+    assert_error(api.get(f"/maintenance/services/stream?{window}&started_from={at(3)}&started_to={at(2)}"), 400,
+                 "ValidationException", "started_from")

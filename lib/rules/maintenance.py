@@ -25,6 +25,7 @@ from lib import clock, paging
 from lib.clock import format_ms, parse_timestamp
 from lib.errors import NotFound, ValidationError
 from lib.rules.conversation import Conversation, Selection, fill_page
+from lib.rules.services import parse_types, time_window
 from lib.settings import settings
 from lib.store import conversations as store
 from lib.store import maintenance as upkeep
@@ -52,17 +53,28 @@ class Filters:
     content: bool
     state: str
     open_end: bool = False  # no time_to: the window ends "now", wherever a later page reads it
+    types: list[Any] | None = None  # service_types (§5), each as sent and, when numeric, as a number
+    started_low: int | None = None  # started_from (§5), inclusive
+    started_high: int | None = None  # started_to (§5), exclusive
 
     @classmethod
     def parse(cls, time_from: str, time_to: str | None, filter_events: str, export_content: bool,
-              filter_state: str | None, now: int, files: bool = False) -> Filters:
+              filter_state: str | None, now: int, files: bool = False, service_types: list[str] | None = None,
+              started_from: str | None = None, started_to: str | None = None) -> Filters:
         low = parse_timestamp(time_from, "time_from")
         high = parse_timestamp(time_to, "time_to") if time_to is not None else now
         if low > high:
             raise ValidationError("time_from: the window starts after time_to")
         if filter_state is not None and not export_content and not files:
             raise ValidationError("filter_state: only with export_content=true")
-        return cls(low, high, filter_events, export_content or files, filter_state or "any", time_to is None)
+        started_low, started_high = time_window(started_from, started_to)
+        return cls(low, high, filter_events, export_content or files, filter_state or "any", time_to is None,
+                   parse_types(service_types, "service_types") or None, started_low, started_high)
+
+    @property
+    def selects(self) -> upkeep.Select:
+        """What the window Queries keep besides the event window (filters on projected attributes)."""
+        return upkeep.Select(self.types, self.started_low, self.started_high)
 
     def keeps(self, service: ServiceItem, now: int) -> bool:
         done = service.completed_at(now) is not None
@@ -80,7 +92,8 @@ def stream(tenant: str, filters: Filters, limit: int, page_token: str | None) ->
     now = clock.now_ms()
     scope = paging.fingerprint(tenant, "stream", {**filters.as_dict(), "high": None if filters.open_end else filters.high})
     cursor = paging.decode(page_token, scope)
-    found, rest = upkeep.window(tenant, filters.events, filters.low, filters.high, now, cursor, limit)
+    found, rest = upkeep.window(tenant, filters.events, filters.low, filters.high, now, cursor, limit,
+                                filters.selects)
     if not filters.content:
         return [service_id for service_id, _ in found], (paging.encode(rest, scope) if rest else None)
     by_id = {s.service_id: (s, c) for s, c in upkeep.conversations(tenant, [sid for sid, _ in found])}
@@ -178,7 +191,7 @@ class ExportRun(Run):
     def step(self) -> bool:
         now = clock.now_ms()
         found, rest = upkeep.window(self.tenant, self.filters.events, self.filters.low, self.filters.high, now,
-                                    self.state.get("cursor"), STEP)
+                                    self.state.get("cursor"), STEP, self.filters.selects)
         for service, children in upkeep.conversations(self.tenant, [sid for sid, _ in found]):
             if self.filters.keeps(service, now):
                 self._write(service, children, now)
