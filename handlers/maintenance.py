@@ -37,7 +37,9 @@ def export_stream(headers: Tenant, params: Annotated[StreamParams, Query()]):
     from lib import clock
 
     filters = maintenance.Filters.parse(params.time_from, params.time_to, params.filter_events,
-                                        params.export_content, params.filter_state, clock.now_ms())
+                                        params.export_content, params.filter_state, clock.now_ms(),
+                                        service_types=params.service_types, started_from=params.started_from,
+                                        started_to=params.started_to)
     views, token = maintenance.stream(headers.key, filters, params.limit, params.page_token)
     return list_response(routes, views, token)
 
@@ -79,8 +81,10 @@ def background(event: dict, context: Any) -> Any:
 
 
 def _jobs(event: dict, context: Any) -> dict:
-    """Continue each job named by a queue message; one not finished is queued again (a worker that
-    dies mid-way leaves its message to reappear: the job resumes from its last checkpoint)."""
+    """Continue each job named by a queue message; one not finished is queued again (its lease
+    released, so the next message's worker takes it). A worker that dies mid-way leaves its message
+    to reappear: the job resumes from its last checkpoint once the dead worker's lease ends. A job
+    leased by another live worker: the message is reported failed, so the queue gives it again later."""
     import json
 
     failures = []
@@ -94,6 +98,9 @@ def _jobs(event: dict, context: Any) -> dict:
                 job = load_job(message["tenant"], message["job_id"])
                 if job is not None:
                     maintenance.enqueue(job)
+        except maintenance.JobBusy as busy:
+            logger.info("job message retried later: %s", busy)
+            failures.append({"itemIdentifier": record.get("messageId")})
         except Exception:  # noqa: BLE001 - the message comes back; the job resumes from its checkpoint
             logger.exception("job message failed")
             failures.append({"itemIdentifier": record.get("messageId")})

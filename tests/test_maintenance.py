@@ -441,3 +441,127 @@ def test_a_job_continues_through_the_jobs_queue(api, table, monkeypatch):
     assert _worker(event) == {"batchItemFailures": []}
     assert api.get(f"/maintenance/jobs/{job_id}").json["result"] == {"purged": 105}
     settings.settings.cache_clear()
+
+
+# ---------------------------------------------------------------- review defects (issue 10)
+
+
+def test_a_job_handed_from_worker_to_worker_through_the_queue_finishes(api, monkeypatch):
+    """Deployed timing (function timeout ~15 s here, worker budget ≈ 0): each queue message runs about
+    one step and re-queues the job; the next message's worker must be able to take it (the stopping
+    worker releases its lease), round after round, until the job is done."""
+    for n in range(300):
+        api.start(customer_id=f"c{n}", timestamp=at(1))
+    monkeypatch.setenv("MAINTENANCE_BUDGET_MS", "0")
+    settings.settings.cache_clear()
+    queued = []
+    monkeypatch.setattr(maintenance, "enqueue", queued.append)
+    reply = api.post("/maintenance/purge", {"limit": at(5), "operation": "purge.service.all"})
+    assert reply.status == 202 and reply.json["counts"]["purged"] == 99
+    job_id = reply.json["job_id"]
+    from handlers import maintenance as function
+    from tests.apiclient import LambdaContext
+
+    rounds = 0
+    while queued:
+        queued.pop()
+        rounds += 1
+        assert rounds <= 10, "the job does not progress"
+        event = {"Records": [{"messageId": f"m{rounds}", "body": json.dumps({"tenant": "|", "job_id": job_id})}]}
+        assert function.lambda_handler(event, LambdaContext("MaintenanceFunction", timeout_ms=15_050)) == \
+            {"batchItemFailures": []}
+    assert rounds >= 2, "the job went through more than one queue round"
+    job = api.get(f"/maintenance/jobs/{job_id}").json
+    assert job["status"] == "succeeded", job
+    assert job["result"] == {"purged": 300} and job["counts"]["purged"] == 300
+    settings.settings.cache_clear()
+
+
+def test_a_job_leased_by_another_live_worker_is_retried_later_not_dropped(api, monkeypatch, frozen):
+    for n in range(105):
+        api.start(customer_id=f"c{n}", timestamp=at(1))
+    monkeypatch.setenv("MAINTENANCE_BUDGET_MS", "0")
+    settings.settings.cache_clear()
+    monkeypatch.setattr(maintenance, "enqueue", lambda job: None)
+    job_id = api.post("/maintenance/purge", {"limit": at(5), "operation": "purge.service.all"}).json["job_id"]
+    from lib.store import conversations as store
+
+    assert upkeep.take_job("|", job_id, store.Write("|", frozen.now), lease_ms=frozen.now + 60_000) is not None
+    event = {"Records": [{"messageId": "dup", "body": json.dumps({"tenant": "|", "job_id": job_id})}]}
+    assert _worker(event) == {"batchItemFailures": [{"itemIdentifier": "dup"}]}, "the message must come back"
+    assert api.get(f"/maintenance/jobs/{job_id}").json["status"] == "running"
+    frozen.advance(61)  # the other worker died: its lease ends, the message comes back and is taken
+    assert _worker(event) == {"batchItemFailures": []}
+    assert api.get(f"/maintenance/jobs/{job_id}").json["result"] == {"purged": 105}
+    done = {"Records": [{"messageId": "late", "body": json.dumps({"tenant": "|", "job_id": job_id})}]}
+    assert _worker(done) == {"batchItemFailures": []}, "a message of a finished job is dropped"
+    settings.settings.cache_clear()
+
+
+def test_purge_succeeds_when_the_erasure_after_the_commit_fails(api, items, frozen, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    from lib.store import table as raw
+
+    made = [api.start(customer_id=f"c{n}", timestamp=at(1)) for n in range(3)]
+    for service in made:
+        api.post(f"/services/{service}/states/start", {})
+    real, failures = raw.delete_keys, []
+
+    def flaky(keys):
+        if not failures:
+            failures.append(len(keys))
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "boom"}}, "BatchWriteItem")
+        return real(keys)
+
+    monkeypatch.setattr(raw, "delete_keys", flaky)
+    reply = api.post("/maintenance/purge", {"limit": at(5), "operation": "purge.service.all"})
+    assert failures, "the erasure was attempted and failed"
+    assert reply.status == 200 and reply.json == {"purged": 3}, reply.text
+    assert all(api.get(f"/services/{s}").status == 404 for s in made)
+    assert any("#ERASE#" in i["PK"] for i in items()), "the erasure record is left for maintenance"
+    frozen.advance(120)
+    assert _worker({"source": "aws.events", "detail-type": "Scheduled Event"})["erasures_finished"] == 1
+    assert not any(s in i["PK"] for s in made for i in items()) and not any("#ERASE#" in i["PK"] for i in items())
+
+
+def test_csv_attached_data_keeps_keys_named_like_columns(api, exports):
+    service = api.start(customer_id="c", timestamp=at(1), x=1, started_event={"e": 1}, note="n",
+                        attached_data="a", completed_event=[2])
+    api.post(f"/services/{service}/states/start", {"state_type": "s", "started_event": "se", "k": 3})
+    reply = api.post(f"/maintenance/services/files?time_from={at(1)}&time_to={at(2)}&format=csv")
+    assert reply.status == 200, reply.text
+    services, states, _ = (list(csv.DictReader(io.StringIO(_read(exports, n)))) for n in reply.json["created"])
+    assert json.loads(services[0]["attached_data"]) == {"x": 1, "started_event": {"e": 1}, "note": "n",
+                                                         "attached_data": "a", "completed_event": [2]}
+    assert json.loads(states[0]["attached_data"]) == {"started_event": "se", "k": 3}
+    assert services[0]["started"] == at(1) and json.loads(services[0]["started_event"])["timestamp"] == at(1)
+
+
+@pytest.mark.parametrize("events", ["any", "started", "completed"])
+def test_stream_filters_service_types_and_start_window(api, events):
+    made = {}
+    for day in (1, 2, 3):
+        for kind in ("billing", "sales", 7):
+            made[(day, kind)] = api.start(customer_id="c", timestamp=at(day), service_type=kind)
+    for service in made.values():
+        api.post(f"/services/{service}/end", {"timestamp": at(4)})
+    window = f"time_from={at(1)}&time_to={at(5)}&filter_events={events}"
+    assert sorted(stream(api, window)) == sorted(made.values())
+    typed = stream(api, window + "&service_types=billing&service_types=7")
+    assert sorted(typed) == sorted(made[(d, k)] for d in (1, 2, 3) for k in ("billing", 7))
+    started = stream(api, window + f"&started_from={at(2)}&started_to={at(3)}")
+    assert sorted(started) == sorted(made[(2, k)] for k in ("billing", "sales", 7))
+    both = stream(api, window + f"&started_from={at(2)}&service_types=sales&export_content=true")
+    assert sorted(s["service_id"] for s in both) == sorted([made[(2, "sales")], made[(3, "sales")]])
+    # Paged with a filter: every page at most `limit`, a Link while more may exist, each one once.
+    seen, path = [], f"/maintenance/services/stream?{window}&service_types=sales,7&limit=2"
+    while path:
+        reply = api.get(path)
+        assert reply.status == 200 and len(reply.json) <= 2
+        seen += reply.json
+        link = reply.headers.get("Link")
+        path = re.fullmatch(r'<(.+)>; rel="next"', link).group(1).removeprefix("/Prod/genesys/1/cs") if link else None
+    assert sorted(seen) == sorted(made[(d, k)] for d in (1, 2, 3) for k in ("sales", 7))
+    assert_error(api.get(f"/maintenance/services/stream?{window}&started_from={at(3)}&started_to={at(2)}"), 400,
+                 "ValidationException", "started_from")

@@ -86,7 +86,7 @@ class TaskListParams(ListParams):
 
 
 class StreamParams(Model):
-    """The export filters of §8, and paging (§5)."""
+    """The export filters of §8, and the list filters and paging of §5."""
 
     time_from: str = Field(description="Window start, inclusive (ISO 8601)")
     time_to: str | None = Field(None, description="Window end, exclusive (default: now)")
@@ -94,6 +94,9 @@ class StreamParams(Model):
     export_content: bool = Field(False, description="Whole conversations instead of service ids")
     filter_state: Literal["any", "active", "inactive"] | None = Field(
         None, description="Status now (with export_content=true)")
+    service_types: CsvList = Field(None, description="Service types (CSV or repeated)")
+    started_from: str | None = Field(None, description="Start time window, inclusive (ISO 8601)")
+    started_to: str | None = Field(None, description="Start time window, exclusive (ISO 8601)")
     limit: int = Field(100, ge=1, le=1000, description="Page size")
     page_token: str | None = Field(None, max_length=2048, description="Token from the previous page's Link header")
 

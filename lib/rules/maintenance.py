@@ -25,6 +25,7 @@ from lib import clock, paging
 from lib.clock import format_ms, parse_timestamp
 from lib.errors import NotFound, ValidationError
 from lib.rules.conversation import Conversation, Selection, fill_page
+from lib.rules.services import parse_types, time_window
 from lib.settings import settings
 from lib.store import conversations as store
 from lib.store import maintenance as upkeep
@@ -52,17 +53,28 @@ class Filters:
     content: bool
     state: str
     open_end: bool = False  # no time_to: the window ends "now", wherever a later page reads it
+    types: list[Any] | None = None  # service_types (§5), each as sent and, when numeric, as a number
+    started_low: int | None = None  # started_from (§5), inclusive
+    started_high: int | None = None  # started_to (§5), exclusive
 
     @classmethod
     def parse(cls, time_from: str, time_to: str | None, filter_events: str, export_content: bool,
-              filter_state: str | None, now: int, files: bool = False) -> Filters:
+              filter_state: str | None, now: int, files: bool = False, service_types: list[str] | None = None,
+              started_from: str | None = None, started_to: str | None = None) -> Filters:
         low = parse_timestamp(time_from, "time_from")
         high = parse_timestamp(time_to, "time_to") if time_to is not None else now
         if low > high:
             raise ValidationError("time_from: the window starts after time_to")
         if filter_state is not None and not export_content and not files:
             raise ValidationError("filter_state: only with export_content=true")
-        return cls(low, high, filter_events, export_content or files, filter_state or "any", time_to is None)
+        started_low, started_high = time_window(started_from, started_to)
+        return cls(low, high, filter_events, export_content or files, filter_state or "any", time_to is None,
+                   parse_types(service_types, "service_types") or None, started_low, started_high)
+
+    @property
+    def selects(self) -> upkeep.Select:
+        """What the window Queries keep besides the event window (filters on projected attributes)."""
+        return upkeep.Select(self.types, self.started_low, self.started_high)
 
     def keeps(self, service: ServiceItem, now: int) -> bool:
         done = service.completed_at(now) is not None
@@ -80,7 +92,8 @@ def stream(tenant: str, filters: Filters, limit: int, page_token: str | None) ->
     now = clock.now_ms()
     scope = paging.fingerprint(tenant, "stream", {**filters.as_dict(), "high": None if filters.open_end else filters.high})
     cursor = paging.decode(page_token, scope)
-    found, rest = upkeep.window(tenant, filters.events, filters.low, filters.high, now, cursor, limit)
+    found, rest = upkeep.window(tenant, filters.events, filters.low, filters.high, now, cursor, limit,
+                                filters.selects)
     if not filters.content:
         return [service_id for service_id, _ in found], (paging.encode(rest, scope) if rest else None)
     by_id = {s.service_id: (s, c) for s, c in upkeep.conversations(tenant, [sid for sid, _ in found])}
@@ -131,7 +144,6 @@ CSV_COLUMNS = {
     "tasks": ["service_id", "task_id", "task_type", "state_id", "est_duration", "started", "completed", "duration",
               "disposition", "disposition_desc", "started_event", "completed_event", "attached_data"],
 }
-FIELDS = {name for columns in CSV_COLUMNS.values() for name in columns}
 
 
 def file_names(at_ms: int, fmt: str) -> dict[str, str]:
@@ -141,14 +153,18 @@ def file_names(at_ms: int, fmt: str) -> dict[str, str]:
     return {kind: f"{prefix}_{kind}.{'csv' if fmt == 'csv' else 'jsonl'}" for kind in KINDS}
 
 
-def csv_row(kind: str, view: dict[str, Any]) -> str:
-    """One CSV line: the columns of the kind; events and attached data as JSON text (documented)."""
+def csv_row(kind: str, view: dict[str, Any], ext: dict[str, str]) -> str:
+    """One CSV line: the columns of the kind; events and attached data as JSON text (documented).
+    `ext` is the record's own attached data (key -> JSON text as sent): the attached_data column is
+    built from it, never by telling attached keys from field names in the view (an attached key may
+    be named like a column)."""
     started, completed = view.get("started") or {}, view.get("completed") or {}
-    attached = {k: v for k, v in view.items() if k not in FIELDS and k not in ("started", "completed")}
-    values = {**view, "started": started.get("timestamp"), "completed": completed.get("timestamp"),
+    fields = {k: v for k, v in view.items() if k not in ext or k in ("started", "completed")}
+    attached = "{" + ",".join(f"{json.dumps(k, ensure_ascii=False)}:{v}" for k, v in ext.items()) + "}"
+    values = {**fields, "started": started.get("timestamp"), "completed": completed.get("timestamp"),
               "started_event": json.dumps(started, ensure_ascii=False),
               "completed_event": json.dumps(completed, ensure_ascii=False) if completed else "",
-              "attached_data": json.dumps(attached, ensure_ascii=False)}
+              "attached_data": attached}
     line = io.StringIO()
     csv.writer(line, lineterminator="\n").writerow(["" if values.get(c) is None else values[c]
                                                     for c in CSV_COLUMNS[kind]])
@@ -175,7 +191,7 @@ class ExportRun(Run):
     def step(self) -> bool:
         now = clock.now_ms()
         found, rest = upkeep.window(self.tenant, self.filters.events, self.filters.low, self.filters.high, now,
-                                    self.state.get("cursor"), STEP)
+                                    self.state.get("cursor"), STEP, self.filters.selects)
         for service, children in upkeep.conversations(self.tenant, [sid for sid, _ in found]):
             if self.filters.keeps(service, now):
                 self._write(service, children, now)
@@ -184,11 +200,11 @@ class ExportRun(Run):
 
     def _write(self, service: ServiceItem, children: list[Child], now: int) -> None:
         conversation = Conversation(service, now).add(children)
-        records = [("services", conversation.service_view(ATTACHED))]
-        records += [("states" if isinstance(c, StateItem) else "tasks", conversation.view(c, ATTACHED))
+        records = [("services", conversation.service_view(ATTACHED), service.ext)]
+        records += [("states" if isinstance(c, StateItem) else "tasks", conversation.view(c, ATTACHED), c.ext)
                     for c in sorted(children, key=lambda c: (c.KIND, c.child_id))]
-        for kind, view in records:
-            line = csv_row(kind, view) if self.fmt == "csv" else json.dumps(view, ensure_ascii=False) + "\n"
+        for kind, view, ext in records:
+            line = csv_row(kind, view, ext) if self.fmt == "csv" else json.dumps(view, ensure_ascii=False) + "\n"
             self.files[kind].write(line)
             self.state["counts"][kind] += 1
 
@@ -217,7 +233,11 @@ class PurgeRun(Run):
         conditions = upkeep.purge_conditions(operation, limit_ms, now)
         deleted, erasure = store.remove_services(w, [(sid, conditions) for sid in found])
         if erasure is not None:
-            store.finish_erasure(erasure)
+            try:
+                store.finish_erasure(erasure)
+            except Exception:  # noqa: BLE001 - after the commit point nothing may fail the purge
+                log.warning("purged %d conversations; erasure of their items left to maintenance", len(deleted),
+                            exc_info=True)
         counts = self.state.setdefault("counts", {"purged": 0})
         counts["purged"] += len(deleted)
         self.state["cursor"] = rest
@@ -302,8 +322,12 @@ def enqueue(job: JobItem) -> None:
                                          MessageBody=json.dumps({"tenant": job.tenant, "job_id": job.job_id}))
         return
     def work() -> None:
-        while not continue_job(job.tenant, job.job_id, None):
-            pass
+        while True:
+            try:
+                if continue_job(job.tenant, job.job_id, None):
+                    return
+            except JobBusy:
+                time.sleep(1.0)  # another worker holds it: try again when its lease may have ended
 
     threading.Thread(target=work, daemon=True, name=f"job-{job.job_id}").start()
 
@@ -322,14 +346,24 @@ class Progress:
         return False
 
 
+class JobBusy(Exception):
+    """The job is running under another worker's lease: its message must come back later (the
+    holder may die before it finishes; its lease then ends and this message's worker takes over)."""
+
+
 def continue_job(tenant: str, job_id: str, remaining_ms: int | None) -> bool:
     """Work on a job until it is done or the time is up (a queue message, or a background thread).
-    Returns True when it is finished (or not this worker's to run); False when it must continue."""
-    budget_s = ((remaining_ms - 15_000) / 1000) if remaining_ms is not None else 600.0
+    Returns True when it is finished (or gone); False when it must continue (the job is saved and its
+    lease released, so the next worker takes it at once). Raises JobBusy when another worker holds
+    its lease."""
+    budget_s = max(((remaining_ms - 15_000) / 1000) if remaining_ms is not None else 600.0, 0.0)
     now = clock.now_ms()
     w = store.Write(tenant, now)
     job = upkeep.take_job(tenant, job_id, w, lease_ms=now + int(budget_s * 1000) + 30_000)
     if job is None:
+        current = upkeep.load_job(tenant, job_id)
+        if current is not None and current.status == "running":
+            raise JobBusy(f"job {job_id} is leased by another worker until {format_ms(current.lease_ms)}")
         return True
     run = RUNS[job.kind](tenant, job.params, job.checkpoint)
     deadline, progress = time.monotonic() + budget_s, Progress()
@@ -345,15 +379,16 @@ def continue_job(tenant: str, job_id: str, remaining_ms: int | None) -> bool:
     except Exception as error:  # noqa: BLE001 - recorded on the job, which the client follows
         log.exception("maintenance job %s failed", job_id)
         job.status, job.error = "failed", f"{type(error).__name__}: internal error"
-    _save(job, run, w, final=job.status != "running")
+    # Finished, or stopping for time: either way this worker lets the job go (lease released).
+    _save(job, run, w, final=job.status != "running", release=True)
     return job.status != "running"
 
 
-def _save(job: JobItem, run: Run, w: store.Write, final: bool = False) -> None:
+def _save(job: JobItem, run: Run, w: store.Write, final: bool = False, release: bool = False) -> None:
     job.checkpoint = {} if final else run.checkpoint()
     job.counts = run.counts()
     job.updated_ms = clock.now_ms()
-    if final:
+    if release:
         job.lease_ms = 0
     upkeep.save_job(job, w)
 

@@ -45,13 +45,29 @@ class Phase:
     shard: int
 
 
+@dataclass(frozen=True)
+class Select:
+    """The list filters (§5) a window also applies, on attributes projected into the time indexes:
+    service types, and a start-time window [started_low, started_high)."""
+
+    types: list[Any] | None = None
+    started_low: int | None = None
+    started_high: int | None = None
+
+
 def phases(events: str) -> list[Phase]:
     sources = {STARTED: ["start"], COMPLETED_EVENTS: ["end", "due"], ANY: ["start", "end", "due"]}[events]
     return [Phase(source, shard) for source in sources for shard in range(SHARDS)]
 
 
 def _phase_query(tenant: str, phase: Phase, events: str, low: int, high: int, now: int,
-                 start_key: dict[str, Any] | None) -> Query:
+                 start_key: dict[str, Any] | None, select: Select = Select()) -> Query:
+    if phase.source == "start":
+        # The start index is ordered by start time: the start window narrows its key range.
+        if select.started_low is not None:
+            low = max(low, select.started_low)
+        if select.started_high is not None:
+            high = min(high, select.started_high)
     if phase.source == "due":
         # Deadlines in [low, min(high, now]] (numbers), all tenants' partition, this tenant's items.
         q = Query(due_pk(AUTO_COMPLETE, str(phase.shard)), index=DUE_INDEX, sk_from=low, sk_to=min(high, now + 1),
@@ -66,19 +82,27 @@ def _phase_query(tenant: str, phase: Phase, events: str, low: int, high: int, no
     if events == ANY and phase.source != "start":
         # Started in the window too: the start index returned it already.
         q.filters.append(f"{e.name('started_ms')} < {e.value(low)} OR {e.name('started_ms')} >= {e.value(high)}")
+    if phase.source != "start":
+        if select.started_low is not None:
+            q.filters.append(f"{e.name('started_ms')} >= {e.value(select.started_low)}")
+        if select.started_high is not None:
+            q.filters.append(f"{e.name('started_ms')} < {e.value(select.started_high)}")
+    if select.types:
+        q.filters.append(f"{e.name('service_type')} IN ({', '.join(e.value(t) for t in select.types)})")
     return q
 
 
 def window(tenant: str, events: str, low: int, high: int, now: int, cursor: dict[str, Any] | None,
-           limit: int) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, Any] | None]:
-    """Up to `limit` services with an event of the kind asked in [low, high), in index order (phase,
-    shard, time): (service id, cursor right after it) each, and the cursor of the rest (None: done)."""
+           limit: int, select: Select = Select()) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, Any] | None]:
+    """Up to `limit` services with an event of the kind asked in [low, high) that `select` keeps, in
+    index order (phase, shard, time): (service id, cursor right after it) each, and the cursor of the
+    rest (None: done)."""
     all_phases = phases(events)
     index = cursor["phase"] if cursor else 0
     start_key = cursor.get("key") if cursor else None
     found: list[tuple[str, dict[str, Any]]] = []
     while index < len(all_phases) and len(found) < limit:
-        q = _phase_query(tenant, all_phases[index], events, low, high, now, start_key)
+        q = _phase_query(tenant, all_phases[index], events, low, high, now, start_key, select)
         items, more = q.first(limit - len(found))
         found += [(item["PK"].rsplit("#C#", 1)[1], {"phase": index, "key": q.key_of(item)}) for item in items]
         if more:
