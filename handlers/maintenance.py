@@ -53,7 +53,9 @@ def export_files(headers: Tenant, params: Annotated[FilesParams, Query()]):
     from lib import clock
 
     filters = maintenance.Filters.parse(params.time_from, params.time_to, params.filter_events, True,
-                                        params.filter_state, clock.now_ms(), files=True)
+                                        params.filter_state, clock.now_ms(), files=True,
+                                        service_types=params.service_types, started_from=params.started_from,
+                                        started_to=params.started_to)
     return _answer(maintenance.export_files(headers.key, filters, params.format, _remaining()))
 
 

@@ -100,6 +100,19 @@ def test_stream_pages_and_rejects_bad_filters(api):
     assert_error(api.get("/maintenance/services/stream?time_from=yesterday"), 400, "ValidationException", "time_from")
 
 
+def test_export_files_take_the_list_filters(api, exports, frozen):
+    billing = api.start(customer_id="c", timestamp=at(1), service_type="billing")
+    api.start(customer_id="c", timestamp=at(1), service_type="sales")
+    late = api.start(customer_id="c", timestamp=at(1, 5), service_type="billing")
+    reply = api.post(f"/maintenance/services/files?time_from={at(1)}&time_to={at(2)}&service_types=billing"
+                     f"&started_to={at(1, 3)}")
+    assert reply.status == 200, reply.text
+    services = [json.loads(line) for line in _read(exports, reply.json["created"][0]).splitlines()]
+    assert [s["service_id"] for s in services] == [billing] and late != billing
+    assert_error(api.post(f"/maintenance/services/files?time_from={at(1)}&started_from={at(2)}&started_to={at(1)}"),
+                 400, "ValidationException", "started_from")
+
+
 def test_maintenance_is_tenant_scoped(api):
     mine = api.start(customer_id="c", timestamp=at(1))
     other = Api({"ContactCenterId": "other"})

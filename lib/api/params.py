@@ -109,6 +109,9 @@ class FilesParams(Model):
     filter_events: Literal["any", "started", "completed"] = Field("any", description="Which events fall in the window")
     export_content: bool = Field(True, description="Files always hold whole records; accepted for symmetry")
     filter_state: Literal["any", "active", "inactive"] | None = Field(None, description="Status now")
+    service_types: CsvList = Field(None, description="Service types (CSV or repeated)")
+    started_from: str | None = Field(None, description="Start time window, inclusive (ISO 8601)")
+    started_to: str | None = Field(None, description="Start time window, exclusive (ISO 8601)")
     format: Literal["json", "csv"] = Field("json", description="json: JSON Lines; csv")
 
 
