@@ -244,3 +244,15 @@ def test_erasing_a_conversation_keeps_a_lock_that_names_another_service(api, ite
     assert [item["service_id"] for item in lock] == [second["service_id"]]
     reuse = api.post("/services_composite/start", {"services": [element]}).json["services"][0]
     assert reuse["service_id"] == second["service_id"] and not reuse["service_created"]
+
+
+def test_a_conversation_made_by_composite_start_exports_whole(api):
+    element = {"service": {"customer_id": "ex", "service_type": "sales"}, "state": {"state_type": "greet"},
+               "task": {"task_type": "lookup"}, "associate_state_task": True}
+    made = api.post("/services_composite/start", {"services": [element]}).json["services"][0]
+    reply = api.get("/maintenance/services/stream?time_from=2000-01-01T00:00:00Z&export_content=true")
+    assert reply.status == 200, reply.text
+    [service] = reply.json
+    assert service["service_id"] == made["service_id"]
+    assert [s["state_id"] for s in service["active_states"]] == [1]
+    assert [t["task_id"] for t in service["active_tasks"]] == [1]

@@ -327,8 +327,22 @@ class CompositeLock(Entity):
 
     def reference(self, service: ServiceItem) -> dict[str, Any]:
         """The item, in the conversation it names, that leads the conversation's erasure to this
-        lock (its key holds the digest; nothing else reads it)."""
-        return {"PK": service.pk, "SK": LOCK_REF_PREFIX + self.digest, "expire_at": service.children_ttl}
+        lock (its key holds the digest)."""
+        return LockReference(tenant=self.tenant, service_id=service.service_id, digest=self.digest,
+                             expire_at=service.children_ttl).to_item()
+
+
+class LockReference(Entity):
+    """In a conversation: the composite lock that names it, erased with it."""
+
+    TYPE: ClassVar[str] = "lockref"
+
+    tenant: str
+    service_id: str
+    digest: str
+
+    def key(self) -> dict[str, str]:
+        return {"PK": conversation_pk(self.tenant, self.service_id), "SK": LOCK_REF_PREFIX + self.digest}
 
 
 def lock_of_reference(conversation_pk_: str, sk: str) -> dict[str, str] | None:
@@ -400,8 +414,8 @@ class JobItem(Entity):
 
 
 ENTITIES: dict[str, type[Entity]] = {cls.TYPE: cls for cls in
-                                     (ServiceItem, StateItem, TaskItem, CompositeLock, IdempotencyRecord, Erasure,
-                                      JobItem)}
+                                     (ServiceItem, StateItem, TaskItem, CompositeLock, LockReference,
+                                      IdempotencyRecord, Erasure, JobItem)}
 
 
 def decode(raw: dict[str, Any] | None) -> Entity | None:
