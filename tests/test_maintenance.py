@@ -46,6 +46,28 @@ def stream(api, query: str, headers=None) -> list:
 # ---------------------------------------------------------------- the stream and its window
 
 
+def test_stream_pages_follow_start_time_then_end_time_across_shards(api, table):
+    from tests.test_bounds import _next, reads
+
+    started = [api.start(customer_id="o", timestamp=at(2, hour)) for hour in range(23, -1, -1)]  # 24, any shards
+    ended_before = [api.start(customer_id="o", timestamp=at(1, hour)) for hour in (5, 1, 9)]
+    for hour, service in zip((7, 3, 5), ended_before):  # ended in the window, in this end order
+        assert api.post(f"/services/{service}/end", {"timestamp": at(2, hour)}).status == 204
+    by_start = sorted(started, key=lambda sid: api.get(f"/services/{sid}").json["started"]["timestamp"])
+    by_end = [ended_before[1], ended_before[2], ended_before[0]]
+    path, seen, pages = f"/maintenance/services/stream?time_from={at(2)}&time_to={at(3)}&limit=5", [], 0
+    with reads(table) as cost:
+        while path:
+            reply = api.get(path)
+            assert reply.status == 200, reply.text
+            seen += reply.json
+            pages += 1
+            path = _next(reply)
+    assert seen == by_start + by_end
+    assert pages == 6
+    assert cost["items"] <= 2 * len(seen) + 8 * pages, cost["items"]  # about what the pages return
+
+
 def test_stream_window_edges_by_event(api):
     early = api.start(customer_id="c", timestamp=at(1))
     edge = api.start(customer_id="c", timestamp=at(2))  # exactly at time_from: inside

@@ -6,6 +6,7 @@ per shard."""
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -55,9 +56,8 @@ class Select:
     started_high: int | None = None
 
 
-def phases(events: str) -> list[Phase]:
-    sources = {STARTED: ["start"], COMPLETED_EVENTS: ["end", "due"], ANY: ["start", "end", "due"]}[events]
-    return [Phase(source, shard) for source in sources for shard in range(SHARDS)]
+SOURCES = {STARTED: ["start"], COMPLETED_EVENTS: ["end", "due"], ANY: ["start", "end", "due"]}
+DONE = "done"  # a shard's position once everything it holds in the window has been returned
 
 
 def _phase_query(tenant: str, phase: Phase, events: str, low: int, high: int, now: int,
@@ -94,21 +94,80 @@ def _phase_query(tenant: str, phase: Phase, events: str, low: int, high: int, no
 
 def window(tenant: str, events: str, low: int, high: int, now: int, cursor: dict[str, Any] | None,
            limit: int, select: Select = Select()) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, Any] | None]:
-    """Up to `limit` services with an event of the kind asked in [low, high) that `select` keeps, in
-    index order (phase, shard, time): (service id, cursor right after it) each, and the cursor of the
-    rest (None: done)."""
-    all_phases = phases(events)
-    index = cursor["phase"] if cursor else 0
-    start_key = cursor.get("key") if cursor else None
+    """Up to `limit` services with an event of the kind asked in [low, high) that `select` keeps:
+    (service id, cursor right after it) each, and the cursor of the rest (None: done).
+
+    Order: by the time of the event the window is read on, then service id: the start index first
+    (started in the window: `started.timestamp` order, as every list, §5), then for `completed` /
+    `any` the ends (end time) and the auto-completions not yet recorded (deadline). Each index is
+    spread over SHARDS partitions: their Queries run at once and are merged (a k-way merge; the
+    cursor holds each shard's position), each reading about `limit / SHARDS` items a call."""
+    sources = SOURCES[events]
+    index, positions = _resume(cursor)
     found: list[tuple[str, dict[str, Any]]] = []
-    while index < len(all_phases) and len(found) < limit:
-        q = _phase_query(tenant, all_phases[index], events, low, high, now, start_key, select)
-        items, more = q.first(limit - len(found))
-        found += [(item["PK"].rsplit("#C#", 1)[1], {"phase": index, "key": q.key_of(item)}) for item in items]
-        if more:
+    while index < len(sources) and len(found) < limit:
+        got, exhausted = _merge(tenant, sources[index], index, events, low, high, now, positions,
+                                limit - len(found), select)
+        found += got
+        if not exhausted:
             return found, found[-1][1]
-        index, start_key = index + 1, None
-    return found, ({"phase": index, "key": None} if index < len(all_phases) else None)
+        index, positions = index + 1, [None] * SHARDS
+    return found, ({"source": index, "keys": [None] * SHARDS} if index < len(sources) else None)
+
+
+def _resume(cursor: dict[str, Any] | None) -> tuple[int, list[Any]]:
+    if not cursor:
+        return 0, [None] * SHARDS
+    if "phase" in cursor:  # a cursor of the shard-by-shard order (job checkpoints written before)
+        source, shard = divmod(cursor["phase"], SHARDS)
+        return source, [DONE] * shard + [cursor.get("key")] + [None] * (SHARDS - shard - 1)
+    return cursor["source"], list(cursor["keys"])
+
+
+def _merge(tenant: str, source: str, index: int, events: str, low: int, high: int, now: int,
+           positions: list[Any], want: int, select: Select) -> tuple[list[tuple[str, dict[str, Any]]], bool]:
+    """Up to `want` services of one index, its shards merged by sort key then service id; True when
+    every shard is exhausted."""
+    chunk = want // SHARDS + 2
+    queries: dict[int, Query] = {}
+    buffers: dict[int, list[dict[str, Any]]] = {}
+    more: dict[int, bool] = {}
+
+    def fetch(shard: int, after: dict[str, Any] | None) -> None:
+        q = _phase_query(tenant, Phase(source, shard), events, low, high, now, after, select)
+        queries[shard] = q
+        buffers[shard], more[shard] = q.first(chunk)
+
+    from lib.store.conversations import parallel
+
+    live = [shard for shard in range(SHARDS) if positions[shard] != DONE]
+    parallel(*[lambda shard=shard: fetch(shard, positions[shard]) for shard in live])
+    heap: list[tuple[Any, str, int]] = []
+    position = list(positions)
+
+    def push(shard: int) -> None:
+        if buffers[shard]:
+            item = buffers[shard][0]
+            heapq.heappush(heap, (queries[shard].sort_value(item), item["PK"], shard))
+        elif not more[shard]:
+            position[shard] = DONE
+
+    for shard in live:
+        push(shard)
+    found: list[tuple[str, dict[str, Any]]] = []
+    left = False  # a shard holds more, not read yet (the page is full)
+    while heap and len(found) < want:
+        _, _, shard = heapq.heappop(heap)
+        item = buffers[shard].pop(0)
+        position[shard] = queries[shard].key_of(item)
+        if not buffers[shard] and more[shard]:
+            if len(found) + 1 < want:
+                fetch(shard, position[shard])  # only when the page needs more
+            else:
+                left = True
+        push(shard)  # its next item, or DONE once it has none
+        found.append((item["PK"].rsplit("#C#", 1)[1], {"source": index, "keys": list(position)}))
+    return found, not heap and not left
 
 
 def conversations(tenant: str, service_ids: list[str]) -> list[tuple[ServiceItem, list[Child]]]:

@@ -346,6 +346,10 @@ class Query:
             request["ExclusiveStartKey"] = encode_item(self.start_key)
         return e.apply(request)
 
+    def sort_value(self, item: dict[str, Any]) -> Any:
+        """The item's sort key in the table or index this Query reads."""
+        return item[self._key_names[1]]
+
     def key_of(self, item: dict[str, Any]) -> dict[str, Any]:
         """The key that resumes this Query right after `item` (table keys and the index's keys)."""
         names = {"PK", "SK", *self._key_names}
