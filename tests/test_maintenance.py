@@ -11,6 +11,7 @@ import json
 import os
 import re
 import time
+from typing import Any
 
 import pytest
 
@@ -247,14 +248,20 @@ def test_purge_writes_at_most_one_request_per_25_items(api, table):
 # ---------------------------------------------------------------- jobs
 
 
-def test_a_purge_past_its_budget_becomes_a_job_that_finishes(api, monkeypatch):
-    for n in range(105):
+def _purge_without_budget(api, monkeypatch, services: int) -> tuple[Any, list]:
+    """`services` services, then a purge with no time budget (each request or worker does one step):
+    the reply, and the jobs it queued (recorded instead of run)."""
+    for n in range(services):
         api.start(customer_id=f"c{n}", timestamp=at(1))
     monkeypatch.setenv("MAINTENANCE_BUDGET_MS", "0")
     settings.settings.cache_clear()
-    queued = []
+    queued: list = []
     monkeypatch.setattr(maintenance, "enqueue", queued.append)
-    reply = api.post("/maintenance/purge", {"limit": at(5), "operation": "purge.service.all"})
+    return api.post("/maintenance/purge", {"limit": at(5), "operation": "purge.service.all"}), queued
+
+
+def test_a_purge_past_its_budget_becomes_a_job_that_finishes(api, monkeypatch):
+    reply, queued = _purge_without_budget(api, monkeypatch, 105)
     assert reply.status == 202, reply.text
     job_id = reply.json["job_id"]
     assert reply.headers["Location"] == f"/Prod/genesys/1/cs/maintenance/jobs/{job_id}"
@@ -485,13 +492,7 @@ def test_a_job_handed_from_worker_to_worker_through_the_queue_finishes(api, monk
     """Deployed timing (function timeout ~15 s here, worker budget ≈ 0): each queue message runs about
     one step and re-queues the job; the next message's worker must be able to take it (the stopping
     worker releases its lease), round after round, until the job is done."""
-    for n in range(300):
-        api.start(customer_id=f"c{n}", timestamp=at(1))
-    monkeypatch.setenv("MAINTENANCE_BUDGET_MS", "0")
-    settings.settings.cache_clear()
-    queued = []
-    monkeypatch.setattr(maintenance, "enqueue", queued.append)
-    reply = api.post("/maintenance/purge", {"limit": at(5), "operation": "purge.service.all"})
+    reply, queued = _purge_without_budget(api, monkeypatch, 300)
     assert reply.status == 202 and reply.json["counts"]["purged"] == 99
     job_id = reply.json["job_id"]
     from handlers import maintenance as function
