@@ -256,3 +256,27 @@ def test_a_conversation_made_by_composite_start_exports_whole(api):
     assert service["service_id"] == made["service_id"]
     assert [s["state_id"] for s in service["active_states"]] == [1]
     assert [t["task_id"] for t in service["active_tasks"]] == [1]
+
+
+def test_a_start_whose_reply_is_lost_while_another_write_lands_answers_its_success(api, monkeypatch, items):
+    """The commit is confirmed on the item the start creates (only it writes there), not on the
+    service item, which a concurrent write may have taken since."""
+    from botocore.exceptions import ReadTimeoutError
+
+    sid = api.start(customer_id="lost")
+    real = store_table.transact
+    calls = {"n": 0}
+
+    def lost_reply(actions):
+        calls["n"] += 1
+        result = real(actions)
+        if calls["n"] == 1:  # applied; another request writes the service; then the reply is lost
+            service_rules.set_expiration(TENANT, sid, 86400, None)
+            raise ReadTimeoutError(endpoint_url="https://dynamodb")
+        return result
+
+    monkeypatch.setattr(store_table, "transact", lost_reply)
+    started = api.post(f"/services/{sid}/states/start", {"state_type": "s"})
+    assert started.status == 201, started.text
+    assert started.json["state_id"] == 1
+    assert [i["SK"] for i in items() if i["SK"].startswith("S#")] == ["S#0000000001"]

@@ -563,7 +563,7 @@ def start_child(w: Write, service_id: str, start: ChildStart, make: Callable[[Se
         if claim is not None:
             actions.append(claim.put_action(child_id))
             explain.append(None)
-        if _run(actions, explain, claim, w, attempt, service.key()):
+        if _run(actions, explain, claim, w, attempt, {"PK": service.pk, "SK": child_sk(start.kind, child_id)}):
             return child_id
     raise Conflict(f"service {service_id} changed concurrently; retry")
 
@@ -633,11 +633,13 @@ def _state_unusable(state_id: int, old: dict[str, Any] | None) -> Exception:
 
 
 def _run(actions: list[dict[str, Any]], explain: list[Callable[[dict | None], Exception] | None],
-         claim: Claim | None, w: Write, attempt: int, service: dict[str, str]) -> bool:
-    """Run a transaction whose first action writes the service item (key `service`). True: applied.
-    False: lost a race (counter moved, conflict): read again. Otherwise raises the domain's error."""
+         claim: Claim | None, w: Write, attempt: int, created: dict[str, str]) -> bool:
+    """Run a start's transaction, which creates the item at key `created` (only this request writes
+    it: its token there says the transaction was applied, whatever writes the service item took
+    since). True: applied. False: lost a race (counter moved, conflict): read again. Otherwise raises
+    the domain's error."""
     try:
-        table.confirmed(lambda: table.transact(actions), service, w.token)
+        table.confirmed(lambda: table.transact(actions), created, w.token)
         return True
     except ConcurrentChange:
         if claim is not None and attempt >= 2:
@@ -645,9 +647,8 @@ def _run(actions: list[dict[str, Any]], explain: list[Callable[[dict | None], Ex
         backoff(attempt)
         return False
     except ConditionFailed as failed:
-        service_old = failed.old_of(0)
-        if service_old is not None and service_old.get("op") == w.token:
-            return True  # our own transaction, applied before its reply was lost
+        if any((failed.old_of(index) or {}).get("op") == w.token for index in range(len(actions))):
+            return True  # our own transaction, applied before its reply was lost (a retry met it)
         if claim is not None and failed.failed(len(actions) - 1):
             claim.settle(failed.old_of(len(actions) - 1))
         for index, why in enumerate(explain):
@@ -901,7 +902,7 @@ def transition(w: Write, service_id: str, from_id: int, completion: Completion,
         if claim is not None:
             actions.append(claim.put_action(new_id))
             explain.append(None)
-        if _run(actions, explain, claim, w, attempt, service.key()):
+        if _run(actions, explain, claim, w, attempt, {"PK": pk, "SK": child_sk("state", new_id)}):
             if rest:
                 _finish_cascade(w, service_id, pk, rest, completion.ms, from_id)
             return new_id
