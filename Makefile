@@ -30,10 +30,11 @@ browser:
 	sh scripts/install-browser.sh
 
 ## Every test and check: unit, API, contract (OpenAPI drift), template lint, benchmark smoke run.
+## pytest runs two workers, a test file per worker at a time (tests of one file share fixtures).
 test: $(STAMP) browser
 	$(VENV)/bin/ruff check lib handlers local tests scripts bench
 	$(VENV)/bin/cfn-lint template.yaml
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 	$(PY) -m bench.run --quick --output bench/results-quick.json
 
 ## Regenerate docs/openapi.json from the code.
