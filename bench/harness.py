@@ -21,6 +21,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from tests.verbs import Verbs
+
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = "context-services-bench"
 FUNCTION_NAME = "context-services-bench"
@@ -136,7 +138,7 @@ def new_trace(sampled: bool = True) -> None:
     os.environ["_X_AMZN_TRACE_ID"] = f"Root={root};Parent={uuid.uuid4().hex[:16]};Sampled={1 if sampled else 0}"
 
 
-class TimedApi:
+class TimedApi(Verbs):
     """tests/apiclient.Api, except that only the lambda_handler call is timed: the API Gateway event
     is built before (API Gateway builds it, not the function), and the reply parsed after.
     `cpu` and `wall` accumulate seconds of the handler calls until reset(): the CPU time of the
@@ -191,18 +193,6 @@ class TimedApi:
         for key, value in response.headers:
             headers_out[key] = f"{headers_out[key]}, {value}" if key in headers_out else value
         return self._client.Reply(response.status, headers_out, response.body.decode("utf-8"))
-
-    def get(self, path: str, **kw: Any) -> Any:
-        return self.request("GET", path, **kw)
-
-    def post(self, path: str, body: Any = None, **kw: Any) -> Any:
-        return self.request("POST", path, body, **kw)
-
-    def put(self, path: str, body: Any = None, **kw: Any) -> Any:
-        return self.request("PUT", path, body, **kw)
-
-    def delete(self, path: str, **kw: Any) -> Any:
-        return self.request("DELETE", path, **kw)
 
     def follow(self, path: str, expect: int = 200) -> tuple[list[Any], int, int]:
         """GET a list and every next page its Link headers name: (items, pages, response bytes)."""

@@ -11,6 +11,7 @@ from typing import Any
 
 from local import template
 from local.events import HttpRequest, LambdaContext, build_event, compile_routes, find_route, to_response
+from tests.verbs import Verbs
 
 BASE = "/genesys/1/cs"
 STAGE = "Prod"
@@ -55,7 +56,7 @@ def invoke(event: dict[str, Any], handler: str) -> Reply:
     return Reply(response.status, headers, response.body.decode("utf-8"))
 
 
-class Api:
+class Api(Verbs):
     """Test client: `api.post("/services/start", {...})` -> Reply."""
 
     def __init__(self, headers: dict[str, str] | None = None):
@@ -65,18 +66,6 @@ class Api:
                 raw_body: str | bytes | None = None) -> Reply:
         event, handler = event_for(method, path, body, {**self.headers, **(headers or {})}, raw_body)
         return invoke(event, handler)
-
-    def get(self, path: str, **kw: Any) -> Reply:
-        return self.request("GET", path, **kw)
-
-    def post(self, path: str, body: Any = None, **kw: Any) -> Reply:
-        return self.request("POST", path, body, **kw)
-
-    def put(self, path: str, body: Any = None, **kw: Any) -> Reply:
-        return self.request("PUT", path, body, **kw)
-
-    def delete(self, path: str, **kw: Any) -> Reply:
-        return self.request("DELETE", path, **kw)
 
     def start(self, **body: Any) -> str:
         """Start a service and return its id (asserting the 201)."""

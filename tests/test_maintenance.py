@@ -284,14 +284,19 @@ def _worker(event):
     return function.lambda_handler(event, LambdaContext("MaintenanceFunction", timeout_ms=900_000))
 
 
-def test_an_interrupted_export_job_resumes_from_its_checkpoint(api, exports, monkeypatch, frozen):
-    ids = [api.start(customer_id=f"c{n}", timestamp=at(1)) for n in range(130)]
+def _export_job_without_budget(api, monkeypatch) -> str:
+    """An export of day 1 with no time budget: a 202 whose job nobody runs yet; its id."""
     monkeypatch.setenv("MAINTENANCE_BUDGET_MS", "0")
     settings.settings.cache_clear()
     monkeypatch.setattr(maintenance, "enqueue", lambda job: None)
     reply = api.post(f"/maintenance/services/files?time_from={at(1)}&time_to={at(2)}")
     assert reply.status == 202
-    job_id = reply.json["job_id"]
+    return reply.json["job_id"]
+
+
+def test_an_interrupted_export_job_resumes_from_its_checkpoint(api, exports, monkeypatch, frozen):
+    ids = [api.start(customer_id=f"c{n}", timestamp=at(1)) for n in range(130)]
+    job_id = _export_job_without_budget(api, monkeypatch)
     # A worker takes the job, writes a step's lines, and dies before its next checkpoint.
     from lib.store import conversations as store
 
@@ -445,12 +450,7 @@ def test_export_files_stream_to_s3_in_parts_and_resume(api, table, monkeypatch, 
     settings.settings.cache_clear()
     blob = "x" * 60_000
     ids = [api.start(customer_id=f"c{n}", timestamp=at(1), blob=blob) for n in range(110)]
-    monkeypatch.setenv("MAINTENANCE_BUDGET_MS", "0")
-    settings.settings.cache_clear()
-    monkeypatch.setattr(maintenance, "enqueue", lambda job: None)
-    reply = api.post(f"/maintenance/services/files?time_from={at(1)}&time_to={at(2)}")
-    assert reply.status == 202
-    job_id = reply.json["job_id"]
+    job_id = _export_job_without_budget(api, monkeypatch)
     job = upkeep.load_job("|", job_id)
     assert job.checkpoint["files"]["services"]["tail"] is True and job.checkpoint["files"]["services"]["parts"]
     while not maintenance.continue_job("|", job_id, 900_000):

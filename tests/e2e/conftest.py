@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from local.template import ROOT
+from tests.verbs import Verbs
 
 BASE_PATH = "/genesys/1/cs"
 
@@ -47,7 +48,7 @@ class Reply:
 
 
 @dataclass
-class Client:
+class Client(Verbs):
     """HTTP client of one base URL (ending in /genesys/1/cs), signing when it targets AWS."""
 
     base_url: str
@@ -87,18 +88,6 @@ class Client:
                 return Reply(response.status, dict(response.headers.items()), response.read().decode())
         except urllib.error.HTTPError as error:
             return Reply(error.code, dict(error.headers.items()), error.read().decode())
-
-    def get(self, path: str, **kw: Any) -> Reply:
-        return self.request("GET", path, **kw)
-
-    def post(self, path: str, body: Any = None, **kw: Any) -> Reply:
-        return self.request("POST", path, body, **kw)
-
-    def put(self, path: str, body: Any = None, **kw: Any) -> Reply:
-        return self.request("PUT", path, body, **kw)
-
-    def delete(self, path: str, **kw: Any) -> Reply:
-        return self.request("DELETE", path, **kw)
 
     def start(self, tenant: dict[str, str] | None = None, **body: Any) -> str:
         """Start a service (remembered for clean-up) and return its id."""
