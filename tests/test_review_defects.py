@@ -280,3 +280,13 @@ def test_a_start_whose_reply_is_lost_while_another_write_lands_answers_its_succe
     assert started.status == 201, started.text
     assert started.json["state_id"] == 1
     assert [i["SK"] for i in items() if i["SK"].startswith("S#")] == ["S#0000000001"]
+
+
+def test_a_completed_page_of_more_than_100_past_their_deadline_reads_them_100_a_call(api, table, frozen):
+    timed = [api.start(customer_id="big-due", auto_complete_after=60) for _ in range(130)]
+    frozen.advance(61)
+    with reads(table) as seen:
+        page = api.get("/customers/big-due/services/completed?limit=120")
+    assert page.status == 200 and len(page.json) == 120 and _next(page)
+    assert seen["calls"].count("BatchGetItem") == 2  # DynamoDB takes 100 keys a BatchGetItem
+    assert {s["service_id"] for s in page.json} <= set(timed)

@@ -212,15 +212,17 @@ def get(key: dict[str, str]) -> dict[str, Any] | None:
 
 
 def get_many(keys: list[dict[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
-    """Strongly consistent BatchGetItem of a few keys (≤ 100), by (PK, SK)."""
-    request = {table_name(): {"Keys": [encode_item(key) for key in keys], "ConsistentRead": True}}
+    """Strongly consistent BatchGetItem of these keys (100 a call, DynamoDB's limit), by (PK, SK)."""
     found: dict[tuple[str, str], dict[str, Any]] = {}
-    while request:
-        response = call("batch_get_item", RequestItems=request)
-        for raw in response.get("Responses", {}).get(table_name(), []):
-            item = decode_item(raw)
-            found[(item["PK"], item["SK"])] = item
-        request = response.get("UnprocessedKeys") or {}
+    for start in range(0, len(keys), 100):
+        request = {table_name(): {"Keys": [encode_item(key) for key in keys[start:start + 100]],
+                                  "ConsistentRead": True}}
+        while request:
+            response = call("batch_get_item", RequestItems=request)
+            for raw in response.get("Responses", {}).get(table_name(), []):
+                item = decode_item(raw)
+                found[(item["PK"], item["SK"])] = item
+            request = response.get("UnprocessedKeys") or {}
     return found
 
 
