@@ -14,7 +14,6 @@ from typing import Any
 from lib.errors import Conflict
 from lib.store import conditions as C
 from lib.store import table
-from lib.store.codec import encode_item
 from lib.store.conversations import ConcurrentChange, Write
 from lib.store.idempotency import Claim
 from lib.store.items import Child, CompositeLock, ServiceItem, StateItem, TaskItem, child_sk, from_plain
@@ -77,7 +76,7 @@ def create_all(w: Write, lock: CompositeLock, stale: CompositeLock | None, servi
         item.op = w.token
         e = Expression()
         actions.append(table.tx_put(item.to_item(), C.new_item(e), e))
-    actions.append({"Put": {"TableName": table.table_name(), "Item": encode_item(lock.reference(service))}})
+    actions.append(table.tx_put(lock.reference(service)))
     try:
         table.confirmed(lambda: table.transact(actions), lock.key(), w.token)
     except ConditionFailed as failed:
@@ -94,8 +93,7 @@ def point_at_service(w: Write, lock: CompositeLock, stale: CompositeLock | None,
     conditional on the service still being there)."""
     e = Expression()
     lock.op = w.token
-    actions = [table.tx_put(lock.to_item(), _lock_condition(e, stale), e),
-               {"Put": {"TableName": table.table_name(), "Item": encode_item(lock.reference(service))}}]
+    actions = [table.tx_put(lock.to_item(), _lock_condition(e, stale), e), table.tx_put(lock.reference(service))]
     exists = Expression()
     actions.append(table.tx_check(service.key(), C.exists(exists), exists))
     try:

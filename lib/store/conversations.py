@@ -489,11 +489,11 @@ def finish_erasure(erasure: Erasure) -> int:
     keys = [{"PK": item["PK"], "SK": item["SK"]} for pk in erasure.pks
             for item in Query(pk, consistent=True, attributes=("PK", "SK")).all()]
     for key in keys:  # a composite lock naming an erased conversation goes with it
-        lock = lock_of_reference(key["PK"], key["SK"])
+        lock = lock_of_reference(key)
         if lock is not None:
             e = Expression()
             try:
-                table.delete(lock, C.equals(e, "service_id", key["PK"].rsplit("#C#", 1)[1]), e)
+                table.delete(lock.key(), C.equals(e, "service_id", lock.service_id), e)
             except ConditionFailed:
                 pass  # the lock names another service now
     table.delete_keys(keys + [erasure.key()])

@@ -59,6 +59,12 @@ def conversation_pk(tenant: str, service_id: str) -> str:
     return f"{tenant}#C#{service_id}"
 
 
+def split_conversation_pk(pk: str) -> tuple[str, str]:
+    """(tenant, service id) of a conversation's partition key."""
+    tenant, service_id = pk.rsplit("#C#", 1)
+    return tenant, service_id
+
+
 def child_sk(kind: str, child_id: int) -> str:
     return f"{STATE_PREFIX if kind == 'state' else TASK_PREFIX}{child_id:010d}"
 
@@ -345,12 +351,13 @@ class LockReference(Entity):
         return {"PK": conversation_pk(self.tenant, self.service_id), "SK": LOCK_REF_PREFIX + self.digest}
 
 
-def lock_of_reference(conversation_pk_: str, sk: str) -> dict[str, str] | None:
-    """The key of the lock a conversation's item refers to (None: the item is no lock reference)."""
-    if not sk.startswith(LOCK_REF_PREFIX):
+def lock_of_reference(key: dict[str, str]) -> CompositeLock | None:
+    """The lock (its key and the service it should name) a conversation's item refers to (None:
+    the item is no lock reference)."""
+    if not key["SK"].startswith(LOCK_REF_PREFIX):
         return None
-    tenant = conversation_pk_.rsplit("#C#", 1)[0]
-    return {"PK": f"{tenant}#COMPOSITE#{sk[len(LOCK_REF_PREFIX):]}", "SK": "#LOCK"}
+    tenant, service_id = split_conversation_pk(key["PK"])
+    return CompositeLock(tenant=tenant, digest=key["SK"][len(LOCK_REF_PREFIX):], service_id=service_id)
 
 
 # ---------------------------------------------------------------- idempotency and jobs

@@ -14,7 +14,7 @@ from typing import Any
 from lib.clock import sortable_ms
 from lib.store import conditions as C
 from lib.store import table
-from lib.store.conversations import Completion, Write, complete_clauses, conversation_pk, service_key
+from lib.store.conversations import Completion, Write, complete_clauses, conversation_pk, parallel, service_key
 from lib.store.items import (
     AUTO_COMPLETE,
     DUE_INDEX,
@@ -28,6 +28,7 @@ from lib.store.items import (
     ServiceItem,
     due_pk,
     from_plain,
+    split_conversation_pk,
 )
 from lib.store.table import ConcurrentChange, ConditionFailed, Expression, Query, Update
 
@@ -138,8 +139,6 @@ def _merge(tenant: str, source: str, index: int, events: str, low: int, high: in
         queries[shard] = q
         buffers[shard], more[shard] = q.first(chunk)
 
-    from lib.store.conversations import parallel
-
     live = [shard for shard in range(SHARDS) if positions[shard] != DONE]
     parallel(*[lambda shard=shard: fetch(shard, positions[shard]) for shard in live])
     heap: list[tuple[Any, str, int]] = []
@@ -166,14 +165,12 @@ def _merge(tenant: str, source: str, index: int, events: str, low: int, high: in
             else:
                 left = True
         push(shard)  # its next item, or DONE once it has none
-        found.append((item["PK"].rsplit("#C#", 1)[1], {"source": index, "keys": list(position)}))
+        found.append((split_conversation_pk(item["PK"])[1], {"source": index, "keys": list(position)}))
     return found, not heap and not left
 
 
 def conversations(tenant: str, service_ids: list[str]) -> list[tuple[ServiceItem, list[Child]]]:
     """Whole conversations (service, states, tasks), read at once (one Query each, bounded pool)."""
-    from lib.store.conversations import parallel
-
     def read(service_id: str) -> tuple[ServiceItem | None, list[Child]]:
         entities = [from_plain(i) for i in Query(conversation_pk(tenant, service_id), consistent=True).all()]
         service = next((e for e in entities if isinstance(e, ServiceItem)), None)
@@ -185,12 +182,10 @@ def conversations(tenant: str, service_ids: list[str]) -> list[tuple[ServiceItem
 def services(tenant: str, service_ids: list[str]) -> list[ServiceItem]:
     """The service items of these ids (BatchGetItem, 100 a call), in the order given."""
     found: dict[str, ServiceItem] = {}
-    for start in range(0, len(service_ids), 100):
-        keys = [service_key(tenant, sid) for sid in service_ids[start:start + 100]]
-        for item in table.get_many(keys).values():
-            service = from_plain(item)
-            if isinstance(service, ServiceItem):
-                found[service.service_id] = service
+    for item in table.get_many([service_key(tenant, sid) for sid in service_ids]).values():
+        service = from_plain(item)
+        if isinstance(service, ServiceItem):
+            found[service.service_id] = service
     return [found[sid] for sid in service_ids if sid in found]
 
 
@@ -235,7 +230,7 @@ def purge_candidates(tenant: str, operation: str, limit_ms: int, now: int, curso
         if operation.endswith(".anonymous"):
             q.filters += C.absent(e, "customer_id")
         items, more = q.first(want - len(found))
-        found += [item["PK"].rsplit("#C#", 1)[1] for item in items]
+        found += [split_conversation_pk(item["PK"])[1] for item in items]
         if more:
             return found, {"shard": shard, "key": q.key_of(items[-1])}
         shard, start_key = shard + 1, None
@@ -279,7 +274,7 @@ def record_auto_completions(now: int, want: int = 100) -> int:
 
 
 def _auto_completion(row: dict[str, Any]) -> Update:
-    tenant, service_id = row["PK"].rsplit("#C#", 1)
+    tenant, service_id = split_conversation_pk(row["PK"])
     deadline = row["GSI5SK"]
     u = Update(key={"PK": row["PK"], "SK": row["SK"]})
     # Never before its start (started_ms is projected into the due index): no negative duration.

@@ -265,10 +265,13 @@ def delete(key: dict[str, str], conditions: list[str], expr: Expression) -> None
     call("delete_item", **expr.apply(request))
 
 
-def tx_put(item: dict[str, Any], conditions: list[str], expr: Expression) -> dict[str, Any]:
-    request = {"TableName": table_name(), "Item": encode_item(item), "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-               "ConditionExpression": " AND ".join(f"({c})" for c in conditions)}
-    return {"Put": expr.apply(request)}
+def tx_put(item: dict[str, Any], conditions: list[str] | None = None, expr: Expression | None = None) -> dict[str, Any]:
+    """A transaction's Put, under conditions (none: unconditional)."""
+    request: dict[str, Any] = {"TableName": table_name(), "Item": encode_item(item)}
+    if conditions:
+        request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        request["ConditionExpression"] = " AND ".join(f"({c})" for c in conditions)
+    return {"Put": expr.apply(request) if expr else request}
 
 
 def tx_check(key: dict[str, str], conditions: list[str], expr: Expression) -> dict[str, Any]:
