@@ -20,12 +20,12 @@ from lib.api.bodies import strict_loads
 from lib.errors import ApiError, MethodNotAllowed, NotFound, ValidationError
 from lib.models import ErrorOut
 from lib.observability import logger, metrics
+from lib.status import Status
 from lib.store.idempotency import Claim, Replay, StoredReply
-from lib.store.items import ACTIVE, COMPLETED
 
 BASE_PATH = "/genesys/1/cs"
 # (status filter, path suffix, label) of the all / active / completed list routes.
-LIST_STATUSES = ((None, "", "all"), (ACTIVE, "/active", "active"), (COMPLETED, "/completed", "completed"))
+LIST_STATUSES = ((None, "", "all"), (Status.ACTIVE, "/active", "active"), (Status.COMPLETED, "/completed", "completed"))
 JSON = "application/json"
 REPLAY_HEADER = "X-Idempotent-Replay"
 
