@@ -38,7 +38,8 @@ class TableGrants:
         if region:
             os.environ["AWS_DEFAULT_REGION"] = region
         from lib import settings
-        from lib.store import grants, table as store_table
+        from lib.store import grants
+        from lib.store import table as store_table
 
         settings.settings.cache_clear()
         store_table.reset_client()

@@ -9,9 +9,9 @@ from lib.clock import format_ms
 from lib.rules import children as child_rules
 from lib.rules import services as service_rules
 from lib.store import ends, starts
+from lib.store import table as store_table
 from lib.store.expressions import Query
 from lib.store.keys import conversation_pk
-from lib.store import table as store_table
 from tests.test_bounds import _next, reads
 
 TENANT = "|"  # requests without tenancy headers
