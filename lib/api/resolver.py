@@ -166,16 +166,22 @@ def json_body(event: Any) -> Any:
 # ---------------------------------------------------------------- creating, once
 
 
-Reply = Callable[[Any], StoredReply]
+Created = Callable[[Any], tuple[int, Any, str]]  # result -> (status, body, path the Location names)
 
 
-def create_once(routes: Routes, headers: Any, operation: str, reply: Reply,
+def create_once(routes: Routes, headers: Any, operation: str, created: Created,
                 work: Callable[[Claim | None], Any]) -> Response:
     """Run a creating request; with an Idempotency-Key, at most once (lib.store.idempotency): its
-    record is written in the transaction that creates, and a repeat gets the stored reply."""
+    record is written in the transaction that creates, and a repeat gets the stored reply.
+    `created` describes the reply: its status, body and the path its Location names."""
+    event = routes.current_event
+
+    def reply(result: Any) -> StoredReply:
+        status, body, path = created(result)
+        return StoredReply(status, body, {"Location": public_path(event, path)})
+
     claim = None
     if headers.idempotency_key is not None:
-        event = routes.current_event
         claim = Claim(headers.key, operation, headers.idempotency_key, event.json_body, clock.now_ms(), reply)
     try:
         answer = reply(work(claim))
