@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 RUN_STAMP := $(VENV)/.installed-local
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test browser openapi bench clean
+.PHONY: run test browser openapi bench clean faults
 
 $(PY):
 	"$$(sh scripts/find-python.sh)" -m venv $(VENV)
@@ -36,6 +36,11 @@ test: $(STAMP) browser
 	$(VENV)/bin/cfn-lint template.yaml
 	$(PY) -m pytest -n 2 --dist loadfile
 	$(PY) -m bench.run --quick --output bench/results-quick.json
+
+## Maintenance under faults, exhaustively: every call of a multi-step purge and export faulted with
+## every kind (make test faults every call once, the kinds taking turns). About 15 minutes.
+faults: $(STAMP)
+	FAULTS=all $(PY) -m pytest -n 2 tests/api/test_maintenance_faults.py
 
 ## Regenerate docs/openapi.json from the code.
 openapi: $(STAMP)

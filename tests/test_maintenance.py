@@ -437,6 +437,10 @@ def test_events_route_every_maintenance_operation(table):
 # ---------------------------------------------------------------- deployed destinations
 
 
+def saved_name(job) -> str:
+    return job.checkpoint["names"]["services"]
+
+
 def test_export_files_stream_to_s3_in_parts_and_resume(api, table, monkeypatch, frozen):
     """EXPORT_BUCKET: multipart uploads of 8 MiB parts; a job's checkpoint keeps the uploaded parts and
     saves the rest as a tail object, which the next worker reads back."""
@@ -453,7 +457,9 @@ def test_export_files_stream_to_s3_in_parts_and_resume(api, table, monkeypatch, 
     ids = [api.start(customer_id=f"c{n}", timestamp=at(1), blob=blob) for n in range(110)]
     job_id = _export_job_without_budget(api, monkeypatch)
     job = upkeep.load_job("|", job_id)
-    assert job.checkpoint["files"]["services"]["tail"] is True and job.checkpoint["files"]["services"]["parts"]
+    saved = job.checkpoint["files"]["services"]
+    assert saved["tail"] == f"{files.TAIL_PREFIX}{saved_name(job)}.{job.checkpoint['run']}.1" and saved["parts"]
+    assert s3.head_object(Bucket="exports", Key=saved["tail"])["ContentLength"] > 0
     while not job_rules.continue_job("|", job_id, 900_000):
         pass
     names = api.get(f"/maintenance/jobs/{job_id}").json["result"]["created"]

@@ -338,6 +338,7 @@ class JobItem(Entity):
     check_ms: int = 0  # while running: when the schedule looks at it if nothing has moved it on
     attempts: int = 0  # steps in a row that failed for a reason not known to be passing
     error: str | None = None
+    saved: str | None = None  # token of its last save (`op` stays the holder's for all its saves)
     created_ms: int
     updated_ms: int
 
