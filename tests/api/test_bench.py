@@ -18,7 +18,7 @@ from bench.calls import Call, Tracker
 from bench.harness import TimedApi, next_link, returned_items
 from bench.operations import judge
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # ---------------------------------------------------------------- the rule

@@ -1,4 +1,5 @@
-"""The fidelity patches of the embedded DynamoDB (local.embedded_dynamodb) keep DynamoDB's results."""
+"""The moto table the API tests and the local run use: created from template.yaml (with its TTL), and
+the fidelity patches of the embedded DynamoDB (local.embedded_dynamodb) keep DynamoDB's results."""
 
 from __future__ import annotations
 
@@ -63,3 +64,8 @@ def test_oversized_update_changes_nothing(table):
                           ExpressionAttributeValues={":b": {"S": "y" * 90_000}, ":c": {"S": "z" * 90_000}})
     item = table.get_item(TableName=TABLE, Key={"PK": {"S": "big"}, "SK": {"S": "1"}})["Item"]
     assert set(item) == {"PK", "SK", "a"}
+
+
+def test_table_built_from_template_has_ttl(table):
+    description = table.describe_time_to_live(TableName=os.environ["TABLE_NAME"])["TimeToLiveDescription"]
+    assert description["AttributeName"] == "expire_at" and description["TimeToLiveStatus"] == "ENABLED"

@@ -54,7 +54,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.client import BaseClient
 from botocore.exceptions import ReadTimeoutError
 
-from tests.apiclient import Reply, event_for
+from tests.support import Reply, event_for
 
 TABLE = os.environ.get("TABLE_NAME", "context-services-test")
 ERROR_KEYS = {"message", "exception"}
@@ -226,6 +226,8 @@ def stored(client, names: dict[str, str]) -> list[Any]:
 
 EVERYTHING = ("active_states=true&completed_states=true&active_tasks=true&completed_tasks=true"
               "&extensions=*,State.*,Task.*")
+
+
 def visible(sids: list[str], owners: tuple[str, ...]) -> tuple[Any, dict[str, str]]:
     """What readers see: every owner's list with states, tasks and attached data embedded, and each
     set-up service read alone; and the placeholder of each service id (set-up ids first, then ids in
@@ -284,6 +286,7 @@ KEY = {"Idempotency-Key": "fault-retry-1"}
 COMPOSITE = {"services": [{"service": {"customer_id": "c", "service_type": "sales"}, "state": {"state_type": "greet"},
                            "task": {"task_type": "lookup"}, "associate_state_task": True}]}
 
+
 OPERATIONS: dict[str, Operation] = {
     "service-start": Operation(lambda: [], lambda s: ("POST", "/services/start",
                                                       {"customer_id": "c", "service_type": "x", "a": 1}, KEY),
@@ -312,13 +315,13 @@ OPERATIONS: dict[str, Operation] = {
                            owners=("/customers/c2/services", "/services/anonymous/k")),
 }
 
+
 # "error": a DynamoDB error answer on every attempt: ProvisionedThroughputExceeded at even call
 # indexes, InternalServerError at odd ones (both retried by botocore, then raised as ClientError).
 # The first-attempt-only variant is a lost first reply: botocore's retry then meets the request's own
 # first write, already applied. (A retryable error on the first attempt only is absorbed by botocore's
 # retry and never reaches the code under test.)
 FAULTS = [("error", "every"), ("conflict", "every"), ("timeout", "every"), ("lost", "every"), ("lost", "first")]
-
 
 READS = ("GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems")
 

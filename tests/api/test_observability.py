@@ -1,25 +1,19 @@
 """What a function prints per request, read back as CloudWatch would: the one JSON log line
 (method, route, status, latency, request id, tenant, caller; never a path, customer id or attached
 data), the EMF business metrics derived from operation and status, errors by exception, the
-cold-start metric; and, inside Lambda with tracing on, one X-Ray subsegment per DynamoDB call."""
+cold-start metric; and what a SnapStart restore forgets. (The metrics' rules on their own:
+tests/unit/test_metrics_and_runtime_hooks.py; X-Ray subsegments inside Lambda: tests/http/test_xray_tracing.py.)"""
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
-import os
-import socket
-import subprocess
-import sys
-import textwrap
 
 import pytest
 from aws_lambda_powertools.metrics.provider import cold_start
 
-from lib.observability import logger, request_metrics
-from local.template import ROOT
-from tests.apiclient import event_for, invoke
+from lib.observability import logger
+from tests.support import event_for, invoke
 
 SECRET_CUSTOMER = "cust-4711-secret"
 SECRET_DATA = "4111-1111-1111-1111"
@@ -56,7 +50,6 @@ class Output:
                 value = document[name]
                 total += sum(value) if isinstance(value, list) else value
         return total
-
 
 
 @pytest.fixture
@@ -158,111 +151,15 @@ def test_idempotent_replay_counts_as_a_replay_only(output):
     assert output.requests()[1]["idempotent_replay"] is True
 
 
-def test_replay_header_decides_the_count():
-    replay = {"statusCode": 201, "multiValueHeaders": {"X-Idempotent-Replay": ["true"]}, "body": "{}"}
-    first = {"statusCode": 201, "headers": {}, "body": "{}"}
-    assert request_metrics("POST", "/genesys/1/cs/services/start", replay) == {}
-    assert request_metrics("POST", "/genesys/1/cs/services/start", first) == {"ServicesStarted": 1}
-
-
-def test_purge_counts_the_services_it_removed():
-    reply = {"statusCode": 200, "headers": {}, "body": json.dumps({"purged": 7})}
-    assert request_metrics("POST", "/genesys/1/cs/maintenance/purge", reply) == {"ServicesPurged": 7}
-
-
-# ---------------------------------------------------------------- X-Ray, as inside Lambda
-
-TRACED_CALL = textwrap.dedent("""
-    import json, sys
-    from handlers import services
-    from lib.observability import tracer
-    assert tracer is not None, "tracing is on inside Lambda"
-
-    class Context:
-        function_name = "ServicesFunction"
-        memory_limit_in_mb = 512
-        invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:ServicesFunction"
-        aws_request_id = "lambda-request-1"
-        def get_remaining_time_in_millis(self):
-            return 29000
-
-    event = json.load(open(sys.argv[1]))
-    print("STATUS", services.lambda_handler(event, Context())["statusCode"])
-""")
-
-
-def test_each_dynamodb_call_is_an_xray_subsegment(table):
-    from local import embedded_dynamodb, template
-
-    server, endpoint = embedded_dynamodb.start()
-    import boto3
-
-    client = boto3.client("dynamodb", endpoint_url=endpoint)
-    template.create_table(client, "traced")
-    daemon = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    daemon.bind(("127.0.0.1", 0))
-    daemon.settimeout(5)
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("POWERTOOLS_TRACE")},
-           "AWS_LAMBDA_FUNCTION_NAME": "ServicesFunction", "LAMBDA_TASK_ROOT": str(ROOT),
-           "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
-           "AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{daemon.getsockname()[1]}", "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
-           "TABLE_NAME": "traced", "ACCESS_MODE": "off", "PAGE_TOKEN_SECRET": "x" * 32}
-    try:
-        done = subprocess.run([sys.executable, "-c", TRACED_CALL, str(ROOT / "events" / "get_service.json")],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0 and "STATUS 404" in done.stdout, done.stderr
-        documents = []
-        with contextlib.suppress(TimeoutError):
-            while True:
-                header, _, body = daemon.recv(65536).decode().partition("\n")
-                documents.append(json.loads(body))
-    finally:
-        daemon.close()
-        server.shutdown()
-
-    def walk(segment):
-        yield segment
-        for child in segment.get("subsegments", []):
-            yield from walk(child)
-
-    segments = [s for document in documents for s in walk(document)]
-    dynamodb = [s for s in segments if s.get("name", "").lower() == "dynamodb"]
-    assert dynamodb and all(s["aws"]["operation"] == "GetItem" for s in dynamodb), segments
-    assert all(s["aws"]["table_name"] == "traced" for s in dynamodb)
-    handler = [s for s in segments if s.get("name") == "## lambda_handler"]
-    assert handler and all(s["parent_id"] == handler[0]["id"] for s in dynamodb)
-    # Responses hold customer data: they are not recorded in traces.
-    assert not any("lambda_handler response" in s.get("metadata", {}).get("context-services", {})
-                   for s in segments)
-
-
 # ---------------------------------------------------------------- SnapStart hooks
 
 
-def test_snapstart_hooks_are_registered_in_the_lambda_runtime(tmp_path):
-    """Lambda's Python runtime provides `snapshot_restore_py`; the entry point registers its hooks
-    with it when present (a stand-in module here records them)."""
-    (tmp_path / "snapshot_restore_py.py").write_text(
-        "before, after = [], []\n"
-        "def register_before_snapshot(f, *a, **k): before.append(f)\n"
-        "def register_after_restore(f, *a, **k): after.append(f)\n")
-    code = ("import snapshot_restore_py as hooks, lib.api.entry as entry\n"
-            "assert hooks.before == [entry.before_snapshot] and hooks.after == [entry.after_restore]\n"
-            "print('registered')")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0 and "registered" in done.stdout, done.stderr
-
-
-def test_after_restore_forgets_cached_grants_and_reseeds(table, monkeypatch):
+def test_after_restore_forgets_cached_grants_and_reseeds(table, environment):
     import random
 
     from lib.api import access, entry
 
-    monkeypatch.setenv("ACCESS_MODE", "iam")
-    from lib import settings as settings_module
-
-    settings_module.settings.cache_clear()
+    environment(ACCESS_MODE="iam")
     cache = access.grants()
     cache._entries["arn:aws:iam::1:user/x"] = (None, float("inf"))  # noqa: SLF001
     random.seed(1)
@@ -271,5 +168,3 @@ def test_after_restore_forgets_cached_grants_and_reseeds(table, monkeypatch):
     entry.after_restore()
     assert access.grants() is not cache and random.random() != snapshot_draw
     entry.before_snapshot()  # builds the client and the grant source without touching data
-    settings_module.settings.cache_clear()
-    access.reset()

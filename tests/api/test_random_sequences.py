@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
-from tests.apiclient import Api
+from tests.support import Api
 
 TABLE = os.environ.get("TABLE_NAME", "context-services-test")
 TENANTS = [{}, {"ContactCenterId": "t1"}, {"ContactCenterId": "t1", "GroupId": "g"}]

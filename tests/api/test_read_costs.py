@@ -1,42 +1,19 @@
-"""Reads bounded by the page and round trips at the minimum (issue 9): whatever a conversation holds,
-a page reads about what it returns, paging through all is linear, composite reuse reads a bounded
-number of items, and creates take one write (with their idempotency record)."""
+"""Reads bounded by the page and round trips at the minimum (issue 9), through lambda_handler on moto:
+whatever a conversation holds, a page reads about what it returns, paging through all is linear,
+composite reuse reads a bounded number of items, creates take one write (with their idempotency
+record), and a filtered or completed list does not read what it does not return."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
 import pytest
 
+from tests.support import (
+    next_path,
+    reads,
+    service_with_tasks,
+)
+
 SIZE = 150  # states and tasks (several pages at limit=50)
-
-
-@contextmanager
-def reads(client: Any) -> Iterator[dict[str, Any]]:
-    """Calls made, and items read (ScannedCount of Queries, items of GetItem / BatchGetItem)."""
-    seen: dict[str, Any] = {"calls": [], "items": 0}
-
-    def before(model: Any, **_: Any) -> None:
-        seen["calls"].append(model.name)
-
-    def after(parsed: dict[str, Any], model: Any, **_: Any) -> None:
-        if model.name == "Query":
-            seen["items"] += parsed.get("ScannedCount", 0)
-        elif model.name == "GetItem":
-            seen["items"] += 1 if parsed.get("Item") else 0
-        elif model.name == "BatchGetItem":
-            seen["items"] += sum(len(v) for v in parsed.get("Responses", {}).values())
-
-    client.meta.events.register("before-call.dynamodb.*", before)
-    client.meta.events.register("after-call.dynamodb.*", after)
-    try:
-        yield seen
-    finally:
-        client.meta.events.unregister("before-call.dynamodb.*", before)
-        client.meta.events.unregister("after-call.dynamodb.*", after)
 
 
 @pytest.fixture
@@ -50,11 +27,6 @@ def big(api):
     for n in range(3, SIZE + 1, 3):
         assert api.post(f"/services/{service}/states/{n}/end", {}).status == 204
     return service
-
-
-def _next(reply) -> str | None:
-    link = reply.headers.get("Link")
-    return re.fullmatch(r'<(.+)>; rel="next"', link).group(1).removeprefix("/Prod/genesys/1/cs") if link else None
 
 
 ROUTES = ["states", "states/active", "states/completed", "tasks", "tasks/active", "tasks/completed"]
@@ -71,7 +43,7 @@ def test_every_page_reads_about_what_it_returns(api, table, big):
                 assert reply.status == 200
                 returned += len(reply.json)
                 pages += 1
-                path = _next(reply)
+                path = next_path(reply)
         assert returned > 0, route
         assert seen["items"] <= returned + 2 * pages, (route, seen["items"], returned, pages)
         assert seen["items"] / returned <= 1.1, route
@@ -142,3 +114,50 @@ def test_a_customer_page_with_embedded_children_reads_them_at_once(api, table):
         page = api.get("/customers/many/services?active_states=true&limit=30").json
     assert len(page) == 30 and all(len(s["active_states"]) == 1 for s in page)
     assert seen["calls"].count("Query") == 31  # the owner's index, then one per service, run at once
+
+
+def test_a_selective_filter_costs_a_few_queries_not_one_per_item(api, table):
+    sid = service_with_tasks(api, 200)
+    for task in range(1, 200):
+        assert api.post(f"/services/{sid}/tasks/{task}/end", {}).status == 204
+    with reads(table) as seen:
+        page = api.get(f"/services/{sid}/tasks/active?state_id=1&limit=1").json
+    assert [t["task_id"] for t in page] == [200]
+    assert seen["calls"].count("Query") <= 10, seen["calls"]
+    assert seen["items"] <= 2 * 201 + 2
+
+
+def test_a_completed_list_reads_only_what_is_past_its_deadline(api, table, frozen):
+    done = [api.start(customer_id="many") for _ in range(2)]
+    for sid in done:
+        assert api.post(f"/services/{sid}/end", {}).status == 204
+    for _ in range(60):
+        api.start(customer_id="many")
+    timed = [api.start(customer_id="many", auto_complete_after=60) for _ in range(40)]
+    frozen.advance(61)  # the timed ones completed by themselves; nothing has recorded it yet
+    with reads(table) as seen:
+        first = api.get("/customers/many/services/completed?limit=5")
+    assert first.status == 200 and len(first.json) == 5
+    # The ended ones (2, with the look-ahead 3 at most), the keys of those past their deadline that
+    # no write has recorded (the 40: the schedule records them within minutes), the 6 read whole;
+    # never the 60 active ones that do not complete by themselves.
+    assert seen["items"] <= 3 + len(timed) + 6, seen
+    every = []
+    path = "/customers/many/services/completed?limit=7"
+    while path:
+        page = api.get(path)
+        every += [s["service_id"] for s in page.json]
+        path = next_path(page)
+    assert sorted(every) == sorted(done + timed) and len(every) == len(set(every))
+    active = [s["service_id"] for s in api.get("/customers/many/services/active?limit=100").json]
+    assert len(active) == 60 and not set(active) & set(timed)
+
+
+def test_a_completed_page_of_more_than_100_past_their_deadline_reads_them_100_a_call(api, table, frozen):
+    timed = [api.start(customer_id="big-due", auto_complete_after=60) for _ in range(130)]
+    frozen.advance(61)
+    with reads(table) as seen:
+        page = api.get("/customers/big-due/services/completed?limit=120")
+    assert page.status == 200 and len(page.json) == 120 and next_path(page)
+    assert seen["calls"].count("BatchGetItem") == 2  # DynamoDB takes 100 keys a BatchGetItem
+    assert {s["service_id"] for s in page.json} <= set(timed)

@@ -1,41 +1,28 @@
-"""States, tasks, transitions, cascades and embedding (§5, §6) through lambda_handler on moto."""
+"""States and tasks of a service through lambda_handler on moto (§6): ids, shapes, transitions, tasks on
+and off a state, cascades when a state or the service ends, durations, the documentation's examples."""
 
 from __future__ import annotations
 
-import pytest
-
-from tests.test_services import assert_error
-
-
-def start_state(api, service_id, **body):
-    reply = api.post(f"/services/{service_id}/states/start", body)
-    assert reply.status == 201, reply.text
-    assert reply.headers["Location"] == f"/Prod/genesys/1/cs/services/{service_id}/states/{reply.json['state_id']}"
-    return reply.json["state_id"]
-
-
-def start_task(api, service_id, **body):
-    reply = api.post(f"/services/{service_id}/tasks/start", body)
-    assert reply.status == 201, reply.text
-    assert reply.headers["Location"] == f"/Prod/genesys/1/cs/services/{service_id}/tasks/{reply.json['task_id']}"
-    return reply.json["task_id"]
-
+from tests.support import (
+    assert_error,
+    element_ids,
+)
 
 # ---------------------------------------------------------------- states
 
 
 def test_state_ids_start_at_one_and_increase(api):
     service_id = api.start()
-    assert [start_state(api, service_id, state_type=t) for t in ("a", "b", "c")] == [1, 2, 3]
+    assert [api.start_state(service_id, state_type=t) for t in ("a", "b", "c")] == [1, 2, 3]
     other = api.start()
-    assert start_state(api, other) == 1
+    assert api.start_state(other) == 1
 
 
 def test_state_shape_and_end(api):
     service_id = api.start()
-    first = start_state(api, service_id, state_type="identify", est_duration=30, media_type="voice",
+    first = api.start_state(service_id, state_type="identify", est_duration=30, media_type="voice",
                         timestamp="2026-11-27T10:00:00Z", memo="m")
-    second = start_state(api, service_id, state_type=2, previous_state_id=first, timestamp="2026-11-27T10:00:05Z")
+    second = api.start_state(service_id, state_type=2, previous_state_id=first, timestamp="2026-11-27T10:00:05Z")
     reply = api.post(f"/services/{service_id}/states/{first}/end",
                      {"timestamp": "2026-11-27T10:00:02Z", "disposition": "ok", "disposition_desc": "fine"})
     assert reply.status == 204
@@ -54,7 +41,7 @@ def test_state_errors(api):
                  "NotFoundException", "previous state 9")
     assert_error(api.post("/services/777/states/start", {}), 404, "NotFoundException", "service")
     assert_error(api.post(f"/services/{service_id}/states/start", {"est_duration": "x"}), 400, "ValidationException")
-    state = start_state(api, service_id)
+    state = api.start_state(service_id)
     assert api.post(f"/services/{service_id}/states/{state}/end").status == 204
     assert_error(api.post(f"/services/{service_id}/states/{state}/end"), 409, "ConflictException")
     assert_error(api.post(f"/services/{service_id}/states/99/end"), 404, "NotFoundException", "state 99")
@@ -71,7 +58,7 @@ def test_starting_on_a_completed_service_is_409(api):
 
 def test_state_lists_and_types(api):
     service_id = api.start()
-    ids = [start_state(api, service_id, state_type=t) for t in ("a", "b", "a", "c")]
+    ids = [api.start_state(service_id, state_type=t) for t in ("a", "b", "a", "c")]
     api.post(f"/services/{service_id}/states/{ids[1]}/end")
     ids_of = lambda path: [s["state_id"] for s in api.get(f"/services/{service_id}/states{path}").json]  # noqa: E731
     assert ids_of("") == [1, 2, 3, 4]
@@ -81,263 +68,6 @@ def test_state_lists_and_types(api):
     first = api.get(f"/services/{service_id}/states?limit=3")
     assert [s["state_id"] for s in first.json] == [1, 2, 3] and "Link" in first.headers
     assert_error(api.get("/services/1234/states"), 404, "NotFoundException")
-
-
-# ---------------------------------------------------------------- transition
-
-
-def test_transition_completes_old_and_starts_new_atomically(api):
-    service_id = api.start()
-    old = start_state(api, service_id, state_type="greet")
-    reply = api.post(f"/services/{service_id}/states/transition",
-                     {"from": {"state_id": old, "disposition": "done"}, "to": {"state_type": "sell", "est_duration": 9},
-                      "timestamp": "2030-01-01T00:00:00Z", "media_type": "chat", "note": "n"})
-    assert reply.status == 201
-    new = reply.json["state_id"]
-    assert reply.headers["Location"].endswith(f"/states/{new}")
-    before = api.get(f"/services/{service_id}/states/{old}").json
-    after = api.get(f"/services/{service_id}/states/{new}?extensions=note").json
-    assert before["completed"] == {"timestamp": "2030-01-01T00:00:00.000Z", "media_type": "chat"}
-    assert before["disposition"] == "done"
-    assert after["previous_state_id"] == old and after["state_type"] == "sell" and after["est_duration"] == 9
-    assert after["started"] == before["completed"] and after["note"] == "n" and "completed" not in after
-
-
-def test_failed_transition_changes_nothing(api):
-    service_id = api.start()
-    old = start_state(api, service_id)
-    api.post(f"/services/{service_id}/states/{old}/end")
-    body = {"from": {"state_id": old}, "to": {"state_type": "x"}}
-    assert_error(api.post(f"/services/{service_id}/states/transition", body), 409, "ConflictException")
-    assert_error(api.post(f"/services/{service_id}/states/transition", {**body, "from": {"state_id": 50}}), 404,
-                 "NotFoundException")
-    assert [s["state_id"] for s in api.get(f"/services/{service_id}/states").json] == [old]
-    assert_error(api.post(f"/services/{service_id}/states/transition", {"to": {}}), 400, "ValidationException", "from")
-
-
-# ---------------------------------------------------------------- tasks
-
-
-def test_tasks_with_and_without_state(api):
-    service_id = api.start()
-    state = start_state(api, service_id)
-    loose = start_task(api, service_id, task_type="lookup", est_duration=3)
-    attached = start_task(api, service_id, task_type=5, state_id=state)
-    assert (loose, attached) == (1, 2)
-    assert "state_id" not in api.get(f"/services/{service_id}/tasks/{loose}").json
-    assert api.get(f"/services/{service_id}/tasks/{attached}").json["state_id"] == state
-    assert_error(api.post(f"/services/{service_id}/tasks/start", {"state_id": 42}), 404, "NotFoundException", "state 42")
-    api.post(f"/services/{service_id}/states/{state}/end")
-    assert_error(api.post(f"/services/{service_id}/tasks/start", {"state_id": state}), 409, "ConflictException")
-    assert api.post(f"/services/{service_id}/tasks/{loose}/end", {"disposition": 1}).status == 204
-    assert_error(api.post(f"/services/{service_id}/tasks/{loose}/end"), 409, "ConflictException")
-    assert_error(api.post(f"/services/{service_id}/tasks/77/end"), 404, "NotFoundException")
-
-
-def test_task_lists_filter_by_state_and_type(api):
-    service_id = api.start()
-    state = start_state(api, service_id)
-    start_task(api, service_id, task_type="a")
-    start_task(api, service_id, task_type="b", state_id=state)
-    start_task(api, service_id, task_type="a", state_id=state)
-    api.post(f"/services/{service_id}/tasks/1/end")
-    ids_of = lambda path: [t["task_id"] for t in api.get(f"/services/{service_id}/tasks{path}").json]  # noqa: E731
-    assert ids_of("") == [1, 2, 3]
-    assert ids_of("/active") == [2, 3]
-    assert ids_of("/completed") == [1]
-    assert ids_of(f"?state_id={state}") == [2, 3]
-    assert ids_of("?task_types=a") == [1, 3]
-
-
-# ---------------------------------------------------------------- cascades
-
-
-def test_ending_a_state_completes_its_active_tasks(api):
-    service_id = api.start()
-    state = start_state(api, service_id)
-    task = start_task(api, service_id, state_id=state)
-    loose = start_task(api, service_id)
-    api.post(f"/services/{service_id}/states/{state}/end", {"timestamp": "2031-01-01T00:00:00Z"})
-    view = api.get(f"/services/{service_id}/tasks/{task}").json
-    assert view["completed"] == {"timestamp": "2031-01-01T00:00:00.000Z"}
-    assert "completed" not in api.get(f"/services/{service_id}/tasks/{loose}").json
-    assert_error(api.post(f"/services/{service_id}/tasks/{task}/end"), 409, "ConflictException")
-    state_view = api.get(f"/services/{service_id}/states/{state}?completed_tasks=true&active_tasks=true").json
-    assert [t["task_id"] for t in state_view["completed_tasks"]] == [task] and state_view["active_tasks"] == []
-
-
-def test_ending_a_service_completes_hundreds_of_children(api):
-    service_id = api.start()
-    for _ in range(40):
-        state = start_state(api, service_id)
-        start_task(api, service_id, state_id=state)
-        start_task(api, service_id)
-    api.post(f"/services/{service_id}/states/1/end", {"timestamp": "2040-01-01T00:00:00Z"})
-    assert api.post(f"/services/{service_id}/end", {"timestamp": "2041-01-01T00:00:00Z"}).status == 204
-    view = api.get(f"/services/{service_id}?active_states=true&completed_states=true"
-                   "&active_tasks=true&completed_tasks=true").json
-    assert view["active_states"] == [] and view["active_tasks"] == []
-    assert len(view["completed_states"]) == 40 and len(view["completed_tasks"]) == 80
-    stamps = {s["completed"]["timestamp"] for s in view["completed_states"][1:]}
-    assert stamps == {"2041-01-01T00:00:00.000Z"}
-    assert view["completed_states"][0]["completed"]["timestamp"] == "2040-01-01T00:00:00.000Z"
-    assert view["completed_tasks"][0]["completed"]["timestamp"] == "2040-01-01T00:00:00.000Z"
-    assert api.get(f"/services/{service_id}/states/active").json == []
-    assert len(api.get(f"/services/{service_id}/tasks/completed?limit=1000").json) == 80
-    assert_error(api.post(f"/services/{service_id}/states/5/end"), 409, "ConflictException")
-    assert_error(api.post(f"/services/{service_id}/tasks/5/end"), 409, "ConflictException")
-
-
-# ---------------------------------------------------------------- embedding and selection
-
-
-def test_embedding_and_extension_selection(api):
-    service_id = api.start(customer_id="emb", s_key="S")
-    state = start_state(api, service_id, st_key="ST", other="o")
-    start_task(api, service_id, state_id=state, t_key="T")
-    start_task(api, service_id, t_key="T2")
-    query = "active_states=true&active_tasks=true&extensions=s_key,State.st_key,Task.*"
-    view = api.get(f"/services/{service_id}?{query}").json
-    assert view["s_key"] == "S"
-    assert view["active_states"][0]["st_key"] == "ST" and "other" not in view["active_states"][0]
-    assert [t.get("t_key") for t in view["active_tasks"]] == ["T", "T2"]
-    assert "completed_states" not in view
-    listed = api.get(f"/customers/emb/services?{query}").json[0]
-    assert listed["active_states"] == view["active_states"]
-    state_view = api.get(f"/services/{service_id}/states/{state}?active_tasks=true&extensions=*").json
-    assert state_view["st_key"] == "ST" and state_view["other"] == "o"
-    assert [t["task_id"] for t in state_view["active_tasks"]] == [1] and "t_key" not in state_view["active_tasks"][0]
-
-
-def test_child_extension_puts(api):
-    service_id = api.start()
-    state = start_state(api, service_id)
-    task = start_task(api, service_id)
-    assert api.put(f"/services/{service_id}/states/{state}/extensions/k", {"a": 1}).json == {"k": {"a": 1}}
-    assert api.put(f"/services/{service_id}/tasks/{task}/extensions/k", 2).status == 200
-    assert api.get(f"/services/{service_id}/states/{state}?extensions=k").json["k"] == {"a": 1}
-    assert api.get(f"/services/{service_id}/tasks/{task}?extensions=k").json["k"] == 2
-    assert_error(api.put(f"/services/{service_id}/tasks/99/extensions/k", 2), 404, "NotFoundException")
-
-
-def test_children_share_the_conversation_expiry_and_tenant(api, frozen, items):
-    from lib.store import items as store
-
-    service_id = api.start(ttl=100)
-    start_state(api, service_id)
-    start_task(api, service_id)
-    stored = [i for i in items() if service_id in i["PK"]]
-    assert all(store.TTL_ATTRIBUTE in i for i in stored) and len(stored) == 3
-    assert_error(api.get(f"/services/{service_id}/states/1", headers={"ContactCenterId": "x"}), 404, "NotFoundException")
-    frozen.advance(101)
-    assert_error(api.get(f"/services/{service_id}/states/1"), 404, "NotFoundException")
-    assert_error(api.get(f"/services/{service_id}/tasks"), 404, "NotFoundException")
-
-
-def test_put_expiration_rewrites_children_ttl(api, frozen, items):
-    from lib.store import items as store
-
-    service_id = api.start()
-    start_state(api, service_id)
-    start_task(api, service_id)
-    api.put(f"/services/{service_id}", {"ttl": 50})
-    expected = -(-(frozen.now + 50_000) // 1000)
-    assert {i[store.TTL_ATTRIBUTE] for i in items() if service_id in i["PK"]} == {expected}
-
-
-# ---------------------------------------------------------------- composite start
-
-
-def composite(api, *elements, headers=None):
-    return api.post("/services_composite/start", {"services": list(elements)}, headers=headers)
-
-
-def test_composite_creates_then_reuses(api):
-    element = {"service": {"customer_id": "cc", "service_type": "sales"}, "state": {"state_type": "greet"},
-               "task": {"task_type": "lookup"}, "associate_state_task": True}
-    first = composite(api, element)
-    assert first.status == 200
-    result = first.json["services"][0]
-    assert result["service_created"] and result["state_created"] and result["task_created"]
-    assert first.headers["Location"] == f"/Prod/genesys/1/cs/services/{result['service_id']}/tasks/{result['task_id']}"
-    again = composite(api, element).json["services"][0]
-    assert again == {**result, "service_created": False, "state_created": False, "task_created": False}
-    task = api.get(f"/services/{result['service_id']}/tasks/{result['task_id']}").json
-    assert task["state_id"] == result["state_id"]
-
-
-def test_composite_elements_in_order_and_matching_rules(api):
-    existing = api.start(customer_id="cc", service_type="care")
-    state = start_state(api, existing, state_type="wait")
-    reply = composite(
-        api,
-        {"service": {"customer_id": "cc", "service_type": "care"}, "state": {"state_type": "wait"}},
-        {"service": {"customer_id": "cc", "service_type": "care", "contact_key": "k"}, "state": {"state_type": "wait"}},
-        {"service": {"customer_id": "cc", "service_type": "care"}, "state": {"state_type": "other"}},
-    )
-    assert reply.status == 200
-    one, two, three = reply.json["services"]
-    assert (one["service_id"], one["service_created"], one["state_id"], one["state_created"]) == (existing, False, state, False)
-    assert two["service_created"] and two["service_id"] != existing
-    assert three["service_id"] == existing and three["state_created"] and three["state_id"] == state + 1
-    assert "task_id" not in one
-    assert reply.headers["Location"].endswith(f"/services/{existing}/states/{state}")
-
-
-def test_composite_does_not_reuse_completed(api):
-    element = {"service": {"contact_key": "anon"}, "state": {"state_type": 1}}
-    first = composite(api, element).json["services"][0]
-    api.post(f"/services/{first['service_id']}/states/{first['state_id']}/end")
-    second = composite(api, element).json["services"][0]
-    assert second["service_id"] == first["service_id"] and second["state_created"]
-    api.post(f"/services/{first['service_id']}/end")
-    third = composite(api, element).json["services"][0]
-    assert third["service_created"] and third["service_id"] != first["service_id"]
-
-
-@pytest.mark.parametrize("body", [{}, {"services": []}, {"services": [{"service": {"customer_id": "c"}}]},
-                                  {"services": [{"service": {}, "state": {}}]}, {"services": "x"}])
-def test_composite_validation(api, items, body):
-    assert_error(api.post("/services_composite/start", body), 400, "ValidationException")
-    assert items() == []
-
-
-@pytest.mark.parametrize("path, body, field", [
-    ("/states/start", {"state_type": "x"}, "state_id"),
-    ("/tasks/start", {"task_type": "x"}, "task_id"),
-])
-def test_child_starts_are_idempotent(api, path, body, field):
-    service_id = api.start()
-    headers = {"Idempotency-Key": "child-retry"}
-    first = api.post(f"/services/{service_id}{path}", body, headers=headers)
-    again = api.post(f"/services/{service_id}{path}", body, headers=headers)
-    assert first.status == again.status == 201 and first.json == again.json == {field: 1}
-    assert api.post(f"/services/{service_id}{path}", body).json == {field: 2}
-    assert_error(api.post(f"/services/{service_id}{path}", {**body, "x": 1}, headers=headers), 409, "ConflictException")
-
-
-def test_composite_and_transition_are_idempotent(api):
-    headers = {"Idempotency-Key": "composite-retry"}
-    body = {"services": [{"service": {"customer_id": "idem"}, "state": {"state_type": "a"}}]}
-    first = api.post("/services_composite/start", body, headers=headers)
-    again = api.post("/services_composite/start", body, headers=headers)
-    assert first.json == again.json and first.json["services"][0]["service_created"] is True
-    service_id = first.json["services"][0]["service_id"]
-    move = {"from": {"state_id": 1}, "to": {"state_type": "b"}}
-    one = api.post(f"/services/{service_id}/states/transition", move, headers={"Idempotency-Key": "t"})
-    two = api.post(f"/services/{service_id}/states/transition", move, headers={"Idempotency-Key": "t"})
-    assert one.status == two.status == 201 and one.json == two.json == {"state_id": 2}
-
-
-def test_child_lists_take_a_start_time_window(api):
-    service_id = api.start()
-    for second in range(4):
-        start_state(api, service_id, timestamp=f"2030-01-01T00:00:0{second}Z")
-        start_task(api, service_id, timestamp=f"2030-01-01T00:00:0{second}Z")
-    window = "started_from=2030-01-01T00:00:01Z&started_to=2030-01-01T00:00:03Z"
-    assert [s["state_id"] for s in api.get(f"/services/{service_id}/states?{window}").json] == [2, 3]
-    assert [t["task_id"] for t in api.get(f"/services/{service_id}/tasks/active?{window}").json] == [2, 3]
-    assert_error(api.get(f"/services/{service_id}/tasks?started_from=soon"), 400, "ValidationException")
 
 
 def test_state_and_task_starts_need_no_body(api):
@@ -354,3 +84,274 @@ def test_references_to_states_not_started_yet_are_404(api, items):
                  "NotFoundException", "state 2")
     assert api.get(f"/services/{service_id}/states").json == []
     assert_error(api.get(f"/services/{service_id}/states/{2**64}"), 400, "ValidationException")
+
+
+def test_ids_as_digit_strings_in_bodies(api):
+    """Java clients hold ids as strings and send `"state_id": "1"`."""
+    sid = api.start()
+    first = api.start_state(sid, state_type="a")
+    second = api.start_state(sid, state_type="b", previous_state_id=str(first))
+    assert api.get(f"/services/{sid}/states/{second}").json["previous_state_id"] == first
+    task = api.start_task(sid, task_type="t", state_id=str(second))
+    assert api.get(f"/services/{sid}/tasks/{task}").json["state_id"] == second
+    reply = api.post(f"/services/{sid}/states/transition", {"from": {"state_id": str(second)},
+                                                            "to": {"state_type": "c"}})
+    assert reply.status == 201, reply.text
+    third = reply.json["state_id"]
+    assert isinstance(third, int)
+    assert api.get(f"/services/{sid}/states/{third}").json["previous_state_id"] == second
+    assert "completed" in api.get(f"/services/{sid}/states/{second}").json
+
+
+# ---------------------------------------------------------------- transition
+
+
+def test_transition_completes_old_and_starts_new_atomically(api):
+    service_id = api.start()
+    old = api.start_state(service_id, state_type="greet")
+    reply = api.post(f"/services/{service_id}/states/transition",
+                     {"from": {"state_id": old, "disposition": "done"}, "to": {"state_type": "sell", "est_duration": 9},
+                      "timestamp": "2030-01-01T00:00:00Z", "media_type": "chat", "note": "n"})
+    assert reply.status == 201
+    new = reply.json["state_id"]
+    assert reply.headers["Location"].endswith(f"/states/{new}")
+    before = api.get(f"/services/{service_id}/states/{old}").json
+    after = api.get(f"/services/{service_id}/states/{new}?extensions=note").json
+    assert before["completed"] == {"timestamp": "2030-01-01T00:00:00.000Z", "media_type": "chat"}
+    assert before["disposition"] == "done"
+    assert after["previous_state_id"] == old and after["state_type"] == "sell" and after["est_duration"] == 9
+    assert after["started"] == before["completed"] and after["note"] == "n" and "completed" not in after
+
+
+def test_failed_transition_changes_nothing(api):
+    service_id = api.start()
+    old = api.start_state(service_id)
+    api.post(f"/services/{service_id}/states/{old}/end")
+    body = {"from": {"state_id": old}, "to": {"state_type": "x"}}
+    assert_error(api.post(f"/services/{service_id}/states/transition", body), 409, "ConflictException")
+    assert_error(api.post(f"/services/{service_id}/states/transition", {**body, "from": {"state_id": 50}}), 404,
+                 "NotFoundException")
+    assert [s["state_id"] for s in api.get(f"/services/{service_id}/states").json] == [old]
+    assert_error(api.post(f"/services/{service_id}/states/transition", {"to": {}}), 400, "ValidationException", "from")
+
+
+# ---------------------------------------------------------------- tasks
+
+
+def test_tasks_with_and_without_state(api):
+    service_id = api.start()
+    state = api.start_state(service_id)
+    loose = api.start_task(service_id, task_type="lookup", est_duration=3)
+    attached = api.start_task(service_id, task_type=5, state_id=state)
+    assert (loose, attached) == (1, 2)
+    assert "state_id" not in api.get(f"/services/{service_id}/tasks/{loose}").json
+    assert api.get(f"/services/{service_id}/tasks/{attached}").json["state_id"] == state
+    assert_error(api.post(f"/services/{service_id}/tasks/start", {"state_id": 42}), 404, "NotFoundException", "state 42")
+    api.post(f"/services/{service_id}/states/{state}/end")
+    assert_error(api.post(f"/services/{service_id}/tasks/start", {"state_id": state}), 409, "ConflictException")
+    assert api.post(f"/services/{service_id}/tasks/{loose}/end", {"disposition": 1}).status == 204
+    assert_error(api.post(f"/services/{service_id}/tasks/{loose}/end"), 409, "ConflictException")
+    assert_error(api.post(f"/services/{service_id}/tasks/77/end"), 404, "NotFoundException")
+
+
+def test_task_lists_filter_by_state_and_type(api):
+    service_id = api.start()
+    state = api.start_state(service_id)
+    api.start_task(service_id, task_type="a")
+    api.start_task(service_id, task_type="b", state_id=state)
+    api.start_task(service_id, task_type="a", state_id=state)
+    api.post(f"/services/{service_id}/tasks/1/end")
+    ids_of = lambda path: [t["task_id"] for t in api.get(f"/services/{service_id}/tasks{path}").json]  # noqa: E731
+    assert ids_of("") == [1, 2, 3]
+    assert ids_of("/active") == [2, 3]
+    assert ids_of("/completed") == [1]
+    assert ids_of(f"?state_id={state}") == [2, 3]
+    assert ids_of("?task_types=a") == [1, 3]
+
+
+# ---------------------------------------------------------------- end events that repeat the start's fields (§1)
+
+
+def test_state_end_repeating_state_type_is_accepted_and_ignored(api):
+    sid = api.start()
+    state = api.start_state(sid, state_type="STT-Identify")
+    reply = api.post(f"/services/{sid}/states/{state}/end", {"state_type": "STT-Identify", "disposition": "ok"})
+    assert reply.status == 204, reply.text
+    view = api.get(f"/services/{sid}/states/{state}?extensions=*").json
+    assert view["state_type"] == "STT-Identify" and view["disposition"] == "ok" and "completed" in view
+    assert set(view) <= {"state_id", "state_type", "service_id", "started", "completed", "duration", "disposition"}
+
+
+def test_task_end_repeating_task_type_and_state_id_is_accepted_and_ignored(api):
+    sid = api.start()
+    state = api.start_state(sid, state_type=1)
+    task = api.start_task(sid, task_type="TT-Lookup", state_id=state)
+    loose = api.start_task(sid, task_type="TT-Loose")
+    for task_id, body in ((task, {"task_type": "TT-Lookup", "state_id": state}),
+                          (loose, {"task_type": "TT-Loose", "state_id": str(state)})):
+        reply = api.post(f"/services/{sid}/tasks/{task_id}/end", body)
+        assert reply.status == 204, reply.text
+    attached = api.get(f"/services/{sid}/tasks/{task}?extensions=*").json
+    assert attached["task_type"] == "TT-Lookup" and attached["state_id"] == state and "completed" in attached
+    unattached = api.get(f"/services/{sid}/tasks/{loose}?extensions=*").json
+    assert "state_id" not in unattached, "a repeated state_id on an end never attaches the task"
+    assert set(attached) <= {"task_id", "task_type", "service_id", "state_id", "started", "completed", "duration"}
+
+
+# ---------------------------------------------------------------- cascades
+
+
+def test_ending_a_state_completes_its_active_tasks(api):
+    service_id = api.start()
+    state = api.start_state(service_id)
+    task = api.start_task(service_id, state_id=state)
+    loose = api.start_task(service_id)
+    api.post(f"/services/{service_id}/states/{state}/end", {"timestamp": "2031-01-01T00:00:00Z"})
+    view = api.get(f"/services/{service_id}/tasks/{task}").json
+    assert view["completed"] == {"timestamp": "2031-01-01T00:00:00.000Z"}
+    assert "completed" not in api.get(f"/services/{service_id}/tasks/{loose}").json
+    assert_error(api.post(f"/services/{service_id}/tasks/{task}/end"), 409, "ConflictException")
+    state_view = api.get(f"/services/{service_id}/states/{state}?completed_tasks=true&active_tasks=true").json
+    assert [t["task_id"] for t in state_view["completed_tasks"]] == [task] and state_view["active_tasks"] == []
+
+
+def test_ending_a_service_completes_hundreds_of_children(api):
+    service_id = api.start()
+    for _ in range(40):
+        state = api.start_state(service_id)
+        api.start_task(service_id, state_id=state)
+        api.start_task(service_id)
+    api.post(f"/services/{service_id}/states/1/end", {"timestamp": "2040-01-01T00:00:00Z"})
+    assert api.post(f"/services/{service_id}/end", {"timestamp": "2041-01-01T00:00:00Z"}).status == 204
+    view = api.get(f"/services/{service_id}?active_states=true&completed_states=true"
+                   "&active_tasks=true&completed_tasks=true").json
+    assert view["active_states"] == [] and view["active_tasks"] == []
+    assert len(view["completed_states"]) == 40 and len(view["completed_tasks"]) == 80
+    stamps = {s["completed"]["timestamp"] for s in view["completed_states"][1:]}
+    assert stamps == {"2041-01-01T00:00:00.000Z"}
+    assert view["completed_states"][0]["completed"]["timestamp"] == "2040-01-01T00:00:00.000Z"
+    assert view["completed_tasks"][0]["completed"]["timestamp"] == "2040-01-01T00:00:00.000Z"
+    assert api.get(f"/services/{service_id}/states/active").json == []
+    assert len(api.get(f"/services/{service_id}/tasks/completed?limit=1000").json) == 80
+    assert_error(api.post(f"/services/{service_id}/states/5/end"), 409, "ConflictException")
+    assert_error(api.post(f"/services/{service_id}/tasks/5/end"), 409, "ConflictException")
+
+
+def test_ending_an_unknown_child_of_a_completed_service_is_404(api):
+    sid = api.start(customer_id="u")
+    task = api.post(f"/services/{sid}/tasks/start", {"task_type": "t"}).json["task_id"]
+    assert api.post(f"/services/{sid}/end", {}).status == 204
+    assert api.post(f"/services/{sid}/states/77/end", {}).status == 404
+    assert api.post(f"/services/{sid}/tasks/77/end", {}).status == 404
+    again = api.post(f"/services/{sid}/tasks/{task}/end", {"timestamp": "2001-01-01T00:00:00Z"})
+    assert again.status == 409, again.text  # completed with its service, whatever the timestamp
+
+
+def test_no_negative_duration_when_a_parent_ends_before_a_child_started(api):
+    """A state started in 2099 and completed by its service's end showed −2,274,997,457,781 ms."""
+    sid = api.start(customer_id="c", timestamp="2026-01-01T00:00:00Z")
+    api.post(f"/services/{sid}/states/start", {"timestamp": "2099-01-01T00:00:00Z"})
+    api.post(f"/services/{sid}/tasks/start", {"state_id": 1, "timestamp": "2099-06-01T00:00:00Z"})
+    api.post(f"/services/{sid}/tasks/start", {"timestamp": "2098-01-01T00:00:00Z"})
+    assert api.post(f"/services/{sid}/end", {"timestamp": "2030-01-01T00:00:00Z"}).status == 204
+    view = api.get(f"/services/{sid}?completed_states=true&completed_tasks=true").json
+    children = view["completed_states"] + view["completed_tasks"]
+    assert len(children) == 3
+    for child in children + [api.get(f"/services/{sid}/states/1").json, api.get(f"/services/{sid}/tasks/1").json]:
+        assert child["duration"] >= 0, child
+        assert child["completed"]["timestamp"] >= child["started"]["timestamp"], child
+    state = api.get(f"/services/{sid}/states/1").json
+    assert state["completed"]["timestamp"] == "2099-01-01T00:00:00.000Z" and state["duration"] == 0
+
+
+def test_no_negative_duration_when_a_state_ends_before_its_task_started(api):
+    sid = api.start(customer_id="c", timestamp="2026-01-01T00:00:00Z")
+    api.post(f"/services/{sid}/states/start", {"timestamp": "2026-01-01T00:00:00Z"})
+    api.post(f"/services/{sid}/tasks/start", {"state_id": 1, "timestamp": "2027-01-01T00:00:00Z"})
+    assert api.post(f"/services/{sid}/states/1/end", {"timestamp": "2026-06-01T00:00:00Z"}).status == 204
+    task = api.get(f"/services/{sid}/tasks/1").json
+    assert task["duration"] == 0 and task["completed"]["timestamp"] == "2027-01-01T00:00:00.000Z"
+
+
+# ---------------------------------------------------------------- state lists embed each state's tasks; the documentation's examples
+
+
+def test_state_lists_embed_each_states_tasks(api):
+    sid = api.start()
+    first = api.start_state(sid, state_type="one")
+    second = api.start_state(sid, state_type="two")
+    t1 = api.start_task(sid, state_id=first, task_type="a", tag="x")
+    t2 = api.start_task(sid, state_id=first, task_type="b")
+    t3 = api.start_task(sid, state_id=second, task_type="c")
+    api.start_task(sid, task_type="loose")
+    assert api.post(f"/services/{sid}/tasks/{t2}/end", {}).status == 204
+    assert api.post(f"/services/{sid}/states/{second}/end", {}).status == 204  # completes t3 too
+    query = "active_tasks=true&completed_tasks=true&extensions=Task.*"
+    single = {s: api.get(f"/services/{sid}/states/{s}?{query}").json for s in (first, second)}
+    assert [t["task_id"] for t in single[first]["active_tasks"]] == [t1]
+    assert [t["task_id"] for t in single[first]["completed_tasks"]] == [t2]
+    assert [t["task_id"] for t in single[second]["completed_tasks"]] == [t3]
+    for path, expected in ((f"/services/{sid}/states", [first, second]),
+                           (f"/services/{sid}/states/active", [first]),
+                           (f"/services/{sid}/states/completed", [second])):
+        listed = api.get(f"{path}?{query}")
+        assert element_ids(listed, "state_id") == expected, path
+        for state in listed.json:
+            assert state["active_tasks"] == single[state["state_id"]]["active_tasks"], path
+            assert state["completed_tasks"] == single[state["state_id"]]["completed_tasks"], path
+    only_active = api.get(f"/services/{sid}/states?active_tasks=true").json
+    assert [t["task_id"] for t in only_active[0]["active_tasks"]] == [t1] and "completed_tasks" not in only_active[0]
+
+
+def test_query_states_documentation_example(api):
+    """https://docs.genesys.com/Documentation/CS/latest/API/QueryStates: active states with their
+    active and completed tasks and the `Feedback` extension (the page writes `&` for the `?`)."""
+    sid = api.start(customer_id="doc")
+    state = api.start_state(sid, state_type=100, est_duration=60, application_type=400, resource_id=20,
+                        media_type=2, resource_type=200, application_id=40, interaction_id=51)
+    # https://docs.genesys.com/Documentation/CS/latest/API/UpdateStateExtension: single- and multi-valued.
+    assert api.put(f"/services/{sid}/states/{state}/extensions/Feedback",
+                   {"FeedbackType": "survey", "rating": 7}).status == 200
+    assert api.put(f"/services/{sid}/states/{state}/extensions/Satisfaction",
+                   [{"rating": 2, "usefull": True}, {"rating": 8, "usefull": False}]).status == 200
+    task = api.start_task(sid, state_id=state, task_type=55)
+    reply = api.get(f"/services/{sid}/states/active?active_tasks=true&completed_tasks=true&extensions=Feedback")
+    assert reply.status == 200
+    (listed,) = reply.json
+    assert listed["state_id"] == state and listed["state_type"] == 100 and listed["est_duration"] == 60
+    assert listed["started"]["interaction_id"] == "51" and listed["started"]["media_type"] == 2
+    assert listed["Feedback"] == {"FeedbackType": "survey", "rating": 7} and "Satisfaction" not in listed
+    assert [t["task_id"] for t in listed["active_tasks"]] == [task] and listed["completed_tasks"] == []
+
+
+def test_query_tasks_documentation_example(api):
+    """https://docs.genesys.com/Documentation/CS/8.5.0/API/QueryTasks: completed tasks of two types
+    (given as an encoded CSV) on one state, with the `Survey` extension."""
+    sid = api.start(customer_id="doc")
+    api.start_state(sid)
+    state = api.start_state(sid)
+    wanted = [api.start_task(sid, task_type=t, state_id=state, Survey={"q": i})
+              for i, t in enumerate(["STT-DefineCustomerNeed", "STT-FillCustomerInfo"])]
+    api.start_task(sid, task_type="STT-Other", state_id=state)
+    api.start_task(sid, task_type="STT-DefineCustomerNeed")
+    assert api.post(f"/services/{sid}/states/{state}/end", {}).status == 204
+    reply = api.get(f"/services/{sid}/tasks/completed?task_types=STT-DefineCustomerNeed%2CSTT-FillCustomerInfo"
+                    f"&state_id={state}&extensions=Survey")
+    assert element_ids(reply, "task_id") == wanted
+    assert [t["Survey"] for t in reply.json] == [{"q": 0}, {"q": 1}]
+
+
+def test_start_task_with_attached_data_documentation_example(api):
+    """https://docs.genesys.com/Documentation/CS/latest/API/Extension: a task start carrying an
+    integer interaction_id, a state_id and two extensions, one of them multi-valued."""
+    sid = api.start(customer_id="doc")
+    for _ in range(3):
+        api.start_state(sid)
+    body = {"interaction_id": 42, "est_duration": 460, "state_id": 3, "task_type": "customer info",
+            "Survey": {"url": "http://ourServer/storage/userAnswers", "question1": 7, "question2": True},
+            "Proposal": [{"car type": "cabriolet", "seats": 2}, {"car type": "S.U.V.", "seats": 8}]}
+    task = api.start_task(sid, **body)
+    view = api.get(f"/services/{sid}/tasks/{task}?extensions=Survey,Proposal").json
+    assert view["state_id"] == 3 and view["est_duration"] == 460 and view["task_type"] == "customer info"
+    assert view["started"]["interaction_id"] == "42"
+    assert view["Survey"] == body["Survey"] and view["Proposal"] == body["Proposal"]

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from local.template import ROOT
-from tests.test_local_server import running
+from tests.support import running
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")

@@ -10,13 +10,13 @@ import sys
 from pathlib import Path
 
 from local.template import ROOT
-from tests.test_local_server import _start, _stop
+from tests.support import start_server, stop_server
 
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
 
 
 def test_generated_requests_get_documented_answers():
-    process, info = _start()
+    process, info = start_server()
     try:
         schemathesis = Path(sys.executable).with_name("schemathesis")
         result = subprocess.run(
@@ -28,4 +28,4 @@ def test_generated_requests_get_documented_answers():
         assert result.returncode == 0, failures[:8000]
         assert " passed" in result.stdout
     finally:
-        assert _stop(process, info) == 0
+        assert stop_server(process, info) == 0

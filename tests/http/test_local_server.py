@@ -1,18 +1,13 @@
 """The local run (`make run`) over real HTTP: a subprocess serving the API, its worker processes and
 the embedded DynamoDB (and, for a fixture template, SQS and a schedule). Every server a test starts
-is stopped by a fixture or a `finally`, with SIGTERM, and checked to leave no process behind."""
+is stopped by a fixture or a `finally`, with SIGTERM, and checked to leave no process behind; the
+tests that need no server of their own share the tier's (tests/http/conftest.py)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import signal
-import socket
-import subprocess
-import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -24,137 +19,11 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from local import events, template
+from local import template
 from local.template import ROOT
+from tests.support import BASE, descendants, running, start_server, stop_server
 
-BASE = "/genesys/1/cs"
 FIXTURE_TEMPLATE = ROOT / "tests" / "fixtures" / "local_events" / "template.yaml"
-
-
-# ---------------------------------------------------------------- starting and stopping servers
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _sigint(disposition):
-    """preexec_fn: the server starts with SIGINT handled as given (SIG_IGN: a background job of a
-    non-interactive shell; SIG_DFL: a foreground run in a terminal)."""
-    return lambda: signal.signal(signal.SIGINT, disposition)
-
-
-def _start(extra_env: dict[str, str] | None = None, template_path: Path | None = None, sigint=signal.SIG_DFL):
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
-    env.update({"PORT": str(port), "TABLE_NAME": "local-test", **(extra_env or {})})
-    command = [sys.executable, "-m", "local.server"]
-    if template_path is not None:
-        command += ["--template", str(template_path)]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, preexec_fn=_sigint(sigint))
-    lines: list[str] = []
-    endpoint = None
-    deadline = time.time() + 90
-    try:
-        while time.time() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            found = re.search(r"embedded DynamoDB .* on (http://\S+)", line)
-            endpoint = found.group(1) if found else endpoint
-            if "Context Services API on" in line:
-                break
-        else:
-            raise TimeoutError("no start-up line")
-        if process.poll() is not None:
-            raise RuntimeError(f"exited with {process.returncode}")
-    except Exception as error:  # noqa: BLE001 - leave nothing running, then fail
-        process.kill()
-        process.wait(timeout=10)
-        pytest.fail(f"local server did not start ({error}): " + "".join(lines))
-    drain = threading.Thread(target=lambda: [lines.append(x) for x in process.stdout], daemon=True)
-    drain.start()
-    return process, {"url": f"http://127.0.0.1:{port}", "dynamodb": endpoint, "lines": lines, "drain": drain,
-                     "pid": process.pid}
-
-
-def _descendants(pid: int) -> set[int]:
-    """Every process below `pid` (from /proc)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
-
-
-def _alive(pids: set[int]) -> set[int]:
-    alive = set()
-    for pid in pids:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z":
-            alive.add(pid)
-    return alive
-
-
-def _stop(process, info, sig=signal.SIGTERM) -> int:
-    """Stop the server as a user or a supervisor would (SIGTERM by default); kill it if it does not
-    stop, so no test leaves a server behind. Records the processes it had in info["left"]."""
-    children = _descendants(process.pid)
-    process.send_signal(sig)
-    try:
-        code = process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-        code = "killed after 20 s"
-    info["drain"].join(timeout=5)
-    deadline = time.time() + 10
-    while _alive(children) and time.time() < deadline:
-        time.sleep(0.2)
-    info["left"] = _alive(children)
-    for pid in info["left"]:
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
-    return code
-
-
-@contextlib.contextmanager
-def running(extra_env: dict[str, str] | None = None, template_path: Path | None = None, sigint=signal.SIG_DFL):
-    """A local server for the duration of a `with` block, stopped with SIGTERM however the block ends."""
-    process, info = _start(extra_env, template_path, sigint)
-    try:
-        yield info
-    finally:
-        info["code"] = _stop(process, info)
-
-
-@pytest.fixture(scope="module")
-def server():
-    # A zero budget: a maintenance request does one page, then continues as a job (through the queue).
-    process, info = _start({"MAINTENANCE_BUDGET_MS": "0"})
-    info["warm"] = _descendants(process.pid)
-    try:
-        yield info
-    finally:
-        code = _stop(process, info)
-    assert code == 0
-    assert any("stopped" in line for line in info["lines"]), "SIGTERM stops cleanly"
-    assert not info["left"], f"processes left running: {info['left']}"
 
 
 def http(server, method, path, body=None, headers=None):
@@ -180,11 +49,11 @@ def tenant(n: int) -> dict[str, str]:
 def test_stops_cleanly_and_leaves_no_process(how):
     background = how.startswith("SIGTERM")
     # Workers started on first use (LOCAL_WARM=0): the module's server checks the warm start-up.
-    process, info = _start({"LOCAL_WARM": "0"}, sigint=signal.SIG_IGN if background else signal.SIG_DFL)
+    process, info = start_server({"LOCAL_WARM": "0"}, sigint=signal.SIG_IGN if background else signal.SIG_DFL)
     try:
         assert http(info, "POST", f"{BASE}/services/start", {"customer_id": "stop"})[0] == 201
         assert http(info, "POST", f"{BASE}/services/start", {"customer_id": "stop"})[0] == 201
-        assert len(_descendants(process.pid)) >= 2, "the resource tracker and the services function's worker"
+        assert len(descendants(process.pid)) >= 2, "the resource tracker and the services function's worker"
         if background:
             # A background job of a non-interactive shell ignores SIGINT (the shell's choice, kept).
             process.send_signal(signal.SIGINT)
@@ -192,7 +61,7 @@ def test_stops_cleanly_and_leaves_no_process(how):
             assert process.poll() is None
             assert http(info, "POST", f"{BASE}/services/start", {"customer_id": "still-up"})[0] == 201
     finally:
-        code = _stop(process, info, signal.SIGTERM if background else signal.SIGINT)
+        code = stop_server(process, info, signal.SIGTERM if background else signal.SIGINT)
     assert code == 0
     assert info["lines"][-1].strip() == "stopped"
     assert not info["left"], f"processes left running: {info['left']}"
@@ -463,78 +332,19 @@ def test_parallel_task_and_state_starts_are_validated_against_their_own_route(se
     assert sorted(reply["task_id"] for kind, (_, _, reply) in results if kind == "task") == list(range(1, 25))
 
 
-# ---------------------------------------------------------------- the adapter (local.events)
-
-
-def _route_for(path: str):
-    routes = events.compile_routes(template.api_routes())
-    return routes, events.find_route(routes, "GET", path)
-
-
-def test_adapter_keeps_the_raw_path_and_every_query_value():
-    routes, (route, params) = _route_for(f"{BASE}/customers/C%23123/services")
-    request = events.HttpRequest.from_target(
-        "GET", f"{BASE}/customers/C%23123/services?service_types=A&service_types=B,C&q=a+b%2Bc#frag",
-        [("Host", "h"), ("X-Forwarded-Proto", "javascript"), ("X-Forwarded-For", "10.1.1.1")])
-    event = events.build_event(request, route, params, stage="Prod", stage_in_path=True, auth=False)
-    assert route.api.path == "/genesys/1/cs/customers/{customer_id}/services"
-    assert event["path"] == f"{BASE}/customers/C%23123/services"
-    assert event["requestContext"]["path"] == f"/Prod{BASE}/customers/C%23123/services"
-    assert event["pathParameters"] == {"customer_id": "C%23123"}
-    assert event["multiValueQueryStringParameters"] == {"service_types": ["A", "B,C"], "q": ["a b+c"]}
-    assert event["queryStringParameters"] == {"service_types": "B,C", "q": "a b+c"}
-    assert event["headers"]["X-Forwarded-Proto"] == "https"  # the gateway's, not the client's
-    assert event["headers"]["X-Forwarded-For"] == "10.1.1.1, 127.0.0.1"
-    assert event["requestContext"]["identity"]["userArn"] is None
-
-
-def test_adapter_routes_an_encoded_slash_inside_one_segment():
-    routes, found = _route_for(f"{BASE}/customers/a%2Fb/services")
-    assert found is not None and found[1] == {"customer_id": "a%2Fb"}
-    other = events.find_route(routes, "GET", f"{BASE}/customers/a/b/services")
-    assert other is None or other[0].api.path == "/{proxy+}"  # not the customer list: at most the catch-all
-    route, params = events.find_route(routes, "GET", f"{BASE}/customers/c/services/active")
-    assert route.api.path.endswith("/services/active") and params == {"customer_id": "c"}
-
-
-def test_adapter_identity_only_with_auth_on():
-    _, (route, params) = _route_for(f"{BASE}/services/1")
-    request = events.HttpRequest.from_target("GET", f"{BASE}/services/1", [("X-CS-Principal", "alice")])
-    identity = events.build_event(request, route, params, auth=True)["requestContext"]["identity"]
-    assert identity["userArn"] == "arn:aws:iam::000000000000:user/alice"
-    assert (identity["caller"], identity["accessKey"]) == ("alice", "LOCAL")
-    closed = events.build_event(request, route, params, auth=False)
-    assert closed["requestContext"]["identity"]["userArn"] is None
-    assert "X-CS-Principal" not in closed["headers"]
-    anonymous = events.HttpRequest.from_target("GET", f"{BASE}/services/1")
-    assert events.build_event(anonymous, route, params, auth=True)["requestContext"]["identity"]["userArn"] is None
-
-
-def test_adapter_passes_non_utf8_bodies_base64_encoded_and_reads_results():
-    _, (route, params) = _route_for(f"{BASE}/services/1")
-    event = events.build_event(events.HttpRequest("POST", f"{BASE}/services/1", body=b"\xff\x00"), route, params)
-    assert (event["body"], event["isBase64Encoded"]) == ("/wA=", True)
-    response = events.to_response({"statusCode": 201, "headers": {"A": "1", "B": True},
-                                   "multiValueHeaders": {"A": ["2", "3"]}, "body": "x"})
-    assert (response.status, response.body) == (201, b"x")
-    assert response.headers == [("A", "2"), ("A", "3"), ("B", "true")]
-    with pytest.raises(events.MalformedResult):
-        events.to_response("not a dict")
-
-
 # ---------------------------------------------------------------- other event sources (fixture template)
 
 
 @pytest.fixture(scope="module")
 def fixture_server(tmp_path_factory):
     exports = tmp_path_factory.mktemp("exports")
-    process, info = _start({"EXPORT_DIR": str(exports), "LOCAL_SCHEDULE_SECONDS": "1", "AUTH": "on"},
+    process, info = start_server({"EXPORT_DIR": str(exports), "LOCAL_SCHEDULE_SECONDS": "1", "AUTH": "on"},
                            FIXTURE_TEMPLATE)
     info["exports"] = exports
     try:
         yield info
     finally:
-        code = _stop(process, info)
+        code = stop_server(process, info)
     assert code == 0 and not info["left"], (code, info["left"])
 
 

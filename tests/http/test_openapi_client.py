@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import json
 import re
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -24,14 +22,6 @@ from local.template import ROOT
 
 DOCUMENT = ROOT / "docs" / "openapi.json"
 PACKAGE = "cs_generated_client"
-
-
-def test_schema_names_are_ones_a_generator_keeps():
-    """Names such as `CreateHeadersWithHeaderAliases` (an artefact of how headers are declared) or
-    names with characters a generator rewrites end up as odd class names in every generated client."""
-    schemas = json.loads(DOCUMENT.read_text()).get("components", {}).get("schemas", {})
-    odd = [name for name in schemas if not re.fullmatch(r"[A-Z][A-Za-z0-9]*", name) or "HeaderAliases" in name]
-    assert odd == [], f"schema names no client should carry: {odd}"
 
 
 @pytest.fixture(scope="module")
@@ -52,22 +42,6 @@ def generated(tmp_path_factory) -> Any:
         sys.path.remove(str(folder))
         for name in [n for n in sys.modules if n == PACKAGE or n.startswith(PACKAGE + ".")]:
             del sys.modules[name]
-
-
-@pytest.fixture(scope="module")
-def server():
-    from tests.test_local_server import _start
-
-    process, info = _start()
-    try:
-        yield info
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 class Operations:
