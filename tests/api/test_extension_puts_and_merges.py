@@ -127,9 +127,11 @@ def test_merge_body_must_be_an_object(api):
 
 def test_merge_on_unknown_elements_is_404(api):
     sid = api.start()
-    for path in ("/services/4242/extensions/x/merge", f"/services/{sid}/states/9/extensions/x/merge",
-                 f"/services/{sid}/tasks/9/extensions/x/merge"):
-        assert_error(api.request("PUT", path, {"a": 1}), 404, "NotFoundException")
+    for path, missing in (("/services/4242/extensions/x/merge", "service 4242"),
+                          (f"/services/{sid}/states/9/extensions/x/merge", "state 9"),
+                          (f"/services/{sid}/tasks/9/extensions/x/merge", "task 9")):
+        # The element's 404, naming it: a path no route takes is a 404 too ("no route ...").
+        assert_error(api.request("PUT", path, {"a": 1}), 404, "NotFoundException", f"{missing} not found")
 
 
 def test_merge_documentation_example(api):

@@ -46,14 +46,12 @@ def test_grant_tenant_wildcards():
 
 
 @pytest.fixture
-def lambda_env(monkeypatch):
-    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "ServicesFunction")
-    monkeypatch.delenv("AWS_SAM_LOCAL", raising=False)
-    monkeypatch.setenv("PAGE_TOKEN_SECRET", "x" * 32)
-    monkeypatch.setenv("ACCESS_MODE", "iam")
-    settings_module.settings.cache_clear()
-    yield monkeypatch
-    settings_module.settings.cache_clear()
+def lambda_env(environment):
+    """Inside Lambda (not SAM local), with both security settings given; `lambda_env(NAME=...)` changes
+    them for the test."""
+    environment(AWS_LAMBDA_FUNCTION_NAME="ServicesFunction", AWS_SAM_LOCAL=None, PAGE_TOKEN_SECRET="x" * 32,
+                ACCESS_MODE="iam")
+    return environment
 
 
 @pytest.mark.parametrize(("variable", "value", "message"), [
@@ -63,50 +61,35 @@ def lambda_env(monkeypatch):
     ("PAGE_TOKEN_SECRET", "short", "PAGE_TOKEN_SECRET is too short"),
 ])
 def test_inside_lambda_a_missing_security_setting_stops_the_function(lambda_env, variable, value, message):
-    if value is None:
-        lambda_env.delenv(variable)
-    else:
-        lambda_env.setenv(variable, value)
+    lambda_env(**{variable: value})
     with pytest.raises(settings_module.ConfigurationError, match=re.escape(message)):
         settings_module.settings()
 
 
 def test_inside_lambda_grants_always_come_from_the_table(lambda_env):
-    lambda_env.setenv("AUTH", "on")
-    lambda_env.setenv("GRANTS_FILE", "/tmp/anything.json")
+    lambda_env(AUTH="on", GRANTS_FILE="/tmp/anything.json")
     config = settings_module.settings()
     assert config.access_mode == "iam" and config.grants_file is None
 
 
 def test_sam_local_is_not_lambda(lambda_env):
-    lambda_env.setenv("AWS_SAM_LOCAL", "true")
-    lambda_env.delenv("ACCESS_MODE")
-    lambda_env.delenv("PAGE_TOKEN_SECRET")
+    lambda_env(AWS_SAM_LOCAL="true", ACCESS_MODE=None, PAGE_TOKEN_SECRET=None)
     config = settings_module.settings()
     assert config.access_mode == "off" and len(config.page_token_secret) >= 32
 
 
-def test_outside_lambda_a_missing_secret_is_random_never_guessable(monkeypatch):
-    monkeypatch.delenv("PAGE_TOKEN_SECRET")
-    try:
-        settings_module.settings.cache_clear()
-        first = settings_module.settings().page_token_secret
-        settings_module.settings.cache_clear()
-        second = settings_module.settings().page_token_secret
-        assert first != second and len(first) >= 32 and os.environ["TABLE_NAME"] not in first
-    finally:
-        settings_module.settings.cache_clear()
+def test_outside_lambda_a_missing_secret_is_random_never_guessable(environment):
+    environment(PAGE_TOKEN_SECRET=None)
+    first = settings_module.settings().page_token_secret
+    settings_module.settings.cache_clear()  # read again: another process
+    second = settings_module.settings().page_token_secret
+    assert first != second and len(first) >= 32 and os.environ["TABLE_NAME"] not in first
 
 
-def test_auth_on_defaults_to_the_local_grants_file(monkeypatch):
-    monkeypatch.setenv("AUTH", "on")
-    monkeypatch.delenv("GRANTS_FILE", raising=False)
-    try:
-        settings_module.settings.cache_clear()
-        config = settings_module.settings()
-        assert config.access_mode == "iam" and config.grants_file == "local-grants.json"
-    finally:
-        settings_module.settings.cache_clear()
+def test_auth_on_defaults_to_the_local_grants_file(environment):
+    environment(AUTH="on", GRANTS_FILE=None)
+    config = settings_module.settings()
+    assert config.access_mode == "iam" and config.grants_file == "local-grants.json"
 
 
 # ---------------------------------------------------------------- scripts/grants.py
