@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 RUN_STAMP := $(VENV)/.installed-local
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test browser openapi bench clean
+.PHONY: run check test browser openapi bench clean
 
 $(PY):
 	"$$(sh scripts/find-python.sh)" -m venv $(VENV)
@@ -29,12 +29,23 @@ run: $(RUN_STAMP)
 browser:
 	sh scripts/install-browser.sh
 
-## Every test and check: unit, API, contract (OpenAPI drift), template lint, benchmark smoke run.
-## pytest runs two workers, a test file per worker at a time (tests of one file share fixtures).
+## The quick check while changing code: the unit and API tiers (tests/unit, tests/api: in process, no
+## server, no browser), on two workers, each test given to whichever worker is free.
+check: $(STAMP)
+	$(PY) -m pytest -n 2 --dist load tests/unit tests/api
+
+## Every test and check: lint, template lint, every tier with branch coverage of lib/ and handlers/
+## (failing below COVERAGE_FLOOR), and a benchmark smoke run. The in-process tiers run as `make check`
+## does; the others (local server, browser, package, end-to-end) a test file per worker at a time, so
+## the tests of a file share its server.
+COVERAGE_FLOOR := 90
+COVERAGE := --cov --cov-branch --cov-report=
 test: $(STAMP) browser
 	$(VENV)/bin/ruff check lib handlers local tests scripts bench
 	$(VENV)/bin/cfn-lint template.yaml
-	$(PY) -m pytest -n 2 --dist loadfile
+	$(PY) -m pytest -n 2 --dist load $(COVERAGE) tests/unit tests/api
+	$(PY) -m pytest -n 2 --dist loadfile $(COVERAGE) --cov-append --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR) \
+	  tests/http tests/browser tests/package tests/e2e
 	$(PY) -m bench.run --quick --output bench/results-quick.json
 
 ## Regenerate docs/openapi.json from the code.
