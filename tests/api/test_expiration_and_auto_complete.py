@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from lib.clock import format_ms, parse_timestamp
-from lib.store import items as store
+from lib.store import keys as store
 from tests.support import (
     assert_error,
     at,

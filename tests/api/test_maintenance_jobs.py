@@ -10,16 +10,18 @@ from typing import Any
 
 import boto3
 
-from lib.rules import maintenance
+from lib.rules import jobs as job_rules
+from lib.rules.runs import RUNS
 from lib.store import files
-from lib.store import maintenance as upkeep
+from lib.store.erasure import PURGE_BATCH
 from tests.support import (
     Api,
+    Write,
     assert_error,
     at,
     run_maintenance,
 )
-from tests.support import store_internals as store
+from tests.support import stored_jobs as upkeep
 
 
 def _purge_without_budget(api, environment, monkeypatch, services: int) -> tuple[Any, list]:
@@ -29,14 +31,14 @@ def _purge_without_budget(api, environment, monkeypatch, services: int) -> tuple
         api.start(customer_id=f"c{n}", timestamp=at(1))
     environment(MAINTENANCE_BUDGET_MS="0")
     queued: list = []
-    monkeypatch.setattr(maintenance, "enqueue", queued.append)
+    monkeypatch.setattr(job_rules, "enqueue", lambda job, delay_s=0: queued.append(job))
     return api.post("/maintenance/purge", {"limit": at(5), "operation": "purge.service.all"}), queued
 
 
 def _export_job_without_budget(api, environment, monkeypatch) -> str:
     """An export of day 1 with no time budget: a 202 whose job nobody runs yet; its id."""
     environment(MAINTENANCE_BUDGET_MS="0")
-    monkeypatch.setattr(maintenance, "enqueue", lambda job: None)
+    monkeypatch.setattr(job_rules, "enqueue", lambda job, delay_s=0: None)
     reply = api.post(f"/maintenance/services/files?time_from={at(1)}&time_to={at(2)}")
     assert reply.status == 202
     return reply.json["job_id"]
@@ -53,7 +55,7 @@ def test_a_purge_past_its_budget_becomes_a_job_that_finishes(api, environment, m
     assert reply.status == 202, reply.text
     job_id = reply.json["job_id"]
     assert reply.headers["Location"] == f"/Prod/genesys/1/cs/maintenance/jobs/{job_id}"
-    assert reply.json["status"] == "running" and reply.json["counts"]["purged"] == 99
+    assert reply.json["status"] == "running" and reply.json["counts"]["purged"] == PURGE_BATCH
     assert [job.job_id for job in queued] == [job_id]
     # The queue consumer: the maintenance function with an SQS event.
     event = {"Records": [{"messageId": "m1", "body": json.dumps({"tenant": "|", "job_id": job_id})}]}
@@ -78,14 +80,14 @@ def test_an_interrupted_export_job_resumes_from_its_checkpoint(api, exports, env
     ids = [api.start(customer_id=f"c{n}", timestamp=at(1)) for n in range(130)]
     job_id = _export_job_without_budget(api, environment, monkeypatch)
     # A worker takes the job, writes a step's lines, and dies before its next checkpoint.
-    w = store.Write("|", frozen.now)
+    w = Write("|", frozen.now)
     job = upkeep.take_job("|", job_id, w, lease_ms=frozen.now + 60_000)
-    run = maintenance.RUNS[job.kind]("|", job.params, job.checkpoint)
-    run.step()
+    run = RUNS[job.kind]("|", job.params, job.checkpoint)
+    run.step(w, job_id, job.lease_ms)
     run.files["services"].checkpoint()  # its lines reach the file, not the job
-    assert upkeep.take_job("|", job_id, store.Write("|", frozen.now), lease_ms=0) is None, "leased"
+    assert upkeep.take_job("|", job_id, Write("|", frozen.now), lease_ms=0) is None, "leased"
     frozen.advance(61)  # the lease ends; the queue gives the message again
-    while not maintenance.continue_job("|", job_id, 900_000):
+    while not job_rules.continue_job("|", job_id, 900_000):
         pass
     job = api.get(f"/maintenance/jobs/{job_id}").json
     assert job["status"] == "succeeded"
@@ -116,7 +118,7 @@ def test_a_job_handed_from_worker_to_worker_through_the_queue_finishes(api, envi
     one step and re-queues the job; the next message's worker must be able to take it (the stopping
     worker releases its lease), round after round, until the job is done."""
     reply, queued = _purge_without_budget(api, environment, monkeypatch, 300)
-    assert reply.status == 202 and reply.json["counts"]["purged"] == 99
+    assert reply.status == 202 and reply.json["counts"]["purged"] == PURGE_BATCH
     job_id = reply.json["job_id"]
     rounds = 0
     while queued:
@@ -135,9 +137,9 @@ def test_a_job_leased_by_another_live_worker_is_retried_later_not_dropped(api, e
     for n in range(105):
         api.start(customer_id=f"c{n}", timestamp=at(1))
     environment(MAINTENANCE_BUDGET_MS="0")
-    monkeypatch.setattr(maintenance, "enqueue", lambda job: None)
+    monkeypatch.setattr(job_rules, "enqueue", lambda job, delay_s=0: None)
     job_id = api.post("/maintenance/purge", {"limit": at(5), "operation": "purge.service.all"}).json["job_id"]
-    assert upkeep.take_job("|", job_id, store.Write("|", frozen.now), lease_ms=frozen.now + 60_000) is not None
+    assert upkeep.take_job("|", job_id, Write("|", frozen.now), lease_ms=frozen.now + 60_000) is not None
     event = {"Records": [{"messageId": "dup", "body": json.dumps({"tenant": "|", "job_id": job_id})}]}
     assert run_maintenance(event) == {"batchItemFailures": [{"itemIdentifier": "dup"}]}, "the message must come back"
     assert api.get(f"/maintenance/jobs/{job_id}").json["status"] == "running"
@@ -160,7 +162,7 @@ def test_export_files_stream_to_s3_in_parts_and_resume(api, environment, monkeyp
     job_id = _export_job_without_budget(api, environment, monkeypatch)
     job = upkeep.load_job("|", job_id)
     assert job.checkpoint["files"]["services"]["tail"] is True and job.checkpoint["files"]["services"]["parts"]
-    while not maintenance.continue_job("|", job_id, 900_000):
+    while not job_rules.continue_job("|", job_id, 900_000):
         pass
     names = api.get(f"/maintenance/jobs/{job_id}").json["result"]["created"]
     body = s3.get_object(Bucket="exports", Key=names[0])["Body"].read().decode()

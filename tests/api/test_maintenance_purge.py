@@ -7,13 +7,13 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from lib.store import table as store_table
 from tests.support import (
     assert_error,
     at,
     count_calls,
+    erasure,
     run_maintenance,
-    store_internals,
+    store_table,
 )
 
 
@@ -104,12 +104,12 @@ def test_interrupted_erasures_are_finished_by_the_schedule(api, items, frozen, m
     def fail(erasure):
         raise RuntimeError("the function stopped here")
 
-    finish = store_internals.finish_erasure
-    monkeypatch.setattr(store_internals, "finish_erasure", fail)
+    finish = erasure.finish_erasure
+    monkeypatch.setattr(erasure, "finish_erasure", fail)
     assert api.delete(f"/services/{service}").status == 204  # past the commit point: success
     assert api.get(f"/services/{service}").status == 404
     assert any(service in i["PK"] for i in items())  # its state is still stored, invisible
-    monkeypatch.setattr(store_internals, "finish_erasure", finish)
+    monkeypatch.setattr(erasure, "finish_erasure", finish)
     frozen.advance(120)
     assert run_maintenance({"source": "aws.events", "detail-type": "Scheduled Event"})["erasures_finished"] == 1
     assert not any(service in i["PK"] for i in items()) and not any("#ERASE#" in i["PK"] for i in items())

@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from lib.observability import request_metrics
+from lib.api.telemetry import request_metrics
 from local.template import ROOT
 
 
