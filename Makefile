@@ -21,7 +21,7 @@ $(STAMP): $(RUN_STAMP)
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## Serve the API on http://127.0.0.1:$(PORT) with an embedded in-memory DynamoDB (Ctrl-C or SIGTERM stops).
+## Serve the API on http://127.0.0.1:$(PORT) with an embedded in-memory DynamoDB (SIGTERM, Ctrl-C or SIGHUP stops).
 run: $(RUN_STAMP)
 	PORT=$(PORT) exec $(PY) -m local.server
 
