@@ -559,6 +559,7 @@ class LocalRun:
     def start(self) -> None:
         path = self.template_path
         configure_environment(path)
+        grants_note = self.check_grants_file() if events.auth_mode() else ""
         refs: dict[str, str] = {name: str(p["Default"]) for name, p in template.load(path).get("Parameters", {}).items()
                                 if "Default" in p}
         refs.update({"AWS::Region": LOCAL_REGION, "AWS::AccountId": LOCAL_ACCOUNT, "AWS::StackName": "local",
@@ -595,7 +596,7 @@ class LocalRun:
         print(f"exports: {export_dir} (EXPORT_DIR)", flush=True)
         if events.auth_mode():
             print("access: AUTH=on - the caller is the X-CS-Principal header (IAM identity in the event); "
-                  "no header, no identity", flush=True)
+                  f"no header, no identity; {grants_note}", flush=True)
         else:
             print("access: open (AUTH unset: no caller identity in events; AUTH=on enforces access)", flush=True)
 
@@ -625,6 +626,21 @@ class LocalRun:
             base = "/genesys/1/cs" if any(r.api.path.startswith("/genesys/1/cs/") for r in routes) else ""
             print(f"Context Services API on http://{self.host}:{self.port}{base}  "
                   f"(Swagger UI: http://{self.host}:{self.port}/swagger) - Ctrl-C, SIGTERM or SIGHUP stops", flush=True)
+
+    @staticmethod
+    def check_grants_file() -> str:
+        """AUTH=on: the grants file must be there and valid before anything starts (SystemExit with
+        the reason otherwise). What to print about it."""
+        from lib.api.access import FileGrants
+        from lib.settings import settings
+
+        try:
+            grants_file = settings().grants_file or ""
+            count = len(FileGrants(grants_file).load())
+        except Exception as error:  # noqa: BLE001 - GrantsFileError, ConfigurationError: the reason, no traceback
+            raise SystemExit(f"AUTH=on: {error}") from None
+        return (f"grants from {os.path.abspath(grants_file)} (GRANTS_FILE: {count} principal"
+                f"{'' if count == 1 else 's'}), read again at every request")
 
     def ensure_table(self, table_name: str) -> None:
         import boto3
