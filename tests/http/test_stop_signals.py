@@ -35,7 +35,9 @@ PARALLEL = 3
 class Case:
     signals: tuple[int, ...]  # sent in this order, a few milliseconds apart
     target: str  # "group" (make's process group), "server" (the Python process), "make" (make alone)
-    moment: str = "idle"  # "idle": API up; "starting": before the API is up; "cold-start": a request's worker imports
+    # "idle": API up; "starting": before the API is up; "warming": while LOCAL_WARM=1 starts one worker per
+    # function; "cold-start": a request's worker imports its handler
+    moment: str = "idle"
 
     @property
     def label(self) -> str:
@@ -68,6 +70,7 @@ def cases() -> list[Case]:
     found += [Case((sig,), "group", "starting") for sig in SIGNALS]
     found += [Case((sig, sig), "server", "starting") for sig in SIGNALS]
     found += [Case((sig,), "group", "cold-start") for sig in SIGNALS] + [Case((signal.SIGTERM,), "server", "cold-start")]
+    found += [Case((signal.SIGTERM,), "group", "warming"), Case((signal.SIGINT, signal.SIGINT), "server", "warming")]
     return found
 
 
@@ -126,10 +129,10 @@ def _port_busy(port: int) -> bool:
 # ---------------------------------------------------------------- one case
 
 
-def _environment(exports: Path) -> dict[str, str]:
+def _environment(exports: Path, warm: bool) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("AWS_ENDPOINT_URL") and k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
-    env.update({"LOCAL_WARM": "0", "EXPORT_DIR": str(exports), "TABLE_NAME": "stop-signals",
+    env.update({"LOCAL_WARM": "1" if warm else "0", "EXPORT_DIR": str(exports), "TABLE_NAME": "stop-signals",
                 "LOCAL_SCHEDULE_SECONDS": "3600"})
     return env
 
@@ -142,12 +145,14 @@ def _default_signals() -> None:
 
 def run_case(case: Case, exports: Path) -> Outcome:
     outcome = Outcome(case)
-    make = subprocess.Popen(["make", "--no-print-directory", "run", "PORT=0"], cwd=ROOT, env=_environment(exports),
+    make = subprocess.Popen(["make", "--no-print-directory", "run", "PORT=0"], cwd=ROOT,
+                            env=_environment(exports, warm=case.moment == "warming"),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
                             preexec_fn=_default_signals)
     pgid = make.pid
     up = threading.Event()
     first_line = threading.Event()
+    warming = threading.Event()
 
     def read() -> None:
         for line in make.stdout:
@@ -155,9 +160,12 @@ def run_case(case: Case, exports: Path) -> Outcome:
             outcome.ports |= {int(p) for p in re.findall(r"http://127\.0\.0\.1:(\d+)", line)}
             if "embedded DynamoDB" in line:
                 first_line.set()
+            if line.startswith("access:"):  # printed just before the workers start
+                warming.set()
             if "Context Services API on" in line:
                 up.set()
         first_line.set()
+        warming.set()
         up.set()
 
     reader = threading.Thread(target=read, daemon=True)
@@ -165,10 +173,17 @@ def run_case(case: Case, exports: Path) -> Outcome:
     try:
         if case.moment == "starting":
             assert first_line.wait(60), "make run printed nothing"
+        elif case.moment == "warming":
+            assert warming.wait(60), "make run printed nothing"
         else:
             assert up.wait(60), "make run did not start: " + "".join(outcome.lines)
             assert make.poll() is None, "".join(outcome.lines)
         server = _server_pid(make.pid)
+        if case.moment == "warming":
+            deadline = time.monotonic() + 10
+            while len(_descendants(server)) < 5 and time.monotonic() < deadline:  # resource tracker + 4 workers
+                time.sleep(0.02)
+            assert not up.is_set(), "the workers started before the signal: not a stop while warming"
         if case.moment == "cold-start":
             url = re.search(r"Context Services API on (http://\S+)", "".join(outcome.lines)).group(1)
             _send_request_in_background(url)
@@ -243,10 +258,10 @@ def test_make_run_stops_on_every_stop_signal_leaving_nothing_behind(tmp_path):
             problems.append(f"{outcome.case.label}: left {sorted(outcome.left)}, ports still bound "
                             f"{sorted(outcome.busy_ports)}, make exit {outcome.code}, {outcome.seconds:.1f} s\n{text}")
             continue
-        if outcome.case.moment != "starting" and not text.rstrip().endswith("stopped"):
+        if outcome.case.moment not in ("starting", "warming") and not text.rstrip().endswith("stopped"):
             problems.append(f"{outcome.case.label}: the server did not say it stopped\n{text}")
         first = signal.Signals(outcome.case.signals[0]).name
-        if outcome.case.target == "server" and outcome.case.moment != "starting" and (
+        if outcome.case.target == "server" and outcome.case.moment not in ("starting", "warming") and (
                 outcome.code != 0 or f"stopping ({first})" not in text):
             # To the server alone, a stop signal is a clean stop: it says why, exits 0, and so does make.
             problems.append(f"{outcome.case.label}: not a clean stop (make exit {outcome.code})\n{text}")
