@@ -2,10 +2,11 @@
 
 Deployed, the key is a Secrets Manager secret (`PAGE_TOKEN_SECRET_ARN`; template.yaml creates it),
 read at run time and never put in the environment, where anyone allowed
-`lambda:GetFunctionConfiguration` would read it. Powertools Parameters' SecretsProvider fetches it
-and caches it per execution environment for MAX_AGE_SECONDS; after a SnapStart restore the cache is
-dropped (lib.api.entry.after_restore), so a snapshot taken before a rotation never signs with the
-old key for longer than a fresh environment would.
+`lambda:GetFunctionConfiguration` would read it. The store reads it (lib.store.secrets; this module
+is shared ground and imports no floor: lib.api.entry hands it the reader), Powertools Parameters'
+provider cache keeps it per execution environment for MAX_AGE_SECONDS; after a SnapStart restore the
+cache is dropped (lib.api.entry.after_restore), so a snapshot taken before a rotation never signs
+with the old key for longer than a fresh environment would.
 
 Rotation needs no redeploy: writing a new version of the secret (`put-secret-value`, README) makes it
 AWSCURRENT and the old one AWSPREVIOUS. Tokens are signed with the current key and verified with the
@@ -23,12 +24,11 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
-from aws_lambda_powertools.utilities.parameters import SecretsProvider
-from botocore.config import Config
+from aws_lambda_powertools.utilities.parameters.base import BaseProvider
 
 from lib import clock
 from lib.settings import MIN_SECRET_LENGTH, ConfigurationError, settings
@@ -37,7 +37,6 @@ MAX_AGE_SECONDS = 300  # a rotation reaches every warm environment within 5 minu
 GRACE_SECONDS = 24 * 3600  # tokens signed with the previous key stay valid for a day after a rotation
 REFRESH_SECONDS = 10  # a token no cached key verifies refreshes the keys at most this often
 CURRENT, PREVIOUS = "AWSCURRENT", "AWSPREVIOUS"
-CLIENT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=2, read_timeout=5)
 
 
 @dataclass(frozen=True)
@@ -79,28 +78,29 @@ def _secret_key(text: str, stage: str) -> bytes:
     return key.encode()
 
 
-class _BothStages(SecretsProvider):
-    """Powertools' Secrets Manager provider, reading AWSCURRENT (with its creation time) and
-    AWSPREVIOUS as one value: its cache is keyed by the secret's name alone, so the two stages
-    are fetched, cached and expire together."""
+class _Versions(BaseProvider):
+    """Powertools' parameter cache over a reader of both versions of a secret (the two stages are
+    one value, so they are fetched, cached and expire together)."""
 
-    def _get(self, name: str, **_: Any) -> dict[str, Any]:
-        current = self.client.get_secret_value(SecretId=name, VersionStage=CURRENT)
-        try:
-            previous = self.client.get_secret_value(SecretId=name, VersionStage=PREVIOUS)["SecretString"]
-        except self.client.exceptions.ResourceNotFoundException:
-            previous = None  # never rotated
-        return {"current": current["SecretString"], "created": current["CreatedDate"].timestamp(),
-                "previous": previous}
+    def __init__(self, read: Callable[[str], Any]):
+        super().__init__()
+        self._read = read
+
+    def _get(self, name: str, **_: Any) -> Any:
+        return self._read(name)
+
+    def _get_multiple(self, path: str, **_: Any) -> dict[str, str]:
+        raise NotImplementedError("one secret at a time")
 
 
 class SecretsManagerKeys:
-    """The paging secret in Secrets Manager (see the module doc)."""
+    """The paging secret in Secrets Manager (see the module doc). `read(secret_id)` returns its
+    versions: `.current`, `.created` (epoch seconds) and `.previous` (None before a rotation)."""
 
-    def __init__(self, secret_id: str, client: Any = None):
+    def __init__(self, secret_id: str, read: Callable[[str], Any]):
         self.secret_id = secret_id
-        self._provider = _BothStages(boto3_client=client or boto3.client("secretsmanager", config=CLIENT_CONFIG))
-        self._fetched: dict[str, Any] | None = None  # the value last fetched, and when
+        self._provider = _Versions(read)
+        self._fetched: Any = None  # the value last fetched, and when
         self._fetched_at = 0.0
         self._lock = threading.Lock()
 
@@ -109,10 +109,10 @@ class SecretsManagerKeys:
         value = self._provider.get(self.secret_id, max_age=MAX_AGE_SECONDS, force_fetch=force)
         if value is not self._fetched:  # a new object: the provider fetched it just now
             self._fetched, self._fetched_at = value, time.monotonic()
-        signing = _secret_key(value["current"], CURRENT)
+        signing = _secret_key(value.current, CURRENT)
         verifying = (signing,)
-        if value["previous"] is not None and clock.now_ms() / 1000 - value["created"] < GRACE_SECONDS:
-            verifying += (_secret_key(value["previous"], PREVIOUS),)
+        if value.previous is not None and clock.now_ms() / 1000 - value.created < GRACE_SECONDS:
+            verifying += (_secret_key(value.previous, PREVIOUS),)
         return Keys(signing, verifying)
 
     def refresh(self) -> Keys | None:
@@ -123,9 +123,18 @@ class SecretsManagerKeys:
             return self.keys(force=True)
 
     def forget(self) -> None:
-        """Drop the cached keys; the client stays."""
+        """Drop the cached keys."""
         self._provider.clear_cache()
         self._fetched, self._fetched_at = None, 0.0
+
+
+_read_secret: Callable[[str], Any] | None = None
+
+
+def read_secrets_with(read: Callable[[str], Any]) -> None:
+    """How to read a secret's versions here (lib.api.entry passes lib.store.secrets.read_versions)."""
+    global _read_secret
+    _read_secret = read
 
 
 _source: tuple[Any, EnvironmentKeys | SecretsManagerKeys] | None = None  # (the settings it follows, the source)
@@ -137,7 +146,10 @@ def source() -> EnvironmentKeys | SecretsManagerKeys:
     global _source
     config = settings()
     if _source is None or _source[0] is not config:
-        found = (SecretsManagerKeys(config.page_token_secret_arn) if config.page_token_secret_arn
+        if config.page_token_secret_arn and _read_secret is None:
+            raise ConfigurationError("PAGE_TOKEN_SECRET_ARN is set, but nothing here reads Secrets Manager "
+                                     "(lib.api.entry registers the store's reader)")
+        found = (SecretsManagerKeys(config.page_token_secret_arn, _read_secret) if config.page_token_secret_arn
                  else EnvironmentKeys(config.page_token_secret))
         _source = (config, found)
     return _source[1]

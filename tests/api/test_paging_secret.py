@@ -15,6 +15,7 @@ import pytest
 from lib import paging, paging_keys
 from lib import settings as settings_module
 from lib.api import entry
+from lib.store import secrets as stored_secrets
 
 OLD, NEW, NEWER = "old-paging-key-0123456789", "new-paging-key-0123456789", "newer-paging-key-012345678"
 
@@ -39,7 +40,7 @@ def secret(table, monkeypatch):
     monkeypatch.delenv("PAGE_TOKEN_SECRET")
     settings_module.settings.cache_clear()
     calls = SecretsCalls()
-    paging_keys.source()._provider.client.meta.events.register("provide-client-params.secrets-manager.*", calls)
+    stored_secrets.reset_client().meta.events.register("provide-client-params.secrets-manager.*", calls)
     yield {"client": client, "arn": arn, "calls": calls}
     settings_module.settings.cache_clear()
 
