@@ -21,7 +21,7 @@ $(STAMP): $(RUN_STAMP)
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## Serve the API on http://127.0.0.1:$(PORT) with an embedded in-memory DynamoDB (Ctrl-C or SIGTERM stops).
+## Serve the API on http://127.0.0.1:$(PORT) with an embedded in-memory DynamoDB (SIGTERM, Ctrl-C or SIGHUP stops).
 run: $(RUN_STAMP)
 	PORT=$(PORT) exec $(PY) -m local.server
 
@@ -64,7 +64,7 @@ COMPILE := -m compileall -q -j 0 --invalidation-mode unchecked-hash
 PYTHON313 = $(shell for v in $$(pyenv versions --bare 2>/dev/null | grep '^3\.13' | sort -rV); do \
 	PYENV_VERSION=$$v pyenv which python3.13 2>/dev/null && exit 0; done; command -v python3.13)
 DEPS_CACHE := build/lambda-deps
-BOTOCORE_SERVICES := dynamodb s3 sqs sts
+BOTOCORE_SERVICES := dynamodb s3 sqs sts secretsmanager
 
 .PHONY: $(addprefix build-,$(FUNCTIONS)) lambda-python
 lambda-python:

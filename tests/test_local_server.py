@@ -357,7 +357,7 @@ def test_a_maintenance_job_continues_through_the_emulated_queue(server):
         time.sleep(0.5)
         job = http(server, "GET", location, headers=headers)[2]
     assert (job["status"], job.get("result")) == ("succeeded", {"purged": 120}), job
-    assert any("SQS Jobs -> MaintenanceFunction: 1 message(s), 1 deleted" in line for line in server["lines"])
+    assert any("SQS MaintenanceJobSource -> MaintenanceFunction: 1 message(s), 1 deleted" in line for line in server["lines"])
     assert http(server, "GET", f"{BASE}/customers/p7/services", headers=headers)[2] == []
 
 
@@ -528,8 +528,10 @@ def test_adapter_passes_non_utf8_bodies_base64_encoded_and_reads_results():
 @pytest.fixture(scope="module")
 def fixture_server(tmp_path_factory):
     exports = tmp_path_factory.mktemp("exports")
-    process, info = _start({"EXPORT_DIR": str(exports), "LOCAL_SCHEDULE_SECONDS": "1", "AUTH": "on"},
-                           FIXTURE_TEMPLATE)
+    grants = exports / "grants.json"  # AUTH=on needs a valid grants file to start (the fixture's functions ignore it)
+    grants.write_text('{"grants": []}')
+    process, info = _start({"EXPORT_DIR": str(exports), "LOCAL_SCHEDULE_SECONDS": "1", "AUTH": "on",
+                            "GRANTS_FILE": str(grants)}, FIXTURE_TEMPLATE)
     info["exports"] = exports
     try:
         yield info

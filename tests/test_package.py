@@ -205,7 +205,7 @@ def test_packaged_handler_refuses_to_start_without_its_security_settings(native_
     done = _run_packaged(native_artifact, dynamodb, PAGE_TOKEN_SECRET="s" * 32)
     assert done.returncode != 0 and "ACCESS_MODE is not set" in done.stderr
     done = _run_packaged(native_artifact, dynamodb, ACCESS_MODE="iam")
-    assert done.returncode != 0 and "PAGE_TOKEN_SECRET is missing" in done.stderr
+    assert done.returncode != 0 and "PAGE_TOKEN_SECRET_ARN is missing" in done.stderr
 
 
 # What each DynamoDB API call needs in IAM (a transaction needs the actions of its parts).
@@ -255,5 +255,6 @@ def test_the_maintenance_function_may_make_its_s3_and_sqs_calls():
                for action in statement["Action"]}
     assert {f"s3:{a}" for a in s3_needed} | {f"sqs:{a}" for a in sqs_needed} <= allowed
     assert s3_needed  # exports write to S3 when deployed
-    jobs = function["Events"]["Jobs"]["Properties"]
+    jobs = template.load()["Resources"]["MaintenanceJobSource"]["Properties"]  # the job queue's event source mapping
     assert jobs["BatchSize"] == 1 and jobs["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert jobs["FunctionName"] == {"Ref": "MaintenanceFunction.Alias"}

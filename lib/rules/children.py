@@ -11,6 +11,7 @@ from lib.errors import ValidationError
 from lib.models import EndFields, StateStart, TaskStart, Transition
 from lib.rules.conversation import Conversation, Selection, fill_page, fits_whole
 from lib.rules.services import (
+    MAX_ID,
     PATH_ID,
     check_service_id,
     completion,
@@ -32,8 +33,8 @@ KINDS = ("state", "task")
 def check_child_id(kind: str, value: str | int) -> int:
     """A state or task id in a path: decimal digits without sign, leading zero or separators (§1)."""
     text = str(value)
-    if not PATH_ID.fullmatch(text):
-        raise ValidationError(f"{kind}_id: must be a positive integer, written in digits")
+    if not PATH_ID.fullmatch(text) or int(text) > MAX_ID:  # 19 digits reach past 64 bits
+        raise ValidationError(f"{kind}_id: must be a positive 64-bit integer, written in digits")
     return int(text)
 
 
