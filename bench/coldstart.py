@@ -313,10 +313,10 @@ def handler_of(event: dict[str, Any]) -> str:
 def invoke(event: dict[str, Any]) -> dict[str, Any]:
     import importlib
 
-    from tests.apiclient import LambdaContext
+    from bench.client import context
 
     module, attribute = handler_of(event).rsplit(".", 1)
-    return getattr(importlib.import_module(module), attribute)(event, LambdaContext(module))
+    return getattr(importlib.import_module(module), attribute)(event, context(module))
 
 
 # The read each function's first invocation makes (a GET of the seeded conversation); a function

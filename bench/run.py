@@ -112,21 +112,17 @@ def function_output(path: Path) -> dict[str, Any]:
 def misses(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Every operation and growth case above the rule's minimum, with its reason."""
     found = []
-    for name, entry in results["operations"].items():
+    places = [(f"operations.{name}", entry) for name, entry in results["operations"].items()]
+    places += [(f"growth.{case}.{size}", entry) for case, sizes in results["growth"].items()
+               for size, entry in sizes.items()]
+    for where, entry in places:
         if entry.get("missed"):
-            found.append({"where": f"operations.{name}", "missed": entry["missed"],
+            found.append({"where": where, "missed": entry["missed"],
                           "round_trips": entry["round_trips"], "minimum_round_trips": entry["minimum_round_trips"],
+                          "latency_round_trips": entry.get("latency_round_trips"),
+                          "minimum_latency_round_trips": entry.get("minimum_latency_round_trips"),
                           "items_read": entry["items_read"], "items_read_allowed": entry.get("items_read_allowed"),
                           "because": entry.get("above_minimum_because"), "reason_key": entry.get("reason_key")})
-    for case, sizes in results["growth"].items():
-        for size, entry in sizes.items():
-            if entry.get("missed"):
-                found.append({"where": f"growth.{case}.{size}", "missed": entry["missed"],
-                              "round_trips": entry["round_trips"],
-                              "minimum_round_trips": entry["minimum_round_trips"], "items_read": entry["items_read"],
-                              "items_read_allowed": entry.get("items_read_allowed"),
-                              "because": entry.get("above_minimum_because"),
-                              "reason_key": entry.get("reason_key")})
     return found
 
 
@@ -162,7 +158,7 @@ def main() -> None:
 
     from moto import mock_aws
 
-    from bench import coldstart, growth, maintenance, operations, profile, reasons, rule, scaling
+    from bench import coldstart, floor, growth, latency, maintenance, operations, profile, reasons, rule, scaling
     from local import embedded_dynamodb, template
 
     reps = 1 if quick else 15
@@ -173,6 +169,8 @@ def main() -> None:
     unrelated_count = 200 if quick else 10_000
     maintenance_sizes = (10, 30) if quick else (1000, 10_000)
     profile_runs = 20 if quick else 300
+    latency_runs = 1 if quick else 3
+    floor_runs = 20 if quick else 400
 
     embedded_dynamodb.faithful_updates()
     embedded_dynamodb.partition_scoped()
@@ -184,7 +182,8 @@ def main() -> None:
         "command": "make bench" if not quick else "python -m bench.run --quick",
         "settings": {"production": production, "repetitions": reps, "zero_latency_runs_per_repetition": zero_per_rep,
                      "growth_sizes": list(sizes), "growth_page_limit": limit, "growth_repetitions": growth_reps,
-                     "profile_runs": profile_runs},
+                     "profile_runs": profile_runs, "latency_rtt_ms": latency.RTT_S * 1000,
+                     "latency_runs": latency_runs, "floor_runs": floor_runs},
         "operations": {}, "lists": {}, "cold_start": {}, "scaling": {}, "throughput": {},
     }
     phase = Phases()
@@ -197,28 +196,35 @@ def main() -> None:
         harness.settle()
         recorded: dict[str, Any] = {}
         for op in operations.operations(api, found):
-            entry, calls, _ = operations.measure(api, op, reps, zero_per_rep)
+            entry, calls, reply, ctx = operations.measure(api, op, reps, zero_per_rep, latency_runs)
             results["operations"][op.name] = entry
-            recorded[op.name] = (op, calls)
+            recorded[op.name] = (op, calls, ctx, reply)
             if op.list_route:
                 results["lists"][op.name] = operations.lists_entry(entry)
                 ratio = results["lists"][op.name]["items_read_per_returned"]
                 if ratio is not None and ratio > LISTS_TARGET:
                     results["lists"][op.name]["above_target_because"] = reasons.reason(op.name)
+        phase("framework floor")
+        results["floor"] = {}
+        for name in PROFILED:
+            op, calls, ctx, reply = recorded[name]
+            harness.label_case(f"floor.{name}")
+            results["floor"][name] = floor.measure(api, op, ctx, calls, reply, floor_runs)
         phase("profile")
         results["profile"] = {}
         for name in PROFILED:
-            op, calls = recorded[name]
-            measured = results["operations"][name]
-            results["profile"][name] = profile.split(api, op, calls, profile_runs, measured["zero_latency_handler_us"],
-                                                     measured["zero_latency_bare_us"])
+            op, calls, _, _ = recorded[name]
+            measured = results["floor"][name]
+            results["profile"][name] = profile.split(api, op, calls, profile_runs, measured["handler_us"],
+                                                     measured["bare_us"], measured["floor_us"])
 
         phase("growth: building")
         began = time.time()
         worlds = growth.build(harness.TimedApi(sampled=False), sizes)  # untimed: unsampled traces cost less
         results["settings"]["growth_build_seconds"] = round(time.time() - began, 1)
         phase("growth: measuring")
-        results["growth"], results["growth_cases"] = growth.measure(api, worlds, limit, growth_reps)
+        results["growth"], results["growth_cases"] = growth.measure(api, worlds, limit, growth_reps,
+                                                                    latency_runs=latency_runs)
         del worlds
 
         phase("scaling")
