@@ -79,7 +79,7 @@ def handle_request(app: APIGatewayRestResolver, event: dict[str, Any], context: 
         result = _resolve(app, event, context)
     except ApiError as refused:  # 401 / 403 from the access check
         result = _reply(refused)
-    except Exception:  # noqa: BLE001 - e.g. the grant lookup failed: the contract's 500, not a crash
+    except Exception:  # e.g. the grant lookup failed: the contract's 500, not a crash
         logger.exception("request failed before the resolver")
         result = _internal_error(event)
     log_request(event, result, (time.perf_counter() - started) * 1000, principal)

@@ -20,12 +20,12 @@ from lib.api.bodies import strict_loads
 from lib.errors import ApiError, MethodNotAllowed, NotFound, ValidationError
 from lib.models import ErrorOut
 from lib.observability import logger, metrics
+from lib.status import Status
 from lib.store.idempotency import Claim, Replay, StoredReply
-from lib.store.items import ACTIVE, COMPLETED
 
 BASE_PATH = "/genesys/1/cs"
 # (status filter, path suffix, label) of the all / active / completed list routes.
-LIST_STATUSES = ((None, "", "all"), (ACTIVE, "/active", "active"), (COMPLETED, "/completed", "completed"))
+LIST_STATUSES = ((None, "", "all"), (Status.ACTIVE, "/active", "active"), (Status.COMPLETED, "/completed", "completed"))
 JSON = "application/json"
 REPLAY_HEADER = "X-Idempotent-Replay"
 
@@ -166,16 +166,22 @@ def json_body(event: Any) -> Any:
 # ---------------------------------------------------------------- creating, once
 
 
-Reply = Callable[[Any], StoredReply]
+Created = Callable[[Any], tuple[int, Any, str]]  # result -> (status, body, path the Location names)
 
 
-def create_once(routes: Routes, headers: Any, operation: str, reply: Reply,
+def create_once(routes: Routes, headers: Any, operation: str, created: Created,
                 work: Callable[[Claim | None], Any]) -> Response:
     """Run a creating request; with an Idempotency-Key, at most once (lib.store.idempotency): its
-    record is written in the transaction that creates, and a repeat gets the stored reply."""
+    record is written in the transaction that creates, and a repeat gets the stored reply.
+    `created` describes the reply: its status, body and the path its Location names."""
+    event = routes.current_event
+
+    def reply(result: Any) -> StoredReply:
+        status, body, path = created(result)
+        return StoredReply(status, body, {"Location": public_path(event, path)})
+
     claim = None
     if headers.idempotency_key is not None:
-        event = routes.current_event
         claim = Claim(headers.key, operation, headers.idempotency_key, event.json_body, clock.now_ms(), reply)
     try:
         answer = reply(work(claim))

@@ -3,7 +3,7 @@ clauses of a ConditionExpression built on the write's own Expression (its placeh
 
 from __future__ import annotations
 
-from lib.store.table import Expression
+from lib.store.expressions import Expression
 
 
 def exists(e: Expression) -> list[str]:

@@ -1,8 +1,7 @@
-"""Maintenance's store operations (§7 auto-complete, §8): services with an event in a time window,
-whole conversations for export, purge targets, due work (auto-completions to record, erasures to
-finish) and maintenance jobs. Every read is a Query of an index partition (never a Scan): the time
-indexes are spread over SHARDS partitions per tenant, so a window costs what it holds plus one Query
-per shard."""
+"""Maintenance's reads (§8): services with an event in a time window (the export stream and export
+files), whole conversations for export, and purge targets. Every read is a Query of an index
+partition (never a Scan): the time indexes are spread over SHARDS partitions per tenant, so a window
+costs what it holds plus one Query per shard."""
 
 from __future__ import annotations
 
@@ -11,26 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lib.clock import sortable_ms
 from lib.store import conditions as C
+from lib.store import keys as K
 from lib.store import table
-from lib.store.conversations import Completion, Write, complete_clauses, conversation_pk, parallel, service_key
-from lib.store.items import (
-    AUTO_COMPLETE,
-    DUE_INDEX,
-    END_INDEX,
-    ERASE,
-    SHARDS,
-    START_INDEX,
-    Child,
-    Erasure,
-    JobItem,
-    ServiceItem,
-    due_pk,
-    from_plain,
-    split_conversation_pk,
-)
-from lib.store.table import ConcurrentChange, ConditionFailed, Expression, Query, Update
+from lib.store.concurrency import parallel
+from lib.store.expressions import Expression, Query
+from lib.store.items import Child, ServiceItem, from_plain
 
 STARTED, COMPLETED_EVENTS, ANY = "started", "completed", "any"
 
@@ -71,13 +56,13 @@ def _phase_query(tenant: str, phase: Phase, events: str, low: int, high: int, no
             high = min(high, select.started_high)
     if phase.source == "due":
         # Deadlines in [low, min(high, now]] (numbers), all tenants' partition, this tenant's items.
-        q = Query(due_pk(AUTO_COMPLETE, str(phase.shard)), index=DUE_INDEX, sk_from=low, sk_to=min(high, now + 1),
+        q = Query(K.due_shard_pk(K.AUTO_COMPLETE, phase.shard), index=K.DUE_INDEX, sk_from=low, sk_to=min(high, now + 1),
                   start_key=start_key)
-        q.filters.append(f"begins_with({q.expr.name('PK')}, {q.expr.value(tenant + '#C#')})")
+        q.filters.append(f"begins_with({q.expr.name('PK')}, {q.expr.value(K.conversation_pk(tenant, ''))})")
     else:
-        index = START_INDEX if phase.source == "start" else END_INDEX
-        pk = f"{tenant}#{'S' if phase.source == 'start' else 'E'}#{phase.shard}"
-        q = Query(pk, index=index, sk_from=sortable_ms(low), sk_to=sortable_ms(high), start_key=start_key)
+        index = K.START_INDEX if phase.source == "start" else K.END_INDEX
+        q = Query(K.time_index_pk(tenant, phase.source, phase.shard), index=index, sk_from=K.time_bound(low),
+                  sk_to=K.time_bound(high), start_key=start_key)
     e = q.expr
     q.filters.append(f"{e.name('expires_ms')} > {e.value(now)}")
     if events == ANY and phase.source != "start":
@@ -101,8 +86,8 @@ def window(tenant: str, events: str, low: int, high: int, now: int, cursor: dict
     Order: by the time of the event the window is read on, then service id: the start index first
     (started in the window: `started.timestamp` order, as every list, §5), then for `completed` /
     `any` the ends (end time) and the auto-completions not yet recorded (deadline). Each index is
-    spread over SHARDS partitions: their Queries run at once and are merged (a k-way merge; the
-    cursor holds each shard's position), each reading about `limit / SHARDS` items a call."""
+    spread over K.SHARDS partitions: their Queries run at once and are merged (a k-way merge; the
+    cursor holds each shard's position), each reading about `limit / K.SHARDS` items a call."""
     sources = SOURCES[events]
     index, positions = _resume(cursor)
     found: list[tuple[str, dict[str, Any]]] = []
@@ -112,16 +97,16 @@ def window(tenant: str, events: str, low: int, high: int, now: int, cursor: dict
         found += got
         if not exhausted:
             return found, found[-1][1]
-        index, positions = index + 1, [None] * SHARDS
-    return found, ({"source": index, "keys": [None] * SHARDS} if index < len(sources) else None)
+        index, positions = index + 1, [None] * K.SHARDS
+    return found, ({"source": index, "keys": [None] * K.SHARDS} if index < len(sources) else None)
 
 
 def _resume(cursor: dict[str, Any] | None) -> tuple[int, list[Any]]:
     if not cursor:
-        return 0, [None] * SHARDS
+        return 0, [None] * K.SHARDS
     if "phase" in cursor:  # a cursor of the shard-by-shard order (job checkpoints written before)
-        source, shard = divmod(cursor["phase"], SHARDS)
-        return source, [DONE] * shard + [cursor.get("key")] + [None] * (SHARDS - shard - 1)
+        source, shard = divmod(cursor["phase"], K.SHARDS)
+        return source, [DONE] * shard + [cursor.get("key")] + [None] * (K.SHARDS - shard - 1)
     return cursor["source"], list(cursor["keys"])
 
 
@@ -129,7 +114,7 @@ def _merge(tenant: str, source: str, index: int, events: str, low: int, high: in
            positions: list[Any], want: int, select: Select) -> tuple[list[tuple[str, dict[str, Any]]], bool]:
     """Up to `want` services of one index, its shards merged by sort key then service id; True when
     every shard is exhausted."""
-    chunk = want // SHARDS + 2
+    chunk = want // K.SHARDS + 2
     queries: dict[int, Query] = {}
     buffers: dict[int, list[dict[str, Any]]] = {}
     more: dict[int, bool] = {}
@@ -139,7 +124,7 @@ def _merge(tenant: str, source: str, index: int, events: str, low: int, high: in
         queries[shard] = q
         buffers[shard], more[shard] = q.first(chunk)
 
-    live = [shard for shard in range(SHARDS) if positions[shard] != DONE]
+    live = [shard for shard in range(K.SHARDS) if positions[shard] != DONE]
     parallel(*[lambda shard=shard: fetch(shard, positions[shard]) for shard in live])
     heap: list[tuple[Any, str, int]] = []
     position = list(positions)
@@ -165,14 +150,14 @@ def _merge(tenant: str, source: str, index: int, events: str, low: int, high: in
             else:
                 left = True
         push(shard)  # its next item, or DONE once it has none
-        found.append((split_conversation_pk(item["PK"])[1], {"source": index, "keys": list(position)}))
+        found.append((K.split_conversation_pk(item["PK"])[1], {"source": index, "keys": list(position)}))
     return found, not heap and not left
 
 
 def conversations(tenant: str, service_ids: list[str]) -> list[tuple[ServiceItem, list[Child]]]:
     """Whole conversations (service, states, tasks), read at once (one Query each, bounded pool)."""
     def read(service_id: str) -> tuple[ServiceItem | None, list[Child]]:
-        entities = [from_plain(i) for i in Query(conversation_pk(tenant, service_id), consistent=True).all()]
+        entities = [from_plain(i) for i in Query(K.conversation_pk(tenant, service_id), consistent=True).all()]
         service = next((e for e in entities if isinstance(e, ServiceItem)), None)
         return service, [e for e in entities if isinstance(e, Child)]
 
@@ -182,7 +167,7 @@ def conversations(tenant: str, service_ids: list[str]) -> list[tuple[ServiceItem
 def services(tenant: str, service_ids: list[str]) -> list[ServiceItem]:
     """The service items of these ids (BatchGetItem, 100 a call), in the order given."""
     found: dict[str, ServiceItem] = {}
-    for item in table.get_many([service_key(tenant, sid) for sid in service_ids]).values():
+    for item in table.get_many([K.service_key(tenant, sid) for sid in service_ids]).values():
         service = from_plain(item)
         if isinstance(service, ServiceItem):
             found[service.service_id] = service
@@ -219,8 +204,9 @@ def purge_candidates(tenant: str, operation: str, limit_ms: int, now: int, curso
     shard = cursor["shard"] if cursor else 0
     start_key = cursor.get("key") if cursor else None
     found: list[str] = []
-    while shard < SHARDS and len(found) < want:
-        q = Query(f"{tenant}#S#{shard}", index=START_INDEX, sk_to=sortable_ms(limit_ms), start_key=start_key)
+    while shard < K.SHARDS and len(found) < want:
+        q = Query(K.time_index_pk(tenant, "start", shard), index=K.START_INDEX, sk_to=K.time_bound(limit_ms),
+                  start_key=start_key)
         e = q.expr
         q.filters.append(f"{e.name('expires_ms')} > {e.value(now)}")
         if ".started" in operation:
@@ -230,96 +216,8 @@ def purge_candidates(tenant: str, operation: str, limit_ms: int, now: int, curso
         if operation.endswith(".anonymous"):
             q.filters += C.absent(e, "customer_id")
         items, more = q.first(want - len(found))
-        found += [split_conversation_pk(item["PK"])[1] for item in items]
+        found += [K.split_conversation_pk(item["PK"])[1] for item in items]
         if more:
             return found, {"shard": shard, "key": q.key_of(items[-1])}
         shard, start_key = shard + 1, None
-    return found, ({"shard": shard, "key": None} if shard < SHARDS else None)
-
-
-# ---------------------------------------------------------------- due work
-
-
-def due(kind: str, now: int, want: int) -> list[dict[str, Any]]:
-    """Items of the due index whose moment has come (auto-completions, erasures), across shards."""
-    found: list[dict[str, Any]] = []
-    for shard in range(SHARDS):
-        if len(found) >= want:
-            break
-        q = Query(due_pk(kind, str(shard)), index=DUE_INDEX, sk_to=now + 1)
-        items, _ = q.first(want - len(found))
-        found += items
-    return found
-
-
-def record_auto_completions(now: int, want: int = 100) -> int:
-    """Record the completion of services past their auto-complete moment (reads show them completed
-    already): a transaction of up to 25 updates each conditional on the deadline read; a batch that
-    meets a change meanwhile is done one by one. Returns how many were recorded."""
-    recorded = 0
-    rows = due(AUTO_COMPLETE, now, want)
-    for start in range(0, len(rows), 25):
-        updates = [_auto_completion(row) for row in rows[start:start + 25]]
-        try:
-            table.transact([table.tx_update(u) for u in updates])
-            recorded += len(updates)
-        except (ConditionFailed, ConcurrentChange):
-            for update in updates:
-                try:
-                    table.update(update)
-                    recorded += 1
-                except (ConditionFailed, ConcurrentChange):
-                    pass  # written meanwhile: its deadline moved, or it completed
-    return recorded
-
-
-def _auto_completion(row: dict[str, Any]) -> Update:
-    tenant, service_id = split_conversation_pk(row["PK"])
-    deadline = row["GSI5SK"]
-    u = Update(key={"PK": row["PK"], "SK": row["SK"]})
-    # Never before its start (started_ms is projected into the due index): no negative duration.
-    complete_clauses(u, tenant, service_id, Completion({}, max(deadline, int(row.get("started_ms", deadline)))))
-    e = u.expr
-    u.conditions += C.exists(e) + C.absent(e, "completed_ms") + C.equals(e, "auto_complete_at", deadline)
-    return u
-
-
-def unfinished_erasures(now: int, grace_ms: int = 60_000, want: int = 25) -> list[Erasure]:
-    """Erasures older than `grace_ms` still recorded: their request stopped before finishing."""
-    rows = due(ERASE, now - grace_ms, want)
-    found = [from_plain(table.get({"PK": row["PK"], "SK": row["SK"]})) for row in rows]
-    return [erasure for erasure in found if isinstance(erasure, Erasure)]
-
-
-# ---------------------------------------------------------------- jobs
-
-
-def create_job(job: JobItem) -> None:
-    e = Expression()
-    table.put(job.to_item(), C.new_item(e), e)
-
-
-def load_job(tenant: str, job_id: str) -> JobItem | None:
-    job = from_plain(table.get(JobItem(tenant=tenant, job_id=job_id, kind="", created_ms=0, updated_ms=0).key()))
-    return job if isinstance(job, JobItem) else None
-
-
-def take_job(tenant: str, job_id: str, w: Write, lease_ms: int) -> JobItem | None:
-    """Lease a running job for one worker until `lease_ms` (None: finished, or leased by another)."""
-    u = Update(key=JobItem(tenant=tenant, job_id=job_id, kind="", created_ms=0, updated_ms=0).key(),
-               sets={"lease_ms": lease_ms, "op": w.token})
-    e = u.expr
-    u.conditions += C.exists(e) + C.equals(e, "status", "running") + [f"{e.name('lease_ms')} <= {e.value(w.now)}"]
-    try:
-        job = from_plain(table.update(u))
-    except ConditionFailed:
-        return None
-    return job if isinstance(job, JobItem) else None
-
-
-def save_job(job: JobItem, w: Write) -> None:
-    """Checkpoint a job this worker holds (conditional on its lease token)."""
-    e = Expression()
-    previous = job.op
-    job.op = w.token
-    table.put(job.to_item(), C.exists(e) + C.equals(e, "op", previous), e)
+    return found, ({"shard": shard, "key": None} if shard < K.SHARDS else None)
