@@ -18,7 +18,6 @@ handlers/__init__.py calls it first. tests/package/test_import_time.py fails if 
 from __future__ import annotations
 
 import ast
-import importlib
 import importlib.util
 import sys
 import threading
@@ -43,6 +42,13 @@ def _names(spec: Any) -> dict[str, str]:
     return found
 
 
+def _imported(module: str) -> Any:
+    """`module`, imported by the import statement's own machinery (importlib.import_module takes
+    another path, which `-X importtime` does not report)."""
+    __import__(module)
+    return sys.modules[module]
+
+
 def defer(name: str) -> bool:
     """Register the package `name` without running its `__init__` (see the module's docstring).
     False when that cannot be done (already imported, not a package, no source to read)."""
@@ -65,11 +71,11 @@ def defer(name: str) -> bool:
 
     def __getattr__(attribute: str) -> Any:  # noqa: N807 - a module's attribute hook (PEP 562)
         if attribute in names:
-            value = getattr(importlib.import_module(names[attribute]), attribute)
+            value = getattr(_imported(names[attribute]), attribute)
             setattr(module, attribute, value)
             return value
         try:
-            return importlib.import_module(f"{name}.{attribute}")
+            return _imported(f"{name}.{attribute}")
         except ModuleNotFoundError as missing:
             if missing.name != f"{name}.{attribute}":
                 raise
