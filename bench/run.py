@@ -120,6 +120,19 @@ def function_output(path: Path) -> dict[str, Any]:
             "metric_documents_by_name": metrics, "first_errors": errors}
 
 
+def calibrate(results: dict[str, Any], reference_at_start: float, reference_at_end: float) -> dict[str, Any]:
+    """The run's units (bench/calibration.py): what every absolute time of the report is printed beside."""
+    bare = (results.get("floor") or {}).get("get_service", {}).get("bare_us") \
+        or results["operations"]["get_service"]["zero_latency_bare_us"]
+    one = (results.get("throughput") or {}).get("1_clients") or {}
+    return {"bare_get_item_us": bare,
+            "python_reference_us": {"start": reference_at_start, "end": reference_at_end},
+            "import_boto3_cpu_s": (results.get("cold_start") or {}).get("import_boto3_cpu_s"),
+            "one_client_p50_ms": one.get("p50_ms"),
+            "note": "bare GetItem: CPU µs of one GetItem made directly with botocore, answered at once; python "
+                    "reference: CPU µs of a fixed JSON workload at the run's start and end (bench/calibration.py)"}
+
+
 def misses(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Every operation and growth case above the rule's minimum, with its reason."""
     found = []
@@ -163,7 +176,7 @@ def main() -> None:
 
     TRACKER.install()  # before any client exists
 
-    from bench import authorization
+    from bench import authorization, calibration
 
     TRACKER.side = authorization.is_grant_lookup  # the access check's lookups: apart from the operations
 
@@ -186,6 +199,7 @@ def main() -> None:
     embedded_dynamodb.faithful_updates()
     embedded_dynamodb.partition_scoped()
     started = time.time()
+    reference_at_start = calibration.python_reference_us()
     results: dict[str, Any] = {
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
                     "load_average": [round(os.getloadavg()[0], 2)]},
@@ -277,6 +291,7 @@ def main() -> None:
     if skip:
         results["skipped"] = sorted(skip)
     phase("done")
+    results["calibration"] = calibrate(results, reference_at_start, calibration.python_reference_us())
     results["phase_seconds"] = phase.seconds
     results["misses"] = misses(results)
     used = {miss["reason_key"] for miss in results["misses"]}
