@@ -28,6 +28,27 @@ from bench.calls import TRACKER, bare_call
 from bench.harness import raw_client
 
 SINGLE_TARGET, LIST_TARGET = 1.15, 1.10
+PAGE_CUSTOMER, PAGE_SIZE = "bench-floor-page", 100
+
+
+def hundred_service_page(api: Any) -> tuple[Any, list[Any], Any, Any]:
+    """The list page the floor is measured on: a customer of PAGE_SIZE services (built through the
+    handlers, each with a state, every other one ended), listed whole in one page of `limit=100`.
+    Returns (the operation, its recorded calls, its context, its reply)."""
+    from bench import data
+    from bench.operations import Op
+
+    data.customer_services(api, PAGE_CUSTOMER, PAGE_SIZE)
+    op = Op("list_customer_services_all", lambda _: api.get(f"/customers/{PAGE_CUSTOMER}/services?limit=100"),
+            list_route=True)
+    TRACKER.start()
+    try:
+        reply = op.call(None)
+    finally:
+        calls = TRACKER.stop()
+    if reply.status != 200 or len(reply.json) != PAGE_SIZE:
+        raise RuntimeError(f"the floor's list page answered {reply.status} with {len(reply.json or [])} services")
+    return op, calls, None, reply
 
 
 def floor_event(api: Any, op: Any, ctx: Any) -> dict[str, Any]:
@@ -110,4 +131,5 @@ def measure(api: Any, op: Any, ctx: Any, calls: list[Any], reply: Any, runs: int
         "met": ratio <= target,
         "runs": runs,
         "calls": [call.operation for call in calls],
+        "items_returned": len(body) if isinstance(body, list) else 1,
     }

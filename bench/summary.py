@@ -87,11 +87,13 @@ def summary_section(r: dict[str, Any]) -> str:
     ops = r.get("operations") or {}
     if any("latency_round_trips" in entry for entry in ops.values()):
         above = _chains_above(r)
+        shown = ", ".join(above[:6]) + (f" and {len(above) - 6} more (Latency, below)" if len(above) > 6 else "")
         rows.append(["latency: every operation at its minimum chain (rule 4)",
-                     f"{len(ops) - len(above)} of {len(ops)} at it; above (chain/minimum): {', '.join(above) or 'none'}",
+                     f"{len(ops) - len(above)} of {len(ops)} at it; above (chain/minimum): {shown or 'none'}",
                      status(not above)])
     for name, entry in (r.get("floor") or {}).items():
-        rows.append([f"handler ÷ framework floor ≤ {entry['target_handler_to_floor']:.2f}: `{name}`",
+        items = f" ({entry['items_returned']} services)" if entry.get("items_returned", 1) > 1 else ""
+        rows.append([f"handler ÷ framework floor ≤ {entry['target_handler_to_floor']:.2f}: `{name}`{items}",
                      f"{entry['handler_to_floor']:.2f} (handler {us(r, entry['handler_us'])}, floor "
                      f"{entry['floor_us']:.0f} µs, bare {entry['bare_us']:.0f} µs)", status(entry["met"])])
     cold = r.get("cold_start") or {}
@@ -101,13 +103,14 @@ def summary_section(r: dict[str, Any]) -> str:
                          f"{entry['first_invocation_to_floor']:.2f} (import + first invocation "
                          f"{entry['first_invocation_cpu_s']:.3f} s CPU, floor {entry['floor_first_invocation_cpu_s']:.3f}"
                          f" s; `import boto3` {num(cold.get('import_boto3_cpu_s'), 3)} s)", status(entry["met"])])
-    lists = r.get("lists") or {}
-    ratios = [(entry["items_read_per_returned"], name) for name, entry in lists.items()
-              if entry.get("items_read_per_returned") is not None]
-    if ratios:
-        worst, where = max(ratios)
-        rows.append([f"lists: items read per item returned ≤ {LISTS_TARGET}", f"worst {worst:.3f} (`{where}`)",
-                     status(worst <= LISTS_TARGET)])
+    growth = r.get("growth") or {}
+    pages = [(per[max(per, key=int)]["items_read_per_returned"], name, max(per, key=int))
+             for name, per in growth.items() if name.startswith("list_") and per
+             and per[max(per, key=int)].get("items_read_per_returned") is not None]
+    if pages:
+        worst, where, size = max(pages)
+        rows.append([f"list pages: items read per item returned ≤ {LISTS_TARGET} (growth cases, largest size)",
+                     f"worst {worst:.3f} (`{where}` at {size})", status(worst <= LISTS_TARGET)])
     loaded = (r.get("throughput") or {}).get("32_clients")
     if loaded:
         one = (r.get("throughput") or {}).get("1_clients") or {}
@@ -178,7 +181,7 @@ def floor_section(r: dict[str, Any]) -> str:
     floor = r.get("floor") or {}
     if not floor:
         return "Not measured in this run."
-    rows = [[f"`{name}`", " + ".join(e["calls"]), us(r, e["handler_us"]), us(r, e["floor_us"]), us(r, e["bare_us"]),
+    rows = [[f"`{name}`", e.get("items_returned", "–"), " + ".join(e["calls"]), us(r, e["handler_us"]), us(r, e["floor_us"]), us(r, e["bare_us"]),
              f"**{e['handler_to_floor']:.2f}**", f"{e['target_handler_to_floor']:.2f}", status(e["met"]),
              f"{e['floor_to_bare']:.2f}", f"{e['handler_minus_floor_us']:.0f}"] for name, e in floor.items()]
     runs = next(iter(floor.values()))["runs"]
@@ -188,9 +191,11 @@ def floor_section(r: dict[str, Any]) -> str:
             "metric, Tracer patching botocore, a DynamoDB client built at init), making the same DynamoDB calls "
             "with the same parameters and answering the handler's reply; it writes no log line and adds no "
             "metric of its own. The handler runs with production settings (metrics, INFO logs, tracing, "
-            f"ACCESS_MODE=iam, the caller's grant cached). {runs} rounds of handler, floor and the bare calls, "
+            f"ACCESS_MODE=iam, the caller's grant cached). The list page is a customer's 100 services in one page "
+            f"(`limit=100`, a customer of its own). {runs} rounds of handler, floor and the bare calls, "
             "interleaved, each answered at once from the recording (bench/floor.py); CPU medians.\n\n"
-            + table(["operation", "calls", "handler", "floor", "bare calls", "handler ÷ floor", "target", "",
+            + table(["operation", "items returned", "calls", "handler", "floor", "bare calls", "handler ÷ floor",
+                     "target", "",
                      "floor ÷ bare", "handler − floor µs"], rows))
 
 
