@@ -19,6 +19,7 @@ from bench.summary import (
     load_section,
     ms_cpu,
     num,
+    scale_section,
     summary_section,
     table,
     unused_imports_section,
@@ -346,6 +347,10 @@ case with the rule's minimum, and how everything is measured.
 ## Load: the local server under 1, 8 and 32 clients
 
 {load_section(r)}
+
+## Scale on paper: where 10,000 starts a second land
+
+{scale_section(r)}
 
 ## Misses
 

@@ -182,7 +182,19 @@ def main() -> None:
 
     from moto import mock_aws
 
-    from bench import coldstart, floor, growth, latency, maintenance, operations, profile, reasons, rule, scaling
+    from bench import (
+        coldstart,
+        floor,
+        growth,
+        latency,
+        maintenance,
+        operations,
+        partitions,
+        profile,
+        reasons,
+        rule,
+        scaling,
+    )
     from local import embedded_dynamodb, template
 
     reps = 1 if quick else 15
@@ -278,6 +290,9 @@ def main() -> None:
                             "status": results["maintenance"]["purge"]["status"]}
         harness.label_case("authorization")
         results["authorization"] = authorization.measure(api, f"/services/{active}", reps)
+        phase("scale on paper")
+        harness.label_case("scale")
+        results["scale"] = partitions.measure(harness.TimedApi)
 
     results["calls_hooked_clients"] = TRACKER.clients
     results["grant_lookups"] = {"total": TRACKER.side_total,

@@ -309,3 +309,41 @@ def load_section(r: dict[str, Any]) -> str:
     if loaded.get("error_samples"):
         text += "\n\nFirst errors: " + "; ".join(loaded["error_samples"])
     return text
+
+
+# ---------------------------------------------------------------- scale on paper
+
+
+def scale_section(r: dict[str, Any]) -> str:
+    scale = r.get("scale") or {}
+    if not scale.get("workloads"):
+        return "Not measured in this run."
+    limit = scale["write_limit"]
+    rows = []
+    for name, workload in scale["workloads"].items():
+        at = scale["at_10000_per_second"][name]
+        for kind, entry in workload["by_kind"].items():
+            figures = at.get(kind) or {}
+            if "one_tenant_half_wcu" in figures:
+                hot = (f"{figures['hundred_equal_tenants_wcu']} (100 equal tenants); {figures['one_tenant_half_wcu']:,} = "
+                       f"**{figures['one_tenant_half_share'] * 100:.0f} %** (one tenant half); "
+                       f"{figures['single_tenant_wcu']:,} (one tenant); limit reached by a tenant of "
+                       f"{figures['tenant_share_at_limit'] * 100:.0f} % of the traffic")
+            elif "wcu" in figures:
+                hot = (f"{figures['wcu']:,} = **{figures['share'] * 100:.0f} %** whatever the tenants "
+                       f"({figures['shards_needed']} shards would keep it under the limit)")
+            else:
+                hot = (f"one {kind.split(' (')[0].removeprefix('an ').removeprefix('a ')} reaches the limit at "
+                       f"{figures.get('conversations_a_second_at_limit_per_partition')} of its own a second")
+            rows.append([name, kind, entry["write_units_per_conversation"], entry["spread"].replace("SHARDS",
+                                                                                                    str(scale["shards"])),
+                         hot])
+    return (f"Write units per conversation on each kind of partition, measured by running each workload once "
+            "through the handlers and charging every item and index entry written to its partition "
+            "(bench/partitions.py, with scripts/costs.py's accounting: 1 unit per started KB, twice in a "
+            "transaction; an index entry changed costs its units again, moved both where it leaves and where it "
+            f"lands). Then the hottest partition of each kind at 10,000 of them a second, against DynamoDB's "
+            f"{limit:,} write units a second per partition ({scale['read_limit']:,} read units: starts read "
+            "nothing). docs/DESIGN.md, \"Scale\", draws the conclusions.\n\n"
+            + table(["workload (10,000 a second)", "partition", "write units per conversation", "spread over",
+                     "write units a second on the hottest one (share of the limit)"], rows))
