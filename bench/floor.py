@@ -31,14 +31,14 @@ SINGLE_TARGET, LIST_TARGET = 1.15, 1.10
 PAGE_CUSTOMER, PAGE_SIZE = "bench-floor-page", 100
 
 
-def hundred_service_page(api: Any) -> tuple[Any, list[Any], Any, Any]:
-    """The list page the floor is measured on: a customer of PAGE_SIZE services (built through the
+def hundred_service_page(api: Any, size: int = PAGE_SIZE) -> tuple[Any, list[Any], Any, Any]:
+    """The list page the floor is measured on: a customer of `size` services (built through the
     handlers, each with a state, every other one ended), listed whole in one page of `limit=100`.
     Returns (the operation, its recorded calls, its context, its reply)."""
     from bench import data
     from bench.operations import Op
 
-    data.customer_services(api, PAGE_CUSTOMER, PAGE_SIZE)
+    data.customer_services(api, PAGE_CUSTOMER, size)
     op = Op("list_customer_services_all", lambda _: api.get(f"/customers/{PAGE_CUSTOMER}/services?limit=100"),
             list_route=True)
     TRACKER.start()
@@ -46,7 +46,7 @@ def hundred_service_page(api: Any) -> tuple[Any, list[Any], Any, Any]:
         reply = op.call(None)
     finally:
         calls = TRACKER.stop()
-    if reply.status != 200 or len(reply.json) != PAGE_SIZE:
+    if reply.status != 200 or len(reply.json) != size:
         raise RuntimeError(f"the floor's list page answered {reply.status} with {len(reply.json or [])} services")
     return op, calls, None, reply
 

@@ -185,14 +185,15 @@ def floor_section(r: dict[str, Any]) -> str:
              f"**{e['handler_to_floor']:.2f}**", f"{e['target_handler_to_floor']:.2f}", status(e["met"]),
              f"{e['floor_to_bare']:.2f}", f"{e['handler_minus_floor_us']:.0f}"] for name, e in floor.items()]
     runs = next(iter(floor.values()))["runs"]
+    page = (floor.get("list_customer_services_all") or {}).get("items_returned", "–")
     return ("bench/floor_app.py is the framework floor: a minimal Powertools REST app with what production uses "
             "(`APIGatewayRestResolver(enable_validation=True)`, the same route shapes with header, path, query "
             "and body models, Logger with the Lambda context and correlation id, Metrics with the cold-start "
             "metric, Tracer patching botocore, a DynamoDB client built at init), making the same DynamoDB calls "
             "with the same parameters and answering the handler's reply; it writes no log line and adds no "
             "metric of its own. The handler runs with production settings (metrics, INFO logs, tracing, "
-            f"ACCESS_MODE=iam, the caller's grant cached). The list page is a customer's 100 services in one page "
-            f"(`limit=100`, a customer of its own). {runs} rounds of handler, floor and the bare calls, "
+            f"ACCESS_MODE=iam, the caller's grant cached). The list page is a customer's {page} services in one "
+            f"page (`limit=100`, a customer of its own). {runs} rounds of handler, floor and the bare calls, "
             "interleaved, each answered at once from the recording (bench/floor.py); CPU medians.\n\n"
             + table(["operation", "items returned", "calls", "handler", "floor", "bare calls", "handler ÷ floor",
                      "target", "",
