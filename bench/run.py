@@ -2,11 +2,15 @@
 docs/BENCHMARKS.md (rendered from the JSON this writes by bench/report.py).
 
 One process, the deployed functions' settings emulated (bench/harness.py): the operations on the
-in-process moto and on recorded responses (bench/operations.py, bench/profile.py), the growth cases
-(bench/growth.py), scaling against unrelated data (bench/scaling.py), maintenance and authorization
-slots (bench/maintenance.py, bench/authorization.py); then the cold start of the built packages in
-fresh python3.13 processes (bench/coldstart.py) and the local server's throughput (bench/load.py).
-Every AWS call of the process is counted (bench/calls.py); the minimum is bench/rule.py's.
+in-process moto, on recorded responses at zero latency and under a simulated round trip per call
+(bench/operations.py, bench/latency.py); the framework floor beside three of them and where the
+time goes (bench/floor.py, bench/profile.py); the growth cases (bench/growth.py), scaling against
+unrelated data (bench/scaling.py), maintenance and authorization slots (bench/maintenance.py,
+bench/authorization.py), where the writes land (bench/partitions.py); then the cold start of the
+built packages and of the stack floor in fresh python3.13 processes, with what their import loads
+and never runs (bench/coldstart.py, bench/imports.py), and the local server under 1, 8 and 32
+clients (bench/load.py). Every AWS call of the process is counted (bench/calls.py); the minimum is
+bench/rule.py's; absolute times are printed beside the run's units (bench/calibration.py).
 
     python -m bench.run [--quick] [--output bench/results.json]
 """
