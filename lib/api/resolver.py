@@ -301,15 +301,21 @@ class ContractResolver(APIGatewayRestResolver):
             if found and method not in methods:
                 error = MethodNotAllowed(f"method {method} is not allowed on {event.get('path')}; "
                                          f"allowed: {', '.join(methods)}")
-                return _proxy_reply(error, {"Allow": ", ".join(methods)})
+                return proxy_error(error, {"Allow": ", ".join(methods)})
         return super().resolve(event, context)
 
 
-def _proxy_reply(error: ApiError, headers: dict[str, str] | None = None) -> dict[str, Any]:
+def proxy_error(error: ApiError, headers: dict[str, str] | None = None) -> dict[str, Any]:
     """A proxy-integration reply for an error found before the resolver runs."""
     return {"statusCode": error.status, "headers": {"Content-Type": JSON, **(headers or {})},
             "body": json.dumps({"message": error.message, "exception": error.exception}, ensure_ascii=False),
             "isBase64Encoded": False}
+
+
+def internal_error(event: dict[str, Any]) -> ApiError:
+    """The contract's 500: its message carries the request id, nothing else (§2)."""
+    request_id = (event.get("requestContext") or {}).get("requestId", "unknown")
+    return ApiError(f"internal error, request id {request_id}")
 
 
 def make_app(*route_sets: Routes) -> APIGatewayRestResolver:
@@ -334,8 +340,8 @@ def make_app(*route_sets: Routes) -> APIGatewayRestResolver:
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response:
         logger.exception("unexpected error")
-        request_id = (app.current_event.get("requestContext") or {}).get("requestId", "unknown")
-        return error_response(500, "InternalException", f"internal error, request id {request_id}")
+        internal = internal_error(app.current_event.raw_event)
+        return error_response(internal.status, internal.exception, internal.message)
 
     return app
 

@@ -10,12 +10,9 @@ from lib import clock
 from lib.errors import ValidationError
 from lib.models import attached_key_problem
 from lib.rules.services import check_service_id, json_text
-from lib.store import pages, starts
 from lib.store import services as service_store
-from lib.store.concurrency import Write, backoff
-from lib.store.table import ConcurrentChange
-
-ATTEMPTS = 10
+from lib.store import starts
+from lib.store.concurrency import Write
 
 
 def check_name(name: str) -> str:
@@ -63,18 +60,9 @@ def merge(tenant: str, service_id: str, kind: str, child_id: int | None, name: s
     check_name(name)
     if not isinstance(patch, dict):
         raise ValidationError("body: a merge patch must be a JSON object")
+    w = Write(tenant, clock.now_ms())
     if kind == "service":
-        text = service_store.merge_service_attached(Write(tenant, clock.now_ms()), service_id, name,
-                                            lambda old: _merged(name, old, patch))
-        return json.loads(text)
-    for attempt in range(ATTEMPTS):
-        now = clock.now_ms()
-        _, child = pages.read_child(tenant, service_id, kind, child_id, now)
-        old = child.ext.get(name)
-        text = _merged(name, old, patch)
-        try:
-            starts.put_child_attached(Write(tenant, now), service_id, kind, child_id, name, text, expected=old)
-            return json.loads(text)
-        except service_store.AttachedMoved:
-            backoff(attempt)
-    raise ConcurrentChange(f"attached data '{name}' changed concurrently; retry")
+        text = service_store.merge_service_attached(w, service_id, name, lambda old: _merged(name, old, patch))
+    else:
+        text = starts.merge_child_attached(w, service_id, kind, child_id, name, lambda old: _merged(name, old, patch))
+    return json.loads(text)

@@ -20,12 +20,10 @@ from lib.models import CompositeElement, ServiceStart
 from lib.rules import children, expiration, services
 from lib.store import composite as locks
 from lib.store import pages
-from lib.store.concurrency import Write, backoff
+from lib.store.concurrency import ATTEMPTS, Write, backoff
 from lib.store.idempotency import Claim
 from lib.store.items import CompositeLock, ServiceItem, StateItem, TaskItem
 from lib.store.keys import digest
-
-ATTEMPTS = 8
 
 
 def start(tenant: str, elements: list[CompositeElement], claim: Claim | None = None) -> list[dict[str, Any]]:
@@ -36,10 +34,33 @@ def start(tenant: str, elements: list[CompositeElement], claim: Claim | None = N
         if expiration.for_start(body.ttl, body.expiration_time, now).expires_ms <= now:
             raise ValidationError(f"services[{index}].service: ttl / expiration_time would expire the service at "
                                   "once: nothing could be started in it")
+        if element.state.previous_state_id is not None:
+            _check_previous_state(tenant, element, now)
     results = [_element(tenant, element, claim if index == 0 else None) for index, element in enumerate(elements)]
     if claim is not None:
         claim.save(results)
     return results
+
+
+def _check_previous_state(tenant: str, element: CompositeElement, now: int) -> None:
+    """Before anything is written: an element's `previous_state_id` names a state of the service the
+    element would use (the one its lock names, or the owner's active one with its keys); an element
+    that would create its service has no state yet (404). Decision: the state must exist before the
+    request (docs/DESIGN.md, composite start)."""
+    body, previous = element.service, element.state.previous_state_id
+    key = digest(body.customer_id, body.contact_key, body.service_type)
+    lock, _ = locks.read_lock(tenant, key)
+    service = None
+    if lock is not None and lock.service_id is not None:
+        service, _, _ = locks.read_named(None, tenant, lock.service_id, None, None)
+    if not _usable_service(service, body, now):
+        service = pages.find_active_service(tenant, body.customer_id, body.contact_key, body.service_type, now)
+    try:
+        if service is None:
+            raise NotFound("no service yet")
+        pages.read_child(tenant, service.service_id, "state", previous, now)
+    except NotFound:
+        raise NotFound(f"previous state {previous} not found") from None
 
 
 def _element(tenant: str, element: CompositeElement, claim: Claim | None) -> dict[str, Any]:

@@ -35,6 +35,11 @@ def completed(e: Expression) -> list[str]:
     return [f"attribute_exists({e.name('completed_ms')})"]
 
 
+def completed_by(e: Expression, now: int) -> list[str]:
+    """The service is completed now: an end recorded, or its auto-complete moment passed."""
+    return [f"attribute_exists({e.name('completed_ms')}) OR {e.name('auto_complete_at')} <= {e.value(now)}"]
+
+
 def child_active(e: Expression) -> list[str]:
     """The state or task exists and has not ended."""
     return exists(e) + [f"attribute_not_exists({e.name('completed_ms')})"]

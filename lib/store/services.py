@@ -10,7 +10,7 @@ children's TTL (lib.store.expiration), work after it only lowers them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +42,6 @@ def live_service(item: dict[str, Any] | None, service_id: str, now: int) -> Serv
     if service is None or not service.is_live(now):
         raise not_found(service_id)
     return service
-
 
 
 # ---------------------------------------------------------------- reading a service
@@ -265,15 +264,3 @@ class AttachedMoved(Conflict):
 
     def __init__(self) -> None:
         super().__init__("attached data changed concurrently; retry")
-
-
-
-def services_by_key(tenant: str, service_ids: Iterable[str]) -> dict[str, ServiceItem]:
-    keys = [K.service_key(tenant, sid) for sid in service_ids]
-    found = table.get_many(keys) if keys else {}
-    out = {}
-    for item in found.values():
-        service = decode_service(item)
-        if service is not None:
-            out[service.service_id] = service
-    return out

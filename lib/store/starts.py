@@ -19,6 +19,7 @@ from lib.store.expiration import expiration_clauses, raise_children_ttl
 from lib.store.expressions import Expression, Update
 from lib.store.idempotency import Claim
 from lib.store.items import Child, Completion, ServiceItem, StateItem, from_plain
+from lib.store.pages import read_child
 from lib.store.services import AttachedMoved, activity_clauses, decode_service, not_found
 from lib.store.table import TRANSACTION_LIMIT, ConcurrentChange, ConditionFailed
 
@@ -226,3 +227,19 @@ def put_child_attached(w: Write, service_id: str, kind: str, child_id: int, name
         if failed.old_of(1) is None:
             raise NotFound(f"{kind} {child_id} not found") from None
         raise AttachedMoved() from None
+
+
+def merge_child_attached(w: Write, service_id: str, kind: str, child_id: int, name: str,
+                         merge: Callable[[str | None], str]) -> str:
+    """Apply `merge` (old JSON text or None -> new JSON text) to one attached-data key of a state or
+    task; the write is conditional on the value read, retried when another write got in between."""
+    for attempt in range(ATTEMPTS):
+        _, child = read_child(w.tenant, service_id, kind, child_id, w.now)
+        old = child.ext.get(name)
+        new = merge(old)
+        try:
+            put_child_attached(w, service_id, kind, child_id, name, new, expected=old)
+            return new
+        except AttachedMoved:
+            backoff(attempt)
+    raise Conflict(f"attached data '{name}' changed concurrently; retry")

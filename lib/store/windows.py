@@ -12,7 +12,6 @@ from typing import Any
 
 from lib.store import conditions as C
 from lib.store import keys as K
-from lib.store import table
 from lib.store.concurrency import parallel
 from lib.store.expressions import Expression, Query
 from lib.store.items import Child, ServiceItem, from_plain
@@ -164,16 +163,6 @@ def conversations(tenant: str, service_ids: list[str]) -> list[tuple[ServiceItem
     return [(s, c) for s, c in parallel(*[lambda sid=sid: read(sid) for sid in service_ids]) if s is not None]
 
 
-def services(tenant: str, service_ids: list[str]) -> list[ServiceItem]:
-    """The service items of these ids (BatchGetItem, 100 a call), in the order given."""
-    found: dict[str, ServiceItem] = {}
-    for item in table.get_many([K.service_key(tenant, sid) for sid in service_ids]).values():
-        service = from_plain(item)
-        if isinstance(service, ServiceItem):
-            found[service.service_id] = service
-    return [found[sid] for sid in service_ids if sid in found]
-
-
 # ---------------------------------------------------------------- purge
 
 
@@ -181,18 +170,23 @@ PURGE_OPERATIONS = ("purge.service.all", "purge.service.started", "purge.service
                     "purge.service.completed", "purge.service.completed.anonymous")
 
 
+def _purge_status(e: Expression, operation: str, now: int) -> list[str]:
+    """The status and anonymity `operation` asks for (§8), as clauses of a condition or a filter."""
+    clauses = []
+    if ".started" in operation:
+        clauses += C.active(e, now)
+    elif ".completed" in operation:
+        clauses += C.completed_by(e, now)
+    if operation.endswith(".anonymous"):
+        clauses += C.absent(e, "customer_id")
+    return clauses
+
+
 def purge_conditions(operation: str, limit_ms: int, now: int) -> Callable[[Expression], list[str]]:
     """What a service must be for `operation` (§8): started before `limit`, live, and its status."""
 
     def build(e: Expression) -> list[str]:
-        conditions = C.live(e, now) + [f"{e.name('started_ms')} < {e.value(limit_ms)}"]
-        if ".started" in operation:
-            conditions += C.active(e, now)
-        elif ".completed" in operation:
-            conditions += [f"attribute_exists({e.name('completed_ms')}) OR {e.name('auto_complete_at')} <= {e.value(now)}"]
-        if operation.endswith(".anonymous"):
-            conditions += C.absent(e, "customer_id")
-        return conditions
+        return C.live(e, now) + [f"{e.name('started_ms')} < {e.value(limit_ms)}"] + _purge_status(e, operation, now)
 
     return build
 
@@ -209,12 +203,7 @@ def purge_candidates(tenant: str, operation: str, limit_ms: int, now: int, curso
                   start_key=start_key)
         e = q.expr
         q.filters.append(f"{e.name('expires_ms')} > {e.value(now)}")
-        if ".started" in operation:
-            q.filters += C.active(e, now)
-        elif ".completed" in operation:
-            q.filters.append(f"attribute_exists({e.name('completed_ms')}) OR {e.name('auto_complete_at')} <= {e.value(now)}")
-        if operation.endswith(".anonymous"):
-            q.filters += C.absent(e, "customer_id")
+        q.filters += _purge_status(e, operation, now)
         items, more = q.first(want - len(found))
         found += [K.split_conversation_pk(item["PK"])[1] for item in items]
         if more:
