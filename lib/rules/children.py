@@ -167,11 +167,9 @@ def list_children(tenant: str, service_id: str, kind: str, query: ChildQuery,
         done = Conversation(service, now).completed_ms(child) is not None
         return query.status is None or (query.status == Status.COMPLETED) == done
 
-    service, children, more = pages.children_page(tenant, service_id, page, now, keep)
-    conversation = Conversation(service, now).add(children)
-    if kind == "state" and selection.embeds_tasks and children:
-        ids = [c.state_id for c in children]
-        conversation.add(pages.tasks_of_states(service, min(ids), max(ids)))
+    service, children, more, tasks = pages.children_page(tenant, service_id, page, now, keep,
+                                                         embed_tasks=kind == "state" and selection.embeds_tasks)
+    conversation = Conversation(service, now).add(children).add(tasks)
     views, cut = fill_page(children, lambda c: conversation.view(c, selection),
                            lambda c: f"GET /services/{service_id}/{kind}s/{c.child_id}")
     more = more or cut
