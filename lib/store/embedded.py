@@ -8,14 +8,16 @@ A conversation is one item collection, so what a read embeds lies in one or two 
 * one status of one kind, while the service is active: one range of the status index (LSI1);
 * one status of each kind (or one status of one kind and every status of the other): two ranges,
   unless the conversation is small (the service item counts its children), when one Query of both
-  kinds costs less than two (a read unit holds 4 KB) and reads at most SMALL_CONVERSATION more items.
+  kinds costs less than two (a read unit holds 4 KB) and reads at most SMALL_CONVERSATION more items;
+* on a page, a small conversation's children are read by key instead (see children_of_services).
 
 A completed service shows every child completed (read-time cascade: lib.rules.conversation), so for
 it an active array is empty and a completed one is the whole base range; while a big state end is in
 flight (`cascading`), the base range too. Every conversation of a page is read at once
 (lib.store.concurrency.parallel, at most IN_FLIGHT Queries in flight).
 
-Memory: each Query returns at most 1 MB (DynamoDB's page). A conversation whose children need more
+Memory: each Query returns at most 1 MB (DynamoDB's page), each BatchGetItem at most 100 items
+(of ≤ 400 KB; DynamoDB stops at 16 MB). A conversation whose children need more
 pages is read on page by page only while their views (`weigh`, from lib.rules) stay within `limit`
 (the reply's 5 MB): past it the read stops and the conversation is marked not whole (it cannot be
 shown: the single read answers 413, a page ends before it).
@@ -141,15 +143,32 @@ def _gather(readings: list[Reading]) -> Embedded:
 
 def children_of_services(services: list[ServiceItem], wanted: Wanted, now: int, weigh: Weigh | None = None,
                          limit: int | None = None) -> list[Embedded]:
-    """The embedded children of each service of a page (services read already), every Query at once."""
-    plans = []
+    """The embedded children of each service of a page (services read already), every read at once.
+
+    A small conversation's children are read by key: its service item counts them (ids run from 1
+    without gaps), so every small conversation of the page shares BatchGetItem calls of 100 keys
+    instead of one Query each; a call costs more CPU than the items it returns, and a page of 100
+    conversations would otherwise make 100 calls. A bigger one is read by Query (its ranges)."""
+    plans: list[tuple[list[dict[str, str]], list[Reading]]] = []  # per service: keys, or ranges
     for service in services:
-        small = service.state_seq + service.task_seq <= SMALL_CONVERSATION
-        plans.append([Reading(service.pk, r) for r in ranges(wanted, service.completed_at(now) is not None,
-                                                               bool(service.cascading), small)])
-    tasks = [(service, reading) for service, plan in zip(services, plans) for reading in plan]
-    parallel(*[lambda s=s, r=r: r.rest(s, weigh, limit) for s, r in tasks])
-    return [_gather(plan) for plan in plans]
+        done = service.completed_at(now) is not None
+        kinds = [kind for kind, status in wanted.items() if not (status == Status.ACTIVE and done)]
+        seqs = {kind: service.state_seq if kind == "state" else service.task_seq for kind in kinds}
+        if sum(seqs.values()) <= SMALL_CONVERSATION:
+            plans.append(([K.child_key(service.tenant, service.service_id, kind, n)
+                           for kind, seq in seqs.items() for n in range(1, seq + 1)], []))
+        else:
+            small = service.state_seq + service.task_seq <= SMALL_CONVERSATION
+            plans.append(([], [Reading(service.pk, r) for r in ranges(wanted, done, bool(service.cascading), small)]))
+    keys = [key for plan_keys, _ in plans for key in plan_keys]
+    chunks = [keys[start:start + table.BATCH_GET_LIMIT] for start in range(0, len(keys), table.BATCH_GET_LIMIT)]
+    readings = [(service, r) for service, (_, plan) in zip(services, plans) for r in plan]
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for got in parallel(*[lambda chunk=chunk: table.get_many(chunk) for chunk in chunks],
+                        *[lambda s=s, r=r: r.rest(s, weigh, limit) for s, r in readings])[:len(chunks)]:
+        found.update(got)
+    return [Embedded(_children([found[k] for k in ((key["PK"], key["SK"]) for key in plan_keys) if k in found]))
+            if not plan else _gather(plan) for plan_keys, plan in plans]
 
 
 def read_conversation(tenant: str, service_id: str, wanted: Wanted, now: int, weigh: Weigh | None = None,
