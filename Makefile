@@ -21,7 +21,7 @@ $(STAMP): $(RUN_STAMP)
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## Serve the API on http://127.0.0.1:$(PORT) with an embedded in-memory DynamoDB (Ctrl-C or SIGTERM stops).
+## Serve the API on http://127.0.0.1:$(PORT) with an embedded in-memory DynamoDB (SIGTERM, Ctrl-C or SIGHUP stops).
 run: $(RUN_STAMP)
 	PORT=$(PORT) exec $(PY) -m local.server
 
@@ -64,7 +64,7 @@ bench: $(STAMP)
 ## bytecode is compiled again at every cold start. The bytecode is "unchecked-hash" (PEP 552): it
 ## does not depend on file times, which zipping rounds. The dependencies are installed once per
 ## requirements.txt into build/lambda-deps/<key> and copied from there. botocore's API models are
-## kept for the services the code calls only (BOTOCORE_SERVICES; tests/test_package.py checks that
+## kept for the services the code calls only (BOTOCORE_SERVICES; tests/package/test_package.py checks that
 ## every client the code creates is among them): they are two thirds of the package otherwise.
 FUNCTIONS := ServicesFunction StatesFunction TasksFunction MaintenanceFunction
 LAMBDA_PLATFORM ?= manylinux2014_aarch64
@@ -75,7 +75,7 @@ COMPILE := -m compileall -q -j 0 --invalidation-mode unchecked-hash
 PYTHON313 = $(shell for v in $$(pyenv versions --bare 2>/dev/null | grep '^3\.13' | sort -rV); do \
 	PYENV_VERSION=$$v pyenv which python3.13 2>/dev/null && exit 0; done; command -v python3.13)
 DEPS_CACHE := build/lambda-deps
-BOTOCORE_SERVICES := dynamodb s3 sqs sts
+BOTOCORE_SERVICES := dynamodb s3 sqs sts secretsmanager
 
 .PHONY: $(addprefix build-,$(FUNCTIONS)) lambda-python
 lambda-python:

@@ -20,6 +20,7 @@ from lib.api.bodies import strict_loads
 from lib.errors import ApiError, MethodNotAllowed, NotFound, ValidationError
 from lib.models import ErrorOut
 from lib.observability import logger, metrics
+from lib.rules.conversation import Page
 from lib.status import Status
 from lib.store.idempotency import Claim, Replay, StoredReply
 
@@ -44,8 +45,8 @@ def json_response(status: int, body: Any = None, headers: dict[str, str] | None 
     """A JSON reply with an explicit status (204 replies carry no body and no content type)."""
     if status == 204:
         return Response(status_code=204, content_type=None, body="", headers=headers)
-    return Response(status_code=status, content_type=JSON, headers=headers,
-                    body=json.dumps(body, separators=(",", ":"), ensure_ascii=False))
+    text = body.json if isinstance(body, Page) else json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    return Response(status_code=status, content_type=JSON, headers=headers, body=text)
 
 
 def responses(success: int, description: str, model: Any = None, errors: tuple[int, ...] = (400, 404)) -> dict:

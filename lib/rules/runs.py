@@ -179,7 +179,7 @@ class ExportRun(Run):
                                      self.state.get("cursor"), STEP, self.filters.selects)
         for service, children in windows.conversations(self.tenant, [sid for sid, _ in found]):
             if self.filters.keeps(service, now):
-                self._write(service, children, now)
+                self._write(service, children.children, now)
         self.state["cursor"] = rest
         return rest is None
 

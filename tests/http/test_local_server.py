@@ -226,7 +226,7 @@ def test_a_maintenance_job_continues_through_the_emulated_queue(server):
         time.sleep(0.5)
         job = http(server, "GET", location, headers=headers)[2]
     assert (job["status"], job.get("result")) == ("succeeded", {"purged": 120}), job
-    assert any("SQS Jobs -> MaintenanceFunction: 1 message(s), 1 deleted" in line for line in server["lines"])
+    assert any("SQS MaintenanceJobSource -> MaintenanceFunction: 1 message(s), 1 deleted" in line for line in server["lines"])
     assert http(server, "GET", f"{BASE}/customers/p7/services", headers=headers)[2] == []
 
 
@@ -338,8 +338,10 @@ def test_parallel_task_and_state_starts_are_validated_against_their_own_route(se
 @pytest.fixture(scope="module")
 def fixture_server(tmp_path_factory):
     exports = tmp_path_factory.mktemp("exports")
-    process, info = start_server({"EXPORT_DIR": str(exports), "LOCAL_SCHEDULE_SECONDS": "1", "AUTH": "on"},
-                           FIXTURE_TEMPLATE)
+    grants = exports / "grants.json"  # AUTH=on needs a valid grants file to start (the fixture's functions ignore it)
+    grants.write_text('{"grants": []}')
+    process, info = start_server({"EXPORT_DIR": str(exports), "LOCAL_SCHEDULE_SECONDS": "1", "AUTH": "on",
+                                  "GRANTS_FILE": str(grants)}, FIXTURE_TEMPLATE)
     info["exports"] = exports
     try:
         yield info

@@ -205,4 +205,4 @@ def test_packaged_handler_refuses_to_start_without_its_security_settings(native_
     done = _run_packaged(native_artifact, dynamodb, PAGE_TOKEN_SECRET="s" * 32)
     assert done.returncode != 0 and "ACCESS_MODE is not set" in done.stderr
     done = _run_packaged(native_artifact, dynamodb, ACCESS_MODE="iam")
-    assert done.returncode != 0 and "PAGE_TOKEN_SECRET is missing" in done.stderr
+    assert done.returncode != 0 and "PAGE_TOKEN_SECRET_ARN is missing" in done.stderr

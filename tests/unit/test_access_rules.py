@@ -57,7 +57,7 @@ def lambda_env(environment):
 @pytest.mark.parametrize(("variable", "value", "message"), [
     ("ACCESS_MODE", None, "ACCESS_MODE is not set"),
     ("ACCESS_MODE", "open", "ACCESS_MODE='open' is not one of"),
-    ("PAGE_TOKEN_SECRET", None, "PAGE_TOKEN_SECRET is missing"),
+    ("PAGE_TOKEN_SECRET", None, "PAGE_TOKEN_SECRET_ARN is missing"),
     ("PAGE_TOKEN_SECRET", "short", "PAGE_TOKEN_SECRET is too short"),
 ])
 def test_inside_lambda_a_missing_security_setting_stops_the_function(lambda_env, variable, value, message):

@@ -120,5 +120,6 @@ def test_the_maintenance_function_may_make_its_s3_and_sqs_calls():
                for action in statement["Action"]}
     assert {f"s3:{a}" for a in s3_needed} | {f"sqs:{a}" for a in sqs_needed} <= allowed
     assert s3_needed  # exports write to S3 when deployed
-    jobs = function["Events"]["Jobs"]["Properties"]
+    jobs = template.load()["Resources"]["MaintenanceJobSource"]["Properties"]  # the job queue's event source mapping
     assert jobs["BatchSize"] == 1 and jobs["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert jobs["FunctionName"] == {"Ref": "MaintenanceFunction.Alias"}
