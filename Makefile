@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 RUN_STAMP := $(VENV)/.installed-local
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: run check test browser openapi bench clean
+.PHONY: run check tier test browser openapi bench clean
 
 $(PY):
 	"$$(sh scripts/find-python.sh)" -m venv $(VENV)
@@ -29,19 +29,30 @@ run: $(RUN_STAMP)
 browser:
 	sh scripts/install-browser.sh
 
-## The quick check while changing code: the unit and API tiers (tests/unit, tests/api: in process, no
-## server, no browser), on two workers, each test given to whichever worker is free.
+## The quick check while changing code (about 30 s): lint, types, and the unit tier (tests/unit: pure
+## rules, the documents agreeing with the code, the import contracts of the layers).
+LINT := $(VENV)/bin/ruff check lib handlers local tests scripts bench
+TYPES := $(PY) -m mypy
 check: $(STAMP)
-	$(PY) -m pytest -n 2 --dist load tests/unit tests/api
+	$(LINT)
+	$(TYPES)
+	$(PY) -m pytest -n 2 --dist load tests/unit
 
-## Every test and check: lint, template lint, every tier with branch coverage of lib/ and handlers/
-## (failing below COVERAGE_FLOOR), and a benchmark smoke run. The in-process tiers run as `make check`
-## does; the others (local server, browser, package, end-to-end) a test file per worker at a time, so
-## the tests of a file share its server.
+## One tier: `make tier TIER=api` (unit, api, http, browser, package, e2e; docs/DESIGN.md, "Tests in tiers").
+TIER ?= unit
+tier: $(STAMP)
+	$(PY) -m pytest -n 2 --dist $(if $(filter unit api,$(TIER)),load,loadfile) tests/$(TIER)
+
+## Every test and check: lint, types, template lint, every tier with branch coverage of lib/ and
+## handlers/ (failing below COVERAGE_FLOOR, the measured figure rounded down: docs/DESIGN.md), and a
+## benchmark smoke run. The in-process tiers (unit, api) give each test to whichever worker is free;
+## the others (local server, browser, package, end-to-end) a test file per worker at a time, so the
+## tests of a file share its server.
 COVERAGE_FLOOR := 90
 COVERAGE := --cov --cov-branch --cov-report=
 test: $(STAMP) browser
-	$(VENV)/bin/ruff check lib handlers local tests scripts bench
+	$(LINT)
+	$(TYPES)
 	$(VENV)/bin/cfn-lint template.yaml
 	$(PY) -m pytest -n 2 --dist load $(COVERAGE) tests/unit tests/api
 	$(PY) -m pytest -n 2 --dist loadfile $(COVERAGE) --cov-append --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR) \

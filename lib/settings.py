@@ -129,4 +129,4 @@ def settings() -> Settings:
             values[name] = os.environ[env]
     _access(values, deployed)
     _secret(values, deployed)
-    return Settings(**values)
+    return Settings.model_validate(values)

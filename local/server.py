@@ -90,7 +90,7 @@ def _worker_main(conn: Any, code_root: str, handler: str, environment: dict[str,
     module_name, attribute = handler.rsplit(".", 1)
     try:
         entry = getattr(importlib.import_module(module_name), attribute)
-    except BaseException:  # noqa: BLE001 - Lambda's Runtime.ImportModuleError, reported to the parent
+    except BaseException:  # Lambda's Runtime.ImportModuleError, reported to the parent
         conn.send(("init-error", traceback.format_exc()))
         return
     conn.send(("ready", os.getpid()))
@@ -103,11 +103,11 @@ def _worker_main(conn: Any, code_root: str, handler: str, environment: dict[str,
         context = events.LambdaContext(function, memory_limit_in_mb=memory, timeout_ms=timeout_ms)
         try:
             reply: tuple[str, Any] = ("ok", entry(event, context))
-        except Exception:  # noqa: BLE001 - a function error, as Lambda reports it
+        except Exception:  # a function error, as Lambda reports it
             reply = ("error", traceback.format_exc())
         try:
             conn.send(reply)
-        except Exception:  # noqa: BLE001 - a result that cannot be serialised is a function error too
+        except Exception:  # a result that cannot be serialised is a function error too
             conn.send(("error", traceback.format_exc()))
 
 
@@ -444,7 +444,7 @@ class SqsPoller(threading.Thread):
         while not self.stopping.is_set():
             try:
                 self.poll_once()
-            except Exception:  # noqa: BLE001 - keep polling, as the event source mapping does
+            except Exception:  # keep polling, as the event source mapping does
                 if not self.stopping.is_set():
                     log.exception("%s: polling failed", self.label)
                 self.stopping.wait(SQS_IDLE_SECONDS)
@@ -637,7 +637,7 @@ class LocalRun:
         try:
             grants_file = settings().grants_file or ""
             count = len(FileGrants(grants_file).load())
-        except Exception as error:  # noqa: BLE001 - GrantsFileError, ConfigurationError: the reason, no traceback
+        except Exception as error:  # GrantsFileError, ConfigurationError: the reason, no traceback
             raise SystemExit(f"AUTH=on: {error}") from None
         return (f"grants from {os.path.abspath(grants_file)} (GRANTS_FILE: {count} principal"
                 f"{'' if count == 1 else 's'}), read again at every request")
@@ -807,7 +807,7 @@ class LocalRun:
             for step in steps:
                 try:
                     step()
-                except Exception:  # noqa: BLE001 - logged; the next steps still run
+                except Exception:  # logged; the next steps still run
                     log.exception("while stopping")
 
     @staticmethod

@@ -44,7 +44,7 @@ def load(path: Path | str | None = None) -> dict[str, Any]:
 @lru_cache(maxsize=8)
 def _load(path: Path) -> dict[str, Any]:
     with path.open() as handle:
-        return yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+        return yaml.load(handle, Loader=_CfnLoader)  # SafeLoader subclass
 
 
 def _resource(kind: str, path: Path | str | None = None) -> tuple[str, dict[str, Any]]:

@@ -34,15 +34,15 @@ os.environ.update(
 os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
 os.environ.pop("AWS_PROFILE", None)
 
-import pytest  # noqa: E402
-from moto import mock_aws  # noqa: E402
+import pytest
+from moto import mock_aws
 
-from lib import clock, observability, settings  # noqa: E402
-from lib.api import access  # noqa: E402
-from lib.store import table as store_table  # noqa: E402
-from lib.store.codec import decode_item  # noqa: E402
-from local import embedded_dynamodb, template  # noqa: E402
-from tests.support import Api  # noqa: E402
+from lib import clock, observability, settings
+from lib.api import access
+from lib.store import table as store_table
+from lib.store.codec import decode_item
+from local import embedded_dynamodb, template
+from tests.support import Api
 
 TIERS = ("unit", "api", "http", "browser", "package", "e2e")
 HERE = Path(__file__).parent

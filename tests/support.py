@@ -324,7 +324,7 @@ def start_server(extra_env: dict[str, str] | None = None, template_path: Path | 
             raise TimeoutError("no start-up line")
         if process.poll() is not None:
             raise RuntimeError(f"exited with {process.returncode}")
-    except Exception as error:  # noqa: BLE001 - leave nothing running, then fail
+    except Exception as error:  # leave nothing running, then fail
         process.kill()
         process.wait(timeout=10)
         pytest.fail(f"local server did not start ({error}): " + "".join(lines))

@@ -207,7 +207,7 @@ class GrantCache:
             entry = self._entries.get(principal)
         if entry is not None and entry[1] > now:
             return entry[0]
-        grant = self.source.lookup(principal)
+        grant: Grant | None = self.source.lookup(principal)
         with self._lock:
             if len(self._entries) >= _CACHE_LIMIT:
                 self._entries.clear()

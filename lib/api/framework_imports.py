@@ -69,7 +69,7 @@ def defer(name: str) -> bool:
             if module.__dict__.pop("__getattr__", None) is not None:
                 spec.loader.exec_module(module)
 
-    def __getattr__(attribute: str) -> Any:  # noqa: N807 - a module's attribute hook (PEP 562)
+    def __getattr__(attribute: str) -> Any:  # a module's attribute hook (PEP 562)
         if attribute in names:
             value = getattr(_imported(names[attribute]), attribute)
             setattr(module, attribute, value)

@@ -414,7 +414,7 @@ def test_a_fault_at_any_call_leaves_the_operation_whole(table, injector, frozen,
         injector.start(Fault(k, injected, mode))
         try:
             reply = call(method, path, body, headers)
-        except Exception as error:  # noqa: BLE001 - an exception out of lambda_handler is API Gateway's 502
+        except Exception as error:  # an exception out of lambda_handler is API Gateway's 502
             reply = Reply(502, {}, f"lambda_handler raised {type(error).__name__}: {error}")
         finally:
             injector.stop()

@@ -161,7 +161,7 @@ def test_after_restore_forgets_cached_grants_and_reseeds(table, environment):
 
     environment(ACCESS_MODE="iam")
     cache = access.grants()
-    cache._entries["arn:aws:iam::1:user/x"] = (None, float("inf"))  # noqa: SLF001
+    cache._entries["arn:aws:iam::1:user/x"] = (None, float("inf"))
     random.seed(1)
     snapshot_draw = random.random()
     random.seed(1)

@@ -60,7 +60,7 @@ def test_state_lists_and_types(api):
     service_id = api.start()
     ids = [api.start_state(service_id, state_type=t) for t in ("a", "b", "a", "c")]
     api.post(f"/services/{service_id}/states/{ids[1]}/end")
-    ids_of = lambda path: [s["state_id"] for s in api.get(f"/services/{service_id}/states{path}").json]  # noqa: E731
+    ids_of = lambda path: [s["state_id"] for s in api.get(f"/services/{service_id}/states{path}").json]
     assert ids_of("") == [1, 2, 3, 4]
     assert ids_of("/active") == [1, 3, 4]
     assert ids_of("/completed") == [2]
@@ -161,7 +161,7 @@ def test_task_lists_filter_by_state_and_type(api):
     api.start_task(service_id, task_type="b", state_id=state)
     api.start_task(service_id, task_type="a", state_id=state)
     api.post(f"/services/{service_id}/tasks/1/end")
-    ids_of = lambda path: [t["task_id"] for t in api.get(f"/services/{service_id}/tasks{path}").json]  # noqa: E731
+    ids_of = lambda path: [t["task_id"] for t in api.get(f"/services/{service_id}/tasks{path}").json]
     assert ids_of("") == [1, 2, 3]
     assert ids_of("/active") == [2, 3]
     assert ids_of("/completed") == [1]
