@@ -226,7 +226,13 @@ def test_a_maintenance_job_continues_through_the_emulated_queue(server):
         time.sleep(0.5)
         job = http(server, "GET", location, headers=headers)[2]
     assert (job["status"], job.get("result")) == ("succeeded", {"purged": 120}), job
-    assert any("SQS MaintenanceJobSource -> MaintenanceFunction: 1 message(s), 1 deleted" in line for line in server["lines"])
+    # The message is deleted once the function has returned, which is after it saved the job: the
+    # line may come a moment after the job reads succeeded.
+    delivered = "SQS MaintenanceJobSource -> MaintenanceFunction: 1 message(s), 1 deleted"
+    deadline = time.time() + 10
+    while not any(delivered in line for line in server["lines"]) and time.time() < deadline:
+        time.sleep(0.2)
+    assert any(delivered in line for line in server["lines"]), [line for line in server["lines"] if "SQS" in line]
     assert http(server, "GET", f"{BASE}/customers/p7/services", headers=headers)[2] == []
 
 
