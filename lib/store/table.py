@@ -72,7 +72,7 @@ class ConditionFailed(Exception):
     """A conditional write did not apply. `old` is the item as it was (None if it did not exist);
     for transactions, `reasons` holds one (code, old item or None) per action, in order."""
 
-    def __init__(self, old: dict[str, Any] | None = None, reasons: list[tuple[str, dict | None]] | None = None):
+    def __init__(self, old: dict[str, Any] | None = None, reasons: list[tuple[str, dict[str, Any] | None]] | None = None):
         super().__init__("condition failed")
         self.old = old
         self.reasons = reasons or []
