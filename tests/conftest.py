@@ -6,8 +6,9 @@ export files (`exports`).
 One moto mock runs for a worker's whole session, started by the first test that needs it: starting
 one costs a new boto3 session and client (~0.15 s of CPU), which per test was a third of the API
 tier's time. Every test that asks for `table` still gets a table of its own: moto's backends are
-reset (DynamoDB, S3, SQS: nothing of an earlier test is left) and the table is created again from
-template.yaml, with a new client (so no hook a test registered survives it), ~10 ms.
+reset (DynamoDB, S3, SQS: nothing of an earlier test is left), the table put back as template.yaml
+creates it (created once, then copied: ~1 ms), with a new client (so no hook a test registered
+survives it).
 
 Settings (read from the environment once, then cached) and cached grants are forgotten before and
 after every test, after monkeypatch has put the environment back: a test that fails half-way leaks
@@ -16,9 +17,11 @@ nothing into the next one.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 os.environ.update(
     AWS_DEFAULT_REGION="us-east-1",
@@ -42,7 +45,7 @@ from lib.api import access
 from lib.store import table as store_table
 from lib.store.codec import decode_item
 from local import embedded_dynamodb, template
-from tests.support import Api
+from tests.support import Api, drop_store_client
 
 TIERS = ("unit", "api", "http", "browser", "package", "e2e")
 HERE = Path(__file__).parent
@@ -170,16 +173,45 @@ def moto_session():
     store_table.reset_client()
 
 
+# moto's own object for each table, as template.yaml creates it, before any item is written.
+_PRISTINE: dict[str, Any] = {}
+
+
+def _fresh_table(client: Any) -> None:
+    """The template's table, empty, in moto (after moto's reset dropped everything). Created through
+    the API once per worker (CreateTable and UpdateTimeToLive through botocore: about 50 ms), then put
+    back as a copy of moto's object for it (about 1 ms); the first copy is checked against the table
+    it was taken from (its description and TTL as the API answers them)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    name = os.environ["TABLE_NAME"]
+    tables = dynamodb_backends[DEFAULT_ACCOUNT_ID][os.environ["AWS_DEFAULT_REGION"]].tables
+    if name in _PRISTINE:
+        tables[name] = copy.deepcopy(_PRISTINE[name][0])
+        if not _PRISTINE[name][1]:
+            assert _described(client, name) == _PRISTINE[name][2], "a copied moto table differs from a created one"
+            _PRISTINE[name] = (_PRISTINE[name][0], True, None)
+        return
+    template.create_table(client, name)
+    _PRISTINE[name] = (copy.deepcopy(tables[name]), False, _described(client, name))
+
+
+def _described(client: Any, name: str) -> tuple[Any, Any]:
+    return (client.describe_table(TableName=name)["Table"],
+            client.describe_time_to_live(TableName=name)["TimeToLiveDescription"])
+
+
 @pytest.fixture
 def table(moto_session):
     """A fresh moto DynamoDB table, created from template.yaml (and nothing else in moto); the client
-    the handlers use."""
+    the handlers use, new for the test (no hook an earlier test registered survives), dropped after it."""
     moto_session.reset()
     _forget_settings()
     client = store_table.reset_client()
-    template.create_table(client, os.environ["TABLE_NAME"])
+    _fresh_table(client)
     yield client
-    store_table.reset_client()
+    drop_store_client()
 
 
 @pytest.fixture
