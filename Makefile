@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 RUN_STAMP := $(VENV)/.installed-local
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test browser openapi bench clean faults
+.PHONY: run check tier test browser openapi bench clean faults
 
 $(PY):
 	"$$(sh scripts/find-python.sh)" -m venv $(VENV)
@@ -21,7 +21,7 @@ $(STAMP): $(RUN_STAMP)
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## Serve the API on http://127.0.0.1:$(PORT) with an embedded in-memory DynamoDB (Ctrl-C or SIGTERM stops).
+## Serve the API on http://127.0.0.1:$(PORT) with an embedded in-memory DynamoDB (SIGTERM, Ctrl-C or SIGHUP stops).
 run: $(RUN_STAMP)
 	PORT=$(PORT) exec $(PY) -m local.server
 
@@ -29,12 +29,34 @@ run: $(RUN_STAMP)
 browser:
 	sh scripts/install-browser.sh
 
-## Every test and check: unit, API, contract (OpenAPI drift), template lint, benchmark smoke run.
-## pytest runs two workers, a test file per worker at a time (tests of one file share fixtures).
+## The quick check while changing code (about 30 s): lint, types, and the unit tier (tests/unit: pure
+## rules, the documents agreeing with the code, the import contracts of the layers).
+LINT := $(VENV)/bin/ruff check lib handlers local tests scripts bench
+TYPES := $(PY) -m mypy
+check: $(STAMP)
+	$(LINT)
+	$(TYPES)
+	$(PY) -m pytest -n 2 --dist load tests/unit
+
+## One tier: `make tier TIER=api` (unit, api, http, browser, package, e2e; docs/DESIGN.md, "Tests in tiers").
+TIER ?= unit
+tier: $(STAMP)
+	$(PY) -m pytest -n 2 --dist $(if $(filter unit api,$(TIER)),load,loadfile) tests/$(TIER)
+
+## Every test and check: lint, types, template lint, every tier with branch coverage of lib/ and
+## handlers/ (failing below COVERAGE_FLOOR, the measured figure rounded down: docs/DESIGN.md), and a
+## benchmark smoke run. The in-process tiers (unit, api) give each test to whichever worker is free;
+## the others (local server, browser, package, end-to-end) a test file per worker at a time, so the
+## tests of a file share its server.
+COVERAGE_FLOOR := 94
+COVERAGE := --cov --cov-branch --cov-report=
 test: $(STAMP) browser
-	$(VENV)/bin/ruff check lib handlers local tests scripts bench
+	$(LINT)
+	$(TYPES)
 	$(VENV)/bin/cfn-lint template.yaml
-	$(PY) -m pytest -n 2 --dist loadfile
+	$(PY) -m pytest -n 2 --dist load $(COVERAGE) tests/unit tests/api
+	$(PY) -m pytest -n 2 --dist loadfile $(COVERAGE) --cov-append --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR) \
+	  tests/http tests/browser tests/package tests/e2e
 	$(PY) -m bench.run --quick --output bench/results-quick.json
 
 ## Maintenance under faults, exhaustively: every call of a multi-step purge and export faulted with
@@ -58,7 +80,7 @@ bench: $(STAMP)
 ## bytecode is compiled again at every cold start. The bytecode is "unchecked-hash" (PEP 552): it
 ## does not depend on file times, which zipping rounds. The dependencies are installed once per
 ## requirements.txt into build/lambda-deps/<key> and copied from there. botocore's API models are
-## kept for the services the code calls only (BOTOCORE_SERVICES; tests/test_package.py checks that
+## kept for the services the code calls only (BOTOCORE_SERVICES; tests/package/test_package.py checks that
 ## every client the code creates is among them): they are two thirds of the package otherwise.
 FUNCTIONS := ServicesFunction StatesFunction TasksFunction MaintenanceFunction
 LAMBDA_PLATFORM ?= manylinux2014_aarch64
@@ -69,7 +91,7 @@ COMPILE := -m compileall -q -j 0 --invalidation-mode unchecked-hash
 PYTHON313 = $(shell for v in $$(pyenv versions --bare 2>/dev/null | grep '^3\.13' | sort -rV); do \
 	PYENV_VERSION=$$v pyenv which python3.13 2>/dev/null && exit 0; done; command -v python3.13)
 DEPS_CACHE := build/lambda-deps
-BOTOCORE_SERVICES := dynamodb s3 sqs sts
+BOTOCORE_SERVICES := dynamodb s3 sqs sts secretsmanager
 
 .PHONY: $(addprefix build-,$(FUNCTIONS)) lambda-python
 lambda-python:

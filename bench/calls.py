@@ -18,12 +18,18 @@ also wraps ThreadPoolExecutor.submit and Future.result: a burst is the tasks one
 before it waits for a result): calls submitted together are parallel even when the interpreter
 happens to run them one after the other.
 
+Latency: while `latency_s` is set, every HTTP attempt waits that long in `before-send` before it is
+answered (by the recording, or by whatever answers after the hook), in the thread that makes it, so
+calls in flight on several threads wait at the same time, as they do on a network; each wait is kept
+on its call (`windows`). `chain()` is then the number of round trips of latency the caller waited.
+
 Nothing here knows the project's code; the benchmark uses it around whole requests.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass, field
@@ -50,6 +56,8 @@ class Call:
     started: float = 0.0  # perf_counter when the call began and ended (calls may overlap)
     ended: float = 0.0
     side: bool = False  # a call of another layer (an authorization lookup), kept apart
+    # (start, end) perf_counter of each injected round trip of latency (one per HTTP attempt)
+    windows: list[tuple[float, float]] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -66,6 +74,20 @@ def sequential(calls: list[Call]) -> int:
         else:
             end = max(end, call.ended)
     return waves
+
+
+def chain(calls: list[Call]) -> int:
+    """Round trips of latency a caller waited: the longest sequence of injected waits (one per HTTP
+    attempt) each starting after the previous one ended. Waits that overlapped were in flight at the
+    same time and count once; a wait that began after another ended was made after it (it could not
+    overlap it), whatever made it wait: the code waiting for an answer, or a bounded pool of threads
+    being busy. Found by the greedy earliest-end choice, which yields the longest such sequence."""
+    count, end = 0, float("-inf")
+    for began, ended in sorted((window for call in calls for window in call.windows), key=lambda w: w[1]):
+        if began >= end:
+            count += 1
+            end = ended
+    return count
 
 
 def leaves(value: Any, path: str = "") -> set[tuple[str, str]]:
@@ -148,6 +170,7 @@ class Tracker:
         self.side_calls: list[Call] = []
         self.side_total = 0
         self._side_answers: dict[str, Call] = {}
+        self.latency_s = 0.0  # injected round-trip time of every HTTP attempt (0: none)
 
     # ------------------------------------------------------------ installation
 
@@ -231,6 +254,11 @@ class Tracker:
         call = getattr(self._local, "call", None)
         if call is not None:
             call.attempts += 1
+        if self.latency_s:
+            began = time.perf_counter()
+            time.sleep(self.latency_s)  # releases the GIL: calls of other threads wait meanwhile
+            if call is not None:
+                call.windows.append((began, time.perf_counter()))
         if self._replay is None:
             return None
         from botocore.awsrequest import AWSResponse
@@ -295,8 +323,7 @@ class Tracker:
             params = copy.deepcopy(call.params)
             if call.operation == "TransactWriteItems":
                 params.pop("ClientRequestToken", None)
-            calls.append(Call(call.service, call.operation, params, call.attempts, call.status, call.headers,
-                              call.body, call.items_read, call.items_written, call.started, call.ended))
+            calls.append(dataclasses.replace(call, params=params, windows=list(call.windows)))
         self.calls = []
         return calls
 
@@ -346,7 +373,7 @@ def bare_call(client: Any) -> Any:
     return lambda operation, params: method(client, operation, params)
 
 
-class untraced:  # noqa: N801 - used as a statement: `with untraced():`
+class untraced:  # used as a statement: `with untraced():`
     """botocore as it is without the X-Ray SDK's patches (it wraps Endpoint.prepare_request to add
     the trace header to every request), for the bare calls."""
 

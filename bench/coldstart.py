@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import imports
 from bench.harness import PAGE_TOKEN_SECRET, PRINCIPAL, ROOT, deployed_environment, median
 
 CACHE = Path(tempfile.gettempdir()) / "context-services-bench-cache"
@@ -53,6 +54,15 @@ class Context:
     def get_remaining_time_in_millis(self):
         return 29000
 
+made = []
+if spec.get("record"):  # an untimed run: the DynamoDB calls of the first invocation, as made
+    import botocore.client
+    _call = botocore.client.BaseClient._make_api_call
+    def _recording(self, operation, params):
+        made.append([operation, json.loads(json.dumps(params, default=str))])
+        return _call(self, operation, params)
+    botocore.client.BaseClient._make_api_call = _recording
+
 started, cpu = time.perf_counter(), time.process_time()
 module = __import__(spec["module"], fromlist=["_"])
 imported, imported_cpu = time.perf_counter(), time.process_time()
@@ -63,6 +73,8 @@ if "botocore.client" in sys.modules:  # was a client built at init? (untimed: th
     out["clients_at_init"] = sum(1 for o in gc.get_objects() if isinstance(o, base))
 else:
     out["clients_at_init"] = 0
+for name, value in (spec.get("set") or {}).items():  # what the floor app's route is to do (untimed)
+    setattr(module, name, value)
 imported, imported_cpu = time.perf_counter(), time.process_time()
 started, cpu = imported - out["import_s"], imported_cpu - out["import_cpu_s"]
 if event is not None:
@@ -70,6 +82,8 @@ if event is not None:
     done, done_cpu = time.perf_counter(), time.process_time()
     out.update(invocation_s=done - imported, total_s=done - started, total_cpu_s=done_cpu - cpu,
                status=result.get("statusCode"))
+if spec.get("record"):
+    out["calls"] = made
 print("BENCH-RESULT " + json.dumps(out))
 """
 
@@ -255,9 +269,13 @@ def bare(python: str, artifact: Path) -> Path:
 # ---------------------------------------------------------------- the seeded DynamoDB
 
 
+SPARES = 4  # conversations seeded besides the measured one: one per function's import analysis
+
+
 def serve() -> None:
-    """Start the embedded DynamoDB on loopback, create the table, seed one conversation through the
-    handlers with events/start_*.json, print {endpoint, service_id}, serve until stdin closes."""
+    """Start the embedded DynamoDB on loopback, create the table, seed conversations through the
+    handlers with events/start_*.json (the measured one, and SPARES that the import analyses may
+    change), print {endpoint, service_id, spares}, serve until stdin closes."""
     from local import embedded_dynamodb, template
 
     server, endpoint = embedded_dynamodb.start()
@@ -273,15 +291,19 @@ def serve() -> None:
         if grants.main(["add", PRINCIPAL, "--role", "Administrator", "--tenant", "*", "--table",
                         os.environ["TABLE_NAME"], "--region", "us-east-1"]):
             raise RuntimeError("seeding: the benchmark's grant could not be written")
-    started = invoke(load_event("start_service"))
-    if started["statusCode"] != 201:
-        raise RuntimeError(f"seeding: start_service answered {started}")
-    service_id = json.loads(started["body"])["service_id"]
-    for name in ("start_state", "start_task"):
-        reply = invoke(retarget(load_event(name), service_id))
-        if reply["statusCode"] != 201:
-            raise RuntimeError(f"seeding: {name} answered {reply}")
-    print("BENCH-SEEDED " + json.dumps({"endpoint": endpoint, "service_id": service_id}), flush=True)
+    seeded = []
+    for _ in range(1 + SPARES):
+        started = invoke(load_event("start_service"))
+        if started["statusCode"] != 201:
+            raise RuntimeError(f"seeding: start_service answered {started}")
+        service_id = json.loads(started["body"])["service_id"]
+        for name in ("start_state", "start_task"):
+            reply = invoke(retarget(load_event(name), service_id))
+            if reply["statusCode"] != 201:
+                raise RuntimeError(f"seeding: {name} answered {reply}")
+        seeded.append(service_id)
+    print("BENCH-SEEDED " + json.dumps({"endpoint": endpoint, "service_id": seeded[0], "spares": seeded[1:]}),
+          flush=True)
     sys.stdin.read()
     server.shutdown()
 
@@ -313,10 +335,10 @@ def handler_of(event: dict[str, Any]) -> str:
 def invoke(event: dict[str, Any]) -> dict[str, Any]:
     import importlib
 
-    from tests.apiclient import LambdaContext
+    from bench.client import context
 
     module, attribute = handler_of(event).rsplit(".", 1)
-    return getattr(importlib.import_module(module), attribute)(event, LambdaContext(module))
+    return getattr(importlib.import_module(module), attribute)(event, context(module))
 
 
 # The read each function's first invocation makes (a GET of the seeded conversation); a function
@@ -340,6 +362,61 @@ def sample_event(handler: str) -> str | None:
             except LookupError:
                 continue
     return None
+
+
+# ---------------------------------------------------------------- the stack floor
+
+FIRST_INVOCATION_TARGET = 1.15  # the package's import + first invocation ÷ the stack floor's (issue 20)
+
+
+def floor_package(python: str, work: Path) -> Path:
+    """bench/floor_app.py in a folder of its own, compiled by python3.13 as the package is: imported
+    next to a function's package, it is the stack floor (a minimal Powertools REST app with the
+    production features) measured the same way as the function."""
+    target = work / "floor"
+    target.mkdir()
+    shutil.copy2(ROOT / "bench" / "floor_app.py", target / "floor_app.py")
+    subprocess.run([python, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", str(target)],
+                   check=True)
+    return target
+
+
+def floor_calls(calls: list[list[Any]]) -> list[list[Any]]:
+    """Recorded [operation, parameters] as the floor app makes them: [client method, parameters]."""
+    from botocore import xform_name
+
+    return [[xform_name(operation), params] for operation, params in calls]
+
+
+def analysis_events(handler: str, service_id: str, folder: Path) -> list[Path]:
+    """Every sample event of events/ that template.yaml routes to `handler`, about `service_id`:
+    reads first, then writes, deletes last; then one request with an invalid tenant header (the
+    validation error path)."""
+    folder.mkdir(parents=True)
+    found = []
+    for path in sorted(ROOT.glob("events/*.json")):
+        event = load_event(path.stem)
+        try:
+            if handler_of(event) != handler:
+                continue
+        except LookupError:
+            continue
+        order = {"GET": 0, "DELETE": 2}.get(event.get("httpMethod"), 1)
+        found.append((order, path.stem, retarget(event, service_id)))
+    found.sort(key=lambda item: (item[0], item[1]))
+    if found:
+        invalid = json.loads(json.dumps(found[0][2]))
+        for key in ("headers", "multiValueHeaders"):
+            headers = invalid.get(key) or {}
+            headers["ContactCenterId"] = ["not a tenant!"] if key == "multiValueHeaders" else "not a tenant!"
+            invalid[key] = headers
+        found.append((3, "invalid_tenant_header", invalid))
+    paths = []
+    for n, (_, name, event) in enumerate(found):
+        path = folder / f"{n:02d}-{name}.json"
+        path.write_text(json.dumps(event))
+        paths.append(path)
+    return paths
 
 
 # ---------------------------------------------------------------- measuring
@@ -444,16 +521,37 @@ def measure(runs: int, which: list[str] | None = None) -> dict[str, Any]:
                 event_file.write_text(json.dumps(retarget(load_event(event_name), seeded["service_id"])))
                 spec["event"] = str(event_file)
             specs[name] = spec
-        samples: dict[str, list[dict[str, Any]]] = {subject: [] for subject in specs}
-        order = list(specs)
         cwd = work / "cwd"
         cwd.mkdir()
+        floor_dir = floor_package(python, work)
+        owner: dict[str, str] = {}  # subject -> the function whose package and environment it runs with
+        for name in list(chosen):
+            if "event" not in specs[name]:
+                continue
+            env = _child_env(artifacts[name], seeded["endpoint"], name)
+            recorded = _fresh(python, {**specs[name], "record": True}, env, cwd)
+            subject = f"floor {name}"
+            specs[subject] = {"path": [str(floor_dir), str(artifacts[name])], "module": "floor_app",
+                              "attribute": "lambda_handler", "function": name, "event": specs[name]["event"],
+                              "set": {"PENDING": floor_calls(recorded["calls"])}}
+            owner[subject] = name
+            report.setdefault("floor_calls", {})[name] = [call[0] for call in recorded["calls"]]
+        samples: dict[str, list[dict[str, Any]]] = {subject: [] for subject in specs}
+        order = list(specs)
         for n in range(runs):
             rotated = order[n % len(order):] + order[:n % len(order)]
             for subject in rotated:
-                artifact = artifacts.get(subject, bare_dir)
-                env = _child_env(artifact, seeded["endpoint"], subject if subject in chosen else None)
+                function = owner.get(subject, subject)
+                artifact = artifacts.get(function, bare_dir)
+                env = _child_env(artifact, seeded["endpoint"], function if function in chosen else None)
                 samples[subject].append(_fresh(python, specs[subject], env, cwd))
+        spares = list(seeded.get("spares") or [])
+        for name in sorted(chosen, key=lambda n: n == "MaintenanceFunction"):  # its purge last
+            target = spares.pop(0) if spares else seeded["service_id"]
+            events = analysis_events(chosen[name], target, events_dir / f"analysis-{name}")
+            report.setdefault("unused_imports", {})[name] = imports.analyse(
+                python, artifacts[name], chosen[name], name, events,
+                _child_env(artifacts[name], seeded["endpoint"], name))
     finally:
         if server is not None:
             server.stdin.close()
@@ -502,6 +600,23 @@ def measure(runs: int, which: list[str] | None = None) -> dict[str, Any]:
                          first_invocation_ratio=round(total_cpu / bare_total_cpu, 3),
                          wall_first_invocation_ratio=round(total / bare_total, 3),
                          statuses=sorted({s.get("status") for s in samples[name]}))
+        subject = f"floor {name}"
+        if samples.get(subject):
+            floor_import, floor_total = med(subject, "import_cpu_s"), med(subject, "total_cpu_s")
+            report.setdefault("floor", {})[name] = {
+                "import_cpu_s": round(floor_import, 4), "import_s": round(med(subject, "import_s"), 4),
+                "first_invocation_cpu_s": round(floor_total, 4),
+                "first_invocation_s": round(med(subject, "total_s"), 4),
+                "process_s": round(med(subject, "process_s"), 4),
+                "clients_built_at_init": max(sample.get("clients_at_init", 0) for sample in samples[subject]),
+                "statuses": sorted({sample.get("status") for sample in samples[subject]}),
+                "calls": report.get("floor_calls", {}).get(name)}
+            entry.update(import_to_floor=round(imported_cpu / floor_import, 3),
+                         first_invocation_to_floor=round(entry["first_invocation_cpu_s"] / floor_total, 3),
+                         wall_first_invocation_to_floor=round(entry["first_invocation_s"] / med(subject, "total_s"), 3),
+                         floor_first_invocation_cpu_s=round(floor_total, 4),
+                         target_first_invocation_to_floor=FIRST_INVOCATION_TARGET,
+                         met=entry["first_invocation_cpu_s"] / floor_total <= FIRST_INVOCATION_TARGET)
         report[name] = entry
     return report
 

@@ -79,12 +79,14 @@ def big_conversation(api: Any, size: int, customer: str = COMPOSITE_CUSTOMER, no
 
 
 def customer_services(api: Any, customer: str, count: int) -> list[str]:
-    """`count` services of one customer, each with one state; every even-numbered service is ended."""
+    """`count` services of one customer, each with a state and a task in it; every even-numbered
+    service is ended (with them)."""
     ids = []
     for n in range(1, count + 1):
         service_id = expect(api.post("/services/start", {"customer_id": customer, "service_type": "growth", "n": n}),
                             201)["service_id"]
-        expect(api.post(f"/services/{service_id}/states/start", {"state_type": "a"}), 201)
+        state = expect(api.post(f"/services/{service_id}/states/start", {"state_type": "a"}), 201)["state_id"]
+        expect(api.post(f"/services/{service_id}/tasks/start", {"task_type": "b", "state_id": state}), 201)
         if n % 2 == 0:
             expect(api.post(f"/services/{service_id}/end", {}), 204)
         ids.append(service_id)

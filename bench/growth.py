@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench import data, rule
+from bench import data, latency, rule
 from bench.calls import TRACKER, sequential
 from bench.harness import TABLE, grant, label_case, median, raw_client, returned_items, settle
 from bench.operations import backend, judge
@@ -158,8 +158,9 @@ def build(api: Any, sizes: tuple[int, ...]) -> dict[int, dict[str, Any]]:
 
 
 def measure(api: Any, worlds: dict[int, dict[str, Any]], limit: int, reps: int,
-            only: set[str] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Every case at every size: (growth results, case descriptions)."""
+            only: set[str] | None = None, latency_runs: int = 1) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every case at every size: (growth results, case descriptions). After the timed rounds, each
+    size's last recorded calls are replayed under a simulated round trip (bench/latency.py)."""
     moto = backend()
     sizes = sorted(worlds)
     saved = moto.tables[TABLE]
@@ -197,6 +198,11 @@ def measure(api: Any, worlds: dict[int, dict[str, Any]], limit: int, reps: int,
                         samples[size].append(api.cpu * 1000)
                         walls[size].append(api.wall * 1000)
                 rep += 1
+            for size in sizes:
+                label_case(f"growth.{case.name}.{size} (latency)")
+                last[size]["latency"] = latency.measure(
+                    api, lambda size=size: case.call(api, worlds[size], limit), last[size]["calls"],
+                    lambda outcome: outcome.status == case.expect, latency_runs)
             smallest, smallest_wall = median(samples[sizes[0]]), median(walls[sizes[0]])
             results[case.name] = {str(size): _entry(case, last[size], median(samples[size]), smallest,
                                                     median(walls[size]), smallest_wall) for size in sizes}
@@ -232,7 +238,9 @@ def _entry(case: Case, last: dict[str, Any], median_ms: float, smallest_ms: floa
         "latency_ratio": round(median_ms / smallest_ms, 3) if smallest_ms else None,
         "median_wall_ms": round(wall_ms, 3),
         "wall_latency_ratio": round(wall_ms / smallest_wall_ms, 3) if smallest_wall_ms else None,
+        **last["latency"],
     }
     result.update(judge(case.name, rule.GROWTH_TOUCHES.get(case.name), len(calls), read, returned, outcome.size,
-                        pages=pages, extra_reads=extra, reason_keys=(f"growth.{case.name}", case.name)))
+                        pages=pages, extra_reads=extra, reason_keys=(f"growth.{case.name}", case.name),
+                        chain=last["latency"]["latency_round_trips"]))
     return result

@@ -21,7 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from tests.verbs import Verbs
+from bench.client import Verbs
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = "context-services-bench"
@@ -139,17 +139,17 @@ def new_trace(sampled: bool = True) -> None:
 
 
 class TimedApi(Verbs):
-    """tests/apiclient.Api, except that only the lambda_handler call is timed: the API Gateway event
-    is built before (API Gateway builds it, not the function), and the reply parsed after.
+    """Calls a function's lambda_handler as the tests' client does, and times only that call: the
+    API Gateway event is built before (API Gateway builds it, not the function), the reply read after.
     `cpu` and `wall` accumulate seconds of the handler calls until reset(): the CPU time of the
     process (the handler, the store's reader threads, and moto answering them: nothing else runs in
     it meanwhile), and the wall time, which on a shared machine also holds the waits for a CPU that
     other work imposes."""
 
     def __init__(self, headers: dict[str, str] | None = None, sampled: bool = True):
-        from tests import apiclient
+        from bench import client
 
-        self._client = apiclient  # the tests' client: its event builder, context, reply conversion
+        self._client = client  # the event builder, the context, the reply conversion
         self.headers = headers or {}
         self.sampled = sampled
         self.cpu = self.wall = 0.0
@@ -158,6 +158,8 @@ class TimedApi(Verbs):
         self.probe: Any = None  # a context manager entered around each lambda_handler call (profiling)
         # Merged into requestContext: API Gateway's IAM identity of the caller (None: no identity).
         self.context_fragment: dict[str, Any] | None = {"identity": {"userArn": PRINCIPAL}}
+        # When a list: requests are built, kept here as (event, handler) and not made (returning None).
+        self.capturing: list[tuple[dict[str, Any], str]] | None = None
 
     def reset(self) -> None:
         self.cpu = self.wall = 0.0
@@ -176,8 +178,11 @@ class TimedApi(Verbs):
             for key, value in self.context_fragment.items():
                 context[key] = {**(context.get(key) or {}), **value} if isinstance(value, dict) else value
             event["requestContext"] = context
+        if self.capturing is not None:
+            self.capturing.append((event, name))
+            return None
         function = self.handler(name)
-        context = self._client.LambdaContext(name.rsplit(".", 1)[0])
+        context = self._client.context(name.rsplit(".", 1)[0])
         new_trace(self.sampled)
         started, cpu = time.perf_counter(), time.process_time()
         if self.probe is None:
@@ -188,15 +193,11 @@ class TimedApi(Verbs):
         self.cpu += time.process_time() - cpu
         self.wall += time.perf_counter() - started
         self.requests += 1
-        response = self._client.to_response(result)  # as tests/apiclient.invoke reads a result
-        headers_out: dict[str, str] = {}
-        for key, value in response.headers:
-            headers_out[key] = f"{headers_out[key]}, {value}" if key in headers_out else value
-        return self._client.Reply(response.status, headers_out, response.body.decode("utf-8"))
+        return self._client.to_reply(result)
 
     def follow(self, path: str, expect: int = 200) -> tuple[list[Any], int, int]:
         """GET a list and every next page its Link headers name: (items, pages, response bytes)."""
-        from tests.apiclient import BASE
+        from bench.client import BASE
 
         items: list[Any] = []
         pages = size = 0

@@ -6,7 +6,9 @@
 * zero-latency column: the request through lambda_handler again, and the same calls made directly
   with botocore, both answered at once by the responses moto gave the first request (bench/calls.py
   answers botocore's `before-send`; moto is switched off meanwhile): the difference is what the
-  handler adds, with nothing of the backend left in it.
+  handler adds, with nothing of the backend left in it;
+* latency: the request again, its calls answered from the same recording after a simulated round
+  trip each (bench/latency.py): the chain of round trips the caller waits.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench import data, reasons, rule
+from bench import data, latency, reasons, rule
 from bench.calls import TRACKER, bare_call, sequential, untraced
 from bench.harness import TABLE, label_case, median, raw_client, returned_items
 
@@ -38,8 +40,8 @@ class Op:
 def operations(api: Any, found: dict[str, Any]) -> list[Op]:
     active = found["active"]
     sid, state, task = active["service_id"], active["state_id"], active["task_id"]
-    fresh = lambda: data.conversation(api)  # noqa: E731
-    key = lambda: f"key-{time.perf_counter_ns()}"  # noqa: E731
+    fresh = lambda: data.conversation(api)
+    key = lambda: f"key-{time.perf_counter_ns()}"
 
     def with_key(ctx: dict[str, Any]) -> dict[str, str]:
         return {"Idempotency-Key": ctx["key"]}
@@ -202,8 +204,10 @@ def timed(api: Any, op: Op, ctx: Any) -> tuple[Any, Timing]:
     return reply, Timing(api.cpu, api.wall)
 
 
-def measure(api: Any, op: Op, reps: int, zero_per_rep: int) -> tuple[dict[str, Any], list[Any], Any]:
-    """One operation: (its entry, the recorded calls and the reply of its last run)."""
+def measure(api: Any, op: Op, reps: int, zero_per_rep: int,
+            latency_runs: int = 1) -> tuple[dict[str, Any], list[Any], Any, Any]:
+    """One operation: (its entry, the recorded calls, the reply of its last run, and the context that
+    run was prepared with)."""
     bare = bare_call(raw_client())
     moto = backend()
     samples = Samples()
@@ -244,10 +248,15 @@ def measure(api: Any, op: Op, reps: int, zero_per_rep: int) -> tuple[dict[str, A
         samples.zero_bare += zero_bare
     assert last is not None
     calls, reply = last
-    result = entry(op, calls, reply, samples)
+    result = entry(calls, reply, samples)
+    result.update(latency.measure(api, lambda: op.call(ctx), calls, lambda again: again.status == reply.status,
+                                  latency_runs))
+    body_size = len(reply.text.encode()) if reply.text else 0
+    result.update(judge(op.name, rule.TOUCHES.get(op.name), len(calls), result["items_read"],
+                        result["items_returned"], body_size, chain=result["latency_round_trips"]))
     if len(set(trips)) > 1:
         result["round_trips_per_run"] = trips  # the warm-up run first
-    return result, calls, reply
+    return result, calls, reply, ctx
 
 
 def _median(timings: list[Any], clock: str, scale: float) -> float:
@@ -258,7 +267,7 @@ def _ratio(a: float, b: float) -> float | None:
     return round(a / b, 3) if b else None
 
 
-def entry(op: Op, calls: list[Any], reply: Any, samples: Samples) -> dict[str, Any]:
+def entry(calls: list[Any], reply: Any, samples: Samples) -> dict[str, Any]:
     body = reply.json if reply.text else None
     returned = returned_items(body)
     read = sum(call.items_read for call in calls)
@@ -290,23 +299,28 @@ def entry(op: Op, calls: list[Any], reply: Any, samples: Samples) -> dict[str, A
         "zero_latency_wall_ratio": _ratio(wall_h, wall_b),
         "zero_latency_samples": len(samples.zero_handler),
     }
-    result.update(judge(op.name, rule.TOUCHES.get(op.name), len(calls), read, returned,
-                        len(reply.text.encode()) if reply.text else 0))
     return result
 
 
 def judge(name: str, touches: rule.Touches | None, trips: int, read: int, returned: int, size: int,
-          pages: int = 1, extra_reads: int = 0, reason_keys: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The rule's minimum for a measured operation, and whether (and why) it is missed."""
+          pages: int = 1, extra_reads: int = 0, reason_keys: tuple[str, ...] = (),
+          chain: int | None = None) -> dict[str, Any]:
+    """The rule's minimum for a measured operation (calls, items read, round trips of latency: the
+    measured `chain`), and whether (and why) it is missed."""
     if touches is None:
-        return {"minimum_round_trips": None, "minimum_rule": "no entry in bench/rule.py TOUCHES", "missed": []}
+        return {"minimum_round_trips": None, "minimum_latency_round_trips": None,
+                "minimum_rule": "no entry in bench/rule.py TOUCHES", "missed": []}
     least = rule.minimum(touches, returned, size, pages, extra_reads)
     missed = []
     if trips > least.round_trips:
         missed.append("round_trips")
     if read > least.items_read:
         missed.append("items_read")
-    result: dict[str, Any] = {"minimum_round_trips": least.round_trips, "minimum_rule": least.explained,
+    if chain is not None and chain > least.latency_round_trips:
+        missed.append("latency_round_trips")
+    result: dict[str, Any] = {"minimum_round_trips": least.round_trips,
+                              "minimum_latency_round_trips": least.latency_round_trips,
+                              "minimum_rule": least.explained,
                               "items_read_allowed": least.items_read, "missed": missed}
     if missed:
         result["above_minimum_because"] = reasons.reason(*(reason_keys or (name,)))
@@ -319,7 +333,9 @@ def lists_entry(result: dict[str, Any]) -> dict[str, Any]:
     # consumed_capacity: kept for the shape of results.json; the benchmark no longer adds
     # ReturnConsumedCapacity to the handlers' requests (it measures them as they are made).
     return {"items_read": read, "items_returned": returned,
-            "items_read_per_returned": round(read / returned, 3) if returned else None, "consumed_capacity": None}
+            "items_read_per_returned": round(read / returned, 3) if returned else None, "consumed_capacity": None,
+            "latency_round_trips": result["latency_round_trips"],
+            "minimum_latency_round_trips": result.get("minimum_latency_round_trips")}
 
 
 def describe(calls: list[Any]) -> str:

@@ -9,7 +9,7 @@ thread waits (the store reads on a pool of threads), the running threads are sam
 shares of the samples are then applied to the times measured without the profiler (the zero-latency
 medians of bench/operations.py): sampling itself slows what it samples. Categories:
 
-* project: lib/ and handlers/;
+* project: lib/ and handlers/ (in the framework floor, bench/floor_app.py: the app's own code);
 * Powertools routing and validation: its event handler, the event data classes, pydantic and
   pydantic-core;
 * Powertools logging and metrics;
@@ -25,10 +25,12 @@ standard library.
 
 from __future__ import annotations
 
+import copy
 import signal
 import sys
 import sysconfig
 import threading
+import time
 from collections import Counter
 from typing import Any
 
@@ -59,7 +61,7 @@ def category(filename: str) -> str | None:
     """The category of a frame's file, or None for the standard library."""
     path = filename.replace("\\", "/")
     if "site-packages/" not in path:
-        if path.startswith((str(ROOT / "lib"), str(ROOT / "handlers"))):
+        if path.startswith((str(ROOT / "lib"), str(ROOT / "handlers"), str(ROOT / "bench" / "floor_app.py"))):
             return PROJECT
         if path.startswith(str(ROOT / "bench")):
             return BOTOCORE  # bench/calls.py answering for the backend
@@ -155,19 +157,24 @@ class Probe:
         self.sampler.active = False
 
 
-def split(api: Any, op: Any, calls: list[Any], runs: int, handler_total_us: float,
-          bare_total_us: float) -> dict[str, Any]:
-    """`runs` zero-latency requests and `runs` direct replays of their calls, sampled; the time
-    per request by category for each (the shares of the samples applied to the totals measured
-    without the profiler, `handler_total_us` and `bare_total_us`: sampling slows what it samples),
-    and the difference (what the handler adds)."""
+def split(api: Any, op: Any, calls: list[Any], runs: int, handler_total_us: float, bare_total_us: float,
+          floor_total_us: float | None = None) -> dict[str, Any]:
+    """`runs` zero-latency requests, `runs` direct replays of their calls and, with
+    `floor_total_us`, `runs` requests of the framework floor (bench/floor_app.py), sampled; the
+    time per request by category for each (the shares of the samples applied to the totals measured
+    without the profiler: sampling slows what it samples), and the differences: what the handler
+    adds to the bare calls, and to the floor."""
+    from bench import client, floor, floor_app
     from bench.calls import TRACKER, bare_call
+    from bench.harness import new_trace
     from bench.operations import Moto, direct
 
     bare = bare_call(raw_client())
     ctx = op.prepare()
-    handler, plain = Sampler(), Sampler()
-    bare_cpu = 0.0
+    handler, plain, framework = Sampler(), Sampler(), Sampler()
+    bare_cpu = floor_cpu = 0.0
+    event = floor.floor_event(api, op, ctx) if floor_total_us is not None else None
+    context = client.context("floor")
     with Moto():
         api.reset()
         with handler:
@@ -187,11 +194,25 @@ def split(api: Any, op: Any, calls: list[Any], runs: int, handler_total_us: floa
                         bare_cpu += direct(calls, bare).cpu
                     finally:
                         plain.active = False
+        if event is not None:
+            with framework:
+                for _ in range(runs):
+                    floor_app.PENDING = floor.floor_calls(calls)
+                    copied = copy.deepcopy(event)
+                    new_trace()
+                    with TRACKER.replaying(calls):
+                        cpu = time.process_time()
+                        framework.active = True
+                        try:
+                            floor_app.lambda_handler(copied, context)
+                        finally:
+                            framework.active = False
+                            floor_cpu += time.process_time() - cpu
     handler_us = handler.spread(handler_total_us)
     bare_us = plain.spread(bare_total_us)
     added = {name: round(handler_us[name] - bare_us[name], 1) for name in CATEGORIES}
     total_added = sum(added.values())
-    return {
+    result: dict[str, Any] = {
         "runs": runs,
         "sample_interval_us": INTERVAL * 1e6,
         "profiled_cpu_us": {"handler": round(handler_cpu * 1e6 / runs, 1), "bare": round(bare_cpu * 1e6 / runs, 1)},
@@ -203,4 +224,13 @@ def split(api: Any, op: Any, calls: list[Any], runs: int, handler_total_us: floa
         "added_share": {name: (round(value / total_added, 3) if total_added > 0 else None)
                         for name, value in added.items()},
     }
-
+    if event is not None and floor_total_us is not None:
+        floor_us = framework.spread(floor_total_us)
+        over = {name: round(handler_us[name] - floor_us[name], 1) for name in CATEGORIES}
+        total_over = sum(over.values())
+        result["profiled_cpu_us"]["floor"] = round(floor_cpu * 1e6 / runs, 1)
+        result["samples"]["floor"] = sum(framework.counts.values())
+        result.update(floor_us=floor_us, added_over_floor_us=over, added_over_floor_total_us=round(total_over, 1),
+                      added_over_floor_share={name: (round(value / total_over, 3) if total_over > 0 else None)
+                                              for name, value in over.items()})
+    return result

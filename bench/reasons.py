@@ -77,8 +77,10 @@ REASONS: dict[str, str] = {
     "growth.put_service_ttl": _TTL_DOWN + " (one Query per MB)",
     "growth.delete_service": _ERASE,
     "growth.list_customer_services_embedded_first_page": ("the owner's page (one Query), then each service's states "
-                                                          "and tasks: two Queries per service (one per kind), all in "
-                                                          "parallel (a bounded pool): two round trips of latency"),
+                                                          "and tasks: two Queries per service (one per kind) on the "
+                                                          "store's pool of 8 threads, 8 in flight at a time: about "
+                                                          "(2 × services) ÷ 8 round trips of latency one after the "
+                                                          "other, not two"),
 }
 
 

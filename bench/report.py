@@ -11,23 +11,23 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench.summary import (
+    cold_floor_section,
+    floor_profile_section,
+    floor_section,
+    latency_section,
+    load_section,
+    ms_cpu,
+    num,
+    scale_section,
+    summary_section,
+    table,
+    unused_imports_section,
+)
+
 ROOT = Path(__file__).resolve().parent.parent
 FLOOR = "stack floor (boto3 + Powertools resolver with validation, Logger, Metrics)"
 LEGACY = ("handlers.services", "handlers.states", "handlers.tasks", FLOOR, "handlers.services (tracing on)")
-
-
-def table(header: list[str], rows: list[list[object]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join("" if cell is None else str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def num(value: Any, digits: int = 2) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
 
 
 def ops_section(r: dict[str, Any]) -> str:
@@ -35,22 +35,25 @@ def ops_section(r: dict[str, Any]) -> str:
     rows = []
     for name, o in ops.items():
         missed = ", ".join(o.get("missed") or [])
-        rows.append([f"`{name}`", f"{o['round_trips']} ({o.get('sequential_round_trips', '–')})", o.get("http_attempts", ""),
-                     num(o.get("minimum_round_trips")),
+        rows.append([f"`{name}`", f"{o['round_trips']} / {o.get('latency_round_trips', '–')}", o.get("http_attempts", ""),
+                     f"{num(o.get('minimum_round_trips'))} / {num(o.get('minimum_latency_round_trips'))}",
                      f"{o.get('items_read', '')} / {num(o.get('items_read_allowed'))}",
                      f"{o['zero_latency_handler_us']:.0f} / {o['zero_latency_bare_us']:.0f}",
                      f"**{o['zero_latency_added_us']:.0f}**", f"**{num(o['zero_latency_ratio'])}**",
                      num(o.get("zero_latency_wall_ratio")),
                      f"{o['handler_median_ms']:.2f} / {o['direct_median_ms']:.2f}", num(o["overhead_ratio"]),
                      f"MISS: {missed}" if missed else "met"])
-    header = ["operation", "round trips (sequential)", "HTTP attempts", "minimum (rule)", "items read / allowed",
+    header = ["operation", "calls / latency round trips", "HTTP attempts", "minimum (rule): calls / latency",
+              "items read / allowed",
               "zero latency: handler / bare µs", "added µs", "ratio", "ratio (wall)", "moto: handler / direct ms",
               "moto ratio", "rule"]
     added = sorted(o["zero_latency_added_us"] for o in ops.values())
     ratios = sorted(o["zero_latency_ratio"] for o in ops.values() if o["zero_latency_ratio"] is not None)
+    unit = (r.get("calibration") or {}).get("bare_get_item_us")
+    in_units = f" ({added[0] / unit:.1f} to {added[-1] / unit:.1f} bare GetItems)" if unit else ""
     return (table(header, rows) + "\n\n" +
-            f"Across the {len(ops)} operations, the handler adds {added[0]:.0f} to {added[-1]:.0f} µs to the bare "
-            f"calls when the backend answers at once (ratio {ratios[0]:.2f} to {ratios[-1]:.2f}); against moto, "
+            f"Across the {len(ops)} operations, the handler adds {added[0]:.0f} to {added[-1]:.0f} µs{in_units} to the "
+            f"bare calls when the backend answers at once (ratio {ratios[0]:.2f} to {ratios[-1]:.2f}); against moto, "
             "whose answers take milliseconds, the same cost is a smaller share (moto ratio). The reasons of the "
             "misses are in the table of misses above.")
 
@@ -99,31 +102,34 @@ def growth_section(r: dict[str, Any]) -> str:
         for size in sizes:
             e = per[size]
             mark = " ✗" if e.get("missed") else ""
-            row.append(f"{e['round_trips']} ({e.get('sequential_round_trips', '–')}) / "
-                       f"{num(e.get('minimum_round_trips'))}{mark}")
+            row.append(f"{e['round_trips']} / {e.get('latency_round_trips', '–')} "
+                       f"(minimum {num(e.get('minimum_round_trips'))} / {num(e.get('minimum_latency_round_trips'))}){mark}")
         for size in sizes:
             row.append(num(per[size]["items_read_per_returned"]))
         for size in sizes[1:]:
             row.append(num(per[size]["latency_ratio"]))
         rows.append(row)
-    header = (["case"] + [f"round trips (sequential) / minimum @{s}" for s in sizes] + [f"read per returned @{s}" for s in sizes]
+    header = (["case"] + [f"calls / latency round trips @{s}" for s in sizes] + [f"read per returned @{s}" for s in sizes]
               + [f"latency ×{s} vs {sizes[0]}" for s in sizes[1:]])
     detail = table(["case", "request", "size is", "timed runs per size"],
                    [[f"`{name}`", c["request"], c["size_is"], c.get("timed_runs")] for name, c in cases.items()])
-    return table(header, rows) + "\n\n✗ = above the rule's minimum (round trips or items read); see the misses.\n\n" + \
-        detail
+    return table(header, rows) + "\n\n✗ = above the rule's minimum (calls, items read or latency round trips); " \
+        "see the misses.\n\n" + detail
 
 
 def misses_section(r: dict[str, Any]) -> str:
     misses = r.get("misses") or []
     if not misses:
         return "None: every operation and growth case meets the rule."
-    rows = [[f"`{m['where']}`", ", ".join(m["missed"]), f"{m['round_trips']} / {num(m['minimum_round_trips'])}",
+    rows = [[f"`{m['where']}`", ", ".join(m["missed"]),
+             f"{m['round_trips']} / {num(m['minimum_round_trips'])}; "
+             f"{num(m.get('latency_round_trips'))} / {num(m.get('minimum_latency_round_trips'))}",
              f"{m['items_read']} / {num(m.get('items_read_allowed'))}", m.get("because") or ""] for m in misses]
     unused = r.get("reasons_unused") or []
     note = (f"\n\nReasons recorded in bench/reasons.py that no miss uses (stale?): {', '.join(unused)}."
             if unused else "")
-    return table(["where", "missed", "round trips / minimum", "items read / allowed", "why"], rows) + note
+    return table(["where", "missed", "calls / minimum; latency round trips / minimum", "items read / allowed", "why"],
+                 rows) + note
 
 
 def lists_section(r: dict[str, Any]) -> str:
@@ -135,7 +141,8 @@ def lists_section(r: dict[str, Any]) -> str:
 
 def scaling_section(r: dict[str, Any]) -> str:
     sc = r["scaling"]
-    rows = [[f"`{n}`", s["before"]["median_ms"], s["after"]["median_ms"], s["scaling_latency_ratio"],
+    rows = [[f"`{n}`", ms_cpu(r, s["before"]["median_ms"]), ms_cpu(r, s["after"]["median_ms"]),
+             s["scaling_latency_ratio"],
              f"{s['before']['round_trips']} / {s['after']['round_trips']}"]
             for n, s in sc.items() if isinstance(s, dict) and "before" in s]
     first = next((s for s in sc.values() if isinstance(s, dict) and "before" in s), {})
@@ -143,7 +150,7 @@ def scaling_section(r: dict[str, Any]) -> str:
             f"{first.get('unrelated_conversations', 0):,} unrelated conversations ({sc.get('unrelated_items_per_conversation')} "
             f"items each, {sc.get('unrelated_items_written', 0):,} items written in {sc.get('insert_seconds')} s), "
             "interleaved request by request; medians after one warm-up round.\n\n" +
-            table(["read", "before (ms)", "after (ms)", "latency ratio", "round trips before / after"], rows))
+            table(["read", "before (CPU)", "after (CPU)", "latency ratio", "calls before / after"], rows))
 
 
 def maintenance_section(r: dict[str, Any]) -> str:
@@ -172,9 +179,10 @@ def maintenance_section(r: dict[str, Any]) -> str:
             rows.append([case, size, e.get("status"), e.get("round_trips"), e.get("scans"),
                          num(e.get("items_read_per_exported"), 3) if "items_read_per_exported" in e else "",
                          num(e.get("write_requests_per_deleted_item"), 4) if case == "purge" else "",
-                         e.get("handler_cpu_seconds"), e.get("elapsed_seconds")])
+                         ms_cpu(r, e["handler_cpu_seconds"] * 1000) if e.get("handler_cpu_seconds") is not None
+                         else "", e.get("elapsed_seconds")])
     lines += ["", table(["case", "conversations", "status", "round trips", "Scans", "items read per exported",
-                         "write requests per deleted item (target ≤ 0.04)", "handler CPU s", "elapsed s"], rows)]
+                         "write requests per deleted item (target ≤ 0.04)", "handler CPU", "elapsed s"], rows)]
     return "\n".join(lines)
 
 
@@ -188,9 +196,9 @@ def authorization_section(r: dict[str, Any]) -> str:
             "does (warm). The grant lookups are kept apart from every operation's round trips in this benchmark "
             f"(the cache decides when they happen); {lookups} happened during the whole run.\n\n" +
             table(["round trips of the request", "grant lookups, first request", "grant lookups, next request",
-                   "first request (CPU ms)", "next request (CPU ms)", "first minus next (ms)"],
+                   "first request (CPU)", "next request (CPU)", "first minus next (ms)"],
                   [[a["round_trips_of_the_request"], a["extra_round_trips_cold"], a["extra_round_trips_warm"],
-                    a["cold_ms"], a["warm_ms"], a["cold_minus_warm_ms"]]]))
+                    ms_cpu(r, a["cold_ms"]), ms_cpu(r, a["warm_ms"]), a["cold_minus_warm_ms"]]]))
 
 
 def cold_section(r: dict[str, Any]) -> str:
@@ -291,15 +299,6 @@ def tracing_section(r: dict[str, Any]) -> str:
             + " ".join(notes))
 
 
-def tp_section(r: dict[str, Any]) -> str:
-    tp = r.get("throughput") or {}
-    if not tp:
-        return "Not measured in this run."
-    return table(["clients", "requests", "req/s", "p50 ms", "p99 ms", "errors"],
-                 [[t["clients"], t["requests"], t["requests_per_second"], t["p50_ms"], t["p99_ms"], t["errors"]]
-                  for t in tp.values()])
-
-
 def render(r: dict[str, Any]) -> str:
     machine = r["machine"]
     production = (r.get("settings") or {}).get("production") or {}
@@ -307,84 +306,57 @@ def render(r: dict[str, Any]) -> str:
     load = machine.get("load_average")
     rule = r.get("rule") or ""
     rule_text = rule.split("The rule:", 1)[-1].split("`TOUCHES`", 1)[0].strip()
+    sizes = " / ".join(str(s) for s in settings.get("growth_sizes", []))
     return f"""# Benchmarks
 
-Figures from one run of `{r['command']}` ({r['mode']} mode): `python -m bench.run` writes
-`bench/results.json`, `python -m bench.report` renders this page from it; nothing here is typed by
-hand. Machine: {machine['platform']}, {machine['cpus']} CPUs shared with other work
-(1-minute load average {' at start, '.join(str(x) for x in load) + ' at the end' if load else 'not recorded'}), Python {machine['python']}; the run took
-{r['seconds']} s. Only figures measured in the same run are compared (ratios, interleaved runs,
-medians); absolute times are this machine's. `make test` runs `python -m bench.run --quick` (smaller
-sizes, fewer repetitions, every part exercised) so the script cannot rot; no test asserts a time.
+One run of `{r['command']}` ({r['mode']} mode) on {machine['cpus']} CPUs shared with other work (1-minute load
+average {' at start, '.join(str(x) for x in load) + ' at the end' if load else 'not recorded'}), Python {machine['python']},
+{r['seconds']} s: `python -m bench.run` writes `bench/results.json`, `python -m bench.report` renders this page;
+nothing here is typed by hand. Ratios compare figures measured in the same run, interleaved; absolute times
+are printed beside the run's own units.
 
-## How it measures
+## Summary: targets, figures, misses
 
-* **Production settings.** The deployed functions' environment is emulated in the process
-  (bench/harness.py): template.yaml's variables ({', '.join(f'{k}={v}' for k, v in
-  (production.get('environment_from_template') or {}).items())}), metrics {production.get('metrics')},
-  log level {production.get('log_level')}, tracing {production.get('tracing')}, access mode
-  {production.get('access_mode')} (every request made as `{production.get('caller')}`, API Gateway's IAM
-  identity, granted Administrator of every tenant with scripts/grants.py in every table the handlers
-  read). Not emulated: {production.get('not_emulated')}. Lambda is recognised by
-  `AWS_LAMBDA_FUNCTION_NAME` (lib/observability builds the Tracer only then) and by the X-Ray SDK from
-  `LAMBDA_TASK_ROOT`; each request gets a fresh `_X_AMZN_TRACE_ID`, as Lambda sets one per invocation;
-  X-Ray segments go to the usual UDP address, where nothing listens.
-* **What is timed.** Only the `lambda_handler` call: the API Gateway event is built before the clock
-  starts and the reply read after it (bench/harness.TimedApi); the garbage collector is paused around
-  each timed call (for both sides of every comparison), and what survives data loading is frozen
-  (moto's tables live in this process, DynamoDB's do not live in a Lambda).
-* **Which clock.** In the benchmark's process nothing runs but the request (the handler, the store's
-  reader threads, botocore, and moto or the recording answering them), all of it CPU work, so its
-  times are the process's CPU time:
-  on an idle machine that is the wall time; on this shared one the wall time also holds the waits for
-  a CPU that other work imposes, which would decide the comparisons more than the code. The wall-time
-  figures are in results.json beside every CPU figure (`*_wall_*`), and the operations table shows
-  the wall-time ratio too: a request that waited on something (a pipe, a socket) would show there.
-  Cold starts are compared by CPU time as well (measured inside each fresh process), wall time beside.
-* **Round trips.** Every AWS API call of every botocore client created in the process (the project's,
-  Powertools', any other: bench/calls.py wraps botocore's client creation and hooks each new client),
-  with the HTTP attempts beside them (a retried call sends more than one). Deterministic. In
-  parentheses, the sequential ones: calls made in parallel (they overlapped in time, or were submitted
-  to a thread pool together) count once, which is what latency pays; the rule counts every call.
-* **Items read.** `ScannedCount` of Query and Scan (what DynamoDB reads before filtering), the items a
-  GetItem / BatchGetItem / TransactGetItems returned. **Items returned**: services, states and tasks
-  in the response, embedded ones included (for a start: the ids it answers).
-* **Handler overhead, zero latency** (the first comparison): each request is made through
-  `lambda_handler` on the in-process moto once, its DynamoDB responses recorded; then, with moto
-  switched off, the same request through `lambda_handler` and the same DynamoDB calls made directly with
-  botocore (a plain client, without the X-Ray SDK's patches) are both answered from the recording by a
-  botocore `before-send` hook, at once. "Added" is the median handler time minus the median bare time,
-  "ratio" their quotient; {settings.get('repetitions')} repetitions × {settings.get('zero_latency_runs_per_repetition')} pairs, the order
-  of each pair alternating.
-* **Handler overhead, moto** (the second comparison, kept from before): the request through
-  `lambda_handler` on moto, then the same calls made directly with boto3 from the same table state
-  (the table copied before, put back before the direct calls, untimed). moto takes milliseconds per
-  call, so this ratio understates what the handler adds.
-* **Backend**: moto's DynamoDB in process, with local/embedded_dynamodb's fidelity patches (atomic
-  calls, all-or-nothing oversized updates, Query and transactions that only look at what they name);
-  moto applies DynamoDB's 1 MB Query page.
-* **Growth**: sizes {', '.join(str(s) for s in settings.get('growth_sizes', []))}; pages of `limit={settings.get('growth_page_limit')}`; the data built
-  through the handlers in {settings.get('growth_build_seconds')} s, one pair of tables per size swapped into moto, requests
-  that write run on a copy; sizes alternate request by request, {settings.get('growth_repetitions')} timed rounds after one warm-up (once
-  for a case whose warm-up round took over 20 s); latency is the summed handler time of the requests a
-  case makes.
-* **Maintenance**: see its section.
-* **Cold start**: see its section.
+{summary_section(r)}
 
-## The rule for the minimum
+The full tables follow: latency, the framework floor, cold starts, load, then every operation and growth
+case with the rule's minimum, and how everything is measured.
 
-{rule_text}
+## Latency: round trips a caller waits
 
-bench/rule.py holds the rule and, per operation, only what the contract makes it read and change
-(`TOUCHES`, never how the code does it); the minimum is computed from that and from the measured
-answer. Every operation or growth case above it is a miss, listed below with the reason recorded for
-it in bench/reasons.py (kept current by whoever changes the code it explains).
+{latency_section(r)}
+
+## The framework floor
+
+{floor_section(r)}
+
+{floor_profile_section(r)}
+
+## Cold start: the stack floor
+
+{cold_floor_section(r)}
+
+### What the import loads that no request uses
+
+{unused_imports_section(r)}
+
+### Cold start of the deployed package
+
+{cold_section(r)}
+
+## Load: the local server under 1, 8 and 32 clients
+
+{load_section(r)}
+
+## Scale on paper: where 10,000 starts a second land
+
+{scale_section(r)}
 
 ## Misses
 
 {misses_section(r)}
 
-## Operations: round trips, items read, handler overhead
+## Operations: calls, latency, items read, handler overhead
 
 {ops_section(r)}
 
@@ -396,7 +368,7 @@ it in bench/reasons.py (kept current by whoever changes the code it explains).
 
 {lists_section(r)}
 
-## Growth: conversations of {' / '.join(str(s) for s in settings.get('growth_sizes', []))} states and tasks, customers of as many services
+## Growth: conversations of {sizes} states and tasks, customers of as many services
 
 {growth_section(r)}
 
@@ -418,16 +390,73 @@ it in bench/reasons.py (kept current by whoever changes the code it explains).
 
 {output_section(r)}
 
-## Cold start of the deployed package
+## How it measures
 
-{cold_section(r)}
+Machine: {machine['platform']}. `make test` runs `python -m bench.run --quick` (smaller sizes, fewer
+repetitions, every part exercised) so the script cannot rot; no test asserts a time.
 
-## Local server throughput (informational)
+* **Production settings.** The deployed functions' environment is emulated in the process
+  (bench/harness.py): template.yaml's variables ({', '.join(f'{k}={v}' for k, v in
+  (production.get('environment_from_template') or {}).items())}), metrics {production.get('metrics')},
+  log level {production.get('log_level')}, tracing {production.get('tracing')}, access mode
+  {production.get('access_mode')} (every request made as `{production.get('caller')}`, API Gateway's IAM
+  identity, granted Administrator of every tenant with scripts/grants.py in every table the handlers
+  read). Not emulated: {production.get('not_emulated')}. Lambda is recognised by
+  `AWS_LAMBDA_FUNCTION_NAME` (lib/observability builds the Tracer only then) and by the X-Ray SDK from
+  `LAMBDA_TASK_ROOT`; each request gets a fresh `_X_AMZN_TRACE_ID`, as Lambda sets one per invocation;
+  X-Ray segments go to the usual UDP address, where nothing listens.
+* **What is timed.** Only the `lambda_handler` call: the API Gateway event is built before the clock
+  starts and the reply read after it (bench/harness.TimedApi); the garbage collector is paused around
+  each timed call (for both sides of every comparison), and what survives data loading is frozen
+  (moto's tables live in this process, DynamoDB's do not live in a Lambda).
+* **Which clock.** In the benchmark's process nothing runs but the request (the handler, the store's
+  reader threads, botocore, and moto or the recording answering them), all of it CPU work, so its
+  times are the process's CPU time: on an idle machine that is the wall time; on this shared one the
+  wall time also holds the waits for a CPU that other work imposes, which would decide the comparisons
+  more than the code. The wall-time figures are in results.json beside every CPU figure (`*_wall_*`).
+  Cold starts are compared by CPU time as well (measured inside each fresh process), wall time beside.
+* **Calibration.** Every absolute time is printed beside a unit measured in the same run
+  (bench/calibration.py): CPU times beside one bare GetItem (botocore alone, answered at once), cold
+  starts beside `import boto3`, the load runs beside one client alone; a fixed Python workload timed at
+  the start and the end of the run shows how fast the machine ran and how much that drifted.
+* **Calls.** Every AWS API call of every botocore client created in the process (the project's,
+  Powertools', any other: bench/calls.py wraps botocore's client creation and hooks each new client),
+  with the HTTP attempts beside them (a retried call sends more than one). Deterministic. The rule's
+  minimum counts calls.
+* **Latency round trips.** The chain a caller waits, under a simulated round trip per call: see
+  "Latency" above (bench/latency.py). It replaces the earlier count of calls submitted to the store's
+  pool together (`sequential_round_trips` in results.json, kept for tools that read it; not latency: a
+  pool of 8 threads makes 200 calls in about 25 waves, not one).
+* **Items read.** `ScannedCount` of Query and Scan (what DynamoDB reads before filtering), the items a
+  GetItem / BatchGetItem / TransactGetItems returned. **Items returned**: services, states and tasks
+  in the response, embedded ones included (for a start: the ids it answers).
+* **Handler overhead, zero latency**: each request is made through `lambda_handler` on the in-process
+  moto once, its DynamoDB responses recorded; then, with moto switched off, the same request through
+  `lambda_handler` and the same DynamoDB calls made directly with botocore (a plain client, without
+  the X-Ray SDK's patches) are both answered from the recording by a botocore `before-send` hook, at
+  once. "Added" is the median handler time minus the median bare time, "ratio" their quotient;
+  {settings.get('repetitions')} repetitions × {settings.get('zero_latency_runs_per_repetition')} pairs, the order of each pair alternating.
+* **Handler overhead, moto** (kept from before): the request through `lambda_handler` on moto, then
+  the same calls made directly with boto3 from the same table state (the table copied before, put back
+  before the direct calls, untimed). moto takes milliseconds per call, so this ratio understates what
+  the handler adds.
+* **Backend**: moto's DynamoDB in process, with local/embedded_dynamodb's fidelity patches (atomic
+  calls, all-or-nothing oversized updates, Query and transactions that only look at what they name);
+  moto applies DynamoDB's 1 MB Query page.
+* **Growth**: sizes {', '.join(str(s) for s in settings.get('growth_sizes', []))}; pages of `limit={settings.get('growth_page_limit')}`; the data built
+  through the handlers in {settings.get('growth_build_seconds')} s, one pair of tables per size swapped into moto, requests
+  that write run on a copy; sizes alternate request by request, {settings.get('growth_repetitions')} timed rounds after one warm-up (once
+  for a case whose warm-up round took over 20 s); latency is the summed handler time of the requests a
+  case makes; the chain under a simulated round trip is measured for every size after the timed rounds.
 
-{tp_section(r)}
+## The rule for the minimum
 
-`make run`'s server in one process (moto behind one lock), bench/load.py's start / get / end cycles
-from another, on the same 2 shared cores: it shows latency under contention more than capacity.
+{rule_text}
+
+bench/rule.py holds the rule and, per operation, only what the contract makes it read and change
+(`TOUCHES`, never how the code does it); the minimum is computed from that and from the measured
+answer. Every operation or growth case above it is a miss, listed above with the reason recorded for
+it in bench/reasons.py (kept current by whoever changes the code it explains).
 
 Rerun: `make bench` (both steps), or `python -m bench.run --quick --output /tmp/quick.json` for the
 smoke run.

@@ -16,6 +16,12 @@ The rule:
    that tells a page whether another follows). A request that returns nothing (an end, a delete)
    reads nothing.
 A request that follows pages (paging through a list) makes one request per page of `limit` items.
+4. Latency (round trips a caller waits, one after the other): the reads a request needs at once are
+   one round trip however many there are (they are independent: made in parallel, they wait
+   together); a read whose key comes from another read's answer is one more (the services of an
+   embedded customer page are named by the owner's page; the conversation of a composite reuse by
+   the owner's lookup); each further MB of one Query is one more (it starts at the previous page's
+   end); each atomic change is one more (a write conditioned on what it checks needs no read first).
 
 `TOUCHES` says, per operation, what the contract makes it read and change, never how the code does
 it; the minimum is computed from it and from the measured answer (its size, its item count).
@@ -35,6 +41,7 @@ class Touches:
     reads: tuple[str, ...] = ()  # item collections / index partitions whose items the answer needs
     changes: int = 0  # atomic changes
     checks: int = 0  # items the answer needs without returning them (a child's service)
+    read_steps: int = 1  # reads that each need the previous one's answer (1: all at once)
 
 
 CONVERSATION = "the conversation's item collection"
@@ -56,7 +63,7 @@ TOUCHES: dict[str, Touches] = {
     "put_service": Touches(changes=1),
     "put_service_extension": Touches(changes=1),
     "start_composite_create": _create,  # "no such active service" is a condition of the write
-    "start_composite_reuse": Touches(reads=(OWNER_LOOKUP, CONVERSATION), checks=1),  # the owner's entry
+    "start_composite_reuse": Touches(reads=(OWNER_LOOKUP, CONVERSATION), checks=1, read_steps=2),
     "start_state": _create,
     "transition_state": Touches(changes=1),
     "end_state": Touches(changes=1),
@@ -98,7 +105,7 @@ GROWTH_TOUCHES: dict[str, Touches] = {
     "list_tasks_completed_first_page": _read_children,
     "list_states_paging_all": _read_children,  # per page
     "list_tasks_paging_all": _read_children,  # per page
-    "start_composite_reuse": Touches(reads=(OWNER_LOOKUP, CONVERSATION), checks=1),  # the owner's entry
+    "start_composite_reuse": Touches(reads=(OWNER_LOOKUP, CONVERSATION), checks=1, read_steps=2),
     "start_state": _create,
     "start_state_with_idempotency_key": _create,
     "start_task_with_idempotency_key": _create,
@@ -124,6 +131,7 @@ class Minimum:
     items_read: int  # allowed
     read_calls: int
     explained: str  # how the rule arrived at it
+    latency_round_trips: int = 0  # rule 4
 
 
 def minimum(touches: Touches, returned: int, response_bytes: int, pages: int = 1,
@@ -142,4 +150,6 @@ def minimum(touches: Touches, returned: int, response_bytes: int, pages: int = 1
     if touches.changes:
         parts.append(f"{touches.changes * pages} change{'s' if touches.changes * pages != 1 else ''}")
     allowed = returned + (touches.checks * pages + reads if reads else 0)
-    return Minimum(trips, allowed, reads, " + ".join(parts) or "nothing")
+    further_mb = max(0, math.ceil(response_bytes / MB) - pages) if reads else 0
+    steps = (touches.read_steps if touches.reads else 0) + (1 if extra_reads else 0) + touches.changes
+    return Minimum(trips, allowed, reads, " + ".join(parts) or "nothing", steps * pages + further_mb)

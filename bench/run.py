@@ -2,11 +2,15 @@
 docs/BENCHMARKS.md (rendered from the JSON this writes by bench/report.py).
 
 One process, the deployed functions' settings emulated (bench/harness.py): the operations on the
-in-process moto and on recorded responses (bench/operations.py, bench/profile.py), the growth cases
-(bench/growth.py), scaling against unrelated data (bench/scaling.py), maintenance and authorization
-slots (bench/maintenance.py, bench/authorization.py); then the cold start of the built packages in
-fresh python3.13 processes (bench/coldstart.py) and the local server's throughput (bench/load.py).
-Every AWS call of the process is counted (bench/calls.py); the minimum is bench/rule.py's.
+in-process moto, on recorded responses at zero latency and under a simulated round trip per call
+(bench/operations.py, bench/latency.py); the framework floor beside three of them and where the
+time goes (bench/floor.py, bench/profile.py); the growth cases (bench/growth.py), scaling against
+unrelated data (bench/scaling.py), maintenance and authorization slots (bench/maintenance.py,
+bench/authorization.py), where the writes land (bench/partitions.py); then the cold start of the
+built packages and of the stack floor in fresh python3.13 processes, with what their import loads
+and never runs (bench/coldstart.py, bench/imports.py), and the local server under 1, 8 and 32
+clients (bench/load.py). Every AWS call of the process is counted (bench/calls.py); the minimum is
+bench/rule.py's; absolute times are printed beside the run's units (bench/calibration.py).
 
     python -m bench.run [--quick] [--output bench/results.json]
 """
@@ -32,7 +36,8 @@ PROFILED = ("get_service", "start_state", "list_customer_services_all")
 
 
 def throughput(quick: bool) -> dict[str, Any]:
-    """`make run`'s server in one process, bench/load.py in another (informational)."""
+    """`make run`'s server on a free port in one process, bench/load.py's conversations of mixed
+    operations from another: 1, 8 and 32 concurrent clients (the quick run: 1 and 32)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -43,26 +48,42 @@ def throughput(quick: bool) -> dict[str, Any]:
            if not k.startswith(("AWS_ENDPOINT_URL", "AWS_LAMBDA", "LAMBDA_TASK_ROOT", "_X_AMZN", "POWERTOOLS_"))
            and k not in ("ACCESS_MODE", "AUTH", "GRANTS_FILE", "TABLE_NAME", "PAGE_TOKEN_SECRET")}
     env.update(PORT=str(port), TABLE_NAME="bench-throughput")
-    server = subprocess.Popen([sys.executable, "-m", "local.server"], cwd=ROOT, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # What the server prints goes to a file: a pipe nobody reads would stop it once full.
+    log = tempfile.NamedTemporaryFile("w+", prefix="bench-server-", suffix=".log", delete=False)
+    server = subprocess.Popen([sys.executable, "-m", "local.server"], cwd=ROOT, env=env, stdout=log,
+                              stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            line = server.stdout.readline()
-            if "Context Services API on" in line or not line:
-                break
-        report = {}
-        for clients in (1, 8):
-            cycles = 5 if quick else (60 if clients == 1 else 20)
+        deadline = time.time() + 120
+        while "Context Services API on" not in Path(log.name).read_text(errors="replace"):
+            if server.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"the local server did not start: {Path(log.name).read_text()[-2000:]}")
+            time.sleep(0.2)
+        def load(clients: int, conversations: int) -> dict[str, Any]:
             output = subprocess.run(
                 [sys.executable, "-m", "bench.load", "--url", f"http://127.0.0.1:{port}", "--clients", str(clients),
-                 "--conversations", str(cycles), "--max-seconds", "20" if quick else "90"],
+                 "--conversations", str(conversations), "--max-seconds", "60" if quick else "240"],
                 cwd=ROOT, capture_output=True, text=True, check=True, env=env)
-            report[f"{clients}_clients"] = json.loads(output.stdout.strip().splitlines()[-1])
+            return json.loads(output.stdout.strip().splitlines()[-1])
+
+        report = {}
+        # One client first: its latencies are the calibration the loaded runs are read against.
+        report["1_clients"] = load(1, 1 if quick else 10)
+        if not quick:
+            # The server grows each function's pool of processes (up to 4) when requests overlap, each
+            # new process a cold start: an untimed burst first, so that the runs measure warm pools.
+            load(16, 1)
+            report["8_clients"] = load(8, 5)
+        report["32_clients"] = load(32, 1 if quick else 5)
         return report
     finally:
         server.terminate()
-        server.wait(timeout=10)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+        os.unlink(log.name)
 
 
 class Phases:
@@ -109,24 +130,33 @@ def function_output(path: Path) -> dict[str, Any]:
             "metric_documents_by_name": metrics, "first_errors": errors}
 
 
+def calibrate(results: dict[str, Any], reference_at_start: float, reference_at_end: float) -> dict[str, Any]:
+    """The run's units (bench/calibration.py): what every absolute time of the report is printed beside."""
+    bare = (results.get("floor") or {}).get("get_service", {}).get("bare_us") \
+        or results["operations"]["get_service"]["zero_latency_bare_us"]
+    one = (results.get("throughput") or {}).get("1_clients") or {}
+    return {"bare_get_item_us": bare,
+            "python_reference_us": {"start": reference_at_start, "end": reference_at_end},
+            "import_boto3_cpu_s": (results.get("cold_start") or {}).get("import_boto3_cpu_s"),
+            "one_client_p50_ms": one.get("p50_ms"),
+            "note": "bare GetItem: CPU µs of one GetItem made directly with botocore, answered at once; python "
+                    "reference: CPU µs of a fixed JSON workload at the run's start and end (bench/calibration.py)"}
+
+
 def misses(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Every operation and growth case above the rule's minimum, with its reason."""
     found = []
-    for name, entry in results["operations"].items():
+    places = [(f"operations.{name}", entry) for name, entry in results["operations"].items()]
+    places += [(f"growth.{case}.{size}", entry) for case, sizes in results["growth"].items()
+               for size, entry in sizes.items()]
+    for where, entry in places:
         if entry.get("missed"):
-            found.append({"where": f"operations.{name}", "missed": entry["missed"],
+            found.append({"where": where, "missed": entry["missed"],
                           "round_trips": entry["round_trips"], "minimum_round_trips": entry["minimum_round_trips"],
+                          "latency_round_trips": entry.get("latency_round_trips"),
+                          "minimum_latency_round_trips": entry.get("minimum_latency_round_trips"),
                           "items_read": entry["items_read"], "items_read_allowed": entry.get("items_read_allowed"),
                           "because": entry.get("above_minimum_because"), "reason_key": entry.get("reason_key")})
-    for case, sizes in results["growth"].items():
-        for size, entry in sizes.items():
-            if entry.get("missed"):
-                found.append({"where": f"growth.{case}.{size}", "missed": entry["missed"],
-                              "round_trips": entry["round_trips"],
-                              "minimum_round_trips": entry["minimum_round_trips"], "items_read": entry["items_read"],
-                              "items_read_allowed": entry.get("items_read_allowed"),
-                              "because": entry.get("above_minimum_because"),
-                              "reason_key": entry.get("reason_key")})
     return found
 
 
@@ -156,13 +186,25 @@ def main() -> None:
 
     TRACKER.install()  # before any client exists
 
-    from bench import authorization
+    from bench import authorization, calibration
 
     TRACKER.side = authorization.is_grant_lookup  # the access check's lookups: apart from the operations
 
     from moto import mock_aws
 
-    from bench import coldstart, growth, maintenance, operations, profile, reasons, rule, scaling
+    from bench import (
+        coldstart,
+        floor,
+        growth,
+        latency,
+        maintenance,
+        operations,
+        partitions,
+        profile,
+        reasons,
+        rule,
+        scaling,
+    )
     from local import embedded_dynamodb, template
 
     reps = 1 if quick else 15
@@ -173,10 +215,13 @@ def main() -> None:
     unrelated_count = 200 if quick else 10_000
     maintenance_sizes = (10, 30) if quick else (1000, 10_000)
     profile_runs = 20 if quick else 300
+    latency_runs = 1 if quick else 3
+    floor_runs = 20 if quick else 400
 
     embedded_dynamodb.faithful_updates()
     embedded_dynamodb.partition_scoped()
     started = time.time()
+    reference_at_start = calibration.python_reference_us()
     results: dict[str, Any] = {
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
                     "load_average": [round(os.getloadavg()[0], 2)]},
@@ -184,7 +229,8 @@ def main() -> None:
         "command": "make bench" if not quick else "python -m bench.run --quick",
         "settings": {"production": production, "repetitions": reps, "zero_latency_runs_per_repetition": zero_per_rep,
                      "growth_sizes": list(sizes), "growth_page_limit": limit, "growth_repetitions": growth_reps,
-                     "profile_runs": profile_runs},
+                     "profile_runs": profile_runs, "latency_rtt_ms": latency.RTT_S * 1000,
+                     "latency_runs": latency_runs, "floor_runs": floor_runs},
         "operations": {}, "lists": {}, "cold_start": {}, "scaling": {}, "throughput": {},
     }
     phase = Phases()
@@ -197,28 +243,39 @@ def main() -> None:
         harness.settle()
         recorded: dict[str, Any] = {}
         for op in operations.operations(api, found):
-            entry, calls, _ = operations.measure(api, op, reps, zero_per_rep)
+            entry, calls, reply, ctx = operations.measure(api, op, reps, zero_per_rep, latency_runs)
             results["operations"][op.name] = entry
-            recorded[op.name] = (op, calls)
+            recorded[op.name] = (op, calls, ctx, reply)
             if op.list_route:
                 results["lists"][op.name] = operations.lists_entry(entry)
                 ratio = results["lists"][op.name]["items_read_per_returned"]
                 if ratio is not None and ratio > LISTS_TARGET:
                     results["lists"][op.name]["above_target_because"] = reasons.reason(op.name)
+        phase("framework floor")
+        results["floor"] = {}
+        # The list page of the floor (and of the profile) holds 100 services (20 in the quick run): a
+        # page of its own.
+        subjects = {"get_service": recorded["get_service"], "start_state": recorded["start_state"],
+                    "list_customer_services_all": floor.hundred_service_page(api, 20 if quick else 100)}
+        harness.settle()
+        for name, (op, calls, ctx, reply) in subjects.items():
+            harness.label_case(f"floor.{name}")
+            results["floor"][name] = floor.measure(api, op, ctx, calls, reply, floor_runs)
         phase("profile")
         results["profile"] = {}
         for name in PROFILED:
-            op, calls = recorded[name]
-            measured = results["operations"][name]
-            results["profile"][name] = profile.split(api, op, calls, profile_runs, measured["zero_latency_handler_us"],
-                                                     measured["zero_latency_bare_us"])
+            op, calls, _, _ = subjects[name]
+            measured = results["floor"][name]
+            results["profile"][name] = profile.split(api, op, calls, profile_runs, measured["handler_us"],
+                                                     measured["bare_us"], measured["floor_us"])
 
         phase("growth: building")
         began = time.time()
         worlds = growth.build(harness.TimedApi(sampled=False), sizes)  # untimed: unsampled traces cost less
         results["settings"]["growth_build_seconds"] = round(time.time() - began, 1)
         phase("growth: measuring")
-        results["growth"], results["growth_cases"] = growth.measure(api, worlds, limit, growth_reps)
+        results["growth"], results["growth_cases"] = growth.measure(api, worlds, limit, growth_reps,
+                                                                    latency_runs=latency_runs)
         del worlds
 
         phase("scaling")
@@ -244,6 +301,9 @@ def main() -> None:
                             "status": results["maintenance"]["purge"]["status"]}
         harness.label_case("authorization")
         results["authorization"] = authorization.measure(api, f"/services/{active}", reps)
+        phase("scale on paper")
+        harness.label_case("scale")
+        results["scale"] = partitions.measure(harness.TimedApi)
 
     results["calls_hooked_clients"] = TRACKER.clients
     results["grant_lookups"] = {"total": TRACKER.side_total,
@@ -253,13 +313,15 @@ def main() -> None:
     if "cold_start" in skip:
         results["cold_start"] = {"status": "skipped (--skip)"}
     else:
-        results["cold_start"] = coldstart.dev_venv_imports(1 if quick else 7)
+        # The earlier figure (imports in the development virtualenv) only in the full run.
+        results["cold_start"] = {} if quick else coldstart.dev_venv_imports(7)
         results["cold_start"].update(coldstart.measure(1 if quick else 5, ["ServicesFunction"] if quick else None))
     phase("throughput")
     results["throughput"] = {} if "throughput" in skip else throughput(quick)
     if skip:
         results["skipped"] = sorted(skip)
     phase("done")
+    results["calibration"] = calibrate(results, reference_at_start, calibration.python_reference_us())
     results["phase_seconds"] = phase.seconds
     results["misses"] = misses(results)
     used = {miss["reason_key"] for miss in results["misses"]}
@@ -282,14 +344,15 @@ def render(results: dict[str, Any]) -> str:
     """A plain-text summary for the terminal (docs/BENCHMARKS.md is bench/report.py's)."""
     lines = [f"Context Services benchmark ({results['mode']}, Python {results['machine']['python']}, "
              f"{results['machine']['cpus']} CPUs, {results['seconds']} s)", ""]
-    lines.append(f"{'operation':45} {'trips':>5} {'min':>4} {'moto h/d ms':>15} {'ratio':>6} "
+    lines.append(f"{'operation':45} {'calls':>5} {'min':>4} {'chain':>5} {'min':>4} {'moto h/d ms':>15} {'ratio':>6} "
                  f"{'zero +us':>9} {'ratio':>6}")
     for name, op in results["operations"].items():
         flag = " MISS" if op.get("missed") else ""
         lines.append(f"{name:45} {op['round_trips']:>5} {str(op['minimum_round_trips']):>4} "
+                     f"{op.get('latency_round_trips', '-'):>5} {str(op.get('minimum_latency_round_trips')):>4} "
                      f"{op['handler_median_ms']:>7.2f}/{op['direct_median_ms']:<7.2f} {op['overhead_ratio']:>6.2f} "
                      f"{op['zero_latency_added_us']:>9.0f} {op['zero_latency_ratio']:>6.2f}{flag}")
-    lines += ["", f"{'growth case (trips, read per returned, latency ratio)':45} "
+    lines += ["", f"{'growth case (calls, read per returned, time ratio)':45} "
               + " ".join(f"{'@ ' + str(size):>24}" for size in results["settings"]["growth_sizes"])]
     for case, sizes in results["growth"].items():
         cells = []
@@ -307,7 +370,14 @@ def render(results: dict[str, Any]) -> str:
                          f"({entry.get('first_invocation_ratio', float('nan')):.2f} x bare GetItem handler)")
     if "status" in cs:
         lines.append(f"cold start: {cs['status']}")
-    lines += ["", "local server throughput (informational)"]
+    for name, entry in (results.get("floor") or {}).items():
+        lines.append(f"floor {name}: handler {entry['handler_us']:.0f} us / floor {entry['floor_us']:.0f} us = "
+                     f"{entry['handler_to_floor']:.2f} (target {entry['target_handler_to_floor']:.2f}); bare "
+                     f"{entry['bare_us']:.0f} us")
+    for name, entry in cs.items():
+        if isinstance(entry, dict) and "first_invocation_to_floor" in entry:
+            lines.append(f"cold start {name} / stack floor: {entry['first_invocation_to_floor']:.2f}")
+    lines += ["", "local server under load (mixed operations)"]
     for name, entry in results["throughput"].items():
         lines.append(f"  {name:12} {entry['requests_per_second']:>7} req/s  p50 {entry['p50_ms']} ms  "
                      f"p99 {entry['p99_ms']} ms  errors {entry['errors']}")

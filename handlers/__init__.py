@@ -1,1 +1,6 @@
 """One Lambda function per resource group: services, states, tasks."""
+
+from lib.api.framework_imports import defer_unused_resolvers
+
+# Before any handler imports Powertools' event handler: only the REST resolver's modules load.
+defer_unused_resolvers()

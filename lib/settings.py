@@ -1,10 +1,14 @@
 """Configuration from environment variables, parsed once into a typed model.
 
 Security settings fail closed inside Lambda: a function whose `ACCESS_MODE` is missing or unknown,
-or whose `PAGE_TOKEN_SECRET` is missing or short, refuses to start (the error is raised while the
-handler module is imported, so Lambda reports an init error naming the variable) instead of serving
-with a guessable default. Outside Lambda (tests, `make run`, `sam local`) the API is open unless
-`AUTH=on`, and a missing paging secret is replaced by a random one for the life of the process.
+or that has no paging key, refuses to start: the error is raised while the handler module is
+imported, so Lambda reports an init error naming the variable, instead of serving with a guessable
+default. The paging key is `PAGE_TOKEN_SECRET_ARN`'s Secrets Manager secret (what template.yaml
+sets: the key is never in the environment, which anyone allowed lambda:GetFunctionConfiguration
+reads; lib.paging_keys reads it), else `PAGE_TOKEN_SECRET`, the key itself (at least 16 characters
+inside Lambda; both at once is refused there). Outside Lambda (tests, `make run`, `sam local`) the
+API is open unless `AUTH=on`, and without either variable the key is random for the life of the
+process.
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ class Settings(BaseModel):
 
     table_name: str = "context-services"
     default_expiration_seconds: int = 5 * 365 * 86400
-    page_token_secret: str = ""
+    page_token_secret: str = ""  # PAGE_TOKEN_SECRET: the paging key itself (outside Lambda only)
+    page_token_secret_arn: str | None = None  # PAGE_TOKEN_SECRET_ARN: the Secrets Manager secret holding it
     idempotency_expiration_seconds: int = 86400
     max_body_bytes: int = 128 * 1024
     # Who may call (lib.api.access): "iam" checks the caller's grant on every request, "off" does not.
@@ -86,13 +91,23 @@ def _access(values: dict[str, object], deployed: bool) -> None:
             values["grants_file"] = os.environ["GRANTS_FILE"]
 
 
-def _secret(deployed: bool) -> str:
+def _secret(values: dict[str, object], deployed: bool) -> None:
+    arn = os.environ.get("PAGE_TOKEN_SECRET_ARN", "").strip()
     secret = os.environ.get("PAGE_TOKEN_SECRET", "")
-    if deployed and len(secret) < MIN_SECRET_LENGTH:
-        raise ConfigurationError(f"PAGE_TOKEN_SECRET is {'missing' if not secret else 'too short'}: a deployed "
-                                 f"function needs at least {MIN_SECRET_LENGTH} characters to sign paging tokens")
-    # Outside Lambda, a random key: tokens stop working when the process restarts, nothing more.
-    return secret or secrets.token_urlsafe(32)
+    if deployed:
+        if arn and secret:
+            raise ConfigurationError("PAGE_TOKEN_SECRET is set beside PAGE_TOKEN_SECRET_ARN: the paging key must not "
+                                     "be in the environment (lambda:GetFunctionConfiguration shows it); unset it")
+        if not arn and len(secret) < MIN_SECRET_LENGTH:
+            raise ConfigurationError(
+                "PAGE_TOKEN_SECRET_ARN is missing: a deployed function reads the key that signs paging tokens from "
+                "this Secrets Manager secret (template.yaml sets it)" if not secret else
+                f"PAGE_TOKEN_SECRET is too short: a key that signs paging tokens needs at least {MIN_SECRET_LENGTH} "
+                "characters (deployed, prefer PAGE_TOKEN_SECRET_ARN: a Secrets Manager secret)")
+    if arn:
+        values["page_token_secret_arn"] = arn
+    # Without a key outside Lambda, a random one: tokens stop working when the process restarts, nothing more.
+    values["page_token_secret"] = secret or secrets.token_urlsafe(32)
 
 
 @lru_cache(maxsize=1)
@@ -113,5 +128,5 @@ def settings() -> Settings:
         if os.environ.get(env):
             values[name] = os.environ[env]
     _access(values, deployed)
-    values["page_token_secret"] = _secret(deployed)
-    return Settings(**values)
+    _secret(values, deployed)
+    return Settings.model_validate(values)

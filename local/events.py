@@ -137,8 +137,9 @@ def _identity(principal: str | None, request: HttpRequest, user_agent: str | Non
 
 
 def auth_mode() -> bool:
-    """The local access mode: AUTH=on makes X-CS-Principal the caller's identity."""
-    return os.environ.get("AUTH", "").strip().lower() == "on"
+    """The local access mode: AUTH=on makes X-CS-Principal the caller's identity (the values
+    lib.settings takes for enforcing access: on, 1, true, yes)."""
+    return os.environ.get("AUTH", "").strip().lower() in ("1", "on", "true", "yes")
 
 
 def build_event(request: HttpRequest, route: Route, path_parameters: dict[str, str], *, stage: str = "local",

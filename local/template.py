@@ -44,7 +44,7 @@ def load(path: Path | str | None = None) -> dict[str, Any]:
 @lru_cache(maxsize=8)
 def _load(path: Path) -> dict[str, Any]:
     with path.open() as handle:
-        return yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+        return yaml.load(handle, Loader=_CfnLoader)  # SafeLoader subclass
 
 
 def _resource(kind: str, path: Path | str | None = None) -> tuple[str, dict[str, Any]]:
@@ -134,11 +134,38 @@ class Function:
     events: dict[str, tuple[str, dict[str, Any]]]
 
 
+def _mapped_events(template: dict[str, Any]) -> dict[str, dict[str, tuple[str, dict[str, Any]]]]:
+    """Explicit AWS::Lambda::EventSourceMapping resources of SQS queues, as SQS events of the
+    function they name (`!Ref F`, `!Ref F.Alias`, `!GetAtt F.Arn`): {function: {logical id: event}}."""
+    found: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {}
+    for name, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Lambda::EventSourceMapping":
+            continue
+        props = resource.get("Properties") or {}
+        target = props.get("FunctionName")
+        if isinstance(target, dict) and "Ref" in target:
+            function = str(target["Ref"]).split(".", 1)[0]
+        elif isinstance(target, dict) and "Fn::GetAtt" in target:
+            function = target["Fn::GetAtt"][0]
+        else:
+            continue
+        source = props.get("EventSourceArn")
+        if not (isinstance(source, dict) and "Fn::GetAtt" in source
+                and template["Resources"].get(source["Fn::GetAtt"][0], {}).get("Type") == "AWS::SQS::Queue"):
+            continue
+        event = {"Queue": source, **{key: props[key] for key in ("BatchSize", "FunctionResponseTypes", "Enabled")
+                                     if key in props}}
+        found.setdefault(function, {})[name] = ("SQS", event)
+    return found
+
+
 def functions(path: Path | str | None = None) -> list[Function]:
-    """Every function of the template. CodeUri is relative to the template's folder, as in SAM."""
+    """Every function of the template, with its events and the SQS event source mappings that name
+    it. CodeUri is relative to the template's folder, as in SAM."""
     template = load(path)
     folder = Path(path or TEMPLATE).resolve().parent
     globals_ = template.get("Globals", {}).get("Function", {})
+    mapped = _mapped_events(template)
     found = []
     for name, resource in template["Resources"].items():
         if resource["Type"] != "AWS::Serverless::Function":
@@ -148,6 +175,7 @@ def functions(path: Path | str | None = None) -> list[Function]:
                        **resource.get("Properties", {}).get("Environment", {}).get("Variables", {})}
         events = {event_name: (event["Type"], event.get("Properties") or {})
                   for event_name, event in (resource["Properties"].get("Events") or {}).items()}
+        events.update(mapped.get(name, {}))
         code_uri = props.get("CodeUri", ".")
         found.append(Function(name, props["Handler"], (folder / code_uri).resolve() if isinstance(code_uri, str) else folder,
                               int(props.get("Timeout", 3)), int(props.get("MemorySize", 128)), environment, events))

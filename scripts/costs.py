@@ -113,7 +113,7 @@ def index_write_units(index: dict[str, Any], before: dict | None, after: dict | 
     old, new = index_entry(index, before), index_entry(index, after)
     if old is None and new is None or old == new:
         return 0
-    units = lambda entry: math.ceil(item_size(entry) / 1024)  # noqa: E731
+    units = lambda entry: math.ceil(item_size(entry) / 1024)
     if old is None:
         return units(new)
     if new is None:

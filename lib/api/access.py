@@ -11,8 +11,9 @@ only one for tenants, which IAM cannot see (they are request headers).
   of "<ContactCenterId>/<GroupId>" (an absent header is the empty string; "<ContactCenterId>/*" is
   every group of that tenant, "*" every tenant). Locally (AUTH=on) the same records come from a
   JSON file (see :class:`FileGrants`). scripts/grants.py manages both.
-* Grants are cached per execution environment (60 s; unknown principals 10 s), so a warm function
-  answers without an extra round trip; a revoked grant stops working within that time.
+* Grants from the table are cached per execution environment (60 s; unknown principals 10 s), so a
+  warm function answers without an extra round trip; a revoked grant stops working within that time.
+  The local file is read at every request instead: an edit applies to the very next one.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import threading
 import time
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from lib.errors import Forbidden, Unauthorized
@@ -35,6 +37,11 @@ SUPERVISOR_METHODS = frozenset({"GET"})
 TENANT_HEADER, GROUP_HEADER = "contactcenterid", "groupid"
 ALL_TENANTS = "*"
 _CACHE_LIMIT = 4096
+# The local run (AUTH=on) names the caller with this header (local.events turns it into the identity).
+LOCAL_PRINCIPAL_HEADER = "X-CS-Principal"
+DEPLOYED_MISSING_IDENTITY = "missing or invalid credentials: sign the request with AWS Signature Version 4"
+LOCAL_MISSING_IDENTITY = (f"no caller: the local run enforces access (AUTH=on); send the header "
+                          f"{LOCAL_PRINCIPAL_HEADER}: <name> (the caller is arn:aws:iam::000000000000:user/<name>)")
 
 _ASSUMED_ROLE = re.compile(r"^arn:(?P<partition>[\w-]+):sts::(?P<account>\d{12}):assumed-role/(?P<role>[^/]+)/.+$")
 _ROLE_WITH_PATH = re.compile(r"^arn:(?P<partition>[\w-]+):iam::(?P<account>\d{12}):role/(?:.+/)?(?P<role>[^/]+)$")
@@ -105,40 +112,83 @@ class TableGrants:
         return Grant.parse(principal, record) if record is not None else None
 
 
+class GrantsFileError(Forbidden):
+    """The local grants file cannot be used: missing, unreadable, not JSON, or not grants. `make run`
+    with AUTH=on stops at start with this reason; if the file breaks while it runs, every request
+    is refused with it (403, fail closed) until the file is fixed."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"the grants file {os.path.abspath(path)} {reason}")
+        self.reason = reason
+
+
+def parse_grants_file(raw: bytes, path: str) -> dict[str, Grant]:
+    """The grants a grants file holds, by principal; GrantsFileError naming the first problem."""
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise GrantsFileError(path, "is not UTF-8 text") from None
+    except json.JSONDecodeError as error:
+        raise GrantsFileError(path, f"is not valid JSON (line {error.lineno}, column {error.colno}: "
+                                    f"{error.msg})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("grants"), list):
+        raise GrantsFileError(path, 'is not a JSON object {"grants": [...]}')
+    grants: dict[str, Grant] = {}
+    for index, record in enumerate(data["grants"]):
+        where = f"grants[{index}]"
+        if not isinstance(record, dict):
+            raise GrantsFileError(path, f"has {where} that is not an object")
+        principal = record.get("principal")
+        if not isinstance(principal, str) or not principal.strip():
+            raise GrantsFileError(path, f"has {where} without a principal (an IAM ARN)")
+        if record.get("role") not in ROLES:
+            raise GrantsFileError(path, f"has {where} ({principal}) whose role is {json.dumps(record.get('role'))}, "
+                                        f"not {' or '.join(ROLES)}")
+        grant = Grant.parse(normalise_principal(principal), record)
+        if grant is None:
+            raise GrantsFileError(path, f'has {where} ({principal}) whose tenants are not a list of "<ContactCenterId>/'
+                                        f'<GroupId>", "<ContactCenterId>/*" or "*"')
+        if grant.principal in grants:
+            raise GrantsFileError(path, f"has {where} for {principal}, which an earlier grant names already")
+        grants[grant.principal] = grant
+    return grants
+
+
 class FileGrants:
-    """Grants from a JSON file (the local run with AUTH=on), re-read when the file changes:
+    """Grants from a JSON file (the local run with AUTH=on), read at every request so that an edit
+    applies to the very next one (the file is small and local: no cache, no clock-tick blind spot);
+    parsed again only when its bytes changed:
 
         {"grants": [{"principal": "arn:aws:iam::000000000000:user/alice",
                      "role": "Administrator", "tenants": ["acme/", "acme/sales", "beta/*"]}]}
-    """
+
+    A missing or malformed file raises GrantsFileError (403 for the request) with the reason."""
 
     def __init__(self, path: str):
         self.path = path
-        self._stamp: tuple[float, int] | None = None
+        self._raw: bytes | None = None
         self._grants: dict[str, Grant] = {}
 
-    def _load(self) -> None:
+    def load(self) -> dict[str, Grant]:
+        """Every grant of the file, by principal, as the file is now."""
         try:
-            stat = os.stat(self.path)
+            raw = Path(self.path).read_bytes()
         except FileNotFoundError:
-            self._stamp, self._grants = None, {}
-            return
-        stamp = (stat.st_mtime, stat.st_size)
-        if stamp == self._stamp:
-            return
-        with open(self.path, encoding="utf-8") as handle:
-            data = json.load(handle)
-        grants = {}
-        for record in data.get("grants", []):
-            principal = normalise_principal(str(record.get("principal", "")))
-            grant = Grant.parse(principal, record)
-            if grant is not None:
-                grants[principal] = grant
-        self._stamp, self._grants = stamp, grants
+            raise GrantsFileError(self.path, "does not exist (GRANTS_FILE; write it with scripts/grants.py "
+                                             "--file, README: Access)") from None
+        except OSError as error:
+            raise GrantsFileError(self.path, f"cannot be read ({error.strerror})") from None
+        if raw != self._raw:
+            self._grants, self._raw = parse_grants_file(raw, self.path), raw
+        return self._grants
 
     def lookup(self, principal: str) -> Grant | None:
-        self._load()
-        return self._grants.get(principal)
+        return self.load().get(principal)
+
+    get = lookup  # what the request path calls on the grant source (GrantCache.get for the table)
+
+    def clear(self) -> None:
+        self._raw, self._grants = None, {}
 
 
 class GrantCache:
@@ -157,7 +207,7 @@ class GrantCache:
             entry = self._entries.get(principal)
         if entry is not None and entry[1] > now:
             return entry[0]
-        grant = self.source.lookup(principal)
+        grant: Grant | None = self.source.lookup(principal)
         with self._lock:
             if len(self._entries) >= _CACHE_LIMIT:
                 self._entries.clear()
@@ -170,11 +220,13 @@ class GrantCache:
 
 
 @lru_cache(maxsize=1)
-def grants() -> GrantCache:
-    """The grant cache of this process, over the table or the local grants file."""
+def grants() -> GrantCache | FileGrants:
+    """Where this process finds grants: the table's, behind a cache; or the local grants file,
+    never cached (an edit applies to the next request)."""
     config = settings()
-    source = FileGrants(config.grants_file) if config.grants_file else TableGrants()
-    return GrantCache(source, config.grant_cache_seconds, config.grant_negative_cache_seconds)
+    if config.grants_file:
+        return FileGrants(config.grants_file)
+    return GrantCache(TableGrants(), config.grant_cache_seconds, config.grant_negative_cache_seconds)
 
 
 def reset() -> None:
@@ -227,7 +279,7 @@ def authorize(event: dict[str, Any]) -> Decision | None:
         return None
     principal = caller(event)
     if principal is None:
-        raise Unauthorized("missing or invalid credentials: sign the request with AWS Signature Version 4")
+        raise Unauthorized(LOCAL_MISSING_IDENTITY if settings().grants_file else DEPLOYED_MISSING_IDENTITY)
     grant = grants().get(principal)
     if grant is None:
         raise Forbidden(f"{principal} has no access grant")

@@ -1,6 +1,9 @@
 """Strict JSON (§1, RFC 8259): what Python's json module accepts beyond it is refused with a 400 that
 says why, before any model sees the body: NaN / Infinity, numbers beyond a 64-bit float, lone
-surrogates, nesting deeper than 64 levels (which would otherwise exhaust the parser's recursion)."""
+surrogates, nesting deeper than 64 levels (which would otherwise exhaust the parser's recursion), and
+an object that names a member twice (json keeps the last one silently; RFC 8259 leaves the outcome
+open, the contract refuses it), at any depth: every body of every route is parsed here, attached data,
+extension values and composite elements included."""
 
 from __future__ import annotations
 
@@ -53,6 +56,21 @@ def _int(text: str) -> int:
     return int(text)
 
 
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refused when it names a member twice (names compare after unescaping:
+    "a" and "\\u0061" are the same member)."""
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                shown = json.dumps(name)  # escaped: a name may hold anything, lone surrogates included
+                shown = shown if len(shown) <= 80 else shown[:77] + '..."'
+                raise ValidationError(f"body: the member {shown} appears more than once in one object")
+            seen.add(name)
+    return result
+
+
 def _check_text(value: Any) -> None:
     """No lone surrogates anywhere (keys and strings): they are not Unicode text."""
     stack = [value]
@@ -80,7 +98,7 @@ def strict_loads(text: str | bytes) -> Any:
     if _depth_problem(text):
         raise ValidationError(f"body: JSON nested deeper than {MAX_DEPTH} levels")
     try:
-        value = json.loads(text, parse_constant=_constant, parse_float=_float, parse_int=_int)
+        value = json.loads(text, parse_constant=_constant, parse_float=_float, parse_int=_int, object_pairs_hook=_object)
     except ValidationError:
         raise
     except (ValueError, RecursionError):

@@ -7,7 +7,8 @@ Settings are read when this module is imported: a deployed function with a missi
 security setting fails its init with an error naming the variable (lib.settings), and never serves.
 
 SnapStart: the snapshot is taken after init and the `before_snapshot` hook, so everything static
-(settings, resolver, the DynamoDB client) is in it; after a restore, cached grants are dropped and
+(settings, resolver, the DynamoDB and Secrets Manager clients) is in it; after a restore, cached
+grants and paging keys are dropped (the snapshot may be older than a revocation or a rotation) and
 the random generator is re-seeded (ids already draw from `secrets`, but botocore's retry jitter
 uses `random`). Nothing time- or randomness-dependent is captured at init.
 """
@@ -24,14 +25,17 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
+from lib import paging_keys
 from lib.api import access
 from lib.api.resolver import JSON, internal_error, proxy_error
 from lib.api.telemetry import emit_metrics, error_name, log_request, request_metrics
 from lib.errors import ApiError, PayloadTooLarge, ValidationError
 from lib.observability import logger, metrics, tracer
 from lib.settings import settings
+from lib.store import secrets
 
 settings()  # fail closed at init (ConfigurationError), not at the first request
+paging_keys.read_secrets_with(secrets.read_versions)  # the shared ground's paging keys, read by the store
 
 
 def _resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -80,13 +84,13 @@ def handle_request(app: APIGatewayRestResolver, event: dict[str, Any], context: 
 
 
 def handler_for(app: APIGatewayRestResolver,
-                background: Callable[[dict, Any], Any] | None = None) -> Callable[[dict, Any], Any]:
+                background: Callable[[dict[str, Any], Any], Any] | None = None) -> Callable[[dict[str, Any], Any], Any]:
     """`lambda_handler` of a function: API Gateway requests through :func:`handle_request`, other
     events (SQS messages, schedules) to `background`; request id in every log line, metrics
     flushed (with the ColdStart metric), traced where tracing is on (responses are not recorded
     in traces: they hold customer data)."""
 
-    def route(event: dict, context: Any) -> Any:
+    def route(event: dict[str, Any], context: Any) -> Any:
         if isinstance(event, dict) and "httpMethod" in event:
             return handle_request(app, event, context)
         if background is None:
@@ -98,7 +102,7 @@ def handler_for(app: APIGatewayRestResolver,
     counted = metrics.log_metrics(logged, capture_cold_start_metric=True)
     uncounted = metrics.log_metrics(logged)
 
-    def lambda_handler(event: dict, context: Any) -> Any:
+    def lambda_handler(event: dict[str, Any], context: Any) -> Any:
         return (uncounted if is_metrics_disabled() else counted)(event, context)
 
     if tracer is not None:  # the trace's handler subsegment is "## lambda_handler"
@@ -111,17 +115,21 @@ def handler_for(app: APIGatewayRestResolver,
 
 def before_snapshot() -> None:
     """Run once before Lambda takes the snapshot: what the first request would otherwise build
-    (the DynamoDB client with its API model, the grant source) is in the snapshot instead."""
+    (the DynamoDB and Secrets Manager clients with their API models, the grant source) is in the
+    snapshot instead. The paging keys themselves are not fetched: a restore drops them anyway."""
     from lib.store import table
 
     table.client()
     access.grants()
+    if settings().page_token_secret_arn:
+        secrets.client()
 
 
 def after_restore() -> None:
     """Run in each environment restored from a snapshot: state that must differ between restored
     environments, or that may be stale, is renewed."""
     access.reset()
+    paging_keys.forget_cached_keys()
     random.seed()
 
 

@@ -7,11 +7,11 @@ from typing import Annotated, Literal
 from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
-from pydantic import BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field
 
 from lib.models import Model
 from lib.rules.conversation import Selection
-from lib.rules.services import csv_values
+from lib.rules.services import MAX_ID, csv_values
 from lib.store.keys import tenant_key
 
 TENANT_HEADER_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
@@ -19,6 +19,17 @@ IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,128}$"
 HeaderValue = Annotated[str, Field(pattern=TENANT_HEADER_PATTERN)]
 # A list parameter: CSV, repeated, or both (§5); clients of the original repeat it.
 CsvList = Annotated[list[str] | None, Field(None)]
+
+
+def _positive_int64(value: str) -> str:
+    # The pattern has admitted 1-19 digits; 19 digits still reach past the largest 64-bit integer.
+    if int(value) > MAX_ID:
+        raise ValueError(f"must be at most {MAX_ID} (a positive 64-bit integer)")
+    return value
+
+
+# An id in a query parameter (§1): a positive 64-bit integer in decimal digits, as in bodies; 400 otherwise.
+QueryId = Annotated[str, Field(pattern=r"^[1-9][0-9]{0,18}$"), AfterValidator(_positive_int64)]
 
 
 class Tenancy(Model):
@@ -82,7 +93,7 @@ class StateListParams(ListParams):
 
 class TaskListParams(ListParams):
     task_types: CsvList = Field(None, description="Task types (CSV or repeated)")
-    state_id: str | None = Field(None, pattern=r"^[1-9][0-9]{0,18}$", description="Only the tasks of this state")
+    state_id: QueryId | None = Field(None, description="Only the tasks of this state")
 
 
 class StreamParams(Model):

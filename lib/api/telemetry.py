@@ -5,8 +5,12 @@ Never a path, query, body, customer id or attached data: routes appear as templa
 from __future__ import annotations
 
 import json
+import logging
+import os
+import time
 from typing import Any
 
+from aws_lambda_powertools.logging.formatter import RESERVED_LOG_ATTRS, LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 from lib.api.resolver import BASE_PATH, REPLAY_HEADER
@@ -98,7 +102,7 @@ def emit_metrics(counts: dict[str, int], error: str | None) -> None:
 def log_request(event: dict[str, Any], result: dict[str, Any], latency_ms: float, principal: str | None) -> None:
     """The one log line of an API request (INFO; WARNING for 5xx)."""
     context = event.get("requestContext") or {}
-    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    headers = event.get("headers") or {}
     status = int(result.get("statusCode") or 0)
     fields = {
         "method": event.get("httpMethod"),
@@ -107,8 +111,8 @@ def log_request(event: dict[str, Any], result: dict[str, Any], latency_ms: float
         "latency_ms": round(latency_ms, 1),
         "request_id": context.get("requestId"),
         # Tenancy headers are not validated yet when a request is refused early: bounded here.
-        "tenant": str(headers.get("contactcenterid") or "")[:80],
-        "group": str(headers.get("groupid") or "")[:80],
+        "tenant": str(_header(headers, "contactcenterid") or "")[:80],
+        "group": str(_header(headers, "groupid") or "")[:80],
         "principal": principal,
     }
     error = error_name(result)
@@ -116,4 +120,67 @@ def log_request(event: dict[str, Any], result: dict[str, Any], latency_ms: float
         fields["exception"] = error
     if is_replay(result):
         fields["idempotent_replay"] = True
-    (logger.warning if status >= 500 else logger.info)("request", extra=fields)
+    if status >= 500:
+        logger.warning("request", extra=fields)
+    elif not _write_info(fields):
+        logger.info("request", extra=fields)
+
+
+def _header(headers: dict[str, Any], lower: str) -> Any:
+    found = None
+    for key, value in headers.items():
+        if key.lower() == lower:
+            found = value  # the last one, whatever its case
+    return found
+
+
+class _Moment:
+    """What Powertools' formatTime reads of a log record: when it was made."""
+
+    __slots__ = ("created", "msecs")
+
+    def __init__(self, created: float):
+        self.created = created
+        self.msecs = float(int((created - int(created)) * 1000))
+
+
+_RESERVED = frozenset(RESERVED_LOG_ATTRS)  # record attributes a format key may name ("%(levelname)s")
+_LOCATION = {"funcName": log_request.__name__, "lineno": log_request.__code__.co_firstlineno,
+             "module": __name__.rsplit(".", 1)[-1], "name": logger.name}
+
+
+def _write_info(fields: dict[str, Any]) -> bool:
+    """Write the INFO request line as Powertools' JSON formatter writes it (the same keys, values and
+    order: its standard keys, the keys appended for the invocation, the fields, the X-Ray trace id),
+    straight to the logger's stream, without a LogRecord: the logging module's record, caller lookup
+    and formatter cost several times the line itself (tests/api/test_request_log_line.py compares the
+    two). False (nothing written) when the logger is set up in a way this does not reproduce (another
+    formatter or handler, filters, a format key it does not know): the caller then logs normally."""
+    if not logger.isEnabledFor(logging.INFO):
+        return True  # below the level: nothing to write, as logger.info would write nothing
+    formatter, handler = logger.registered_formatter, logger.registered_handler
+    if type(formatter) is not LambdaPowertoolsFormatter or type(handler) is not logging.StreamHandler \
+            or handler.filters or logger.filters or handler.level > logging.INFO:
+        return False
+    record = {"levelname": "INFO", "levelno": logging.INFO, "asctime": formatter.formatTime(_Moment(time.time())),
+              **_LOCATION}
+    line: dict[str, Any] = {}
+    try:
+        for keys in (formatter.log_format, formatter.thread_safe_get_current_keys()):
+            for key, value in keys.items():
+                line[key] = value % record if value and key in _RESERVED and isinstance(value, str) else value
+    except (KeyError, TypeError, ValueError):
+        return False  # a format key this record does not hold
+    line.update(fields)
+    line["message"] = "request"
+    if formatter.log_format.get("xray_trace_id", "") is not None:
+        trace = os.environ.get("_X_AMZN_TRACE_ID")
+        line["xray_trace_id"] = trace.split(";")[0].replace("Root=", "") if trace else None
+    text = formatter.serialize({key: value for key, value in line.items() if value is not None})
+    handler.acquire()
+    try:
+        handler.stream.write(text + handler.terminator)
+        handler.flush()
+    finally:
+        handler.release()
+    return True

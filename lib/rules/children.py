@@ -11,6 +11,7 @@ from lib.errors import ValidationError
 from lib.models import EndFields, StateStart, TaskStart, Transition
 from lib.rules.conversation import Conversation, Selection, fill_page, fits_whole
 from lib.rules.services import (
+    MAX_ID,
     PATH_ID,
     check_service_id,
     completion,
@@ -32,8 +33,8 @@ KINDS = ("state", "task")
 def check_child_id(kind: str, value: str | int) -> int:
     """A state or task id in a path: decimal digits without sign, leading zero or separators (§1)."""
     text = str(value)
-    if not PATH_ID.fullmatch(text):
-        raise ValidationError(f"{kind}_id: must be a positive integer, written in digits")
+    if not PATH_ID.fullmatch(text) or int(text) > MAX_ID:  # 19 digits reach past 64 bits
+        raise ValidationError(f"{kind}_id: must be a positive 64-bit integer, written in digits")
     return int(text)
 
 
@@ -65,7 +66,7 @@ def start_state(tenant: str, service_id: str, body: StateStart, claim: Claim | N
     now = clock.now_ms()
     start = starts.ChildStart("state", previous_state_id=body.previous_state_id, extra=extra)
     return starts.start_child(Write(tenant, now), service_id, start,
-                              lambda service, state_id: state_item(tenant, service_id, body, state_id, now), claim)
+                              lambda _service, state_id: state_item(tenant, service_id, body, state_id, now), claim)
 
 
 def start_task(tenant: str, service_id: str, body: TaskStart, claim: Claim | None = None, extra: Any = None) -> int:
@@ -74,7 +75,7 @@ def start_task(tenant: str, service_id: str, body: TaskStart, claim: Claim | Non
     now = clock.now_ms()
     start = starts.ChildStart("task", state_id=body.state_id, extra=extra)
     return starts.start_child(Write(tenant, now), service_id, start,
-                              lambda service, task_id: task_item(tenant, service_id, body, task_id, now), claim)
+                              lambda _service, task_id: task_item(tenant, service_id, body, task_id, now), claim)
 
 
 def transition(tenant: str, service_id: str, body: Transition, claim: Claim | None = None) -> int:
@@ -88,7 +89,7 @@ def transition(tenant: str, service_id: str, body: Transition, claim: Claim | No
     end = Completion(event_map(event, at), at, body.from_.disposition, body.from_.disposition_desc)
     old_state = body.from_.state_id
 
-    def make(service: ServiceItem, state_id: int) -> StateItem:
+    def make(_service: ServiceItem, state_id: int) -> StateItem:
         return StateItem(tenant=tenant, service_id=service_id, state_id=state_id, state_type=body.to.state_type,
                          previous_state_id=old_state, est_duration=body.to.est_duration,
                          started=event_map(event, at), started_ms=at, ext=texts(body.attached_data()))
@@ -166,11 +167,9 @@ def list_children(tenant: str, service_id: str, kind: str, query: ChildQuery,
         done = Conversation(service, now).completed_ms(child) is not None
         return query.status is None or (query.status == Status.COMPLETED) == done
 
-    service, children, more = pages.children_page(tenant, service_id, page, now, keep)
-    conversation = Conversation(service, now).add(children)
-    if kind == "state" and selection.embeds_tasks and children:
-        ids = [c.state_id for c in children]
-        conversation.add(pages.tasks_of_states(service, min(ids), max(ids)))
+    service, children, more, tasks = pages.children_page(tenant, service_id, page, now, keep,
+                                                         embed_tasks=kind == "state" and selection.embeds_tasks)
+    conversation = Conversation(service, now).add(children).add(tasks)
     views, cut = fill_page(children, lambda c: conversation.view(c, selection),
                            lambda c: f"GET /services/{service_id}/{kind}s/{c.child_id}")
     more = more or cut

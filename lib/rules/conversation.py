@@ -193,31 +193,71 @@ class Conversation:
             view["completed_tasks"] = [self.task_view(t, nested) for t in tasks if not self.is_active(t)]
 
 
+def to_json(view: Any) -> str:
+    """A view as the reply carries it (lib.api serialises with the same settings)."""
+    return json.dumps(view, separators=(",", ":"), ensure_ascii=False)
+
+
+def _bytes(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode())
+
+
 def size_of(view: Any) -> int:
     """Bytes of a view in the reply (as lib.api serialises it)."""
-    return len(json.dumps(view, separators=(",", ":"), ensure_ascii=False).encode())
+    return _bytes(to_json(view))
 
 
 def fits_whole(view: dict[str, Any], list_route: str) -> dict[str, Any]:
     """A single read: its representation must fit in a reply, else 413 naming the route that pages it."""
     if size_of(view) > RESPONSE_LIMIT:
-        raise PayloadTooLarge(f"the representation exceeds {RESPONSE_LIMIT} bytes; read it in pages with {list_route}")
+        raise too_large(list_route)
     return view
 
 
-def fill_page(items: list[Any], view: Callable[[Any], Any], route: Callable[[Any], str]) -> tuple[list[Any], bool]:
+def too_large(list_route: str) -> PayloadTooLarge:
+    return PayloadTooLarge(f"the representation exceeds {RESPONSE_LIMIT} bytes; read it in pages with {list_route}")
+
+
+class Page(list[dict[str, Any]]):
+    """The views of a list reply, with their JSON texts (`texts`, made once while the page was
+    filled): lib.api joins them instead of serialising the views again."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+        self.used = 2  # "[]"
+        self.cut = False  # ended early: the next view would have taken the reply past the limit
+
+    def add(self, view: Any, route: str) -> bool:
+        """Add a view, or end the page before it when it would take the reply past the limit (False);
+        a view too big to be shown alone is a 413 naming `route`, the route that reads it in pages."""
+        text = to_json(view)
+        size = _bytes(text) + 1
+        if self.used + size > RESPONSE_LIMIT:
+            return self.refuse(route)
+        self.used += size
+        self.append(view)
+        self.texts.append(text)
+        return True
+
+    def refuse(self, route: str) -> bool:
+        """End the page before an element that cannot be shown in it (413 when it would be the first)."""
+        if not self:
+            raise too_large(route)
+        self.cut = True
+        return False
+
+    @property
+    def json(self) -> str:
+        return "[" + ",".join(self.texts) + "]"
+
+
+def fill_page(items: list[Any], view: Callable[[Any], Any], route: Callable[[Any], str]) -> tuple[Page, bool]:
     """The views of a page's items, ending early when the next would take the reply past the limit
     (§1 Size): (views, whether it ended early). An item too big to be shown alone is a 413 naming
     `route(item)`, the route that reads it in pages."""
-    views: list[Any] = []
-    used = 2  # "[]"
+    page = Page()
     for item in items:
-        shown = view(item)
-        size = size_of(shown) + 1
-        if used + size > RESPONSE_LIMIT:
-            if not views:
-                fits_whole(shown, route(item))
-            return views, True
-        used += size
-        views.append(shown)
-    return views, False
+        if not page.add(view(item), route(item)):
+            break
+    return page, page.cut

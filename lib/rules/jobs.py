@@ -81,11 +81,11 @@ def run_request(run: Run, remaining_ms: int | None) -> Outcome:
             raise  # nothing changed: the error is the answer
         log.warning("maintenance %s stopped after committing; it continues as job %s", run.kind, job_id,
                     exc_info=True)
-        return _hand_over(run, w, job_id, lease_ms, saved=False)
-    return _hand_over(run, w, job_id, lease_ms, saved=True)
+        return _hand_over(run, w, job_id, saved=False)
+    return _hand_over(run, w, job_id, saved=True)
 
 
-def _hand_over(run: Run, w: Write, job_id: str, lease_ms: int, saved: bool) -> Outcome:
+def _hand_over(run: Run, w: Write, job_id: str, saved: bool) -> Outcome:
     """The request stops: the job (created now if no step created it) is let go and queued. Past the
     commit point nothing here may fail the request: a job not saved or not queued is found by the
     schedule."""

@@ -10,10 +10,12 @@ from typing import Any
 from lib import clock, paging
 from lib.clock import parse_timestamp
 from lib.errors import NotFound, ValidationError
-from lib.rules.conversation import Conversation, Selection, fill_page
+from lib.rules.conversation import RESPONSE_LIMIT, Conversation, Page, Selection
 from lib.rules.jobs import Outcome, job_view, requeue_stalled, run_request
 from lib.rules.runs import ExportRun, Filters, PurgeRun
+from lib.rules.services import weigher
 from lib.store import due, erasure, jobs, windows
+from lib.store.concurrency import IN_FLIGHT
 from lib.store.items import Child, ServiceItem
 
 EVERYTHING = Selection(active_states=True, completed_states=True, active_tasks=True, completed_tasks=True,
@@ -32,13 +34,21 @@ def stream(tenant: str, filters: Filters, limit: int, page_token: str | None) ->
                                 filters.selects)
     if not filters.content:
         return [service_id for service_id, _ in found], (paging.encode(rest, scope) if rest else None)
-    by_id = {s.service_id: (s, c) for s, c in windows.conversations(tenant, [sid for sid, _ in found])}
-    kept = [(sid, after) for sid, after in found if sid in by_id and filters.keeps(by_id[sid][0], now)]
-    views, cut = fill_page(kept, lambda entry: _whole(*by_id[entry[0]], now),
-                           lambda entry: f"GET /services/{entry[0]}/states (or /tasks)")
-    if cut:
-        rest = kept[len(views) - 1][1]  # right after the last one shown: the rest on the next page
-    return views, (paging.encode(rest, scope) if rest else None)
+    page, position = Page(), None
+    weigh = weigher(EVERYTHING, now)
+    for start in range(0, len(found), IN_FLIGHT):  # IN_FLIGHT conversations at once, while the reply has room
+        window = found[start:start + IN_FLIGHT]
+        by_id = {s.service_id: (s, c) for s, c in windows.conversations(tenant, [sid for sid, _ in window], weigh,
+                                                                         RESPONSE_LIMIT)}
+        for sid, after in window:
+            if sid in by_id and filters.keeps(by_id[sid][0], now):
+                service, children = by_id[sid]
+                route = f"GET /services/{sid}/states (or /tasks)"
+                if not (page.add(_whole(service, children.children, now), route) if children.whole
+                        else page.refuse(route)):
+                    return page, paging.encode(position, scope)  # right after the last one shown
+            position = after
+    return page, (paging.encode(rest, scope) if rest else None)
 
 
 def _whole(service: ServiceItem, children: list[Child], now: int) -> dict[str, Any]:

@@ -178,13 +178,13 @@ class ExportRun(Run):
             for kind in KINDS:
                 self.files[kind].write(",".join(CSV_COLUMNS[kind]) + "\n")
 
-    def step(self, w: Write, job_id: str, lease_ms: int) -> bool:
+    def step(self, w: Write, job_id: str, lease_ms: int) -> bool:  # noqa: ARG002 - Run.step's signature; an export step needs no lease
         now = clock.now_ms()
         found, rest = windows.window(self.tenant, self.filters.events, self.filters.low, self.filters.high, now,
                                      self.state.get("cursor"), STEP, self.filters.selects)
         for service, children in windows.conversations(self.tenant, [sid for sid, _ in found]):
             if self.filters.keeps(service, now):
-                self._write(service, children, now)
+                self._write(service, children.children, now)
         self.state["cursor"] = rest
         return rest is None
 

@@ -14,13 +14,13 @@ from lib.errors import Conflict, NotFound, ValidationError
 from lib.ids import new_service_id
 from lib.models import ServiceAssociate, ServiceEnd, ServiceStart
 from lib.rules import expiration
-from lib.rules.conversation import Conversation, Selection, fill_page, fits_whole
+from lib.rules.conversation import RESPONSE_LIMIT, Conversation, Page, Selection, fits_whole, size_of, too_large
 from lib.status import Status
-from lib.store import erasure, pages
+from lib.store import embedded, erasure, pages
 from lib.store import services as service_store
-from lib.store.concurrency import Write, parallel
+from lib.store.concurrency import IN_FLIGHT, Write
 from lib.store.idempotency import Claim
-from lib.store.items import Completion, Expiry, ServiceItem
+from lib.store.items import Completion, Expiry, ServiceItem, StateItem
 
 PATH_ID = re.compile(r"[1-9][0-9]{0,18}", re.ASCII)
 MAX_ID = 2**63 - 1
@@ -100,41 +100,60 @@ def _aca_default() -> int | None:
 
 
 def get(tenant: str, service_id: str, selection: Selection) -> dict[str, Any]:
-    """A service view: one GetItem, plus one Query per embedded kind of child."""
+    """A service view with the children it embeds: one round trip (lib.store.embedded)."""
     now = clock.now_ms()
-    service = service_store.read_service(tenant, check_service_id(service_id), now)
-    view = load(service, selection, now).service_view(selection)
-    return fits_whole(view, f"GET /services/{service_id}/states (or /tasks)") if selection.embeds_states or \
-        selection.embeds_tasks else view
+    check_service_id(service_id)
+    route = f"GET /services/{service_id}/states (or /tasks)"
+    wanted = embedded_kinds(selection)
+    if not wanted:
+        return Conversation(service_store.read_service(tenant, service_id, now), now).service_view(selection)
+    service, found = embedded.read_conversation(tenant, service_id, wanted, now, weigher(selection, now),
+                                                RESPONSE_LIMIT)
+    if not found.whole:
+        raise too_large(route)
+    return fits_whole(Conversation(service, now).add(found.children).service_view(selection), route)
 
 
-def load(service: ServiceItem, selection: Selection, now: int) -> Conversation:
-    """A conversation with the children the selection embeds (reads run at once)."""
-    return _load_all([service], selection, now)[0]
-
-
-def _child_reads(service: ServiceItem, selection: Selection, now: int) -> list[Any]:
-    """The reads a selection needs: one Query per embedded kind (both statuses: the whole range)."""
-    calls = []
+def embedded_kinds(selection: Selection) -> embedded.Wanted:
+    """The children a selection embeds: kind -> status (None: both statuses)."""
+    wanted: embedded.Wanted = {}
     for kind, active, done in (("state", selection.active_states, selection.completed_states),
                                ("task", selection.active_tasks, selection.completed_tasks)):
         if active or done:
-            status = None if active and done else (Status.ACTIVE if active else Status.COMPLETED)
-            calls.append(lambda kind=kind, status=status: pages.children_of(service, kind, status, now))
-    return calls
+            wanted[kind] = None if active and done else (Status.ACTIVE if active else Status.COMPLETED)
+    return wanted
 
 
-def _load_all(services: list[ServiceItem], selection: Selection, now: int) -> list[Conversation]:
-    """Conversations of a page of services, every child read of the page at once (bounded pool)."""
-    reads = [_child_reads(service, selection, now) for service in services]
-    results = iter(parallel(*[call for calls in reads for call in calls]))
-    conversations = []
-    for service, calls in zip(services, reads):
+def weigher(selection: Selection, now: int) -> embedded.Weigh:
+    """What embedded children weigh in a reply: the bytes of their views (a read stops past the limit)."""
+    states, tasks = selection.nested_for_state(), selection.for_tasks()
+
+    def weigh(service: ServiceItem, children: list[Any]) -> int:
         conversation = Conversation(service, now)
-        for _ in calls:
-            conversation.add(next(results))
-        conversations.append(conversation)
-    return conversations
+        return sum(size_of(conversation.view(c, states if isinstance(c, StateItem) else tasks)) + 1 for c in children)
+
+    return weigh
+
+
+def page_of_services(services: list[ServiceItem], selection: Selection, now: int) -> Page:
+    """The views of a page of services with the children they embed, ending early when the next would
+    take the reply past its limit. Children are read IN_FLIGHT services at a time (one round trip for
+    a page of up to that many; past that, only while the reply has room)."""
+    page = Page()
+    wanted = embedded_kinds(selection)
+    weigh = weigher(selection, now) if wanted else None
+    step = IN_FLIGHT if wanted else max(len(services), 1)
+    for start in range(0, len(services), step):
+        window = services[start:start + step]
+        found = embedded.children_of_services(window, wanted, now, weigh, RESPONSE_LIMIT)
+        for service, children in zip(window, found):
+            route = f"GET /services/{service.service_id}/states (or /tasks)"
+            if not children.whole:
+                page.refuse(route)
+                return page
+            if not page.add(Conversation(service, now).add(children.children).service_view(selection), route):
+                return page
+    return page
 
 
 # ---------------------------------------------------------------- end, delete
@@ -232,10 +251,8 @@ def list_for_owner(tenant: str, customer_id: str | None, contact_key: str | None
     page = pages.OwnerPage(customer_id, contact_key if customer_id is None else None, query.status, (low, high),
                            types, resume.get("after") if resume else None, query.limit)
     services, more = pages.owner_services(tenant, page, now)
-    conversations = _load_all(services, selection, now)
-    views, cut = fill_page(conversations, lambda c: c.service_view(selection),
-                           lambda c: f"GET /services/{c.service.service_id}/states (or /tasks)")
-    more = more or cut
+    views = page_of_services(services, selection, now)
+    more = more or views.cut
     last = services[len(views) - 1] if views else None
     token = paging.encode({"after": pages.list_key(last)}, scope) if more and last is not None else None
     return views, token

@@ -21,4 +21,5 @@ jobs.py          maintenance jobs: create, lease, checkpoint
 queue.py         the jobs' queue (SQS)
 files.py         export files (S3 multipart, or a local folder)
 grants.py        access grants (lib.api.access decides with them)
+secrets.py       the paging secret's versions (Secrets Manager; lib.paging_keys caches them)
 """

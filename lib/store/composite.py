@@ -29,7 +29,7 @@ class LockMoved(Conflict):
         super().__init__("too many concurrent composite starts with these keys; retry")
 
 
-def read_lock(tenant: str, digest: str, claim: Claim | None = None) -> tuple[CompositeLock | None, dict | None]:
+def read_lock(tenant: str, digest: str, claim: Claim | None = None) -> tuple[CompositeLock | None, dict[str, Any] | None]:
     """The lock (and, for the first element of a request with an Idempotency-Key, its record)."""
     key = CompositeLock(tenant=tenant, digest=digest).key()
     keys = [key] + ([claim.record_key()] if claim else [])

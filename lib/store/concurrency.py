@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -13,17 +14,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ATTEMPTS = 30  # tries of an optimistic write that keeps losing races before it answers 409 "retry"
+# Reads in flight at once, at most: the pool's threads, and the DynamoDB client's connections
+# (lib.store.table.CLIENT_CONFIG). A customer page of 100 services reads its 100 conversations in
+# one round trip; a bigger page, or a page of conversations that each need two Queries, in a few.
+IN_FLIGHT = 100
 
 _pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
 
 
 def parallel(*calls: Callable[[], Any]) -> list[Any]:
-    """Run independent reads at once (boto3 clients are thread-safe); results in order."""
+    """Run independent reads at once (boto3 clients are thread-safe), at most IN_FLIGHT at a time;
+    results in order. Threads are started as needed and kept (each idle one holds little memory)."""
     global _pool
     if len(calls) <= 1:
         return [call() for call in calls]
     if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="store")
+        with _pool_lock:
+            if _pool is None:
+                _pool = ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="store")
     return [future.result() for future in [_pool.submit(c) for c in calls]]
 
 

@@ -54,7 +54,7 @@ def _explain_end(kind: str, child_id: int, old: dict[str, Any] | None) -> Except
     return ValidationError(f"timestamp: the end is before the {kind}'s start")
 
 
-def _service_check(w: Write, service_id: str, guard: int | None = None) -> tuple[dict[str, Any], Callable]:
+def _service_check(w: Write, service_id: str, guard: int | None = None) -> tuple[dict[str, Any], Callable[..., Any]]:
     """Transaction action: the service is live and active. `guard`: with 0, also no state end in
     flight anywhere in the conversation; with a state id, none for that state."""
     e = Expression()
@@ -136,7 +136,7 @@ def end_state(w: Write, service_id: str, state_id: int, completion: Completion) 
     raise Conflict(f"state {state_id} changed concurrently; retry")
 
 
-def _cascading_start(w: Write, service_id: str, state_id: int, at_ms: int) -> tuple[dict, Callable]:
+def _cascading_start(w: Write, service_id: str, state_id: int, at_ms: int) -> tuple[dict[str, Any], Callable[..., Any]]:
     """Instead of a check, the first transaction of a big state end records the cascade in flight."""
     u = Update(key=K.service_key(w.tenant, service_id))
     e = u.expr

@@ -74,38 +74,83 @@ def _child_query(pk: str, page: ChildPage, status: Status | None) -> Query:
 
 
 def children_page(tenant: str, service_id: str, page: ChildPage, now: int,
-                  keep: Callable[[ServiceItem, Child], bool] | None = None
-                  ) -> tuple[ServiceItem, list[Child], bool]:
-    """One page of a conversation's states or tasks, by id, with the service (read at the same time).
+                  keep: Callable[[ServiceItem, Child], bool] | None = None, embed_tasks: bool = False
+                  ) -> tuple[ServiceItem, list[Child], bool, list[TaskItem]]:
+    """One page of a conversation's states or tasks, by id, with the service; with `embed_tasks`, the
+    tasks of the page's states too: (service, children, more, tasks).
 
     The status of a child is its own end, or its service's (read-time cascade), or — only while a big
     state end is in flight — its state's `cascading` mark. So: for an active service, the status
     index (LSI1) holds exactly the page; for a completed one, active is empty and completed is every
-    child. `keep` re-checks each child with the service known (the in-flight case)."""
+    child. A page of one status therefore reads the service first; a page of every status reads the
+    base range, whatever the service, at the same time as the service. `keep` re-checks each child
+    with the service known (the in-flight case).
+
+    The first page of every state (no filter) is one Query from the service item, which sorts just
+    before the states. A page of every state (no filter) holds the ids after the last page's, without
+    gaps, so its states' tasks are read at the same time (LSI2, the next `limit` states' tasks); when
+    the page's ids reach further (ids from elsewhere), the rest of their tasks after."""
     pk = K.conversation_pk(tenant, service_id)
-    if page.status is None:
-        # Every status: the base range holds the page whatever the service's state; read both at once.
-        service_raw, (items, more) = parallel(lambda: table.get(K.service_key(tenant, service_id)),
-                                              lambda: _child_query(pk, page, None).first(page.limit))
-        service = live_service(service_raw, service_id, now)
-        return service, [c for c in (from_plain(i) for i in items) if isinstance(c, Child)], more
-    # One status: which range holds it depends on the service (completed: all of them), so the
-    # service is read first rather than a guessed range read in vain.
-    service = read_service(tenant, service_id, now)
-    done = service.completed_at(now) is not None
-    if page.status == Status.ACTIVE and done:
-        return service, [], False
-    if done or service.cascading:
-        # Completed service: every child is completed, the base range holds the page. A cascade in
-        # flight: read the base range and let `keep` decide.
-        items, more = _select(_child_query(pk, ChildPage(**{**page.__dict__, "status": None}), None), page.limit,
-                              service, keep)
-        return service, items, more
-    items, more = _child_query(pk, page, page.status).first(page.limit)
-    return service, [c for c in (from_plain(i) for i in items) if isinstance(c, Child)], more
+    if page.status is not None:
+        # One status: which range holds it depends on the service (completed: all of them), so the
+        # service is read first rather than a guessed range read in vain.
+        service = read_service(tenant, service_id, now)
+        done = service.completed_at(now) is not None
+        if page.status == Status.ACTIVE and done:
+            return service, [], False, []
+        if done or service.cascading:
+            # Completed service: every child is completed, the base range holds the page. A cascade in
+            # flight: read the base range and let `keep` decide.
+            children, more = _select(_child_query(pk, ChildPage(**{**page.__dict__, "status": None}), None),
+                                     page.limit, service, keep)
+        else:
+            items, more = _child_query(pk, page, page.status).first(page.limit)
+            children = [c for c in (from_plain(i) for i in items) if isinstance(c, Child)]
+        tasks = _tasks_of_page(pk, children) if embed_tasks and page.kind == "state" else []
+        return service, children, more, tasks
+    # Every status: the base range holds the page whatever the service's state; read both at once.
+    unfiltered = not page.types and page.window == (None, None) and page.state_id is None
+    guess_tasks = embed_tasks and page.kind == "state" and unfiltered
+    if unfiltered and page.kind == "state" and page.after_id == 0:
+        # The service item, then the states: one Query (one item more: the service).
+        calls: list[Callable[[], Any]] = [lambda: Query(pk, sk_from=K.SERVICE_SK, sk_to=K.children_range("state")[1],
+                                                        consistent=True).first(page.limit + 1)]
+    else:
+        calls = [lambda: ([table.get(K.service_key(tenant, service_id))], None),
+                 lambda: _child_query(pk, page, None).first(page.limit)]
+    if guess_tasks:
+        calls.append(lambda: _tasks_of_states(pk, page.after_id + 1, page.after_id + page.limit))
+    results = parallel(*calls)
+    items, more = results[0]
+    if more is None:  # the service came alone
+        raw, (items, more) = items[0], results[1]
+    else:
+        raw, items = (items[0], items[1:]) if items and items[0]["SK"] == K.SERVICE_SK else (None, items)
+    service = live_service(raw, service_id, now)
+    children = [c for c in (from_plain(i) for i in items) if isinstance(c, Child)]
+    tasks: list[TaskItem] = []
+    if embed_tasks and page.kind == "state" and children:
+        if not guess_tasks:
+            tasks = _tasks_of_page(pk, children)
+        else:
+            tasks = results[-1]
+            if children[-1].child_id > page.after_id + page.limit:  # ids with gaps: the rest of their tasks
+                tasks += _tasks_of_states(pk, page.after_id + page.limit + 1, children[-1].child_id)
+    return service, children, more, tasks
 
 
-def _select(q: Query, limit: int, service: ServiceItem, keep: Callable | None) -> tuple[list[Child], bool]:
+def _tasks_of_page(pk: str, states: list[Child]) -> list[TaskItem]:
+    return _tasks_of_states(pk, states[0].child_id, states[-1].child_id) if states else []
+
+
+def _tasks_of_states(pk: str, first_state: int, last_state: int) -> list[TaskItem]:
+    """The tasks of the states whose ids lie in [first, last] (one Query of LSI2)."""
+    low, high = K.state_tasks_range(first_state, last_state)
+    q = Query(pk, index=K.STATE_TASKS_INDEX, sk_from=low, sk_to=high, consistent=True)
+    return [t for t in (from_plain(i) for i in q.all()) if isinstance(t, TaskItem)]
+
+
+def _select(q: Query, limit: int, service: ServiceItem, keep: Callable[..., Any] | None) -> tuple[list[Child], bool]:
     chosen: list[Child] = []
     for page in q.pages(limit + 1):
         for item in page:
@@ -115,27 +160,6 @@ def _select(q: Query, limit: int, service: ServiceItem, keep: Callable | None) -
                 if len(chosen) > limit:
                     return chosen[:limit], True
     return chosen, False
-
-
-def children_of(service: ServiceItem, kind: str, status: Status | None, now: int) -> list[Child]:
-    """Every state or task of a conversation with one status (None: all), for embedding in a service."""
-    done = service.completed_at(now) is not None
-    if status == Status.ACTIVE and done:
-        return []
-    if status is None or done or service.cascading:
-        low, high = K.children_range(kind)
-        q = Query(service.pk, sk_from=low, sk_to=high, consistent=True)
-    else:
-        low, high = K.status_range(kind, status)
-        q = Query(service.pk, index=K.STATUS_INDEX, sk_from=low, sk_to=high, consistent=True)
-    return [c for c in (from_plain(i) for i in q.all()) if isinstance(c, Child)]
-
-
-def tasks_of_states(service: ServiceItem, first_state: int, last_state: int) -> list[TaskItem]:
-    """The tasks of the states whose ids lie in [first, last] (one Query of LSI2)."""
-    low, high = K.state_tasks_range(first_state, last_state)
-    q = Query(service.pk, index=K.STATE_TASKS_INDEX, sk_from=low, sk_to=high, consistent=True)
-    return [t for t in (from_plain(i) for i in q.all()) if isinstance(t, TaskItem)]
 
 
 def find_active_child(service: ServiceItem, kind: str, matches: dict[str, Any]) -> Child | None:

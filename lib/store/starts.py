@@ -31,7 +31,7 @@ class ChildStart:
     kind: str  # "state" | "task"
     previous_state_id: int | None = None  # a state's predecessor: must exist
     state_id: int | None = None  # a task's state: must exist and be active
-    extra: Callable[[ServiceItem, int], list[tuple[dict[str, Any], Callable[[dict | None], Exception]]]] | None = None
+    extra: Callable[[ServiceItem, int], list[tuple[dict[str, Any], Callable[[dict[str, Any] | None], Exception]]]] | None = None
 
 
 def start_child(w: Write, service_id: str, start: ChildStart, make: Callable[[ServiceItem, int], Child],
@@ -53,7 +53,7 @@ def start_child(w: Write, service_id: str, start: ChildStart, make: Callable[[Se
         child = make(service, child_id)
         child.op = w.token
         u = _counter_update(w, service, seq_name, seq, child)
-        explain: list[Callable[[dict | None], Exception] | None] = [None]
+        explain: list[Callable[[dict[str, Any] | None], Exception] | None] = [None]
         e = Expression()
         actions = [table.tx_update(u), table.tx_put(child.to_item(), C.new_item(e), e)]
         explain.append(None)
@@ -77,7 +77,7 @@ def start_child(w: Write, service_id: str, start: ChildStart, make: Callable[[Se
 
 
 def _read_with_record(tenant: str, service_id: str, claim: Claim | None, extra: dict[str, str] | None = None
-                      ) -> tuple[ServiceItem | None, dict | None, dict | None]:
+                      ) -> tuple[ServiceItem | None, dict[str, Any] | None, dict[str, Any] | None]:
     """The service, with (in the same BatchGetItem) the request's idempotency record and one more
     item of the conversation when asked: (service, record, extra item)."""
     key = K.service_key(tenant, service_id)
@@ -86,14 +86,14 @@ def _read_with_record(tenant: str, service_id: str, claim: Claim | None, extra: 
     keys = [key] + ([claim.record_key()] if claim else []) + ([extra] if extra else [])
     found = table.get_many(keys)
 
-    def pick(k: dict[str, str] | None) -> dict | None:
+    def pick(k: dict[str, str] | None) -> dict[str, Any] | None:
         return found.get((k["PK"], k["SK"])) if k else None
 
     return decode_service(pick(key)), pick(claim.record_key() if claim else None), pick(extra)
 
 
 def _startable(w: Write, service_id: str, claim: Claim | None, service: ServiceItem | None,
-               record: dict | None) -> ServiceItem:
+               record: dict[str, Any] | None) -> ServiceItem:
     """The service a start or transition read: a request already answered under its Idempotency-Key
     replays first; then 404 when missing or expired, 409 when completed (also by auto-complete)."""
     if claim is not None:
@@ -140,7 +140,7 @@ def _state_unusable(state_id: int, old: dict[str, Any] | None) -> Exception:
     return Conflict(f"state {state_id} is completed")
 
 
-def _run(actions: list[dict[str, Any]], explain: list[Callable[[dict | None], Exception] | None],
+def _run(actions: list[dict[str, Any]], explain: list[Callable[[dict[str, Any] | None], Exception] | None],
          claim: Claim | None, w: Write, attempt: int, created: dict[str, str]) -> bool:
     """Run a start's transaction, which creates the item at key `created` (only this request writes
     it: its token there says the transaction was applied, whatever writes the service item took
@@ -192,7 +192,7 @@ def transition(w: Write, service_id: str, from_id: int, completion: Completion,
             u.sets[("cascading", str(from_id))] = completion.ms
         e = Expression()
         actions = [table.tx_update(u)] + end_actions + [table.tx_put(new_state.to_item(), C.new_item(e), e)]
-        explain: list[Callable | None] = [None] * len(actions)
+        explain: list[Callable[..., Any] | None] = [None] * len(actions)
         if claim is not None:
             actions.append(claim.put_action(new_id))
             explain.append(None)

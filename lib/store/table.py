@@ -21,12 +21,15 @@ from botocore.exceptions import ClientError
 from lib.errors import ApiError, Conflict, PayloadTooLarge
 from lib.settings import settings
 from lib.store.codec import decode_item, encode_item
+from lib.store.concurrency import IN_FLIGHT
 
 if TYPE_CHECKING:
     from lib.store.expressions import Expression, Update
 
 RETRIES = {"mode": "standard", "total_max_attempts": 3}
-CLIENT_CONFIG = Config(retries=RETRIES, connect_timeout=2, read_timeout=5, max_pool_connections=32)
+# One connection per read in flight (lib.store.concurrency.IN_FLIGHT): a reader never waits for a
+# connection another holds.
+CLIENT_CONFIG = Config(retries=RETRIES, connect_timeout=2, read_timeout=5, max_pool_connections=IN_FLIGHT)
 TRANSACTION_LIMIT = 100  # actions in one TransactWriteItems (DynamoDB's limit)
 BATCH_WRITE_LIMIT = 25  # requests in one BatchWriteItem
 BATCH_GET_LIMIT = 100  # keys in one BatchGetItem
@@ -69,7 +72,7 @@ class ConditionFailed(Exception):
     """A conditional write did not apply. `old` is the item as it was (None if it did not exist);
     for transactions, `reasons` holds one (code, old item or None) per action, in order."""
 
-    def __init__(self, old: dict[str, Any] | None = None, reasons: list[tuple[str, dict | None]] | None = None):
+    def __init__(self, old: dict[str, Any] | None = None, reasons: list[tuple[str, dict[str, Any] | None]] | None = None):
         super().__init__("condition failed")
         self.old = old
         self.reasons = reasons or []

@@ -13,8 +13,9 @@ from typing import Any
 from lib.store import conditions as C
 from lib.store import keys as K
 from lib.store.concurrency import parallel
+from lib.store.embedded import Embedded, Weigh, whole_conversations
 from lib.store.expressions import Expression, Query
-from lib.store.items import Child, ServiceItem, from_plain
+from lib.store.items import ServiceItem
 
 STARTED, COMPLETED_EVENTS, ANY = "started", "completed", "any"
 
@@ -153,14 +154,12 @@ def _merge(tenant: str, source: str, index: int, events: str, low: int, high: in
     return found, not heap and not left
 
 
-def conversations(tenant: str, service_ids: list[str]) -> list[tuple[ServiceItem, list[Child]]]:
-    """Whole conversations (service, states, tasks), read at once (one Query each, bounded pool)."""
-    def read(service_id: str) -> tuple[ServiceItem | None, list[Child]]:
-        entities = [from_plain(i) for i in Query(K.conversation_pk(tenant, service_id), consistent=True).all()]
-        service = next((e for e in entities if isinstance(e, ServiceItem)), None)
-        return service, [e for e in entities if isinstance(e, Child)]
-
-    return [(s, c) for s, c in parallel(*[lambda sid=sid: read(sid) for sid in service_ids]) if s is not None]
+def conversations(tenant: str, service_ids: list[str], weigh: Weigh | None = None,
+                  limit: int | None = None) -> list[tuple[ServiceItem, Embedded]]:
+    """Whole conversations (service, states, tasks), read at once: one Query each from the service
+    item through its tasks, at most IN_FLIGHT in flight (lib.store.embedded, which says how `weigh`
+    and `limit` bound what a read holds)."""
+    return whole_conversations(tenant, service_ids, weigh, limit)
 
 
 # ---------------------------------------------------------------- purge

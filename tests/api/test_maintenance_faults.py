@@ -35,7 +35,7 @@ from lib import settings
 from lib.rules import jobs as job_rules
 from lib.store import erasure, files
 from lib.store import jobs as stored_jobs
-from tests.apiclient import Api
+from tests.support import Api
 
 KINDS = ("throttle", "internal", "timeout", "lost", "dies")
 DAY1, LIMIT, DAY9 = "2026-01-01T00:00:00Z", "2026-01-05T00:00:00Z", "2026-01-09T00:00:00Z"
@@ -117,7 +117,7 @@ def _budget(world: dict[str, Any], ms: int) -> None:
 
 def _worker(event: dict[str, Any]) -> Any:
     from handlers import maintenance as function
-    from tests.apiclient import LambdaContext
+    from tests.support import LambdaContext
 
     # 15 s left: a worker does about one step, then saves, lets go and queues the job again.
     return function.lambda_handler(event, LambdaContext("MaintenanceFunction", timeout_ms=15_050))

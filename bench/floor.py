@@ -1,0 +1,135 @@
+"""The framework floor beside the handler, at zero latency (issue 20, point 3).
+
+For a measured operation, three things are timed in one interleaved loop, each answered at once
+from the DynamoDB responses recorded when the operation ran on moto (bench/calls.py):
+
+* handler: the request through the project's lambda_handler (production settings, warm grant);
+* floor: the same API Gateway event through bench/floor_app.py, a minimal Powertools REST app with
+  the same features, making the same DynamoDB calls with the same parameters and answering the
+  handler's reply;
+* bare: the same calls made directly with botocore (no Powertools, no X-Ray patches).
+
+Times are the process's CPU time per request (bench/harness.TimedApi explains why), medians; the
+order of the three rotates every round. `handler_to_floor` is what the targets are about (≤ 1.15
+for a single item, ≤ 1.10 for a list page).
+"""
+
+from __future__ import annotations
+
+import copy
+import gc
+import json
+import statistics
+import time
+from typing import Any
+
+from bench import client
+from bench.calls import TRACKER, bare_call
+from bench.harness import raw_client
+
+SINGLE_TARGET, LIST_TARGET = 1.15, 1.10
+PAGE_CUSTOMER, PAGE_SIZE = "bench-floor-page", 100
+
+
+def hundred_service_page(api: Any, size: int = PAGE_SIZE) -> tuple[Any, list[Any], Any, Any]:
+    """The list page the floor is measured on: a customer of `size` services (built through the
+    handlers, each with a state, every other one ended), listed whole in one page of `limit=100`.
+    Returns (the operation, its recorded calls, its context, its reply)."""
+    from bench import data
+    from bench.operations import Op
+
+    data.customer_services(api, PAGE_CUSTOMER, size)
+    op = Op("list_customer_services_all", lambda _: api.get(f"/customers/{PAGE_CUSTOMER}/services?limit=100"),
+            list_route=True)
+    TRACKER.start()
+    try:
+        reply = op.call(None)
+    finally:
+        calls = TRACKER.stop()
+    if reply.status != 200 or len(reply.json) != size:
+        raise RuntimeError(f"the floor's list page answered {reply.status} with {len(reply.json or [])} services")
+    return op, calls, None, reply
+
+
+def floor_event(api: Any, op: Any, ctx: Any) -> dict[str, Any]:
+    """The API Gateway event the handler receives for `op` (TimedApi builds it, nothing is called)."""
+    api.capturing = []
+    try:
+        op.call(ctx)
+        [(event, _)] = api.capturing
+    finally:
+        api.capturing = None
+    return event
+
+
+def floor_calls(calls: list[Any]) -> list[tuple[str, dict[str, Any]]]:
+    from botocore import xform_name
+
+    return [(xform_name(call.operation), copy.deepcopy(call.params)) for call in calls]
+
+
+def measure(api: Any, op: Any, ctx: Any, calls: list[Any], reply: Any, runs: int) -> dict[str, Any]:
+    """handler, floor and bare, `runs` rounds each (plus one warm-up), at zero latency."""
+    from bench import floor_app
+    from bench.harness import new_trace
+    from bench.operations import Moto, direct
+
+    bare = bare_call(raw_client())
+    event = floor_event(api, op, ctx)
+    body = json.loads(reply.text) if reply.text else None
+    headers = {k: v for k, v in reply.headers.items() if k.lower() in ("location", "link")} or None
+    floor_app.REPLY = (reply.status, body, headers)
+    context = client.context("floor")
+    samples: dict[str, list[float]] = {"handler": [], "floor": [], "bare": []}
+    statuses: set[int] = set()
+    with Moto():
+        for run in range(runs + 1):
+            order = ["handler", "floor", "bare"]
+            order = order[run % 3:] + order[:run % 3]
+            for which in order:
+                with TRACKER.replaying(calls):
+                    if which == "handler":
+                        api.reset()
+                        gc.disable()
+                        try:
+                            again = op.call(ctx)
+                        finally:
+                            gc.enable()
+                        if again.status != reply.status:
+                            raise RuntimeError(f"{op.name}: replayed request answered {again.status}")
+                        spent = api.cpu
+                    elif which == "floor":
+                        floor_app.PENDING = floor_calls(calls)
+                        copied = copy.deepcopy(event)
+                        new_trace()
+                        gc.disable()
+                        cpu = time.process_time()
+                        try:
+                            result = floor_app.lambda_handler(copied, context)
+                        finally:
+                            spent = time.process_time() - cpu
+                            gc.enable()
+                        statuses.add(result["statusCode"])
+                    else:
+                        spent = direct(calls, bare).cpu
+                if run:
+                    samples[which].append(spent * 1e6)
+    if statuses != {reply.status}:
+        raise RuntimeError(f"{op.name}: the floor app answered {statuses}, the handler {reply.status}")
+    handler_us, floor_us, bare_us = (statistics.median(samples[k]) for k in ("handler", "floor", "bare"))
+    target = LIST_TARGET if op.list_route else SINGLE_TARGET
+    ratio = round(handler_us / floor_us, 3)
+    return {
+        "handler_us": round(handler_us, 1),
+        "floor_us": round(floor_us, 1),
+        "bare_us": round(bare_us, 1),
+        "handler_to_floor": ratio,
+        "floor_to_bare": round(floor_us / bare_us, 3),
+        "handler_to_bare": round(handler_us / bare_us, 3),
+        "handler_minus_floor_us": round(handler_us - floor_us, 1),
+        "target_handler_to_floor": target,
+        "met": ratio <= target,
+        "runs": runs,
+        "calls": [call.operation for call in calls],
+        "items_returned": len(body) if isinstance(body, list) else 1,
+    }
