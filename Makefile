@@ -92,6 +92,15 @@ $(addprefix build-,$(FUNCTIONS)):
 	find "$(ARTIFACTS_DIR)/lib" "$(ARTIFACTS_DIR)/handlers" -name __pycache__ -prune -exec rm -rf {} +
 	"$(PYTHON313)" $(COMPILE) "$(ARTIFACTS_DIR)/lib" "$(ARTIFACTS_DIR)/handlers"
 
+## The viewer function's package: its handler and the viewer's static files (viewer/), nothing else
+## (it imports no dependency and nothing of lib/).
+.PHONY: build-ViewerFunction
+build-ViewerFunction:
+	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set (sam build sets it)" >&2; exit 1; }
+	mkdir -p "$(ARTIFACTS_DIR)/handlers"
+	cp handlers/__init__.py handlers/viewer.py "$(ARTIFACTS_DIR)/handlers/"
+	cp -R viewer "$(ARTIFACTS_DIR)/"
+
 ## Deploy with SAM (samconfig.toml holds the defaults): `make deploy STACK=cs-test REGION=eu-west-1`,
 ## test stacks with `PARAMS="TableDeletionProtection=false"`. Needs AWS credentials; installs the SAM
 ## CLI into build/sam-cli on first use.

@@ -15,6 +15,12 @@ Four gaps of moto are closed here:
   names. Results are unchanged (the same moto code filters, sorts and pages them); only what it has
   to look at shrinks. Without this the local run slows down as data accumulates and the benchmark's
   scaling figures would measure moto rather than the table design.
+
+And one cost of moto that is not DynamoDB's: moto 5.2 writes every response through a generic
+serializer that walks the operation's model for each attribute of each item (measured: 1.0 s of a
+1.2 s list of 200 services). `direct_item_responses` writes the item-reading operations' results
+(already DynamoDB's wire format) as JSON directly; the local run's server uses it
+(tests/test_embedded_dynamodb.py checks that both writers give the same answers).
 """
 
 from __future__ import annotations
@@ -187,6 +193,31 @@ def partition_scoped() -> None:
     _scoped = True
 
 
+_direct = False
+ITEM_READS = ("Query", "GetItem", "BatchGetItem", "Scan")
+
+
+def direct_item_responses() -> None:
+    """Answer Query, GetItem, BatchGetItem and Scan with their result as JSON, not through moto's
+    generic response serializer (see module doc): the same answer, five times sooner for a page."""
+    global _direct
+    if _direct:
+        return
+    import json
+
+    from moto.dynamodb.responses import DynamoResult
+
+    original = DynamoResult.execute_result
+
+    def execute_result(self: Any, context: Any) -> Any:
+        if context.operation_model.name in ITEM_READS:
+            return 200, {}, json.dumps(self.result)
+        return original(self, context)
+
+    DynamoResult.execute_result = execute_result
+    _direct = True
+
+
 def start(host: str = "127.0.0.1", port: int = 0):
     """Serve moto's DynamoDB, serialised and faithful, on a loopback port: (server, endpoint URL)."""
     from moto.server import create_backend_app
@@ -194,6 +225,7 @@ def start(host: str = "127.0.0.1", port: int = 0):
 
     faithful_updates()
     partition_scoped()
+    direct_item_responses()
     server = make_server(host, port, SerializedApp(create_backend_app("dynamodb")), threaded=True)
     threading.Thread(target=server.serve_forever, name="embedded-dynamodb", daemon=True).start()
     return server, f"http://{host}:{server.server_port}"

@@ -20,6 +20,10 @@
   Input) every LOCAL_SCHEDULE_SECONDS (default 60), whatever the rate or cron expression says.
 * EXPORT_DIR (default ./exports) is set for every function and created.
 * AUTH=on: the local access mode (see local.events): X-CS-Principal names the caller.
+* AUTH=sigv4: the SigV4-verifying mode (local.signatures): requests to IAM routes must be signed
+  with one of the fixed test keys; the signer is the caller (grants from GRANTS_FILE, as AUTH=on).
+* `/viewer/`: the journey viewer, served by the template's ViewerFunction like any route (its routes
+  are public: no signature needed in AUTH=sigv4); VIEWER_SIGN_IN tells the page the access mode.
 * `/swagger`: Swagger UI 5 (flask-swagger-ui's copy of its dist; no CDN) over docs/openapi.json.
 * Ctrl-C or SIGTERM stops everything (workers, pollers, embedded services) and exits with 0.
 """
@@ -50,7 +54,7 @@ from urllib.parse import urlsplit
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from local import embedded_dynamodb, events, template
+from local import embedded_dynamodb, events, signatures, template
 
 LOCAL_REGION = events.LOCAL_REGION
 LOCAL_ACCOUNT = events.LOCAL_ACCOUNT
@@ -279,7 +283,16 @@ class LocalApi:
         if found is None:
             return _response(events.not_found())
         route, params = found
-        event = events.build_event(http, route, params)
+        signed = None
+        if events.sigv4_mode() and not route.api.public:
+            try:
+                caller = signatures.verify(http, request.host)
+            except signatures.SignatureRejected as rejected:
+                return _response(events.HttpResponse(
+                    401, [("Content-Type", "application/json")],
+                    json.dumps({"message": str(rejected), "exception": "UnauthorizedException"}).encode()))
+            signed = (caller.principal, caller.access_key)
+        event = events.build_event(http, route, params, signed=signed)
         request_id = event["requestContext"]["requestId"]
         pool = self.pools[route.api.function]
         timeout = min(pool.spec.timeout, GATEWAY_TIMEOUT)
@@ -464,10 +477,25 @@ class Schedule(threading.Thread):
 # ---------------------------------------------------------------- the local run
 
 
+# The page's sign-in for each local access mode (handlers/viewer.py serves it as /viewer/config.json).
+VIEWER_SIGN_IN = {"": "open", "on": "principal", "sigv4": "sigv4"}
+
+
+def access_environment() -> dict[str, str]:
+    """The local access mode's variables: the viewer's sign-in, and with AUTH=sigv4 the functions'
+    access check (AUTH=on turns it on by itself, see lib.settings)."""
+    mode = os.environ.get("AUTH", "").strip().lower()
+    variables = {"VIEWER_SIGN_IN": VIEWER_SIGN_IN.get(mode, "open")}
+    if mode == "sigv4":
+        variables.update(ACCESS_MODE="iam", GRANTS_FILE=os.environ.get("GRANTS_FILE") or "local-grants.json")
+    return variables
+
+
 def default_environment(path: Path | str | None = None) -> dict[str, str]:
     """What the local run sets unless the user exported it: the template's plain values, then local
     defaults (which win over the template's)."""
     return {
+        **access_environment(),
         **template.plain_environment(path),
         "TABLE_NAME": "context-services-local",
         "PAGE_TOKEN_SECRET": "local-run-secret",
@@ -550,7 +578,10 @@ class LocalRun:
         export_dir.mkdir(parents=True, exist_ok=True)
         os.environ["EXPORT_DIR"] = str(export_dir)
         print(f"exports: {export_dir} (EXPORT_DIR)", flush=True)
-        if events.auth_mode():
+        if events.sigv4_mode():
+            print("access: AUTH=sigv4 - requests must be signed (SigV4) with a test key of local/signatures.py; "
+                  f"grants from {os.environ.get('GRANTS_FILE')}", flush=True)
+        elif events.auth_mode():
             print("access: AUTH=on - the caller is the X-CS-Principal header (IAM identity in the event); "
                   "no header, no identity", flush=True)
         else:
@@ -578,8 +609,10 @@ class LocalRun:
             self.port = self.http.server_port
             threading.Thread(target=self.http.serve_forever, name="http", daemon=True).start()
             base = "/genesys/1/cs" if any(r.api.path.startswith("/genesys/1/cs/") for r in routes) else ""
+            viewer = (f", journey viewer: http://{self.host}:{self.port}/viewer/"
+                      if any(r.api.path == "/viewer" for r in routes) else "")
             print(f"Context Services API on http://{self.host}:{self.port}{base}  "
-                  f"(Swagger UI: http://{self.host}:{self.port}/swagger) - Ctrl-C or SIGTERM stops", flush=True)
+                  f"(Swagger UI: http://{self.host}:{self.port}/swagger{viewer}) - Ctrl-C or SIGTERM stops", flush=True)
 
     def ensure_table(self, table_name: str) -> None:
         import boto3

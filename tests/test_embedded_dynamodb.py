@@ -7,6 +7,8 @@ import os
 import pytest
 from botocore.exceptions import ClientError
 
+from local import embedded_dynamodb
+
 TABLE = os.environ["TABLE_NAME"]
 
 
@@ -63,3 +65,35 @@ def test_oversized_update_changes_nothing(table):
                           ExpressionAttributeValues={":b": {"S": "y" * 90_000}, ":c": {"S": "z" * 90_000}})
     item = table.get_item(TableName=TABLE, Key={"PK": {"S": "big"}, "SK": {"S": "1"}})["Item"]
     assert set(item) == {"PK", "SK", "a"}
+
+
+def test_item_reads_written_as_json_equal_what_motos_serializer_writes(api, monkeypatch):
+    """direct_item_responses (the local run's server) skips moto's response serializer for item
+    reads: for every read the API makes here, the JSON it would write equals moto's answer."""
+    import json
+
+    from moto.dynamodb.responses import DynamoResult
+
+    original = DynamoResult.execute_result
+    compared: list[str] = []
+
+    def both(self, context):
+        status, headers, body = original(self, context)
+        if context.operation_model.name in embedded_dynamodb.ITEM_READS:
+            assert json.loads(json.dumps(self.result)) == json.loads(body), context.operation_model.name
+            compared.append(context.operation_model.name)
+        return status, headers, body
+
+    monkeypatch.setattr(DynamoResult, "execute_result", both)
+    ids = [api.post("/services/start", {"customer_id": "json", "service_type": 7, "x": {"a": [1, 2.5, None, True]}}
+                    ).json["service_id"] for _ in range(3)]
+    api.post(f"/services/{ids[0]}/states/start", {"state_type": "a", "y": "ü"})
+    api.post(f"/services/{ids[0]}/tasks/start", {"task_type": "a", "state_id": 1})
+    assert api.get("/customers/json/services?limit=2&active_states=true&extensions=*").status == 200
+    assert api.get(f"/services/{ids[0]}?active_tasks=true&completed_tasks=true&extensions=*").status == 200
+    assert api.get(f"/services/{ids[0]}/states?active_tasks=true").status == 200
+    assert api.get("/services/999").status == 404
+    assert api.post(f"/services/{ids[0]}/end", {}).status == 204
+    assert api.get("/customers/json/services/completed").status == 200
+    assert api.get("/maintenance/services/stream?time_from=2020-01-01T00:00:00Z&export_content=true").status == 200
+    assert {"Query", "GetItem"} <= set(compared)
