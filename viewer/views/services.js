@@ -1,0 +1,166 @@
+// A customer's services (or a contact key's anonymous services), newest first.
+//
+// The API lists a customer's services oldest first (§5: by started.timestamp, then service_id),
+// in pages joined by Link. To show the newest first without pretending, the view reads pages of
+// 1,000 (one call for most customers), shows what it has read newest first, and when the API says
+// more exist (a Link) it says so in words: those later services are not shown yet, and "Load
+// more" follows the Link and puts them on top. A start window narrows the list to recent ones.
+import { encode } from '../api.js';
+import { durationText, formatTime, h, inputToIso, isActive, isoToInput, newestFirst, statusBadge } from '../format.js';
+
+const PAGE = 1000;
+
+function listPath(params) {
+  const status = params.get('status');
+  const suffix = status === 'active' ? '/active' : status === 'completed' ? '/completed' : '';
+  if (params.get('customer')) return `customers/${encode(params.get('customer'))}/services${suffix}`;
+  return `services/anonymous/${encode(params.get('contact_key') || '')}${suffix}`;
+}
+
+function filtersForm(context) {
+  const { params, zone } = context;
+  const status = params.get('status') || 'all';
+  const radio = (value, label) => h('label', {}, h('input', { type: 'radio', name: 'status', value, checked: status === value }), ` ${label}`);
+  const zoneName = zone === 'local' ? 'local time' : 'UTC';
+  const form = h('form', { class: 'filters', id: 'service-filters', 'aria-labelledby': 'filters-heading' },
+    h('h3', { id: 'filters-heading', class: 'visually-hidden', text: 'Filters' }),
+    h('fieldset', {}, h('legend', { text: 'Status' }), radio('all', 'All'), radio('active', 'Active'), radio('completed', 'Completed')),
+    h('div', { class: 'field' }, h('label', { for: 'filter-types', text: 'Service types (comma-separated)' }),
+      h('input', { id: 'filter-types', value: params.get('types') || '', autocomplete: 'off' })),
+    h('div', { class: 'field' }, h('label', { for: 'filter-from', text: `Started from (${zoneName})` }),
+      h('input', { id: 'filter-from', type: 'datetime-local', step: '1', value: isoToInput(params.get('from'), zone) })),
+    h('div', { class: 'field' }, h('label', { for: 'filter-to', text: `Started before (${zoneName})` }),
+      h('input', { id: 'filter-to', type: 'datetime-local', step: '1', value: isoToInput(params.get('to'), zone) })),
+    h('button', { type: 'submit', text: 'Apply filters' }));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const next = new URLSearchParams(params);
+    const chosen = form.querySelector('input[name="status"]:checked').value;
+    const set = (key, value) => { if (value) next.set(key, value); else next.delete(key); };
+    set('status', chosen === 'all' ? '' : chosen);
+    set('types', form.querySelector('#filter-types').value.split(',').map((t) => t.trim()).filter(Boolean).join(','));
+    set('from', inputToIso(form.querySelector('#filter-from').value, zone));
+    set('to', inputToIso(form.querySelector('#filter-to').value, zone));
+    context.navigate(next);
+  });
+  return form;
+}
+
+function countsOf(services) {
+  const counts = { services: services.length, activeServices: 0, states: 0, activeStates: 0 };
+  for (const service of services) {
+    if (isActive(service)) counts.activeServices += 1;
+    const active = service.active_states?.length || 0;
+    counts.activeStates += active;
+    counts.states += active + (service.completed_states?.length || 0);
+  }
+  return counts;
+}
+
+function countsList(services) {
+  const c = countsOf(services);
+  return h('ul', { class: 'counts', id: 'service-counts', 'aria-label': 'Counts' },
+    h('li', { 'data-count': 'services', text: `Services: ${c.services}` }),
+    h('li', { 'data-count': 'services-active', text: `Active services: ${c.activeServices}` }),
+    h('li', { 'data-count': 'services-completed', text: `Completed services: ${c.services - c.activeServices}` }),
+    h('li', { 'data-count': 'states-active', text: `Active states: ${c.activeStates}` }),
+    h('li', { 'data-count': 'states-completed', text: `Completed states: ${c.states - c.activeStates}` }));
+}
+
+function serviceRows(context, services) {
+  const { params, zone } = context;
+  const body = document.createElement('tbody');
+  const now = Date.now();
+  for (const service of services) {
+    const link = new URLSearchParams(params);
+    link.set('service', service.service_id);
+    const open = h('a', { href: `?${link}`, 'data-service-id': service.service_id, text: service.service_id });
+    open.addEventListener('click', (event) => {
+      if (event.ctrlKey || event.metaKey || event.shiftKey) return;
+      event.preventDefault();
+      context.navigate(link);
+    });
+    const states = `${service.active_states?.length ?? 0} active, ${service.completed_states?.length ?? 0} completed`;
+    body.append(h('tr', { 'data-service-id': service.service_id },
+      h('th', { scope: 'row' }, open),
+      h('td', { text: String(service.service_type ?? '—') }),
+      h('td', {}, statusBadge(service)),
+      h('td', { class: 'time', text: formatTime(service.started?.timestamp, zone) }),
+      h('td', { class: 'time', text: formatTime(service.completed?.timestamp, zone) }),
+      h('td', { text: durationText(service, now) }),
+      h('td', { class: 'time', text: formatTime(service.expiration_time, zone) }),
+      h('td', { text: states })));
+  }
+  return body;
+}
+
+function servicesTable(context, services) {
+  const head = h('thead', {}, h('tr', {}, ...['Service', 'Type', 'Status', 'Started', 'Ended', 'Duration', 'Expires', 'States']
+    .map((name) => h('th', { scope: 'col', text: name }))));
+  return h('table', { id: 'services-table' }, h('caption', { text: 'Services, newest first' }), head,
+    serviceRows(context, services));
+}
+
+export async function show(context) {
+  const { params, api, view } = context;
+  const owner = params.get('customer')
+    ? `Services of customer ${params.get('customer')}` : `Anonymous services with contact key ${params.get('contact_key')}`;
+  document.title = `${owner} — Journey viewer`;
+  const scope = `Tenant: ${params.get('cc') || 'default'} · Group: ${params.get('group') || 'none'}`;
+  const status = h('div', { id: 'services-status', role: 'status' }, h('p', { text: 'Loading services…' }));
+  const results = h('div', { id: 'services-results', 'aria-busy': 'true' });
+  view.replaceChildren(h('h2', { text: owner }), h('p', { class: 'summary-line', text: scope }), filtersForm(context),
+    status, results);
+  context.focusHeading();
+
+  const query = { limit: PAGE, service_types: params.get('types'), started_from: params.get('from'),
+    started_to: params.get('to'), active_states: true, completed_states: true };
+  const services = [];
+  let next = api.url(listPath(params), query);
+
+  const draw = () => {
+    services.sort(newestFirst);
+    const parts = [];
+    if (!services.length) {
+      parts.push(h('p', { class: 'message', id: 'services-empty',
+        text: `No services found (${scope}${params.get('status') ? `, ${params.get('status')} only` : ''}` +
+          `${params.get('types') ? `, types ${params.get('types')}` : ''}${params.get('from') || params.get('to') ? ', in the start window' : ''}).` }));
+    } else {
+      parts.push(countsList(services), servicesTable(context, services));
+    }
+    if (next) {
+      parts.push(h('p', { class: 'message', id: 'services-partial',
+        text: `These are the ${services.length} earliest-started services read so far, newest first. ` +
+          'The API lists services oldest first: services that started later exist and are not shown yet.' }));
+      const more = h('button', { type: 'button', class: 'more', id: 'load-more', text: 'Load more services (started later)' });
+      more.addEventListener('click', async () => {
+        more.disabled = true;
+        more.textContent = 'Loading…';
+        await load();
+        document.getElementById('services-table')?.querySelector('a')?.focus();
+      });
+      parts.push(more);
+    }
+    results.replaceChildren(...parts);
+    results.setAttribute('aria-busy', 'false');
+    status.replaceChildren(h('p', { text: services.length
+      ? `${services.length} service${services.length === 1 ? '' : 's'} shown${next ? ' (more exist)' : ''}.` : 'No services found.' }));
+  };
+
+  const load = async () => {
+    try {
+      const page = await api.call('GET', next);
+      if (!context.current()) return;
+      services.push(...(page.data || []));
+      next = page.next;
+      draw();
+      window.performance.mark('viewer:services-drawn');
+    } catch (error) {
+      if (!context.current()) return;
+      results.setAttribute('aria-busy', 'false');
+      status.replaceChildren(h('p', { class: 'message error', id: 'services-error', role: 'alert',
+        text: error.explain ? error.explain(context.access.role) : String(error) }));
+    }
+  };
+  await load();
+}
