@@ -18,18 +18,29 @@ function parts(format, date) {
 }
 
 /** "2026-11-27 21:07:00.000 UTC" or the same in the browser's zone with its name; "—" when absent. */
+const CANONICAL = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+const zoneNames = new Map(); // offset in minutes -> the zone's short name at that offset
+const two = (n) => String(n).padStart(2, '0');
+
+function zoneName(date) {
+  const offset = date.getTimezoneOffset();
+  if (!zoneNames.has(offset)) {
+    localFormat ??= new Intl.DateTimeFormat('en-GB', { timeZoneName: 'short' });
+    zoneNames.set(offset, parts(localFormat, date).timeZoneName || '');
+  }
+  return zoneNames.get(offset);
+}
+
+// Thousands of times per timeline: plain string and Date arithmetic, Intl only once per offset.
 export function formatTime(iso, zone) {
   if (!iso) return '—';
+  if (zone !== 'local' && CANONICAL.test(iso)) return `${iso.slice(0, 10)} ${iso.slice(11, 23)} UTC`;
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return String(iso);
   const ms = String(date.getUTCMilliseconds()).padStart(3, '0');
   if (zone === 'local') {
-    localFormat ??= new Intl.DateTimeFormat('en-GB', {
-      year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit',
-      second: '2-digit', hourCycle: 'h23', timeZoneName: 'short',
-    });
-    const p = parts(localFormat, date);
-    return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}.${ms} ${p.timeZoneName}`;
+    return `${date.getFullYear()}-${two(date.getMonth() + 1)}-${two(date.getDate())} ${two(date.getHours())}:`
+      + `${two(date.getMinutes())}:${two(date.getSeconds())}.${ms} ${zoneName(date)}`;
   }
   const p = parts(utcFormat, date);
   return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}.${ms} UTC`;

@@ -5,6 +5,11 @@
 // 1,000 (one call for most customers), shows what it has read newest first, and when the API says
 // more exist (a Link) it says so in words: those later services are not shown yet, and "Load
 // more" follows the Link and puts them on top. A start window narrows the list to recent ones.
+// `limit` in the URL (1-1000) sets the services read per call.
+//
+// Each page is read twice at once: as a plain list (drawn as soon as it comes: the first
+// services appear without waiting) and with the services' states embedded (the state counts,
+// filled in when they come). Two calls per page, never one per service.
 import { encode } from '../api.js';
 import { durationText, formatTime, h, inputToIso, isActive, isoToInput, newestFirst, statusBadge } from '../format.js';
 
@@ -47,24 +52,32 @@ function filtersForm(context) {
 }
 
 function countsOf(services) {
-  const counts = { services: services.length, activeServices: 0, states: 0, activeStates: 0 };
+  const counts = { services: services.length, activeServices: 0, states: 0, activeStates: 0, unknown: 0 };
   for (const service of services) {
     if (isActive(service)) counts.activeServices += 1;
-    const active = service.active_states?.length || 0;
+    if (!service.active_states) { counts.unknown += 1; continue; }
+    const active = service.active_states.length;
     counts.activeStates += active;
     counts.states += active + (service.completed_states?.length || 0);
   }
   return counts;
 }
 
-function countsList(services) {
+function countsList(services, statesProblem) {
   const c = countsOf(services);
+  const states = (label, value) => (statesProblem ? `${label}: not available (${statesProblem})`
+    : c.unknown ? `${label}: counting…` : `${label}: ${value}`);
   return h('ul', { class: 'counts', id: 'service-counts', 'aria-label': 'Counts' },
     h('li', { 'data-count': 'services', text: `Services: ${c.services}` }),
     h('li', { 'data-count': 'services-active', text: `Active services: ${c.activeServices}` }),
     h('li', { 'data-count': 'services-completed', text: `Completed services: ${c.services - c.activeServices}` }),
-    h('li', { 'data-count': 'states-active', text: `Active states: ${c.activeStates}` }),
-    h('li', { 'data-count': 'states-completed', text: `Completed states: ${c.states - c.activeStates}` }));
+    h('li', { 'data-count': 'states-active', text: states('Active states', c.activeStates) }),
+    h('li', { 'data-count': 'states-completed', text: states('Completed states', c.states - c.activeStates) }));
+}
+
+function statesText(service) {
+  if (!service.active_states) return 'counting…';
+  return `${service.active_states.length} active, ${service.completed_states?.length ?? 0} completed`;
 }
 
 function serviceRows(context, services) {
@@ -80,7 +93,6 @@ function serviceRows(context, services) {
       event.preventDefault();
       context.navigate(link);
     });
-    const states = `${service.active_states?.length ?? 0} active, ${service.completed_states?.length ?? 0} completed`;
     body.append(h('tr', { 'data-service-id': service.service_id },
       h('th', { scope: 'row' }, open),
       h('td', { text: String(service.service_type ?? '—') }),
@@ -89,7 +101,7 @@ function serviceRows(context, services) {
       h('td', { class: 'time', text: formatTime(service.completed?.timestamp, zone) }),
       h('td', { text: durationText(service, now) }),
       h('td', { class: 'time', text: formatTime(service.expiration_time, zone) }),
-      h('td', { text: states })));
+      h('td', { 'data-states': service.service_id, text: statesText(service) })));
   }
   return body;
 }
@@ -113,10 +125,12 @@ export async function show(context) {
     status, results);
   context.focusHeading();
 
-  const query = { limit: PAGE, service_types: params.get('types'), started_from: params.get('from'),
-    started_to: params.get('to'), active_states: true, completed_states: true };
+  const size = Number.parseInt(params.get('limit') || '', 10);
+  const query = { limit: size >= 1 && size <= PAGE ? size : PAGE, service_types: params.get('types'), started_from: params.get('from'),
+    started_to: params.get('to') };
   const services = [];
   let next = api.url(listPath(params), query);
+  let statesProblem = '';
 
   const draw = () => {
     services.sort(newestFirst);
@@ -126,7 +140,7 @@ export async function show(context) {
         text: `No services found (${scope}${params.get('status') ? `, ${params.get('status')} only` : ''}` +
           `${params.get('types') ? `, types ${params.get('types')}` : ''}${params.get('from') || params.get('to') ? ', in the start window' : ''}).` }));
     } else {
-      parts.push(countsList(services), servicesTable(context, services));
+      parts.push(countsList(services, statesProblem), servicesTable(context, services));
     }
     if (next) {
       parts.push(h('p', { class: 'message', id: 'services-partial',
@@ -147,9 +161,26 @@ export async function show(context) {
       ? `${services.length} service${services.length === 1 ? '' : 's'} shown${next ? ' (more exist)' : ''}.` : 'No services found.' }));
   };
 
+  // The state counts of a page's services, when their call answers: filled in where they are.
+  const fillStates = (withStates) => {
+    const byId = new Map(withStates.map((service) => [service.service_id, service]));
+    for (const service of services) {
+      const full = byId.get(service.service_id);
+      if (!full || service.active_states) continue;
+      service.active_states = full.active_states || [];
+      service.completed_states = full.completed_states || [];
+      const cell = results.querySelector(`td[data-states="${service.service_id}"]`);
+      if (cell) cell.textContent = statesText(service);
+    }
+    results.querySelector('#service-counts')?.replaceWith(countsList(services, statesProblem));
+  };
+
   const load = async () => {
+    const url = next;
+    const counted = api.call('GET', `${url}${url.includes('?') ? '&' : '?'}active_states=true&completed_states=true`);
+    counted.catch(() => {}); // handled below, once the list is drawn
     try {
-      const page = await api.call('GET', next);
+      const page = await api.call('GET', url);
       if (!context.current()) return;
       services.push(...(page.data || []));
       next = page.next;
@@ -160,6 +191,15 @@ export async function show(context) {
       results.setAttribute('aria-busy', 'false');
       status.replaceChildren(h('p', { class: 'message error', id: 'services-error', role: 'alert',
         text: error.explain ? error.explain(context.access.role) : String(error) }));
+      return;
+    }
+    try {
+      const page = await counted;
+      if (context.current()) fillStates(page.data || []);
+    } catch (error) {
+      if (!context.current()) return;
+      statesProblem = error.message;
+      results.querySelector('#service-counts')?.replaceWith(countsList(services, statesProblem));
     }
   };
   await load();

@@ -278,7 +278,6 @@ export async function show(context) {
     back.push(h('p', {}, link));
   }
   view.replaceChildren(heading, h('p', { class: 'summary-line', text: scope }), ...back, status);
-  context.focusHeading();
 
   const sid = encode(serviceId);
   let service;
@@ -292,12 +291,14 @@ export async function show(context) {
     ]);
   } catch (error) {
     if (!context.current()) return;
+    context.focusHeading();
     const text = error.status === 404 ? `No service ${serviceId} here (${scope}). The API says: ${error.message}`
       : error.explain ? error.explain(context.access.role) : String(error);
     status.replaceChildren(h('p', { class: 'message error', id: 'timeline-error', role: 'alert', text }));
     return;
   }
   if (!context.current()) return;
+  window.performance.mark('viewer:timeline-data');
   heading.textContent = `Service ${service.service_id} · ${service.service_type ?? 'no type'}`;
   if (!back.length && service.customer_id) {
     const list = new URLSearchParams(params);
@@ -331,11 +332,13 @@ export async function show(context) {
     const tree = document.getElementById('timeline-tree');
     tree?.querySelector('[aria-selected="true"]')?.removeAttribute('aria-selected');
     if (kind !== 'service') document.getElementById(`${kind}-${element[`${kind}_id`]}`)?.setAttribute('aria-selected', 'true');
-    elementView.open(context, service, kind, element, { opener, onClose: () => setElementParam(''), after: () => context.rerender() });
+    elementView.open(context, service, kind, element, { opener, onClose: () => setElementParam(''),
+      after: () => { setElementParam(''); context.rerender(); } });
   };
 
   const tree = states.length || tasks.length ? buildTree(order, tasksByState, looseTasks, zone, range)
     : h('p', { class: 'message', id: 'timeline-empty', text: 'This service has no states and no tasks yet.' });
+  window.performance.mark('viewer:timeline-built');
   if (tree.id === 'timeline-tree') bindTree(tree, (item) => openElement(item.dataset.kind, find(item.dataset.kind, item.dataset.id), item));
   const timelinePanel = h('div', {},
     h('p', { class: 'legend', text: `Bars span the service from ${formatTime(new Date(range.start).toISOString(), zone)} to `
@@ -359,6 +362,7 @@ export async function show(context) {
   select();
   window.performance.mark('viewer:timeline-drawn');
   if (tree.dataset) tree.dataset.drawn = 'true';
+  context.focusHeading();
 
   const wanted = params.get('el');
   if (wanted) {

@@ -1,0 +1,424 @@
+"""The journey viewer against `make run` in its open mode (no sign-in): every view, every action,
+the big journeys' timings, a keyboard-only pass, axe on each view, and the network log."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from lib.store.items import tenant_key
+from tests.browser.conftest import SCREENSHOTS
+from tests.browser.seed import Client, Store, big_service, many_services, small_journey
+from tests.test_local_server import running
+
+pytestmark = pytest.mark.usefixtures("chrome")
+TIMINGS: dict[str, float] = {}
+
+
+@pytest.fixture(scope="module")
+def world(chrome):
+    from tests.browser.conftest import Viewer
+
+    with running({"TABLE_NAME": "viewer-open"}) as server:
+        api = Client(server["url"])
+        store = Store(server["dynamodb"], "viewer-open")
+        customer = f"cust-{int(time.time())}"
+        ended = small_journey(api, customer, "billing", ended=True)
+        time.sleep(0.01)
+        active = small_journey(api, customer, "care")
+        newest = small_journey(api, customer, "billing")
+        anonymous = api.ok("POST", "/services/start", {"contact_key": "ck#ü 1", "service_type": "anon"})["service_id"]
+        tenant = Client(server["url"], {"ContactCenterId": "acme", "GroupId": "sales"})
+        in_tenant = small_journey(tenant, customer, "tenant-only")
+        bulk = many_services(api, store, tenant_key(None, None), "bulk-customer", 200)
+        big = big_service(api, store, tenant_key(None, None), "big-customer", 1000, 2)
+        viewer = Viewer(chrome, server["url"], "open")
+        yield {"server": server, "api": api, "viewer": viewer, "customer": customer, "ended": ended, "active": active,
+               "newest": newest, "anonymous": anonymous, "in_tenant": in_tenant, "bulk": bulk, "big": big}
+        hosts = viewer.hosts()
+        assert hosts == {server["url"].removeprefix("http://")}, f"requests to other hosts: {hosts}"
+        assert not [e for e in viewer.console_errors() if "favicon" not in e and " 40" not in e and " 50" not in e], \
+            viewer.console_errors()
+
+
+def test_the_page_is_served_at_viewer_and_needs_nothing_else(world):
+    viewer = world["viewer"]
+    viewer.driver.get(world["server"]["url"] + "/viewer")  # redirected to /viewer/
+    viewer.wait(lambda: viewer.driver.current_url.endswith("/viewer/"))
+    viewer.open()
+    assert viewer.driver.title.startswith("Journey viewer")
+    assert "open access" in viewer.text("#access-summary")
+    assert viewer.axe_violations() == []
+    viewer.shot("start")
+
+
+def test_a_customers_services_newest_first_with_status_times_and_counts(world):
+    viewer = world["viewer"]
+    viewer.open()
+    viewer.lookup("customer", world["customer"])
+    viewer.one("#services-table tbody tr")
+    rows = viewer.css("#services-table tbody tr")
+    assert [r.get_attribute("data-service-id") for r in rows] == [world["newest"], world["active"], world["ended"]]
+    viewer.wait(lambda: "counting" not in viewer.text("#services-table"))
+    cells = [c.text for c in rows[2].find_elements("css selector", "th, td")]
+    assert cells[1] == "billing"
+    assert "Completed" in cells[2] and "✓" in cells[2]  # status in words and an icon
+    assert cells[3].endswith("UTC") and cells[4].endswith("UTC") and cells[6].endswith("UTC")
+    assert "of est. 10 min" in cells[5]
+    assert cells[7] == "0 active, 2 completed"
+    assert "Active" in rows[0].find_elements("css selector", "td")[1].text and "▶" in rows[0].text
+    assert rows[0].find_elements("css selector", "td")[3].text == "—"  # not ended
+    viewer.wait(lambda: "counting" not in viewer.text("#service-counts"))
+    counts = {li.get_attribute("data-count"): li.text for li in viewer.css("#service-counts li")}
+    assert counts == {"services": "Services: 3", "services-active": "Active services: 2",
+                      "services-completed": "Completed services: 1", "states-active": "Active states: 2",
+                      "states-completed": "Completed states: 4"}
+    assert viewer.params() == {"customer": world["customer"]}
+    viewer.shot("services")
+    assert viewer.axe_violations() == []
+    viewer.driver.refresh()  # the URL holds the view
+    viewer.one("#services-table tbody tr")
+    assert [r.get_attribute("data-service-id") for r in viewer.css("#services-table tbody tr")] == \
+        [world["newest"], world["active"], world["ended"]]
+    assert viewer.one("#lookup-value").get_attribute("value") == world["customer"]
+
+
+def test_filters_by_status_type_and_start_window_are_in_the_url(world):
+    viewer = world["viewer"]
+    viewer.open(f"?customer={world['customer']}")
+    viewer.one("#services-table tbody tr")
+    viewer.one("#service-filters input[value='active']").click()
+    viewer.one("#filter-types").send_keys("billing")
+    viewer.one("#service-filters button[type='submit']").click()
+    viewer.wait(lambda: viewer.params().get("status") == "active")
+    viewer.wait(lambda: [r.get_attribute("data-service-id") for r in viewer.css("#services-table tbody tr")] == [world["newest"]])
+    assert viewer.params()["types"] == "billing"
+    # The start window: from the active service's start (inclusive), through the form's own field.
+    status, service = world["api"].call("GET", f"/services/{world['active']}")
+    started = service["started"]["timestamp"]
+    viewer.open(f"?customer={world['customer']}&from={started}")
+    viewer.wait(lambda: [r.get_attribute("data-service-id") for r in viewer.css("#services-table tbody tr")]
+                == [world["newest"], world["active"]])
+    assert viewer.one("#filter-from").get_attribute("value").startswith(started[:16])
+    viewer.open(f"?customer={world['customer']}&status=completed&types=care")
+    assert "No services found" in viewer.one("#services-empty").text
+
+
+def test_more_follows_link_and_puts_later_services_on_top(world):
+    viewer = world["viewer"]
+    viewer.open()
+    viewer.clear_calls()
+    viewer.open("?customer=bulk-customer&limit=80")
+    viewer.one("#services-table tbody tr")
+    first = [r.get_attribute("data-service-id") for r in viewer.css("#services-table tbody tr")]
+    assert len(first) == 80 and "services that started later exist" in viewer.one("#services-partial").text
+    viewer.one("#load-more").click()
+    viewer.wait(lambda: len(viewer.css("#services-table tbody tr")) == 160)
+    viewer.one("#load-more").click()
+    viewer.wait(lambda: len(viewer.css("#services-table tbody tr")) == 200)
+    assert not viewer.css("#load-more") and not viewer.css("#services-partial")
+    shown = [r.get_attribute("data-service-id") for r in viewer.css("#services-table tbody tr")]
+    assert shown == sorted(world["bulk"], key=int, reverse=True)  # copies start a minute apart, ids in start order
+    calls = viewer.api_calls()
+    # three pages, each read as a list and with its services' states (for the counts)
+    assert len(calls) == 6 and all("limit=80" in c for c in calls) and sum("page_token" in c for c in calls) == 4
+    assert sum("active_states=true" in c for c in calls) == 3
+
+
+def test_empty_unknown_and_refused_look_ups_are_said_in_words(world):
+    viewer = world["viewer"]
+    viewer.open()
+    viewer.lookup("customer", "nobody-at-all")
+    assert "No services found" in viewer.one("#services-empty").text
+    viewer.lookup("service", "999999")
+    error = viewer.one("#timeline-error").text
+    assert "No service 999999 here" in error and "not found" in error.lower()
+    viewer.lookup("customer", world["customer"], cc="bad tenant!")
+    error = viewer.one("#services-error").text
+    assert "400" in error and "ContactCenterId" in error
+    viewer.shot("error")
+    # Tenant and group are chosen on the page: the service is only there.
+    viewer.lookup("service", world["in_tenant"])
+    assert "No service" in viewer.one("#timeline-error").text
+    viewer.lookup("service", world["in_tenant"], cc="acme", group="sales")
+    viewer.one("#timeline-tree")
+    assert viewer.params() == {"cc": "acme", "group": "sales", "service": world["in_tenant"]}
+
+
+def test_anonymous_services_by_contact_key(world):
+    viewer = world["viewer"]
+    viewer.open()
+    viewer.lookup("contact_key", "ck#ü 1")
+    viewer.one("#services-table tbody tr")
+    assert [r.get_attribute("data-service-id") for r in viewer.css("#services-table tbody tr")] == [world["anonymous"]]
+    assert "Anonymous services with contact key ck#ü 1" in viewer.text("main h2")
+
+
+def test_a_services_timeline_tree_table_zones_and_an_elements_details(world):
+    viewer = world["viewer"]
+    viewer.open(f"?customer={world['customer']}")
+    viewer.one(f"#services-table a[data-service-id='{world['ended']}']").click()
+    tree = viewer.one("#timeline-tree[data-drawn='true']")
+    items = tree.find_elements("css selector", "[role='treeitem']")
+    assert [(i.get_attribute("data-kind"), i.get_attribute("data-id")) for i in items] == [
+        ("state", "1"), ("task", "1"), ("state", "2"), ("task", "2"), ("loose", None), ("task", "3")]
+    assert "after state 1" in viewer.text("#state-2 > .row")
+    assert viewer.params() == {"customer": world["customer"], "service": world["ended"]}
+    utc_start = viewer.text("#service-facts")
+    assert "UTC" in utc_start and "+05:30" not in utc_start and "IST" not in utc_start
+    viewer.shot("timeline")
+    assert viewer.axe_violations() == []
+
+    # An active service: open-ended bars and "no end yet".
+    viewer.open(f"?service={world['active']}")
+    viewer.one("#timeline-tree[data-drawn='true']")
+    assert viewer.css("#state-2 > .row .bar.open") and not viewer.css("#state-1 > .row .bar.open")
+    assert "no end yet" in viewer.text("#state-2 > .row")
+
+    # UTC or the browser's zone, a switch kept in the URL.
+    viewer.one("#zone-switch input[value='local']").click()
+    viewer.wait(lambda: viewer.params().get("tz") == "local")
+    viewer.wait(lambda: "GMT+5:30" in viewer.text("#service-facts") or "IST" in viewer.text("#service-facts"))
+
+    # The same data as a table.
+    viewer.one("#tab-table").click()
+    viewer.wait(lambda: viewer.params().get("tab") == "table")
+    rows = viewer.one("#elements-table").find_elements("css selector", "tbody tr")
+    assert [r.find_element("css selector", "th").text for r in rows] == ["State 1", "Task 1", "State 2", "Task 2", "Task 3"]
+    assert "in no state" in rows[4].text and "identified" in rows[0].text
+    viewer.shot("table")
+    assert viewer.axe_violations() == []
+    viewer.one("#tab-timeline").click()
+
+    # An element: start and end events side by side, disposition, attached data, curl.
+    viewer.one("#state-1 > .row").click()
+    dialog = viewer.one("#element-dialog[open]")
+    assert viewer.params()["el"] == "state:1"
+    header = [th.text for th in dialog.find_elements("css selector", "#element-events thead th")]
+    assert header == ["Field", "Started", "Completed"]
+    events = {r.find_element("css selector", "th").text: [td.text for td in r.find_elements("css selector", "td")]
+              for r in dialog.find_elements("css selector", "#element-events tbody tr")}
+    assert events["timestamp"][0] != "—" and events["timestamp"][1] != "—"
+    assert events["media_type"] == ["—", "voice"]  # the transition's common field, on the end event only
+    facts = viewer.text("#element-facts")
+    assert "identified" in facts and "caller known" in facts
+    assert viewer.css("#attached-data details") or '"step": 1' in viewer.text("#attached-data")
+    assert '"step": 1' in viewer.text("#attached-data")
+    curl = viewer.text("#curl-command")
+    assert curl.startswith("curl -s '") and f"/genesys/1/cs/services/{world['active']}/states/1?extensions=%2A" in curl
+    if shutil.which("curl"):
+        read = json.loads(subprocess.run(curl, shell=True, capture_output=True, text=True, timeout=30, check=True).stdout)
+        assert read["state_id"] == 1 and read["step"] == 1
+    viewer.shot("element")
+    assert viewer.axe_violations() == []
+    viewer.driver.refresh()  # the selected element is in the URL too
+    viewer.one("#element-dialog[open]")
+    assert "State 1" in viewer.text("#element-title")
+    viewer.one("#element-close").click()
+    viewer.wait(lambda: "el" not in viewer.params())
+
+    # The service's own details: attached data collapsible.
+    viewer.open(f"?service={world['active']}&el=service")
+    viewer.one("#element-dialog[open]")
+    profile = viewer.one("#attached-data details")
+    assert profile.get_attribute("open") is not None and "tier" in profile.text
+    profile.find_element("css selector", "summary").click()
+    assert profile.get_attribute("open") is None
+
+
+def test_an_administrator_ends_changes_expiration_and_deletes_after_confirming(world):
+    viewer, api = world["viewer"], world["api"]
+    sid = small_journey(api, "admin-actions", "care")
+    viewer.open(f"?service={sid}")
+    viewer.choose_role("Administrator")
+    viewer.one("#timeline-tree[data-drawn='true']")
+    # End a state: cancel first (nothing happens), then confirm with a disposition.
+    viewer.one("#state-2 > .row").click()
+    viewer.one("#element-dialog[open] #end-state").click()
+    viewer.one("#confirm-dialog[open]")
+    assert "End state 2?" in viewer.text("#confirm-title")
+    viewer.shot("confirm")
+    assert viewer.axe_violations() == []
+    viewer.one("#confirm-cancel").click()
+    assert "completed" not in api.ok("GET", f"/services/{sid}/states/2")
+    viewer.one("#element-dialog[open] #end-state").click()
+    viewer.one("#end-disposition").send_keys("resolved")
+    viewer.one("#confirm-ok").click()
+    viewer.wait(lambda: "completed" in api.ok("GET", f"/services/{sid}/states/2"))
+    assert api.ok("GET", f"/services/{sid}/states/2")["disposition"] == "resolved"
+    viewer.wait(lambda: not viewer.css("#state-2 > .row .bar.open") and viewer.css("#timeline-tree[data-drawn='true']"))
+    assert "Ended state 2." in viewer.text("#announcer")
+    # Change the expiration.
+    viewer.one("#change-expiration").click()
+    field = viewer.one("#new-expiration")
+    viewer.driver.execute_script("arguments[0].value = '2031-01-02T03:04:05'", field)
+    viewer.one("#confirm-ok").click()
+    viewer.wait(lambda: api.ok("GET", f"/services/{sid}")["expiration_time"] == "2031-01-02T03:04:05.000Z")
+    # End the service, then delete it.
+    viewer.one("#timeline-tree[data-drawn='true']")
+    viewer.one("#end-service").click()
+    viewer.one("#confirm-ok").click()
+    viewer.wait(lambda: "completed" in api.ok("GET", f"/services/{sid}"))
+    viewer.wait(lambda: viewer.css("#timeline-tree[data-drawn='true']") and not viewer.css("#end-service"))
+    viewer.one("#delete-service").click()
+    assert "cannot be undone" in viewer.text("#confirm-text")
+    viewer.one("#confirm-ok").click()
+    viewer.wait(lambda: api.call("GET", f"/services/{sid}")[0] == 404)
+    viewer.wait(lambda: "service" not in viewer.params())
+
+
+def test_a_supervisor_sees_no_controls(world):
+    viewer = world["viewer"]
+    viewer.open(f"?service={world['active']}")
+    viewer.choose_role("Supervisor")
+    viewer.one("#timeline-tree[data-drawn='true']")
+    assert not viewer.css("#end-service, #change-expiration, #delete-service")
+    viewer.one("#state-2 > .row").click()
+    viewer.one("#element-dialog[open]")
+    assert not viewer.css("#element-dialog button[id^='end-']")
+    viewer.shot("supervisor-element")
+    viewer.one("#element-close").click()
+    viewer.choose_role("Administrator")
+
+
+MEASURE = """
+const [selector, count, button] = arguments;
+window.__drawn = null;
+const t0 = performance.now();
+window.__t0 = t0;
+const observer = new MutationObserver(() => {
+  if (window.__drawn === null && document.querySelectorAll(selector).length >= count) {
+    window.__drawn = performance.now() - t0;
+    observer.disconnect();
+  }
+});
+observer.observe(document.getElementById('view'), {childList: true, subtree: true});
+document.querySelector(button).click();
+"""
+
+
+def test_big_journeys_draw_fast_with_one_call_per_page(world):
+    viewer = world["viewer"]
+    # A customer with 200 services: look-up to the first service drawn.
+    viewer.open()
+    for selector, text in (("#lookup-value", "bulk-customer"), ("#lookup-cc", ""), ("#lookup-group", "")):
+        viewer.one(selector).clear()
+        if text:
+            viewer.one(selector).send_keys(text)
+    viewer.one("input[name='kind'][value='customer']").click()
+    viewer.clear_calls()
+    viewer.driver.execute_script(MEASURE, "#services-table tbody tr", 1, "#lookup-submit")
+    first = viewer.wait(lambda: viewer.driver.execute_script("return window.__drawn"))
+    assert len(viewer.css("#services-table tbody tr")) == 200
+    TIMINGS["first service drawn (200 services), ms"] = round(first)
+    list_answered = viewer.driver.execute_script(
+        "return Math.min(...performance.getEntriesByType('resource').filter(e => e.name.includes('/genesys/1/cs/')"
+        " && e.responseEnd > 0).map(e => e.responseEnd)) - window.__t0")
+    TIMINGS["of which waiting for the API's list, ms"] = round(list_answered)
+    viewer.wait(lambda: "counting" not in viewer.text("#service-counts"))
+    calls = viewer.api_calls()
+    assert len(calls) == 2, calls  # 200 services: one page of 1,000, as a list and with the states
+    TIMINGS["state counts filled in (200 services), ms"] = round(viewer.api_wait_ms())
+    viewer.shot("services-200")
+
+    # A service with 1,000 states and 2,000 tasks: look-up to the whole timeline drawn.
+    viewer.one("input[name='kind'][value='service']").click()
+    viewer.one("#lookup-value").clear()
+    viewer.one("#lookup-value").send_keys(world["big"])
+    viewer.clear_calls()
+    viewer.driver.execute_script(MEASURE, "#timeline-tree [role='treeitem']", 3000, "#lookup-submit")
+    whole = viewer.wait(lambda: viewer.driver.execute_script("return window.__drawn"), timeout=120)
+    assert len(viewer.css("#timeline-tree [data-kind='state']")) == 1000
+    assert len(viewer.css("#timeline-tree [data-kind='task']")) == 2000
+    calls = viewer.api_calls()
+    # the service, one page of 1,000 states, two pages of 1,000 tasks: the pages needed, no call per element
+    assert sorted(c.split("?")[0].rsplit("/", 1)[-1] for c in calls) == sorted(["states", "tasks", "tasks", world["big"]]), calls
+    TIMINGS["whole timeline drawn (1,000 states, 2,000 tasks), ms"] = round(whole)
+    TIMINGS["of which waiting for the API (4 calls, 3 at once), ms"] = round(viewer.api_wait_ms())
+    TIMINGS["timeline: data in, tree built, drawn (ms after look-up)"] = viewer.driver.execute_script(
+        "const m = n => Math.round(performance.getEntriesByName(n).at(-1).startTime - window.__t0);"
+        "const r = performance.getEntriesByType('resource').filter(e => e.name.includes('/genesys/1/cs/'));"
+        "return [Math.round(Math.min(...r.map(e => e.startTime)) - window.__t0), m('viewer:timeline-data'),"
+        " m('viewer:timeline-built'), m('viewer:timeline-drawn')]")
+    TIMINGS["API calls (200 services / big timeline)"] = f"2 / {len(calls)}"
+    # Order by previous_state_id, and the page still answers at once: End reaches the last element.
+    assert [i.get_attribute("data-id") for i in viewer.css("#timeline-tree > [data-kind='state']")][:3] == ["1", "2", "3"]
+    from selenium.webdriver.common.keys import Keys
+
+    viewer.one("#state-1").click()
+    viewer.one("#element-close").click()
+    started = time.perf_counter()
+    viewer.driver.switch_to.active_element.send_keys(Keys.END)
+    viewer.wait(lambda: viewer.driver.switch_to.active_element.get_attribute("id") == "task-2000")
+    TIMINGS["End key to the 3,000th element, ms"] = round((time.perf_counter() - started) * 1000)
+    viewer.shot("timeline-1000")
+    data_in, built, drawn = TIMINGS["timeline: data in, tree built, drawn (ms after look-up)"][1:]
+    print("\nviewer timings:", json.dumps(TIMINGS))
+    (SCREENSHOTS / "timings.json").write_text(json.dumps(TIMINGS, indent=1))
+    # The targets (0.5 s to the first service, 1.5 s to the whole timeline) are measured and recorded
+    # above, not asserted: on this shared 2-core machine most of the wait is the local API's (moto's)
+    # and varies with the load (docs/DESIGN.md, "Journey viewer", has a run's figures). What is
+    # asserted: the calls are the pages needed (above), and the page's own work after the data came
+    # stays far from a freeze.
+    assert first - list_answered <= 500, TIMINGS
+    assert whole - data_in <= 3000, TIMINGS
+    assert TIMINGS["End key to the 3,000th element, ms"] <= 1000, TIMINGS
+
+
+def test_keyboard_only_look_up_open_act_and_close(world):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    viewer, api = world["viewer"], world["api"]
+    sid = small_journey(api, "keyboard-customer", "care")
+    viewer.open()
+    viewer.choose_role("Administrator")
+    driver = viewer.driver
+    keys = ActionChains(driver)
+
+    def press(*sequence):
+        ActionChains(driver).send_keys(*sequence).perform()
+
+    def focused():
+        return driver.switch_to.active_element
+
+    viewer.one("#lookup-value").clear()
+    viewer.one("#lookup-value").click()  # the one pointer use: put the caret in the form; the rest is keys
+    press("keyboard-customer", Keys.ENTER)
+    viewer.one("#services-table tbody tr")
+    assert focused().tag_name == "h2"
+    outline = driver.execute_script("return getComputedStyle(document.activeElement).outlineStyle")
+    while focused().get_attribute("data-service-id") != sid:
+        press(Keys.TAB)
+    assert driver.execute_script("return getComputedStyle(document.activeElement).outlineWidth") != "0px"
+    press(Keys.ENTER)
+    viewer.one("#timeline-tree[data-drawn='true']")
+    while focused().get_attribute("role") != "treeitem":
+        press(Keys.TAB)
+    assert focused().get_attribute("id") == "state-1"
+    assert driver.execute_script(
+        "return getComputedStyle(document.activeElement.querySelector('.row')).outlineStyle") == "solid"
+    press(Keys.ARROW_DOWN, Keys.ARROW_DOWN)
+    assert focused().get_attribute("id") == "state-2"
+    press(Keys.ENTER)
+    viewer.one("#element-dialog[open]")
+    assert focused().get_attribute("id") == "element-close"
+    while focused().get_attribute("id") != "end-state":
+        press(Keys.TAB)
+    press(Keys.ENTER)
+    viewer.one("#confirm-dialog[open]")
+    assert focused().get_attribute("id") == "end-disposition"
+    press("by keyboard", Keys.ENTER)
+    viewer.wait(lambda: api.ok("GET", f"/services/{sid}/states/2").get("disposition") == "by keyboard")
+    viewer.wait(lambda: viewer.css("#timeline-tree[data-drawn='true']") and not viewer.css("#element-dialog[open]"))
+    press(Keys.TAB)  # back into the page: open an element again, and close it with Escape
+    viewer.one("#state-1").send_keys(Keys.ENTER)
+    viewer.one("#element-dialog[open]")
+    press(Keys.ESCAPE)
+    viewer.wait(lambda: not viewer.css("#element-dialog[open]"))
+    assert focused().get_attribute("id") == "state-1"
+    del keys, outline
