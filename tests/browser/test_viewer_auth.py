@@ -57,7 +57,7 @@ def test_the_page_asks_for_a_principal_first(world):
 def test_a_supervisor_reads_and_sees_no_controls(world):
     viewer = world["viewer"]
     use(viewer, "sam", "Supervisor")
-    viewer.open(f"?cc=acme&customer=auth-customer")
+    viewer.open("?cc=acme&customer=auth-customer")
     viewer.one("#services-table tbody tr")
     assert [r.get_attribute("data-service-id") for r in viewer.css("#services-table tbody tr")] == [world["sid"]]
     viewer.one(f"a[data-service-id='{world['sid']}']").click()

@@ -97,4 +97,5 @@ def test_sign_in_resources_exist_only_on_request_and_map_groups_to_the_api_polic
     assert resources["ViewerSupervisorRole"]["Properties"]["ManagedPolicyArns"] == [{"Ref": "SupervisorPolicy"}]
     mapping = resources["ViewerIdentityPoolRoles"]["Properties"]["RoleMappings"]["viewer"]
     assert mapping["Type"] == "Token" and mapping["AmbiguousRoleResolution"] == "Deny"
+    assert "Roles" not in resources["ViewerIdentityPoolRoles"]["Properties"]  # no default role: no group, no credentials
     assert resources["ViewerUserPool"]["Properties"]["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
