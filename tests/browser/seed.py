@@ -21,6 +21,7 @@ from typing import Any
 import boto3
 
 from lib.store import items as store_items
+from lib.store import keys as store_keys
 from lib.store.codec import encode_item
 from local import events
 
@@ -94,7 +95,7 @@ def many_services(api: Client, store: Store, tenant: str, customer: str, count: 
     """`count` services of one customer, a minute apart, every fifth one completed: one started
     through the API, the others copies of it."""
     first = api.ok("POST", "/services/start", {"customer_id": customer, "service_type": "bulk", "est_duration": 60})["service_id"]
-    template = store.read(store_items.conversation_pk(tenant, first), store_items.SERVICE_SK)
+    template = store.read(store_keys.conversation_pk(tenant, first), store_keys.SERVICE_SK)
     base_ms = template.started_ms - count * 60_000
     copies, ids = [], [first]
     for n in range(1, count):
@@ -118,9 +119,9 @@ def big_service(api: Client, store: Store, tenant: str, customer: str, states: i
     api.ok("POST", f"/services/{sid}/tasks/start", {"task_type": "work", "state_id": 1})
     api.ok("POST", f"/services/{sid}/states/transition", {"from": {"state_id": 1, "disposition": "done"},
                                                           "to": {"state_type": "step"}})
-    pk = store_items.conversation_pk(tenant, sid)
-    state = store.read(pk, store_items.child_sk("state", 1))
-    task = store.read(pk, store_items.child_sk("task", 1))
+    pk = store_keys.conversation_pk(tenant, sid)
+    state = store.read(pk, store_keys.child_sk("state", 1))
+    task = store.read(pk, store_keys.child_sk("task", 1))
     start = state.started_ms
     copies: list[Any] = []
     task_id = 0
@@ -146,7 +147,7 @@ def big_service(api: Client, store: Store, tenant: str, customer: str, states: i
                                    completed_ms=task_begin + 300)
             copies.append(task.model_copy(update=task_fields))
     store.write(copies)
-    store.client.update_item(TableName=store.table, Key={"PK": {"S": pk}, "SK": {"S": store_items.SERVICE_SK}},
+    store.client.update_item(TableName=store.table, Key={"PK": {"S": pk}, "SK": {"S": store_keys.SERVICE_SK}},
                              UpdateExpression="SET state_seq = :s, task_seq = :t",
                              ExpressionAttributeValues={":s": {"N": str(states)}, ":t": {"N": str(task_id)}})
     return sid
