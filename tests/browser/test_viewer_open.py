@@ -258,8 +258,8 @@ def test_an_administrator_ends_changes_expiration_and_deletes_after_confirming(w
     viewer.driver.execute_script("arguments[0].value = '2031-01-02T03:04:05'", field)
     viewer.one("#confirm-ok").click()
     viewer.wait(lambda: api.ok("GET", f"/services/{sid}")["expiration_time"] == "2031-01-02T03:04:05.000Z")
-    # End the service, then delete it.
-    viewer.one("#timeline-tree[data-drawn='true']")
+    # End the service, then delete it (once the view shows the new expiration: it was drawn again).
+    viewer.wait(lambda: "2031-01-02 03:04:05" in viewer.text("#service-facts"))
     viewer.one("#end-service").click()
     viewer.one("#confirm-ok").click()
     viewer.wait(lambda: "completed" in api.ok("GET", f"/services/{sid}"))
