@@ -94,6 +94,20 @@ export function statusBadge(element) {
   return badge;
 }
 
+const ESCAPES = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+/** Text made safe inside HTML markup: what the API returns (types, dispositions) is never markup. */
+export function escapeHtml(value) {
+  return String(value).replace(/[&<>"']/g, (c) => ESCAPES[c]);
+}
+
+/** statusBadge as markup, for the views that write thousands of rows as one string. */
+export function statusHtml(element) {
+  return isActive(element)
+    ? '<span class="status status-active"><span class="status-icon" aria-hidden="true">▶</span>Active</span>'
+    : '<span class="status status-completed"><span class="status-icon" aria-hidden="true">✓</span>Completed</span>';
+}
+
 /** Compare service ids (decimal strings of 64-bit integers) as numbers. */
 export function compareIds(a, b) {
   if (a.length !== b.length) return a.length - b.length;
@@ -123,6 +137,11 @@ export function isoToInput(iso, zone) {
   if (Number.isNaN(date.getTime())) return '';
   const shifted = zone === 'local' ? new Date(date.getTime() - date.getTimezoneOffset() * 60000) : date;
   return shifted.toISOString().slice(0, 19);
+}
+
+/** Resolves once the browser has drawn the next frame (what the page shows is on the screen). */
+export function nextFrame() {
+  return new Promise((resolve) => { window.requestAnimationFrame(() => window.setTimeout(resolve, 0)); });
 }
 
 /** Make an element with attributes and children in one call. */

@@ -131,8 +131,27 @@ class Viewer:
         self.driver.save_screenshot(str(path))
         return path
 
+    def browser_processes(self) -> set[int]:
+        """chromium's processes (browser, renderers, network, GPU), all started by chromedriver."""
+        from tests.test_local_server import _descendants
+
+        return _descendants(self.driver.service.process.pid)
+
     def console_errors(self) -> list[str]:
         return [e["message"] for e in self.driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def cpu_seconds(pids: set[int]) -> float:
+    """The CPU time (user and system) the processes have used so far (from /proc; 0 for one gone)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
 
 
 @pytest.fixture(scope="module")

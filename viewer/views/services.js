@@ -7,13 +7,14 @@
 // more" follows the Link and puts them on top. A start window narrows the list to recent ones.
 // `limit` in the URL (1-1000) sets the services read per call.
 //
-// Each page is read twice at once: as a plain list (drawn as soon as it comes: the first
-// services appear without waiting) and with the services' states embedded (the state counts,
-// filled in when they come). Two calls per page, never one per service.
+// Each page is read twice: as a plain list (drawn as soon as it comes: the first services appear
+// without waiting), then with the services' states embedded (the state counts, filled in when
+// they come). Two calls per page, never one per service.
 import { encode } from '../api.js';
-import { durationText, formatTime, h, inputToIso, isActive, isoToInput, newestFirst, statusBadge } from '../format.js';
+import { durationText, escapeHtml, formatTime, h, inputToIso, isActive, isoToInput, newestFirst, nextFrame, statusHtml } from '../format.js';
 
 const PAGE = 1000;
+const FIRST_ROWS = 40;
 
 function listPath(params) {
   const status = params.get('status');
@@ -82,27 +83,32 @@ function statesText(service) {
 
 function serviceRows(context, services) {
   const { params, zone } = context;
-  const body = document.createElement('tbody');
   const now = Date.now();
-  for (const service of services) {
+  const rows = services.map((service) => {
     const link = new URLSearchParams(params);
     link.set('service', service.service_id);
-    const open = h('a', { href: `?${link}`, 'data-service-id': service.service_id, text: service.service_id });
-    open.addEventListener('click', (event) => {
-      if (event.ctrlKey || event.metaKey || event.shiftKey) return;
-      event.preventDefault();
-      context.navigate(link);
-    });
-    body.append(h('tr', { 'data-service-id': service.service_id },
-      h('th', { scope: 'row' }, open),
-      h('td', { text: String(service.service_type ?? '—') }),
-      h('td', {}, statusBadge(service)),
-      h('td', { class: 'time', text: formatTime(service.started?.timestamp, zone) }),
-      h('td', { class: 'time', text: formatTime(service.completed?.timestamp, zone) }),
-      h('td', { text: durationText(service, now) }),
-      h('td', { class: 'time', text: formatTime(service.expiration_time, zone) }),
-      h('td', { 'data-states': service.service_id, text: statesText(service) })));
+    const id = escapeHtml(service.service_id);
+    return `<tr data-service-id="${id}"><th scope="row"><a href="?${escapeHtml(link)}" data-service-id="${id}">${id}</a></th>`
+      + `<td>${escapeHtml(service.service_type ?? '—')}</td><td>${statusHtml(service)}</td>`
+      + `<td class="time">${escapeHtml(formatTime(service.started?.timestamp, zone))}</td>`
+      + `<td class="time">${escapeHtml(formatTime(service.completed?.timestamp, zone))}</td>`
+      + `<td>${escapeHtml(durationText(service, now))}</td>`
+      + `<td class="time">${escapeHtml(formatTime(service.expiration_time, zone))}</td>`
+      + `<td data-states="${id}">${escapeHtml(statesText(service))}</td></tr>`;
+  });
+  const body = document.createElement('tbody');
+  // What a screen shows is drawn at once; the rest right after that frame, so that the first
+  // services do not wait for the layout of a long table.
+  body.innerHTML = rows.slice(0, FIRST_ROWS).join('');
+  if (rows.length > FIRST_ROWS) {
+    nextFrame().then(() => body.insertAdjacentHTML('beforeend', rows.slice(FIRST_ROWS).join('')));
   }
+  body.addEventListener('click', (event) => {
+    const open = event.target.closest('a[data-service-id]');
+    if (!open || event.ctrlKey || event.metaKey || event.shiftKey) return;
+    event.preventDefault();
+    context.navigate(new URLSearchParams(open.getAttribute('href').slice(1)));
+  });
   return body;
 }
 
@@ -177,11 +183,10 @@ export async function show(context) {
 
   const load = async () => {
     const url = next;
-    const counted = api.call('GET', `${url}${url.includes('?') ? '&' : '?'}active_states=true&completed_states=true`);
-    counted.catch(() => {}); // handled below, once the list is drawn
     try {
       const page = await api.call('GET', url);
       if (!context.current()) return;
+      window.performance.mark('viewer:services-data');
       services.push(...(page.data || []));
       next = page.next;
       draw();
@@ -194,7 +199,12 @@ export async function show(context) {
       return;
     }
     try {
-      const page = await counted;
+      // Only now, once the list is on the screen: asked at the same time, the heavier call (every
+      // service's states) held the list up (the local run's store answers one call at a time, a
+      // function has one warm instance) and its work slowed the list's first frame.
+      await nextFrame();
+      if (!context.current()) return;
+      const page = await api.call('GET', `${url}${url.includes('?') ? '&' : '?'}active_states=true&completed_states=true`);
       if (context.current()) fillStates(page.data || []);
     } catch (error) {
       if (!context.current()) return;

@@ -3,7 +3,7 @@
 // of the same data. Data: the service, then its states and its tasks as lists of 1,000 per call
 // (both lists read at once, each following Link): the calls are the pages needed, never one per
 // element. The tree is built in one pass into a fragment; the table only when first shown.
-import { durationText, formatTime, h, isActive, statusBadge } from '../format.js';
+import { durationText, escapeHtml, formatTime, h, isActive, statusBadge, statusHtml } from '../format.js';
 import { encode } from '../api.js';
 import * as actions from './actions.js';
 import * as elementView from './element.js';
@@ -48,46 +48,32 @@ function span(service, states, tasks) {
   return { start, end: Math.max(end, start + 1) };
 }
 
-function bar(kind, element, range) {
+// Thousands of rows: each view writes its rows as one string of markup (text escaped) and the
+// browser parses it once, which costs a fraction of creating the same nodes one call at a time.
+// Off-screen rows are laid out and painted only when scrolled to (viewer.css, content-visibility),
+// yet they are all in the document: the keyboard, find-in-page and screen readers reach each one.
+
+/** Where an element's bar starts on the service's span, and how long it is (percentages). */
+function barPlace(element, range) {
   const begin = Date.parse(element.started?.timestamp) || range.start;
   const finish = element.completed ? Date.parse(element.completed.timestamp) : range.end;
   const total = range.end - range.start;
-  const node = document.createElement('span');
-  node.className = `bar ${kind}${element.completed ? '' : ' open'}`;
-  node.style.setProperty('--start', `${(((begin - range.start) / total) * 100).toFixed(3)}%`);
-  node.style.setProperty('--length', `${Math.max(0.2, ((finish - begin) / total) * 100).toFixed(3)}%`);
-  const track = document.createElement('span');
-  track.className = 'track';
-  track.setAttribute('aria-hidden', 'true');
-  track.append(node);
-  return track;
+  return [`${(((begin - range.start) / total) * 100).toFixed(3)}%`, `${Math.max(0.2, ((finish - begin) / total) * 100).toFixed(3)}%`];
 }
 
-function rowLabel(kind, element, zone, extra) {
-  const label = document.createElement('span');
-  label.className = 'label';
-  const twisty = document.createElement('span');
-  twisty.className = 'twisty';
-  twisty.setAttribute('aria-hidden', 'true');
+function rowHtml(kind, element, zone, twisty, extra) {
   const name = `${kind === 'state' ? 'State' : 'Task'} ${element[`${kind}_id`]} · ${element[`${kind}_type`] ?? 'no type'}`;
   const end = element.completed ? formatTime(element.completed.timestamp, zone) : 'no end yet';
-  label.append(twisty, `${name} `, statusBadge(element),
-    ` ${formatTime(element.started?.timestamp, zone)} → ${end} · ${durationText(element)}${extra}`);
-  return label;
+  return `<div class="row"><span class="label"><span class="twisty" aria-hidden="true">${twisty}</span>${escapeHtml(name)} `
+    + `${statusHtml(element)} ${escapeHtml(`${formatTime(element.started?.timestamp, zone)} → ${end} · ${durationText(element)}${extra}`)}`
+    + `</span><span class="track" aria-hidden="true"><span class="bar ${kind}${element.completed ? '' : ' open'}"></span></span></div>`;
 }
 
-function treeItem(kind, element, zone, range, extra = '') {
-  const item = document.createElement('li');
-  item.setAttribute('role', 'treeitem');
-  item.tabIndex = -1;
-  item.dataset.kind = kind;
-  item.dataset.id = element[`${kind}_id`];
-  item.id = `${kind}-${element[`${kind}_id`]}`;
-  const row = document.createElement('div');
-  row.className = 'row';
-  row.append(rowLabel(kind, element, zone, extra), bar(kind, element, range));
-  item.append(row);
-  return item;
+function itemHtml(kind, element, zone, inner, extra = '') {
+  const id = escapeHtml(element[`${kind}_id`]);
+  const expanded = inner ? ' aria-expanded="true"' : '';
+  return `<li role="treeitem" tabindex="-1" data-kind="${kind}" data-id="${id}" id="${kind}-${id}"${expanded}>`
+    + `${rowHtml(kind, element, zone, inner ? '▾' : '', extra)}${inner}</li>`;
 }
 
 function buildTree(order, tasksByState, looseTasks, zone, range) {
@@ -95,37 +81,30 @@ function buildTree(order, tasksByState, looseTasks, zone, range) {
   tree.setAttribute('role', 'tree');
   tree.id = 'timeline-tree';
   tree.setAttribute('aria-label', 'States in journey order, each with its tasks');
-  const fragment = document.createDocumentFragment();
+  const parts = [];
+  const places = []; // the bars in document order
+  const taskItems = (tasks) => tasks.map((task) => {
+    places.push(barPlace(task, range));
+    return itemHtml('task', task, zone, '');
+  }).join('');
   for (const state of order) {
-    const extra = state.previous_state_id ? ` · after state ${state.previous_state_id}` : '';
-    const item = treeItem('state', state, zone, range, extra);
+    places.push(barPlace(state, range));
     const tasks = tasksByState.get(state.state_id);
-    if (tasks?.length) {
-      item.setAttribute('aria-expanded', 'true');
-      item.querySelector('.twisty').textContent = '▾';
-      const group = document.createElement('ul');
-      group.setAttribute('role', 'group');
-      for (const task of tasks) group.append(treeItem('task', task, zone, range));
-      item.append(group);
-    }
-    fragment.append(item);
+    parts.push(itemHtml('state', state, zone, tasks?.length ? `<ul role="group">${taskItems(tasks)}</ul>` : '',
+      state.previous_state_id ? ` · after state ${state.previous_state_id}` : ''));
   }
   if (looseTasks.length) {
-    const item = document.createElement('li');
-    item.setAttribute('role', 'treeitem');
-    item.tabIndex = -1;
-    item.dataset.kind = 'loose';
-    item.id = 'loose-tasks';
-    item.setAttribute('aria-expanded', 'true');
-    const row = h('div', { class: 'row' }, h('span', { class: 'label' },
-      h('span', { class: 'twisty', 'aria-hidden': 'true', text: '▾' }), `Tasks in no state (${looseTasks.length})`), h('span'));
-    const group = document.createElement('ul');
-    group.setAttribute('role', 'group');
-    for (const task of looseTasks) group.append(treeItem('task', task, zone, range));
-    item.append(row, group);
-    fragment.append(item);
+    parts.push('<li role="treeitem" tabindex="-1" data-kind="loose" id="loose-tasks" aria-expanded="true"><div class="row">'
+      + `<span class="label"><span class="twisty" aria-hidden="true">▾</span>Tasks in no state (${looseTasks.length})</span>`
+      + `<span></span></div><ul role="group">${taskItems(looseTasks)}</ul></li>`);
   }
-  tree.append(fragment);
+  tree.innerHTML = parts.join('');
+  // Bar positions as CSS variables through the CSSOM: the page's CSP allows no style attributes.
+  const bars = tree.getElementsByClassName('bar');
+  for (let i = 0; i < bars.length; i += 1) {
+    bars[i].style.setProperty('--start', places[i][0]);
+    bars[i].style.setProperty('--length', places[i][1]);
+  }
   const first = tree.querySelector('[role="treeitem"]');
   if (first) first.tabIndex = 0;
   return tree;
@@ -189,23 +168,28 @@ function bindTree(tree, openItem) {
 }
 
 function elementsTable(order, tasksByState, looseTasks, zone, openElement) {
-  const body = document.createElement('tbody');
+  const rows = [];
   const row = (kind, element, parent) => {
-    const open = h('button', { type: 'button', class: 'link-button', 'data-kind': kind, 'data-id': element[`${kind}_id`],
-      text: `${kind === 'state' ? 'State' : 'Task'} ${element[`${kind}_id`]}` });
-    open.addEventListener('click', () => openElement(kind, element, open));
-    body.append(h('tr', {}, h('th', { scope: 'row' }, open), h('td', { text: String(element[`${kind}_type`] ?? '—') }),
-      h('td', { text: parent }), h('td', {}, statusBadge(element)),
-      h('td', { class: 'time', text: formatTime(element.started?.timestamp, zone) }),
-      h('td', { class: 'time', text: formatTime(element.completed?.timestamp, zone) }),
-      h('td', { text: durationText(element) }),
-      h('td', { text: element.disposition !== undefined ? String(element.disposition) : '—' })));
+    const id = escapeHtml(element[`${kind}_id`]);
+    rows.push(`<tr><th scope="row"><button type="button" class="link-button" data-kind="${kind}" data-id="${id}">`
+      + `${kind === 'state' ? 'State' : 'Task'} ${id}</button></th><td>${escapeHtml(element[`${kind}_type`] ?? '—')}</td>`
+      + `<td>${escapeHtml(parent)}</td><td>${statusHtml(element)}</td>`
+      + `<td class="time">${escapeHtml(formatTime(element.started?.timestamp, zone))}</td>`
+      + `<td class="time">${escapeHtml(formatTime(element.completed?.timestamp, zone))}</td>`
+      + `<td>${escapeHtml(durationText(element))}</td>`
+      + `<td>${escapeHtml(element.disposition !== undefined ? element.disposition : '—')}</td></tr>`);
   };
   for (const state of order) {
     row('state', state, state.previous_state_id ? `after state ${state.previous_state_id}` : 'first');
     for (const task of tasksByState.get(state.state_id) || []) row('task', task, `in state ${state.state_id}`);
   }
   for (const task of looseTasks) row('task', task, 'in no state');
+  const body = document.createElement('tbody');
+  body.innerHTML = rows.join('');
+  body.addEventListener('click', (event) => {
+    const open = event.target.closest('button[data-kind]');
+    if (open) openElement(open.dataset.kind, open.dataset.id, open);
+  });
   return h('table', { id: 'elements-table' }, h('caption', { text: 'States and tasks in journey order' }),
     h('thead', {}, h('tr', {}, ...['Element', 'Type', 'Where', 'Status', 'Started', 'Ended', 'Duration', 'Disposition']
       .map((name) => h('th', { scope: 'col', text: name })))), body);
@@ -221,7 +205,7 @@ function tabs(context, panels) {
     panel.setAttribute('aria-labelledby', `tab-${key}`);
     return tab;
   });
-  const select = (key, focus) => {
+  const select = (key, focus, changed = true) => {
     panels.forEach(({ key: k, panel, build }, i) => {
       const on = k === key;
       buttons[i].setAttribute('aria-selected', String(on));
@@ -230,6 +214,9 @@ function tabs(context, panels) {
       if (on && build && !panel.dataset.built) { panel.dataset.built = 'true'; build(panel); }
       if (on && focus) buttons[i].focus();
     });
+    if (!changed) return;
+    // Only when the person changes tabs: the URL already names the first one, and a history entry
+    // written right after the tree went in would make chromium lay out the whole page at once.
     const params = new URLSearchParams(window.location.search);
     if (key === 'table') params.set('tab', 'table'); else params.delete('tab');
     window.history.replaceState(null, '', `${window.location.pathname}?${params}`);
@@ -245,7 +232,7 @@ function tabs(context, panels) {
     });
     list.append(tab);
   });
-  return { list, select: () => select(chosen, false) };
+  return { list, select: () => select(chosen, false, false) };
 }
 
 function serviceFacts(service, states, tasks, zone) {
@@ -278,6 +265,7 @@ export async function show(context) {
     back.push(h('p', {}, link));
   }
   view.replaceChildren(heading, h('p', { class: 'summary-line', text: scope }), ...back, status);
+  context.focusHeading(); // now, while the view is small: focus makes the browser lay the page out at once
 
   const sid = encode(serviceId);
   let service;
@@ -291,7 +279,6 @@ export async function show(context) {
     ]);
   } catch (error) {
     if (!context.current()) return;
-    context.focusHeading();
     const text = error.status === 404 ? `No service ${serviceId} here (${scope}). The API says: ${error.message}`
       : error.explain ? error.explain(context.access.role) : String(error);
     status.replaceChildren(h('p', { class: 'message error', id: 'timeline-error', role: 'alert', text }));
@@ -349,7 +336,8 @@ export async function show(context) {
   const { list, select } = tabs(context, [
     { key: 'timeline', label: 'Timeline', panel: timelinePanel },
     { key: 'table', label: 'Table', panel: tablePanel,
-      build: (panel) => panel.append(elementsTable(order, tasksByState, looseTasks, zone, openElement)) }]);
+      build: (panel) => panel.append(elementsTable(order, tasksByState, looseTasks, zone,
+        (kind, id, opener) => openElement(kind, find(kind, id), opener))) }]);
 
   const details = h('button', { type: 'button', class: 'secondary', id: 'service-details', text: 'Service details and attached data' });
   details.addEventListener('click', () => openElement('service', service, details));
@@ -358,11 +346,10 @@ export async function show(context) {
   fragment.append(serviceFacts(service, states, tasks, zone),
     h('div', { class: 'actions', id: 'service-actions' }, details, ...actions.buttons(context, service, service, 'service', () => context.rerender())),
     list, timelinePanel, tablePanel);
-  view.append(fragment);
   select();
+  view.append(fragment);
   window.performance.mark('viewer:timeline-drawn');
   if (tree.dataset) tree.dataset.drawn = 'true';
-  context.focusHeading();
 
   const wanted = params.get('el');
   if (wanted) {
