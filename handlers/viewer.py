@@ -8,8 +8,9 @@ imports nothing of lib/ and its role only writes its own logs.
 `/viewer/config.json` tells the page how to sign in, from the function's environment:
 `VIEWER_SIGN_IN` = `cognito` (deployed with the template's user pool: VIEWER_REGION,
 VIEWER_USER_POOL_ID, VIEWER_CLIENT_ID, VIEWER_IDENTITY_POOL_ID), `keys` (deployed without it: the
-person pastes AWS credentials), or, in the local run, `open`, `principal` (AUTH=on) or `sigv4`
-(AUTH=sigv4, fixed test keys).
+person pastes AWS credentials), or, in the local run, `open`, `principal` (AUTH=on), `sigv4`
+(AUTH=sigv4, fixed test keys) or `cognito` (AUTH=cognito: the local stand-in of the user pool and
+identity pool, at VIEWER_COGNITO_ENDPOINTS).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def settings() -> dict[str, Any]:
                              "client_id": os.environ.get("VIEWER_CLIENT_ID", ""),
                              "identity_pool_id": os.environ.get("VIEWER_IDENTITY_POOL_ID", "")}
         endpoints = os.environ.get("VIEWER_COGNITO_ENDPOINTS", "").strip()
-        if endpoints:  # tests: a stand-in Cognito (two URLs, user pools then identity pools)
+        if endpoints:  # the local run's stand-in (AUTH=cognito): two URLs or paths, user pools then identity pools
             config["cognito"]["endpoints"] = endpoints.split()
     return config
 
@@ -58,8 +59,9 @@ def _security_headers(config: dict[str, Any]) -> dict[str, str]:
     connect = ["'self'"]
     if config["sign_in"] == "cognito":
         cognito = config["cognito"]
-        connect += cognito.get("endpoints") or [f"https://cognito-idp.{config['region']}.amazonaws.com",
-                                                f"https://cognito-identity.{config['region']}.amazonaws.com"]
+        endpoints = cognito.get("endpoints") or [f"https://cognito-idp.{config['region']}.amazonaws.com",
+                                                 f"https://cognito-identity.{config['region']}.amazonaws.com"]
+        connect += [e for e in endpoints if e.startswith(("https://", "http://"))]  # a path is the page's own origin
     return {
         # Nothing from any other host: scripts, styles and data are the page's own (§9, no CDN).
         "Content-Security-Policy": ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

@@ -22,6 +22,9 @@
 * AUTH=on: the local access mode (see local.events): X-CS-Principal names the caller.
 * AUTH=sigv4: the SigV4-verifying mode (local.signatures): requests to IAM routes must be signed
   with one of the fixed test keys; the signer is the caller (grants from GRANTS_FILE, as AUTH=on).
+* AUTH=cognito: AUTH=sigv4 with the viewer's deployed sign-in played locally (local.cognito): a user
+  pool at /local/cognito-idp/ and the identity pool's two calls at /local/cognito-identity/, whose
+  temporary credentials the signature check accepts.
 * `/viewer/`: the journey viewer, served by the template's ViewerFunction like any route (its routes
   are public: no signature needed in AUTH=sigv4); VIEWER_SIGN_IN tells the page the access mode.
 * `/swagger`: Swagger UI 5 (flask-swagger-ui's copy of its dist; no CDN) over docs/openapi.json.
@@ -258,12 +261,19 @@ class FunctionPool:
 class LocalApi:
     """WSGI application that plays API Gateway in front of the template's functions."""
 
-    def __init__(self, routes: list[events.Route], pools: dict[str, FunctionPool], port: int):
+    def __init__(self, routes: list[events.Route], pools: dict[str, FunctionPool], port: int,
+                 mounts: dict[str, Callable] | None = None):
         self.routes = routes
         self.pools = pools
         self.port = port
+        self.mounts = mounts or {}  # path prefix -> WSGI app of the local run's own (AUTH=cognito's stand-in)
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        for prefix, app in self.mounts.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                return app({**environ, "SCRIPT_NAME": environ.get("SCRIPT_NAME", "") + prefix,
+                            "PATH_INFO": path[len(prefix):] or "/"}, start_response)
         request = Request(environ)
         started = time.perf_counter()
         target = _raw_target(environ)
@@ -291,7 +301,8 @@ class LocalApi:
                 return _response(events.HttpResponse(
                     401, [("Content-Type", "application/json")],
                     json.dumps({"message": str(rejected), "exception": "UnauthorizedException"}).encode()))
-            signed = (caller.principal, caller.access_key)
+            signed = (caller.principal, caller.access_key, caller.identity) if caller.identity else \
+                (caller.principal, caller.access_key)
         event = events.build_event(http, route, params, signed=signed)
         request_id = event["requestContext"]["requestId"]
         pool = self.pools[route.api.function]
@@ -478,16 +489,19 @@ class Schedule(threading.Thread):
 
 
 # The page's sign-in for each local access mode (handlers/viewer.py serves it as /viewer/config.json).
-VIEWER_SIGN_IN = {"": "open", "on": "principal", "sigv4": "sigv4"}
+VIEWER_SIGN_IN = {"": "open", "on": "principal", "sigv4": "sigv4", "cognito": "cognito"}
 
 
 def access_environment() -> dict[str, str]:
-    """The local access mode's variables: the viewer's sign-in, and with AUTH=sigv4 the functions'
-    access check (AUTH=on turns it on by itself, see lib.settings)."""
+    """The local access mode's variables: the viewer's sign-in, and with AUTH=sigv4 or AUTH=cognito
+    the functions' access check (AUTH=on turns it on by itself, see lib.settings). AUTH=cognito's
+    pool ids are added when the stand-in has made them (LocalRun.start)."""
     mode = os.environ.get("AUTH", "").strip().lower()
     variables = {"VIEWER_SIGN_IN": VIEWER_SIGN_IN.get(mode, "open")}
-    if mode == "sigv4":
+    if mode in ("sigv4", "cognito"):
         variables.update(ACCESS_MODE="iam", GRANTS_FILE=os.environ.get("GRANTS_FILE") or "local-grants.json")
+    if mode == "cognito":
+        variables["VIEWER_COGNITO_ENDPOINTS"] = ""
     return variables
 
 
@@ -578,7 +592,17 @@ class LocalRun:
         export_dir.mkdir(parents=True, exist_ok=True)
         os.environ["EXPORT_DIR"] = str(export_dir)
         print(f"exports: {export_dir} (EXPORT_DIR)", flush=True)
-        if events.sigv4_mode():
+        mounts: dict[str, Callable] = {}
+        if os.environ.get("AUTH", "").strip().lower() == "cognito":
+            from local import cognito
+
+            sign_in, mounts, _ = cognito.start(path)
+            os.environ.update(sign_in.environment())  # the viewer function's config.json
+            print(f"access: AUTH=cognito - people sign in to a local user pool ({sign_in.user_pool_id}, groups "
+                  f"Administrator and Supervisor; add one: README, Sign-in locally) and the page signs its calls "
+                  f"with their role's temporary credentials (SigV4, verified); grants from {os.environ.get('GRANTS_FILE')}",
+                  flush=True)
+        elif events.sigv4_mode():
             print("access: AUTH=sigv4 - requests must be signed (SigV4) with a test key of local/signatures.py; "
                   f"grants from {os.environ.get('GRANTS_FILE')}", flush=True)
         elif events.auth_mode():
@@ -604,7 +628,7 @@ class LocalRun:
 
         routes = events.compile_routes(template.api_routes(path))
         if routes:
-            self.http = make_server(self.host, self.port, LocalApi(routes, self.pools, self.port), threaded=True)
+            self.http = make_server(self.host, self.port, LocalApi(routes, self.pools, self.port, mounts), threaded=True)
             self.http.app.port = self.http.server_port
             self.port = self.http.server_port
             threading.Thread(target=self.http.serve_forever, name="http", daemon=True).start()

@@ -9,6 +9,9 @@ every AWS SDK for Python uses) over the request as received. A missing, malforme
 than 5 minutes off) or wrong signature, or an unknown key, is refused as API Gateway refuses it, in
 the contract's shape: 401 UnauthorizedException. A valid one becomes the event's IAM identity (the
 key's principal ARN), which the functions then check against their grants (GRANTS_FILE), as deployed.
+
+AUTH=cognito (local.cognito) adds temporary credentials: registered when issued, each with its session
+token (X-Amz-Security-Token must carry it) and its end (afterwards: 401, the token is expired).
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl
 
@@ -44,6 +48,30 @@ TEST_CREDENTIALS = {c.access_key: c for c in (
                     f"arn:aws:iam::{PRINCIPAL_ACCOUNT}:user/local-no-grant"),
 )}
 
+@dataclass(frozen=True)
+class SessionCredentials:
+    """Temporary credentials with a session token, as STS gives them (AUTH=cognito: local.cognito
+    issues them for a signed-in person's role); valid until `expires` (seconds since the epoch)."""
+
+    access_key: str
+    secret_key: str
+    session_token: str
+    principal: str  # the role session's ARN (arn:aws:sts::…:assumed-role/<role>/<session>)
+    expires: int
+    identity: dict[str, str] = field(default_factory=dict)  # requestContext.identity fields of such a caller
+
+
+_sessions: dict[str, SessionCredentials] = {}
+
+
+def register_session(credentials: SessionCredentials) -> None:
+    """Accept signatures made with these temporary credentials (until they expire)."""
+    now = time.time()
+    for key in [k for k, c in _sessions.items() if c.expires < now]:  # forget the expired ones
+        _sessions.pop(key, None)
+    _sessions[credentials.access_key] = credentials
+
+
 _AUTHORIZATION = re.compile(
     r"^AWS4-HMAC-SHA256\s+Credential=(?P<key>[^/,\s]+)/(?P<date>\d{8})/(?P<region>[^/,\s]+)/(?P<service>[^/,\s]+)"
     r"/aws4_request\s*,\s*SignedHeaders=(?P<signed>[a-z0-9;._-]+)\s*,\s*Signature=(?P<signature>[0-9a-f]{64})$")
@@ -57,6 +85,7 @@ class SignatureRejected(Exception):
 class Caller:
     principal: str
     access_key: str
+    identity: dict[str, str] = field(default_factory=dict)  # more requestContext.identity fields (Cognito)
 
 
 def verify(request: HttpRequest, host: str, now: datetime | None = None) -> Caller:
@@ -74,9 +103,14 @@ def verify(request: HttpRequest, host: str, now: datetime | None = None) -> Call
     match = _AUTHORIZATION.match(authorization.strip())
     if match is None:
         raise SignatureRejected("the Authorization header is not an AWS4-HMAC-SHA256 signature")
-    credentials = TEST_CREDENTIALS.get(match["key"])
+    credentials: TestCredentials | SessionCredentials | None = TEST_CREDENTIALS.get(match["key"]) or _sessions.get(match["key"])
     if credentials is None:
         raise SignatureRejected("the security token included in the request is invalid (unknown access key)")
+    if isinstance(credentials, SessionCredentials):
+        if not hmac.compare_digest(headers.get("x-amz-security-token", ""), credentials.session_token):
+            raise SignatureRejected("the security token included in the request is invalid (X-Amz-Security-Token)")
+        if (now or datetime.now(UTC)).timestamp() >= credentials.expires:
+            raise SignatureRejected("the security token included in the request is expired")
     if match["region"] != LOCAL_REGION or match["service"] != SERVICE:
         raise SignatureRejected(f"credential scope must be {LOCAL_REGION}/{SERVICE}, "
                                 f"not {match['region']}/{match['service']}")
@@ -108,4 +142,4 @@ def verify(request: HttpRequest, host: str, now: datetime | None = None) -> Call
     expected = signer.signature(signer.string_to_sign(aws_request, signer.canonical_request(aws_request)), aws_request)
     if not hmac.compare_digest(expected, match["signature"]):
         raise SignatureRejected("the request signature we calculated does not match the signature you provided")
-    return Caller(credentials.principal, credentials.access_key)
+    return Caller(credentials.principal, credentials.access_key, getattr(credentials, "identity", {}))

@@ -172,9 +172,15 @@ export class Access {
     this.state.expires = Number(Credentials.Expiration) * 1000;
   }
 
-  /** Temporary credentials last an hour: renew them (and the ID token) a minute before they end. */
-  async refreshIfNeeded() {
-    if (!this.state.expires || Date.now() < this.state.expires - 60000 || !this.state.refreshToken) return;
+  /** Temporary credentials last an hour: renew them (and the ID token) a minute before they end,
+   *  once for all the calls that need them at the same time. */
+  refreshIfNeeded() {
+    if (!this.state.expires || Date.now() < this.state.expires - 60000 || !this.state.refreshToken) return undefined;
+    this.renewing ??= this.renew().finally(() => { this.renewing = null; });
+    return this.renewing;
+  }
+
+  async renew() {
     const [userPools] = this.cognitoEndpoints();
     const reply = await this.cognitoCall(userPools, 'AWSCognitoIdentityProviderService.InitiateAuth', {
       AuthFlow: 'REFRESH_TOKEN_AUTH', ClientId: this.config.cognito.client_id,

@@ -67,6 +67,11 @@ def test_config_names_the_sign_in_and_cognito_ids_and_allows_only_cognito_beyond
     csp = reply["headers"]["Content-Security-Policy"]
     assert ("connect-src 'self' https://cognito-idp.eu-west-1.amazonaws.com "
             "https://cognito-identity.eu-west-1.amazonaws.com;") in csp
+    # The local run's stand-in (AUTH=cognito) is on the page's own origin: paths, nothing added to the CSP.
+    monkeypatch.setenv("VIEWER_COGNITO_ENDPOINTS", "/local/cognito-idp/ /local/cognito-identity/")
+    reply = call("/viewer/config.json", "config.json")
+    assert json.loads(reply["body"])["cognito"]["endpoints"] == ["/local/cognito-idp/", "/local/cognito-identity/"]
+    assert "connect-src 'self';" in reply["headers"]["Content-Security-Policy"]
     monkeypatch.setenv("VIEWER_SIGN_IN", "keys")
     assert json.loads(call("/viewer/config.json", "config.json")["body"]) == {"sign_in": "keys", "region": "eu-west-1"}
 
