@@ -16,11 +16,16 @@ Four gaps of moto are closed here:
   to look at shrinks. Without this the local run slows down as data accumulates and the benchmark's
   scaling figures would measure moto rather than the table design.
 
-And one cost of moto that is not DynamoDB's: moto 5.2 writes every response through a generic
-serializer that walks the operation's model for each attribute of each item (measured: 1.0 s of a
-1.2 s list of 200 services). `direct_item_responses` writes the item-reading operations' results
-(already DynamoDB's wire format) as JSON directly; the local run's server uses it
-(tests/test_embedded_dynamodb.py checks that both writers give the same answers).
+And costs of moto that are not DynamoDB's, which the local run's server (`start`) removes, the
+answers unchanged (tests/test_embedded_dynamodb.py compares them with moto's own):
+* moto 5.2 writes every response through a generic serializer that walks the operation's model for
+  each attribute of each item (measured: 1.0 s of a 1.2 s list of 200 services), after turning its
+  values into plain ones. `direct_item_responses` writes the item-reading operations' results as
+  JSON at once, and does not deep-copy a Query's items first (they are written out under the lock).
+* moto's Query sorts the partition with Python comparisons, walks it from the first item and
+  measures each returned item's size twice. `lean_queries` answers a base-table Query of a key
+  range from exactly the items in that range (found by bisection) and measures each item once.
+Measured on a page of 1,000 states: the embedded DynamoDB's CPU time fell from 140–220 ms to 60–90 ms.
 """
 
 from __future__ import annotations
