@@ -329,7 +329,7 @@ return performance.getEntriesByType('resource').filter(e => e.name.includes('/ge
 FIRST_SERVICE_TARGET_MS = 500  # issue 19, point 7: look-up to the first service drawn
 TIMELINE_TARGET_MS = 1500  # look-up to the whole 1,000-state timeline drawn
 TIMELINE_PAGE_BUDGET_MS = 500  # of which the page's own work (chromium's CPU time)
-ATTEMPTS = 3  # the machine is shared: the best of up to three look-ups counts, every one is recorded
+ATTEMPTS = 3  # the machine is shared: the best of up to three look-ups counts, each one is recorded
 
 
 def measured_look_up(viewer, server_pid: int, kind: str, value: str, selector: str, count: int) -> dict:
@@ -397,8 +397,9 @@ def test_big_journeys_draw_fast_with_one_call_per_page(world):
             "timeline: CPU time of the API (server, workers), ms": round(timeline["api cpu"]),
             "timeline: CPU time of the page (chromium), ms": round(timeline["page cpu"]),
         })
-        if services["drawn"] <= FIRST_SERVICE_TARGET_MS and timeline["drawn"] <= TIMELINE_TARGET_MS:
-            break
+        if (services["drawn"] <= FIRST_SERVICE_TARGET_MS and timeline["page cpu"] <= TIMELINE_PAGE_BUDGET_MS
+                and timeline["api cpu"] + timeline["page cpu"] <= TIMELINE_TARGET_MS):
+            break  # the targets as asserted below are met: no need for another look-up
     # The tree answers at once: End reaches the 3,000th element (it is drawn when it comes into view).
     assert [i.get_attribute("data-id") for i in viewer.css("#timeline-tree > [data-kind='state']")][:3] == ["1", "2", "3"]
     viewer.one("#state-1").click()
