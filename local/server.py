@@ -20,7 +20,8 @@
   Input) every LOCAL_SCHEDULE_SECONDS (default 60), whatever the rate or cron expression says.
 * EXPORT_DIR (default ./exports) is set for every function and created.
 * AUTH=on: the local access mode (see local.events): X-CS-Principal names the caller.
-* `/swagger`: Swagger UI 5 (flask-swagger-ui's copy of its dist; no CDN) over docs/openapi.json.
+* `/swagger`: Swagger UI 5 (flask-swagger-ui's copy of its dist; no CDN) over docs/openapi.json, whose
+  examples name the demo tenant's data, seeded when the page first loads (local.demo; LOCAL_DEMO=0: off).
 * Ctrl-C or SIGTERM stops everything (workers, pollers, embedded services) and exits with 0.
 """
 
@@ -50,7 +51,7 @@ from urllib.parse import urlsplit
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from local import embedded_dynamodb, events, template
+from local import demo, embedded_dynamodb, events, template
 
 LOCAL_REGION = events.LOCAL_REGION
 LOCAL_ACCOUNT = events.LOCAL_ACCOUNT
@@ -270,7 +271,7 @@ class LocalApi:
 
     def dispatch(self, request: Request, target: str) -> Response:
         if request.path == "/swagger" or request.path.startswith("/swagger/"):
-            return swagger(request.path)
+            return swagger(request.path, self)
         http = events.HttpRequest.from_target(
             request.method, target, request.headers.items(), request.get_data(),
             source_ip=request.remote_addr or "127.0.0.1",
@@ -337,11 +338,13 @@ def swagger_assets() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "dist"
 
 
-def swagger(path: str) -> Response:
+def swagger(path: str, api: LocalApi) -> Response:
     if path in ("/swagger", "/swagger/"):
         return Response(SWAGGER_HTML, content_type="text/html; charset=utf-8")
     if path == "/swagger/openapi.json":
-        return Response((template.ROOT / "docs" / "openapi.json").read_bytes(), content_type="application/json")
+        # With the ids of the demo tenant as path examples, so that "Try it out" works (local.demo).
+        document = demo.served_document(api, json.loads((template.ROOT / "docs" / "openapi.json").read_text()))
+        return Response(json.dumps(document, indent=2), content_type="application/json")
     name = path.removeprefix("/swagger/assets/")
     asset = swagger_assets() / name
     if name == path or "/" in name or name.startswith(".") or not asset.is_file():
