@@ -43,7 +43,7 @@ VISITOR = "demo-visitor"
 EXTENSION = "preferences"
 HEADERS = {"ContactCenterId": TENANT, "Content-Type": "application/json"}
 BASE = "/genesys/1/cs"
-BULK = 100  # one more than a purge step erases (lib.store: ERASURE_BATCH = 99): the purge needs two steps
+BULK = 100  # one more than a purge step erases (lib/store/erasure.py: ERASURE_BATCH = 99): the purge needs two steps
 # The examples every copy of the document carries (local.openapi), by (parameter location, name):
 # names, and the first state and task of any service, not server-assigned ids.
 PARAMETER_EXAMPLES: dict[tuple[str, str], Any] = {

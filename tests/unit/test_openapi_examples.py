@@ -47,7 +47,7 @@ def test_every_request_body_has_an_example_its_model_accepts(path, method, opera
 
 def test_the_purge_example_names_a_purge_operation():
     example = DOCUMENT["components"]["schemas"]["PurgeRequest"]["examples"][0]
-    from lib.store.maintenance import PURGE_OPERATIONS
+    from lib.store.windows import PURGE_OPERATIONS
 
     assert example["operation"] in PURGE_OPERATIONS
 
