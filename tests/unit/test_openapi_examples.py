@@ -114,3 +114,20 @@ def test_descriptions_keep_their_asterisks_out_of_markdown_emphasis():
         if isinstance(description, str):
             outside_code = re.sub(r"`[^`]*`", "", description)
             assert "*" not in outside_code, description
+
+
+def test_the_demo_is_off_with_local_demo_0_or_auth_on(monkeypatch):
+    monkeypatch.delenv("AUTH", raising=False)
+    monkeypatch.delenv("LOCAL_DEMO", raising=False)
+    assert demo.enabled()
+    monkeypatch.setenv("LOCAL_DEMO", "0")
+    assert not demo.enabled()
+    monkeypatch.setenv("LOCAL_DEMO", "1")
+    monkeypatch.setenv("AUTH", "on")
+    assert not demo.enabled()
+
+    class Gateway:  # no routes, no functions: seeding it would fail loudly
+        pass
+
+    gateway = Gateway()
+    assert demo.served_document(gateway, DOCUMENT) is DOCUMENT and gateway.demo is None
