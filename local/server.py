@@ -467,6 +467,26 @@ class Schedule(threading.Thread):
 # ---------------------------------------------------------------- the local run
 
 
+def grants_file_state() -> str:
+    """What the enforcing mode's grants file holds, said at start. A file that is not valid grants
+    stops the start with the reason (SystemExit); a missing one is reported, and every request is
+    refused with how to create it until it exists (the file is read again at each request)."""
+    from lib.api import access
+    from lib.settings import DEFAULT_GRANTS_FILE
+
+    path = os.environ.get("GRANTS_FILE") or DEFAULT_GRANTS_FILE
+    if not Path(path).exists():
+        return (f"grants file {Path(path).resolve()} does not exist: every request is refused (403) until it does "
+                f"(python -m scripts.grants add arn:aws:iam::000000000000:user/<name> --role Administrator "
+                f"--tenant <ContactCenterId>/<GroupId> --file {path})")
+    try:
+        grants = access.read_grants_file(path)
+    except access.GrantsFileError as error:
+        raise SystemExit(f"AUTH=on: {error.message}") from None
+    return (f"grants file {Path(path).resolve()}: {len(grants)} grant{'' if len(grants) == 1 else 's'} "
+            "(read again at each request: edits apply to the next one)")
+
+
 def default_environment(path: Path | str | None = None) -> dict[str, str]:
     """What the local run sets unless the user exported it: the template's plain values, then local
     defaults (which win over the template's)."""
@@ -556,6 +576,7 @@ class LocalRun:
         if events.auth_mode():
             print("access: AUTH=on - the caller is the X-CS-Principal header (IAM identity in the event); "
                   "no header, no identity", flush=True)
+            print(f"access: {grants_file_state()}", flush=True)
         else:
             print("access: open (AUTH unset: no caller identity in events; AUTH=on enforces access)", flush=True)
 
