@@ -96,8 +96,8 @@ $(addprefix build-,$(FUNCTIONS)):
 
 ## Deploy with SAM (samconfig.toml holds the defaults): `make deploy STACK=cs-test REGION=eu-west-1`,
 ## test stacks with `PARAMS="TableDeletionProtection=false"`. Needs AWS credentials, checked (with the
-## account, caller and region printed) before anything is built; installs the SAM CLI into
-## build/sam-cli on first use. The region: REGION, else AWS_REGION, else AWS_DEFAULT_REGION, else
+## account, caller and region printed) before anything is installed or built; then installs the SAM
+## CLI into build/sam-cli on first use. The region: REGION, else AWS_REGION, else AWS_DEFAULT_REGION, else
 ## us-east-1 (a profile's own region is not read: name it with REGION).
 STACK ?= context-services
 REGION ?= $(or $(AWS_REGION),$(AWS_DEFAULT_REGION),us-east-1)
@@ -114,8 +114,11 @@ validate: $(SAM_CLI)
 	SAM_CLI_TELEMETRY=0 $(SAM_CLI) validate --lint --region $(REGION)
 	SAM_CLI_TELEMETRY=0 $(SAM_CLI) build
 
-deploy: $(SAM_CLI)
-	build/sam-cli/bin/python scripts/deploy_check.py --stack $(STACK) --region $(REGION)
+# The credentials are checked first, with the project's own Python (boto3 is a runtime dependency),
+# before the SAM CLI's first installation and before the build: each takes minutes.
+deploy: $(RUN_STAMP)
+	$(PY) scripts/deploy_check.py --stack $(STACK) --region $(REGION)
+	@$(MAKE) --no-print-directory $(SAM_CLI)
 	SAM_CLI_TELEMETRY=0 $(SAM_CLI) build
 	SAM_CLI_TELEMETRY=0 $(SAM_CLI) deploy $(SAM_ARGS) $(if $(PARAMS),--parameter-overrides $(PARAMS))
 

@@ -1,6 +1,6 @@
 """Before `make deploy` builds anything: which account, caller and region it will deploy to, or why
-it cannot (no credentials, expired ones, no way to reach AWS). Run with the SAM CLI's Python (its
-boto3): `build/sam-cli/bin/python scripts/deploy_check.py --stack S --region R`.
+it cannot (no credentials, expired ones, no way to reach AWS). `make deploy` runs it with the
+project's Python (boto3 is a runtime dependency): `.venv/bin/python scripts/deploy_check.py --stack S --region R`.
 
 Exit 0 with one line saying where the stack goes; exit 1 with what to do, before minutes of build."""
 

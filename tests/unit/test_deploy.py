@@ -23,6 +23,9 @@ def test_credentials_are_checked_before_the_build():
     check = next(i for i, line in enumerate(lines) if "scripts/deploy_check.py" in line)
     build = next(i for i, line in enumerate(lines) if line.endswith("sam build"))
     assert check < build
+    # ...and before the SAM CLI's first installation (make -n prints it when build/sam-cli is absent).
+    install = [i for i, line in enumerate(lines) if "aws-sam-cli" in line or "venv build/sam-cli" in line]
+    assert all(check < i for i in install), lines
     assert "--stack cs-test --region us-east-1" in lines[check]
 
 
