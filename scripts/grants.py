@@ -15,7 +15,8 @@ Against a deployed stack's table, with the standard AWS credential chain (profil
 A tenant is "<ContactCenterId>/<GroupId>": "acme/" is tenant acme without a group, "/" the default
 tenant, "acme/*" every group of acme, "*" every tenant. A role ARN is stored without its path
 (assumed-role sessions do not carry it); an assumed-role session ARN is stored as its role.
-Running functions see a change within a minute (their grant cache).
+Deployed functions see a change within a minute (their grant cache); the local server sees a file
+edit at the next request.
 """
 
 from __future__ import annotations
