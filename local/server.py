@@ -27,7 +27,8 @@
   temporary credentials the signature check accepts.
 * `/viewer/`: the journey viewer, served by the template's ViewerFunction like any route (its routes
   are public: no signature needed in AUTH=sigv4); VIEWER_SIGN_IN tells the page the access mode.
-* `/swagger`: Swagger UI 5 (flask-swagger-ui's copy of its dist; no CDN) over docs/openapi.json.
+* `/swagger`: Swagger UI 5 (flask-swagger-ui's copy of its dist; no CDN) over docs/openapi.json, whose
+  examples name the demo tenant's data, seeded when the page first loads (local.demo; LOCAL_DEMO=0: off).
 * Ctrl-C or SIGTERM stops everything (workers, pollers, embedded services) and exits with 0.
 """
 
@@ -57,7 +58,7 @@ from urllib.parse import urlsplit
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from local import embedded_dynamodb, events, signatures, template
+from local import demo, embedded_dynamodb, events, signatures, template
 
 LOCAL_REGION = events.LOCAL_REGION
 LOCAL_ACCOUNT = events.LOCAL_ACCOUNT
@@ -284,7 +285,7 @@ class LocalApi:
 
     def dispatch(self, request: Request, target: str) -> Response:
         if request.path == "/swagger" or request.path.startswith("/swagger/"):
-            return swagger(request.path)
+            return swagger(request.path, self)
         http = events.HttpRequest.from_target(
             request.method, target, request.headers.items(), request.get_data(),
             source_ip=request.remote_addr or "127.0.0.1",
@@ -361,11 +362,13 @@ def swagger_assets() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "dist"
 
 
-def swagger(path: str) -> Response:
+def swagger(path: str, api: LocalApi) -> Response:
     if path in ("/swagger", "/swagger/"):
         return Response(SWAGGER_HTML, content_type="text/html; charset=utf-8")
     if path == "/swagger/openapi.json":
-        return Response((template.ROOT / "docs" / "openapi.json").read_bytes(), content_type="application/json")
+        # With the ids of the demo tenant as path examples, so that "Try it out" works (local.demo).
+        document = demo.served_document(api, json.loads((template.ROOT / "docs" / "openapi.json").read_text()))
+        return Response(json.dumps(document, indent=2), content_type="application/json")
     name = path.removeprefix("/swagger/assets/")
     asset = swagger_assets() / name
     if name == path or "/" in name or name.startswith(".") or not asset.is_file():
@@ -505,6 +508,26 @@ def access_environment() -> dict[str, str]:
     return variables
 
 
+def grants_file_state() -> str:
+    """What the enforcing mode's grants file holds, said at start. A file that is not valid grants
+    stops the start with the reason (SystemExit); a missing one is reported, and every request is
+    refused with how to create it until it exists (the file is read again at each request)."""
+    from lib.api import access
+    from lib.settings import DEFAULT_GRANTS_FILE
+
+    path = os.environ.get("GRANTS_FILE") or DEFAULT_GRANTS_FILE
+    if not Path(path).exists():
+        return (f"grants file {Path(path).resolve()} does not exist: every request is refused (403) until it does "
+                f"(python -m scripts.grants add arn:aws:iam::000000000000:user/<name> --role Administrator "
+                f"--tenant <ContactCenterId>/<GroupId> --file {path})")
+    try:
+        grants = access.read_grants_file(path)
+    except access.GrantsFileError as error:
+        raise SystemExit(f"AUTH={os.environ.get('AUTH', '').strip()}: {error.message}") from None
+    return (f"grants file {Path(path).resolve()}: {len(grants)} grant{'' if len(grants) == 1 else 's'} "
+            "(read again at each request: edits apply to the next one)")
+
+
 def default_environment(path: Path | str | None = None) -> dict[str, str]:
     """What the local run sets unless the user exported it: the template's plain values, then local
     defaults (which win over the template's)."""
@@ -602,12 +625,15 @@ class LocalRun:
                   f"Administrator and Supervisor; add one: README, Sign-in locally) and the page signs its calls "
                   f"with their role's temporary credentials (SigV4, verified); grants from {os.environ.get('GRANTS_FILE')}",
                   flush=True)
+            print(f"access: {grants_file_state()}", flush=True)
         elif events.sigv4_mode():
             print("access: AUTH=sigv4 - requests must be signed (SigV4) with a test key of local/signatures.py; "
                   f"grants from {os.environ.get('GRANTS_FILE')}", flush=True)
+            print(f"access: {grants_file_state()}", flush=True)
         elif events.auth_mode():
             print("access: AUTH=on - the caller is the X-CS-Principal header (IAM identity in the event); "
                   "no header, no identity", flush=True)
+            print(f"access: {grants_file_state()}", flush=True)
         else:
             print("access: open (AUTH unset: no caller identity in events; AUTH=on enforces access)", flush=True)
 

@@ -1,6 +1,6 @@
 """Request sequences of existing Genesys Context Services clients (issue 7 points 1-6): what their
 functional tests, documentation examples and Java clients send, which must keep working unchanged
-(contract ../shared/spec/API.md §1 ids as digit strings and end events that repeat start fields,
+(docs/API.md §1 ids as digit strings and end events that repeat start fields,
 §2 time windows, §4/§6 merge routes, §5 repeated list parameters and bare `State` / `Task`).
 
 Documentation examples are replayed with the pages they come from cited next to them."""

@@ -1,5 +1,5 @@
 """Hostile input (issue 13), each defect with the request that reproduced it, written from the
-contract (../shared/spec/API.md §1 strict JSON, timestamps, path ids, customer ids, reserved keys,
+API reference (docs/API.md §1 strict JSON, timestamps, path ids, customer ids, reserved keys,
 size; §2 one commit point; §3 no negative durations; §4 composite validated first; §5 Link).
 
 Most tests call the real `lambda_handler` through tests.apiclient on moto; the last group sends

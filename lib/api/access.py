@@ -11,22 +11,24 @@ only one for tenants, which IAM cannot see (they are request headers).
   of "<ContactCenterId>/<GroupId>" (an absent header is the empty string; "<ContactCenterId>/*" is
   every group of that tenant, "*" every tenant). Locally (AUTH=on) the same records come from a
   JSON file (see :class:`FileGrants`). scripts/grants.py manages both.
-* Grants are cached per execution environment (60 s; unknown principals 10 s), so a warm function
-  answers without an extra round trip; a revoked grant stops working within that time.
+* Grants from the table are cached per execution environment (60 s; unknown principals 10 s), so a
+  warm function answers without an extra round trip; a revoked grant stops working within that time.
+  The local file is compared on every request instead (reading a small file costs less than a
+  round trip), so an edit applies to the next request.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 import time
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
-from lib.errors import Forbidden, Unauthorized
+from lib.errors import ApiError, Forbidden, Unauthorized
 from lib.settings import settings
 
 ADMINISTRATOR, SUPERVISOR = "Administrator", "Supervisor"
@@ -105,8 +107,13 @@ class TableGrants:
         return Grant.parse(principal, record) if record is not None else None
 
 
+class GrantsFileError(ApiError):
+    """The local grants file cannot be read as grants: every request answers this 500, naming the file
+    and the problem, until the file is fixed (the local server refuses to start with it)."""
+
+
 class FileGrants:
-    """Grants from a JSON file (the local run with AUTH=on), re-read when the file changes:
+    """Grants from a JSON file (the local run with AUTH=on), read again when its content changes:
 
         {"grants": [{"principal": "arn:aws:iam::000000000000:user/alice",
                      "role": "Administrator", "tenants": ["acme/", "acme/sales", "beta/*"]}]}
@@ -114,31 +121,67 @@ class FileGrants:
 
     def __init__(self, path: str):
         self.path = path
-        self._stamp: tuple[float, int] | None = None
+        self._content: bytes | None = None
         self._grants: dict[str, Grant] = {}
 
-    def _load(self) -> None:
-        try:
-            stat = os.stat(self.path)
-        except FileNotFoundError:
-            self._stamp, self._grants = None, {}
-            return
-        stamp = (stat.st_mtime, stat.st_size)
-        if stamp == self._stamp:
-            return
-        with open(self.path, encoding="utf-8") as handle:
-            data = json.load(handle)
-        grants = {}
-        for record in data.get("grants", []):
-            principal = normalise_principal(str(record.get("principal", "")))
-            grant = Grant.parse(principal, record)
-            if grant is not None:
-                grants[principal] = grant
-        self._stamp, self._grants = stamp, grants
-
     def lookup(self, principal: str) -> Grant | None:
-        self._load()
+        try:
+            content = Path(self.path).read_bytes()
+        except FileNotFoundError:
+            raise Forbidden(f"{principal} has no access grant: the grants file {self.path} does not exist "
+                            f"(create it: python -m scripts.grants add {principal} --role Supervisor "
+                            f"--tenant <ContactCenterId>/<GroupId> --file {self.path})") from None
+        if content != self._content:
+            # Content, not the file's time: two edits within one clock tick are still two edits.
+            self._grants, self._content = parse_grants_file(self.path, content), content
         return self._grants.get(principal)
+
+
+def read_grants_file(path: str) -> dict[str, Grant]:
+    """The grants of a local grants file by principal; GrantsFileError saying what is wrong with it
+    (missing, unreadable, not JSON, or a record that is not a grant)."""
+    try:
+        content = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise GrantsFileError(f"the grants file {path} does not exist") from None
+    except OSError as error:
+        raise GrantsFileError(f"the grants file {path} cannot be read: {error.strerror}") from None
+    return parse_grants_file(path, content)
+
+
+def parse_grants_file(path: str, content: bytes) -> dict[str, Grant]:
+    """The grants a grants file's content holds, every record checked (a record that is not a grant
+    is an error, not a grant silently missing)."""
+    try:
+        data = json.loads(content)
+    except UnicodeDecodeError:
+        raise GrantsFileError(f"the grants file {path} is not UTF-8 text") from None
+    except json.JSONDecodeError as error:
+        raise GrantsFileError(f"the grants file {path} is not JSON: {error.msg} at line {error.lineno}, "
+                              f"column {error.colno}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("grants"), list):
+        raise GrantsFileError(f'the grants file {path} must be {{"grants": [{{"principal", "role", "tenants"}}, ...]}}')
+    grants: dict[str, Grant] = {}
+    for number, record in enumerate(data["grants"], 1):
+        where = f"the grants file {path}, grant {number}"
+        if not isinstance(record, dict):
+            raise GrantsFileError(f'{where} is not an object {{"principal", "role", "tenants"}}')
+        principal, role, tenants = record.get("principal"), record.get("role"), record.get("tenants")
+        if not isinstance(principal, str) or not principal.startswith("arn:"):
+            raise GrantsFileError(f"{where}: principal must be an ARN (arn:aws:iam::000000000000:user/<name> "
+                                  f"for X-CS-Principal: <name>), not {json.dumps(principal)}")
+        if role not in ROLES:
+            raise GrantsFileError(f"{where} ({principal}): role must be {' or '.join(ROLES)}, not {json.dumps(role)}")
+        if not isinstance(tenants, list) or not all(isinstance(t, str) for t in tenants):
+            raise GrantsFileError(f"{where} ({principal}): tenants must be a list of \"<ContactCenterId>/<GroupId>\"")
+        for entry in tenants:
+            try:
+                check_tenant_entry(entry)
+            except ValueError as error:
+                raise GrantsFileError(f"{where} ({principal}): {error}") from None
+        key = normalise_principal(principal)
+        grants[key] = Grant(key, role, frozenset(tenants))
+    return grants
 
 
 class GrantCache:
@@ -173,8 +216,9 @@ class GrantCache:
 def grants() -> GrantCache:
     """The grant cache of this process, over the table or the local grants file."""
     config = settings()
-    source = FileGrants(config.grants_file) if config.grants_file else TableGrants()
-    return GrantCache(source, config.grant_cache_seconds, config.grant_negative_cache_seconds)
+    if config.grants_file:  # compared with the file on every request: an edit applies to the next one
+        return GrantCache(FileGrants(config.grants_file), 0, 0)
+    return GrantCache(TableGrants(), config.grant_cache_seconds, config.grant_negative_cache_seconds)
 
 
 def reset() -> None:
@@ -227,6 +271,10 @@ def authorize(event: dict[str, Any]) -> Decision | None:
         return None
     principal = caller(event)
     if principal is None:
+        if settings().caller_header:  # the local enforcing mode (AUTH=on) names callers with a header
+            raise Unauthorized(f"no caller: AUTH=on takes the caller from the {settings().caller_header} header; "
+                               f"send {settings().caller_header}: <name> (granted as "
+                               f"arn:aws:iam::000000000000:user/<name> in {settings().grants_file})")
         raise Unauthorized("missing or invalid credentials: sign the request with AWS Signature Version 4")
     grant = grants().get(principal)
     if grant is None:
