@@ -4,9 +4,11 @@ the big journeys' timings, a keyboard-only pass, axe on each view, and the netwo
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
+import warnings
 
 import pytest
 
@@ -330,6 +332,7 @@ FIRST_SERVICE_TARGET_MS = 500  # issue 19, point 7: look-up to the first service
 TIMELINE_TARGET_MS = 1500  # look-up to the whole 1,000-state timeline drawn
 TIMELINE_PAGE_BUDGET_MS = 500  # of which the page's own work (chromium's CPU time)
 ATTEMPTS = 3  # the machine is shared: the best of up to three look-ups counts, each one is recorded
+QUIET_LOAD = os.cpu_count() or 1  # a 1-minute load average at most this: the clock measures the look-up
 
 
 def measured_look_up(viewer, server_pid: int, kind: str, value: str, selector: str, count: int) -> dict:
@@ -355,8 +358,6 @@ def measured_look_up(viewer, server_pid: int, kind: str, value: str, selector: s
 
 
 def test_big_journeys_draw_fast_with_one_call_per_page(world):
-    import os
-
     from selenium.webdriver.common.keys import Keys
 
     viewer = world["viewer"]
@@ -397,9 +398,8 @@ def test_big_journeys_draw_fast_with_one_call_per_page(world):
             "timeline: CPU time of the API (server, workers), ms": round(timeline["api cpu"]),
             "timeline: CPU time of the page (chromium), ms": round(timeline["page cpu"]),
         })
-        if (services["drawn"] <= FIRST_SERVICE_TARGET_MS and timeline["page cpu"] <= TIMELINE_PAGE_BUDGET_MS
-                and timeline["api cpu"] + timeline["page cpu"] <= TIMELINE_TARGET_MS):
-            break  # the targets as asserted below are met: no need for another look-up
+        if services["drawn"] <= FIRST_SERVICE_TARGET_MS and timeline["drawn"] <= TIMELINE_TARGET_MS:
+            break  # both targets met on the clock: no need for another look-up
     # The tree answers at once: End reaches the 3,000th element (it is drawn when it comes into view).
     assert [i.get_attribute("data-id") for i in viewer.css("#timeline-tree > [data-kind='state']")][:3] == ["1", "2", "3"]
     viewer.one("#state-1").click()
@@ -413,6 +413,8 @@ def test_big_journeys_draw_fast_with_one_call_per_page(world):
     best = min(attempts, key=lambda a: a["whole timeline drawn, ms"])
     cpu = min(attempts, key=lambda a: a["timeline: CPU time of the API (server, workers), ms"]
               + a["timeline: CPU time of the page (chromium), ms"])
+    timeline_met = best["whole timeline drawn, ms"] <= TIMELINE_TARGET_MS
+    quiet = [a for a in attempts if a["load average (1 min)"] <= QUIET_LOAD]
     TIMINGS.update({
         "targets, ms": {"first service drawn": FIRST_SERVICE_TARGET_MS, "whole timeline drawn": TIMELINE_TARGET_MS,
                         "of which the page's work (chromium's CPU time)": TIMELINE_PAGE_BUDGET_MS},
@@ -422,6 +424,10 @@ def test_big_journeys_draw_fast_with_one_call_per_page(world):
                      "of which the page after the last answer": best["timeline: the page's own share, ms"],
                      "timeline: CPU time of the API": cpu["timeline: CPU time of the API (server, workers), ms"],
                      "timeline: CPU time of the page": cpu["timeline: CPU time of the page (chromium), ms"]},
+        "timeline target on the clock": "met" if timeline_met else (
+            "MISSED on a quiet machine" if quiet else
+            f"missed, at a load average of {min(a['load average (1 min)'] for a in attempts)} on "
+            f"{os.cpu_count()} cores (the clock is asserted at a load of {QUIET_LOAD} or less)"),
         "look-ups": attempts,
         "API calls (200 services / big timeline)": "2 / 4",
         "End key to the 3,000th element (drawn), ms": end_key,
@@ -430,13 +436,19 @@ def test_big_journeys_draw_fast_with_one_call_per_page(world):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     (SCREENSHOTS / "timings.json").write_text(json.dumps(TIMINGS, indent=1))
     assert TIMINGS["best, ms"]["first service drawn"] <= FIRST_SERVICE_TARGET_MS, TIMINGS
-    # The whole timeline. On this shared 2-core machine the clock measures the load as much as the
-    # look-up (recorded above, with the load average: at a load of 15 and more the local API's four
-    # calls alone take longer than 1.5 s). What the look-up costs does not depend on the load: the
-    # CPU time it made the server and its workers use (the API) and chromium (the page). With
-    # nothing else running, the look-up takes at most their sum (all of it one after the other, no
-    # waiting between; two cores only shorten it): that sum is held to the target, and the page's
-    # part to its budget.
+    # The whole timeline, on the clock, as issue 19 defines it: asserted whenever one of the look-ups
+    # ran on a machine not loaded beyond its cores. On this shared 2-core machine other test runs
+    # often load it to 10 and more, and then the clock measures the load as much as the look-up (at a
+    # load of 15 the local API's four calls alone take longer than 1.5 s). What the look-up costs
+    # does not depend on the load: the CPU time it made the server and its workers (the API) and
+    # chromium (the page) use; on a machine nothing else loads, the look-up takes at most their sum.
+    # That sum is held to the target always, the page's part to its budget; a clock missed under
+    # load is recorded (timings.json, the printed line and a warning), never hidden.
+    if quiet:
+        assert timeline_met, TIMINGS
+    elif not timeline_met:
+        warnings.warn(f"the 1,000-state timeline took {best['whole timeline drawn, ms']} ms on the clock "
+                      f"(target {TIMELINE_TARGET_MS} ms), {TIMINGS['timeline target on the clock']}", stacklevel=1)
     work = TIMINGS["best, ms"]["timeline: CPU time of the API"] + TIMINGS["best, ms"]["timeline: CPU time of the page"]
     assert work <= TIMELINE_TARGET_MS, TIMINGS
     assert TIMINGS["best, ms"]["timeline: CPU time of the page"] <= TIMELINE_PAGE_BUDGET_MS, TIMINGS
