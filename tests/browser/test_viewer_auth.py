@@ -6,6 +6,7 @@ with the API's message; an Administrator acts."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -109,3 +110,51 @@ def test_an_administrator_acts(world):
     viewer.one("#confirm-ok").click()
     viewer.wait(lambda: "completed" in admin.ok("GET", f"/services/{world['sid']}"))
     viewer.shot("administrator")
+
+
+def test_views_filters_table_keyboard_and_a_big_timeline_as_a_named_principal(world):
+    """Points 3, 4, 7 and 8 of issue 19 with the principal named (a Supervisor: reads only): the
+    status filter in the URL, the table view, an element opened and closed with keys, axe on the
+    table, and the 1,000-state timeline read in the pages needed, timed as in the open mode."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    from lib.store.keys import tenant_key
+    from tests.browser.seed import Store, big_service
+    from tests.browser.test_viewer_open import measured_look_up
+
+    viewer, admin = world["viewer"], world["admin"]
+    ended = small_journey(admin, "named-views", "billing", ended=True)
+    active = small_journey(admin, "named-views", "care")
+    big = big_service(admin, Store(world["server"]["dynamodb"], "viewer-auth"), tenant_key("acme", None),
+                      "named-big", 1000, 2)
+    use(viewer, "sam", "Supervisor")
+
+    viewer.open("?cc=acme&customer=named-views&status=active")
+    viewer.wait(lambda: [r.get_attribute("data-service-id") for r in viewer.css("#services-table tbody tr")] == [active])
+    viewer.open("?cc=acme&customer=named-views")
+    viewer.wait(lambda: [r.get_attribute("data-service-id") for r in viewer.css("#services-table tbody tr")]
+                == [active, ended])
+
+    viewer.open(f"?cc=acme&service={ended}&tab=table")
+    rows = viewer.one("#elements-table").find_elements("css selector", "tbody tr")
+    assert [r.find_element("css selector", "th").text for r in rows] == ["State 1", "Task 1", "State 2", "Task 2", "Task 3"]
+    assert viewer.axe_violations() == []
+    viewer.shot("table")
+    viewer.one("#tab-timeline").click()
+    viewer.one("#timeline-tree[data-drawn='true']")
+    viewer.one("#state-1").send_keys(Keys.ENTER)
+    viewer.one("#element-dialog[open]")
+    assert viewer.driver.switch_to.active_element.get_attribute("id") == "element-close"
+    ActionChains(viewer.driver).send_keys(Keys.ESCAPE).perform()
+    viewer.wait(lambda: not viewer.css("#element-dialog[open]"))
+    assert viewer.driver.switch_to.active_element.get_attribute("id") == "state-1"
+
+    timeline = measured_look_up(viewer, world["server"]["pid"], "service", big,
+                                "#timeline-tree[data-drawn='true'] [role='treeitem']", 3000, tenant="acme")
+    names = sorted(c["url"].split("?")[0].rsplit("/", 1)[-1] for c in timeline["calls"])
+    assert names == sorted(["states", "tasks", "tasks", big]), timeline["calls"]  # the pages needed
+    assert len(viewer.css("#timeline-tree [data-kind='state']")) == 1000
+    print(f"\nAUTH=on 1,000-state timeline: drawn in {timeline['drawn']:.0f} ms, CPU time API "
+          f"{timeline['api cpu']:.0f} ms, page {timeline['page cpu']:.0f} ms, load {os.getloadavg()[0]:.1f}")
+    assert timeline["page cpu"] <= 500

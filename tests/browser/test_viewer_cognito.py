@@ -15,29 +15,13 @@ import pytest
 
 from local.signatures import TEST_CREDENTIALS
 from tests.browser.seed import small_journey
-from tests.browser.test_viewer_sigv4 import ADMIN, signed
+from tests.browser.test_viewer_sigv4 import ADMIN, SignedClient
 from tests.test_local_server import running
 
 pytestmark = pytest.mark.usefixtures("chrome")
 ROLES = {"Administrator": "arn:aws:iam::000000000000:role/ViewerAdministratorRole",
          "Supervisor": "arn:aws:iam::000000000000:role/ViewerSupervisorRole"}
 TEMPORARY, NEW = "Temporary-Pass-1", "A-Much-Better-Pass-9"
-
-
-class SignedClient:
-    """The API over HTTP, signed with a test key (to write the journeys the people then look at)."""
-
-    def __init__(self, url: str, headers: dict[str, str]):
-        self.url, self.headers = url + "/genesys/1/cs", headers
-
-    def call(self, method: str, path: str, body=None):
-        data = json.dumps(body).encode() if body is not None else b""
-        return signed(self.url + path, method, ADMIN, data, {**self.headers, "Content-Type": "application/json"})
-
-    def ok(self, method: str, path: str, body=None):
-        status, data = self.call(method, path, body)
-        assert status < 300, (method, path, status, data)
-        return data
 
 
 @pytest.fixture(scope="module")

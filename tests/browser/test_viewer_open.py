@@ -335,7 +335,8 @@ ATTEMPTS = 3  # the machine is shared: the best of up to three look-ups counts, 
 QUIET_LOAD = os.cpu_count() or 1  # a 1-minute load average at most this: the clock measures the look-up
 
 
-def measured_look_up(viewer, server_pid: int, kind: str, value: str, selector: str, count: int) -> dict:
+def measured_look_up(viewer, server_pid: int, kind: str, value: str, selector: str, count: int,
+                     tenant: str = "") -> dict:
     """Look up `value` with the form and measure: drawn (click to the view drawn and painted), the
     calls made with when each was answered (the API's share), and the CPU time the look-up cost:
     the local server with its functions' workers, and chromium (what bounds the look-up's time on a
@@ -344,7 +345,7 @@ def measured_look_up(viewer, server_pid: int, kind: str, value: str, selector: s
     from tests.test_local_server import _descendants
 
     viewer.one(f"input[name='kind'][value='{kind}']").click()
-    for field, text in (("#lookup-value", value), ("#lookup-cc", ""), ("#lookup-group", "")):
+    for field, text in (("#lookup-value", value), ("#lookup-cc", tenant), ("#lookup-group", "")):
         viewer.one(field).clear()
         if text:
             viewer.one(field).send_keys(text)
