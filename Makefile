@@ -68,10 +68,12 @@ faults: $(STAMP)
 openapi: $(STAMP)
 	$(PY) -m local.openapi --write
 
-## Full benchmark: a table on stdout, bench/results.json, and docs/BENCHMARKS.md rendered from it.
+## Full benchmark: a table on stdout, bench/results.json, docs/BENCHMARKS.md rendered from it, and
+## the figures README.md quotes (bench/readme.py: cold start, package size, costs).
 bench: $(STAMP)
 	$(PY) -m bench.run --output bench/results.json
 	$(PY) -m bench.report
+	$(PY) -m bench.readme
 
 ## `sam build` calls build-<Function> (template.yaml: BuildMethod makefile) with ARTIFACTS_DIR.
 ## The package holds what runs and nothing else: the runtime dependencies for Lambda's arm64 /
@@ -104,7 +106,7 @@ $(addprefix build-,$(FUNCTIONS)):
 	@key=$$(cat requirements.txt | "$(PYTHON313)" -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read() + sys.version.encode() + b"$(LAMBDA_PIP) $(BOTOCORE_SERVICES)").hexdigest()[:16])'); \
 	deps="$(DEPS_CACHE)/$$key"; \
 	if [ ! -d "$$deps" ]; then \
-	  echo "installing the runtime dependencies for arm64 / Python 3.13 into $$deps"; \
+	  echo "installing the runtime dependencies for $(LAMBDA_PLATFORM) / Python 3.13 into $$deps"; \
 	  rm -rf "$$deps.tmp" && \
 	  "$(PYTHON313)" -m pip install --quiet --no-compile $(LAMBDA_PIP) -r requirements.txt -t "$$deps.tmp" && \
 	  rm -rf "$$deps.tmp/bin" && \
@@ -119,9 +121,20 @@ $(addprefix build-,$(FUNCTIONS)):
 	find "$(ARTIFACTS_DIR)/lib" "$(ARTIFACTS_DIR)/handlers" -name __pycache__ -prune -exec rm -rf {} +
 	"$(PYTHON313)" $(COMPILE) "$(ARTIFACTS_DIR)/lib" "$(ARTIFACTS_DIR)/handlers"
 
+## The viewer function's package: its handler and the viewer's static files (viewer/), nothing else
+## (it imports no dependency and nothing of lib/).
+.PHONY: build-ViewerFunction
+build-ViewerFunction:
+	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set (sam build sets it)" >&2; exit 1; }
+	mkdir -p "$(ARTIFACTS_DIR)/handlers"
+	cp handlers/__init__.py handlers/viewer.py "$(ARTIFACTS_DIR)/handlers/"
+	cp -R viewer "$(ARTIFACTS_DIR)/"
+
 ## Deploy with SAM (samconfig.toml holds the defaults): `make deploy STACK=cs-test REGION=eu-west-1`,
-## test stacks with `PARAMS="TableDeletionProtection=false"`. Needs AWS credentials; installs the SAM
-## CLI into build/sam-cli on first use.
+## test stacks with `PARAMS="TableDeletionProtection=false"`. Needs AWS credentials, checked (with the
+## account, caller and region printed) before anything is installed or built; then installs the SAM
+## CLI into build/sam-cli on first use. The region: REGION, else AWS_REGION, else AWS_DEFAULT_REGION, else
+## us-east-1 (a profile's own region is not read: name it with REGION).
 STACK ?= context-services
 REGION ?= $(or $(AWS_REGION),$(AWS_DEFAULT_REGION),us-east-1)
 SAM_CLI := build/sam-cli/bin/sam
@@ -137,7 +150,11 @@ validate: $(SAM_CLI)
 	SAM_CLI_TELEMETRY=0 $(SAM_CLI) validate --lint --region $(REGION)
 	SAM_CLI_TELEMETRY=0 $(SAM_CLI) build
 
-deploy: $(SAM_CLI)
+# The credentials are checked first, with the project's own Python (boto3 is a runtime dependency),
+# before the SAM CLI's first installation and before the build: each takes minutes.
+deploy: $(RUN_STAMP)
+	$(PY) scripts/deploy_check.py --stack $(STACK) --region $(REGION)
+	@$(MAKE) --no-print-directory $(SAM_CLI)
 	SAM_CLI_TELEMETRY=0 $(SAM_CLI) build
 	SAM_CLI_TELEMETRY=0 $(SAM_CLI) deploy $(SAM_ARGS) $(if $(PARAMS),--parameter-overrides $(PARAMS))
 

@@ -86,6 +86,7 @@ class ApiRoute:
     method: str
     function: str
     handler: str
+    public: bool = False  # `Auth: {Authorizer: NONE}`: no IAM authentication (the viewer's static files)
 
 
 def api_routes(path: Path | str | None = None) -> list[ApiRoute]:
@@ -98,7 +99,8 @@ def api_routes(path: Path | str | None = None) -> list[ApiRoute]:
         for event in resource["Properties"].get("Events", {}).values():
             if event["Type"] == "Api":
                 props = event["Properties"]
-                routes.append(ApiRoute(props["Path"], props["Method"].upper(), name, handler))
+                public = str((props.get("Auth") or {}).get("Authorizer", "")).upper() == "NONE"
+                routes.append(ApiRoute(props["Path"], props["Method"].upper(), name, handler, public))
     return routes
 
 

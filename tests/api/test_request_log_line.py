@@ -13,7 +13,7 @@ from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
 from lib.api import telemetry
 from lib.observability import logger
-from tests.apiclient import event_for, invoke
+from tests.support import event_for, invoke
 
 VARYING = ("timestamp", "location", "latency_ms", "cold_start", "function_request_id")  # differ per invocation
 
