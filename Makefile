@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 RUN_STAMP := $(VENV)/.installed-local
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test browser openapi bench clean
+.PHONY: run test browser openapi bench import clean
 
 $(PY):
 	"$$(sh scripts/find-python.sh)" -m venv $(VENV)
@@ -36,6 +36,11 @@ test: $(STAMP) browser
 	$(VENV)/bin/cfn-lint template.yaml
 	$(PY) -m pytest -n 2 --dist loadfile
 	$(PY) -m bench.run --quick --output bench/results-quick.json
+
+## Import conversations (contract §11) from export files or a running Context Services into the local run
+## (default) or a deployed table: make import ARGS="--files exports" (README, Importing conversations).
+import: $(RUN_STAMP)
+	$(VENV)/bin/cs-import $(ARGS)
 
 ## Regenerate docs/openapi.json from the code.
 openapi: $(STAMP)

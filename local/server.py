@@ -580,6 +580,7 @@ class LocalRun:
             base = "/genesys/1/cs" if any(r.api.path.startswith("/genesys/1/cs/") for r in routes) else ""
             print(f"Context Services API on http://{self.host}:{self.port}{base}  "
                   f"(Swagger UI: http://{self.host}:{self.port}/swagger) - Ctrl-C or SIGTERM stops", flush=True)
+            self.write_state(f"http://{self.host}:{self.port}{base}")
 
     def ensure_table(self, table_name: str) -> None:
         import boto3
@@ -723,8 +724,23 @@ class LocalRun:
 
     # -- stop
 
+    def write_state(self, url: str) -> None:
+        """`.local-run/<port>.json` (LOCAL_RUN_DIR): what `cs-import` needs to write into this run's
+        store by default (its DynamoDB endpoint, table and defaults); removed when the run stops."""
+        folder = Path(os.environ.get("LOCAL_RUN_DIR") or template.ROOT / ".local-run")
+        folder.mkdir(parents=True, exist_ok=True)
+        self.state_file = folder / f"{self.port}.json"
+        self.state_file.write_text(json.dumps({
+            "pid": os.getpid(), "url": url, "dynamodb_endpoint": os.environ.get("AWS_ENDPOINT_URL_DYNAMODB"),
+            "table": os.environ.get("TABLE_NAME"), "region": os.environ.get("AWS_DEFAULT_REGION"),
+            "export_dir": os.environ.get("EXPORT_DIR"),
+            "settings": {name: os.environ.get(name) for name in ("DEFAULT_EXPIRATION", "AUTO_COMPLETE_AFTER")}}))
+        print(f"local run state: {self.state_file} (cs-import reads it)", flush=True)
+
     def stop(self) -> None:
         self.stopping.set()
+        if getattr(self, "state_file", None) is not None:
+            self.state_file.unlink(missing_ok=True)
         if self.http is not None:
             self.http.shutdown()
             self.http.server_close()
