@@ -26,67 +26,6 @@ from typing import Any
 
 SOURCE, TARGET = "bench-import-source|", "bench-import-target|"
 
-ITEMS_PER_CONVERSATION = 5
-
-
-def _conversation(tenant: str, number: int, now: int) -> tuple[Any, list[Any]]:
-    """A service with two states and two tasks, as the API stores them."""
-    from lib.clock import format_ms
-    from lib.store.items import Expiry, ServiceItem, StateItem, TaskItem
-
-    start = now - 86_400_000 + number * 1000
-    service_id = str(((start - 1_577_836_800_000) << 21) | (number % 2_000_000 + 1))
-    expiry = Expiry(now + 400 * 86_400_000, True)
-    done = number % 2 == 0
-
-    def event(ms: int) -> dict[str, Any]:
-        return {"timestamp": format_ms(ms), "interaction_id": f"i-{number}", "media_type": "voice"}
-
-    ends = {"completed": event(start + 60_000), "completed_ms": start + 60_000, "disposition": "ok"} if done else {}
-    service = ServiceItem(tenant=tenant, service_id=service_id, customer_id=f"customer-{number % 997}",
-                          service_type="billing", started=event(start), started_ms=start, last_write_ms=now,
-                          expires_ms=expiry.expires_ms, expiry_explicit=True, expire_at=expiry.ttl(now),
-                          children_ttl=expiry.children_ttl(now), state_seq=2, task_seq=2, cascading={},
-                          ext={"channel": json.dumps("ivr"), "order": json.dumps({"id": number, "lines": [1, 2]})},
-                          **ends)
-    common = {"tenant": tenant, "service_id": service_id, "expire_at": service.children_ttl}
-    children = [
-        StateItem(state_id=1, state_type="identify", started=event(start + 1000), started_ms=start + 1000,
-                  completed=event(start + 2000), completed_ms=start + 2000, attached=1,
-                  ext={"step": "1"}, **common),
-        StateItem(state_id=2, state_type="solve", previous_state_id=1, started=event(start + 2000),
-                  started_ms=start + 2000, **common),
-        TaskItem(task_id=1, task_type="lookup", state_id=1, started=event(start + 1500), started_ms=start + 1500,
-                 completed=event(start + 1800), completed_ms=start + 1800, ext={"tool": json.dumps("crm")}, **common),
-        TaskItem(task_id=2, task_type="survey", started=event(start + 3000), started_ms=start + 3000, **common),
-    ]
-    return service, children
-
-
-def _source_files(conversations: int, folder: Path) -> tuple[dict[str, int], dict[str, Any]]:
-    """Export files of N conversations in `folder`, written as the export writes them (each record is
-    the view lib.rules.conversation shows, with all its attached data; the names of
-    lib.rules.maintenance.file_names); returns the lines of each file and a sample of conversations."""
-    from lib import clock
-    from lib.rules.conversation import Conversation
-    from lib.rules.maintenance import ATTACHED, file_names
-
-    now = clock.now_ms()
-    names = file_names(now, "json")
-    handles = {kind: (folder / name).open("w", encoding="utf-8") for kind, name in names.items()}
-    sample: dict[str, Any] = {}
-    for number in range(conversations):
-        service, children = _conversation(SOURCE, number, now)
-        conversation = Conversation(service, now).add(children)
-        handles["services"].write(json.dumps(conversation.service_view(ATTACHED), ensure_ascii=False) + "\n")
-        for child in children:
-            kind = "states" if child.KIND == "state" else "tasks"
-            handles[kind].write(json.dumps(conversation.view(child, ATTACHED), ensure_ascii=False) + "\n")
-        if number % max(1, conversations // 20) == 0:
-            sample[service.service_id] = (service, children)
-    for handle in handles.values():
-        handle.close()
-    return {name.rsplit("_", 1)[1]: sum(1 for _ in (folder / name).open()) for name in names.values()}, sample
 
 
 def measure(conversations: int) -> dict[str, Any]:
@@ -97,6 +36,7 @@ def measure(conversations: int) -> dict[str, Any]:
     from lib.migration.report import Report
     from lib.migration.run import Job, run
     from lib.store import imported, table
+    from tests import varied
 
     calls: Counter[str] = Counter()
     written: Counter[str] = Counter()
@@ -107,7 +47,7 @@ def measure(conversations: int) -> dict[str, Any]:
             written["items"] += sum(len(requests) for requests in params["RequestItems"].values())
 
     with tempfile.TemporaryDirectory(prefix="bench-import-") as folder:
-        lines, sample = _source_files(conversations, Path(folder))
+        lines, sample = varied.write_export(Path(folder), conversations, SOURCE)
         client = table.client()
         client.meta.events.register("before-parameter-build.dynamodb", count)
         try:
@@ -121,7 +61,7 @@ def measure(conversations: int) -> dict[str, Any]:
             client.meta.events.unregister("before-parameter-build.dynamodb", count)
     requests = calls["BatchWriteItem"]
     t = report.tally
-    assert t.imported == conversations and written["items"] == conversations * ITEMS_PER_CONVERSATION, \
+    assert t.imported == conversations and written["items"] == conversations * varied.ITEMS_PER_CONVERSATION, \
         (t.as_dict(), written)
     now = _now()
     stored = imported.stored_conversations(TARGET, list(sample))

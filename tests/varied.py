@@ -7,7 +7,9 @@ attributes as numbers and as strings. Works with any client of tests.verbs.Verbs
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 T = "2026-03-0{day}T{hour:02d}:{minute:02d}:00.000Z"
@@ -127,3 +129,72 @@ def routes(ids: dict[str, str]) -> list[str]:
                   "export_content=true&started_from=2026-03-02T00:00:00Z&started_to=2026-03-04T00:00:00Z"):
         paths.append(f"/maintenance/services/stream?{WINDOW}&{query}")
     return paths
+
+
+# ---------------------------------------------------------------- many conversations, straight to files
+
+
+ITEMS_PER_CONVERSATION = 5
+BASE_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+EXPIRES_MS = 1_893_456_000_000  # 2030-01-01T00:00:00Z
+
+
+def stored_conversation(tenant: str, number: int, now: int) -> tuple[Any, list[Any]]:
+    """A service with two states and two tasks, as the API stores them (half of them completed)."""
+    from lib.clock import format_ms
+    from lib.store.items import Expiry, ServiceItem, StateItem, TaskItem
+
+    start = BASE_MS + number * 1000  # the same number is the same conversation, whenever written
+    service_id = str(((start - 1_577_836_800_000) << 21) | (number % 2_000_000 + 1))
+    expiry = Expiry(EXPIRES_MS, True)
+    done = number % 2 == 0
+
+    def event(ms: int) -> dict[str, Any]:
+        return {"timestamp": format_ms(ms), "interaction_id": f"i-{number}", "media_type": "voice"}
+
+    ends = {"completed": event(start + 60_000), "completed_ms": start + 60_000, "disposition": "ok"} if done else {}
+    service = ServiceItem(tenant=tenant, service_id=service_id, customer_id=f"customer-{number % 997}",
+                          service_type="billing", started=event(start), started_ms=start, last_write_ms=now,
+                          expires_ms=expiry.expires_ms, expiry_explicit=True, expire_at=expiry.ttl(now),
+                          children_ttl=expiry.children_ttl(now), state_seq=2, task_seq=2, cascading={},
+                          ext={"channel": json.dumps("ivr"), "order": json.dumps({"id": number, "lines": [1, 2]})},
+                          **ends)
+    common = {"tenant": tenant, "service_id": service_id, "expire_at": service.children_ttl}
+    children = [
+        StateItem(state_id=1, state_type="identify", started=event(start + 1000), started_ms=start + 1000,
+                  completed=event(start + 2000), completed_ms=start + 2000, attached=1,
+                  ext={"step": "1"}, **common),
+        StateItem(state_id=2, state_type="solve", previous_state_id=1, started=event(start + 2000),
+                  started_ms=start + 2000, **common),
+        TaskItem(task_id=1, task_type="lookup", state_id=1, started=event(start + 1500), started_ms=start + 1500,
+                 completed=event(start + 1800), completed_ms=start + 1800, ext={"tool": json.dumps("crm")}, **common),
+        TaskItem(task_id=2, task_type="survey", started=event(start + 3000), started_ms=start + 3000, **common),
+    ]
+    return service, children
+
+
+def write_export(folder: Path, conversations: int, tenant: str = "source|") -> tuple[dict[str, int], dict[str, Any]]:
+    """Export files of N conversations in `folder`, written as the export writes them (each record is
+    the view lib.rules.conversation shows, with all its attached data; the names of
+    lib.rules.maintenance.file_names); returns the lines of each file and a sample of conversations."""
+    from lib import clock
+    from lib.rules.conversation import Conversation
+    from lib.rules.maintenance import ATTACHED, file_names
+
+    now = clock.now_ms()
+    names = file_names(now, "json")
+    folder.mkdir(parents=True, exist_ok=True)
+    handles = {kind: (folder / name).open("w", encoding="utf-8") for kind, name in names.items()}
+    sample: dict[str, Any] = {}
+    for number in range(conversations):
+        service, children = stored_conversation(tenant, number, now)
+        conversation = Conversation(service, now).add(children)
+        handles["services"].write(json.dumps(conversation.service_view(ATTACHED), ensure_ascii=False) + "\n")
+        for child in children:
+            kind = "states" if child.KIND == "state" else "tasks"
+            handles[kind].write(json.dumps(conversation.view(child, ATTACHED), ensure_ascii=False) + "\n")
+        if number % max(2, conversations // 10) < 2:  # about 20, half of them active
+            sample[service.service_id] = (service, children)
+    for handle in handles.values():
+        handle.close()
+    return {name.rsplit("_", 1)[1]: sum(1 for _ in (folder / name).open()) for name in names.values()}, sample

@@ -192,7 +192,7 @@ def _main(args: argparse.Namespace) -> int:
     from lib.migration.pace import Pace
     from lib.migration.progress import Progress
     from lib.migration.report import Report, Tally
-    from lib.migration.run import Job, run
+    from lib.migration.run import BATCH, Job, run
     from lib.migration.source import SourceError
     from lib.settings import settings
     from lib.store import imported
@@ -232,7 +232,7 @@ def _main(args: argparse.Namespace) -> int:
             report.resumed_from = f"{point.path} ({report.tally.read:,} conversations read before)"
             print(f"cs-import: resuming from {point.path}", file=sys.stderr)
     job = Job(source, tenant_key(contact_center, group), policy, report, point, args.dry_run, Pace(args.rate),
-              Progress(mode=args.progress))
+              Progress(mode=args.progress), batch=args.page_size if args.url else BATCH)
     code = 0
     try:
         run(job)

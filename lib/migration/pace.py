@@ -32,6 +32,7 @@ class Pace:
     allowed: float | None = None
     throttles: int = 0
     slept_s: float = 0.0
+    lowest: float | None = None  # the slowest rate throttling brought it to
     _tokens: float = float(FULL_REQUEST)
     _last: float | None = None
     _recent: deque[tuple[float, int]] = field(default_factory=deque)
@@ -63,6 +64,7 @@ class Pace:
         self.throttles += 1
         current = self.allowed if self.allowed is not None else self.observed_rate() or UNKNOWN_RATE
         self.allowed = max(MIN_RATE, current / 2)
+        self.lowest = self.allowed if self.lowest is None else min(self.lowest, self.allowed)
         self._tokens = min(self._tokens, float(FULL_REQUEST))
 
     def written(self, items: int) -> None:

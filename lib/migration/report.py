@@ -73,6 +73,8 @@ class Report:
     unattached: list[dict[str, Any]] = field(default_factory=list)
     writes: dict[str, int] = field(default_factory=dict)
     throttles: int = 0
+    slowed_to: float | None = None  # items a second, after throttling
+    rate_limit: float | None = None
     seconds: float = 0.0
     run_conversations: int = 0  # handled by this run (a resumed run does not count the earlier ones)
     resumed_from: str | None = None
@@ -107,7 +109,9 @@ class Report:
             "failed": t.failed,
             "unattached_records": len(self.unattached),
             "problems": t.problems + self.unattached,
-            "writes": {**self.writes, "items_per_request": self.items_per_write_request(), "throttled": self.throttles},
+            "writes": {**self.writes, "items_per_request": self.items_per_write_request(), "throttled": self.throttles,
+                       "rate_limit": self.rate_limit,
+                       "slowed_to": round(self.slowed_to, 1) if self.slowed_to is not None else None},
             "seconds": round(self.seconds, 3), "conversations_per_second": self.conversations_per_second(),
         }
 
@@ -134,7 +138,10 @@ class Report:
                          "belong to)")
         if self.writes.get("requests"):
             lines.append(f"  writes    {self.writes['requests']:,} BatchWriteItem requests, "
-                         f"{self.items_per_write_request()} items a request, {self.throttles:,} throttled")
+                         f"{self.items_per_write_request()} items a request"
+                         + (f", at most {self.rate_limit:g} items a second" if self.rate_limit else "")
+                         + (f"; throttled {self.throttles:,} times, slowed down to {self.slowed_to:,.0f} items a second"
+                            if self.throttles else ""))
         rate = self.conversations_per_second()
         lines.append(f"  time      {self.seconds:.1f} s" + (f", {rate:,} conversations a second" if rate else ""))
         problems = t.problems + self.unattached

@@ -58,7 +58,8 @@ class _Open:
 
     position: dict[str, Any] | None
     tally: Tally = field(default_factory=Tally)
-    outstanding: int = 0
+    outstanding: int = 0  # conversations handed to the writer and not yet stored or refused
+    sealed: bool = False  # every conversation of it has been handled (written, skipped or queued)
     ids: set[str] = field(default_factory=set)
 
 
@@ -86,6 +87,7 @@ class _Run:
             current = _Open(batch.position)
             self.open.append(current)
             self._handle(batch.units, current)
+            current.sealed = True
             self._settle()
         if self.writer is not None:
             self.writer.flush()
@@ -103,6 +105,8 @@ class _Run:
         if self.writer is not None:
             report.writes = self.writer.stats.as_dict()
         report.throttles = self.job.pace.throttles
+        report.slowed_to = self.job.pace.lowest
+        report.rate_limit = self.job.pace.limit
 
     def _show(self, final: bool = False) -> None:
         progress = self.job.progress
@@ -117,7 +121,7 @@ class _Run:
     def _settle(self) -> None:
         """Commit the leading batches that are wholly stored; save the checkpoint after the last."""
         moved = False
-        while self.open and self.open[0].outstanding == 0:
+        while self.open and self.open[0].sealed and self.open[0].outstanding == 0:
             done = self.open.popleft()
             self.committed.add(done.tally)
             if self.job.checkpoint is not None:
@@ -219,12 +223,17 @@ class _Run:
         def done() -> None:
             batch.tally.imported += 1
             batch.tally.imported_items += conversation.items
-            batch.outstanding -= 1
+            settled()
 
         def failed(reason: str) -> None:
             batch.tally.failed += 1
             batch.tally.problem(FAILED, service_id, where, reason)
+            settled()
+
+        def settled() -> None:
             batch.outstanding -= 1
+            if batch.outstanding == 0 and batch.sealed:
+                self._settle()  # the checkpoint moves as soon as a batch is wholly stored
 
         self.writer.add(conversation.service, conversation.children, done, failed)
 

@@ -1,0 +1,487 @@
+"""Import (§11) in process, on moto: safe to run twice and to stop (resume from the checkpoint, never
+a half-imported conversation visible), dry run, conflicts never overwritten, every kind of bad record
+reported where it was read, the rate limit, throttling back-off, the JSON report, S3 and the export
+stream as sources, and imported conversations treated by maintenance as the API's own."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from lib import clock
+from lib.migration import command
+from lib.migration.mapping import shown
+from lib.rules import maintenance
+from lib.store import imported, table
+from lib.store.items import tenant_key
+from tests import varied
+
+TARGET = {"ContactCenterId": "target"}
+TARGET_KEY = tenant_key("target", None)
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def export(workdir):
+    """Export files of 250 conversations (3 batches of 100) in ./exports: (lines, sample)."""
+    return varied.write_export(workdir / "exports", 250)
+
+
+class Outcome:
+    def __init__(self, code: int, out: str, report: dict[str, Any]):
+        self.code, self.out, self.report = code, out, report
+
+    def where(self, reason: str) -> dict[str, str]:
+        return {p["where"]: p["problem"] for p in self.report["problems"] if p["reason"] == reason}
+
+
+def cs_import(capsys, *args: str, report: str = "report.json") -> Outcome:
+    code = command.main(["--table", os.environ["TABLE_NAME"], "--progress", "none", "--contact-center", "target",
+                         "--report", report, *args])
+    out = capsys.readouterr().out
+    return Outcome(code, out, json.loads(Path(report).read_text()))
+
+
+def conversations(items, tenant: str = TARGET_KEY) -> dict[str, dict[str, list]]:
+    """What the table holds for a tenant, by conversation: its items by type."""
+    found: dict[str, dict[str, list]] = {}
+    for item in items():
+        if item["PK"].startswith(tenant + "#C#"):
+            found.setdefault(item["PK"].rsplit("#", 1)[1], {}).setdefault(item["type"], []).append(item)
+    return found
+
+
+def active(export) -> list[str]:
+    """Service ids of the sample whose service is active."""
+    return [sid for sid, (service, _) in export[1].items() if service.completed_ms is None]
+
+
+# ---------------------------------------------------------------- run twice, stop, resume
+
+
+def test_run_twice_imports_nothing_twice(api, export, capsys, items):
+    first = cs_import(capsys, "--files", "exports")
+    assert first.code == 0, first.out
+    assert first.report["imported"] == {"conversations": 250, "items": 1250}
+    assert first.report["writes"]["items_per_request"] >= 20
+    stored = items()
+    second = cs_import(capsys, "--files", "exports")
+    assert second.code == 0, second.out
+    assert second.report["imported"]["conversations"] == 0
+    assert second.report["skipped"]["already present"] == 250 and second.report["skipped"]["total"] == 250
+    assert second.report["writes"].get("requests", 0) == 0
+    assert items() == stored  # nothing written again
+
+
+def test_interrupted_run_resumes_from_its_checkpoint_and_never_shows_half_a_conversation(
+        api, export, capsys, items, monkeypatch):
+    lines, sample = export
+    sent = {"n": 0}
+    real = table.call
+
+    def interrupt_after_35_requests(operation, **kwargs):
+        if operation == "batch_write_item":
+            sent["n"] += 1
+            if sent["n"] > 35:
+                raise KeyboardInterrupt
+        return real(operation, **kwargs)
+
+    monkeypatch.setattr(table, "call", interrupt_after_35_requests)
+    stopped = cs_import(capsys, "--files", "exports")
+    assert stopped.code == 130 and stopped.report["stopped"] == "interrupted"
+    assert "run the same command again to resume" in stopped.out
+    checkpoint = json.loads(Path(stopped.report["checkpoint"]).read_text())
+    assert checkpoint["finished"] is False and checkpoint["position"]["line"] in (100, 200)  # whole batches done
+
+    # Nothing half-imported is visible: a service item exists only with all its children.
+    held = conversations(items)
+    visible = [sid for sid, kinds in held.items() if "service" in kinds]
+    assert 100 <= len(visible) < 250
+    for sid in visible:
+        assert len(held[sid].get("state", [])) == 2 and len(held[sid].get("task", [])) == 2, sid
+    invisible = [sid for sid in held if sid not in visible]
+    assert invisible, "the interruption fell between children and their service items"
+    for sid in invisible:
+        assert api.get(f"/services/{sid}", headers=TARGET).status == 404
+
+    monkeypatch.setattr(table, "call", real)
+    resumed = cs_import(capsys, "--files", "exports")
+    assert resumed.code == 0, resumed.out
+    assert "resumed from" in resumed.out
+    assert resumed.report["read"]["conversations"] == 250  # counted once across both attempts
+    assert resumed.report["imported"] == {"conversations": 250, "items": 1250}
+    assert resumed.report["skipped"]["total"] == 0
+    now = clock.now_ms()
+    stored = imported.stored_conversations(TARGET_KEY, list(sample))
+    for sid, (service, children) in sample.items():
+        assert shown(*stored[sid], now) == shown(service, children, now)
+    assert len(conversations(items)) == 250
+
+
+def test_dry_run_writes_nothing_and_says_what_it_would_do(api, export, capsys, items, workdir):
+    cs_import(capsys, "--files", "exports")  # everything there once
+    assert api.post(f"/services/{active(export)[0]}/end", headers=TARGET).status == 204  # changed since: a conflict
+    varied.write_export(workdir / "more", 300)  # the same 250, and 50 more
+    before, checkpoints = items(), {p: p.read_text() for p in (workdir / ".cs-import").iterdir()}
+    dry = cs_import(capsys, "--files", "more", "--dry-run")
+    assert dry.code == 1, dry.out  # a conflict was found
+    assert dry.report["dry_run"] is True and "dry run (nothing written)" in dry.out
+    assert dry.report["imported"] == {"conversations": 50, "items": 250}
+    assert "would import 50 conversations" in dry.out
+    assert dry.report["skipped"]["already present"] == 249 and dry.report["skipped"]["exists with other content"] == 1
+    assert items() == before
+    assert {p: p.read_text() for p in (workdir / ".cs-import").iterdir()} == checkpoints  # no checkpoint either
+
+
+def test_a_service_id_with_other_content_is_reported_and_never_overwritten(api, export, capsys, items):
+    cs_import(capsys, "--files", "exports")
+    changed = sorted(active(export)[:2])
+    assert api.post(f"/services/{changed[0]}/tasks/2/end", {"disposition": "x"}, headers=TARGET).status == 204
+    assert api.put(f"/services/{changed[1]}/extensions/channel", "web", headers=TARGET).status == 200
+    before = {sid: api.get(f"/services/{sid}?extensions=*&active_tasks=true&completed_tasks=true",
+                           headers=TARGET).json for sid in changed}
+    again = cs_import(capsys, "--files", "exports")
+    assert again.code == 1
+    assert again.report["skipped"]["exists with other content"] == 2
+    assert again.report["skipped"]["already present"] == 248
+    conflicts = [p for p in again.report["problems"] if p["reason"] == "exists with other content"]
+    assert sorted(p["service_id"] for p in conflicts) == changed
+    assert all(p["where"].endswith(tuple(f"line {n}" for n in range(1, 251))) for p in conflicts)
+    for sid in changed:
+        assert api.get(f"/services/{sid}?extensions=*&active_tasks=true&completed_tasks=true",
+                       headers=TARGET).json == before[sid]
+
+
+# ---------------------------------------------------------------- bad records
+
+
+def _rewrite(path: Path, change) -> None:
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(change(lines)) + "\n")
+
+
+def test_bad_records_are_reported_where_they_are_and_the_rest_is_imported(api, workdir, capsys):
+    varied.write_export(workdir / "exports", 8)
+    names = {p.name.rsplit("_", 1)[1]: p for p in (workdir / "exports").iterdir()}
+    services = [json.loads(line) for line in names["services.jsonl"].read_text().splitlines()]
+    ids = [s["service_id"] for s in services]
+
+    def bad_services(lines):
+        lines[1] = lines[1][:60]  # conversation 2: cut short, not JSON (its id is still readable)
+        record = json.loads(lines[2])
+        record["started"]["timestamp"] = "yesterday"  # conversation 3: a timestamp that does not parse
+        lines[2] = json.dumps(record)
+        record = json.loads(lines[3])
+        del record["service_id"]  # conversation 4: no id (its states and tasks then belong to nothing)
+        lines[3] = json.dumps(record)
+        return lines[:6] + [""] + lines[6:]  # a blank line is no record
+
+    def bad_states(lines):
+        record = json.loads(lines[10])  # conversation 6's first state: no state_id
+        del record["state_id"]
+        lines[10] = json.dumps(record)
+        return lines + [json.dumps({"state_id": 1, "service_id": "123", "started": {"timestamp": varied.at(1)}})]
+
+    def bad_tasks(lines):
+        record = json.loads(lines[8])  # conversation 5's first task: in a state it does not have
+        record["state_id"] = 9
+        lines[8] = json.dumps(record)
+        return lines + ["{this is not json"]
+
+    _rewrite(names["services.jsonl"], bad_services)
+    _rewrite(names["states.jsonl"], bad_states)
+    _rewrite(names["tasks.jsonl"], bad_tasks)
+
+    outcome = cs_import(capsys, "--files", "exports")
+    assert outcome.code == 1, outcome.out
+    assert outcome.report["read"]["conversations"] == 8
+    assert outcome.report["imported"]["conversations"] == 3  # 1, 7 and 8
+    assert outcome.report["skipped"]["bad record"] == 5
+    bad = outcome.where("bad record")
+    prefix = names["services.jsonl"].name.rsplit("_", 1)[0]
+    assert bad[f"{prefix}_services.jsonl line 2"] == "not valid JSON"
+    assert bad[f"{prefix}_services.jsonl line 3"].startswith("started.timestamp: 'yesterday' is not a timestamp")
+    assert bad[f"{prefix}_services.jsonl line 4"] == "service_id: missing or not a service id"
+    assert bad[f"{prefix}_tasks.jsonl line 9"] == "state_id: state 9 is not in the conversation"
+    assert bad[f"{prefix}_states.jsonl line 11"].startswith("state: state_id: Field required")
+    unattached = outcome.where("unattached record")
+    assert unattached[f"{prefix}_states.jsonl line 17"] == "service 123 is not in the services file"
+    assert unattached[f"{prefix}_tasks.jsonl line 17"] == "not valid JSON"
+    assert unattached[f"{prefix}_states.jsonl line 7"] == f"service {ids[3]} is not in the services file"
+    assert outcome.report["unattached_records"] == 6  # conversation 4's four records, the orphan, the broken line
+    by_problem = {p["where"]: p["service_id"] for p in outcome.report["problems"]}
+    assert by_problem[f"{prefix}_services.jsonl line 2"] == ids[1]  # charged to its conversation
+    for number, sid in enumerate(ids):
+        status = api.get(f"/services/{sid}", headers=TARGET).status
+        assert status == (200 if number in (0, 6, 7) else 404), (number, status)
+    assert "problems (" in outcome.out and "not valid JSON" in outcome.out
+
+    # Fixed and run again: the skipped conversations come in, the others are already present.
+    varied.write_export(workdir / "fixed", 8)
+    again = cs_import(capsys, "--files", "fixed")
+    assert again.code == 0, again.out
+    assert again.report["imported"]["conversations"] == 5
+    assert again.report["skipped"] == {"total": 3, "already present": 3, "exists with other content": 0,
+                                       "expired": 0, "bad record": 0}
+
+
+# ---------------------------------------------------------------- pace: rate limit, throttling
+
+
+def _timed_writes(monkeypatch, answer=None) -> list[tuple[float, int]]:
+    """Record (time, items) of every BatchWriteItem; `answer(n, kwargs)` may refuse or shorten one."""
+    sent: list[tuple[float, int]] = []
+    real = table.call
+
+    def call(operation, **kwargs):
+        if operation == "batch_write_item":
+            sent.append((time.monotonic(), len(next(iter(kwargs["RequestItems"].values())))))
+            if answer is not None:
+                replaced = answer(len(sent), kwargs)
+                if replaced is not None:
+                    return replaced
+        return real(operation, **kwargs)
+
+    monkeypatch.setattr(table, "call", call)
+    return sent
+
+
+def test_the_write_rate_stays_within_the_limit(api, workdir, capsys, monkeypatch):
+    varied.write_export(workdir / "exports", 30)  # 150 items
+    sent = _timed_writes(monkeypatch)
+    outcome = cs_import(capsys, "--files", "exports", "--rate", "50")
+    assert outcome.code == 0, outcome.out
+    first = sent[0][0]
+    total = 0
+    for at, count in sent:
+        total += count
+        assert total <= 25 + 50 * (at - first) + 1, (total, at - first)  # one request's burst, then 50 a second
+    assert sent[-1][0] - first >= (150 - 25) / 50 * 0.95
+    assert outcome.report["writes"]["rate_limit"] == 50
+    assert "at most 50 items a second" in outcome.out
+
+
+def _refuse(code: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": "slow down"}}, "BatchWriteItem")
+
+
+def test_throttling_slows_the_import_down_and_loses_nothing(api, export, capsys, monkeypatch):
+    real = table.call
+
+    def throttle(n, kwargs):
+        if n in (1, 4):
+            raise _refuse("ProvisionedThroughputExceededException")
+        if n == 2:
+            raise _refuse("ThrottlingException")
+        if n in (3, 6):  # the table takes 10 items, hands the rest back
+            requests = next(iter(kwargs["RequestItems"].values()))
+            real("batch_write_item", RequestItems={table.table_name(): requests[:10]})
+            return {"UnprocessedItems": {table.table_name(): requests[10:]}}
+        return None
+
+    sent = _timed_writes(monkeypatch, throttle)
+    outcome = cs_import(capsys, "--files", "exports")
+    assert outcome.code == 0, outcome.out
+    assert outcome.report["imported"] == {"conversations": 250, "items": 1250}
+    writes = outcome.report["writes"]
+    assert writes["throttled"] == 5 and writes["resent_items"] == 25 * 3 + 15 * 2
+    assert writes["slowed_to"] is not None and writes["slowed_to"] < 100  # halved at each push-back
+    assert writes["requests"] == len(sent) and writes["items"] == 1250
+    assert "throttled 5 times, slowed down to" in outcome.out
+    gaps = [b[0] - a[0] for a, b in zip(sent[:6], sent[1:7])]
+    assert gaps[2] > gaps[0] > 0.02  # growing pauses before sending again
+    now = clock.now_ms()
+    stored = imported.stored_conversations(TARGET_KEY, list(export[1]))
+    for sid, (service, children) in export[1].items():
+        assert shown(*stored[sid], now) == shown(service, children, now)
+
+
+def test_an_import_the_table_keeps_refusing_stops_and_resumes_later(api, export, capsys, monkeypatch):
+    monkeypatch.setattr(imported, "ATTEMPTS", 3)
+    real = table.call
+
+    def refuse_after_30(n, kwargs):
+        if n > 30:
+            raise _refuse("ThrottlingException")
+
+    _timed_writes(monkeypatch, refuse_after_30)
+    stopped = cs_import(capsys, "--files", "exports")
+    assert stopped.code == 3
+    assert stopped.report["stopped"].startswith("DynamoDB refused a write 3 times (ThrottlingException)")
+    assert 0 < stopped.report["imported"]["conversations"] < 250
+    monkeypatch.setattr(table, "call", real)
+    resumed = cs_import(capsys, "--files", "exports")
+    assert resumed.code == 0 and resumed.report["imported"]["conversations"] == 250, resumed.out
+
+
+# ---------------------------------------------------------------- the report
+
+
+def test_the_json_report_says_everything_the_text_does(api, export, capsys, workdir):
+    outcome = cs_import(capsys, "--files", "exports")
+    report = outcome.report
+    assert set(report) >= {"source", "target", "dry_run", "finished", "read", "imported", "skipped", "failed",
+                           "unattached_records", "problems", "writes", "seconds", "conversations_per_second",
+                           "checkpoint"}
+    assert report["finished"] is True and report["stopped"] is None and report["failed"] == 0
+    assert report["read"] == {"conversations": 250, "records": {"service": 250, "state": 500, "task": 500}}
+    assert report["source"].startswith(str(workdir / "exports")) and "target" in report["target"]
+    assert report["writes"]["requests"] == 51 and report["writes"]["items_per_request"] == 24.51
+    assert report["conversations_per_second"] > 0
+    text = outcome.out
+    assert "read      250 conversations (250 service, 500 state, 500 task)" in text
+    assert "imported  250 conversations (1,250 items)" in text
+    assert "51 BatchWriteItem requests, 24.51 items a request" in text
+
+
+# ---------------------------------------------------------------- sources: S3, the export stream
+
+
+def test_export_files_in_s3_and_a_resume_that_reads_from_where_it_stopped(api, export, capsys, workdir, monkeypatch):
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="exports-bucket")
+    for path in (workdir / "exports").iterdir():
+        s3.upload_file(str(path), "exports-bucket", f"cs/2026/{path.name}")
+    s3.put_object(Bucket="exports-bucket", Key="cs/2026/export20200101_000000_000_services.csv", Body=b"old")
+    ranges = []
+    real_get = s3.get_object
+
+    sent = {"n": 0}
+    real = table.call
+
+    def interrupt(operation, **kwargs):
+        if operation == "batch_write_item":
+            sent["n"] += 1
+            if sent["n"] == 35:
+                raise KeyboardInterrupt
+        return real(operation, **kwargs)
+
+    monkeypatch.setattr(table, "call", interrupt)
+    import lib.migration.files as files_module
+
+    def client(profile=None, region=None):
+        def get_object(**kwargs):
+            ranges.append(kwargs.get("Range"))
+            return real_get(**kwargs)
+        s3.get_object = get_object
+        return s3
+
+    monkeypatch.setattr(files_module, "_s3", client)
+    stopped = cs_import(capsys, "--files", "s3://exports-bucket/cs/2026/")
+    assert stopped.code == 130
+    resumed = cs_import(capsys, "--files", "s3://exports-bucket/cs/2026/")
+    assert resumed.code == 0, resumed.out
+    assert resumed.report["imported"]["conversations"] == 250
+    assert resumed.report["source"].startswith("s3://exports-bucket/cs/2026/export")
+    assert any(r and r.startswith("bytes=") for r in ranges)  # the resumed run read the rest only
+    now = clock.now_ms()
+    stored = imported.stored_conversations(TARGET_KEY, list(export[1]))
+    assert all(shown(*stored[sid], now) == shown(s, c, now) for sid, (s, c) in export[1].items())
+
+
+class _Response:
+    """What urllib.request.urlopen returns, for a reply of the in-process API."""
+
+    def __init__(self, reply):
+        self.reply = reply
+        self.headers = http.client.HTTPMessage()
+        for name, value in reply.headers.items():
+            self.headers[name] = value
+
+    def read(self) -> bytes:
+        return self.reply.text.encode()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_the_export_stream_of_a_running_context_services_is_a_source(api, capsys, frozen, monkeypatch):
+    import io
+    import urllib.error
+
+    import lib.migration.stream as stream_module
+
+    source = {"ContactCenterId": "source-cc", "GroupId": "g1"}
+    ids = varied.create(api, source, frozen.advance)
+    seen: list[tuple[str, dict]] = []
+
+    def urlopen(request, timeout):
+        url = request.full_url
+        headers = dict(request.header_items())
+        seen.append((url, headers))
+        reply = api.get(url.split("/genesys/1/cs", 1)[1], headers=headers)
+        if reply.status >= 400:
+            raise urllib.error.HTTPError(url, reply.status, "refused", None, io.BytesIO(reply.text.encode()))
+        return _Response(reply)
+
+    monkeypatch.setattr(stream_module.urllib.request, "urlopen", urlopen)
+    outcome = cs_import(capsys, "--url", "http://source.example/genesys/1/cs", "--source-contact-center", "source-cc",
+                        "--source-group", "g1", "--page-size", "3")
+    assert outcome.code == 0, outcome.out
+    assert outcome.report["imported"]["conversations"] == len(ids)
+    assert len(seen) == 3 and all("export_content=true" in url and "limit=3" in url for url, _ in seen)
+    assert all(h.get("Contactcenterid") == "source-cc" and h.get("Groupid") == "g1" for _, h in seen)
+    for path in varied.routes(ids):
+        a, b = api.get(path, headers=source), api.get(path, headers=TARGET)
+        assert (b.status, b.json) == (a.status, a.json), path
+
+    refused = cs_import(capsys, "--url", "http://source.example/genesys/1/cs", "--time-from", "2030-01-01T00:00:00Z",
+                        "--time-to", "2029-01-01T00:00:00Z", report="refused.json")
+    assert refused.code == 3
+    assert "400 ValidationException: time_from: the window starts after time_to" in refused.report["stopped"]
+
+
+# ---------------------------------------------------------------- imported conversations in maintenance
+
+
+def test_maintenance_completes_purges_and_exports_imported_conversations_as_its_own(api, export, capsys, frozen):
+    outcome = cs_import(capsys, "--files", "exports", "--auto-complete-after", "60")
+    assert outcome.code == 0, outcome.out
+    active_ids = active(export)
+    assert api.get(f"/services/{active_ids[0]}", headers=TARGET).json.get("completed") is None
+    frozen.advance(61)
+    shown_now = api.get(f"/services/{active_ids[0]}", headers=TARGET).json
+    assert shown_now["completed"] == {"timestamp": clock.format_ms(frozen.now - 1000)}  # import + 60 s
+    recorded = maintenance.scheduled(None)
+    assert recorded["auto_completed"] == 125  # every imported active service, from the due index
+    assert api.get(f"/services/{active_ids[0]}", headers=TARGET).json == shown_now
+    completed = api.get("/customers/customer-1/services/completed", headers=TARGET)
+    assert [s["service_id"] for s in completed.json] == [varied.stored_conversation("x", 1, 0)[0].service_id]
+
+    purge = api.post("/maintenance/purge", {"limit": "2027-01-01T00:00:00Z", "operation": "purge.service.completed"},
+                     headers=TARGET)
+    assert purge.status == 200 and purge.json == {"purged": 250}
+    assert api.get(f"/services/{active_ids[0]}", headers=TARGET).status == 404
+    stream = api.get(f"/maintenance/services/stream?{varied.WINDOW}", headers=TARGET)
+    assert stream.json == []
+
+
+def test_state_and_task_ids_continue_after_the_imported_ones(api, export, capsys):
+    cs_import(capsys, "--files", "exports")
+    sid = active(export)[0]
+    state = api.post(f"/services/{sid}/states/start", {"state_type": "next", "previous_state_id": 2}, headers=TARGET)
+    task = api.post(f"/services/{sid}/tasks/start", {"task_type": "t", "state_id": 2}, headers=TARGET)
+    assert (state.status, state.json, task.status, task.json) == (201, {"state_id": 3}, 201, {"task_id": 3})
+    # The imported state's count of attached tasks holds: its end completes every task in it.
+    assert api.post(f"/services/{sid}/states/2/end", headers=TARGET).status == 204
+    assert api.get(f"/services/{sid}/tasks/3", headers=TARGET).json["completed"]
+    composite = api.post("/services_composite/start", {"services": [
+        {"service": {"customer_id": "customer-1", "service_type": "billing"}, "state": {"state_type": "solve"}}]},
+        headers=TARGET)
+    assert composite.json["services"][0]["service_id"] == sid  # composite starts find an imported active service
