@@ -48,7 +48,9 @@ def parser() -> argparse.ArgumentParser:
     source.add_argument("--time-from", default=STREAM_FROM, help=f"stream window start (default {STREAM_FROM})")
     source.add_argument("--time-to", help="stream window end (default: when the import starts)")
     source.add_argument("--filter-events", choices=("any", "started", "completed"), default="any")
-    source.add_argument("--page-size", type=int, default=100, help="services a stream page (1-1000, default 100)")
+    source.add_argument("--batch", "--page-size", dest="batch", type=int, default=100, metavar="N",
+                        help="conversations read and checked at a time: a stream page, or lines of the services "
+                        "file (1-1000, default 100); the checkpoint moves a batch at a time")
     sign = source.add_mutually_exclusive_group()
     sign.add_argument("--sign", action="store_true", default=None, help="sign stream requests with SigV4 "
                       "(default: when the URL is an execute-api host)")
@@ -139,8 +141,6 @@ def build_source(args: argparse.Namespace) -> Any:
     if args.files:
         s3 = files._s3(args.source_profile, args.source_region) if args.files.startswith("s3://") else None
         return files.FileSource(files.locate(args.files, args.set, s3), s3)
-    if not 1 <= args.page_size <= 1000:
-        raise Refused("--page-size: 1-1000")
     try:
         time_from = format_ms(parse_timestamp(args.time_from, "--time-from"))
         time_to = format_ms(parse_timestamp(args.time_to, "--time-to") if args.time_to else now_ms())
@@ -192,7 +192,7 @@ def _main(args: argparse.Namespace) -> int:
     from lib.migration.pace import Pace
     from lib.migration.progress import Progress
     from lib.migration.report import Report, Tally
-    from lib.migration.run import BATCH, Job, run
+    from lib.migration.run import Job, run
     from lib.migration.source import SourceError
     from lib.settings import settings
     from lib.store import imported
@@ -201,6 +201,8 @@ def _main(args: argparse.Namespace) -> int:
     try:
         contact_center = _tenant(args.contact_center, "--contact-center")
         group = _tenant(args.group, "--group")
+        if not 1 <= args.batch <= 1000:
+            raise Refused("--batch: 1-1000")
         if args.rate is not None and args.rate <= 0:
             raise Refused("--rate: a positive number of items a second")
         target = configure_target(args)
@@ -232,7 +234,7 @@ def _main(args: argparse.Namespace) -> int:
             report.resumed_from = f"{point.path} ({report.tally.read:,} conversations read before)"
             print(f"cs-import: resuming from {point.path}", file=sys.stderr)
     job = Job(source, tenant_key(contact_center, group), policy, report, point, args.dry_run, Pace(args.rate),
-              Progress(mode=args.progress), batch=args.page_size if args.url else BATCH)
+              Progress(mode=args.progress), batch=args.batch)
     code = 0
     try:
         run(job)
