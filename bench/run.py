@@ -162,7 +162,7 @@ def main() -> None:
 
     from moto import mock_aws
 
-    from bench import coldstart, growth, maintenance, operations, profile, reasons, rule, scaling
+    from bench import coldstart, growth, imports, maintenance, operations, profile, reasons, rule, scaling
     from local import embedded_dynamodb, template
 
     reps = 1 if quick else 15
@@ -244,6 +244,8 @@ def main() -> None:
                             "status": results["maintenance"]["purge"]["status"]}
         harness.label_case("authorization")
         results["authorization"] = authorization.measure(api, f"/services/{active}", reps)
+        phase("import")  # bench/imports.py: cs-import of export files into an empty tenant
+        results["import"] = imports.measure(300 if quick else 10_000)
 
     results["calls_hooked_clients"] = TRACKER.clients
     results["grant_lookups"] = {"total": TRACKER.side_total,

@@ -1,10 +1,11 @@
 """The write rate of an import: at most the operator's limit (items a second), and slower for a while
-whenever DynamoDB pushes back (adaptive back-off: the allowed rate halves at each throttling answer
-and grows again by 5 % a request that goes through, up to the limit).
+whenever DynamoDB pushes back (adaptive back-off: the allowed rate halves at a throttling answer
+and grows again by 5 % + 5 items a second with each request that goes through, up to the limit).
 
 A token bucket: a request of n items waits until n tokens are there; tokens accrue at the allowed
 rate, up to one second's worth (at least one full request), and the bucket starts with one request's
-worth, so over any T seconds at most `rate × T + 25` items are written.
+worth, so over any T seconds at most `rate × T + 25` items are written. Push-backs close together
+(within a second: the same congestion, seen by the requests already on their way) halve it once.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from dataclasses import dataclass, field
 
 FULL_REQUEST = 25
 MIN_RATE = 1.0  # items a second: the floor of the adaptive back-off
-RECOVERY = 0.05  # growth of the allowed rate after each request that went through
+RECOVERY = 0.05  # growth of the allowed rate after each request that went through: 5 % ...
+RECOVERY_ITEMS = 5.0  # ... plus 5 items a second, so a low rate recovers in tens of requests, not hundreds
+CUT_INTERVAL_S = 1.0  # push-backs within this time of a cut are the same congestion: one cut
 WINDOW_S = 5.0  # how far back the observed rate looks (throttling without a limit set)
 UNKNOWN_RATE = 100.0  # assumed when throttled before anything was measured
 
@@ -33,6 +36,7 @@ class Pace:
     throttles: int = 0
     slept_s: float = 0.0
     lowest: float | None = None  # the slowest rate throttling brought it to
+    _cut_at: float | None = None
     _tokens: float = float(FULL_REQUEST)
     _last: float | None = None
     _recent: deque[tuple[float, int]] = field(default_factory=deque)
@@ -60,8 +64,12 @@ class Pace:
         self._tokens -= items
 
     def throttled(self) -> None:
-        """DynamoDB refused a request or handed items back: halve the allowed rate."""
+        """DynamoDB refused a request or handed items back: halve the allowed rate (once a second at most)."""
         self.throttles += 1
+        now = self.clock()
+        if self._cut_at is not None and now - self._cut_at < CUT_INTERVAL_S:
+            return
+        self._cut_at = now
         current = self.allowed if self.allowed is not None else self.observed_rate() or UNKNOWN_RATE
         self.allowed = max(MIN_RATE, current / 2)
         self.lowest = self.allowed if self.lowest is None else min(self.lowest, self.allowed)
@@ -74,7 +82,7 @@ class Pace:
         while self._recent and self._recent[0][0] < now - WINDOW_S:
             self._recent.popleft()
         if self.allowed is not None and (self.limit is None or self.allowed < self.limit):
-            grown = self.allowed * (1 + RECOVERY)
+            grown = self.allowed * (1 + RECOVERY) + RECOVERY_ITEMS
             self.allowed = grown if self.limit is None else min(self.limit, grown)
 
     def observed_rate(self) -> float | None:

@@ -16,7 +16,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from lib import clock
+from lib import clock, settings
 from lib.migration import command
 from lib.migration.mapping import shown
 from lib.rules import maintenance
@@ -36,8 +36,8 @@ def workdir(tmp_path, monkeypatch):
 
 @pytest.fixture
 def export(workdir):
-    """Export files of 250 conversations (3 batches of 100) in ./exports: (lines, sample)."""
-    return varied.write_export(workdir / "exports", 250)
+    """Export files of 150 conversations (2 batches of 100) in ./exports: (lines, sample)."""
+    return varied.write_export(workdir / "exports", 150)
 
 
 class Outcome:
@@ -75,13 +75,13 @@ def active(export) -> list[str]:
 def test_run_twice_imports_nothing_twice(api, export, capsys, items):
     first = cs_import(capsys, "--files", "exports")
     assert first.code == 0, first.out
-    assert first.report["imported"] == {"conversations": 250, "items": 1250}
+    assert first.report["imported"] == {"conversations": 150, "items": 750}
     assert first.report["writes"]["items_per_request"] >= 20
     stored = items()
     second = cs_import(capsys, "--files", "exports")
     assert second.code == 0, second.out
     assert second.report["imported"]["conversations"] == 0
-    assert second.report["skipped"]["already present"] == 250 and second.report["skipped"]["total"] == 250
+    assert second.report["skipped"]["already present"] == 150 and second.report["skipped"]["total"] == 150
     assert second.report["writes"].get("requests", 0) == 0
     assert items() == stored  # nothing written again
 
@@ -92,24 +92,24 @@ def test_interrupted_run_resumes_from_its_checkpoint_and_never_shows_half_a_conv
     sent = {"n": 0}
     real = table.call
 
-    def interrupt_after_35_requests(operation, **kwargs):
+    def interrupt_after_25_requests(operation, **kwargs):
         if operation == "batch_write_item":
             sent["n"] += 1
-            if sent["n"] > 35:
+            if sent["n"] > 25:
                 raise KeyboardInterrupt
         return real(operation, **kwargs)
 
-    monkeypatch.setattr(table, "call", interrupt_after_35_requests)
+    monkeypatch.setattr(table, "call", interrupt_after_25_requests)
     stopped = cs_import(capsys, "--files", "exports")
     assert stopped.code == 130 and stopped.report["stopped"] == "interrupted"
     assert "run the same command again to resume" in stopped.out
     checkpoint = json.loads(Path(stopped.report["checkpoint"]).read_text())
-    assert checkpoint["finished"] is False and checkpoint["position"]["line"] in (100, 200)  # whole batches done
+    assert checkpoint["finished"] is False and checkpoint["position"]["line"] == 100  # the first batch is done
 
     # Nothing half-imported is visible: a service item exists only with all its children.
     held = conversations(items)
     visible = [sid for sid, kinds in held.items() if "service" in kinds]
-    assert 100 <= len(visible) < 250
+    assert 100 <= len(visible) < 150
     for sid in visible:
         assert len(held[sid].get("state", [])) == 2 and len(held[sid].get("task", [])) == 2, sid
     invisible = [sid for sid in held if sid not in visible]
@@ -121,27 +121,27 @@ def test_interrupted_run_resumes_from_its_checkpoint_and_never_shows_half_a_conv
     resumed = cs_import(capsys, "--files", "exports")
     assert resumed.code == 0, resumed.out
     assert "resumed from" in resumed.out
-    assert resumed.report["read"]["conversations"] == 250  # counted once across both attempts
-    assert resumed.report["imported"] == {"conversations": 250, "items": 1250}
+    assert resumed.report["read"]["conversations"] == 150  # counted once across both attempts
+    assert resumed.report["imported"] == {"conversations": 150, "items": 750}
     assert resumed.report["skipped"]["total"] == 0
     now = clock.now_ms()
     stored = imported.stored_conversations(TARGET_KEY, list(sample))
     for sid, (service, children) in sample.items():
         assert shown(*stored[sid], now) == shown(service, children, now)
-    assert len(conversations(items)) == 250
+    assert len(conversations(items)) == 150
 
 
 def test_dry_run_writes_nothing_and_says_what_it_would_do(api, export, capsys, items, workdir):
     cs_import(capsys, "--files", "exports")  # everything there once
     assert api.post(f"/services/{active(export)[0]}/end", headers=TARGET).status == 204  # changed since: a conflict
-    varied.write_export(workdir / "more", 300)  # the same 250, and 50 more
+    varied.write_export(workdir / "more", 200)  # the same 150, and 50 more
     before, checkpoints = items(), {p: p.read_text() for p in (workdir / ".cs-import").iterdir()}
     dry = cs_import(capsys, "--files", "more", "--dry-run")
     assert dry.code == 1, dry.out  # a conflict was found
     assert dry.report["dry_run"] is True and "dry run (nothing written)" in dry.out
     assert dry.report["imported"] == {"conversations": 50, "items": 250}
     assert "would import 50 conversations" in dry.out
-    assert dry.report["skipped"]["already present"] == 249 and dry.report["skipped"]["exists with other content"] == 1
+    assert dry.report["skipped"]["already present"] == 149 and dry.report["skipped"]["exists with other content"] == 1
     assert items() == before
     assert {p: p.read_text() for p in (workdir / ".cs-import").iterdir()} == checkpoints  # no checkpoint either
 
@@ -156,10 +156,10 @@ def test_a_service_id_with_other_content_is_reported_and_never_overwritten(api, 
     again = cs_import(capsys, "--files", "exports")
     assert again.code == 1
     assert again.report["skipped"]["exists with other content"] == 2
-    assert again.report["skipped"]["already present"] == 248
+    assert again.report["skipped"]["already present"] == 148
     conflicts = [p for p in again.report["problems"] if p["reason"] == "exists with other content"]
     assert sorted(p["service_id"] for p in conflicts) == changed
-    assert all(p["where"].endswith(tuple(f"line {n}" for n in range(1, 251))) for p in conflicts)
+    assert all(p["where"].endswith(tuple(f"line {n}" for n in range(1, 151))) for p in conflicts)
     for sid in changed:
         assert api.get(f"/services/{sid}?extensions=*&active_tasks=true&completed_tasks=true",
                        headers=TARGET).json == before[sid]
@@ -295,11 +295,11 @@ def test_throttling_slows_the_import_down_and_loses_nothing(api, export, capsys,
     sent = _timed_writes(monkeypatch, throttle)
     outcome = cs_import(capsys, "--files", "exports")
     assert outcome.code == 0, outcome.out
-    assert outcome.report["imported"] == {"conversations": 250, "items": 1250}
+    assert outcome.report["imported"] == {"conversations": 150, "items": 750}
     writes = outcome.report["writes"]
     assert writes["throttled"] == 5 and writes["resent_items"] == 25 * 3 + 15 * 2
     assert writes["slowed_to"] is not None and writes["slowed_to"] < 100  # halved at each push-back
-    assert writes["requests"] == len(sent) and writes["items"] == 1250
+    assert writes["requests"] == len(sent) and writes["items"] == 750
     assert "throttled 5 times, slowed down to" in outcome.out
     gaps = [b[0] - a[0] for a, b in zip(sent[:6], sent[1:7])]
     assert gaps[2] > gaps[0] > 0.02  # growing pauses before sending again
@@ -313,18 +313,18 @@ def test_an_import_the_table_keeps_refusing_stops_and_resumes_later(api, export,
     monkeypatch.setattr(imported, "ATTEMPTS", 3)
     real = table.call
 
-    def refuse_after_30(n, kwargs):
-        if n > 30:
+    def refuse_after_26(n, kwargs):
+        if n > 26:
             raise _refuse("ThrottlingException")
 
-    _timed_writes(monkeypatch, refuse_after_30)
+    _timed_writes(monkeypatch, refuse_after_26)
     stopped = cs_import(capsys, "--files", "exports")
     assert stopped.code == 3
     assert stopped.report["stopped"].startswith("DynamoDB refused a write 3 times (ThrottlingException)")
-    assert 0 < stopped.report["imported"]["conversations"] < 250
+    assert 0 < stopped.report["imported"]["conversations"] < 150
     monkeypatch.setattr(table, "call", real)
     resumed = cs_import(capsys, "--files", "exports")
-    assert resumed.code == 0 and resumed.report["imported"]["conversations"] == 250, resumed.out
+    assert resumed.code == 0 and resumed.report["imported"]["conversations"] == 150, resumed.out
 
 
 # ---------------------------------------------------------------- the report
@@ -337,14 +337,14 @@ def test_the_json_report_says_everything_the_text_does(api, export, capsys, work
                            "unattached_records", "problems", "writes", "seconds", "conversations_per_second",
                            "checkpoint"}
     assert report["finished"] is True and report["stopped"] is None and report["failed"] == 0
-    assert report["read"] == {"conversations": 250, "records": {"service": 250, "state": 500, "task": 500}}
+    assert report["read"] == {"conversations": 150, "records": {"service": 150, "state": 300, "task": 300}}
     assert report["source"].startswith(str(workdir / "exports")) and "target" in report["target"]
-    assert report["writes"]["requests"] == 51 and report["writes"]["items_per_request"] == 24.51
+    assert report["writes"]["requests"] == 31 and report["writes"]["items_per_request"] == 24.19
     assert report["conversations_per_second"] > 0
     text = outcome.out
-    assert "read      250 conversations (250 service, 500 state, 500 task)" in text
-    assert "imported  250 conversations (1,250 items)" in text
-    assert "51 BatchWriteItem requests, 24.51 items a request" in text
+    assert "read      150 conversations (150 service, 300 state, 300 task)" in text
+    assert "imported  150 conversations (750 items)" in text
+    assert "31 BatchWriteItem requests, 24.19 items a request" in text
 
 
 # ---------------------------------------------------------------- sources: S3, the export stream
@@ -365,7 +365,7 @@ def test_export_files_in_s3_and_a_resume_that_reads_from_where_it_stopped(api, e
     def interrupt(operation, **kwargs):
         if operation == "batch_write_item":
             sent["n"] += 1
-            if sent["n"] == 35:
+            if sent["n"] == 25:
                 raise KeyboardInterrupt
         return real(operation, **kwargs)
 
@@ -384,7 +384,7 @@ def test_export_files_in_s3_and_a_resume_that_reads_from_where_it_stopped(api, e
     assert stopped.code == 130
     resumed = cs_import(capsys, "--files", "s3://exports-bucket/cs/2026/")
     assert resumed.code == 0, resumed.out
-    assert resumed.report["imported"]["conversations"] == 250
+    assert resumed.report["imported"]["conversations"] == 150
     assert resumed.report["source"].startswith("s3://exports-bucket/cs/2026/export")
     assert any(r and r.startswith("bytes=") for r in ranges)  # the resumed run read the rest only
     now = clock.now_ms()
@@ -459,14 +459,14 @@ def test_maintenance_completes_purges_and_exports_imported_conversations_as_its_
     shown_now = api.get(f"/services/{active_ids[0]}", headers=TARGET).json
     assert shown_now["completed"] == {"timestamp": clock.format_ms(frozen.now - 1000)}  # import + 60 s
     recorded = maintenance.scheduled(None)
-    assert recorded["auto_completed"] == 125  # every imported active service, from the due index
+    assert recorded["auto_completed"] == 75  # every imported active service, from the due index
     assert api.get(f"/services/{active_ids[0]}", headers=TARGET).json == shown_now
     completed = api.get("/customers/customer-1/services/completed", headers=TARGET)
     assert [s["service_id"] for s in completed.json] == [varied.stored_conversation("x", 1, 0)[0].service_id]
 
     purge = api.post("/maintenance/purge", {"limit": "2027-01-01T00:00:00Z", "operation": "purge.service.completed"},
                      headers=TARGET)
-    assert purge.status == 200 and purge.json == {"purged": 250}
+    assert purge.status == 200 and purge.json == {"purged": 150}
     assert api.get(f"/services/{active_ids[0]}", headers=TARGET).status == 404
     stream = api.get(f"/maintenance/services/stream?{varied.WINDOW}", headers=TARGET)
     assert stream.json == []
@@ -485,3 +485,41 @@ def test_state_and_task_ids_continue_after_the_imported_ones(api, export, capsys
         {"service": {"customer_id": "customer-1", "service_type": "billing"}, "state": {"state_type": "solve"}}]},
         headers=TARGET)
     assert composite.json["services"][0]["service_id"] == sid  # composite starts find an imported active service
+
+
+def test_expired_conversations_and_second_records_of_a_service_are_skipped(api, workdir, capsys):
+    varied.write_export(workdir / "exports", 4)
+    services = next((workdir / "exports").glob("*_services.jsonl"))
+
+    def change(lines):
+        record = json.loads(lines[0])
+        record["expiration_time"] = "2020-01-01T00:00:00.000Z"  # expired since the export
+        return [json.dumps(record), *lines[1:], lines[1].replace('"billing"', '"other"')]
+
+    _rewrite(services, change)
+    outcome = cs_import(capsys, "--files", "exports")
+    assert outcome.code == 1, outcome.out
+    assert outcome.report["imported"]["conversations"] == 3
+    assert outcome.report["skipped"]["expired"] == 1 and outcome.report["skipped"]["bad record"] == 1
+    name = services.name
+    assert outcome.where("expired") == {f"{name} line 1": "its expiration_time has passed"}
+    assert outcome.where("bad record")[f"{name} line 5"].startswith("a second record of service")
+
+
+def test_imported_active_services_get_the_targets_auto_complete_default(api, export, capsys, frozen, monkeypatch):
+    monkeypatch.setenv("AUTO_COMPLETE_AFTER", "30m")
+    settings.settings.cache_clear()
+    try:
+        assert cs_import(capsys, "--files", "exports").code == 0
+        sid = active(export)[0]
+        frozen.advance(29 * 60)
+        assert "completed" not in api.get(f"/services/{sid}", headers=TARGET).json
+        frozen.advance(61)
+        assert api.get(f"/services/{sid}", headers=TARGET).json["completed"]
+        never = cs_import(capsys, "--files", "exports", "--auto-complete-after", "never", "--contact-center", "other",
+                          report="never.json")
+        assert never.code == 0
+        frozen.advance(86400 * 30)
+        assert "completed" not in api.get(f"/services/{sid}", headers={"ContactCenterId": "other"}).json
+    finally:
+        settings.settings.cache_clear()

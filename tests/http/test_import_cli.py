@@ -111,6 +111,7 @@ def runs(tmp_path_factory):
     finally:
         for server in servers.values():
             assert server.stop() == 0, "".join(server.lines[-20:])
+            assert not server.state_file.exists(), "the state file goes with the local run"
 
 
 @pytest.fixture(scope="module")

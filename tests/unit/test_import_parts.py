@@ -134,6 +134,11 @@ def test_records_that_do_not_fit_together(states, tasks, where, message):
     assert error.value.where == where and error.value.message.startswith(message)
 
 
+def test_without_an_expiration_time_the_default_expiration_slides_from_the_import():
+    s = imported_items(SERVICE, now=1_800_000_000_000, default_expiration_s=86400).service
+    assert (s.expires_ms, s.expiry_explicit) == (1_800_000_000_000 + 86_400_000, None)
+
+
 def test_the_same_record_twice_is_one():
     assert len(imported_items(SERVICE, [], [task(1), task(1)]).children) == 1
 
@@ -230,9 +235,14 @@ def test_throttling_halves_the_rate_and_success_brings_it_back():
     t = FakeTime()
     pace = Pace(400, t.clock, t.sleep)
     pace.throttled()
+    pace.throttled()  # the same congestion: one cut
+    assert pace.allowed == 200 and pace.throttles == 2
+    t.now += 1.5
     pace.throttled()
-    assert pace.allowed == 100 and pace.lowest == 100 and pace.throttles == 2
-    for _ in range(50):
+    assert pace.allowed == 100 and pace.lowest == 100 and pace.throttles == 3
+    pace.written(25)
+    assert pace.allowed == pytest.approx(100 * 1.05 + 5)
+    for _ in range(30):
         pace.written(25)
     assert pace.allowed == 400  # back to the limit, never above it
     unlimited = Pace(None, t.clock, t.sleep)
@@ -434,3 +444,68 @@ def test_the_stream_source_starts_with_the_window_and_follows_link():
     assert list(source.batches({"url": None, "page": 3}, 2)) == []
     with pytest.raises(files.SourceError):
         stream.StreamSource("ftp://h", "a", "b")
+
+
+class _Answer:
+    def __init__(self, body: bytes, link: str | None = None):
+        import http.client
+
+        self.body, self.headers = body, http.client.HTTPMessage()
+        if link:
+            self.headers["Link"] = link
+
+    def read(self) -> bytes:
+        return self.body
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_the_stream_retries_throttling_and_server_errors_and_stops_on_others(monkeypatch):
+    import urllib.error
+
+    answers = [urllib.error.HTTPError("u", 429, "", None, io.BytesIO(b"{}")),
+               urllib.error.HTTPError("u", 503, "", None, io.BytesIO(b"{}")),
+               urllib.error.URLError("connection refused"),
+               _Answer(b"[]", '</genesys/1/cs/maintenance/services/stream?page_token=t>; rel="next"')]
+
+    def urlopen(request, timeout):
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(stream.urllib.request, "urlopen", urlopen)
+    slept: list[float] = []
+    source = stream.StreamSource("http://h/genesys/1/cs", "a", "b", sleep=slept.append)
+    assert source.page("http://h/x") == ([], "/genesys/1/cs/maintenance/services/stream?page_token=t")
+    assert slept == [1.0, 2.0, 4.0] and source.requests == 4
+    refused = urllib.error.HTTPError("u", 403, "", None, io.BytesIO(
+        b'{"message": "ContactCenterId acme not granted", "exception": "ForbiddenException"}'))
+    answers[:] = [refused]
+    with pytest.raises(files.SourceError, match="403 ForbiddenException: ContactCenterId acme not granted"):
+        source.page("http://h/x")
+    answers[:] = [_Answer(b'{"not": "a list"}')]
+    with pytest.raises(files.SourceError, match="not a JSON array"):
+        source.page("http://h/x")
+
+
+# ---------------------------------------------------------------- the command's refusals
+
+
+def test_the_command_refuses_what_it_cannot_do(tmp_path, monkeypatch, capsys):
+    from lib.migration import command
+
+    assert command.main(["--files", "x", "--emit-events"]) == 2
+    assert "--emit-events is not implemented yet" in capsys.readouterr().err
+    monkeypatch.setenv("LOCAL_RUN_DIR", str(tmp_path))
+    assert command.main(["--files", "x", "--local-port", "3999"]) == 2
+    assert "no local run on port 3999" in capsys.readouterr().err
+    (tmp_path / "3999.json").write_text(json.dumps({"pid": 2**22 + 12345, "table": "t", "dynamodb_endpoint": "e"}))
+    assert command.main(["--files", "x", "--local-port", "3999"]) == 2
+    assert "the local run on port 3999 is not running any more" in capsys.readouterr().err
+    assert command.main(["--files", "x", "--contact-center", "a/b"]) == 2
+    assert "--contact-center: 1-64 characters" in capsys.readouterr().err
