@@ -190,9 +190,9 @@ def test_bad_records_are_reported_where_they_are_and_the_rest_is_imported(api, w
         return lines[:6] + [""] + lines[6:]  # a blank line is no record
 
     def bad_states(lines):
-        record = json.loads(lines[10])  # conversation 6's first state: no state_id
+        record = json.loads(lines[11])  # conversation 6's second state: no state_id (the rest would fit)
         del record["state_id"]
-        lines[10] = json.dumps(record)
+        lines[11] = json.dumps(record)
         return lines + [json.dumps({"state_id": 1, "service_id": "123", "started": {"timestamp": varied.at(1)}})]
 
     def bad_tasks(lines):
@@ -216,7 +216,7 @@ def test_bad_records_are_reported_where_they_are_and_the_rest_is_imported(api, w
     assert bad[f"{prefix}_services.jsonl line 3"].startswith("started.timestamp: 'yesterday' is not a timestamp")
     assert bad[f"{prefix}_services.jsonl line 4"] == "service_id: missing or not a service id"
     assert bad[f"{prefix}_tasks.jsonl line 9"] == "state_id: state 9 is not in the conversation"
-    assert bad[f"{prefix}_states.jsonl line 11"].startswith("state: state_id: Field required")
+    assert bad[f"{prefix}_states.jsonl line 12"].startswith("state: state_id: Field required")
     unattached = outcome.where("unattached record")
     assert unattached[f"{prefix}_states.jsonl line 17"] == "service 123 is not in the services file"
     assert unattached[f"{prefix}_tasks.jsonl line 17"] == "not valid JSON"
