@@ -108,15 +108,14 @@ class _Run:
         report.slowed_to = self.job.pace.lowest
         report.rate_limit = self.job.pace.limit
 
-    def _show(self, final: bool = False) -> None:
+    def show(self, final: bool = False) -> None:
         progress = self.job.progress
         if progress is None:
             return
-        t = Tally()
-        t.add(self.committed)
-        for batch in self.open:
-            t.add(batch.tally)
-        progress.show(t.read, t.imported, sum(t.skipped.values()), t.failed, self.job.dry_run, final)
+        tallies = [self.committed, *(batch.tally for batch in self.open)]
+        progress.show(sum(t.read for t in tallies), sum(t.imported for t in tallies),
+                      sum(sum(t.skipped.values()) for t in tallies), sum(t.failed for t in tallies),
+                      self.job.dry_run, final)
 
     def _settle(self) -> None:
         """Commit the leading batches that are wholly stored; save the checkpoint after the last."""
@@ -130,7 +129,7 @@ class _Run:
         if moved and self.job.checkpoint is not None:
             self.job.checkpoint.tally = self.committed.as_dict()
             self.job.checkpoint.save()
-        self._show()
+        self.show()
 
     # ---- one batch
 
@@ -247,6 +246,6 @@ def run(job: Job) -> Report:
         worker.run()
     finally:
         worker.finish()
-        worker._show(final=True)
+        worker.show(final=True)
         job.source.close()
     return job.report
