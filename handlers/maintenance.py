@@ -87,23 +87,15 @@ def _jobs(event: dict, context: Any) -> dict:
     released, so the next message's worker takes it). A worker that dies mid-way leaves its message
     to reappear: the job resumes from its last checkpoint once the dead worker's lease ends. A job
     leased by another live worker: the message is reported failed, so the queue gives it again later."""
-    import json
-
     failures = []
     for record in event["Records"]:
-        message = json.loads(record["body"])
         try:
             remaining = context.get_remaining_time_in_millis() if context else None
-            if not maintenance.continue_job(message["tenant"], message["job_id"], remaining):
-                from lib.store.maintenance import load_job
-
-                job = load_job(message["tenant"], message["job_id"])
-                if job is not None:
-                    maintenance.enqueue(job)
+            maintenance.continue_job_message(record["body"], remaining)
         except maintenance.JobBusy as busy:
             logger.info("job message retried later: %s", busy)
             failures.append({"itemIdentifier": record.get("messageId")})
-        except Exception:  # noqa: BLE001 - the message comes back; the job resumes from its checkpoint
+        except Exception:  # the message comes back; the job resumes from its checkpoint
             logger.exception("job message failed")
             failures.append({"itemIdentifier": record.get("messageId")})
     return {"batchItemFailures": failures}

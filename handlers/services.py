@@ -1,6 +1,6 @@
 """Services function: the service lifecycle routes of §4."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
@@ -20,7 +20,6 @@ from lib.models import (
     ServiceStart,
 )
 from lib.rules import attached, composite, services
-from lib.store.idempotency import StoredReply
 
 routes = api.Routes()
 router = routes.router
@@ -29,13 +28,11 @@ router = routes.router
 @routes.post("/services/start", operation_id="start_service", summary="Start a service",
              responses=responses(201, "Created; Location names the service", ServiceCreated, (400, 409, 413)))
 def start_service(headers: Creating, body: Annotated[ServiceStart, Body()]):
-    event = routes.current_event
+    def created(service_id: str) -> tuple[int, dict[str, str], str]:
+        return 201, {"service_id": service_id}, f"/services/{service_id}"
 
-    def reply(service_id: str) -> StoredReply:
-        return StoredReply(201, {"service_id": service_id},
-                           {"Location": api.public_path(event, f"/services/{service_id}")})
-
-    return api.create_once(routes, headers, "services.start", reply, lambda claim: services.start(headers.key, body, claim))
+    return api.create_once(routes, headers, "services.start", created,
+                           lambda claim: services.start(headers.key, body, claim))
 
 
 @routes.get("/services/<service_id>", operation_id="get_service", summary="Get a service",
@@ -96,15 +93,12 @@ def associate_service(headers: Tenant, customer_id: PathText, service_id: Servic
              summary="Find or create services, states and tasks in one call",
              responses=responses(200, "One result per element, in request order", CompositeOut, (400, 404, 409, 413)))
 def start_composite(headers: Creating, body: Annotated[CompositeStart, Body()]):
-    event = routes.current_event
-
-    def reply(results: list[dict]) -> StoredReply:
+    def created(results: list[dict[str, Any]]) -> tuple[int, dict[str, Any], str]:
         first = results[0]
         child = f"tasks/{first['task_id']}" if "task_id" in first else f"states/{first['state_id']}"
-        return StoredReply(200, {"services": results},
-                           {"Location": api.public_path(event, f"/services/{first['service_id']}/{child}")})
+        return 200, {"services": results}, f"/services/{first['service_id']}/{child}"
 
-    return api.create_once(routes, headers, "services.composite", reply,
+    return api.create_once(routes, headers, "services.composite", created,
                            lambda claim: composite.start(headers.key, body.services, claim))
 
 

@@ -10,20 +10,16 @@ from lib.api.params import ChildId, Creating, PathText, Select, ServiceId, State
 from lib.api.resolver import json_response, list_response, responses
 from lib.models import StateCreated, StateEnd, StateOut, StateStart, Transition
 from lib.rules import attached, children
-from lib.store.idempotency import StoredReply
 
 routes = api.Routes()
 router = routes.router
 
 
-def _created(service_id: str):
-    event = routes.current_event
+def _created(service_id: str) -> api.Created:
+    def created(state_id: int) -> tuple[int, dict[str, int], str]:
+        return 201, {"state_id": state_id}, f"/services/{service_id}/states/{state_id}"
 
-    def reply(state_id: int) -> StoredReply:
-        return StoredReply(201, {"state_id": state_id},
-                           {"Location": api.public_path(event, f"/services/{service_id}/states/{state_id}")})
-
-    return reply
+    return created
 
 
 # Registered before the `/{id}` routes: Powertools tries parameterised routes in order, and

@@ -10,7 +10,6 @@ from lib.api.params import ChildId, Creating, PathText, Select, ServiceId, TaskL
 from lib.api.resolver import json_response, list_response, responses
 from lib.models import TaskCreated, TaskEnd, TaskOut, TaskStart
 from lib.rules import attached, children
-from lib.store.idempotency import StoredReply
 
 routes = api.Routes()
 router = routes.router
@@ -40,14 +39,12 @@ for _status, _suffix, _label in api.LIST_STATUSES:
 @routes.post("/services/<service_id>/tasks/start", operation_id="start_task", summary="Start a task",
              responses=responses(201, "Created; Location names the task", TaskCreated, (400, 404, 409, 413)))
 def start_task(headers: Creating, service_id: ServiceId, body: Annotated[TaskStart | None, Body()] = None):
-    event = routes.current_event
     start = body or TaskStart()  # every field is optional, so is the body
 
-    def reply(task_id: int) -> StoredReply:
-        return StoredReply(201, {"task_id": task_id},
-                           {"Location": api.public_path(event, f"/services/{service_id}/tasks/{task_id}")})
+    def created(task_id: int) -> tuple[int, dict[str, int], str]:
+        return 201, {"task_id": task_id}, f"/services/{service_id}/tasks/{task_id}"
 
-    return api.create_once(routes, headers, f"tasks.start:{service_id}", reply,
+    return api.create_once(routes, headers, f"tasks.start:{service_id}", created,
                            lambda claim: children.start_task(headers.key, service_id, start, claim))
 
 

@@ -1,11 +1,8 @@
 """Logs, metrics and traces of every function, configured from Powertools' environment variables
 (POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE, POWERTOOLS_LOG_LEVEL, POWERTOOLS_TRACE_DISABLED).
 
-* One structured log line per request (:func:`log_request`): method, route template, status,
-  latency, API Gateway request id, tenant, caller; never a path (it holds customer ids and contact
-  keys), a query, a body or attached data.
-* Business metrics in CloudWatch EMF (:func:`request_metrics`), derived from the operation (method and
-  route template) and its status, so no route has to remember to count itself.
+* The logger and the EMF metrics every function shares; what each API request logs and counts is
+  lib.api.telemetry's.
 * X-Ray: the X-Ray SDK costs a few hundred milliseconds to import even when tracing is disabled, so
   the tracer is only built where it can record anything: inside Lambda with tracing not disabled
   (template.yaml turns active tracing on). It patches botocore only, which gives one subsegment per
@@ -14,20 +11,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import warnings
-from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "context-services"))
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "ContextServices"))
-
-BASE_PATH = "/genesys/1/cs"
-
 
 def _tracing_enabled() -> bool:
     disabled = os.environ.get("POWERTOOLS_TRACE_DISABLED", "").lower() in ("1", "true")
@@ -48,117 +38,3 @@ tracer = _make_tracer()
 
 # log_metrics publishes the ColdStart metric; invocations that add no other metric are normal here.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
-
-
-def hashed(value: str) -> str:
-    """A short, stable digest for correlating a customer-identifying value in logs without
-    writing it in clear."""
-    return hashlib.sha256(value.encode("utf-8")).hexdigest()[:16]
-
-
-# ---------------------------------------------------------------- business metrics
-
-# (method, route under the base path, success status) -> metrics counted once per request.
-_COUNTED: dict[tuple[str, str, int], tuple[str, ...]] = {
-    ("POST", "/services/start", 201): ("ServicesStarted",),
-    ("POST", "/services/{service_id}/end", 204): ("ServicesCompleted",),
-    ("DELETE", "/services/{service_id}", 204): ("ServicesDeleted",),
-    ("POST", "/services/{service_id}/states/start", 201): ("StatesStarted",),
-    ("POST", "/services/{service_id}/states/transition", 201): ("StatesCompleted", "StatesStarted"),
-    ("POST", "/services/{service_id}/states/{state_id}/end", 204): ("StatesCompleted",),
-    ("POST", "/services/{service_id}/tasks/start", 201): ("TasksStarted",),
-    ("POST", "/services/{service_id}/tasks/{task_id}/end", 204): ("TasksCompleted",),
-}
-# Composite start: each element says what it created.
-_COMPOSITE_CREATED = (("service_created", "ServicesStarted"), ("state_created", "StatesStarted"),
-                      ("task_created", "TasksStarted"))
-REPLAY_HEADER = "x-idempotent-replay"
-
-
-def is_replay(result: dict[str, Any]) -> bool:
-    """The reply is the replay of an earlier one (Idempotency-Key): the creating code says so with
-    `X-Idempotent-Replay: true` (in `headers` or, as Powertools' REST resolver writes them,
-    `multiValueHeaders`)."""
-    single = [(k, v) for k, v in (result.get("headers") or {}).items()]
-    multi = [(k, v) for k, values in (result.get("multiValueHeaders") or {}).items() for v in values or ()]
-    return any(k.lower() == REPLAY_HEADER and str(v).lower() == "true" for k, v in single + multi)
-
-
-def _json(text: str | None) -> Any:
-    try:
-        return json.loads(text) if text else None
-    except ValueError:
-        return None
-
-
-def request_metrics(method: str, resource: str, result: dict[str, Any]) -> dict[str, int]:
-    """What a request changed, as metric name -> count: services / states / tasks started and
-    completed, services deleted or purged. A replay changed nothing and counts nothing here (the
-    creating code, lib/api/resolver.create_once, counts it as IdempotentReplays); errors are
-    counted by :func:`error_name`'s metric instead."""
-    status = int(result.get("statusCode") or 0)
-    if is_replay(result):
-        return {}
-    route = resource.removeprefix(BASE_PATH)
-    counts: dict[str, int] = {}
-    for name in _COUNTED.get((method.upper(), route, status), ()):
-        counts[name] = counts.get(name, 0) + 1
-    if method.upper() == "POST" and route == "/services_composite/start" and status == 200:
-        body = _json(result.get("body")) or {}
-        for element in body.get("services", []) if isinstance(body, dict) else []:
-            for flag, name in _COMPOSITE_CREATED:
-                if isinstance(element, dict) and element.get(flag) is True:
-                    counts[name] = counts.get(name, 0) + 1
-    if method.upper() == "POST" and route == "/maintenance/purge" and status == 200:
-        body = _json(result.get("body"))
-        if isinstance(body, dict) and isinstance(body.get("purged"), int) and body["purged"] > 0:
-            counts["ServicesPurged"] = body["purged"]
-    return counts
-
-
-def error_name(result: dict[str, Any]) -> str | None:
-    """The contract's exception name of an error reply (None for a success)."""
-    if int(result.get("statusCode") or 0) < 400:
-        return None
-    body = _json(result.get("body"))
-    name = body.get("exception") if isinstance(body, dict) else None
-    return name if isinstance(name, str) and name.isidentifier() else "Unknown"
-
-
-def emit_metrics(counts: dict[str, int], error: str | None) -> None:
-    """Add a request's business metrics to this invocation's EMF document; an error is its own
-    EMF document with the exception name as a dimension (Errors by exception)."""
-    for name, value in counts.items():
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
-    if error is not None:
-        document = EphemeralMetrics(namespace=metrics.namespace, service=metrics.service)
-        document.add_dimension(name="exception", value=error)
-        document.add_metric(name="Errors", unit=MetricUnit.Count, value=1)
-        document.flush_metrics()  # printed now (unless POWERTOOLS_METRICS_DISABLED), like the invocation's own
-
-
-# ---------------------------------------------------------------- the request log line
-
-
-def log_request(event: dict[str, Any], result: dict[str, Any], latency_ms: float, principal: str | None) -> None:
-    """The one log line of an API request (INFO; WARNING for 5xx)."""
-    context = event.get("requestContext") or {}
-    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-    status = int(result.get("statusCode") or 0)
-    fields = {
-        "method": event.get("httpMethod"),
-        "route": event.get("resource") or context.get("resourcePath"),
-        "status": status,
-        "latency_ms": round(latency_ms, 1),
-        "request_id": context.get("requestId"),
-        # Tenancy headers are not validated yet when a request is refused early: bounded here.
-        "tenant": str(headers.get("contactcenterid") or "")[:80],
-        "group": str(headers.get("groupid") or "")[:80],
-        "principal": principal,
-    }
-    error = error_name(result)
-    if error is not None:
-        fields["exception"] = error
-    if is_replay(result):
-        fields["idempotent_replay"] = True
-    (logger.warning if status >= 500 else logger.info)("request", extra=fields)

@@ -22,76 +22,40 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
-ROLES = ("Administrator", "Supervisor")
-GRANT_SK = "#GRANT"
-# Grants are listed through GSI1 (whose tenant partitions always contain "|", so never this one).
-LIST_INDEX, LIST_PK = "GSI1", "ACCESS#GRANTS"
-_VALUE = r"[A-Za-z0-9._-]{1,64}"
-_TENANT = re.compile(rf"^(\*|(?:{_VALUE})?/(?:{_VALUE}|\*)?)$")
-_ROLE_WITH_PATH = re.compile(r"^arn:([\w-]+):iam::(\d{12}):role/(?:.+/)?([^/]+)$")
-_ASSUMED_ROLE = re.compile(r"^arn:([\w-]+):sts::(\d{12}):assumed-role/([^/]+)/.+$")
-
-
-def principal_key(arn: str) -> str:
-    """The principal as lib.api.access sees the caller: a role without its path, an assumed-role
-    session as its role, anything else unchanged."""
-    for pattern in (_ASSUMED_ROLE, _ROLE_WITH_PATH):
-        match = pattern.match(arn)
-        if match:
-            return f"arn:{match[1]}:iam::{match[2]}:role/{match[3]}"
-    if not arn.startswith("arn:"):
-        raise ValueError(f"{arn!r} is not an ARN")
-    return arn
-
-
-def check_tenant(tenant: str) -> str:
-    if not _TENANT.match(tenant):
-        raise ValueError(f"{tenant!r} is not <ContactCenterId>/<GroupId> (either may be empty; "
-                         f"<ContactCenterId>/* or * for wildcards)")
-    return tenant
+from lib.api.access import ROLES, check_tenant_entry, normalise_principal
 
 
 class TableGrants:
-    """Grant items of the deployed table."""
+    """Grant items of a deployed table (lib.store.grants, with the standard AWS credential chain)."""
 
-    def __init__(self, client: Any, table: str):
-        self.client, self.table = client, table
+    def __init__(self, table: str, region: str | None = None):
+        os.environ["TABLE_NAME"] = table
+        if region:
+            os.environ["AWS_DEFAULT_REGION"] = region
+        from lib import settings
+        from lib.store import grants
+        from lib.store import table as store_table
 
-    def _key(self, principal: str) -> dict[str, Any]:
-        return {"PK": {"S": f"ACCESS#{principal}"}, "SK": {"S": GRANT_SK}}
+        settings.settings.cache_clear()
+        store_table.reset_client()
+        self.store = grants
 
     def get(self, principal: str) -> dict[str, Any] | None:
-        item = self.client.get_item(TableName=self.table, Key=self._key(principal), ConsistentRead=True).get("Item")
-        if not item:
-            return None
-        return {"principal": principal, "role": item["role"]["S"], "tenants": [v["S"] for v in item["tenants"]["L"]]}
+        return self.store.read(principal)
 
     def put(self, grant: dict[str, Any]) -> None:
-        self.client.put_item(TableName=self.table, Item={
-            **self._key(grant["principal"]), "type": {"S": "grant"}, "role": {"S": grant["role"]},
-            "tenants": {"L": [{"S": t} for t in grant["tenants"]]},
-            "GSI1PK": {"S": LIST_PK}, "GSI1SK": {"S": grant["principal"]}})
+        self.store.put(grant["principal"], grant["role"], grant["tenants"])
 
     def delete(self, principal: str) -> None:
-        self.client.delete_item(TableName=self.table, Key=self._key(principal))
+        self.store.delete(principal)
 
     def all(self) -> list[dict[str, Any]]:
-        grants, start = [], None
-        while True:
-            page = self.client.query(TableName=self.table, IndexName=LIST_INDEX,
-                                     KeyConditionExpression="GSI1PK = :pk",
-                                     ExpressionAttributeValues={":pk": {"S": LIST_PK}},
-                                     **({"ExclusiveStartKey": start} if start else {}))
-            grants += [{"principal": i["GSI1SK"]["S"], "role": i["role"]["S"],
-                        "tenants": [v["S"] for v in i["tenants"]["L"]]} for i in page["Items"]]
-            start = page.get("LastEvaluatedKey")
-            if not start:
-                return grants
+        return self.store.every()
 
 
 class FileGrants:
@@ -119,6 +83,14 @@ class FileGrants:
         return self._load()
 
 
+def principal_key(arn: str) -> str:
+    """The principal as lib.api.access sees the caller (a role without its path; an assumed-role
+    session as its role); ValueError when it is no ARN."""
+    if not arn.startswith("arn:"):
+        raise ValueError(f"{arn!r} is not an ARN")
+    return normalise_principal(arn)
+
+
 def add(grants: Any, principal: str, role: str | None, tenants: list[str]) -> dict[str, Any]:
     """Give `principal` the role (kept when None) and add tenants to its grant."""
     principal = principal_key(principal)
@@ -126,7 +98,7 @@ def add(grants: Any, principal: str, role: str | None, tenants: list[str]) -> di
     role = role or current["role"]
     if role not in ROLES:
         raise ValueError(f"a new grant needs --role ({' or '.join(ROLES)})")
-    merged = list(dict.fromkeys([*current["tenants"], *(check_tenant(t) for t in tenants)]))
+    merged = list(dict.fromkeys([*current["tenants"], *(check_tenant_entry(t) for t in tenants)]))
     if not merged:
         raise ValueError("a grant needs at least one --tenant")
     grant = {"principal": principal, "role": role, "tenants": merged}
@@ -149,9 +121,12 @@ def revoke(grants: Any, principal: str, tenants: list[str]) -> dict[str, Any] | 
     return grant
 
 
-def _table_name(args: argparse.Namespace, session: Any) -> str:
+def _table_name(args: argparse.Namespace) -> str:
     if args.table:
         return args.table
+    import boto3
+
+    session = boto3.Session(region_name=args.region) if args.region else boto3.Session()
     outputs = session.client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"][0].get("Outputs", [])
     return next(o["OutputValue"] for o in outputs if o["OutputKey"] == "TableName")
 
@@ -161,10 +136,7 @@ def _store(args: argparse.Namespace) -> Any:
         return FileGrants(Path(args.file))
     if not (args.table or args.stack):
         raise SystemExit("name the grants: --stack NAME, --table NAME or --file PATH")
-    import boto3
-
-    session = boto3.Session(region_name=args.region) if args.region else boto3.Session()
-    return TableGrants(session.client("dynamodb"), _table_name(args, session))
+    return TableGrants(_table_name(args), args.region)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 
 from lib import settings as settings_module
 from lib.api import access
+from lib.store.keys import grant_key
 from local.template import ROOT
 from tests.apiclient import event_for, invoke
 
@@ -71,7 +72,7 @@ class DynamoCalls:
 
 def _put_grant(client, principal: str, role: str, tenants: list[str]) -> None:
     client.put_item(TableName=os.environ["TABLE_NAME"], Item={
-        "PK": {"S": access.grant_pk(principal)}, "SK": {"S": access.GRANT_SK}, "type": {"S": "grant"},
+        **{name: {"S": value} for name, value in grant_key(principal).items()}, "type": {"S": "grant"},
         "role": {"S": role}, "tenants": {"L": [{"S": t} for t in tenants]}})
 
 
@@ -159,7 +160,7 @@ def test_a_revoked_grant_stops_working_once_the_cache_expires(enforced, table, m
     monkeypatch.setattr(access.time, "monotonic", lambda: clock[0])
     assert _call("GET", "/services/123", ADMIN, GRANTED).status == 404
     table.delete_item(TableName=os.environ["TABLE_NAME"],
-                      Key={"PK": {"S": access.grant_pk(ADMIN)}, "SK": {"S": access.GRANT_SK}})
+                      Key={name: {"S": value} for name, value in grant_key(ADMIN).items()})
     clock[0] += 61
     assert _call("GET", "/services/123", ADMIN, GRANTED).status == 403
 

@@ -49,7 +49,7 @@ def test_template_routes_every_method_so_the_function_can_answer_405():
 
 
 def test_template_table_has_ttl_pitr_and_the_indexes_the_store_uses():
-    from lib.store import items as store
+    from lib.store import keys as store
 
     props = template.load()["Resources"]["ContextTable"]["Properties"]
     assert props["TimeToLiveSpecification"] == {"AttributeName": store.TTL_ATTRIBUTE, "Enabled": True}

@@ -906,3 +906,25 @@ def test_over_http_concurrent_requests_of_several_tenants_are_not_mixed(server):
     status, _, text = http(server, "GET", f"/services/{sid}?extensions=*")
     view = json.loads(text)
     assert {k: view.get(k) for k in (f"k{i}" for i in range(16))} == {f"k{i}": i for i in range(16)}
+
+
+def test_composite_start_checks_every_previous_state_id_before_writing(api, items):
+    """Element 2 names a previous_state_id no state of its service has: 404 before element 1 writes."""
+    first = {"service": {"customer_id": "c", "service_type": "a"}, "state": {"state_type": "s"}}
+    new_service = {"service": {"customer_id": "d"}, "state": {"state_type": "s", "previous_state_id": 1}}
+    reply = api.post("/services_composite/start", {"services": [first, new_service]})
+    assert (reply.status, reply.json["exception"]) == (404, "NotFoundException"), reply.text
+    assert "previous state 1" in reply.json["message"]
+    assert items() == [], "nothing may be written when an element refers to a state that does not exist"
+    # An existing service: its own state 1 is a valid predecessor, state 9 is not.
+    sid = api.start(customer_id="e", service_type="b")
+    assert api.post(f"/services/{sid}/states/start", {"state_type": "x"}).status == 201
+    before = len(items())
+    unknown = {"service": {"customer_id": "e", "service_type": "b"}, "state": {"state_type": "y", "previous_state_id": 9}}
+    assert api.post("/services_composite/start", {"services": [first, unknown]}).status == 404
+    assert len(items()) == before
+    known = {"service": {"customer_id": "e", "service_type": "b"}, "state": {"state_type": "y", "previous_state_id": 1}}
+    reply = api.post("/services_composite/start", {"services": [first, known]})
+    assert reply.status == 200, reply.text
+    assert reply.json["services"][1]["service_id"] == sid
+    assert api.get(f"/services/{sid}/states/2").json["previous_state_id"] == 1

@@ -17,7 +17,8 @@ import pytest
 
 from lib import settings
 from lib.rules import maintenance
-from lib.store import maintenance as upkeep
+from lib.store import jobs as upkeep
+from lib.store.concurrency import Write
 from local.template import ROOT
 from tests.apiclient import Api, invoke
 from tests.calls import count_calls
@@ -298,14 +299,12 @@ def test_an_interrupted_export_job_resumes_from_its_checkpoint(api, exports, mon
     ids = [api.start(customer_id=f"c{n}", timestamp=at(1)) for n in range(130)]
     job_id = _export_job_without_budget(api, monkeypatch)
     # A worker takes the job, writes a step's lines, and dies before its next checkpoint.
-    from lib.store import conversations as store
-
-    w = store.Write("|", frozen.now)
+    w = Write("|", frozen.now)
     job = upkeep.take_job("|", job_id, w, lease_ms=frozen.now + 60_000)
     run = maintenance.RUNS[job.kind]("|", job.params, job.checkpoint)
     run.step()
     run.files["services"].checkpoint()  # its lines reach the file, not the job
-    assert upkeep.take_job("|", job_id, store.Write("|", frozen.now), lease_ms=0) is None, "leased"
+    assert upkeep.take_job("|", job_id, Write("|", frozen.now), lease_ms=0) is None, "leased"
     frozen.advance(61)  # the lease ends; the queue gives the message again
     while not maintenance.continue_job("|", job_id, 900_000):
         pass
@@ -407,7 +406,7 @@ def test_auto_complete_after_defaults_from_the_environment(api, frozen, monkeypa
 
 
 def test_interrupted_erasures_are_finished_by_the_schedule(api, items, frozen, monkeypatch):
-    from lib.store import conversations as store
+    from lib.store import erasure as store
 
     service = api.start(customer_id="c")
     api.post(f"/services/{service}/states/start", {})
@@ -520,9 +519,7 @@ def test_a_job_leased_by_another_live_worker_is_retried_later_not_dropped(api, m
     settings.settings.cache_clear()
     monkeypatch.setattr(maintenance, "enqueue", lambda job: None)
     job_id = api.post("/maintenance/purge", {"limit": at(5), "operation": "purge.service.all"}).json["job_id"]
-    from lib.store import conversations as store
-
-    assert upkeep.take_job("|", job_id, store.Write("|", frozen.now), lease_ms=frozen.now + 60_000) is not None
+    assert upkeep.take_job("|", job_id, Write("|", frozen.now), lease_ms=frozen.now + 60_000) is not None
     event = {"Records": [{"messageId": "dup", "body": json.dumps({"tenant": "|", "job_id": job_id})}]}
     assert _worker(event) == {"batchItemFailures": [{"itemIdentifier": "dup"}]}, "the message must come back"
     assert api.get(f"/maintenance/jobs/{job_id}").json["status"] == "running"

@@ -17,7 +17,8 @@ import textwrap
 import pytest
 from aws_lambda_powertools.metrics.provider import cold_start
 
-from lib.observability import logger, request_metrics
+from lib.api.telemetry import request_metrics
+from lib.observability import logger
 from local.template import ROOT
 from tests.apiclient import event_for, invoke
 

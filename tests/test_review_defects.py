@@ -8,8 +8,10 @@ from botocore.exceptions import ClientError
 from lib.clock import format_ms
 from lib.rules import children as child_rules
 from lib.rules import services as service_rules
-from lib.store import conversations as conv
+from lib.store import ends, starts
 from lib.store import table as store_table
+from lib.store.expressions import Query
+from lib.store.keys import conversation_pk
 from tests.test_bounds import _next, reads
 
 TENANT = "|"  # requests without tenancy headers
@@ -77,22 +79,22 @@ def test_ending_an_unknown_child_of_a_completed_service_is_404(api):
 
 def test_a_task_ended_during_a_big_state_end_leaves_no_task_active(api, monkeypatch):
     sid = _service_with_tasks(api, 150)
-    real = conv.tasks_of_state
+    real = ends.tasks_of_state
     calls = {"n": 0}
 
-    def racing(pk, state_id):
-        found = real(pk, state_id)
+    def racing(tenant, service_id, state_id):
+        found = real(tenant, service_id, state_id)
         calls["n"] += 1
         if calls["n"] == 1:  # a concurrent end of task 120 lands between the read and the commit
             child_rules.end_task(TENANT, sid, 120, None)
         return found
 
-    monkeypatch.setattr(conv, "tasks_of_state", racing)
+    monkeypatch.setattr(ends, "tasks_of_state", racing)
     assert api.post(f"/services/{sid}/states/1/end", {}).status == 204
     assert api.get(f"/services/{sid}/tasks/active?limit=1000").json == []
     assert api.get(f"/services/{sid}/tasks/completed?limit=1000").status == 200
     assert len(api.get(f"/services/{sid}/tasks/completed?limit=1000").json) == 150
-    service = [i for i in store_table.Query(conv.conversation_pk(TENANT, sid)).all() if i["SK"] == "#SERVICE"][0]
+    service = [i for i in Query(conversation_pk(TENANT, sid)).all() if i["SK"] == "#SERVICE"][0]
     assert not service.get("cascading")  # the mark is cleared once every task is completed
 
 
@@ -114,7 +116,7 @@ def test_a_fault_after_a_big_state_ends_commit_point_answers_its_success(api, mo
     assert api.get(f"/services/{sid}/tasks/active?limit=1000").json == []  # the mark applies on read
     # Ending one of the tasks left behind finishes the cascade (409: it completed with its state).
     assert api.post(f"/services/{sid}/tasks/110/end", {}).status == 409
-    service = [i for i in store_table.Query(conv.conversation_pk(TENANT, sid)).all() if i["SK"] == "#SERVICE"][0]
+    service = [i for i in Query(conversation_pk(TENANT, sid)).all() if i["SK"] == "#SERVICE"][0]
     assert not service.get("cascading")
 
 
@@ -131,7 +133,7 @@ def test_a_selective_filter_costs_a_few_queries_not_one_per_item(api, table):
 
 def test_a_child_started_while_the_expiration_changes_is_never_erased_before_its_service(api, monkeypatch, items):
     sid = api.start(customer_id="ttl", ttl=1000)
-    real = conv._read_with_record
+    real = starts._read_with_record
     calls = {"n": 0}
 
     def racing(*args, **kw):
@@ -141,7 +143,7 @@ def test_a_child_started_while_the_expiration_changes_is_never_erased_before_its
             service_rules.set_expiration(TENANT, sid, 10 * 86400, None)
         return found
 
-    monkeypatch.setattr(conv, "_read_with_record", racing)
+    monkeypatch.setattr(starts, "_read_with_record", racing)
     assert api.post(f"/services/{sid}/states/start", {"state_type": "s"}).status == 201
     stored = {i["SK"]: i.get("expire_at") for i in items() if sid in i["PK"]}
     assert stored["S#0000000001"] >= stored["#SERVICE"]

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from lib.store import items as store
+from lib.store import keys as store
 from tests.apiclient import event_for, invoke
 
 ERROR_KEYS = {"message", "exception"}

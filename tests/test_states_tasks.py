@@ -221,7 +221,7 @@ def test_child_extension_puts(api):
 
 
 def test_children_share_the_conversation_expiry_and_tenant(api, frozen, items):
-    from lib.store import items as store
+    from lib.store import keys as store
 
     service_id = api.start(ttl=100)
     start_state(api, service_id)
@@ -235,7 +235,7 @@ def test_children_share_the_conversation_expiry_and_tenant(api, frozen, items):
 
 
 def test_put_expiration_rewrites_children_ttl(api, frozen, items):
-    from lib.store import items as store
+    from lib.store import keys as store
 
     service_id = api.start()
     start_state(api, service_id)

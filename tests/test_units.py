@@ -7,7 +7,7 @@ import pytest
 from lib import clock, ids, paging
 from lib.errors import ValidationError
 from lib.rules.conversation import Selection
-from lib.store import items as store
+from lib.store import keys as store
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -7,10 +7,10 @@ only one for tenants, which IAM cannot see (they are request headers).
 
 * The caller is `requestContext.identity.userArn`; an assumed-role session
   (`arn:aws:sts::ACCT:assumed-role/NAME/SESSION`) is its role, `arn:aws:iam::ACCT:role/NAME`.
-* Its grant is one item of the table: PK `ACCESS#<principal>`, SK `#GRANT`, `type` = "grant",
-  `role` = "Administrator" | "Supervisor", `tenants` = list of "<ContactCenterId>/<GroupId>" (an
-  absent header is the empty string; "<ContactCenterId>/*" is every group of that tenant, "*" every
-  tenant). Locally (AUTH=on) the same records come from a JSON file (see :class:`FileGrants`).
+* Its grant (lib.store.grants) holds its role, "Administrator" | "Supervisor", and `tenants`, a list
+  of "<ContactCenterId>/<GroupId>" (an absent header is the empty string; "<ContactCenterId>/*" is
+  every group of that tenant, "*" every tenant). Locally (AUTH=on) the same records come from a
+  JSON file (see :class:`FileGrants`). scripts/grants.py manages both.
 * Grants are cached per execution environment (60 s; unknown principals 10 s), so a warm function
   answers without an extra round trip; a revoked grant stops working within that time.
 """
@@ -32,25 +32,33 @@ from lib.settings import settings
 ADMINISTRATOR, SUPERVISOR = "Administrator", "Supervisor"
 ROLES = (ADMINISTRATOR, SUPERVISOR)
 SUPERVISOR_METHODS = frozenset({"GET"})
-GRANT_SK = "#GRANT"
 TENANT_HEADER, GROUP_HEADER = "contactcenterid", "groupid"
 ALL_TENANTS = "*"
 _CACHE_LIMIT = 4096
 
 _ASSUMED_ROLE = re.compile(r"^arn:(?P<partition>[\w-]+):sts::(?P<account>\d{12}):assumed-role/(?P<role>[^/]+)/.+$")
-
-
-def grant_pk(principal: str) -> str:
-    return f"ACCESS#{principal}"
+_ROLE_WITH_PATH = re.compile(r"^arn:(?P<partition>[\w-]+):iam::(?P<account>\d{12}):role/(?:.+/)?(?P<role>[^/]+)$")
+_VALUE = r"[A-Za-z0-9._-]{1,64}"
+_TENANT_ENTRY = re.compile(rf"^(\*|(?:{_VALUE})?/(?:{_VALUE}|\*)?)$")
 
 
 def normalise_principal(arn: str) -> str:
-    """The principal a grant is keyed by: an assumed-role session is its role (without the role's
-    path, which session ARNs do not carry); any other ARN is itself."""
-    match = _ASSUMED_ROLE.match(arn)
-    if match:
-        return f"arn:{match['partition']}:iam::{match['account']}:role/{match['role']}"
+    """The principal a grant is keyed by: a role without its path, and an assumed-role session as its
+    role (session ARNs do not carry the role's path); any other ARN is itself."""
+    for pattern in (_ASSUMED_ROLE, _ROLE_WITH_PATH):
+        match = pattern.match(arn)
+        if match:
+            return f"arn:{match['partition']}:iam::{match['account']}:role/{match['role']}"
     return arn
+
+
+def check_tenant_entry(entry: str) -> str:
+    """A tenant as a grant names it: "<ContactCenterId>/<GroupId>" (either may be empty), "<ContactCenterId>/*"
+    or "*"; ValueError otherwise."""
+    if not _TENANT_ENTRY.match(entry):
+        raise ValueError(f"{entry!r} is not <ContactCenterId>/<GroupId> (either may be empty; "
+                         f"<ContactCenterId>/* or * for wildcards)")
+    return entry
 
 
 def tenant_entry(contact_center: str | None, group: str | None) -> str:
@@ -91,20 +99,10 @@ class TableGrants:
     """Grants stored in the project's table (one GetItem per principal, eventually consistent)."""
 
     def lookup(self, principal: str) -> Grant | None:
-        from lib.store import table  # the one DynamoDB client of the function
+        from lib.store import grants  # the one DynamoDB client of the function
 
-        reply = table.client().get_item(
-            TableName=settings().table_name,
-            Key={"PK": {"S": grant_pk(principal)}, "SK": {"S": GRANT_SK}},
-            ProjectionExpression="#r, tenants, #t",
-            ExpressionAttributeNames={"#r": "role", "#t": "type"},
-        )
-        item = reply.get("Item")
-        if not item or item.get("type", {}).get("S") != "grant":
-            return None
-        tenants = item.get("tenants", {})
-        values = tenants.get("SS") or [v.get("S") for v in tenants.get("L", [])]
-        return Grant.parse(principal, {"role": item.get("role", {}).get("S"), "tenants": values})
+        record = grants.lookup(principal)
+        return Grant.parse(principal, record) if record is not None else None
 
 
 class FileGrants:

@@ -25,24 +25,13 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from lib.api import access
-from lib.api.resolver import JSON, error_response
+from lib.api.resolver import JSON, internal_error, proxy_error
+from lib.api.telemetry import emit_metrics, error_name, log_request, request_metrics
 from lib.errors import ApiError, PayloadTooLarge, ValidationError
-from lib.observability import emit_metrics, error_name, log_request, logger, metrics, request_metrics, tracer
+from lib.observability import logger, metrics, tracer
 from lib.settings import settings
 
 settings()  # fail closed at init (ConfigurationError), not at the first request
-
-
-def _reply(error: ApiError) -> dict[str, Any]:
-    """A proxy-integration reply for an error found before the resolver runs."""
-    reply = error_response(error.status, error.exception, error.message)
-    return {"statusCode": reply.status_code, "headers": {"Content-Type": JSON}, "body": reply.body,
-            "isBase64Encoded": False}
-
-
-def _internal_error(event: dict[str, Any]) -> dict[str, Any]:
-    request_id = (event.get("requestContext") or {}).get("requestId", "unknown")
-    return _reply(ApiError(f"internal error, request id {request_id}"))
 
 
 def _resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -53,11 +42,11 @@ def _resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any) -
         try:
             body = base64.b64decode(body).decode("utf-8")
         except (ValueError, UnicodeDecodeError):
-            return _reply(ValidationError("body: request body is not UTF-8 JSON"))
+            return proxy_error(ValidationError("body: request body is not UTF-8 JSON"))
         event = {**event, "body": body, "isBase64Encoded": False}
     size = len(body.encode("utf-8"))
     if size > settings().max_body_bytes:
-        return _reply(PayloadTooLarge(f"request body is {size} bytes; the limit is {settings().max_body_bytes}"))
+        return proxy_error(PayloadTooLarge(f"request body is {size} bytes; the limit is {settings().max_body_bytes}"))
     if body:
         # JSON in (§1): a body is parsed as JSON whatever Content-Type the client sent (curl -d
         # sends form encoding), rather than answering with an error the contract does not name.
@@ -78,10 +67,10 @@ def handle_request(app: APIGatewayRestResolver, event: dict[str, Any], context: 
         access.authorize(event)
         result = _resolve(app, event, context)
     except ApiError as refused:  # 401 / 403 from the access check
-        result = _reply(refused)
-    except Exception:  # noqa: BLE001 - e.g. the grant lookup failed: the contract's 500, not a crash
+        result = proxy_error(refused)
+    except Exception:  # e.g. the grant lookup failed: the contract's 500, not a crash
         logger.exception("request failed before the resolver")
-        result = _internal_error(event)
+        result = proxy_error(internal_error(event))
     log_request(event, result, (time.perf_counter() - started) * 1000, principal)
     emit_metrics(request_metrics(str(event.get("httpMethod") or ""), str(event.get("resource") or ""), result),
                  error_name(result))

@@ -12,7 +12,7 @@ from pydantic import BeforeValidator, ConfigDict, Field
 from lib.models import Model
 from lib.rules.conversation import Selection
 from lib.rules.services import csv_values
-from lib.store.items import tenant_key
+from lib.store.keys import tenant_key
 
 TENANT_HEADER_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,128}$"

@@ -20,12 +20,12 @@ from lib.api.bodies import strict_loads
 from lib.errors import ApiError, MethodNotAllowed, NotFound, ValidationError
 from lib.models import ErrorOut
 from lib.observability import logger, metrics
+from lib.status import Status
 from lib.store.idempotency import Claim, Replay, StoredReply
-from lib.store.items import ACTIVE, COMPLETED
 
 BASE_PATH = "/genesys/1/cs"
 # (status filter, path suffix, label) of the all / active / completed list routes.
-LIST_STATUSES = ((None, "", "all"), (ACTIVE, "/active", "active"), (COMPLETED, "/completed", "completed"))
+LIST_STATUSES = ((None, "", "all"), (Status.ACTIVE, "/active", "active"), (Status.COMPLETED, "/completed", "completed"))
 JSON = "application/json"
 REPLAY_HEADER = "X-Idempotent-Replay"
 
@@ -166,16 +166,22 @@ def json_body(event: Any) -> Any:
 # ---------------------------------------------------------------- creating, once
 
 
-Reply = Callable[[Any], StoredReply]
+Created = Callable[[Any], tuple[int, Any, str]]  # result -> (status, body, path the Location names)
 
 
-def create_once(routes: Routes, headers: Any, operation: str, reply: Reply,
+def create_once(routes: Routes, headers: Any, operation: str, created: Created,
                 work: Callable[[Claim | None], Any]) -> Response:
     """Run a creating request; with an Idempotency-Key, at most once (lib.store.idempotency): its
-    record is written in the transaction that creates, and a repeat gets the stored reply."""
+    record is written in the transaction that creates, and a repeat gets the stored reply.
+    `created` describes the reply: its status, body and the path its Location names."""
+    event = routes.current_event
+
+    def reply(result: Any) -> StoredReply:
+        status, body, path = created(result)
+        return StoredReply(status, body, {"Location": public_path(event, path)})
+
     claim = None
     if headers.idempotency_key is not None:
-        event = routes.current_event
         claim = Claim(headers.key, operation, headers.idempotency_key, event.json_body, clock.now_ms(), reply)
     try:
         answer = reply(work(claim))
@@ -295,15 +301,21 @@ class ContractResolver(APIGatewayRestResolver):
             if found and method not in methods:
                 error = MethodNotAllowed(f"method {method} is not allowed on {event.get('path')}; "
                                          f"allowed: {', '.join(methods)}")
-                return _proxy_reply(error, {"Allow": ", ".join(methods)})
+                return proxy_error(error, {"Allow": ", ".join(methods)})
         return super().resolve(event, context)
 
 
-def _proxy_reply(error: ApiError, headers: dict[str, str] | None = None) -> dict[str, Any]:
+def proxy_error(error: ApiError, headers: dict[str, str] | None = None) -> dict[str, Any]:
     """A proxy-integration reply for an error found before the resolver runs."""
     return {"statusCode": error.status, "headers": {"Content-Type": JSON, **(headers or {})},
             "body": json.dumps({"message": error.message, "exception": error.exception}, ensure_ascii=False),
             "isBase64Encoded": False}
+
+
+def internal_error(event: dict[str, Any]) -> ApiError:
+    """The contract's 500: its message carries the request id, nothing else (§2)."""
+    request_id = (event.get("requestContext") or {}).get("requestId", "unknown")
+    return ApiError(f"internal error, request id {request_id}")
 
 
 def make_app(*route_sets: Routes) -> APIGatewayRestResolver:
@@ -328,8 +340,8 @@ def make_app(*route_sets: Routes) -> APIGatewayRestResolver:
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response:
         logger.exception("unexpected error")
-        request_id = (app.current_event.get("requestContext") or {}).get("requestId", "unknown")
-        return error_response(500, "InternalException", f"internal error, request id {request_id}")
+        internal = internal_error(app.current_event.raw_event)
+        return error_response(internal.status, internal.exception, internal.message)
 
     return app
 

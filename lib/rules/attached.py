@@ -10,9 +10,9 @@ from lib import clock
 from lib.errors import ValidationError
 from lib.models import attached_key_problem
 from lib.rules.services import check_service_id, json_text
-from lib.store import conversations as store
-
-ATTEMPTS = 10
+from lib.store import services as service_store
+from lib.store import starts
+from lib.store.concurrency import Write
 
 
 def check_name(name: str) -> str:
@@ -26,11 +26,11 @@ def put(tenant: str, service_id: str, kind: str, child_id: int | None, name: str
     """Replace one attached-data key of a service (kind "service") or of a state or task."""
     check_service_id(service_id)
     check_name(name)
-    w = store.Write(tenant, clock.now_ms())
+    w = Write(tenant, clock.now_ms())
     if kind == "service":
-        store.put_service_attached(w, service_id, name, json_text(value))
+        service_store.put_service_attached(w, service_id, name, json_text(value))
     else:
-        store.put_child_attached(w, service_id, kind, child_id, name, json_text(value))
+        starts.put_child_attached(w, service_id, kind, child_id, name, json_text(value))
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -60,18 +60,9 @@ def merge(tenant: str, service_id: str, kind: str, child_id: int | None, name: s
     check_name(name)
     if not isinstance(patch, dict):
         raise ValidationError("body: a merge patch must be a JSON object")
+    w = Write(tenant, clock.now_ms())
     if kind == "service":
-        text = store.merge_service_attached(store.Write(tenant, clock.now_ms()), service_id, name,
-                                            lambda old: _merged(name, old, patch))
-        return json.loads(text)
-    for attempt in range(ATTEMPTS):
-        now = clock.now_ms()
-        _, child = store.read_child(tenant, service_id, kind, child_id, now)
-        old = child.ext.get(name)
-        text = _merged(name, old, patch)
-        try:
-            store.put_child_attached(store.Write(tenant, now), service_id, kind, child_id, name, text, expected=old)
-            return json.loads(text)
-        except store.AttachedMoved:
-            store.backoff(attempt)
-    raise store.ConcurrentChange(f"attached data '{name}' changed concurrently; retry")
+        text = service_store.merge_service_attached(w, service_id, name, lambda old: _merged(name, old, patch))
+    else:
+        text = starts.merge_child_attached(w, service_id, kind, child_id, name, lambda old: _merged(name, old, patch))
+    return json.loads(text)

@@ -20,9 +20,11 @@ from lib.rules.services import (
     texts,
     time_window,
 )
-from lib.store import conversations as store
+from lib.status import Status
+from lib.store import ends, pages, starts
+from lib.store.concurrency import Write, parallel
 from lib.store.idempotency import Claim
-from lib.store.items import ServiceItem, StateItem, TaskItem, conversation_pk
+from lib.store.items import Completion, ServiceItem, StateItem, TaskItem
 
 KINDS = ("state", "task")
 
@@ -38,22 +40,22 @@ def check_child_id(kind: str, value: str | int) -> int:
 # ---------------------------------------------------------------- start
 
 
-def state_item(tenant: str, service_id: str, body: StateStart, state_id: int, ttl: int, now: int) -> StateItem:
+def state_item(tenant: str, service_id: str, body: StateStart, state_id: int, now: int) -> StateItem:
     """The stored form of a new state (composite start puts it in its own transaction)."""
     started_ms = event_time(body.timestamp, now)
     return StateItem(tenant=tenant, service_id=service_id, state_id=state_id, state_type=body.state_type,
                      previous_state_id=body.previous_state_id, est_duration=body.est_duration,
                      started=event_map(body.event_fields(), started_ms), started_ms=started_ms,
-                     ext=texts(body.attached_data()), expire_at=ttl)
+                     ext=texts(body.attached_data()))
 
 
-def task_item(tenant: str, service_id: str, body: TaskStart, task_id: int, ttl: int, now: int) -> TaskItem:
+def task_item(tenant: str, service_id: str, body: TaskStart, task_id: int, now: int) -> TaskItem:
     """The stored form of a new task."""
     started_ms = event_time(body.timestamp, now)
     return TaskItem(tenant=tenant, service_id=service_id, task_id=task_id, task_type=body.task_type,
                     state_id=body.state_id, est_duration=body.est_duration,
                     started=event_map(body.event_fields(), started_ms), started_ms=started_ms,
-                    ext=texts(body.attached_data()), expire_at=ttl)
+                    ext=texts(body.attached_data()))
 
 
 def start_state(tenant: str, service_id: str, body: StateStart, claim: Claim | None = None,
@@ -61,20 +63,18 @@ def start_state(tenant: str, service_id: str, body: StateStart, claim: Claim | N
     """Start a state: its id. 409 on a completed service, 404 if `previous_state_id` is unknown."""
     check_service_id(service_id)
     now = clock.now_ms()
-    start = store.ChildStart("state", previous_state_id=body.previous_state_id, extra=extra)
-    return store.start_child(store.Write(tenant, now), service_id, start,
-                             lambda service, state_id: state_item(tenant, service_id, body, state_id,
-                                                                  service.children_ttl, now), claim)
+    start = starts.ChildStart("state", previous_state_id=body.previous_state_id, extra=extra)
+    return starts.start_child(Write(tenant, now), service_id, start,
+                              lambda service, state_id: state_item(tenant, service_id, body, state_id, now), claim)
 
 
 def start_task(tenant: str, service_id: str, body: TaskStart, claim: Claim | None = None, extra: Any = None) -> int:
     """Start a task, optionally attached to a state (unknown state 404, completed state 409)."""
     check_service_id(service_id)
     now = clock.now_ms()
-    start = store.ChildStart("task", state_id=body.state_id, extra=extra)
-    return store.start_child(store.Write(tenant, now), service_id, start,
-                             lambda service, task_id: task_item(tenant, service_id, body, task_id,
-                                                                service.children_ttl, now), claim)
+    start = starts.ChildStart("task", state_id=body.state_id, extra=extra)
+    return starts.start_child(Write(tenant, now), service_id, start,
+                              lambda service, task_id: task_item(tenant, service_id, body, task_id, now), claim)
 
 
 def transition(tenant: str, service_id: str, body: Transition, claim: Claim | None = None) -> int:
@@ -85,16 +85,15 @@ def transition(tenant: str, service_id: str, body: Transition, claim: Claim | No
     now = clock.now_ms()
     at = event_time(body.timestamp, now)
     event = body.event_fields()
-    end = store.Completion(event_map(event, at), at, body.from_.disposition, body.from_.disposition_desc)
+    end = Completion(event_map(event, at), at, body.from_.disposition, body.from_.disposition_desc)
     old_state = body.from_.state_id
 
     def make(service: ServiceItem, state_id: int) -> StateItem:
         return StateItem(tenant=tenant, service_id=service_id, state_id=state_id, state_type=body.to.state_type,
                          previous_state_id=old_state, est_duration=body.to.est_duration,
-                         started=event_map(event, at), started_ms=at, ext=texts(body.attached_data()),
-                         expire_at=service.children_ttl)
+                         started=event_map(event, at), started_ms=at, ext=texts(body.attached_data()))
 
-    return store.transition(store.Write(tenant, now), service_id, old_state, end, make, claim)
+    return starts.transition(Write(tenant, now), service_id, old_state, end, make, claim)
 
 
 # ---------------------------------------------------------------- end
@@ -104,14 +103,14 @@ def end_state(tenant: str, service_id: str, state_id: int, body: EndFields | Non
     """End a state; its active tasks complete with it (same transaction)."""
     check_service_id(service_id)
     now = clock.now_ms()
-    store.end_state(store.Write(tenant, now), service_id, state_id, completion(body or EndFields(), now))
+    ends.end_state(Write(tenant, now), service_id, state_id, completion(body or EndFields(), now))
 
 
 def end_task(tenant: str, service_id: str, task_id: int, body: EndFields | None) -> None:
     """End a task (409 when it is completed, also because its state or service is)."""
     check_service_id(service_id)
     now = clock.now_ms()
-    store.end_task(store.Write(tenant, now), service_id, task_id, completion(body or EndFields(), now))
+    ends.end_task(Write(tenant, now), service_id, task_id, completion(body or EndFields(), now))
 
 
 # ---------------------------------------------------------------- reads
@@ -123,12 +122,11 @@ def get_state(tenant: str, service_id: str, state_id: int, selection: Selection)
     check_service_id(service_id)
     now = clock.now_ms()
     if selection.embeds_tasks:
-        pk = conversation_pk(tenant, service_id)
-        (service, state), tasks = store.parallel(lambda: store.read_child(tenant, service_id, "state", state_id, now),
-                                                 lambda: store.tasks_of_state(pk, state_id))
+        (service, state), tasks = parallel(lambda: pages.read_child(tenant, service_id, "state", state_id, now),
+                                                 lambda: ends.tasks_of_state(tenant, service_id, state_id))
         view = Conversation(service, now).add([state, *tasks]).state_view(state, selection)
         return fits_whole(view, f"GET /services/{service_id}/tasks?state_id={state_id}")
-    service, state = store.read_child(tenant, service_id, "state", state_id, now)
+    service, state = pages.read_child(tenant, service_id, "state", state_id, now)
     return Conversation(service, now).state_view(state, selection)
 
 
@@ -136,13 +134,13 @@ def get_task(tenant: str, service_id: str, task_id: int, selection: Selection) -
     """One task: one BatchGetItem of the task and its service."""
     check_service_id(service_id)
     now = clock.now_ms()
-    service, task = store.read_child(tenant, service_id, "task", task_id, now)
+    service, task = pages.read_child(tenant, service_id, "task", task_id, now)
     return Conversation(service, now).task_view(task, selection)
 
 
 @dataclass
 class ChildQuery:
-    status: str | None  # None, ACTIVE, COMPLETED
+    status: Status | None  # None: all
     types: list[str] | None = None
     state_id: int | None = None  # tasks only
     started_from: str | None = None  # inclusive
@@ -161,18 +159,18 @@ def list_children(tenant: str, service_id: str, kind: str, query: ChildQuery,
     types = parse_types(query.types, f"{kind}_types")
     scope = paging.fingerprint(tenant, service_id, kind, query.status, types, query.state_id, window)
     resume = paging.decode(query.page_token, scope)
-    page = store.ChildPage(kind, query.status, resume.get("id", 0) if resume else 0, query.limit, types, window,
+    page = pages.ChildPage(kind, query.status, resume.get("id", 0) if resume else 0, query.limit, types, window,
                            query.state_id)
 
     def keep(service: ServiceItem, child: Any) -> bool:
         done = Conversation(service, now).completed_ms(child) is not None
-        return query.status is None or (query.status == "C") == done
+        return query.status is None or (query.status == Status.COMPLETED) == done
 
-    service, children, more = store.children_page(tenant, service_id, page, now, keep)
+    service, children, more = pages.children_page(tenant, service_id, page, now, keep)
     conversation = Conversation(service, now).add(children)
     if kind == "state" and selection.embeds_tasks and children:
         ids = [c.state_id for c in children]
-        conversation.add(store.tasks_of_states(service.pk, min(ids), max(ids)))
+        conversation.add(pages.tasks_of_states(service, min(ids), max(ids)))
     views, cut = fill_page(children, lambda c: conversation.view(c, selection),
                            lambda c: f"GET /services/{service_id}/{kind}s/{c.child_id}")
     more = more or cut

@@ -19,11 +19,11 @@ from lib.ids import new_service_id
 from lib.models import CompositeElement, ServiceStart
 from lib.rules import children, expiration, services
 from lib.store import composite as locks
-from lib.store import conversations as store
+from lib.store import pages
+from lib.store.concurrency import ATTEMPTS, Write, backoff
 from lib.store.idempotency import Claim
-from lib.store.items import CompositeLock, ServiceItem, StateItem, TaskItem, digest
-
-ATTEMPTS = 8
+from lib.store.items import CompositeLock, ServiceItem, StateItem, TaskItem
+from lib.store.keys import digest
 
 
 def start(tenant: str, elements: list[CompositeElement], claim: Claim | None = None) -> list[dict[str, Any]]:
@@ -34,23 +34,46 @@ def start(tenant: str, elements: list[CompositeElement], claim: Claim | None = N
         if expiration.for_start(body.ttl, body.expiration_time, now).expires_ms <= now:
             raise ValidationError(f"services[{index}].service: ttl / expiration_time would expire the service at "
                                   "once: nothing could be started in it")
+        if element.state.previous_state_id is not None:
+            _check_previous_state(tenant, element, now)
     results = [_element(tenant, element, claim if index == 0 else None) for index, element in enumerate(elements)]
     if claim is not None:
         claim.save(results)
     return results
 
 
+def _check_previous_state(tenant: str, element: CompositeElement, now: int) -> None:
+    """Before anything is written: an element's `previous_state_id` names a state of the service the
+    element would use (the one its lock names, or the owner's active one with its keys); an element
+    that would create its service has no state yet (404). Decision: the state must exist before the
+    request (docs/DESIGN.md, composite start)."""
+    body, previous = element.service, element.state.previous_state_id
+    key = digest(body.customer_id, body.contact_key, body.service_type)
+    lock, _ = locks.read_lock(tenant, key)
+    service = None
+    if lock is not None and lock.service_id is not None:
+        service, _, _ = locks.read_named(None, tenant, lock.service_id, None, None)
+    if not _usable_service(service, body, now):
+        service = pages.find_active_service(tenant, body.customer_id, body.contact_key, body.service_type, now)
+    try:
+        if service is None:
+            raise NotFound("no service yet")
+        pages.read_child(tenant, service.service_id, "state", previous, now)
+    except NotFound:
+        raise NotFound(f"previous state {previous} not found") from None
+
+
 def _element(tenant: str, element: CompositeElement, claim: Claim | None) -> dict[str, Any]:
     key = digest(element.service.customer_id, element.service.contact_key, element.service.service_type)
     for attempt in range(ATTEMPTS):
-        w = store.Write(tenant, clock.now_ms())
+        w = Write(tenant, clock.now_ms())
         lock, record = locks.read_lock(tenant, key, claim if attempt == 0 else None)
         if claim is not None and attempt == 0:
             claim.settle(record)
         try:
             return _resolve(w, element, key, lock)
         except locks.LockMoved:
-            store.backoff(attempt)
+            backoff(attempt)
     raise Conflict("too many concurrent composite starts with these keys; retry")
 
 
@@ -60,7 +83,7 @@ def _usable_service(service: ServiceItem | None, body: ServiceStart, now: int) -
             and service.service_type == body.service_type)
 
 
-def _resolve(w: store.Write, element: CompositeElement, key: str, lock: CompositeLock | None) -> dict[str, Any]:
+def _resolve(w: Write, element: CompositeElement, key: str, lock: CompositeLock | None) -> dict[str, Any]:
     body, state_body, task_body = element.service, element.state, element.task
     state_key, task_key = digest(state_body.state_type), digest(task_body.task_type if task_body else None)
     service = state = task = None
@@ -69,11 +92,11 @@ def _resolve(w: store.Write, element: CompositeElement, key: str, lock: Composit
         task_id = _task_entry(lock, entry, task_key, element) if task_body else None
         service, state, task = locks.read_named(None, w.tenant, lock.service_id, entry["id"] if entry else None, task_id)
     if not _usable_service(service, body, w.now):
-        found = store.find_active_service(w.tenant, body.customer_id, body.contact_key, body.service_type, w.now)
+        found = pages.find_active_service(w.tenant, body.customer_id, body.contact_key, body.service_type, w.now)
         if found is None:
             return _create_all(w, element, key, lock)
         stale, lock = lock, CompositeLock(tenant=w.tenant, digest=key, service_id=found.service_id, states={},
-                                          tasks={}, expire_at=found.children_ttl)
+                                          tasks={})
         locks.point_at_service(w, lock, stale, found)
         service, state, task = found, None, None
     result: dict[str, Any] = {"service_id": service.service_id, "service_created": False}
@@ -90,7 +113,7 @@ def _task_entry(lock: CompositeLock, entry: dict[str, Any] | None, task_key: str
     return lock.tasks.get(task_key)
 
 
-def _state(w: store.Write, element: CompositeElement, lock: CompositeLock, service: ServiceItem,
+def _state(w: Write, element: CompositeElement, lock: CompositeLock, service: ServiceItem,
            state: StateItem | None, state_key: str) -> tuple[int, bool]:
     state_type = element.state.state_type
     entry = lock.states.get(state_key)
@@ -99,7 +122,7 @@ def _state(w: store.Write, element: CompositeElement, lock: CompositeLock, servi
         return state.state_id, False
     stale = entry["id"] if entry else None
     path = ("states", state_key)
-    existing = store.find_active_child(service, "state", {"state_type": state_type})
+    existing = pages.find_active_child(service, "state", {"state_type": state_type})
     if existing is not None:
         locks.name_existing(w, lock, path, {"id": existing.child_id, "tasks": {}}, stale)
         lock.states[state_key] = {"id": existing.child_id, "tasks": {}}
@@ -110,7 +133,7 @@ def _state(w: store.Write, element: CompositeElement, lock: CompositeLock, servi
     return state_id, True
 
 
-def _task(w: store.Write, element: CompositeElement, lock: CompositeLock, service: ServiceItem,
+def _task(w: Write, element: CompositeElement, lock: CompositeLock, service: ServiceItem,
           task: TaskItem | None, state_key: str, task_key: str, state_id: int, state_created: bool) -> tuple[int, bool]:
     attach = state_id if element.associate_state_task else None
     body = element.task.model_copy(update={"state_id": attach})
@@ -121,7 +144,7 @@ def _task(w: store.Write, element: CompositeElement, lock: CompositeLock, servic
     path = ("states", state_key, "tasks", task_key) if attach is not None else ("tasks", task_key)
     existing = None
     if not (attach is not None and state_created):  # a state made just now has no task yet
-        existing = store.find_active_child(service, "task", {"task_type": body.task_type, "state_id": attach})
+        existing = pages.find_active_child(service, "task", {"task_type": body.task_type, "state_id": attach})
     if existing is not None:
         locks.name_existing(w, lock, path, existing.child_id, entry_id)
         return existing.child_id, False
@@ -129,7 +152,7 @@ def _task(w: store.Write, element: CompositeElement, lock: CompositeLock, servic
     return children.start_task(w.tenant, service.service_id, body, extra=naming), True
 
 
-def _create_all(w: store.Write, element: CompositeElement, key: str, stale: CompositeLock | None) -> dict[str, Any]:
+def _create_all(w: Write, element: CompositeElement, key: str, stale: CompositeLock | None) -> dict[str, Any]:
     """Nothing usable exists: the service, its state and its task are new, written with the lock in
     one transaction."""
     body, state_body, task_body = element.service, element.state, element.task
@@ -138,16 +161,15 @@ def _create_all(w: store.Write, element: CompositeElement, key: str, stale: Comp
     expiry = expiration.for_start(body.ttl, body.expiration_time, w.now)
     service = services.new_service(w.tenant, new_service_id(), body, expiry, w.now, state_seq=1,
                                    task_seq=1 if task_body else 0)
-    ttl = service.children_ttl
-    items = [children.state_item(w.tenant, service.service_id, state_body, 1, ttl, w.now)]
-    lock = CompositeLock(tenant=w.tenant, digest=key, service_id=service.service_id, tasks={}, expire_at=ttl,
+    items = [children.state_item(w.tenant, service.service_id, state_body, 1, w.now)]
+    lock = CompositeLock(tenant=w.tenant, digest=key, service_id=service.service_id, tasks={},
                          states={digest(state_body.state_type): {"id": 1, "tasks": {}}})
     result: dict[str, Any] = {"service_id": service.service_id, "service_created": True, "state_id": 1,
                               "state_created": True}
     if task_body is not None:
         attach = 1 if element.associate_state_task else None
         items.append(children.task_item(w.tenant, service.service_id, task_body.model_copy(update={"state_id": attach}),
-                                        1, ttl, w.now))
+                                        1, w.now))
         task_key = digest(task_body.task_type)
         if attach is not None:
             items[0].attached = 1  # a state's end is conditional on its count of attached tasks

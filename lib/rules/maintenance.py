@@ -27,8 +27,8 @@ from lib.errors import NotFound, ValidationError
 from lib.rules.conversation import Conversation, Selection, fill_page
 from lib.rules.services import parse_types, time_window
 from lib.settings import settings
-from lib.store import conversations as store
-from lib.store import maintenance as upkeep
+from lib.store import due, erasure, jobs, queue, windows
+from lib.store.concurrency import Write
 from lib.store.files import ExportFile
 from lib.store.items import Child, JobItem, ServiceItem, StateItem
 
@@ -72,9 +72,9 @@ class Filters:
                    parse_types(service_types, "service_types") or None, started_low, started_high)
 
     @property
-    def selects(self) -> upkeep.Select:
+    def selects(self) -> windows.Select:
         """What the window Queries keep besides the event window (filters on projected attributes)."""
-        return upkeep.Select(self.types, self.started_low, self.started_high)
+        return windows.Select(self.types, self.started_low, self.started_high)
 
     def keeps(self, service: ServiceItem, now: int) -> bool:
         done = service.completed_at(now) is not None
@@ -92,11 +92,11 @@ def stream(tenant: str, filters: Filters, limit: int, page_token: str | None) ->
     now = clock.now_ms()
     scope = paging.fingerprint(tenant, "stream", {**filters.as_dict(), "high": None if filters.open_end else filters.high})
     cursor = paging.decode(page_token, scope)
-    found, rest = upkeep.window(tenant, filters.events, filters.low, filters.high, now, cursor, limit,
+    found, rest = windows.window(tenant, filters.events, filters.low, filters.high, now, cursor, limit,
                                 filters.selects)
     if not filters.content:
         return [service_id for service_id, _ in found], (paging.encode(rest, scope) if rest else None)
-    by_id = {s.service_id: (s, c) for s, c in upkeep.conversations(tenant, [sid for sid, _ in found])}
+    by_id = {s.service_id: (s, c) for s, c in windows.conversations(tenant, [sid for sid, _ in found])}
     kept = [(sid, after) for sid, after in found if sid in by_id and filters.keeps(by_id[sid][0], now)]
     views, cut = fill_page(kept, lambda entry: _whole(*by_id[entry[0]], now),
                            lambda entry: f"GET /services/{entry[0]}/states (or /tasks)")
@@ -190,9 +190,9 @@ class ExportRun(Run):
 
     def step(self) -> bool:
         now = clock.now_ms()
-        found, rest = upkeep.window(self.tenant, self.filters.events, self.filters.low, self.filters.high, now,
+        found, rest = windows.window(self.tenant, self.filters.events, self.filters.low, self.filters.high, now,
                                     self.state.get("cursor"), STEP, self.filters.selects)
-        for service, children in upkeep.conversations(self.tenant, [sid for sid, _ in found]):
+        for service, children in windows.conversations(self.tenant, [sid for sid, _ in found]):
             if self.filters.keeps(service, now):
                 self._write(service, children, now)
         self.state["cursor"] = rest
@@ -227,15 +227,15 @@ class PurgeRun(Run):
     def step(self) -> bool:
         now = clock.now_ms()
         operation, limit_ms = self.params["operation"], self.params["limit_ms"]
-        found, rest = upkeep.purge_candidates(self.tenant, operation, limit_ms, now, self.state.get("cursor"),
-                                              store.ERASURE_BATCH)
-        w = store.Write(self.tenant, now)
-        conditions = upkeep.purge_conditions(operation, limit_ms, now)
-        deleted, erasure = store.remove_services(w, [(sid, conditions) for sid in found])
-        if erasure is not None:
+        found, rest = windows.purge_candidates(self.tenant, operation, limit_ms, now, self.state.get("cursor"),
+                                              erasure.ERASURE_BATCH)
+        w = Write(self.tenant, now)
+        conditions = windows.purge_conditions(operation, limit_ms, now)
+        deleted, record = erasure.remove_services(w, [(sid, conditions) for sid in found])
+        if record is not None:
             try:
-                store.finish_erasure(erasure)
-            except Exception:  # noqa: BLE001 - after the commit point nothing may fail the purge
+                erasure.finish_erasure(record)
+            except Exception:  # after the commit point nothing may fail the purge
                 log.warning("purged %d conversations; erasure of their items left to maintenance", len(deleted),
                             exc_info=True)
         counts = self.state.setdefault("counts", {"purged": 0})
@@ -269,8 +269,8 @@ def export_files(tenant: str, filters: Filters, fmt: str, remaining_ms: int | No
 
 
 def purge(tenant: str, operation: str, limit: str, remaining_ms: int | None) -> Outcome:
-    if operation not in upkeep.PURGE_OPERATIONS:
-        raise ValidationError(f"operation: must be one of {', '.join(upkeep.PURGE_OPERATIONS)}")
+    if operation not in windows.PURGE_OPERATIONS:
+        raise ValidationError(f"operation: must be one of {', '.join(windows.PURGE_OPERATIONS)}")
     limit_ms = parse_timestamp(limit, "limit")
     return _request(PurgeRun(tenant, {"operation": operation, "limit_ms": limit_ms}), remaining_ms)
 
@@ -287,9 +287,8 @@ def _request(run: Run, remaining_ms: int | None) -> Outcome:
             break
     now = clock.now_ms()
     job = JobItem(tenant=run.tenant, job_id=secrets.token_hex(12), kind=run.kind, params=run.params,
-                  checkpoint=run.checkpoint(), counts=run.counts(), created_ms=now, updated_ms=now,
-                  expire_at=now // 1000 + 7 * 86400)
-    upkeep.create_job(job)
+                  checkpoint=run.checkpoint(), counts=run.counts(), created_ms=now, updated_ms=now)
+    jobs.create_job(job)
     enqueue(job)
     return Outcome(202, job_view(job), job.job_id)
 
@@ -305,7 +304,7 @@ def job_view(job: JobItem) -> dict[str, Any]:
 
 
 def get_job(tenant: str, job_id: str) -> dict[str, Any]:
-    job = upkeep.load_job(tenant, job_id) if job_id.isalnum() and len(job_id) <= 64 else None
+    job = jobs.load_job(tenant, job_id) if job_id.isalnum() and len(job_id) <= 64 else None
     if job is None:
         raise NotFound(f"job {job_id[:64]} not found")
     return job_view(job)
@@ -314,12 +313,8 @@ def get_job(tenant: str, job_id: str) -> dict[str, Any]:
 def enqueue(job: JobItem) -> None:
     """Let the job continue outside this request: a message on the jobs queue (deployed, and the local
     run's emulated queue), else a background thread of this process."""
-    queue = settings().jobs_queue_url
-    if queue:
-        import boto3
-
-        boto3.client("sqs").send_message(QueueUrl=queue,
-                                         MessageBody=json.dumps({"tenant": job.tenant, "job_id": job.job_id}))
+    if queue.available():
+        queue.send_job(job.tenant, job.job_id)
         return
     def work() -> None:
         while True:
@@ -358,10 +353,10 @@ def continue_job(tenant: str, job_id: str, remaining_ms: int | None) -> bool:
     its lease."""
     budget_s = max(((remaining_ms - 15_000) / 1000) if remaining_ms is not None else 600.0, 0.0)
     now = clock.now_ms()
-    w = store.Write(tenant, now)
-    job = upkeep.take_job(tenant, job_id, w, lease_ms=now + int(budget_s * 1000) + 30_000)
+    w = Write(tenant, now)
+    job = jobs.take_job(tenant, job_id, w, lease_ms=now + int(budget_s * 1000) + 30_000)
     if job is None:
-        current = upkeep.load_job(tenant, job_id)
+        current = jobs.load_job(tenant, job_id)
         if current is not None and current.status == "running":
             raise JobBusy(f"job {job_id} is leased by another worker until {format_ms(current.lease_ms)}")
         return True
@@ -376,7 +371,7 @@ def continue_job(tenant: str, job_id: str, remaining_ms: int | None) -> bool:
                 break
             if progress.due():
                 _save(job, run, w)
-    except Exception as error:  # noqa: BLE001 - recorded on the job, which the client follows
+    except Exception as error:  # recorded on the job, which the client follows
         log.exception("maintenance job %s failed", job_id)
         job.status, job.error = "failed", f"{type(error).__name__}: internal error"
     # Finished, or stopping for time: either way this worker lets the job go (lease released).
@@ -384,13 +379,23 @@ def continue_job(tenant: str, job_id: str, remaining_ms: int | None) -> bool:
     return job.status != "running"
 
 
-def _save(job: JobItem, run: Run, w: store.Write, final: bool = False, release: bool = False) -> None:
+def continue_job_message(body: str, remaining_ms: int | None) -> None:
+    """A job message from the queue: work on the job; one not finished is queued again (its lease
+    released, so the next message's worker takes it). Raises JobBusy when another worker holds it."""
+    tenant, job_id = queue.job_of(body)
+    if not continue_job(tenant, job_id, remaining_ms):
+        job = jobs.load_job(tenant, job_id)
+        if job is not None:
+            enqueue(job)
+
+
+def _save(job: JobItem, run: Run, w: Write, final: bool = False, release: bool = False) -> None:
     job.checkpoint = {} if final else run.checkpoint()
     job.counts = run.counts()
     job.updated_ms = clock.now_ms()
     if release:
         job.lease_ms = 0
-    upkeep.save_job(job, w)
+    jobs.save_job(job, w)
 
 
 def scheduled(remaining_ms: int | None) -> dict[str, int]:
@@ -398,13 +403,13 @@ def scheduled(remaining_ms: int | None) -> dict[str, int]:
     deadline = time.monotonic() + ((remaining_ms - 10_000) / 1000 if remaining_ms else 50.0)
     done = {"auto_completed": 0, "erasures_finished": 0}
     while time.monotonic() < deadline:
-        recorded = upkeep.record_auto_completions(clock.now_ms())
+        recorded = due.record_auto_completions(clock.now_ms())
         done["auto_completed"] += recorded
         if recorded < 100:
             break
-    for erasure in upkeep.unfinished_erasures(clock.now_ms()):
+    for unfinished in due.unfinished_erasures(clock.now_ms()):
         if time.monotonic() >= deadline:
             break
-        store.finish_erasure(erasure)
+        erasure.finish_erasure(unfinished)
         done["erasures_finished"] += 1
     return done

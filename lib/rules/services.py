@@ -9,15 +9,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from lib import clock, paging
-from lib.clock import format_ms, parse_timestamp, sortable_ms
-from lib.errors import NotFound, ValidationError
+from lib.clock import format_ms, parse_timestamp
+from lib.errors import Conflict, NotFound, ValidationError
 from lib.ids import new_service_id
 from lib.models import ServiceAssociate, ServiceEnd, ServiceStart
 from lib.rules import expiration
 from lib.rules.conversation import Conversation, Selection, fill_page, fits_whole
-from lib.store import conversations as store
+from lib.status import Status
+from lib.store import erasure, pages
+from lib.store import services as service_store
+from lib.store.concurrency import Write, parallel
 from lib.store.idempotency import Claim
-from lib.store.items import ACTIVE, COMPLETED, Expiry, ServiceItem
+from lib.store.items import Completion, Expiry, ServiceItem
 
 PATH_ID = re.compile(r"[1-9][0-9]{0,18}", re.ASCII)
 MAX_ID = 2**63 - 1
@@ -51,10 +54,10 @@ def event_time(timestamp: str | None, now: int) -> int:
     return parse_timestamp(timestamp) if timestamp is not None else now
 
 
-def completion(body: Any, now: int) -> store.Completion:
+def completion(body: Any, now: int) -> Completion:
     """The stored end event of an end body (service, state or task)."""
     at = event_time(body.timestamp, now)
-    return store.Completion(event_map(body.event_fields(), at), at, body.disposition, body.disposition_desc,
+    return Completion(event_map(body.event_fields(), at), at, body.disposition, body.disposition_desc,
                             texts(body.attached_data()))
 
 
@@ -68,25 +71,23 @@ def start(tenant: str, body: ServiceStart, claim: Claim | None = None) -> str:
     for _ in range(3):
         service = new_service(tenant, new_service_id(), body, expiry, now)
         try:
-            store.create_service(service, claim)
+            service_store.create_service(service, claim)
             return service.service_id
-        except store.IdTaken:
+        except service_store.IdTaken:
             continue  # same millisecond, same random bits: draw again
-    raise store.ConcurrentChange("could not allocate a service id; retry")
+    raise Conflict("could not allocate a service id; retry")
 
 
 def new_service(tenant: str, service_id: str, body: ServiceStart, expiry: Expiry, now: int,
                 state_seq: int = 0, task_seq: int = 0) -> ServiceItem:
     """The stored form of a new service (composite start puts it in its transaction)."""
     started_ms = event_time(body.timestamp, now)
-    return ServiceItem(
-        tenant=tenant, service_id=service_id, customer_id=body.customer_id, contact_key=body.contact_key,
-        service_type=body.service_type, est_duration=body.est_duration,
+    return ServiceItem.new(
+        tenant=tenant, service_id=service_id, expiry=expiry, now=now, customer_id=body.customer_id,
+        contact_key=body.contact_key, service_type=body.service_type, est_duration=body.est_duration,
         auto_complete_after=body.auto_complete_after if body.auto_complete_after is not None else _aca_default(),
         started=event_map(body.event_fields(), started_ms), started_ms=started_ms, ext=texts(body.attached_data()),
-        last_write_ms=now, expires_ms=expiry.expires_ms, expiry_explicit=True if expiry.explicit else None,
-        expire_at=expiry.ttl(now), children_ttl=expiry.children_ttl(now), state_seq=state_seq, task_seq=task_seq,
-        cascading={}, op=store.new_token())
+        state_seq=state_seq, task_seq=task_seq)
 
 
 def _aca_default() -> int | None:
@@ -101,7 +102,7 @@ def _aca_default() -> int | None:
 def get(tenant: str, service_id: str, selection: Selection) -> dict[str, Any]:
     """A service view: one GetItem, plus one Query per embedded kind of child."""
     now = clock.now_ms()
-    service = store.read_service(tenant, check_service_id(service_id), now)
+    service = service_store.read_service(tenant, check_service_id(service_id), now)
     view = load(service, selection, now).service_view(selection)
     return fits_whole(view, f"GET /services/{service_id}/states (or /tasks)") if selection.embeds_states or \
         selection.embeds_tasks else view
@@ -118,15 +119,15 @@ def _child_reads(service: ServiceItem, selection: Selection, now: int) -> list[A
     for kind, active, done in (("state", selection.active_states, selection.completed_states),
                                ("task", selection.active_tasks, selection.completed_tasks)):
         if active or done:
-            status = None if active and done else (ACTIVE if active else COMPLETED)
-            calls.append(lambda kind=kind, status=status: store.children_of(service, kind, status, now))
+            status = None if active and done else (Status.ACTIVE if active else Status.COMPLETED)
+            calls.append(lambda kind=kind, status=status: pages.children_of(service, kind, status, now))
     return calls
 
 
 def _load_all(services: list[ServiceItem], selection: Selection, now: int) -> list[Conversation]:
     """Conversations of a page of services, every child read of the page at once (bounded pool)."""
     reads = [_child_reads(service, selection, now) for service in services]
-    results = iter(store.parallel(*[call for calls in reads for call in calls]))
+    results = iter(parallel(*[call for calls in reads for call in calls]))
     conversations = []
     for service, calls in zip(services, reads):
         conversation = Conversation(service, now)
@@ -146,12 +147,12 @@ def end(tenant: str, service_id: str, body: ServiceEnd | None) -> None:
     body = body or ServiceEnd()
     now = clock.now_ms()
     wanted = expiration.requested(body.ttl, body.expiration_time, now)
-    store.end_service(store.Write(tenant, now), service_id, completion(body, now), wanted)
+    service_store.end_service(Write(tenant, now), service_id, completion(body, now), wanted)
 
 
 def delete(tenant: str, service_id: str) -> None:
     """Delete a service with its states, tasks and attached data: gone at once for every reader."""
-    store.delete_service(store.Write(tenant, clock.now_ms()), check_service_id(service_id))
+    erasure.delete_service(Write(tenant, clock.now_ms()), check_service_id(service_id))
 
 
 # ---------------------------------------------------------------- associate, expiration
@@ -170,8 +171,8 @@ def associate(tenant: str, customer_id: str, service_id: str, body: ServiceAssoc
         fields["timestamp"] = format_ms(started_ms)
     top = {name: getattr(body, name) for name in ("contact_key", "service_type", "est_duration")
            if getattr(body, name) is not None}
-    change = store.Association(customer_id, top, fields, started_ms, texts(body.attached_data()))
-    store.associate_service(store.Write(tenant, now), service_id, change)
+    change = service_store.Association(customer_id, top, fields, started_ms, texts(body.attached_data()))
+    service_store.associate_service(Write(tenant, now), service_id, change)
 
 
 def check_owner_id(name: str, value: str) -> str:
@@ -188,7 +189,7 @@ def set_expiration(tenant: str, service_id: str, ttl: int | None, expiration_tim
     wanted = expiration.requested(ttl, expiration_time, now)
     if wanted is None:
         raise ValidationError("body: ttl or expiration_time is required")
-    store.set_expiration(store.Write(tenant, now), service_id, wanted)
+    service_store.set_expiration(Write(tenant, now), service_id, wanted)
     return format_ms(wanted.expires_ms)
 
 
@@ -199,7 +200,7 @@ def set_expiration(tenant: str, service_id: str, ttl: int | None, expiration_tim
 class ListQuery:
     """Parameters of the customer / anonymous lists (§5)."""
 
-    status: str | None  # None = all, ACTIVE, COMPLETED
+    status: Status | None  # None = all
     service_types: list[str] | None = None
     started_from: str | None = None
     started_to: str | None = None
@@ -221,23 +222,22 @@ def list_for_owner(tenant: str, customer_id: str | None, contact_key: str | None
     """Services of a customer (or anonymous services of a contact key), oldest first: one Query of
     the owner's index partition (two for `/completed`, see lib.store), embedded children read at
     once for the whole page."""
-    kind, owner = ("CU", customer_id) if customer_id is not None else ("AN", contact_key)
-    check_owner_id("customer_id" if customer_id is not None else "contact_key", owner)
+    owner_field, owner = ("customer_id", customer_id) if customer_id is not None else ("contact_key", contact_key)
+    check_owner_id(owner_field, owner)
     now = clock.now_ms()
     low, high = time_window(query.started_from, query.started_to)
     types = parse_types(query.service_types, "service_types")
-    scope = paging.fingerprint(tenant, kind, owner, query.status, low, high, types)
+    scope = paging.fingerprint(tenant, owner_field, owner, query.status, low, high, types)
     resume = paging.decode(query.page_token, scope)
-    page = store.OwnerPage(kind, owner, query.status,
-                           (sortable_ms(low) if low is not None else None, sortable_ms(high) if high is not None else None),
+    page = pages.OwnerPage(customer_id, contact_key if customer_id is None else None, query.status, (low, high),
                            types, resume.get("after") if resume else None, query.limit)
-    services, more = store.owner_services(tenant, page, now)
+    services, more = pages.owner_services(tenant, page, now)
     conversations = _load_all(services, selection, now)
     views, cut = fill_page(conversations, lambda c: c.service_view(selection),
                            lambda c: f"GET /services/{c.service.service_id}/states (or /tasks)")
     more = more or cut
     last = services[len(views) - 1] if views else None
-    token = paging.encode({"after": store.list_key(last)}, scope) if more and last is not None else None
+    token = paging.encode({"after": pages.list_key(last)}, scope) if more and last is not None else None
     return views, token
 
 

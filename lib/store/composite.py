@@ -13,11 +13,13 @@ from typing import Any
 
 from lib.errors import Conflict
 from lib.store import conditions as C
+from lib.store import keys as K
 from lib.store import table
-from lib.store.conversations import ConcurrentChange, Write
+from lib.store.concurrency import Write
+from lib.store.expressions import Expression, Update
 from lib.store.idempotency import Claim
-from lib.store.items import Child, CompositeLock, ServiceItem, StateItem, TaskItem, child_sk, from_plain
-from lib.store.table import ConditionFailed, Expression, Update
+from lib.store.items import Child, CompositeLock, ServiceItem, StateItem, TaskItem, from_plain
+from lib.store.table import ConcurrentChange, ConditionFailed
 
 
 class LockMoved(Conflict):
@@ -43,14 +45,11 @@ def read_lock(tenant: str, digest: str, claim: Claim | None = None) -> tuple[Com
 def read_named(service: ServiceItem | None, tenant: str, service_id: str, state_id: int | None,
                task_id: int | None) -> tuple[ServiceItem | None, StateItem | None, TaskItem | None]:
     """The service, state and task a lock names, in one BatchGetItem (the service only when not known)."""
-    from lib.store.conversations import service_key
-
-    skey = service_key(tenant, service_id)
-    keys = [] if service is not None else [skey]
+    keys = [] if service is not None else [K.service_key(tenant, service_id)]
     if state_id is not None:
-        keys.append({"PK": skey["PK"], "SK": child_sk("state", state_id)})
+        keys.append(K.child_key(tenant, service_id, "state", state_id))
     if task_id is not None:
-        keys.append({"PK": skey["PK"], "SK": child_sk("task", task_id)})
+        keys.append(K.child_key(tenant, service_id, "task", task_id))
     found = table.get_many(keys) if keys else {}
     entities = [from_plain(item) for item in found.values()]
     if service is None:
@@ -70,10 +69,12 @@ def create_all(w: Write, lock: CompositeLock, stale: CompositeLock | None, servi
                children: list[Child]) -> None:
     """A new service with its new state and task, and the lock naming them: one transaction."""
     e = Expression()
-    lock.op = w.token
+    lock.op, lock.expire_at = w.token, service.children_ttl
     actions = [table.tx_put(lock.to_item(), _lock_condition(e, stale), e)]
     for item in (service, *children):
         item.op = w.token
+        if item is not service:
+            item.expire_at = service.children_ttl
         e = Expression()
         actions.append(table.tx_put(item.to_item(), C.new_item(e), e))
     actions.append(table.tx_put(lock.reference(service)))
@@ -92,7 +93,7 @@ def point_at_service(w: Write, lock: CompositeLock, stale: CompositeLock | None,
     the service's conversation gets the reference that erases the lock with it (one transaction,
     conditional on the service still being there)."""
     e = Expression()
-    lock.op = w.token
+    lock.op, lock.expire_at = w.token, service.children_ttl
     actions = [table.tx_put(lock.to_item(), _lock_condition(e, stale), e), table.tx_put(lock.reference(service))]
     exists = Expression()
     actions.append(table.tx_check(service.key(), C.exists(exists), exists))

@@ -3,7 +3,7 @@ clauses of a ConditionExpression built on the write's own Expression (its placeh
 
 from __future__ import annotations
 
-from lib.store.table import Expression
+from lib.store.expressions import Expression
 
 
 def exists(e: Expression) -> list[str]:
@@ -33,6 +33,11 @@ def not_auto_completed(e: Expression, now: int) -> list[str]:
 
 def completed(e: Expression) -> list[str]:
     return [f"attribute_exists({e.name('completed_ms')})"]
+
+
+def completed_by(e: Expression, now: int) -> list[str]:
+    """The service is completed now: an end recorded, or its auto-complete moment passed."""
+    return [f"attribute_exists({e.name('completed_ms')}) OR {e.name('auto_complete_at')} <= {e.value(now)}"]
 
 
 def child_active(e: Expression) -> list[str]:

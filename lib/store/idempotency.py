@@ -19,8 +19,10 @@ from typing import Any
 from lib.errors import Conflict
 from lib.settings import settings
 from lib.store import conditions as C
-from lib.store.items import IdempotencyRecord, digest, from_plain
-from lib.store.table import Expression, tx_put
+from lib.store import keys as K
+from lib.store.expressions import Expression
+from lib.store.items import IdempotencyRecord, from_plain
+from lib.store.table import ConcurrentChange, ConditionFailed, call, tx_put
 
 HEADER = "Idempotency-Key"
 
@@ -54,14 +56,14 @@ class Claim:
 
     @property
     def digest(self) -> str:
-        return digest(self.tenant, self.operation, self.key)
+        return K.digest(self.tenant, self.operation, self.key)
 
     @property
     def payload(self) -> str:
-        return digest(self.operation, self.body)
+        return K.digest(self.operation, self.body)
 
     def record_key(self) -> dict[str, str]:
-        return {"PK": f"IDEMPOTENCY#{self.digest}", "SK": "#IDEMPOTENCY"}
+        return K.idempotency_key(self.digest)
 
     def put_action(self, result: Any) -> dict[str, Any]:
         """Transaction action: the record of this request with the reply for `result`."""
@@ -84,8 +86,6 @@ class Claim:
 
     def save(self, result: Any) -> None:
         """Write the record on its own (composite start: after its find-or-create steps)."""
-        from lib.store.table import ConcurrentChange, ConditionFailed, call
-
         try:
             call("put_item", **self.put_action(result)["Put"])
         except ConditionFailed as failed:

@@ -1,81 +1,36 @@
-"""Typed items of the single table: each declares its keys and index keys once, carries an entity
-type attribute (`type`), and is read back by one decoder (`decode`). See docs/DESIGN.md for the
-table design and its access patterns.
-
-Every key starts with the tenant (`<ContactCenterId>|<GroupId>`, an absent header being the empty
-string, which no header value can be), so tenants never share a key. A conversation (a service, its
-states, tasks) is one item collection:
-
-    PK = <tenant>#C#<service_id>   SK = #SERVICE | S#<state_id:010> | T#<task_id:010>
-
-so one Query reads a key range of it, and its two local indexes order the children by status
-(LSI1) and the tasks by their state (LSI2).
+"""Typed items of the single table: each derives its keys and index keys from lib.store.keys, carries
+an entity type attribute (`type`), and is read back by one decoder (`decode`). See docs/DESIGN.md
+for the table design and its access patterns.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from lib.clock import sortable_ms
 from lib.settings import settings
+from lib.status import Status
+from lib.store import keys as K
 from lib.store.codec import decode_item
+from lib.store.concurrency import new_token
 
-SERVICE_SK = "#SERVICE"
-LOCK_REF_PREFIX = "#LOCK#"  # sorts before SERVICE_SK: no range of children reaches it
-STATE_PREFIX, TASK_PREFIX = "S#", "T#"
-TTL_ATTRIBUTE = "expire_at"
-# Shards of the maintenance time indexes and of the due-work index: a busy tenant's writes spread
-# over this many index partitions (each takes ~1,000 writes a second).
-SHARDS = 8
-ACTIVE, COMPLETED = "A", "C"
 # `aca_ms` of a service that never completes by itself: its `auto_complete_at` (last write + aca_ms)
 # is then beyond any clock, so "active" is one comparison for every service, and every write can
 # move the deadline inside its update expression (`auto_complete_at = aca_ms + :now`) without a read.
 NEVER_MS = 2**53
-CUSTOMER, ANONYMOUS = "CU", "AN"
-
-OWNER_INDEX = "GSI1"  # a customer's / contact key's services, all statuses, by start time
-OWNER_STATUS_INDEX = "GSI2"  # the same, active or completed
-START_INDEX = "GSI3"  # a tenant's services by start time (sharded): exports, purge
-END_INDEX = "GSI4"  # a tenant's completed services by end time (sharded): exports
-DUE_INDEX = "GSI5"  # all tenants: services with work due at a time (auto-complete, unfinished deletes)
-OWNER_DUE_INDEX = "GSI6"  # an owner's active services that complete by themselves, by deadline
-TIMED = "T"  # owner partition of GSI6
-STATUS_INDEX = "LSI1"  # a conversation's states / tasks by status, by id
-STATE_TASKS_INDEX = "LSI2"  # the tasks of each state, by state then task
 
 
-def tenant_key(contact_center: str | None, group: str | None) -> str:
-    """Tenant prefix of every key (header values never contain '|' or '#')."""
-    return f"{contact_center or ''}|{group or ''}"
+@dataclass(frozen=True)
+class Completion:
+    """An end event as stored: the event fields (with the timestamp), when, and attached data."""
 
-
-def conversation_pk(tenant: str, service_id: str) -> str:
-    return f"{tenant}#C#{service_id}"
-
-
-def split_conversation_pk(pk: str) -> tuple[str, str]:
-    """(tenant, service id) of a conversation's partition key."""
-    tenant, service_id = pk.rsplit("#C#", 1)
-    return tenant, service_id
-
-
-def child_sk(kind: str, child_id: int) -> str:
-    return f"{STATE_PREFIX if kind == 'state' else TASK_PREFIX}{child_id:010d}"
-
-
-def time_sk(ms: int, service_id: str) -> str:
-    """Sort key that orders services by a timestamp, then by service id."""
-    return f"{sortable_ms(ms)}#{int(service_id):020d}"
-
-
-def digest(*parts: Any) -> str:
-    return hashlib.sha256(json.dumps(list(parts), sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:40]
+    event: dict[str, Any]
+    ms: int
+    disposition: Any = None
+    disposition_desc: str | None = None
+    attached: dict[str, str] = field(default_factory=dict)  # key -> JSON text
 
 
 @dataclass(frozen=True)
@@ -95,10 +50,6 @@ class Expiry:
         a tenth of the default when sliding, so that sliding rarely has to rewrite the children."""
         margin = 0 if self.explicit else settings().default_expiration_seconds // 10
         return self.ttl(now) + margin
-
-
-def _shard(service_id: str) -> int:
-    return int(service_id) % SHARDS
 
 
 class Entity(BaseModel):
@@ -141,7 +92,7 @@ class Element(Entity):
 
     @property
     def pk(self) -> str:
-        return conversation_pk(self.tenant, self.service_id)
+        return K.conversation_pk(self.tenant, self.service_id)
 
 
 class ServiceItem(Element):
@@ -159,8 +110,16 @@ class ServiceItem(Element):
     task_seq: int = 0
     cascading: dict[str, int] = {}  # state id -> end ms, while a big state end completes its tasks
 
+    @classmethod
+    def new(cls, *, tenant: str, service_id: str, expiry: Expiry, now: int, **fields: Any) -> ServiceItem:
+        """A new service as stored: written now (its first write), its expiration and the TTLs that
+        follow from it (its own, its children's)."""
+        return cls(tenant=tenant, service_id=service_id, last_write_ms=now, expires_ms=expiry.expires_ms,
+                   expiry_explicit=True if expiry.explicit else None, expire_at=expiry.ttl(now),
+                   children_ttl=expiry.children_ttl(now), cascading={}, op=new_token(), **fields)
+
     def key(self) -> dict[str, str]:
-        return {"PK": self.pk, "SK": SERVICE_SK}
+        return K.service_key(self.tenant, self.service_id)
 
     # ---- derived facts
 
@@ -187,38 +146,34 @@ class ServiceItem(Element):
         # no duration is negative (§1).
         return max(due, self.started_ms) if due is not None and due <= now else None
 
-    @property
-    def owner_kind(self) -> str:
-        return CUSTOMER if self.customer_id is not None else ANONYMOUS
-
-    @property
-    def owner_id(self) -> str:
-        return self.customer_id if self.customer_id is not None else (self.contact_key or "")
+    def owner_pk(self, status: Status | None = None, timed: bool = False) -> str:
+        """Its owner's partition of an owner index (all; by status; timed: GSI6)."""
+        return K.owner_pk(self.tenant, self.customer_id, self.contact_key, status, timed)
 
     # ---- keys
 
     def index_keys(self) -> dict[str, Any]:
-        status = COMPLETED if self.completed_ms is not None else ACTIVE
-        start = time_sk(self.started_ms, self.service_id)
+        status = Status.COMPLETED if self.completed_ms is not None else Status.ACTIVE
+        start = K.time_sk(self.started_ms, self.service_id)
         keys = {
-            "GSI1PK": owner_pk(self.tenant, self.owner_kind, self.owner_id),
+            "GSI1PK": self.owner_pk(),
             "GSI1SK": start,
-            "GSI2PK": owner_pk(self.tenant, self.owner_kind + status, self.owner_id),
+            "GSI2PK": self.owner_pk(status),
             "GSI2SK": start,
-            "GSI3PK": start_pk(self.tenant, self.service_id),
+            "GSI3PK": K.start_pk(self.tenant, self.service_id),
             "GSI3SK": start,
         }
         if self.completed_ms is not None:
-            keys["GSI4PK"] = end_pk(self.tenant, self.service_id)
-            keys["GSI4SK"] = time_sk(self.completed_ms, self.service_id)
+            keys["GSI4PK"] = K.end_pk(self.tenant, self.service_id)
+            keys["GSI4SK"] = K.time_sk(self.completed_ms, self.service_id)
         elif self.auto_complete_at is not None:
-            keys["GSI5PK"] = due_pk(AUTO_COMPLETE, self.service_id)
+            keys["GSI5PK"] = K.due_pk(K.AUTO_COMPLETE, self.service_id)
             keys["GSI5SK"] = self.auto_complete_at
-            keys["GSI6PK"] = owner_pk(self.tenant, self.owner_kind + TIMED, self.owner_id)
+            keys["GSI6PK"] = self.owner_pk(timed=True)
             keys["GSI6SK"] = self.auto_complete_at
         # Where it moves when it completes: kept on the item so that an end is one UpdateItem
         # (`SET GSI2PK = owner_done_pk`), with no read first.
-        keys["owner_done_pk"] = owner_pk(self.tenant, self.owner_kind + COMPLETED, self.owner_id)
+        keys["owner_done_pk"] = self.owner_pk(Status.COMPLETED)
         return keys
 
     def to_item(self) -> dict[str, Any]:
@@ -226,27 +181,6 @@ class ServiceItem(Element):
         item["aca_ms"] = self.aca_ms
         item["auto_complete_at"] = self.last_write_ms + self.aca_ms  # projected into the time indexes
         return item
-
-
-def owner_pk(tenant: str, kind: str, owner_id: str) -> str:
-    """Partition of an owner's services: kind CU / AN (all), CUA / CUC / ANA / ANC (by status)."""
-    return f"{tenant}#{kind}#{owner_id}"
-
-
-AUTO_COMPLETE, ERASE = "A", "E"
-
-
-def due_pk(kind: str, shard_of: str) -> str:
-    """Partition of the due-work index: auto-completions (A) or unfinished erasures (E), by shard."""
-    return f"DUE#{kind}#{int(shard_of) % SHARDS}"
-
-
-def start_pk(tenant: str, service_id: str) -> str:
-    return f"{tenant}#S#{_shard(service_id)}"
-
-
-def end_pk(tenant: str, service_id: str) -> str:
-    return f"{tenant}#E#{_shard(service_id)}"
 
 
 class Child(Element):
@@ -259,11 +193,10 @@ class Child(Element):
         raise NotImplementedError
 
     def key(self) -> dict[str, str]:
-        return {"PK": self.pk, "SK": child_sk(self.KIND, self.child_id)}
+        return K.child_key(self.tenant, self.service_id, self.KIND, self.child_id)
 
     def status_sk(self) -> str:
-        status = COMPLETED if self.completed_ms is not None else ACTIVE
-        return f"{self.KIND[0].upper()}#{status}#{self.child_id:010d}"
+        return K.status_sk(self.KIND, self.completed_ms is not None, self.child_id)
 
 
 class StateItem(Child):
@@ -298,19 +231,8 @@ class TaskItem(Child):
     def index_keys(self) -> dict[str, str]:
         keys = {"LSI1SK": self.status_sk()}
         if self.state_id is not None:
-            keys["LSI2SK"] = state_tasks_sk(self.state_id, self.task_id)
+            keys["LSI2SK"] = K.state_tasks_sk(self.state_id, self.task_id)
         return keys
-
-
-def state_tasks_sk(state_id: int, task_id: int | None = None) -> str:
-    """LSI2 sort key of a task in a state (`B#<state>#<task>`); with no task, the state's prefix."""
-    return f"B#{state_id:010d}" + (f"#{task_id:010d}" if task_id is not None else "")
-
-
-def status_range(kind: str, status: str) -> tuple[str, str]:
-    """LSI1 key range of a conversation's states or tasks of one status."""
-    prefix = f"{kind[0].upper()}#{status}#"
-    return prefix, prefix + "~"
 
 
 # ---------------------------------------------------------------- composite start
@@ -329,7 +251,7 @@ class CompositeLock(Entity):
     tasks: dict[str, int] = {}  # digest(task_type) -> id, for tasks attached to no state
 
     def key(self) -> dict[str, str]:
-        return {"PK": f"{self.tenant}#COMPOSITE#{self.digest}", "SK": "#LOCK"}
+        return K.lock_key(self.tenant, self.digest)
 
     def reference(self, service: ServiceItem) -> dict[str, Any]:
         """The item, in the conversation it names, that leads the conversation's erasure to this
@@ -348,16 +270,17 @@ class LockReference(Entity):
     digest: str
 
     def key(self) -> dict[str, str]:
-        return {"PK": conversation_pk(self.tenant, self.service_id), "SK": LOCK_REF_PREFIX + self.digest}
+        return K.lock_ref_key(self.tenant, self.service_id, self.digest)
 
 
 def lock_of_reference(key: dict[str, str]) -> CompositeLock | None:
     """The lock (its key and the service it should name) a conversation's item refers to (None:
     the item is no lock reference)."""
-    if not key["SK"].startswith(LOCK_REF_PREFIX):
+    lock_digest = K.lock_digest_of_reference(key)
+    if lock_digest is None:
         return None
-    tenant, service_id = split_conversation_pk(key["PK"])
-    return CompositeLock(tenant=tenant, digest=key["SK"][len(LOCK_REF_PREFIX):], service_id=service_id)
+    tenant, service_id = K.split_conversation_pk(key["PK"])
+    return CompositeLock(tenant=tenant, digest=lock_digest, service_id=service_id)
 
 
 # ---------------------------------------------------------------- idempotency and jobs
@@ -376,7 +299,7 @@ class IdempotencyRecord(Entity):
     expires_ms: int
 
     def key(self) -> dict[str, str]:
-        return {"PK": f"IDEMPOTENCY#{self.digest}", "SK": "#IDEMPOTENCY"}
+        return K.idempotency_key(self.digest)
 
 
 class Erasure(Entity):
@@ -392,10 +315,10 @@ class Erasure(Entity):
     created_ms: int
 
     def key(self) -> dict[str, str]:
-        return {"PK": f"{self.tenant}#ERASE#{self.erasure_id}", "SK": "#ERASE"}
+        return K.erasure_key(self.tenant, self.erasure_id)
 
     def index_keys(self) -> dict[str, Any]:
-        return {"GSI5PK": due_pk(ERASE, str(int(self.erasure_id[:8], 16))), "GSI5SK": self.created_ms}
+        return {"GSI5PK": K.due_pk(K.ERASE, str(int(self.erasure_id[:8], 16))), "GSI5SK": self.created_ms}
 
 
 class JobItem(Entity):
@@ -417,7 +340,7 @@ class JobItem(Entity):
     updated_ms: int
 
     def key(self) -> dict[str, str]:
-        return {"PK": f"{self.tenant}#JOB#{self.job_id}", "SK": "#JOB"}
+        return K.job_key(self.tenant, self.job_id)
 
 
 ENTITIES: dict[str, type[Entity]] = {cls.TYPE: cls for cls in

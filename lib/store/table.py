@@ -1,18 +1,18 @@
-"""The table: the DynamoDB client (built at init), the error translation, expression building and the
-plain operations (get, batch get, query pages, transactions, batch deletes) everything else uses.
+"""The table: the DynamoDB client (built at init), the error translation and the plain operations
+(get, batch get, put, update, transactions, batch deletes) everything else uses; expressions and
+Queries are built in lib.store.expressions.
 
 Retries are botocore's "standard" mode with 3 attempts in all and short timeouts: DynamoDB answers in
 milliseconds, API Gateway gives a request 29 s, and a write that timed out may have been applied, so
 every write the project makes is safe to repeat (conditional, and recognisable by its `op` token,
-see lib.store.conversations).
+see lib.store.services).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -20,10 +20,16 @@ from botocore.exceptions import ClientError
 
 from lib.errors import ApiError, Conflict, PayloadTooLarge
 from lib.settings import settings
-from lib.store.codec import decode_item, encode, encode_item
+from lib.store.codec import decode_item, encode_item
+
+if TYPE_CHECKING:
+    from lib.store.expressions import Expression, Update
 
 RETRIES = {"mode": "standard", "total_max_attempts": 3}
 CLIENT_CONFIG = Config(retries=RETRIES, connect_timeout=2, read_timeout=5, max_pool_connections=32)
+TRANSACTION_LIMIT = 100  # actions in one TransactWriteItems (DynamoDB's limit)
+BATCH_WRITE_LIMIT = 25  # requests in one BatchWriteItem
+BATCH_GET_LIMIT = 100  # keys in one BatchGetItem
 TOO_LARGE = "the record would exceed the store's item size limit (400 KB)"
 
 
@@ -125,81 +131,11 @@ def confirmed(write: Callable[[], Any], key: dict[str, str], token: str) -> Any:
     except Exception:
         try:
             item = get(key)
-        except Exception:  # noqa: BLE001 - the store is out of reach: the first failure is the answer
+        except Exception:  # the store is out of reach: the first failure is the answer
             item = None
         if item is not None and item.get("op") == token:
             return {"Attributes": encode_item(item), "confirmed": True}
         raise
-
-
-# ---------------------------------------------------------------- expressions
-
-
-@dataclass
-class Expression:
-    """Placeholders for every name and value of a condition, update, key or filter expression."""
-
-    names: dict[str, str] = field(default_factory=dict)
-    values: dict[str, Any] = field(default_factory=dict)
-
-    def name(self, path: str | tuple[str, ...]) -> str:
-        """An attribute name, or a document path given as a tuple of segments (map keys may hold any
-        character, dots and NULs included) -> `#n0.#n1`."""
-        parts = []
-        for segment in (path if isinstance(path, tuple) else (path,)):
-            placeholder = f"#n{len(self.names)}"
-            self.names[placeholder] = segment
-            parts.append(placeholder)
-        return ".".join(parts)
-
-    def value(self, value: Any) -> str:
-        placeholder = f":v{len(self.values)}"
-        self.values[placeholder] = encode(value)
-        return placeholder
-
-    def apply(self, request: dict[str, Any]) -> dict[str, Any]:
-        if self.names:
-            request["ExpressionAttributeNames"] = self.names
-        if self.values:
-            request["ExpressionAttributeValues"] = self.values
-        return request
-
-
-class Raw(str):
-    """An update-expression operand written verbatim (e.g. `#n3 + :v4`) instead of as a value."""
-
-
-@dataclass
-class Update:
-    """One UpdateItem (or transactional Update): SET / REMOVE / ADD clauses and a condition built with
-    the same Expression, so placeholders never collide."""
-
-    key: dict[str, str]
-    sets: dict[str | tuple[str, ...], Any] = field(default_factory=dict)
-    removes: list[str | tuple[str, ...]] = field(default_factory=list)
-    adds: dict[str, int] = field(default_factory=dict)
-    copies: dict[str, str] = field(default_factory=dict)  # SET target = source (attribute to attribute)
-    conditions: list[str] = field(default_factory=list)
-    expr: Expression = field(default_factory=Expression)
-
-    def request(self) -> dict[str, Any]:
-        e = self.expr
-        sets = [f"{e.name(p)} = {v if isinstance(v, Raw) else e.value(v)}" for p, v in self.sets.items()
-                if v is not None]
-        sets += [f"{e.name(target)} = {e.name(source)}" for target, source in self.copies.items()]
-        removes = [e.name(p) for p in self.removes] + [e.name(p) for p, v in self.sets.items() if v is None]
-        adds = [f"{e.name(p)} {e.value(v)}" for p, v in self.adds.items()]
-        clauses = []
-        if sets:
-            clauses.append("SET " + ", ".join(sets))
-        if removes:
-            clauses.append("REMOVE " + ", ".join(removes))
-        if adds:
-            clauses.append("ADD " + ", ".join(adds))
-        request = {"TableName": table_name(), "Key": encode_item(self.key), "UpdateExpression": " ".join(clauses)}
-        if self.conditions:
-            request["ConditionExpression"] = " AND ".join(f"({c})" for c in self.conditions)
-        return e.apply(request)
 
 
 # ---------------------------------------------------------------- plain operations
@@ -214,8 +150,8 @@ def get(key: dict[str, str]) -> dict[str, Any] | None:
 def get_many(keys: list[dict[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
     """Strongly consistent BatchGetItem of these keys (100 a call, DynamoDB's limit), by (PK, SK)."""
     found: dict[tuple[str, str], dict[str, Any]] = {}
-    for start in range(0, len(keys), 100):
-        request = {table_name(): {"Keys": [encode_item(key) for key in keys[start:start + 100]],
+    for start in range(0, len(keys), BATCH_GET_LIMIT):
+        request = {table_name(): {"Keys": [encode_item(key) for key in keys[start:start + BATCH_GET_LIMIT]],
                                   "ConsistentRead": True}}
         while request:
             response = call("batch_get_item", RequestItems=request)
@@ -258,11 +194,12 @@ def tx_update(op: Update) -> dict[str, Any]:
     return {"Update": request}
 
 
-def delete(key: dict[str, str], conditions: list[str], expr: Expression) -> None:
-    """DeleteItem under conditions; a failed one raises ConditionFailed."""
-    request: dict[str, Any] = {"TableName": table_name(), "Key": encode_item(key),
-                               "ConditionExpression": " AND ".join(f"({c})" for c in conditions)}
-    call("delete_item", **expr.apply(request))
+def delete(key: dict[str, str], conditions: list[str] | None = None, expr: Expression | None = None) -> None:
+    """DeleteItem, under conditions if any; a failed one raises ConditionFailed."""
+    request: dict[str, Any] = {"TableName": table_name(), "Key": encode_item(key)}
+    if conditions:
+        request["ConditionExpression"] = " AND ".join(f"({c})" for c in conditions)
+    call("delete_item", **(expr.apply(request) if expr else request))
 
 
 def tx_put(item: dict[str, Any], conditions: list[str] | None = None, expr: Expression | None = None) -> dict[str, Any]:
@@ -280,133 +217,22 @@ def tx_check(key: dict[str, str], conditions: list[str], expr: Expression) -> di
     return {"ConditionCheck": expr.apply(request)}
 
 
-def tx_delete(key: dict[str, str]) -> dict[str, Any]:
-    return {"Delete": {"TableName": table_name(), "Key": encode_item(key)}}
-
-
-@dataclass
-class Query:
-    """A Query of the table or one of its indexes: one partition, an optional sort-key range (from
-    inclusive, to exclusive, or after a key), an optional filter. Reads in pages sized to what is
-    still wanted, so a page reads about what it returns."""
-
-    pk: str
-    index: str | None = None
-    sk_from: str | None = None  # inclusive
-    sk_to: str | None = None  # exclusive
-    sk_after: str | None = None  # exclusive lower bound (a resume key)
-    filters: list[str] = field(default_factory=list)
-    consistent: bool = False
-    forward: bool = True
-    expr: Expression = field(default_factory=Expression)
-    attributes: tuple[str, ...] = ()  # projection (empty: every attribute)
-    start_key: dict[str, Any] | None = None  # resume after this item (its table and index keys)
-
-    @property
-    def _key_names(self) -> tuple[str, str]:
-        if self.index is None:
-            return "PK", "SK"
-        if self.index.startswith("LSI"):
-            return "PK", f"{self.index}SK"
-        return f"{self.index}PK", f"{self.index}SK"
-
-    def request(self) -> dict[str, Any]:
-        e = self.expr
-        pk_name, sk_name = self._key_names
-        condition = f"{e.name(pk_name)} = {e.value(self.pk)}"
-        lower = self.sk_from if self.sk_after is None else self.sk_after
-        if self.sk_after is not None and self.sk_from is not None:
-            lower = max(self.sk_after, self.sk_from)
-        exclusive_lower = self.sk_after is not None and lower == self.sk_after
-        # Bounds are checked by the caller (lib.rules): DynamoDB refuses BETWEEN hi AND lo.
-        if isinstance(self.sk_to, int) and lower is not None:
-            # A numeric sort key: BETWEEN low AND to - 1 (to stays exclusive).
-            if lower > self.sk_to - 1:
-                return {}
-            condition += f" AND {e.name(sk_name)} BETWEEN {e.value(lower)} AND {e.value(self.sk_to - 1)}"
-        elif lower is not None and self.sk_to is not None:
-            if lower >= self.sk_to:
-                return {}
-            # BETWEEN is inclusive: every stored sort key continues past a bare bound ("<time>#<id>"),
-            # so a key at exactly sk_to's prefix sorts after sk_to itself and stays excluded; an
-            # exclusive lower bound is a full stored key, excluded by the filter-free trick below.
-            condition += f" AND {e.name(sk_name)} BETWEEN {e.value(lower + (chr(0) if exclusive_lower else ''))}"
-            condition += f" AND {e.value(self.sk_to)}"
-        elif lower is not None:
-            op = ">" if exclusive_lower else ">="
-            condition += f" AND {e.name(sk_name)} {op} {e.value(lower)}"
-        elif self.sk_to is not None:
-            condition += f" AND {e.name(sk_name)} < {e.value(self.sk_to)}"
-        request: dict[str, Any] = {"TableName": table_name(), "KeyConditionExpression": condition,
-                                   "ScanIndexForward": self.forward}
-        if self.index:
-            request["IndexName"] = self.index
-        if self.consistent:
-            request["ConsistentRead"] = True
-        if self.filters:
-            request["FilterExpression"] = " AND ".join(f"({f})" for f in self.filters)
-        if self.attributes:
-            request["ProjectionExpression"] = ", ".join(e.name(a) for a in self.attributes)
-        if self.start_key:
-            request["ExclusiveStartKey"] = encode_item(self.start_key)
-        return e.apply(request)
-
-    def sort_value(self, item: dict[str, Any]) -> Any:
-        """The item's sort key in the table or index this Query reads."""
-        return item[self._key_names[1]]
-
-    def key_of(self, item: dict[str, Any]) -> dict[str, Any]:
-        """The key that resumes this Query right after `item` (table keys and the index's keys)."""
-        names = {"PK", "SK", *self._key_names}
-        return {name: item[name] for name in names}
-
-    def pages(self, page_size: int | None = None) -> Iterator[list[dict[str, Any]]]:
-        """Every page of raw items (each page decoded), until the range is exhausted."""
-        request = self.request()
-        if not request:
-            return
-        while True:
-            call_request = {**request, "Limit": page_size} if page_size else request
-            response = call("query", **call_request)
-            yield [decode_item(raw) for raw in response.get("Items", [])]
-            start = response.get("LastEvaluatedKey")
-            if not start:
-                return
-            request = {**request, "ExclusiveStartKey": start}
-
-    def first(self, want: int) -> tuple[list[dict[str, Any]], bool]:
-        """Up to `want` items, and whether more exist. Reads `want + 1` at most per call (the extra
-        item tells whether a next page exists), continuing only when a filter left it short; then each
-        further call may read twice as many as the one before (what a selective filter rejects costs
-        a few calls, not one per page: a call's items read stay within twice what the answer needed)."""
-        request = self.request()
-        if not request:
-            return [], False
-        found: list[dict[str, Any]] = []
-        limit = 0
-        while True:
-            limit = max(want - len(found) + 1, min(2 * limit, MAX_QUERY_LIMIT))
-            response = call("query", **{**request, "Limit": limit})
-            found.extend(decode_item(raw) for raw in response.get("Items", []))
-            start = response.get("LastEvaluatedKey")
-            if len(found) > want:
-                return found[:want], True
-            if not start:
-                return found, False
-            request = {**request, "ExclusiveStartKey": start}
-
-    def all(self) -> list[dict[str, Any]]:
-        return [item for page in self.pages() for item in page]
-
-
-MAX_QUERY_LIMIT = 1000  # the largest Limit a filtered Query grows to (1 MB pages cap it anyway)
+def tx_delete(key: dict[str, str], conditions: list[str] | None = None, expr: Expression | None = None
+              ) -> dict[str, Any]:
+    """A transaction's Delete, under conditions (none: unconditional)."""
+    request: dict[str, Any] = {"TableName": table_name(), "Key": encode_item(key)}
+    if conditions:
+        request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        request["ConditionExpression"] = " AND ".join(f"({c})" for c in conditions)
+    return {"Delete": expr.apply(request) if expr else request}
 
 
 def delete_keys(keys: list[dict[str, str]]) -> int:
     """BatchWriteItem deletes, 25 keys a call, retrying unprocessed ones; returns the calls made."""
     calls = 0
-    for start in range(0, len(keys), 25):
-        request = {table_name(): [{"DeleteRequest": {"Key": encode_item(key)}} for key in keys[start:start + 25]]}
+    for start in range(0, len(keys), BATCH_WRITE_LIMIT):
+        request = {table_name(): [{"DeleteRequest": {"Key": encode_item(key)}}
+                                  for key in keys[start:start + BATCH_WRITE_LIMIT]]}
         while request:
             calls += 1
             request = call("batch_write_item", RequestItems=request).get("UnprocessedItems") or {}

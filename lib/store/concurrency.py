@@ -1,0 +1,47 @@
+"""How the store's operations meet concurrency: each write carries its request's context (`Write`:
+tenant, clock reading, a token that recognises our own write after a lost reply), optimistic writes
+that lose a race retry after a jittered pause, and independent reads run at once."""
+
+from __future__ import annotations
+
+import random
+import secrets
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+ATTEMPTS = 30  # tries of an optimistic write that keeps losing races before it answers 409 "retry"
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def parallel(*calls: Callable[[], Any]) -> list[Any]:
+    """Run independent reads at once (boto3 clients are thread-safe); results in order."""
+    global _pool
+    if len(calls) <= 1:
+        return [call() for call in calls]
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="store")
+    return [future.result() for future in [_pool.submit(c) for c in calls]]
+
+
+def new_token() -> str:
+    """A request's token: every item it writes carries it (`op`), so a retried write that meets the
+    item recognises its own earlier attempt."""
+    return secrets.token_hex(8)
+
+
+def backoff(attempt: int) -> None:
+    """Jittered pause before retrying an optimistic write that lost a race."""
+    time.sleep(random.uniform(0, min(0.05, 0.002 * 2 ** min(attempt, 5))))  # not security: jitter
+
+
+@dataclass
+class Write:
+    """One write request: its tenant, its clock reading and its token."""
+
+    tenant: str
+    now: int
+    token: str = field(default_factory=new_token)

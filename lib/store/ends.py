@@ -1,0 +1,230 @@
+"""Ending states and tasks (§6), and the cascades that complete a state's tasks with it. A state's end
+is written with its tasks' ends in the same transaction (write-time cascade), so a task's own item
+says whether it completed; a service's end is applied on read (lib.rules.conversation)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from lib.clock import format_ms
+from lib.errors import Conflict, NotFound, ValidationError
+from lib.store import conditions as C
+from lib.store import keys as K
+from lib.store import table
+from lib.store.concurrency import ATTEMPTS, Write, backoff
+from lib.store.expressions import Expression, Query, Update
+from lib.store.items import Completion, ServiceItem, TaskItem, from_plain
+from lib.store.services import decode_service, not_found
+from lib.store.table import TRANSACTION_LIMIT, ConcurrentChange, ConditionFailed
+
+log = logging.getLogger(__name__)
+
+
+def _end_child_update(w: Write, service_id: str, kind: str, child_id: int, completion: Completion,
+                      state_attached: int | None = None) -> Update:
+    """The Update recording an end event on a state or task (its status key moves to completed)."""
+    event = dict(completion.event)
+    event["timestamp"] = format_ms(completion.ms)
+    u = Update(key=K.child_key(w.tenant, service_id, kind, child_id))
+    e = u.expr
+    u.sets.update({"completed": event, "completed_ms": completion.ms, "disposition": completion.disposition,
+                   "disposition_desc": completion.disposition_desc, "op": w.token,
+                   "LSI1SK": K.status_sk(kind, True, child_id)})
+    for key, text in completion.attached.items():
+        u.sets[("ext", key)] = text
+    u.conditions += C.child_active(e) + C.at_most(e, "started_ms", completion.ms)
+    if state_attached is not None:
+        u.conditions += C.equals(e, "attached", state_attached)
+    return u
+
+
+def _cascade_update(w: Write, task: TaskItem, at_ms: int) -> dict[str, Any]:
+    """A task completed because its state completed: at the later of the state's end and its own start."""
+    return table.tx_update(_end_child_update(w, task.service_id, "task", task.task_id,
+                                             Completion({}, max(at_ms, task.started_ms))))
+
+
+def _explain_end(kind: str, child_id: int, old: dict[str, Any] | None) -> Exception:
+    if old is None:
+        return NotFound(f"{kind} {child_id} not found")
+    if old.get("completed_ms") is not None:
+        return Conflict(f"{kind} {child_id} is already completed")
+    return ValidationError(f"timestamp: the end is before the {kind}'s start")
+
+
+def _service_check(w: Write, service_id: str, guard: int | None = None) -> tuple[dict[str, Any], Callable]:
+    """Transaction action: the service is live and active. `guard`: with 0, also no state end in
+    flight anywhere in the conversation; with a state id, none for that state."""
+    e = Expression()
+    conditions = C.live(e, w.now) + C.active(e, w.now)
+    if guard == 0:
+        conditions += C.no_cascade(e)
+    elif guard is not None:
+        conditions += C.absent(e, ("cascading", str(guard)))
+    check = table.tx_check(K.service_key(w.tenant, service_id), conditions, e)
+    return check, lambda old: _service_unusable(service_id, old, w.now)
+
+
+def _service_unusable(service_id: str, old: dict[str, Any] | None, now: int) -> Exception:
+    service = decode_service(old)
+    if service is None or not service.is_live(now):
+        return not_found(service_id)
+    if service.completed_at(now) is not None:
+        return Conflict(f"service {service_id} is completed, and so are its states and tasks")
+    return ConcurrentChange()
+
+
+def tasks_of_state(tenant: str, service_id: str, state_id: int) -> list[TaskItem]:
+    """Every task of a state, active or completed, from one consistent Query of LSI2."""
+    low, high = K.state_tasks_range(state_id)
+    items = Query(K.conversation_pk(tenant, service_id), index=K.STATE_TASKS_INDEX, sk_from=low, sk_to=high,
+                  consistent=True).all()
+    return [task for task in (from_plain(item) for item in items) if isinstance(task, TaskItem)]
+
+
+def state_end_actions(w: Write, service_id: str, state_id: int, tasks: list[TaskItem], completion: Completion,
+                      room: int) -> tuple[list[dict[str, Any]], list[TaskItem]]:
+    """The state's end and as many of its active tasks' cascaded ends as fit in `room` actions;
+    returns the tasks left over (a big state: see end_state). The state's end is conditional on
+    its `attached` count being the number of tasks read: a task attached since is never missed."""
+    active = [t for t in tasks if t.completed_ms is None]
+    actions = [table.tx_update(_end_child_update(w, service_id, "state", state_id, completion,
+                                                 state_attached=len(tasks)))]
+    fits, rest = active[:room - 1], active[room - 1:]
+    actions += [_cascade_update(w, task, completion.ms) for task in fits]
+    return actions, rest
+
+
+def end_state(w: Write, service_id: str, state_id: int, completion: Completion) -> None:
+    """End a state and, in the same transaction, its active tasks (write-time cascade: a task's own
+    item then says it completed, so task lists read only tasks). Conditional on the state's
+    `attached` count, so a task started meanwhile is never left active in a completed state.
+    A state with more active tasks than one transaction holds (98) completes the rest in further
+    transactions; meanwhile the service item lists the state under `cascading`, which every read
+    applies, so no reader sees an active task in a completed state."""
+    state_key = K.child_key(w.tenant, service_id, "state", state_id)
+    for attempt in range(ATTEMPTS):
+        tasks = tasks_of_state(w.tenant, service_id, state_id)
+        actions, rest = state_end_actions(w, service_id, state_id, tasks, completion, TRANSACTION_LIMIT - 1)
+        first, why = _cascading_start(w, service_id, state_id, completion.ms) if rest else _service_check(w, service_id)
+        try:
+            table.confirmed(lambda: table.transact([first] + actions), state_key, w.token)
+        except ConcurrentChange:
+            backoff(attempt)
+            continue
+        except ConditionFailed as failed:
+            state = failed.old_of(1)
+            if (state or {}).get("op") != w.token:
+                if failed.failed(0):
+                    error = why(failed.old_of(0))
+                    if isinstance(error, NotFound):
+                        raise error from None
+                    if failed.failed(1) and state is None:
+                        raise NotFound(f"state {state_id} not found") from None
+                    if not isinstance(error, ConcurrentChange):
+                        raise Conflict(f"state {state_id} is already completed (its service is completed)") from None
+                elif failed.failed(1) and (state is None or state.get("completed_ms") is not None
+                                           or state["started_ms"] > completion.ms):
+                    raise _explain_end("state", state_id, state) from None
+                backoff(attempt)  # a task was attached or ended meanwhile: read them again
+                continue
+        if rest:
+            finish_cascade(w, service_id, rest, completion.ms, state_id)
+        return
+    raise Conflict(f"state {state_id} changed concurrently; retry")
+
+
+def _cascading_start(w: Write, service_id: str, state_id: int, at_ms: int) -> tuple[dict, Callable]:
+    """Instead of a check, the first transaction of a big state end records the cascade in flight."""
+    u = Update(key=K.service_key(w.tenant, service_id))
+    e = u.expr
+    u.conditions += C.live(e, w.now) + C.active(e, w.now)
+    u.sets[("cascading", str(state_id))] = at_ms
+    u.sets["op"] = w.token
+    return table.tx_update(u), lambda old: _service_unusable(service_id, old, w.now)
+
+
+def finish_cascade(w: Write, service_id: str, tasks: list[TaskItem], at_ms: int, state_id: int) -> None:
+    """After the commit point of a big state end: complete the remaining tasks, then clear the mark.
+    Never raises (the answer was decided at the commit point). A chunk that meets a change (a task
+    ended or erased meanwhile) is read again and redone; whatever cannot be finished here keeps the
+    mark on the service, which every read applies and the next end of one of its tasks finishes."""
+    try:
+        pending = tasks
+        for attempt in range(ATTEMPTS):
+            interrupted = False
+            for start in range(0, len(pending), TRANSACTION_LIMIT):
+                chunk = pending[start:start + TRANSACTION_LIMIT]
+                try:
+                    table.transact([_cascade_update(w, t, at_ms) for t in chunk])
+                except (ConditionFailed, ConcurrentChange):
+                    interrupted = True
+            if not interrupted:
+                break
+            backoff(attempt)
+            pending = [t for t in tasks_of_state(w.tenant, service_id, state_id) if t.completed_ms is None]
+        else:
+            log.warning("cascade of state %s of %s left marked; reads apply it", state_id, service_id)
+            return
+        u = Update(key=K.service_key(w.tenant, service_id), removes=[("cascading", str(state_id))])
+        u.conditions += C.exists(u.expr)
+        try:
+            table.update(u)
+        except ConditionFailed:
+            pass
+    except Exception:  # after the commit point: the mark stays, reads apply it
+        log.warning("cascade of state %s of %s interrupted; reads apply its mark", state_id, service_id,
+                    exc_info=True)
+
+
+def end_task(w: Write, service_id: str, task_id: int, completion: Completion) -> None:
+    """End a task: one transaction (the service live and active, the task active). A task of a
+    completed state is completed already (its state's end wrote it), hence a 409; only while a big
+    state end is in flight does the service item have to say so (`cascading`)."""
+    task_key = K.child_key(w.tenant, service_id, "task", task_id)
+    guard = 0
+    for attempt in range(ATTEMPTS):
+        check, why = _service_check(w, service_id, guard)
+        action = table.tx_update(_end_child_update(w, service_id, "task", task_id, completion))
+        try:
+            table.confirmed(lambda: table.transact([check, action]), task_key, w.token)
+            return
+        except ConcurrentChange:
+            backoff(attempt)
+            continue
+        except ConditionFailed as failed:
+            task_old = failed.old_of(1)
+            if task_old is not None and task_old.get("op") == w.token:
+                return
+            # The service first: an expired or deleted service is a 404 whatever its task's state.
+            error = why(failed.old_of(0)) if failed.failed(0) else None
+            if isinstance(error, NotFound):
+                raise error from None
+            if failed.failed(1) and (task_old is None or error is None or isinstance(error, ConcurrentChange)):
+                raise _explain_end("task", task_id, task_old) from None
+            if error is None:
+                backoff(attempt)
+                continue
+            if not isinstance(error, ConcurrentChange):
+                raise Conflict(f"task {task_id} is already completed (its service is completed)") from None
+            # A state end is in flight (or was interrupted): is it this task's state?
+            service = decode_service(failed.old_of(0))
+            task = from_plain(table.get(task_key))
+            if not isinstance(task, TaskItem):
+                raise NotFound(f"task {task_id} not found") from None
+            if task.state_id is not None and str(task.state_id) in service.cascading:
+                resume_cascade(w, service, task.state_id)
+                raise Conflict(f"task {task_id} is already completed (its state is completed)") from None
+            guard = task.state_id  # None: no state, no cascade can concern it
+    raise Conflict(f"task {task_id} changed concurrently; retry")
+
+
+def resume_cascade(w: Write, service: ServiceItem, state_id: int) -> None:
+    """Finish a big state end that stopped half-way (its mark stays on the service until done)."""
+    at_ms = service.cascading.get(str(state_id))
+    if at_ms is None:
+        return
+    tasks = tasks_of_state(service.tenant, service.service_id, state_id)
+    finish_cascade(w, service.service_id, [t for t in tasks if t.completed_ms is None], at_ms, state_id)

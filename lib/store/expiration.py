@@ -1,0 +1,116 @@
+"""Expiration (§7) as the store keeps it: the expiration clauses of every service write, and the
+children's TTL (`expire_at` on states, tasks and lock references, the service's `children_ttl`), which
+is never earlier than the service's expiration. Raising it happens before the write that extends the
+expiration (only TTLs change: invisible); lowering after the write that shortens it (best effort:
+readers never see an expired conversation anyway)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from lib.settings import settings
+from lib.store import conditions as C
+from lib.store import keys as K
+from lib.store import table
+from lib.store.expressions import Expression, Query, Update
+from lib.store.items import Expiry, ServiceItem
+from lib.store.table import TRANSACTION_LIMIT, ConditionFailed
+
+log = logging.getLogger(__name__)
+
+
+def expiration_clauses(u: Update, wanted: Expiry | None, known: ServiceItem | None, now: int) -> Expiry | None:
+    """Expiration clauses of a service write; returns the expiration it sets (None: unchanged).
+
+    Explicit request: set it. Otherwise the default slides to `now + DEFAULT_EXPIRATION`, unless an
+    explicit expiration was set earlier, which then stays. The children's TTL must never be earlier
+    than the service's expiration: the write assumes it is not (condition), and when it is, the
+    children are raised before the write is tried again."""
+    e = u.expr
+    if wanted is None and known is not None and known.expiry_explicit:
+        u.conditions += [f"attribute_exists({e.name('expiry_explicit')})"]
+        return None
+    expiry = wanted or Expiry(now + settings().default_expiration_seconds * 1000, False)
+    if wanted is None:
+        u.conditions += C.absent(e, "expiry_explicit")
+    u.sets["expires_ms"] = expiry.expires_ms
+    u.sets[K.TTL_ATTRIBUTE] = expiry.ttl(now)
+    u.sets["expiry_explicit"] = True if expiry.explicit else None  # None: REMOVE
+    u.conditions += C.at_least(e, "children_ttl", expiry.ttl(now))
+    return expiry
+
+
+def after_service_write(service: ServiceItem, now: int) -> None:
+    """After the commit point: an explicit expiration erases the children with the service, so
+    children whose TTL is later are brought down (best effort: readers never see them anyway)."""
+    if not service.expiry_explicit:
+        return
+    exact = Expiry(service.expires_ms, True).children_ttl(now)
+    if service.children_ttl > exact:
+        try:
+            _lower_children(service, exact)
+        except Exception:  # after the commit point nothing may fail the request
+            log.warning("children TTL of %s not lowered; TTL erases them later", service.pk, exc_info=True)
+
+
+def raise_children_ttl(service: ServiceItem, target: int) -> None:
+    """Before a commit that extends the expiration: give every child at least `target`, record it,
+    then look once more: a child lowered meanwhile by an earlier expiration's lowering (which stops
+    as soon as the record moves) is raised again."""
+    _raise_children(service, target)
+    record = Update(key=service.key(), sets={"children_ttl": target})
+    record.conditions += C.exists(record.expr)
+    record.conditions += [f"{record.expr.name('children_ttl')} < {record.expr.value(target)}"]
+    try:
+        table.update(record)
+    except ConditionFailed:
+        pass  # raised meanwhile by another write
+    _raise_children(service, target)
+
+
+def _raise_children(service: ServiceItem, target: int) -> None:
+    low = [item for item in _children_ttls(service) if (item.get(K.TTL_ATTRIBUTE) or 0) < target]
+    for start in range(0, len(low), TRANSACTION_LIMIT):
+        _try_transact([_child_ttl(item, target) for item in low[start:start + TRANSACTION_LIMIT]])
+
+
+def _lower_children(service: ServiceItem, target: int) -> None:
+    """After an explicit expiration earlier than the children's TTL: record the lower TTL first (on
+    condition that the expiration is still the one written), then lower the children in batches,
+    each conditional on that record: a later write that extends the expiration raises the record
+    (and the children) first, and no batch of this lowering lands after it."""
+    record = Update(key=service.key(), sets={"children_ttl": target})
+    e = record.expr
+    record.conditions += C.exists(e) + C.equals(e, "expires_ms", service.expires_ms)
+    record.conditions += [f"{e.name('children_ttl')} > {e.value(target)}"]
+    try:
+        table.update(record)
+    except ConditionFailed:
+        return  # the expiration changed meanwhile: that write looks after the children
+    high = [item for item in _children_ttls(service) if (item.get(K.TTL_ATTRIBUTE) or 0) != target]
+    for start in range(0, len(high), TRANSACTION_LIMIT - 1):
+        e = Expression()
+        check = table.tx_check(service.key(), C.equals(e, "children_ttl", target), e)
+        try:
+            table.transact([check] + [_child_ttl(item, target) for item in high[start:start + TRANSACTION_LIMIT - 1]])
+        except ConditionFailed as failed:
+            if failed.failed(0):
+                return  # the record moved: a later expiration owns the children's TTL now
+
+
+def _children_ttls(service: ServiceItem) -> list[dict[str, Any]]:
+    return Query(service.pk, sk_after=K.SERVICE_SK, consistent=True, attributes=("PK", "SK", K.TTL_ATTRIBUTE)).all()
+
+
+def _child_ttl(item: dict[str, Any], target: int) -> dict[str, Any]:
+    op = Update(key=K.key_of(item), sets={K.TTL_ATTRIBUTE: target})
+    op.conditions += C.exists(op.expr)
+    return table.tx_update(op)
+
+
+def _try_transact(actions: list[dict[str, Any]]) -> None:
+    try:
+        table.transact(actions)
+    except ConditionFailed:
+        pass  # a child deleted meanwhile: nothing to give a TTL to

@@ -1,0 +1,29 @@
+"""The maintenance jobs' queue (deployed: SQS; the local run: its emulated SQS): a message names a
+job, and the maintenance function's queue event source continues it."""
+
+from __future__ import annotations
+
+import json
+
+from lib.settings import settings
+
+
+def available() -> bool:
+    """Whether jobs continue through a queue here (else the caller runs them in this process)."""
+    return bool(settings().jobs_queue_url)
+
+
+def send_job(tenant: str, job_id: str) -> None:
+    """Queue a job's next step."""
+    import boto3  # only the maintenance function sends: its cold start alone pays for the client
+
+    from lib.store.table import CLIENT_CONFIG
+
+    boto3.client("sqs", config=CLIENT_CONFIG).send_message(QueueUrl=settings().jobs_queue_url,
+                         MessageBody=json.dumps({"tenant": tenant, "job_id": job_id}))
+
+
+def job_of(message_body: str) -> tuple[str, str]:
+    """(tenant, job id) named by a queue message."""
+    message = json.loads(message_body)
+    return message["tenant"], message["job_id"]

@@ -1,0 +1,266 @@
+"""Services (§4, §7): create, read, and every write to a service item — end, associate, expiration,
+attached data — with the auto-complete bookkeeping every write carries. Each turns a failed condition
+into the domain's error itself (404, 409, 400), so the rules above never see DynamoDB.
+
+Every write carries the request's token (`op`): when a reply is lost and botocore retries the call,
+the retry fails its condition against our own earlier write, which the token recognises as success.
+One commit point per operation (§2): the service's conditional write; work before it only raises
+children's TTL (lib.store.expiration), work after it only lowers them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from lib.clock import format_ms
+from lib.errors import Conflict, NotFound, ValidationError
+from lib.status import Status
+from lib.store import conditions as C
+from lib.store import keys as K
+from lib.store import table
+from lib.store.concurrency import ATTEMPTS, Write, backoff
+from lib.store.expiration import after_service_write, expiration_clauses, raise_children_ttl
+from lib.store.expressions import Expression, Raw, Update
+from lib.store.idempotency import Claim
+from lib.store.items import Completion, Expiry, ServiceItem, from_plain
+from lib.store.table import ConcurrentChange, ConditionFailed
+
+
+def not_found(service_id: str) -> NotFound:
+    return NotFound(f"service {service_id} not found")
+
+
+def decode_service(item: dict[str, Any] | None) -> ServiceItem | None:
+    service = from_plain(item)
+    return service if isinstance(service, ServiceItem) else None
+
+
+def live_service(item: dict[str, Any] | None, service_id: str, now: int) -> ServiceItem:
+    service = decode_service(item)
+    if service is None or not service.is_live(now):
+        raise not_found(service_id)
+    return service
+
+
+# ---------------------------------------------------------------- reading a service
+
+
+def read_service(tenant: str, service_id: str, now: int) -> ServiceItem:
+    """The live service (strongly consistent); 404 when missing, expired or deleted."""
+    return live_service(table.get(K.service_key(tenant, service_id)), service_id, now)
+
+
+# ---------------------------------------------------------------- creating a service
+
+
+class IdTaken(Exception):
+    """The new service id is in use (same millisecond, same random bits): draw another."""
+
+
+def create_service(service: ServiceItem, claim: Claim | None) -> None:
+    """Put a new service; with an Idempotency-Key, its record in the same transaction."""
+    e = Expression()
+    try:
+        if claim is None:
+            table.confirmed(lambda: table.put(service.to_item(), C.new_item(e), e), service.key(), service.op)
+        else:
+            actions = [table.tx_put(service.to_item(), C.new_item(e), e), claim.put_action(service.service_id)]
+            table.confirmed(lambda: table.transact(actions), service.key(), service.op)
+    except ConditionFailed as failed:
+        old = failed.old if claim is None else failed.old_of(0)
+        if old is not None and old.get("op") == service.op:
+            return  # our own write, applied before its reply was lost
+        if claim is not None and failed.failed(1):
+            claim.settle(failed.old_of(1))
+        raise IdTaken from None
+    except ConcurrentChange:
+        if claim is not None:
+            raise claim.in_progress() from None
+        raise
+
+
+# ---------------------------------------------------------------- writing a service
+
+
+Build = Callable[[Update, "ServiceItem | None"], None]
+
+
+def update_service(w: Write, service_id: str, build: Build, wanted: Expiry | None = None,
+                   activity: bool = True) -> ServiceItem:
+    """Conditional UpdateItem of a live service, retried with what a failed attempt revealed.
+
+    The first attempt assumes the common case (no explicit expiration, active, children's TTL far
+    enough) and states it in its condition; when DynamoDB refuses, it returns the item as it was, and
+    the next attempt is built from that. `build` adds the operation's own clauses and may raise the
+    domain's error once it knows the item (`known`). `activity`: the write counts as activity for
+    auto-complete (§7); a service past its auto-complete moment then records that completion first."""
+    known: ServiceItem | None = None
+    for attempt in range(6):
+        u = Update(key=K.service_key(w.tenant, service_id))
+        e = u.expr
+        u.conditions += C.live(e, w.now)
+        u.sets["op"] = w.token
+        build(u, known)
+        if activity:
+            activity_clauses(u, known, w.now)
+        expiry = expiration_clauses(u, wanted, known, w.now)
+        try:
+            new = decode_service(table.update(u, token=w.token))
+        except ConditionFailed as failed:
+            old = decode_service(failed.old)
+            if old is None or not old.is_live(w.now):
+                raise not_found(service_id) from None
+            if old.op == w.token:
+                return old  # applied before its reply was lost
+            if expiry is not None and old.children_ttl < expiry.ttl(w.now):
+                raise_children_ttl(old, expiry.children_ttl(w.now))  # before the commit: only TTLs change
+            known = old
+            continue
+        except ConcurrentChange:
+            backoff(attempt)
+            continue
+        after_service_write(new, w.now)
+        return new
+    raise Conflict(f"service {service_id} changed concurrently; retry")
+
+
+def activity_clauses(u: Update, known: ServiceItem | None, now: int) -> None:
+    """Auto-complete bookkeeping of a write that counts as activity: the deadline moves with the
+    write (`auto_complete_at = aca_ms + now`, no read needed), unless the deadline has passed, in
+    which case the write records the completion it missed first."""
+    e = u.expr
+    if known is not None and known.completed_ms is None and known.completed_at(now) is not None:
+        complete_clauses(u, known.tenant, known.service_id, Completion({"timestamp": None}, known.completed_at(now)))
+        u.conditions += C.absent(e, "completed_ms") + C.equals(e, "auto_complete_at", known.auto_complete_at)
+        return
+    if known is not None and known.completed_ms is not None:
+        return
+    u.sets["last_write_ms"] = now
+    u.sets["auto_complete_at"] = _plus_now(u, "aca_ms", now)
+    u.sets["GSI5SK"] = _plus_now(u, "aca_ms", now)
+    u.sets["GSI6SK"] = _plus_now(u, "aca_ms", now)
+    u.conditions += C.not_auto_completed(e, now)
+
+
+def _plus_now(u: Update, name: str, now: int) -> Raw:
+    return Raw(f"{u.expr.name(name)} + {u.expr.value(now)}")
+
+
+def complete_clauses(u: Update, tenant: str, service_id: str, completion: Completion) -> None:
+    """Clauses recording a service's completion: the event, its index moves (owner's completed
+    list, the end-time index), out of the due index."""
+    event = dict(completion.event)
+    event["timestamp"] = format_ms(completion.ms)
+    u.sets.update({"completed": event, "completed_ms": completion.ms, "disposition": completion.disposition,
+                   "disposition_desc": completion.disposition_desc,
+                   "GSI4PK": K.end_pk(tenant, service_id), "GSI4SK": K.time_sk(completion.ms, service_id)})
+    if "GSI2PK" not in u.sets:
+        u.copies["GSI2PK"] = "owner_done_pk"
+    u.removes += ["GSI5PK", "GSI6PK"]
+    for key, text in completion.attached.items():
+        u.sets[("ext", key)] = text
+
+
+def end_service(w: Write, service_id: str, completion: Completion, wanted: Expiry | None) -> None:
+    """Complete a service: one conditional UpdateItem. Its active states and tasks complete with it
+    on read (lib.rules.conversation); 409 when already completed, also by auto-complete."""
+
+    def build(u: Update, known: ServiceItem | None) -> None:
+        if known is not None and known.completed_at(w.now) is not None:
+            raise Conflict(f"service {service_id} is already completed")
+        if known is not None and completion.ms < known.started_ms:
+            raise ValidationError("timestamp: the end is before the service's start")
+        complete_clauses(u, w.tenant, service_id, completion)
+        e = u.expr
+        u.conditions += C.active(e, w.now) + C.at_most(e, "started_ms", completion.ms)
+
+    update_service(w, service_id, build, wanted, activity=False)
+
+
+@dataclass(frozen=True)
+class Association:
+    customer_id: str
+    fields: dict[str, Any]  # top-level start fields to update (contact_key, service_type, est_duration)
+    started: dict[str, Any]  # start-event fields to update
+    started_ms: int | None  # a new start time, if the event's timestamp changes
+    attached: dict[str, str]
+
+
+def associate_service(w: Write, service_id: str, change: Association) -> None:
+    """Move a service to a customer (its lists move with it), updating start fields and attached data."""
+
+    def build(u: Update, known: ServiceItem | None) -> None:
+        e = u.expr
+        done_at = known.completed_at(w.now) if known is not None else None
+        status = Status.COMPLETED if done_at is not None else Status.ACTIVE
+        u.sets["customer_id"] = change.customer_id
+        u.sets.update(change.fields)
+        for name, value in change.started.items():
+            u.sets[("started", name)] = value
+        for key, text in change.attached.items():
+            u.sets[("ext", key)] = text
+        u.sets["GSI1PK"] = K.owner_pk(w.tenant, change.customer_id, None)
+        u.sets["GSI2PK"] = K.owner_pk(w.tenant, change.customer_id, None, status)
+        u.sets["owner_done_pk"] = K.owner_pk(w.tenant, change.customer_id, None, Status.COMPLETED)
+        if known is None:
+            u.conditions += C.absent(e, "GSI6PK")  # assumed (no auto-complete) until the item says otherwise
+        elif done_at is None and known.auto_complete_at is not None:
+            u.sets["GSI6PK"] = K.owner_pk(w.tenant, change.customer_id, None, timed=True)
+        if done_at is None:
+            u.conditions += C.active(e, w.now)  # assumed until the item says otherwise
+        if change.started_ms is not None:
+            if done_at is not None and change.started_ms > done_at:
+                raise ValidationError("timestamp: the start would be after the service's end")
+            u.sets["started_ms"] = change.started_ms
+            start = K.time_sk(change.started_ms, service_id)
+            u.sets.update({"GSI1SK": start, "GSI2SK": start, "GSI3SK": start})
+            if known is not None and known.completed_ms is not None:
+                u.conditions += C.at_least(e, "completed_ms", change.started_ms)
+
+    update_service(w, service_id, build)
+
+
+def set_expiration(w: Write, service_id: str, wanted: Expiry) -> ServiceItem:
+    """`PUT /services/{id}`: the new expiration holds at once (children's TTL follow)."""
+    return update_service(w, service_id, lambda u, known: None, wanted)
+
+
+def put_service_attached(w: Write, service_id: str, name: str, text: str) -> None:
+    """Replace one attached-data key of a service."""
+
+    def build(u: Update, known: ServiceItem | None) -> None:
+        u.sets[("ext", name)] = text
+
+    update_service(w, service_id, build)
+
+
+def merge_service_attached(w: Write, service_id: str, name: str, merge: Callable[[str | None], str]) -> str:
+    """Apply `merge` (old JSON text or None -> new JSON text) to one attached-data key; the write is
+    conditional on the value read, retried when another write got in between."""
+    for attempt in range(ATTEMPTS):
+        service = read_service(w.tenant, service_id, w.now)
+        old = service.ext.get(name)
+        new = merge(old)
+
+        def build(u: Update, known: ServiceItem | None, old: str | None = old, new: str = new) -> None:
+            if known is not None and known.ext.get(name) != old:
+                raise AttachedMoved()
+            e = u.expr
+            u.sets[("ext", name)] = new
+            u.conditions += C.absent(e, ("ext", name)) if old is None else C.equals(e, ("ext", name), old)
+
+        try:
+            update_service(w, service_id, build)
+            return new
+        except AttachedMoved:
+            backoff(attempt)
+    raise Conflict(f"attached data '{name}' changed concurrently; retry")
+
+
+class AttachedMoved(Conflict):
+    """The attached-data value changed between its read and a merge's write."""
+
+    def __init__(self) -> None:
+        super().__init__("attached data changed concurrently; retry")
