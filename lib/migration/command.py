@@ -137,9 +137,10 @@ def configure_target(args: argparse.Namespace) -> str:
 
 def build_source(args: argparse.Namespace) -> Any:
     from lib.migration import files, stream
+    from lib.store import imported
 
     if args.files:
-        s3 = files._s3(args.source_profile, args.source_region) if args.files.startswith("s3://") else None
+        s3 = imported.s3_client(args.source_profile, args.source_region) if args.files.startswith("s3://") else None
         return files.FileSource(files.locate(args.files, args.set, s3), s3)
     try:
         time_from = format_ms(parse_timestamp(args.time_from, "--time-from"))
@@ -196,7 +197,7 @@ def _main(args: argparse.Namespace) -> int:
     from lib.migration.source import SourceError
     from lib.settings import settings
     from lib.store import imported
-    from lib.store.items import tenant_key
+    from lib.store.keys import tenant_key
 
     try:
         contact_center = _tenant(args.contact_center, "--contact-center")

@@ -25,6 +25,7 @@ from typing import IO, Any
 
 from lib.migration.records import Part, Unit, read_part
 from lib.migration.source import Batch, SourceError
+from lib.store import imported
 
 KINDS = {"service": "services", "state": "states", "task": "tasks"}
 SET_NAME = re.compile(r"(?P<prefix>.*?)_(?P<kind>services|states|tasks)\.(?P<ext>jsonl|csv)$")
@@ -77,13 +78,10 @@ def locate(path: str, wanted: str | None = None, s3: Any = None) -> ExportSet:
         bucket, _, prefix = path[5:].partition("/")
         if not bucket:
             raise SourceError(f"{path}: no bucket")
-        client = s3 or _s3()
-        names: dict[str, int] = {}
         try:
-            for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-                names.update({obj["Key"]: obj["Size"] for obj in page.get("Contents", [])})
-        except Exception as error:  # noqa: BLE001 - reported as the source's problem
-            raise SourceError(f"{path}: cannot list the bucket ({error})") from None
+            names = imported.s3_objects(s3 or imported.s3_client(), bucket, prefix)
+        except imported.SourceUnreadable as error:
+            raise SourceError(str(error)) from None
         if SET_NAME.search(prefix):
             wanted = wanted or SET_NAME.search(prefix)["prefix"].rsplit("/", 1)[-1]
         return _choose(f"s3://{bucket}", names, wanted)
@@ -97,12 +95,6 @@ def locate(path: str, wanted: str | None = None, s3: Any = None) -> ExportSet:
         raise SourceError(f"{path}: no such folder or file")
     names = {entry.name: entry.stat().st_size for entry in target.iterdir() if entry.is_file()}
     return _choose(str(target.resolve()), names, wanted)
-
-
-def _s3(profile: str | None = None, region: str | None = None) -> Any:
-    import boto3
-
-    return boto3.Session(profile_name=profile, region_name=region).client("s3")
 
 
 def lines(handle: IO[bytes], offset: int, line: int) -> Iterator[tuple[int, int, bytes]]:
@@ -142,12 +134,10 @@ class FileSource:
     def _open(self, kind: str, offset: int = 0) -> IO[bytes]:
         name = self.export.names[kind]
         if self.export.location.startswith("s3://"):
-            bucket = self.export.location[5:]
-            extra = {"Range": f"bytes={offset}-"} if offset else {}
             try:
-                return self.s3.get_object(Bucket=bucket, Key=name, **extra)["Body"]
-            except Exception as error:  # noqa: BLE001 - reported as the source's problem
-                raise SourceError(f"s3://{bucket}/{name}: cannot read ({error})") from None
+                return imported.s3_read(self.s3, self.export.location[5:], name, offset)
+            except imported.SourceUnreadable as error:
+                raise SourceError(str(error)) from None
         handle = open(os.path.join(self.export.location, name), "rb")  # noqa: SIM115 - closed by the reader
         handle.seek(offset)
         return handle
@@ -158,7 +148,7 @@ class FileSource:
     def prepare(self) -> None:
         """Stage states and tasks by service; count the services; find the unattached records."""
         if self.export.location.startswith("s3://") and self.s3 is None:
-            self.s3 = _s3()
+            self.s3 = imported.s3_client()
         self._folder = tempfile.TemporaryDirectory(prefix="cs-import-")
         db = sqlite3.connect(os.path.join(self._folder.name, "children.sqlite"))
         db.execute("PRAGMA journal_mode=OFF")

@@ -74,8 +74,8 @@ def _json_text(value: Any) -> str:
 def _element_fields(record: ServiceRecord | StateRecord | TaskRecord) -> dict[str, Any]:
     started = record.started.event_fields()
     started_ms = parse_timestamp(started["timestamp"])
-    fields: dict[str, Any] = {"est_duration": record.est_duration, "started": started, "started_ms": started_ms,
-                              "ext": {key: _json_text(value) for key, value in record.attached_data().items()}}
+    fields = dict(est_duration=record.est_duration, started=started, started_ms=started_ms,
+                  ext={key: _json_text(value) for key, value in record.attached_data().items()})
     if record.completed is not None:
         completed = record.completed.event_fields()
         completed_ms = parse_timestamp(completed["timestamp"])
@@ -112,26 +112,24 @@ def build(tenant: str, service: ServiceRecord, states: list[tuple[str, StateReco
     else:
         expiry = Expiry(now + policy.default_expiration_s * 1000, False)
     aca = service.auto_complete_after if service.auto_complete_after is not None else policy.auto_complete_after
-    item = ServiceItem(
-        tenant=tenant, service_id=service.service_id, service_type=service.service_type,
+    item = ServiceItem.new(
+        tenant=tenant, service_id=service.service_id, expiry=expiry, now=now, service_type=service.service_type,
         customer_id=service.customer_id, contact_key=service.contact_key, auto_complete_after=aca,
-        last_write_ms=now, expires_ms=expiry.expires_ms, expiry_explicit=True if expiry.explicit else None,
-        expire_at=expiry.ttl(now), children_ttl=expiry.children_ttl(now),
-        state_seq=max(state_by_id, default=0), task_seq=max(task_by_id, default=0), cascading={},
-        op=policy.token, **fields)
+        state_seq=max(state_by_id, default=0), task_seq=max(task_by_id, default=0), **fields)
+    item.op = policy.token
     children: list[Child] = []
     for state_id in sorted(state_by_id):
         where, state = state_by_id[state_id]
         attached = sum(1 for _, task in task_by_id.values() if task.state_id == state_id)
         children.append(StateItem(tenant=tenant, service_id=service.service_id, state_id=state_id,
                                   state_type=state.state_type, previous_state_id=state.previous_state_id,
-                                  attached=attached, expire_at=item.children_ttl, op=policy.token,
+                                  attached=attached, op=policy.token,
                                   **_fields_of(state, where)))
     for task_id in sorted(task_by_id):
         where, task = task_by_id[task_id]
         children.append(TaskItem(tenant=tenant, service_id=service.service_id, task_id=task_id,
-                                 task_type=task.task_type, state_id=task.state_id, expire_at=item.children_ttl,
-                                 op=policy.token, **_fields_of(task, where)))
+                                 task_type=task.task_type, state_id=task.state_id, op=policy.token,
+                                 **_fields_of(task, where)))
     return Imported(item, children)
 
 

@@ -25,6 +25,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 from lib.migration.records import Part, split_embedded
 from lib.migration.source import Batch, SourceError
+from lib.store import imported
 
 BASE_PATH = "/genesys/1/cs"
 EXECUTE_API = re.compile(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com$")
@@ -35,26 +36,11 @@ Signer = Callable[[str, str, dict[str, str]], dict[str, str]]
 
 
 def sigv4_signer(url: str, region: str | None = None, profile: str | None = None) -> Signer:
-    """Signs GET requests for API Gateway (`execute-api`) with the standard credential chain."""
-    import botocore.session
-    from botocore.auth import SigV4Auth
-    from botocore.awsrequest import AWSRequest
-
-    session = botocore.session.Session(profile=profile)
-    credentials = session.get_credentials()
-    if credentials is None:
-        raise SourceError("signing requests needs AWS credentials (environment, profile, SSO or role); none found")
-    found = EXECUTE_API.search(urlsplit(url).hostname or "")
-    region = region or (found.group(1) if found else None) or session.get_config_variable("region")
-    if not region:
-        raise SourceError("signing requests needs a region: --source-region")
-
-    def sign(method: str, target: str, headers: dict[str, str]) -> dict[str, str]:
-        request = AWSRequest(method=method, url=target, data=b"", headers=headers)
-        SigV4Auth(credentials.get_frozen_credentials(), "execute-api", region).add_auth(request)
-        return dict(request.headers.items())
-
-    return sign
+    """Signs requests to API Gateway (SigV4, `execute-api`) with the standard credential chain."""
+    try:
+        return imported.execute_api_signer(region, profile, urlsplit(url).hostname or "")
+    except imported.SourceUnreadable as error:
+        raise SourceError(str(error)) from None
 
 
 def is_deployed_api(url: str) -> bool:

@@ -18,6 +18,11 @@ derived by them), in as few requests as DynamoDB allows, never visible half-writ
   RequestLimitExceeded) or one that hands items back unprocessed is sent again after a jittered,
   growing pause, and the pace is told so that it slows the write rate (adaptive back-off); botocore's
   own retries (standard mode) come first.
+* **TTLs** are the store's: the service item's come from its expiration (ServiceItem.new), its
+  children get the service's `children_ttl` here, as a start gives them.
+
+The import's other uses of the AWS SDK are here too, so that only lib/store imports it: export files
+in S3 (listed, read from a byte offset) and SigV4 signatures for a deployed Context Services.
 """
 
 from __future__ import annotations
@@ -32,11 +37,13 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
+from lib.store import keys as K
 from lib.store import table
 from lib.store.codec import decode_item, encode_item
-from lib.store.items import SERVICE_SK, Child, ServiceItem, conversation_pk, from_plain
+from lib.store.expressions import Query
+from lib.store.items import Child, ServiceItem, from_plain
 
-BATCH_ITEMS = 25  # BatchWriteItem's limit
+BATCH_ITEMS = table.BATCH_WRITE_LIMIT
 THROTTLING = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
 TRANSIENT = {"InternalServerError", "ServiceUnavailable", "InternalFailure"}
 ATTEMPTS = 12  # sends of one request before the import stops (resumable from its checkpoint)
@@ -76,7 +83,7 @@ def table_problem() -> str | None:
 
 def stored_services(tenant: str, service_ids: Sequence[str]) -> dict[str, ServiceItem]:
     """The service items of these ids that exist in the tenant (strongly consistent)."""
-    keys = [{"PK": conversation_pk(tenant, sid), "SK": SERVICE_SK} for sid in service_ids]
+    keys = [K.service_key(tenant, sid) for sid in service_ids]
     found: dict[str, ServiceItem] = {}
     for item in table.get_many(keys).values():
         service = from_plain(item)
@@ -93,7 +100,7 @@ def stored_conversations(tenant: str, service_ids: Sequence[str]) -> dict[str, t
     global _readers
 
     def read(service_id: str) -> tuple[str, ServiceItem | None, list[Child]]:
-        entities = [from_plain(item) for item in table.Query(conversation_pk(tenant, service_id), consistent=True).all()]
+        entities = [from_plain(item) for item in Query(K.conversation_pk(tenant, service_id), consistent=True).all()]
         service = next((e for e in entities if isinstance(e, ServiceItem)), None)
         return service_id, service, [e for e in entities if isinstance(e, Child)]
 
@@ -156,6 +163,8 @@ class ConversationWriter:
     def add(self, service: ServiceItem, children: Sequence[Child], done: Callable[[], None],
             failed: Callable[[str], None]) -> None:
         owner = _Conversation(encode_item(service.to_item()), len(children), done, failed)
+        for child in children:
+            child.expire_at = service.children_ttl  # erased with their service, never before it
         if children:
             self._ready.extend(_Entry(encode_item(child.to_item()), owner, False) for child in children)
         else:
@@ -246,3 +255,63 @@ class ConversationWriter:
                     self._send_next()
         finally:
             self._ready = saved
+
+
+# ---------------------------------------------------------------- the sources' AWS access
+
+
+def s3_client(profile: str | None = None, region: str | None = None) -> Any:
+    import boto3
+
+    return boto3.Session(profile_name=profile, region_name=region).client("s3", config=table.CLIENT_CONFIG)
+
+
+def s3_objects(client: Any, bucket: str, prefix: str) -> dict[str, int]:
+    """Every object under `prefix`: key -> size. Raises SourceUnreadable."""
+    names: dict[str, int] = {}
+    try:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            names.update({obj["Key"]: obj["Size"] for obj in page.get("Contents", [])})
+    except Exception as error:  # noqa: BLE001 - no bucket, no access, no network: the source's problem
+        raise SourceUnreadable(f"s3://{bucket}/{prefix}: cannot list ({error})") from None
+    return names
+
+
+def s3_read(client: Any, bucket: str, key: str, offset: int = 0) -> Any:
+    """An object's bytes from `offset` (a ranged GET when resuming): a file-like stream."""
+    try:
+        extra = {"Range": f"bytes={offset}-"} if offset else {}
+        return client.get_object(Bucket=bucket, Key=key, **extra)["Body"]
+    except Exception as error:  # noqa: BLE001
+        raise SourceUnreadable(f"s3://{bucket}/{key}: cannot read ({error})") from None
+
+
+class SourceUnreadable(Exception):
+    """An import's source cannot be read with the AWS credentials at hand."""
+
+
+def execute_api_signer(region: str | None, profile: str | None = None, host: str = "") -> Any:
+    """A function (method, url, headers) -> signed headers: SigV4 for API Gateway (`execute-api`)
+    from the standard credential chain (environment, profile, SSO, role). The region: given, else
+    the one in an execute-api host name, else the profile's."""
+    import re
+
+    import botocore.session
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    session = botocore.session.Session(profile=profile)
+    credentials = session.get_credentials()
+    if credentials is None:
+        raise SourceUnreadable("signing requests needs AWS credentials (environment, profile, SSO or role); none found")
+    found = re.search(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com$", host)
+    region = region or (found.group(1) if found else None) or session.get_config_variable("region")
+    if not region:
+        raise SourceUnreadable("signing requests needs a region: --source-region")
+
+    def sign(method: str, url: str, headers: dict[str, str]) -> dict[str, str]:
+        request = AWSRequest(method=method, url=url, data=b"", headers=headers)
+        SigV4Auth(credentials.get_frozen_credentials(), "execute-api", region).add_auth(request)
+        return dict(request.headers.items())
+
+    return sign

@@ -21,7 +21,7 @@ from lib.migration import command
 from lib.migration.mapping import shown
 from lib.rules import maintenance
 from lib.store import imported, table
-from lib.store.items import tenant_key
+from lib.store.keys import tenant_key
 from tests import varied
 
 TARGET = {"ContactCenterId": "target"}
@@ -370,7 +370,6 @@ def test_export_files_in_s3_and_a_resume_that_reads_from_where_it_stopped(api, e
         return real(operation, **kwargs)
 
     monkeypatch.setattr(table, "call", interrupt)
-    import lib.migration.files as files_module
 
     def client(profile=None, region=None):
         def get_object(**kwargs):
@@ -379,7 +378,7 @@ def test_export_files_in_s3_and_a_resume_that_reads_from_where_it_stopped(api, e
         s3.get_object = get_object
         return s3
 
-    monkeypatch.setattr(files_module, "_s3", client)
+    monkeypatch.setattr(imported, "s3_client", client)
     stopped = cs_import(capsys, "--files", "s3://exports-bucket/cs/2026/")
     assert stopped.code == 130
     resumed = cs_import(capsys, "--files", "s3://exports-bucket/cs/2026/")

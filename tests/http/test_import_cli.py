@@ -182,12 +182,15 @@ def test_the_export_stream_of_one_local_run_into_another(runs, source):
 
 def test_stopped_with_sigterm_it_resumes_where_it_stopped(runs):
     folder, _, b = runs
+    folder = folder / "stop-and-resume"  # its own working directory: its own checkpoints
     varied.write_export(folder / "many", 60)  # 300 items: about 7 s at 40 items a second
     env = {**os.environ, "LOCAL_RUN_DIR": str(b.state_dir)}
     command = [CS_IMPORT, "--local-port", str(b.port), "--files", "many", "--contact-center", "resumed",
                "--rate", "40", "--batch", "10", "--report", "stopped.json"]
     process = subprocess.Popen(command, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(3.5)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and not _committed(folder):  # stopped once it has stored something
+        time.sleep(0.2)
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, out + err
@@ -203,6 +206,16 @@ def test_stopped_with_sigterm_it_resumes_where_it_stopped(runs):
     assert report["read"]["conversations"] == 60 and report["imported"]["conversations"] == 60
     listed = Http(b).get("/customers/customer-1/services", headers={"ContactCenterId": "resumed"})
     assert [s["customer_id"] for s in listed.json] == ["customer-1"]
+
+
+def _committed(folder: Path) -> bool:
+    for path in (folder / ".cs-import").glob("checkpoint-*.json"):
+        try:
+            if json.loads(path.read_text()).get("position"):
+                return True
+        except ValueError:
+            pass
+    return False
 
 
 def test_make_import_and_a_missing_local_run(runs, source):

@@ -114,7 +114,6 @@ def test_counters_attached_counts_expiration_and_auto_complete():
     assert s.last_write_ms == 1_800_000_000_000 and s.op == "tok" and s.children_ttl == s.expire_at
     assert [(c.KIND, c.child_id, getattr(c, "attached", None)) for c in result.children] == \
         [("state", 1, 0), ("state", 4, 2), ("task", 2, None), ("task", 3, None), ("task", 7, None)]
-    assert all(c.expire_at == s.children_ttl for c in result.children)
     sliding = imported_items(service(expiration_time="2030-01-01T00:00:00Z"), sliding=True).service
     assert sliding.expiry_explicit is None and sliding.children_ttl > sliding.expire_at
     own = imported_items(service(auto_complete_after=5), auto_complete_after=60).service
@@ -350,6 +349,8 @@ def test_the_writer_sends_children_before_their_service_item_25_items_a_request(
         writer.add(c.service, c.children, lambda sid=c.service.service_id: done.append(sid), pytest.fail)
     writer.flush()
     assert sorted(done) == sorted(c.service.service_id for c in conversations)
+    children = [item for request in recorder.requests for item in request if item["type"] != "service"]
+    assert all(item["expire_at"] == conversations[0].service.children_ttl for item in children)  # the store's TTL
     sizes = [len(r) for r in recorder.requests]
     # Full requests; at the end, the last children, then the service items that waited for them.
     assert sizes == [25] * 6 + [9, 1]
