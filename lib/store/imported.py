@@ -31,7 +31,6 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -40,6 +39,7 @@ from botocore.exceptions import ClientError
 from lib.store import keys as K
 from lib.store import table
 from lib.store.codec import decode_item, encode_item
+from lib.store.concurrency import parallel
 from lib.store.expressions import Query
 from lib.store.items import Child, ServiceItem, from_plain
 
@@ -48,7 +48,6 @@ THROTTLING = {"ProvisionedThroughputExceededException", "ThrottlingException", "
 TRANSIENT = {"InternalServerError", "ServiceUnavailable", "InternalFailure"}
 ATTEMPTS = 12  # sends of one request before the import stops (resumable from its checkpoint)
 BACKOFF_BASE_S, BACKOFF_CAP_S = 0.05, 10.0
-READERS = 8
 
 
 class Pace(Protocol):
@@ -92,23 +91,15 @@ def stored_services(tenant: str, service_ids: Sequence[str]) -> dict[str, Servic
     return found
 
 
-_readers: ThreadPoolExecutor | None = None
-
-
 def stored_conversations(tenant: str, service_ids: Sequence[str]) -> dict[str, tuple[ServiceItem, list[Child]]]:
     """Whole conversations (service item and children) of these ids, one consistent Query each, at once."""
-    global _readers
 
     def read(service_id: str) -> tuple[str, ServiceItem | None, list[Child]]:
         entities = [from_plain(item) for item in Query(K.conversation_pk(tenant, service_id), consistent=True).all()]
         service = next((e for e in entities if isinstance(e, ServiceItem)), None)
         return service_id, service, [e for e in entities if isinstance(e, Child)]
 
-    if not service_ids:
-        return {}
-    if _readers is None:
-        _readers = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="import-read")
-    results = list(_readers.map(read, service_ids))
+    results = parallel(*[lambda sid=sid: read(sid) for sid in service_ids])
     return {sid: (service, children) for sid, service, children in results if service is not None}
 
 

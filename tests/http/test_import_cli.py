@@ -230,3 +230,32 @@ def test_make_import_and_a_missing_local_run(runs, source):
     missing = cs_import(folder, b, "--files", str(a.exports), "--local-port", str(_free_port()))
     assert missing.returncode == 2
     assert "no local run on port" in missing.stderr and "make run" in missing.stderr
+
+
+def test_on_a_terminal_progress_is_a_bar_redrawn_in_place(runs, source):
+    import pty
+
+    folder, a, b = runs
+    main, terminal = pty.openpty()
+    env = {**os.environ, "LOCAL_RUN_DIR": str(b.state_dir)}
+    try:
+        done = subprocess.run([CS_IMPORT, "--local-port", str(b.port), "--files", str(a.exports), "--dry-run",
+                               "--contact-center", "on-a-terminal"], cwd=folder, env=env, stdout=subprocess.PIPE,
+                              stderr=terminal, text=True, timeout=300)
+        os.close(terminal)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(main)
+    assert done.returncode == 0, done.stdout
+    text = shown.decode()
+    total = len(source[0])
+    assert f"\r[########################] 100% {total}/{total} conversations, would import {total}" in text
+    assert "import: " not in text  # no plain lines on a terminal
