@@ -4,7 +4,7 @@ per write request and conversations a second (`import.items_per_write_request`,
 
 Set-up (not measured): export files of N conversations (a service, two states, two tasks, one of them
 in a state, attached data; half of them completed), each record written by the code the export uses
-(the views of lib.rules.conversation, the names of lib.rules.maintenance), so the files are what §8
+(the views of lib.rules.conversation, the names of lib.rules.runs), so the files are what §8
 writes. Measured: `cs-import`'s run (lib.migration.run) of those files into an empty tenant. Requests
 and items are counted on the DynamoDB client itself (botocore's before-parameter-build events), not
 taken from the importer's own report; every item is accounted for, and a sample of 20 conversations

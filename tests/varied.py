@@ -176,10 +176,10 @@ def stored_conversation(tenant: str, number: int, now: int) -> tuple[Any, list[A
 def write_export(folder: Path, conversations: int, tenant: str = "source|") -> tuple[dict[str, int], dict[str, Any]]:
     """Export files of N conversations in `folder`, written as the export writes them (each record is
     the view lib.rules.conversation shows, with all its attached data; the names of
-    lib.rules.maintenance.file_names); returns the lines of each file and a sample of conversations."""
+    lib.rules.runs.file_names); returns the lines of each file and a sample of conversations."""
     from lib import clock
     from lib.rules.conversation import Conversation
-    from lib.rules.maintenance import ATTACHED, file_names
+    from lib.rules.runs import ATTACHED, file_names
 
     now = clock.now_ms()
     names = file_names(now, "json")

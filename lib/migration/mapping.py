@@ -29,11 +29,9 @@ from typing import Any
 
 from lib.clock import parse_timestamp
 from lib.migration.records import ServiceRecord, StateRecord, TaskRecord
-from lib.rules.conversation import Conversation, Selection
+from lib.rules.conversation import Conversation
+from lib.rules.maintenance import EVERYTHING  # what the export stream shows of a conversation
 from lib.store.items import Child, Expiry, ServiceItem, StateItem, TaskItem
-
-EVERYTHING = Selection(active_states=True, completed_states=True, active_tasks=True, completed_tasks=True,
-                       own={"*"}, state={"*"}, task={"*"})
 
 
 class Unfit(Exception):
