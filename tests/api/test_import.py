@@ -28,8 +28,10 @@ TARGET = {"ContactCenterId": "target"}
 TARGET_KEY = tenant_key("target", None)
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def workdir(tmp_path, monkeypatch):
+    """Every test runs in its own folder: the reports it asks for and the checkpoints (.cs-import) go
+    there, never into the repository."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
