@@ -198,3 +198,19 @@ def write_export(folder: Path, conversations: int, tenant: str = "source|") -> t
     for handle in handles.values():
         handle.close()
     return {name.rsplit("_", 1)[1]: sum(1 for _ in (folder / name).open()) for name in names.values()}, sample
+
+
+def table_items() -> list[dict[str, Any]]:
+    """Every item of the test table, read from moto's backend rather than by a Scan: moto takes about
+    5 ms an item to serialise a Scan's answer (seconds for an import's worth), which would make the
+    import's tests slow for no benefit. The items are decoded as a Scan's would be."""
+    import os
+
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    from lib.store.codec import decode_item
+
+    backend = dynamodb_backends[DEFAULT_ACCOUNT_ID][os.environ["AWS_DEFAULT_REGION"]]
+    return [decode_item(json.loads(json.dumps(item.to_json()["Attributes"])))
+            for item in backend.get_table(os.environ["TABLE_NAME"]).all_items()]

@@ -26,6 +26,14 @@ from tests import varied
 
 TARGET = {"ContactCenterId": "target"}
 TARGET_KEY = tenant_key("target", None)
+N = 60  # conversations of the `export` fixture (5 items each) ...
+BATCH = 25  # ... read in batches of 25: three batches (25, 25, 10), the last one short
+
+
+@pytest.fixture
+def items(table):
+    """All stored items, as the shared fixture's, without moto's slow Scan (tests.varied.table_items)."""
+    return varied.table_items
 
 
 @pytest.fixture(autouse=True)
@@ -38,8 +46,8 @@ def workdir(tmp_path, monkeypatch):
 
 @pytest.fixture
 def export(workdir):
-    """Export files of 150 conversations (2 batches of 100) in ./exports: (lines, sample)."""
-    return varied.write_export(workdir / "exports", 150)
+    """Export files of N conversations in ./exports: (lines, sample)."""
+    return varied.write_export(workdir / "exports", N)
 
 
 class Outcome:
@@ -52,7 +60,7 @@ class Outcome:
 
 def cs_import(capsys, *args: str, report: str = "report.json") -> Outcome:
     code = command.main(["--table", os.environ["TABLE_NAME"], "--progress", "none", "--contact-center", "target",
-                         "--report", report, *args])
+                         "--batch", str(BATCH), "--report", report, *args])
     out = capsys.readouterr().out
     return Outcome(code, out, json.loads(Path(report).read_text()))
 
@@ -77,13 +85,13 @@ def active(export) -> list[str]:
 def test_run_twice_imports_nothing_twice(api, export, capsys, items):
     first = cs_import(capsys, "--files", "exports")
     assert first.code == 0, first.out
-    assert first.report["imported"] == {"conversations": 150, "items": 750}
+    assert first.report["imported"] == {"conversations": N, "items": 5 * N}
     assert first.report["writes"]["items_per_request"] >= 20
     stored = items()
     second = cs_import(capsys, "--files", "exports")
     assert second.code == 0, second.out
     assert second.report["imported"]["conversations"] == 0
-    assert second.report["skipped"]["already present"] == 150 and second.report["skipped"]["total"] == 150
+    assert second.report["skipped"]["already present"] == N and second.report["skipped"]["total"] == N
     assert second.report["writes"].get("requests", 0) == 0
     assert items() == stored  # nothing written again
 
@@ -94,24 +102,24 @@ def test_interrupted_run_resumes_from_its_checkpoint_and_never_shows_half_a_conv
     sent = {"n": 0}
     real = table.call
 
-    def interrupt_after_25_requests(operation, **kwargs):
+    def interrupt_after_9_requests(operation, **kwargs):  # 225 of 300 items: the first batch is stored
         if operation == "batch_write_item":
             sent["n"] += 1
-            if sent["n"] > 25:
+            if sent["n"] > 9:
                 raise KeyboardInterrupt
         return real(operation, **kwargs)
 
-    monkeypatch.setattr(table, "call", interrupt_after_25_requests)
+    monkeypatch.setattr(table, "call", interrupt_after_9_requests)
     stopped = cs_import(capsys, "--files", "exports")
     assert stopped.code == 130 and stopped.report["stopped"] == "interrupted"
     assert "run the same command again to resume" in stopped.out
     checkpoint = json.loads(Path(stopped.report["checkpoint"]).read_text())
-    assert checkpoint["finished"] is False and checkpoint["position"]["line"] == 100  # the first batch is done
+    assert checkpoint["finished"] is False and checkpoint["position"]["line"] == BATCH  # the first batch is done
 
     # Nothing half-imported is visible: a service item exists only with all its children.
     held = conversations(items)
     visible = [sid for sid, kinds in held.items() if "service" in kinds]
-    assert 100 <= len(visible) < 150
+    assert BATCH <= len(visible) < N
     for sid in visible:
         assert len(held[sid].get("state", [])) == 2 and len(held[sid].get("task", [])) == 2, sid
     invisible = [sid for sid in held if sid not in visible]
@@ -123,27 +131,27 @@ def test_interrupted_run_resumes_from_its_checkpoint_and_never_shows_half_a_conv
     resumed = cs_import(capsys, "--files", "exports")
     assert resumed.code == 0, resumed.out
     assert "resumed from" in resumed.out
-    assert resumed.report["read"]["conversations"] == 150  # counted once across both attempts
-    assert resumed.report["imported"] == {"conversations": 150, "items": 750}
+    assert resumed.report["read"]["conversations"] == N  # counted once across both attempts
+    assert resumed.report["imported"] == {"conversations": N, "items": 5 * N}
     assert resumed.report["skipped"]["total"] == 0
     now = clock.now_ms()
     stored = imported.stored_conversations(TARGET_KEY, list(sample))
     for sid, (service, children) in sample.items():
         assert shown(*stored[sid], now) == shown(service, children, now)
-    assert len(conversations(items)) == 150
+    assert len(conversations(items)) == N
 
 
 def test_dry_run_writes_nothing_and_says_what_it_would_do(api, export, capsys, items, workdir):
     cs_import(capsys, "--files", "exports")  # everything there once
     assert api.post(f"/services/{active(export)[0]}/end", headers=TARGET).status == 204  # changed since: a conflict
-    varied.write_export(workdir / "more", 200)  # the same 150, and 50 more
+    varied.write_export(workdir / "more", N + 20)  # the same N, and 20 more
     before, checkpoints = items(), {p: p.read_text() for p in (workdir / ".cs-import").iterdir()}
     dry = cs_import(capsys, "--files", "more", "--dry-run")
     assert dry.code == 1, dry.out  # a conflict was found
     assert dry.report["dry_run"] is True and "dry run (nothing written)" in dry.out
-    assert dry.report["imported"] == {"conversations": 50, "items": 250}
-    assert "would import 50 conversations" in dry.out
-    assert dry.report["skipped"]["already present"] == 149 and dry.report["skipped"]["exists with other content"] == 1
+    assert dry.report["imported"] == {"conversations": 20, "items": 100}
+    assert "would import 20 conversations" in dry.out
+    assert dry.report["skipped"]["already present"] == N - 1 and dry.report["skipped"]["exists with other content"] == 1
     assert items() == before
     assert {p: p.read_text() for p in (workdir / ".cs-import").iterdir()} == checkpoints  # no checkpoint either
 
@@ -158,10 +166,10 @@ def test_a_service_id_with_other_content_is_reported_and_never_overwritten(api, 
     again = cs_import(capsys, "--files", "exports")
     assert again.code == 1
     assert again.report["skipped"]["exists with other content"] == 2
-    assert again.report["skipped"]["already present"] == 148
+    assert again.report["skipped"]["already present"] == N - 2
     conflicts = [p for p in again.report["problems"] if p["reason"] == "exists with other content"]
     assert sorted(p["service_id"] for p in conflicts) == changed
-    assert all(p["where"].endswith(tuple(f"line {n}" for n in range(1, 151))) for p in conflicts)
+    assert all(p["where"].endswith(tuple(f"line {n}" for n in range(1, N + 1))) for p in conflicts)
     for sid in changed:
         assert api.get(f"/services/{sid}?extensions=*&active_tasks=true&completed_tasks=true",
                        headers=TARGET).json == before[sid]
@@ -297,11 +305,11 @@ def test_throttling_slows_the_import_down_and_loses_nothing(api, export, capsys,
     sent = _timed_writes(monkeypatch, throttle)
     outcome = cs_import(capsys, "--files", "exports")
     assert outcome.code == 0, outcome.out
-    assert outcome.report["imported"] == {"conversations": 150, "items": 750}
+    assert outcome.report["imported"] == {"conversations": N, "items": 5 * N}
     writes = outcome.report["writes"]
     assert writes["throttled"] == 5 and writes["resent_items"] == 25 * 3 + 15 * 2
     assert writes["slowed_to"] is not None and writes["slowed_to"] < 100  # halved at each push-back
-    assert writes["requests"] == len(sent) and writes["items"] == 750
+    assert writes["requests"] == len(sent) and writes["items"] == 5 * N
     assert "throttled 5 times, slowed down to" in outcome.out
     gaps = [b[0] - a[0] for a, b in zip(sent[:6], sent[1:7])]
     assert gaps[2] > gaps[0] > 0.02  # growing pauses before sending again
@@ -316,17 +324,17 @@ def test_an_import_the_table_keeps_refusing_stops_and_resumes_later(api, export,
     real = table.call
 
     def refuse_after_26(n, kwargs):
-        if n > 26:
+        if n > 8:
             raise _refuse("ThrottlingException")
 
     _timed_writes(monkeypatch, refuse_after_26)
     stopped = cs_import(capsys, "--files", "exports")
     assert stopped.code == 3
     assert stopped.report["stopped"].startswith("DynamoDB refused a write 3 times (ThrottlingException)")
-    assert 0 < stopped.report["imported"]["conversations"] < 150
+    assert 0 < stopped.report["imported"]["conversations"] < N
     monkeypatch.setattr(table, "call", real)
     resumed = cs_import(capsys, "--files", "exports")
-    assert resumed.code == 0 and resumed.report["imported"]["conversations"] == 150, resumed.out
+    assert resumed.code == 0 and resumed.report["imported"]["conversations"] == N, resumed.out
 
 
 # ---------------------------------------------------------------- the report
@@ -339,14 +347,14 @@ def test_the_json_report_says_everything_the_text_does(api, export, capsys, work
                            "unattached_records", "problems", "writes", "seconds", "conversations_per_second",
                            "checkpoint"}
     assert report["finished"] is True and report["stopped"] is None and report["failed"] == 0
-    assert report["read"] == {"conversations": 150, "records": {"service": 150, "state": 300, "task": 300}}
+    assert report["read"] == {"conversations": 60, "records": {"service": 60, "state": 120, "task": 120}}
     assert report["source"].startswith(str(workdir / "exports")) and "target" in report["target"]
-    assert report["writes"]["requests"] == 31 and report["writes"]["items_per_request"] == 24.19
+    assert report["writes"]["requests"] == 13 and report["writes"]["items_per_request"] == 23.08
     assert report["conversations_per_second"] > 0
     text = outcome.out
-    assert "read      150 conversations (150 service, 300 state, 300 task)" in text
-    assert "imported  150 conversations (750 items)" in text
-    assert "31 BatchWriteItem requests, 24.19 items a request" in text
+    assert "read      60 conversations (60 service, 120 state, 120 task)" in text
+    assert "imported  60 conversations (300 items)" in text
+    assert "13 BatchWriteItem requests, 23.08 items a request" in text
 
 
 # ---------------------------------------------------------------- sources: S3, the export stream
@@ -367,7 +375,7 @@ def test_export_files_in_s3_and_a_resume_that_reads_from_where_it_stopped(api, e
     def interrupt(operation, **kwargs):
         if operation == "batch_write_item":
             sent["n"] += 1
-            if sent["n"] == 25:
+            if sent["n"] == 9:
                 raise KeyboardInterrupt
         return real(operation, **kwargs)
 
@@ -385,7 +393,7 @@ def test_export_files_in_s3_and_a_resume_that_reads_from_where_it_stopped(api, e
     assert stopped.code == 130
     resumed = cs_import(capsys, "--files", "s3://exports-bucket/cs/2026/")
     assert resumed.code == 0, resumed.out
-    assert resumed.report["imported"]["conversations"] == 150
+    assert resumed.report["imported"]["conversations"] == N
     assert resumed.report["source"].startswith("s3://exports-bucket/cs/2026/export")
     assert any(r and r.startswith("bytes=") for r in ranges)  # the resumed run read the rest only
     now = clock.now_ms()
@@ -460,14 +468,14 @@ def test_maintenance_completes_purges_and_exports_imported_conversations_as_its_
     shown_now = api.get(f"/services/{active_ids[0]}", headers=TARGET).json
     assert shown_now["completed"] == {"timestamp": clock.format_ms(frozen.now - 1000)}  # import + 60 s
     recorded = maintenance.scheduled(None)
-    assert recorded["auto_completed"] == 75  # every imported active service, from the due index
+    assert recorded["auto_completed"] == N // 2  # every imported active service, from the due index
     assert api.get(f"/services/{active_ids[0]}", headers=TARGET).json == shown_now
     completed = api.get("/customers/customer-1/services/completed", headers=TARGET)
     assert [s["service_id"] for s in completed.json] == [varied.stored_conversation("x", 1, 0)[0].service_id]
 
     purge = api.post("/maintenance/purge", {"limit": "2027-01-01T00:00:00Z", "operation": "purge.service.completed"},
                      headers=TARGET)
-    assert purge.status == 200 and purge.json == {"purged": 150}
+    assert purge.status == 200 and purge.json == {"purged": N}
     assert api.get(f"/services/{active_ids[0]}", headers=TARGET).status == 404
     stream = api.get(f"/maintenance/services/stream?{varied.WINDOW}", headers=TARGET)
     assert stream.json == []
