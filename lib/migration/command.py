@@ -80,8 +80,8 @@ def parser() -> argparse.ArgumentParser:
     how.add_argument("--restart", action="store_true", help="ignore an unfinished checkpoint and start over")
     how.add_argument("--report", metavar="FILE", help="also write the report as JSON to FILE")
     how.add_argument("--progress", choices=("auto", "bar", "lines", "none"), default="auto")
-    how.add_argument("--emit-events", action="store_true", help="publish change-feed events for imported "
-                     "conversations (not implemented yet: imports publish none)")
+    how.add_argument("--emit-events", action="store_true", help="have the change feed publish each imported "
+                     "conversation's history (its starts and ends; default: imports publish nothing)")
     return p
 
 
@@ -170,10 +170,6 @@ def _auto_complete(value: str | None) -> int | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if args.emit_events:
-        print("cs-import: --emit-events is not implemented yet: imported conversations publish no change-feed "
-              "events (docs/DESIGN.md, Import)", file=sys.stderr)
-        return 2
     previous = signal.signal(signal.SIGTERM, _interrupt)  # stop as Ctrl-C does: at a safe point, resumable
     try:
         return _main(args)
@@ -220,14 +216,18 @@ def _main(args: argparse.Namespace) -> int:
             point = checkpoints.Checkpoint.open(path, key, args.restart)
             if point.resumed and "time_to" in point.settings and not args.files:
                 source.time_to = point.settings["time_to"]  # the window the first attempt fixed
-            point.settings = {"time_to": getattr(source, "time_to", None)}
+            if point.resumed and bool(point.settings.get("events")) != args.emit_events:
+                raise Refused(f"{point.path}: the interrupted import ran {'with' if point.settings.get('events') else 'without'}"
+                              " --emit-events; resume it the same way, or start over with --restart")
+            point.settings = {"time_to": getattr(source, "time_to", None), "events": args.emit_events}
+            point.save()  # at once: a run stopped before its first batch is stored resumes with its token
         policy = Policy(point.token if point else "dry-run", _auto_complete(args.auto_complete_after),
-                        args.sliding_expiration, settings().default_expiration_seconds)
+                        args.sliding_expiration, settings().default_expiration_seconds, args.emit_events)
     except (Refused, SourceError, checkpoints.CheckpointError) as error:
         print(f"cs-import: {error}", file=sys.stderr)
         return 2
     tenancy = f"ContactCenterId {contact_center or '(none)'}, GroupId {group or '(none)'}"
-    report = Report(source.description, f"{target}, {tenancy}", args.dry_run,
+    report = Report(source.description, f"{target}, {tenancy}", args.dry_run, args.emit_events,
                     Tally.from_dict(point.tally) if point else Tally())
     if point is not None:
         report.checkpoint = str(point.path)

@@ -17,6 +17,8 @@ What the representation does not carry is decided here, and documented in docs/D
   else the operator's choice, else the target's default (AUTO_COMPLETE_AFTER), as a start without it
   would; the import counts as its last write, so an imported active service is not completed before
   `import time + auto_complete_after`.
+* **Change feed**: nothing is published for an imported conversation unless asked (`events`): then its
+  service item carries the history lib.migration.history rebuilds.
 * **Composite locks**: not imported (nothing of them is in the representation); composite starts find
   an imported active service through the owner's index, as they find one started by the plain routes.
 """
@@ -28,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lib.clock import parse_timestamp
+from lib.migration import history
 from lib.migration.records import ServiceRecord, StateRecord, TaskRecord
 from lib.rules.conversation import Conversation
 from lib.rules.maintenance import EVERYTHING  # what the export stream shows of a conversation
@@ -50,6 +53,7 @@ class Policy:
     auto_complete_after: int | None  # for active services whose record carries none
     sliding: bool = False  # expiration slides with later writes instead of staying as imported
     default_expiration_s: int = 5 * 365 * 86400
+    events: bool = False  # the service item carries the conversation's history for the change feed
 
 
 @dataclass
@@ -58,6 +62,7 @@ class Imported:
 
     service: ServiceItem
     children: list[Child] = field(default_factory=list)
+    events: list[dict[str, Any]] | None = None  # its change-feed history (lib.migration.history), when asked
 
     @property
     def items(self) -> int:
@@ -128,7 +133,7 @@ def build(tenant: str, service: ServiceRecord, states: list[tuple[str, StateReco
         children.append(TaskItem(tenant=tenant, service_id=service.service_id, task_id=task_id,
                                  task_type=task.task_type, state_id=task.state_id, op=policy.token,
                                  **_fields_of(task, where)))
-    return Imported(item, children)
+    return Imported(item, children, history.events(item, children) if policy.events else None)
 
 
 def _fields_of(record: StateRecord | TaskRecord, where: str) -> dict[str, Any]:

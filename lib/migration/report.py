@@ -29,6 +29,7 @@ class Tally:
     records: Counter[str] = field(default_factory=Counter)  # service / state / task records read
     imported: int = 0
     imported_items: int = 0
+    imported_events: int = 0  # change-feed events written with them (--emit-events)
     skipped: Counter[str] = field(default_factory=Counter)
     failed: int = 0
     problems: list[dict[str, Any]] = field(default_factory=list)
@@ -46,20 +47,21 @@ class Tally:
         self.records.update(other.records)
         self.imported += other.imported
         self.imported_items += other.imported_items
+        self.imported_events += other.imported_events
         self.skipped.update(other.skipped)
         self.failed += other.failed
         self.problems.extend(other.problems)
 
     def as_dict(self) -> dict[str, Any]:
         return {"read": self.read, "records": dict(self.records), "imported": self.imported,
-                "imported_items": self.imported_items, "skipped": dict(self.skipped), "failed": self.failed,
+                "imported_items": self.imported_items, "imported_events": self.imported_events, "skipped": dict(self.skipped), "failed": self.failed,
                 "problems": self.problems}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Tally:
         return cls(data.get("read", 0), Counter(data.get("records", {})), data.get("imported", 0),
-                   data.get("imported_items", 0), Counter(data.get("skipped", {})), data.get("failed", 0),
-                   list(data.get("problems", [])))
+                   data.get("imported_items", 0), data.get("imported_events", 0), Counter(data.get("skipped", {})),
+                   data.get("failed", 0), list(data.get("problems", [])))
 
 
 @dataclass
@@ -69,6 +71,7 @@ class Report:
     source: str
     target: str
     dry_run: bool = False
+    events: bool = False  # asked to write change-feed events (--emit-events)
     tally: Tally = field(default_factory=Tally)
     unattached: list[dict[str, Any]] = field(default_factory=list)
     writes: dict[str, int] = field(default_factory=dict)
@@ -105,6 +108,7 @@ class Report:
             "stopped": self.stopped, "resumed_from": self.resumed_from, "checkpoint": self.checkpoint,
             "read": {"conversations": t.read, "records": dict(t.records)},
             "imported": {"conversations": t.imported, "items": t.imported_items},
+            "change_feed_events": t.imported_events if self.events else None,
             "skipped": {"total": sum(t.skipped.values()), **{reason: t.skipped[reason] for reason in REASONS}},
             "failed": t.failed,
             "unattached_records": len(self.unattached),
@@ -129,7 +133,8 @@ class Report:
         if self.resumed_from:
             lines.append(f"  resumed from {self.resumed_from}")
         lines += [f"  read      {t.read:,} conversations ({records or 'no records'})",
-                  f"  {verb:9} {t.imported:,} conversations ({t.imported_items:,} items)",
+                  f"  {verb:9} {t.imported:,} conversations ({t.imported_items:,} items"
+                  + (f", {t.imported_events:,} change-feed events)" if self.events else ")"),
                   f"  skipped   {sum(t.skipped.values()):,}" + "".join(
                       f"; {reason} {t.skipped[reason]:,}" for reason in REASONS if t.skipped[reason]),
                   f"  failed    {t.failed:,}"]

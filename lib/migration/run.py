@@ -164,6 +164,7 @@ class _Run:
             elif self.writer is None:
                 tally.imported += 1
                 tally.imported_items += conversation.items
+                tally.imported_events += len(conversation.events or ())
             else:
                 self._write(conversation, where, batch)
 
@@ -202,6 +203,7 @@ class _Run:
             if same and service.op == self.job.policy.token:
                 tally.imported += 1  # stored by this run before it was interrupted
                 tally.imported_items += conversation.items
+                tally.imported_events += len(conversation.events or ())
                 return
             if same:
                 tally.skip(PRESENT, conversation.service.service_id, where)
@@ -222,6 +224,7 @@ class _Run:
         def done() -> None:
             batch.tally.imported += 1
             batch.tally.imported_items += conversation.items
+            batch.tally.imported_events += len(conversation.events or ())
             settled()
 
         def failed(reason: str) -> None:
@@ -234,7 +237,7 @@ class _Run:
             if batch.outstanding == 0 and batch.sealed:
                 self._settle()  # the checkpoint moves as soon as a batch is wholly stored
 
-        self.writer.add(conversation.service, conversation.children, done, failed)
+        self.writer.add(conversation.service, conversation.children, done, failed, conversation.events)
 
 
 def run(job: Job) -> Report:

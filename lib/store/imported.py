@@ -18,6 +18,9 @@ derived by them), in as few requests as DynamoDB allows, never visible half-writ
   RequestLimitExceeded) or one that hands items back unprocessed is sent again after a jittered,
   growing pause, and the pace is told so that it slows the write rate (adaptive back-off); botocore's
   own retries (standard mode) come first.
+* **Change feed**: a service item is written without events (`seq` 0: the feed publishes nothing), or,
+  when the import is asked for them, with the conversation's history as the feed reads it from any
+  write of a service item (`ev`, the events in order; `seq`, their number).
 * **TTLs** are the store's: the service item's come from its expiration (ServiceItem.new), its
   children get the service's `children_ttl` here, as a start gives them.
 
@@ -152,8 +155,13 @@ class ConversationWriter:
     _ready: deque[_Entry] = field(default_factory=deque)
 
     def add(self, service: ServiceItem, children: Sequence[Child], done: Callable[[], None],
-            failed: Callable[[str], None]) -> None:
-        owner = _Conversation(encode_item(service.to_item()), len(children), done, failed)
+            failed: Callable[[str], None], events: list[dict[str, Any]] | None = None) -> None:
+        """Queue a conversation. `events`: its change-feed history, carried by the service item's
+        write (`ev`, `seq` = their number) for the feed to publish; None: nothing (`seq` stays 0)."""
+        item = service.to_item()
+        if events is not None:
+            item.update(ev=events, seq=len(events))
+        owner = _Conversation(encode_item(item), len(children), done, failed)
         for child in children:
             child.expire_at = service.children_ttl  # erased with their service, never before it
         if children:

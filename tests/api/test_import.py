@@ -17,7 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from lib import clock, settings
-from lib.migration import command
+from lib.migration import command, pace
 from lib.migration.mapping import shown
 from lib.rules import maintenance
 from lib.store import imported, table
@@ -141,16 +141,44 @@ def test_interrupted_run_resumes_from_its_checkpoint_and_never_shows_half_a_conv
     assert len(conversations(items)) == N
 
 
+def test_an_interrupted_import_resumes_only_as_it_began_with_or_without_events(api, export, capsys, items,
+                                                                               monkeypatch):
+    real = table.call
+
+    def interrupt_after_3_requests(operation, **kwargs):
+        if operation == "batch_write_item" and interrupt_after_3_requests.sent == 3:
+            raise KeyboardInterrupt
+        interrupt_after_3_requests.sent += operation == "batch_write_item"
+        return real(operation, **kwargs)
+
+    interrupt_after_3_requests.sent = 0
+    monkeypatch.setattr(table, "call", interrupt_after_3_requests)
+    assert cs_import(capsys, "--files", "exports", "--emit-events").code == 130
+    monkeypatch.setattr(table, "call", real)
+    code = command.main(["--table", os.environ["TABLE_NAME"], "--contact-center", "target", "--batch", str(BATCH),
+                         "--files", "exports"])
+    assert code == 2
+    assert "the interrupted import ran with --emit-events; resume it the same way" in capsys.readouterr().err
+    resumed = cs_import(capsys, "--files", "exports", "--emit-events")
+    assert resumed.code == 0 and resumed.report["imported"]["conversations"] == N, resumed.out
+    # Every service item carries its history, those of the first attempt included: 10 events each
+    # (a service, two states, two tasks: started and, for half of them, completed; see tests.varied).
+    services = [item for item in items() if item["type"] == "service"]
+    assert len(services) == N and all(item["seq"] == len(item["ev"]) > 0 for item in services)
+    assert resumed.report["change_feed_events"] == sum(item["seq"] for item in services)
+
+
 def test_dry_run_writes_nothing_and_says_what_it_would_do(api, export, capsys, items, workdir):
     cs_import(capsys, "--files", "exports")  # everything there once
     assert api.post(f"/services/{active(export)[0]}/end", headers=TARGET).status == 204  # changed since: a conflict
     varied.write_export(workdir / "more", N + 20)  # the same N, and 20 more
     before, checkpoints = items(), {p: p.read_text() for p in (workdir / ".cs-import").iterdir()}
-    dry = cs_import(capsys, "--files", "more", "--dry-run")
+    dry = cs_import(capsys, "--files", "more", "--dry-run", "--emit-events")
     assert dry.code == 1, dry.out  # a conflict was found
     assert dry.report["dry_run"] is True and "dry run (nothing written)" in dry.out
     assert dry.report["imported"] == {"conversations": 20, "items": 100}
     assert "would import 20 conversations" in dry.out
+    assert dry.report["change_feed_events"] > 20 and "change-feed events)" in dry.out
     assert dry.report["skipped"]["already present"] == N - 1 and dry.report["skipped"]["exists with other content"] == 1
     assert items() == before
     assert {p: p.read_text() for p in (workdir / ".cs-import").iterdir()} == checkpoints  # no checkpoint either
@@ -290,6 +318,16 @@ def _refuse(code: str) -> ClientError:
 
 def test_throttling_slows_the_import_down_and_loses_nothing(api, export, capsys, monkeypatch):
     real = table.call
+    held: list[float] = []  # the pace's pauses, taken on a clock of their own (no real waiting)
+
+    class HeldBack(pace.Pace):
+        def __post_init__(self):
+            super().__post_init__()
+            started = time.monotonic()
+            self.sleep = held.append
+            self.clock = lambda: time.monotonic() - started + sum(held)
+
+    monkeypatch.setattr(pace, "Pace", HeldBack)
 
     def throttle(n, kwargs):
         if n in (1, 4):
@@ -311,6 +349,7 @@ def test_throttling_slows_the_import_down_and_loses_nothing(api, export, capsys,
     assert writes["slowed_to"] is not None and writes["slowed_to"] < 100  # halved at each push-back
     assert writes["requests"] == len(sent) and writes["items"] == 5 * N
     assert "throttled 5 times, slowed down to" in outcome.out
+    assert sum(held) > 1.0  # the import was held back after the push-backs
     gaps = [b[0] - a[0] for a, b in zip(sent[:6], sent[1:7])]
     assert gaps[2] > gaps[0] > 0.02  # growing pauses before sending again
     now = clock.now_ms()

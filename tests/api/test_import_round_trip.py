@@ -4,12 +4,13 @@ list, read and export stream answers the same in both tenants."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
 
-from lib import settings
+from lib import clock, settings
 from lib.migration import command
 from tests import varied
 
@@ -109,3 +110,62 @@ def test_purge_takes_the_same_conversations_from_both_tenants(api, exports, froz
         if path.startswith(("/customers", "/services/anonymous", "/maintenance")):  # what a purge changes
             a, b = api.get(path, headers=SOURCE), api.get(path, headers=TARGET)
             assert (b.status, b.json) == (a.status, a.json), path
+
+
+# ---------------------------------------------------------------- the change feed's events, when asked
+
+
+def _service_items(items, tenant: str) -> dict[str, dict]:
+    return {item["service_id"]: item for item in items() if item["type"] == "service" and item["tenant"] == tenant}
+
+
+def _steps(entries: list[dict]) -> list[tuple]:
+    return [(e["name"], e["data"].get("state_id"), e["data"].get("task_id"), e["data"].get("reason"), e["at"])
+            for e in entries]
+
+
+def test_asked_for_events_each_service_item_carries_its_history_and_otherwise_none(api, exports, frozen, capsys,
+                                                                                     items):
+    ids = varied.create(api, SOURCE, frozen.advance)
+    export(api, SOURCE)
+    assert cs_import("--files", str(exports), "--contact-center", "plain") == 0, capsys.readouterr().out
+    assert cs_import("--files", str(exports), "--contact-center", "feed", "--emit-events", "--report", "feed.json") == 0
+    out = capsys.readouterr().out
+    plain, feed = _service_items(items, "plain|"), _service_items(items, "feed|")
+    assert set(plain) == set(feed) == set(ids.values())
+    assert all("ev" not in item and item.get("seq", 0) == 0 for item in plain.values())  # nothing to publish
+    assert all(item["seq"] == len(item["ev"]) > 0 for item in feed.values())
+    total = sum(item["seq"] for item in feed.values())
+    assert "change-feed events)" in out and json.loads(Path("feed.json").read_text())["change_feed_events"] == total
+
+    ms = clock.parse_timestamp
+    day1 = varied.at(1, 9, 0)[:14]  # 2026-03-01T09:
+    t = {m: ms(f"{day1}{m:02d}:00.000Z") for m in (0, 1, 2, 5, 6, 7, 8)}
+    end = ms(varied.at(1, 10))
+    assert _steps(feed[ids["completed"]]["ev"]) == [
+        ("ServiceStarted", None, None, None, t[0]),
+        ("StateStarted", 1, None, None, t[1]),
+        ("TaskStarted", 1, 1, None, t[2]),
+        ("StateCompleted", 1, None, "transition", t[5]),  # the transition's end, its task's cascade, the next state
+        ("TaskCompleted", 1, 1, "state_completed", t[5]),
+        ("StateStarted", 2, None, None, t[5]),
+        ("TaskStarted", 2, 2, None, t[6]),
+        ("TaskStarted", None, 3, None, t[7]),
+        ("TaskCompleted", 2, 2, "request", t[8]),
+        ("ServiceCompleted", None, None, "request", end),  # then what the service's end completed
+        ("StateCompleted", 2, None, "service_completed", end),
+        ("TaskCompleted", None, 3, "service_completed", end),
+    ]
+    started, completed = feed[ids["completed"]]["ev"][0]["data"], feed[ids["completed"]]["ev"][9]["data"]
+    assert started["attached_keys"] == sorted(["channel", "score", "big", "nested", "émoji", "closing"])  # held now
+    assert started["started"]["media_type"] == "voice" and started["service_type"] == "billing"
+    assert completed["disposition"] == "resolved" and completed["duration"] == end - t[0]
+    assert completed["completed"]["resource_id"] == 12
+    assert [s[0:4] for s in _steps(feed[ids["cascade"]]["ev"])][-3:] == [
+        ("StateCompleted", 1, None, "request"), ("TaskCompleted", 1, 1, "state_completed"),
+        ("TaskCompleted", 1, 2, "state_completed")]
+    # The events change nothing the API shows.
+    for sid in ids.values():
+        path = f"/services/{sid}{varied.EMBED}"
+        assert api.get(path, headers={"ContactCenterId": "feed"}).json == \
+            api.get(path, headers={"ContactCenterId": "plain"}).json

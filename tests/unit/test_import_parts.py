@@ -120,6 +120,31 @@ def test_counters_attached_counts_expiration_and_auto_complete():
     assert own.auto_complete_after == 5
 
 
+def test_history_at_one_moment_keeps_starts_before_their_ends_and_ends_before_their_cascades():
+    at = "2026-03-01T10:05:00.000Z"
+    result = imported_items(
+        service(started={"timestamp": at}, completed={"timestamp": at}),  # everything at one moment
+        [state(1, started={"timestamp": at}, completed={"timestamp": at, "disposition": "x"}),
+         state(2, previous_state_id=1, started={"timestamp": at}, completed={"timestamp": at})],
+        [task(1, state_id=1, started={"timestamp": at}, completed={"timestamp": at}),
+         task(2, state_id=2, started={"timestamp": at}, completed={"timestamp": at})], events=True)
+    assert [(e["name"], e["data"].get("state_id"), e["data"].get("task_id"), e["data"].get("reason"))
+            for e in result.events] == [
+        ("ServiceStarted", None, None, None),
+        ("StateStarted", 1, None, None),
+        ("TaskStarted", 1, 1, None),
+        ("StateCompleted", 1, None, "transition"),
+        ("TaskCompleted", 1, 1, "state_completed"),
+        ("StateStarted", 2, None, None),
+        ("TaskStarted", 2, 2, None),
+        ("ServiceCompleted", None, None, "request"),
+        ("StateCompleted", 2, None, "service_completed"),
+        ("TaskCompleted", 2, 2, "service_completed"),
+    ]
+    assert {e["at"] for e in result.events} == {1_772_359_500_000}
+    assert imported_items(SERVICE, [state(1)]).events is None  # not asked: none
+
+
 @pytest.mark.parametrize("states, tasks, where, message", [
     ([state(1)], [task(1, state_id=9)], "k", "state_id: state 9 is not in the conversation"),
     ([state(2, previous_state_id=1)], [], "s", "previous_state_id: state 1 is not in the conversation"),
@@ -500,8 +525,6 @@ def test_the_stream_retries_throttling_and_server_errors_and_stops_on_others(mon
 def test_the_command_refuses_what_it_cannot_do(tmp_path, monkeypatch, capsys):
     from lib.migration import command
 
-    assert command.main(["--files", "x", "--emit-events"]) == 2
-    assert "--emit-events is not implemented yet" in capsys.readouterr().err
     monkeypatch.setenv("LOCAL_RUN_DIR", str(tmp_path))
     assert command.main(["--files", "x", "--local-port", "3999"]) == 2
     assert "no local run on port 3999" in capsys.readouterr().err
