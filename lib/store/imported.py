@@ -39,6 +39,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
+from lib.errors import PayloadTooLarge
 from lib.store import keys as K
 from lib.store import table
 from lib.store.codec import decode_item, encode_item
@@ -201,7 +202,10 @@ class ConversationWriter:
                     self.pace.throttled()
                 self._again(batch, code)
                 return
-            self._one_by_one(batch, error)
+            self._one_by_one(batch, error.response.get("Error", {}).get("Message", "") or str(error))
+            return
+        except PayloadTooLarge as error:  # (table.call's name for an item over 400 KB)
+            self._one_by_one(batch, str(error))
             return
         unprocessed = response.get("UnprocessedItems", {}).get(table.table_name(), [])
         returned = [decode_item(request["PutRequest"]["Item"]) for request in unprocessed]
@@ -237,13 +241,12 @@ class ConversationWriter:
         self.sleep(min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** attempt) * random.uniform(0.5, 1.0))  # noqa: S311
         self._ready.extendleft(reversed(entries))
 
-    def _one_by_one(self, batch: list[_Entry], error: ClientError) -> None:
+    def _one_by_one(self, batch: list[_Entry], message: str) -> None:
         """A request refused for what it holds (an item over the size limit, ...): each item alone,
         so only the conversations whose items are refused fail."""
         if len(batch) == 1:
             entry = batch[0]
             entry.owner.broken = True
-            message = error.response.get("Error", {}).get("Message", "") or str(error)
             entry.owner.failed(f"the store refused its {'service' if entry.is_service else 'child'} item: {message}")
             return
         saved = self._ready

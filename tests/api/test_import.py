@@ -276,6 +276,28 @@ def test_bad_records_are_reported_where_they_are_and_the_rest_is_imported(api, w
                                        "expired": 0, "bad record": 0}
 
 
+def test_a_history_too_large_for_its_service_item_fails_that_conversation_only(api, workdir, capsys):
+    varied.write_export(workdir / "exports", 4)
+    services = next((workdir / "exports").glob("*_services.jsonl"))
+
+    def many_keys(lines):  # about 250 KB of attached data: it fits, but not twice (ServiceStarted lists the keys)
+        record = json.loads(lines[0])
+        record.update({f"key-{n:04d}-" + "k" * 115: n for n in range(2000)})
+        return [json.dumps(record), *lines[1:]]
+
+    _rewrite(services, many_keys)
+    big = json.loads(services.read_text().splitlines()[0])["service_id"]
+    with_events = cs_import(capsys, "--files", "exports", "--emit-events")
+    assert with_events.code == 1, with_events.out
+    assert with_events.report["imported"]["conversations"] == 3 and with_events.report["failed"] == 1
+    [failure] = with_events.report["problems"]
+    assert failure["service_id"] == big and failure["reason"] == "failed"
+    assert "the store refused its service item" in failure["problem"] and "size" in failure["problem"]
+    assert api.get(f"/services/{big}", headers=TARGET).status == 404  # its children stay invisible
+    plain = cs_import(capsys, "--files", "exports", "--contact-center", "plain", report="plain.json")
+    assert plain.code == 0 and plain.report["imported"]["conversations"] == 4, plain.out
+
+
 # ---------------------------------------------------------------- pace: rate limit, throttling
 
 
