@@ -96,7 +96,7 @@ def local_run_state(port: int) -> dict[str, Any]:
     folder = Path(os.environ.get("LOCAL_RUN_DIR") or Path(__file__).resolve().parents[2] / LOCAL_RUN_DIR)
     path = folder / f"{port}.json"
     try:
-        state = json.loads(path.read_text())
+        state: dict[str, Any] = json.loads(path.read_text())
     except (OSError, ValueError):
         raise Refused(f"no local run on port {port} ({path} not found): start one with `make run` "
                       f"(PORT={port}), or import into a deployed table with --table") from None

@@ -82,8 +82,9 @@ def locate(path: str, wanted: str | None = None, s3: Any = None) -> ExportSet:
             names = imported.s3_objects(s3 or imported.s3_client(), bucket, prefix)
         except imported.SourceUnreadable as error:
             raise SourceError(str(error)) from None
-        if SET_NAME.search(prefix):
-            wanted = wanted or SET_NAME.search(prefix)["prefix"].rsplit("/", 1)[-1]
+        named = SET_NAME.search(prefix)
+        if named:
+            wanted = wanted or named["prefix"].rsplit("/", 1)[-1]
         return _choose(f"s3://{bucket}", names, wanted)
     target = Path(path).expanduser()
     if target.is_file():
@@ -120,7 +121,7 @@ class FileSource:
     total: int | None = None
     unattached: list[Part] = field(default_factory=list)
     _db: sqlite3.Connection | None = None
-    _folder: tempfile.TemporaryDirectory | None = None
+    _folder: tempfile.TemporaryDirectory[str] | None = None
 
     @property
     def description(self) -> str:
@@ -135,7 +136,8 @@ class FileSource:
         name = self.export.names[kind]
         if self.export.location.startswith("s3://"):
             try:
-                return imported.s3_read(self.s3, self.export.location[5:], name, offset)
+                stream: IO[bytes] = imported.s3_read(self.s3, self.export.location[5:], name, offset)
+                return stream
             except imported.SourceUnreadable as error:
                 raise SourceError(str(error)) from None
         handle = open(os.path.join(self.export.location, name), "rb")  # noqa: SIM115 - closed by the reader
@@ -211,7 +213,7 @@ class FileSource:
         for unit in units:
             if unit.service_id is not None:
                 by_id.setdefault(unit.service_id, []).append(unit)
-        if by_id:
+        if by_id and self._db is not None:
             marks = ",".join("?" * len(by_id))
             for service_id, kind, number, text in self._db.execute(
                     f"SELECT service_id, kind, line, text FROM children WHERE service_id IN ({marks}) "  # noqa: S608

@@ -30,6 +30,7 @@ from lib.clock import format_ms
 from lib.store.items import Child, ServiceItem, StateItem, TaskItem
 
 Event = dict[str, Any]
+Name = tuple[Any, ...]  # which event: ("service", "started"), ("state", 2, "completed"), ...
 REQUEST, TRANSITION = "request", "transition"
 STATE_CASCADE, SERVICE_CASCADE = "state_completed", "service_completed"
 LAST = float("inf")
@@ -71,10 +72,9 @@ def events(service: ServiceItem, children: list[Child]) -> list[Event]:
     states = {c.state_id: c for c in children if isinstance(c, StateItem)}
     tasks = [c for c in children if isinstance(c, TaskItem)]
     successors = {s.previous_state_id: s for s in states.values() if s.previous_state_id is not None}
-    timeline: list[tuple[tuple[Any, ...], tuple[Any, ...], tuple[tuple[Any, ...], ...], Event]] = []
+    timeline: list[tuple[tuple[Any, ...], Name, tuple[Name, ...], Event]] = []
 
-    def add(at: int, phase: str, tie: tuple[Any, ...], name: tuple[Any, ...], after: tuple[tuple[Any, ...], ...],
-            entry: Event) -> None:
+    def add(at: int, phase: str, tie: tuple[Any, ...], name: Name, after: tuple[Name, ...], entry: Event) -> None:
         timeline.append(((at, _ORDER[phase], *tie), name, after, entry))
 
     add(service.started_ms, "ServiceStarted", (), ("service", "started"), (), _event("ServiceStarted",
@@ -89,7 +89,7 @@ def events(service: ServiceItem, children: list[Child]) -> list[Event]:
     state_reason: dict[int, str] = {}
     for state in states.values():
         sid = state.state_id
-        before = (("service", "started"),)
+        before: tuple[Name, ...] = (("service", "started"),)
         if state.previous_state_id in states and states[state.previous_state_id].completed_ms == state.started_ms:
             before += (("state", state.previous_state_id, "completed"),)  # a transition: the end comes first
         add(state.started_ms, "StateStarted", (sid,), ("state", sid, "started"), before, _event(
@@ -99,7 +99,7 @@ def events(service: ServiceItem, children: list[Child]) -> list[Event]:
                 "attached_keys": sorted(state.ext)}))
         if state.completed_ms is None:
             continue
-        after: tuple[tuple[Any, ...], ...] = (("state", sid, "started"),) + tuple(
+        after: tuple[Name, ...] = (("state", sid, "started"),) + tuple(
             ("task", t.task_id, "started") for t in tasks if t.state_id == sid and t.started_ms <= state.completed_ms)
         if _cascaded_at(state, service.completed_ms):
             reason, phase, after = SERVICE_CASCADE, "service cascade", (*after, ("service", "completed"))
@@ -114,8 +114,8 @@ def events(service: ServiceItem, children: list[Child]) -> list[Event]:
 
     for task in tasks:
         tid = task.task_id
-        state = states.get(task.state_id) if task.state_id is not None else None
-        before = (("service", "started"),) + ((("state", state.state_id, "started"),) if state else ())
+        in_state = states.get(task.state_id) if task.state_id is not None else None
+        before = (("service", "started"),) + ((("state", in_state.state_id, "started"),) if in_state else ())
         add(task.started_ms, "TaskStarted", (tid,), ("task", tid, "started"), before, _event(
             "TaskStarted", task.started_ms, {
                 "task_id": tid, "task_type": task.task_type, "state_id": task.state_id,
@@ -123,14 +123,15 @@ def events(service: ServiceItem, children: list[Child]) -> list[Event]:
         if task.completed_ms is None:
             continue
         after = (("task", tid, "started"),)
-        if _cascaded_at(task, service.completed_ms) and (state is None or state_reason.get(state.state_id)
+        if _cascaded_at(task, service.completed_ms) and (in_state is None or state_reason.get(in_state.state_id)
                                                           in (None, SERVICE_CASCADE)):
             reason, phase, after = SERVICE_CASCADE, "service cascade", (*after, ("service", "completed"))
-        elif state is not None and _cascaded_at(task, state.completed_ms):
-            reason, phase, after = STATE_CASCADE, "state cascade", (*after, ("state", state.state_id, "completed"))
+        elif in_state is not None and _cascaded_at(task, in_state.completed_ms):
+            reason, phase, after = STATE_CASCADE, "state cascade", (*after, ("state", in_state.state_id, "completed"))
         else:
             reason, phase = REQUEST, "own end"
-        add(task.completed_ms, phase, (state.state_id if state else LAST, 1, tid), ("task", tid, "completed"), after,
+        add(task.completed_ms, phase, (in_state.state_id if in_state else LAST, 1, tid), ("task", tid, "completed"),
+            after,
             _event("TaskCompleted", task.completed_ms, {
                 "task_id": tid, "task_type": task.task_type, "state_id": task.state_id, **_completion(task),
                 "reason": reason}))
@@ -138,15 +139,15 @@ def events(service: ServiceItem, children: list[Child]) -> list[Event]:
     return _in_order(sorted(timeline, key=lambda entry: entry[0]))
 
 
-def _in_order(timeline: list[tuple[Any, tuple[Any, ...], tuple[tuple[Any, ...], ...], Event]]) -> list[Event]:
+def _in_order(timeline: list[tuple[tuple[Any, ...], Name, tuple[Name, ...], Event]]) -> list[Event]:
     """The time order, except that an event waits for the events it follows from (an element ended at
     the moment it started: its start first)."""
-    done: set[tuple[Any, ...]] = set()
+    done: set[Name] = set()
     known = {name for _, name, _, _ in timeline}
-    waiting: list[tuple[tuple[Any, ...], tuple[tuple[Any, ...], ...], Event]] = []
+    waiting: list[tuple[Name, tuple[Name, ...], Event]] = []
     ordered: list[Event] = []
 
-    def ready(after: tuple[tuple[Any, ...], ...]) -> bool:
+    def ready(after: tuple[Name, ...]) -> bool:
         return all(name in done or name not in known for name in after)
 
     for _, name, after, entry in timeline:

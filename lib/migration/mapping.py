@@ -77,8 +77,8 @@ def _json_text(value: Any) -> str:
 def _element_fields(record: ServiceRecord | StateRecord | TaskRecord) -> dict[str, Any]:
     started = record.started.event_fields()
     started_ms = parse_timestamp(started["timestamp"])
-    fields = dict(est_duration=record.est_duration, started=started, started_ms=started_ms,
-                  ext={key: _json_text(value) for key, value in record.attached_data().items()})
+    fields: dict[str, Any] = dict(est_duration=record.est_duration, started=started, started_ms=started_ms,
+                                  ext={key: _json_text(value) for key, value in record.attached_data().items()})
     if record.completed is not None:
         completed = record.completed.event_fields()
         completed_ms = parse_timestamp(completed["timestamp"])
@@ -99,9 +99,10 @@ def build(tenant: str, service: ServiceRecord, states: list[tuple[str, StateReco
     task_by_id: dict[int, tuple[str, TaskRecord]] = {}
     for where, task in tasks:
         _unique(task_by_id, task.task_id, where, task, "task")
-    for where, record in [*states, *tasks]:
-        if record.service_id != service.service_id:
-            raise Unfit(f"service_id: {record.service_id} is not the service it is filed under", where)
+    children_read: list[tuple[str, StateRecord | TaskRecord]] = [*states, *tasks]
+    for where, child in children_read:
+        if child.service_id != service.service_id:
+            raise Unfit(f"service_id: {child.service_id} is not the service it is filed under", where)
     for where, state in states:
         if state.previous_state_id is not None and state.previous_state_id not in state_by_id:
             raise Unfit(f"previous_state_id: state {state.previous_state_id} is not in the conversation", where)

@@ -40,7 +40,8 @@ class Progress:
         self._began = self.clock()
 
     def line(self, done: int, imported: int, skipped: int, failed: int, dry_run: bool = False) -> str:
-        elapsed = max(self.clock() - self._began, 1e-9)
+        began = self._began if self._began is not None else self.clock()
+        elapsed = max(self.clock() - began, 1e-9)
         rate = (done - self.done_before) / elapsed
         counts = (f"{done:,}{'/' + format(self.total, ',') if self.total is not None else ''} conversations, "
                   f"{'would import' if dry_run else 'imported'} {imported:,}, skipped {skipped:,}, failed {failed:,}, "

@@ -29,7 +29,7 @@ from lib.migration.checkpoint import Checkpoint
 from lib.migration.mapping import Imported, Policy, Unfit
 from lib.migration.pace import Pace
 from lib.migration.progress import Progress
-from lib.migration.records import RecordProblem, ServiceRecord, Unit, check
+from lib.migration.records import RecordProblem, ServiceRecord, StateRecord, TaskRecord, Unit, check
 from lib.migration.report import BAD, CONFLICT, EXPIRED, FAILED, PRESENT, UNATTACHED, Report, Tally
 from lib.migration.source import Source
 from lib.store import imported as store
@@ -176,14 +176,18 @@ class _Run:
         except RecordProblem as problem:
             problems.append((unit.service.where, str(problem)))
             service = None
-        states, tasks = [], []
+        states: list[tuple[str, StateRecord]] = []
+        tasks: list[tuple[str, TaskRecord]] = []
         for part in unit.children:
             try:
                 record = check(part)
             except RecordProblem as problem:
                 problems.append((part.where, f"{part.kind}: {problem}"))
                 continue
-            (states if part.kind == "state" else tasks).append((part.where, record))
+            if isinstance(record, StateRecord):
+                states.append((part.where, record))
+            elif isinstance(record, TaskRecord):
+                tasks.append((part.where, record))
         if not problems and isinstance(service, ServiceRecord):
             try:
                 return mapping.build(self.job.tenant, service, states, tasks, now, self.job.policy)
@@ -237,6 +241,7 @@ class _Run:
             if batch.outstanding == 0 and batch.sealed:
                 self._settle()  # the checkpoint moves as soon as a batch is wholly stored
 
+        assert self.writer is not None  # (a dry run writes nothing)
         self.writer.add(conversation.service, conversation.children, done, failed, conversation.events)
 
 

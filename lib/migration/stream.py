@@ -38,7 +38,8 @@ Signer = Callable[[str, str, dict[str, str]], dict[str, str]]
 def sigv4_signer(url: str, region: str | None = None, profile: str | None = None) -> Signer:
     """Signs requests to API Gateway (SigV4, `execute-api`) with the standard credential chain."""
     try:
-        return imported.execute_api_signer(region, profile, urlsplit(url).hostname or "")
+        signer: Signer = imported.execute_api_signer(region, profile, urlsplit(url).hostname or "")
+        return signer
     except imported.SourceUnreadable as error:
         raise SourceError(str(error)) from None
 

@@ -208,7 +208,7 @@ class ConversationWriter:
             self._one_by_one(batch, str(error))
             return
         unprocessed = response.get("UnprocessedItems", {}).get(table.table_name(), [])
-        returned = [decode_item(request["PutRequest"]["Item"]) for request in unprocessed]
+        returned = [decode_item(request["PutRequest"]["Item"]) or {} for request in unprocessed]
         keys = {(item["PK"], item["SK"]) for item in returned}
         back = [entry for entry in batch if (entry.item["PK"]["S"], entry.item["SK"]["S"]) in keys]
         self._acknowledged([entry for entry in batch if (entry.item["PK"]["S"], entry.item["SK"]["S"]) not in keys])
