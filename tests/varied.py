@@ -131,6 +131,12 @@ def routes(ids: dict[str, str]) -> list[str]:
     return paths
 
 
+def list_routes() -> list[str]:
+    """Fewer reads, for tests that compare tenants after a change (routes() is for the full round trip):
+    every owner's list with everything embedded, and the export stream with content."""
+    return [owner + EMBED for owner in OWNER_LISTS] + [f"/maintenance/services/stream?{WINDOW}&export_content=true"]
+
+
 # ---------------------------------------------------------------- many conversations, straight to files
 
 
