@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 RUN_STAMP := $(VENV)/.installed-local
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: run check tier test browser openapi bench clean faults
+.PHONY: run check tier test browser openapi bench import clean faults
 
 $(PY):
 	"$$(sh scripts/find-python.sh)" -m venv $(VENV)
@@ -63,6 +63,10 @@ test: $(STAMP) browser
 ## every kind (make test faults every call once, the kinds taking turns). About 15 minutes.
 faults: $(STAMP)
 	FAULTS=all $(PY) -m pytest -n 2 tests/api/test_maintenance_faults.py
+## Import conversations (contract §11) from export files or a running Context Services into the local run
+## (default) or a deployed table: make import ARGS="--files exports" (README, Importing conversations).
+import: $(RUN_STAMP)
+	$(VENV)/bin/cs-import $(ARGS)
 
 ## Regenerate docs/openapi.json from the code.
 openapi: $(STAMP)

@@ -186,6 +186,27 @@ def maintenance_section(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def import_section(r: dict[str, Any]) -> str:
+    m = r.get("import")
+    if not m:
+        return "Not measured in this run."
+    lines = [f"`cs-import` of {m['conversations']:,} conversations from export files (JSON Lines: "
+             + ", ".join(f"{name} {n:,} lines" for name, n in (m.get("source_file_lines") or {}).items())
+             + ") into an empty tenant of moto's DynamoDB in process (bench/migration.py). Requests and items are "
+             "counted on the DynamoDB client, not taken from the importer's report; a sample of "
+             f"{m.get('checked_whole')} conversations is read back whole and compared with what was exported.", ""]
+    if m.get("measured_by"):
+        lines += [f"Measured by: {m['measured_by']}.", ""]
+    reads = ", ".join(f"{name} {n:,}" for name, n in (m.get("read_requests") or {}).items()) or "none"
+    lines.append(table(["items written", "write requests", "items per write request (target ≥ 20)",
+                        "conversations per second", "seconds", "read requests", "throttled"],
+                       [[f"{m['items_written']:,}", f"{m['write_requests']:,}", m["items_per_write_request"],
+                         m["conversations_per_second"], m["seconds"], reads, m.get("throttled", 0)]]))
+    lines += ["", "The time is moto's (it recomputes an item's size at each attribute it sets); against DynamoDB "
+              "the import waits one request's latency per 25 items."]
+    return "\n".join(lines)
+
+
 def authorization_section(r: dict[str, Any]) -> str:
     a = r.get("authorization") or {}
     if a.get("status") != "measured":
@@ -379,6 +400,10 @@ case with the rule's minimum, and how everything is measured.
 ## Maintenance: export and purge
 
 {maintenance_section(r)}
+
+## Import from export files
+
+{import_section(r)}
 
 ## Authorization lookup
 

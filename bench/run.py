@@ -198,6 +198,7 @@ def main() -> None:
         growth,
         latency,
         maintenance,
+        migration,
         operations,
         partitions,
         profile,
@@ -304,6 +305,8 @@ def main() -> None:
         phase("scale on paper")
         harness.label_case("scale")
         results["scale"] = partitions.measure(harness.TimedApi)
+        phase("import")  # bench/migration.py: cs-import of export files into an empty tenant
+        results["import"] = migration.measure(300 if quick else 10_000)
 
     results["calls_hooked_clients"] = TRACKER.clients
     results["grant_lookups"] = {"total": TRACKER.side_total,

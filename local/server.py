@@ -689,6 +689,7 @@ class LocalRun:
             print(f"Context Services API on http://{self.host}:{self.port}{base}  "
                   f"(Swagger UI: http://{self.host}:{self.port}/swagger{viewer}) - Ctrl-C, SIGTERM or SIGHUP stops",
                   flush=True)
+            self.write_state(f"http://{self.host}:{self.port}{base}")
 
     @staticmethod
     def check_grants_file() -> str:
@@ -849,6 +850,19 @@ class LocalRun:
 
     # -- stop
 
+    def write_state(self, url: str) -> None:
+        """`.local-run/<port>.json` (LOCAL_RUN_DIR): what `cs-import` needs to write into this run's
+        store by default (its DynamoDB endpoint, table and defaults); removed when the run stops."""
+        folder = Path(os.environ.get("LOCAL_RUN_DIR") or template.ROOT / ".local-run")
+        folder.mkdir(parents=True, exist_ok=True)
+        self.state_file = folder / f"{self.port}.json"
+        self.state_file.write_text(json.dumps({
+            "pid": os.getpid(), "url": url, "dynamodb_endpoint": os.environ.get("AWS_ENDPOINT_URL_DYNAMODB"),
+            "table": os.environ.get("TABLE_NAME"), "region": os.environ.get("AWS_DEFAULT_REGION"),
+            "export_dir": os.environ.get("EXPORT_DIR"),
+            "settings": {name: os.environ.get(name) for name in ("DEFAULT_EXPIRATION", "AUTO_COMPLETE_AFTER")}}))
+        print(f"local run state: {self.state_file} (cs-import reads it)", flush=True)
+
     def stop(self) -> None:
         """Stop everything start() started, whatever it got to: the HTTP servers (the API and the
         embedded services) stop accepting, every execution environment ends (which ends the
@@ -864,6 +878,8 @@ class LocalRun:
             stoppers = [threading.Thread(target=server.shutdown, name="shutdown", daemon=True) for server in servers]
             # Each step runs even if an earlier one failed: nothing may be left running.
             steps: list[Callable[[], None]] = [stopper.start for stopper in stoppers]
+            if getattr(self, "state_file", None) is not None:  # cs-import's pointer to this run
+                steps.insert(0, lambda: self.state_file.unlink(missing_ok=True))
             steps += [pool.close for pool in self.pools.values()]
             steps += [lambda: self._join(self.threads + stoppers)]
             steps += [server.server_close for server in servers]
