@@ -30,13 +30,13 @@ SOURCE, TARGET = "bench-import-source|", "bench-import-target|"
 
 def measure(conversations: int) -> dict[str, Any]:
     """Export N conversations to files, import them into an empty tenant, count and time it."""
+    from bench import varied
     from lib.migration import files
     from lib.migration.mapping import Policy, shown
     from lib.migration.pace import Pace
     from lib.migration.report import Report
     from lib.migration.run import Job, run
     from lib.store import imported, table
-    from bench import varied
 
     calls: Counter[str] = Counter()
     written: Counter[str] = Counter()

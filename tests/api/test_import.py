@@ -16,13 +16,13 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from bench import varied
 from lib import clock, settings
 from lib.migration import command, pace
 from lib.migration.mapping import shown
 from lib.rules import maintenance
 from lib.store import imported, table
 from lib.store.keys import tenant_key
-from bench import varied
 
 TARGET = {"ContactCenterId": "target"}
 TARGET_KEY = tenant_key("target", None)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from bench import varied
 from lib import clock, settings
 from lib.migration import command
-from bench import varied
 
 SOURCE = {"ContactCenterId": "source-cc", "GroupId": "g1"}
 TARGET = {"ContactCenterId": "target-cc"}

@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from local.template import ROOT
 from bench import varied
+from local.template import ROOT
 from tests.verbs import Verbs
 
 BASE = "/genesys/1/cs"
