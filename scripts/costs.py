@@ -249,7 +249,10 @@ def dollars_per_million(row: dict[str, Any], measured: dict[str, Any]) -> dict[s
             "total": lambda_cost + dynamodb + api}
 
 
-def main() -> int:
+def measure_operations() -> tuple[dict[str, dict[str, Any]], int]:
+    """Every operation of the benchmark once on the embedded DynamoDB: {op: {"calls", "wru", "rru"}},
+    and the bytes one benchmark conversation takes with its index entries. Sets up the benchmark's
+    environment and its own moto; what the functions print goes to stderr."""
     sys.path.insert(0, str(ROOT))
     from bench import harness
 
@@ -262,7 +265,6 @@ def main() -> int:
     from lib.store import table as store_table
     from local import embedded_dynamodb, template
 
-    recorded = json.loads((ROOT / "bench" / "results.json").read_text())["operations"]
     embedded_dynamodb.faithful_updates()
     embedded_dynamodb.partition_scoped()
     indexes = _indexes()
@@ -278,7 +280,12 @@ def main() -> int:
             op.call(op.prepare())  # warm-up, as the benchmark does
             rows[op.name] = account(backend, harness.TABLE, recorder, op, op.prepare(), indexes)
         stored = storage_per_conversation(backend, harness.TABLE, found["active"]["service_id"], indexes)
+    return rows, stored
 
+
+def main() -> int:
+    rows, stored = measure_operations()
+    recorded = json.loads((ROOT / "bench" / "results.json").read_text())["operations"]
     print(f"Prices: us-east-1 on-demand, {PRICES_DATE}. Per million requests, USD. "
           f"Lambda: arm64, {int(MEMORY_GB * 1024)} MB, estimated duration.\n")
     print("| operation | round trips | WRU | RRU | DynamoDB | Lambda | API Gateway | total |")
