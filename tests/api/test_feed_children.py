@@ -1,0 +1,152 @@
+"""The change feed's events of the state and task routes (contract §6, §10), read from the table's
+stream: starts, ends and their cascades (a big state's included), transitions, attached data."""
+
+from __future__ import annotations
+
+from lib.clock import format_ms
+from lib.store import ends
+
+
+def test_state_and_task_starts_are_started_events(api, feed, frozen):
+    sid = api.start()
+    assert api.post(f"/services/{sid}/states/start", {"state_type": 3, "est_duration": 9, "media_type": "chat",
+                                                       "b": 1, "a": 2}).status == 201
+    assert api.post(f"/services/{sid}/states/start", {"state_type": "next", "previous_state_id": 1,
+                                                       "timestamp": "2026-03-01T00:00:00Z"}).status == 201
+    assert api.post(f"/services/{sid}/tasks/start", {"task_type": "t", "state_id": "2", "est_duration": 4,
+                                                      "k": True}).status == 201
+    assert api.post(f"/services/{sid}/tasks/start", {"task_type": 7}).status == 201
+    events = feed.take()
+    now = format_ms(frozen.now)
+    assert [(e.name, e.sequence) for e in events] == [("ServiceStarted", 1), ("StateStarted", 2), ("StateStarted", 3),
+                                                      ("TaskStarted", 4), ("TaskStarted", 5)]
+    assert events[1].data == {"state_id": 1, "state_type": 3, "previous_state_id": None, "est_duration": 9,
+                              "started": {"media_type": "chat", "timestamp": now}, "attached_keys": ["a", "b"]}
+    assert events[2].data == {"state_id": 2, "state_type": "next", "previous_state_id": 1, "est_duration": None,
+                              "started": {"timestamp": "2026-03-01T00:00:00.000Z"}, "attached_keys": []}
+    assert events[2].at == 1772323200000
+    assert events[3].data == {"task_id": 1, "task_type": "t", "state_id": 2, "est_duration": 4,
+                              "started": {"timestamp": now}, "attached_keys": ["k"]}
+    assert events[4].data == {"task_id": 2, "task_type": 7, "state_id": None, "est_duration": None,
+                              "started": {"timestamp": now}, "attached_keys": []}
+
+
+def test_a_task_end_is_task_completed_then_its_attached_data(api, feed, frozen):
+    sid = api.start()
+    api.post(f"/services/{sid}/states/start", {})
+    api.post(f"/services/{sid}/tasks/start", {"task_type": "t", "state_id": 1})
+    feed.take()
+    frozen.advance(3)
+    assert api.post(f"/services/{sid}/tasks/1/end", {"disposition": 4, "disposition_desc": "d", "x": [1],
+                                                     "task_type": "ignored"}).status == 204
+    completed, attached = feed.take()
+    assert (completed.name, completed.sequence, completed.at) == ("TaskCompleted", 4, frozen.now)
+    assert completed.data == {"task_id": 1, "task_type": "t", "state_id": 1,
+                              "completed": {"timestamp": format_ms(frozen.now)}, "disposition": 4,
+                              "disposition_desc": "d", "duration": 3000, "reason": "request"}
+    assert (attached.name, attached.sequence, attached.data) == \
+        ("AttachedDataChanged", 5, {"element": "task", "task_id": 1, "keys": ["x"]})
+
+
+def test_a_state_end_is_state_completed_its_tasks_cascade_then_its_attached_data(api, feed, frozen):
+    sid = api.start()
+    api.post(f"/services/{sid}/states/start", {"state_type": "s"})
+    for task_type in ("a", "b", "c"):
+        api.post(f"/services/{sid}/tasks/start", {"task_type": task_type, "state_id": 1})
+    frozen.advance(1)
+    api.post(f"/services/{sid}/tasks/2/end", {})
+    api.post(f"/services/{sid}/tasks/start", {"task_type": "loose"})
+    feed.take()
+    frozen.advance(2)
+    assert api.post(f"/services/{sid}/states/1/end", {"disposition": "ok", "why": 1}).status == 204
+    events = feed.take()
+    end = format_ms(frozen.now)
+    assert [(e.name, e.sequence) for e in events] == [("StateCompleted", 8), ("TaskCompleted", 9),
+                                                      ("TaskCompleted", 10), ("AttachedDataChanged", 11)]
+    assert events[0].data == {"state_id": 1, "state_type": "s", "completed": {"timestamp": end}, "disposition": "ok",
+                              "disposition_desc": None, "duration": 3000, "reason": "request"}
+    assert [(e.data["task_id"], e.data["reason"], e.data["completed"], e.data["duration"], e.data["disposition"])
+            for e in events[1:3]] == [(1, "state_completed", {"timestamp": end}, 3000, None),
+                                      (3, "state_completed", {"timestamp": end}, 3000, None)]
+    assert events[3].data == {"element": "state", "state_id": 1, "keys": ["why"]}
+    # The service's end then completes only what is still active: the loose task.
+    assert api.post(f"/services/{sid}/end").status == 204
+    assert [(e.name, e.data.get("task_id")) for e in feed.take()] == [("ServiceCompleted", None), ("TaskCompleted", 4)]
+
+
+def test_a_transition_completes_the_state_and_its_tasks_then_starts_the_next(api, feed, frozen):
+    sid = api.start()
+    api.post(f"/services/{sid}/states/start", {"state_type": "first"})
+    api.post(f"/services/{sid}/tasks/start", {"task_type": "a", "state_id": 1})
+    api.post(f"/services/{sid}/tasks/start", {"task_type": "b", "state_id": 1})
+    api.post(f"/services/{sid}/tasks/1/end", {})
+    feed.take()
+    frozen.advance(4)
+    reply = api.post(f"/services/{sid}/states/transition", {
+        "from": {"state_id": 1, "disposition": "moved", "disposition_desc": "on"},
+        "to": {"state_type": "second", "est_duration": 5}, "session_id": "s", "note": 1})
+    assert reply.status == 201 and reply.json == {"state_id": 2}
+    events = feed.take()
+    at = format_ms(frozen.now)
+    assert [(e.name, e.sequence) for e in events] == [("StateCompleted", 6), ("TaskCompleted", 7), ("StateStarted", 8)]
+    assert events[0].data == {"state_id": 1, "state_type": "first", "completed": {"session_id": "s", "timestamp": at},
+                              "disposition": "moved", "disposition_desc": "on", "duration": 4000,
+                              "reason": "transition"}
+    assert events[1].data == {"task_id": 2, "task_type": "b", "state_id": 1, "completed": {"timestamp": at},
+                              "disposition": None, "disposition_desc": None, "duration": 4000,
+                              "reason": "state_completed"}
+    assert events[2].data == {"state_id": 2, "state_type": "second", "previous_state_id": 1, "est_duration": 5,
+                              "started": {"session_id": "s", "timestamp": at}, "attached_keys": ["note"]}
+
+
+def test_state_and_task_extension_put_and_merge_are_attached_data_changed(api, feed):
+    sid = api.start()
+    api.post(f"/services/{sid}/states/start", {})
+    api.post(f"/services/{sid}/tasks/start", {})
+    feed.take()
+    assert api.put(f"/services/{sid}/states/1/extensions/k", 1).status == 200
+    assert api.put(f"/services/{sid}/states/1/extensions/m/merge", {"a": 1}).status == 200
+    assert api.put(f"/services/{sid}/tasks/1/extensions/k", [2]).status == 200
+    assert api.put(f"/services/{sid}/tasks/1/extensions/m/merge", {"a": None}).status == 200
+    assert [(e.name, e.sequence, e.data) for e in feed.take()] == [
+        ("AttachedDataChanged", 4, {"element": "state", "state_id": 1, "keys": ["k"]}),
+        ("AttachedDataChanged", 5, {"element": "state", "state_id": 1, "keys": ["m"]}),
+        ("AttachedDataChanged", 6, {"element": "task", "task_id": 1, "keys": ["k"]}),
+        ("AttachedDataChanged", 7, {"element": "task", "task_id": 1, "keys": ["m"]})]
+
+
+def _big_state(api, tasks: int) -> str:
+    sid = api.start()
+    api.post(f"/services/{sid}/states/start", {"state_type": "big"})
+    for _ in range(tasks):
+        assert api.post(f"/services/{sid}/tasks/start", {"task_type": "t", "state_id": 1}).status == 201
+    return sid
+
+
+def test_a_big_state_end_commits_all_its_cascade_events_with_the_end(api, feed, frozen):
+    sid = _big_state(api, 101)  # more active tasks than one transaction holds (98 with the state)
+    api.post(f"/services/{sid}/tasks/50/end", {})
+    api.post(f"/services/{sid}/tasks/start", {"task_type": "loose"})
+    feed.take()
+    assert api.post(f"/services/{sid}/states/1/end", {}).status == 204
+    [events] = feed.writes()  # one write of the service item commits them all
+    assert (events[0].name, events[0].sequence) == ("StateCompleted", 106)
+    assert [(e.name, e.sequence) for e in events[1:]] == [("TaskCompleted", n) for n in range(107, 207)]
+    assert [e.data["task_id"] for e in events[1:]] == [n for n in range(1, 102) if n != 50]
+    assert {e.data["reason"] for e in events[1:]} == {"state_completed"}
+    # Every task is completed, and the service's end cascades only to the loose task.
+    assert api.get(f"/services/{sid}/tasks/active").json == [{"task_id": 102, "task_type": "loose", "service_id": sid,
+                                                                "started": {"timestamp": format_ms(frozen.now)}}]
+    assert api.post(f"/services/{sid}/end").status == 204
+    assert [(e.name, e.data.get("task_id")) for e in feed.take()] == [("ServiceCompleted", None), ("TaskCompleted", 102)]
+
+
+def test_a_service_end_while_a_big_state_cascade_is_unfinished_leaves_its_tasks_out(api, feed, monkeypatch):
+    sid = _big_state(api, 100)
+    monkeypatch.setattr(ends, "finish_cascade", lambda *args, **kwargs: None)  # interrupted after its commit
+    assert api.post(f"/services/{sid}/states/1/end", {}).status == 204
+    names = feed.names()
+    assert names.count("TaskCompleted") == 100 and names[-101] == "StateCompleted"
+    assert len(api.get(f"/services/{sid}/tasks/active").json) == 0  # reads apply the mark
+    assert api.post(f"/services/{sid}/end").status == 204
+    assert feed.names() == ["ServiceCompleted"]  # its tasks completed with their state, never twice
