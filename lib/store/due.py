@@ -39,15 +39,14 @@ def record_auto_completions(now: int, want: int = 100) -> int:
     services = [s for s in (decode_service(item) for item in found.values()) if _still_due(s, now)]
     children = active_children_of(services)
     for start in range(0, len(services), 25):
-        updates = [_auto_completion(service, active, now)
-                   for service, active in zip(services[start:start + 25], children[start:start + 25])]
+        batch = list(zip(services[start:start + 25], children[start:start + 25]))
         try:
-            table.transact([table.tx_update(u) for u in updates])
-            recorded += len(updates)
+            table.transact([table.tx_update(_auto_completion(service, active, now)) for service, active in batch])
+            recorded += len(batch)
         except (ConditionFailed, ConcurrentChange):
-            for update in updates:
+            for service, active in batch:  # each Update is built anew: a request's placeholders are its own
                 try:
-                    table.update(update)
+                    table.update(_auto_completion(service, active, now))
                     recorded += 1
                 except (ConditionFailed, ConcurrentChange):
                     pass  # written meanwhile: its deadline moved, or it completed
