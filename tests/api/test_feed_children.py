@@ -143,10 +143,63 @@ def test_a_big_state_end_commits_all_its_cascade_events_with_the_end(api, feed, 
 
 def test_a_service_end_while_a_big_state_cascade_is_unfinished_leaves_its_tasks_out(api, feed, monkeypatch):
     sid = _big_state(api, 100)
+    api.post(f"/services/{sid}/tasks/start", {"task_type": "loose"})  # the service end has a cascade to read
     monkeypatch.setattr(ends, "finish_cascade", lambda *args, **kwargs: None)  # interrupted after its commit
     assert api.post(f"/services/{sid}/states/1/end", {}).status == 204
     names = feed.names()
     assert names.count("TaskCompleted") == 100 and names[-101] == "StateCompleted"
-    assert len(api.get(f"/services/{sid}/tasks/active").json) == 0  # reads apply the mark
+    assert [t["task_id"] for t in api.get(f"/services/{sid}/tasks/active").json] == [101]  # reads apply the mark
     assert api.post(f"/services/{sid}/end").status == 204
-    assert feed.names() == ["ServiceCompleted"]  # its tasks completed with their state, never twice
+    # Two of the state's tasks are still active in their items, but completed with their state (its
+    # events are committed): the service's end cascades to the loose task only, never to them twice.
+    assert [(e.name, e.data.get("task_id")) for e in feed.take()] == [("ServiceCompleted", None), ("TaskCompleted", 101)]
+
+
+def test_a_task_ending_while_a_big_state_ends_is_completed_once(api, feed, monkeypatch):
+    """A task beyond the first transaction's 98 ends between the big state end's read of its tasks
+    and its commit: the commit (conditional on the service item's `seq`) is refused and read again,
+    so that task's completion is its own end's, never the cascade's as well."""
+    sid = _big_state(api, 101)
+    feed.take()
+    real = ends.tasks_of_state
+    reads = {"n": 0}
+
+    def read_then_end(*args):
+        found = real(*args)
+        reads["n"] += 1
+        if reads["n"] == 2:  # the read made after the service item's, for the commit
+            assert api.post(f"/services/{sid}/tasks/100/end", {}).status == 204
+        return found
+
+    monkeypatch.setattr(ends, "tasks_of_state", read_then_end)
+    assert api.post(f"/services/{sid}/states/1/end", {}).status == 204
+    events = feed.take()
+    assert [(e.name, e.data["reason"]) for e in events[:1]] == [("TaskCompleted", "request")]
+    assert events[0].data["task_id"] == 100 and events[1].name == "StateCompleted"
+    cascaded = [e.data["task_id"] for e in events[2:]]
+    assert cascaded == [n for n in range(1, 102) if n != 100]
+
+
+def test_a_task_ending_while_a_big_state_transitions_is_completed_once(api, feed, monkeypatch):
+    from lib.store import starts
+
+    sid = _big_state(api, 101)
+    feed.take()
+    real = starts.tasks_of_state
+    reads = {"n": 0}
+
+    def read_then_end(*args):
+        found = real(*args)
+        reads["n"] += 1
+        if reads["n"] == 2:  # the read made after the service item's, for the commit
+            assert api.post(f"/services/{sid}/tasks/101/end", {}).status == 204
+        return found
+
+    monkeypatch.setattr(starts, "tasks_of_state", read_then_end)
+    reply = api.post(f"/services/{sid}/states/transition", {"from": {"state_id": 1}, "to": {"state_type": "n"}})
+    assert reply.status == 201
+    events = feed.take()
+    assert (events[0].name, events[0].data["task_id"], events[0].data["reason"]) == ("TaskCompleted", 101, "request")
+    assert (events[1].name, events[1].data["reason"], events[-1].name) == ("StateCompleted", "transition",
+                                                                          "StateStarted")
+    assert [e.data["task_id"] for e in events[2:-1]] == list(range(1, 101))

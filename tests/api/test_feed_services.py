@@ -187,3 +187,28 @@ def test_a_ttl_erasure_is_service_expired_and_a_request_s_removal_is_not(api, ta
 
 def api_expiration(record) -> str:
     return format_ms(int(record["dynamodb"]["OldImage"]["expires_ms"]["N"]))
+
+
+def test_a_child_started_while_a_service_ends_is_in_its_cascade(api, feed, monkeypatch):
+    """A task starts between the service end's read of its active children and its write: the write
+    (conditional on the service item's `seq`) is refused and built again, so the cascade holds it."""
+    from lib.store import cascades
+
+    sid = api.start()
+    api.post(f"/services/{sid}/states/start", {})
+    feed.take()
+    real, calls = cascades.active_children, []
+
+    def read_then_start(service):
+        found = real(service)
+        calls.append(service.seq)
+        if len(calls) == 1:
+            assert api.post(f"/services/{sid}/tasks/start", {"task_type": "late"}).status == 201
+        return found
+
+    monkeypatch.setattr(cascades, "active_children", read_then_start)
+    assert api.post(f"/services/{sid}/end").status == 204
+    assert calls == [2, 3]  # read again after the refused write
+    assert [(e.name, e.data.get("state_id"), e.data.get("task_id")) for e in feed.take()] == [
+        ("TaskStarted", None, 1), ("ServiceCompleted", None, None), ("StateCompleted", 1, None),
+        ("TaskCompleted", None, 1)]
