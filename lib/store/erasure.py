@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
+from typing import Any
 
 from lib.errors import Conflict
 from lib.store import conditions as C
@@ -20,30 +21,36 @@ from lib.store import keys as K
 from lib.store.concurrency import ATTEMPTS, Write, backoff
 from lib.store.expressions import Expression, Query
 from lib.store.items import Erasure, ServiceItem, lock_of_reference
+from lib.store.jobs import LeaseLost
 from lib.store.services import decode_service, live_service, not_found
 from lib.store.table import TRANSACTION_LIMIT, ConcurrentChange, ConditionFailed
 
 log = logging.getLogger(__name__)
 ERASURE_DAYS = 14  # an erasure record outlives any retry of its erasure
 
-ERASURE_BATCH = TRANSACTION_LIMIT - 1
+PURGE_BATCH = TRANSACTION_LIMIT - 2  # services a purge step deletes: + the erasure record + the job's progress
 Target = tuple[str, Callable[[Expression], list[str]]]  # a service id, and the conditions of its delete
+Also = Callable[[list[str]], list[dict[str, Any]]]  # the services deleted -> more actions of the same transaction
 
 
-def remove_services(w: Write, targets: list[Target], event: str = events.SERVICE_PURGED,
+def remove_services(w: Write, targets: list[Target], also: Also | None = None, event: str = events.SERVICE_PURGED,
                     read: dict[str, ServiceItem] | None = None) -> tuple[list[str], Erasure | None]:
-    """Commit point of deleting conversations (DELETE, purge): one transaction deletes up to 99
+    """Commit point of deleting conversations (DELETE, purge): one transaction deletes up to 98
     service items under their conditions and the `seq` read (so every reader stops seeing those
-    conversations at once) and records the erasure of the rest of their items, with an `event`
-    (ServicePurged, ServiceDeleted) for each. The service items are read first (one BatchGetItem),
-    unless given (`read`). A target whose item changed since it was read is tried again as it is
-    now; one whose condition fails otherwise is left out. Returns the service ids deleted and the
-    erasure record."""
+    conversations at once), records the erasure of the rest of their items, with an `event`
+    (ServicePurged, ServiceDeleted) for each, and, with `also`, commits more actions (a purge job's
+    progress, built for the services this attempt deletes). The service items are read first (one
+    BatchGetItem), unless given (`read`). A target whose item changed since it was read is tried
+    again as it is now; one whose condition fails otherwise is left out. Returns the service ids
+    deleted and the erasure record. Raises LeaseLost when an `also` action's condition fails (the
+    job is no longer ours)."""
     found = read if read is not None else _read(w.tenant, [sid for sid, _ in targets])
     pending = [(sid, conditions, found[sid]) for sid, conditions in targets if sid in found]
     for attempt in range(ATTEMPTS):
         if not pending:
             return [], None
+        ids = [sid for sid, _, _ in pending]
+        extra = also(ids) if also is not None else []
         erasure = Erasure(tenant=w.tenant, erasure_id=secrets.token_hex(12), created_ms=w.now, op=w.token,
                           pks=[K.conversation_pk(w.tenant, sid) for sid, _, _ in pending],
                           ev=[events.erased(event, w.now, service) for _, _, service in pending],
@@ -55,12 +62,15 @@ def remove_services(w: Write, targets: list[Target], event: str = events.SERVICE
                                            e))
         e = Expression()
         actions.append(table.tx_put(erasure.to_item(), C.new_item(e), e))
+        actions += extra
         try:
             table.confirmed(lambda: table.transact(actions), erasure.key(), w.token)
-            return [sid for sid, _, _ in pending], erasure
+            return ids, erasure
         except ConditionFailed as failed:
             if (failed.old_of(len(pending)) or {}).get("op") == w.token:
-                return [sid for sid, _, _ in pending], erasure  # applied before its reply was lost
+                return ids, erasure  # applied before its reply was lost
+            if any(failed.failed(index) for index in range(len(pending) + 1, len(actions))):
+                raise LeaseLost("the job's progress was refused: another worker holds it") from None
             pending = _still_pending(pending, failed)
         except ConcurrentChange:
             backoff(attempt)
@@ -109,8 +119,8 @@ def delete_service(w: Write, service_id: str) -> None:
     conditional delete), then its other items are erased; an interrupted erasure is finished by the
     scheduled maintenance (due index)."""
     service = live_service(table.get(K.service_key(w.tenant, service_id)), service_id, w.now)
-    deleted, erasure = remove_services(w, [(service_id, lambda e: C.live(e, w.now))], events.SERVICE_DELETED,
-                                       {service_id: service})
+    deleted, erasure = remove_services(w, [(service_id, lambda e: C.live(e, w.now))], event=events.SERVICE_DELETED,
+                                       read={service_id: service})
     if not deleted:
         raise not_found(service_id)
     try:
