@@ -72,7 +72,6 @@ def create_all(w: Write, lock: CompositeLock, stale: CompositeLock | None, servi
     e = Expression()
     lock.op, lock.expire_at = w.token, service.children_ttl
     actions = [table.tx_put(lock.to_item(), _lock_condition(e, stale), e)]
-    service.open = len(children)
     for item in (service, *children):
         item.op = w.token
         if item is not service:
@@ -80,7 +79,8 @@ def create_all(w: Write, lock: CompositeLock, stale: CompositeLock | None, servi
         e = Expression()
         stored = item.to_item()
         if item is service:
-            stored = events.record_new(stored, [events.service_started(service)] + [events.started(c) for c in children])
+            stored = events.record_new(stored, [events.service_started(service)] + [events.started(c) for c in children],
+                                       len(children))
         actions.append(table.tx_put(stored, C.new_item(e), e))
     actions.append(table.tx_put(lock.reference(service)))
     try:

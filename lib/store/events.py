@@ -171,9 +171,10 @@ def record(u: Update, entries: list[Event], token: str) -> None:
     u.conditions += C.not_written_by(e, token)
 
 
-def record_new(item: dict[str, Any], entries: list[Event]) -> dict[str, Any]:
-    """A new service item (its first write) with its events."""
-    return {**item, "seq": len(entries), "ev": entries}
+def record_new(item: dict[str, Any], entries: list[Event], open_children: int) -> dict[str, Any]:
+    """A new service item (its first write) with its events and its count of active children (a
+    service written otherwise, as by an import, has none: unknown, never taken for 0)."""
+    return {**item, "seq": len(entries), "ev": entries, "open": open_children}
 
 
 def count_open(u: Update, delta: int) -> None:

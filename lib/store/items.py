@@ -120,7 +120,7 @@ class ServiceItem(Element):
         follow from it (its own, its children's)."""
         return cls(tenant=tenant, service_id=service_id, last_write_ms=now, expires_ms=expiry.expires_ms,
                    expiry_explicit=True if expiry.explicit else None, expire_at=expiry.ttl(now),
-                   children_ttl=expiry.children_ttl(now), cascading={}, op=new_token(), open=0, **fields)
+                   children_ttl=expiry.children_ttl(now), cascading={}, op=new_token(), **fields)
 
     def key(self) -> dict[str, str]:
         return K.service_key(self.tenant, self.service_id)

@@ -64,7 +64,7 @@ def create_service(service: ServiceItem, claim: Claim | None) -> None:
     """Put a new service (with its ServiceStarted event); with an Idempotency-Key, its record in the
     same transaction."""
     e = Expression()
-    item = events.record_new(service.to_item(), [events.service_started(service)])
+    item = events.record_new(service.to_item(), [events.service_started(service)], 0)
     try:
         if claim is None:
             table.confirmed(lambda: table.put(item, C.new_item(e), e), service.key(), service.op)

@@ -212,3 +212,18 @@ def test_a_child_started_while_a_service_ends_is_in_its_cascade(api, feed, monke
     assert [(e.name, e.data.get("state_id"), e.data.get("task_id")) for e in feed.take()] == [
         ("TaskStarted", None, 1), ("ServiceCompleted", None, None), ("StateCompleted", 1, None),
         ("TaskCompleted", None, 1)]
+
+
+def test_a_service_written_without_the_count_is_never_taken_for_one_without_children(api, table, feed):
+    """An item written before the `open` count (or by an import) has none: its count stays unknown
+    through later starts and ends, so its end always reads its active children."""
+    sid = api.start()
+    api.post(f"/services/{sid}/states/start", {})
+    table.update_item(TableName=os.environ["TABLE_NAME"], Key={"PK": {"S": f"|#C#{sid}"}, "SK": {"S": "#SERVICE"}},
+                      UpdateExpression="REMOVE #o", ExpressionAttributeNames={"#o": "open"})
+    api.post(f"/services/{sid}/tasks/start", {})
+    api.post(f"/services/{sid}/tasks/1/end", {})
+    feed.take()
+    assert api.post(f"/services/{sid}/end").status == 204
+    assert [(e.name, e.data.get("state_id")) for e in feed.take()] == [("ServiceCompleted", None),
+                                                                       ("StateCompleted", 1)]
