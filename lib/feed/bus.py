@@ -97,10 +97,14 @@ def events_client() -> Any:
                                                 retries={"mode": "standard", "max_attempts": 3}))
 
 
+wait: Callable[[float], None] = time.sleep  # the back-off's pause (tests replace it)
+
+
 def publish(entries: Sequence[dict[str, Any]], deadline: float, client: Any = None,
-            sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> Outcome:
+            sleep: Callable[[float], None] | None = None, clock: Callable[[], float] = time.monotonic) -> Outcome:
     """Send every entry, retrying refused ones with back-off until `deadline` (a `clock` reading)."""
     client = client if client is not None else events_client()
+    sleep = sleep or wait
     outcome = Outcome()
     pending = list(enumerate(entries))
     for attempt in range(ROUNDS):
