@@ -20,8 +20,16 @@ import pytest
 from lib.feed import bus, redrive
 from lib.store.codec import encode_item
 from local.stream import Mapping
-from tests.feed_support import SOURCE, TEMPLATE_MAPPING, Context, FaultyEvents, Feed, delivery_problems, entry, \
-    service_image
+from tests.feed_support import (
+    SOURCE,
+    TEMPLATE_MAPPING,
+    Context,
+    FaultyEvents,
+    Feed,
+    delivery_problems,
+    entry,
+    service_image,
+)
 
 TENANTS = {"acme|": "acme", "|": None, "acme|sales": "acme"}
 
