@@ -24,7 +24,7 @@ from referencing import Registry, Resource
 
 from lib.feed import bus, publisher
 from lib.store.codec import encode_item
-from local.stream import Mapping, ShardConsumer
+from local.stream import Mapping, ShardConsumer, memoized_input_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = ROOT / "schemas" / "events"
@@ -153,6 +153,7 @@ class Feed:
     whose table was created from template.yaml (the `table` fixture)."""
 
     def __init__(self, table_name: str, bus_name: str = "feed-test"):
+        memoized_input_paths()
         config = Config(account_id_endpoint_mode="disabled")
         self.dynamodb = boto3.client("dynamodb", config=config)
         self.streams = boto3.client("dynamodbstreams", config=config)
