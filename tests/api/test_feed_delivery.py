@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
+from pathlib import Path
 
 import pytest
 
@@ -234,3 +236,35 @@ def test_the_handler_module_publishes_to_the_bus_of_its_environment(feed, monkey
     monkeypatch.delenv("EVENT_BUS_NAME")
     with pytest.raises(RuntimeError, match="EVENT_BUS_NAME"):  # no bus: its init fails, nothing is dropped
         importlib.reload(handler)
+
+
+def _readme_pattern() -> dict:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    return json.loads(re.search(r"--event-pattern '(\{.*?\})'", readme).group(1))
+
+
+@pytest.mark.parametrize("extra, expected", [
+    ({}, {("acme", None, "1"), ("acme", "sales", "2")}),  # the README's rule: one tenant's StateStarted
+    ({"group": ["sales"]}, {("acme", "sales", "2")}),  # and one of its groups
+    ({"tenant": [None]}, {(None, None, "5")}),  # the default tenant
+])
+def test_the_readme_s_rule_receives_one_tenant_s_state_started_events(feed, extra, expected):
+    pattern = _readme_pattern()
+    pattern["detail"].update(extra)
+    queue = feed.sqs.create_queue(QueueName="acme-state-started")["QueueUrl"]
+    arn = feed.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    feed.events.put_rule(Name="acme", EventBusName=feed.destination.bus, EventPattern=json.dumps(pattern))
+    feed.events.put_targets(Rule="acme", EventBusName=feed.destination.bus, Targets=[{"Id": "q", "Arn": arn}])
+    for n, (tenant, name) in enumerate([("acme|", "StateStarted"), ("acme|sales", "StateStarted"),
+                                        ("acme|", "TaskStarted"), ("beta|", "StateStarted"),
+                                        ("|", "StateStarted")], start=1):
+        feed.put(service_image(str(n), 1, [entry(name)], tenant=tenant))
+    feed.deliver()
+    received = []
+    while messages := feed.sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
+        received += [json.loads(m["Body"]) for m in messages]
+        feed.sqs.delete_message_batch(QueueUrl=queue, Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
+    assert {(e["detail"]["tenant"], e["detail"]["group"], e["detail"]["service_id"]) for e in received} == expected
+    assert {e["detail-type"] for e in received} == {"StateStarted"}
+    assert len(feed.consume()) == 5  # the consumer of everything got them all
