@@ -11,7 +11,7 @@ from lib.api.params import FilesParams, PathText, StreamParams, Tenant
 from lib.api.resolver import json_response, list_response, responses
 from lib.models import FilesCreated, JobOut, Purged, PurgeRequest
 from lib.observability import logger
-from lib.rules import maintenance
+from lib.rules import jobs, maintenance
 
 routes = api.Routes()
 router = routes.router
@@ -22,7 +22,7 @@ def _remaining() -> int | None:
     return context.get_remaining_time_in_millis() if hasattr(context, "get_remaining_time_in_millis") else None
 
 
-def _answer(outcome: maintenance.Outcome):
+def _answer(outcome: jobs.Outcome):
     headers = None
     if outcome.job_id is not None:
         headers = {"Location": api.public_path(routes.current_event, f"/maintenance/jobs/{outcome.job_id}")}
@@ -91,8 +91,8 @@ def _jobs(event: dict, context: Any) -> dict:
     for record in event["Records"]:
         try:
             remaining = context.get_remaining_time_in_millis() if context else None
-            maintenance.continue_job_message(record["body"], remaining)
-        except maintenance.JobBusy as busy:
+            jobs.continue_job_message(record["body"], remaining)
+        except jobs.JobBusy as busy:
             logger.info("job message retried later: %s", busy)
             failures.append({"itemIdentifier": record.get("messageId")})
         except Exception:  # the message comes back; the job resumes from its checkpoint

@@ -16,9 +16,11 @@ from typing import Any
 import pytest
 
 from lib import settings
-from lib.rules import maintenance
+from lib.rules import jobs as job_rules
+from lib.rules.runs import RUNS
 from lib.store import jobs as upkeep
 from lib.store.concurrency import Write
+from lib.store.erasure import PURGE_BATCH
 from local.template import ROOT
 from tests.apiclient import Api, invoke
 from tests.calls import count_calls
@@ -257,7 +259,7 @@ def _purge_without_budget(api, monkeypatch, services: int) -> tuple[Any, list]:
     monkeypatch.setenv("MAINTENANCE_BUDGET_MS", "0")
     settings.settings.cache_clear()
     queued: list = []
-    monkeypatch.setattr(maintenance, "enqueue", queued.append)
+    monkeypatch.setattr(job_rules, "enqueue", lambda job, delay_s=0: queued.append(job))
     return api.post("/maintenance/purge", {"limit": at(5), "operation": "purge.service.all"}), queued
 
 
@@ -266,7 +268,7 @@ def test_a_purge_past_its_budget_becomes_a_job_that_finishes(api, monkeypatch):
     assert reply.status == 202, reply.text
     job_id = reply.json["job_id"]
     assert reply.headers["Location"] == f"/Prod/genesys/1/cs/maintenance/jobs/{job_id}"
-    assert reply.json["status"] == "running" and reply.json["counts"]["purged"] == 99
+    assert reply.json["status"] == "running" and reply.json["counts"]["purged"] == PURGE_BATCH
     assert [job.job_id for job in queued] == [job_id]
     # The queue consumer: the maintenance function with an SQS event.
     event = {"Records": [{"messageId": "m1", "body": json.dumps({"tenant": "|", "job_id": job_id})}]}
@@ -289,7 +291,7 @@ def _export_job_without_budget(api, monkeypatch) -> str:
     """An export of day 1 with no time budget: a 202 whose job nobody runs yet; its id."""
     monkeypatch.setenv("MAINTENANCE_BUDGET_MS", "0")
     settings.settings.cache_clear()
-    monkeypatch.setattr(maintenance, "enqueue", lambda job: None)
+    monkeypatch.setattr(job_rules, "enqueue", lambda job, delay_s=0: None)
     reply = api.post(f"/maintenance/services/files?time_from={at(1)}&time_to={at(2)}")
     assert reply.status == 202
     return reply.json["job_id"]
@@ -301,12 +303,12 @@ def test_an_interrupted_export_job_resumes_from_its_checkpoint(api, exports, mon
     # A worker takes the job, writes a step's lines, and dies before its next checkpoint.
     w = Write("|", frozen.now)
     job = upkeep.take_job("|", job_id, w, lease_ms=frozen.now + 60_000)
-    run = maintenance.RUNS[job.kind]("|", job.params, job.checkpoint)
-    run.step()
+    run = RUNS[job.kind]("|", job.params, job.checkpoint)
+    run.step(w, job_id, job.lease_ms)
     run.files["services"].checkpoint()  # its lines reach the file, not the job
     assert upkeep.take_job("|", job_id, Write("|", frozen.now), lease_ms=0) is None, "leased"
     frozen.advance(61)  # the lease ends; the queue gives the message again
-    while not maintenance.continue_job("|", job_id, 900_000):
+    while not job_rules.continue_job("|", job_id, 900_000):
         pass
     job = api.get(f"/maintenance/jobs/{job_id}").json
     assert job["status"] == "succeeded"
@@ -452,7 +454,7 @@ def test_export_files_stream_to_s3_in_parts_and_resume(api, table, monkeypatch, 
     job_id = _export_job_without_budget(api, monkeypatch)
     job = upkeep.load_job("|", job_id)
     assert job.checkpoint["files"]["services"]["tail"] is True and job.checkpoint["files"]["services"]["parts"]
-    while not maintenance.continue_job("|", job_id, 900_000):
+    while not job_rules.continue_job("|", job_id, 900_000):
         pass
     names = api.get(f"/maintenance/jobs/{job_id}").json["result"]["created"]
     body = s3.get_object(Bucket="exports", Key=names[0])["Body"].read().decode()
@@ -492,7 +494,7 @@ def test_a_job_handed_from_worker_to_worker_through_the_queue_finishes(api, monk
     one step and re-queues the job; the next message's worker must be able to take it (the stopping
     worker releases its lease), round after round, until the job is done."""
     reply, queued = _purge_without_budget(api, monkeypatch, 300)
-    assert reply.status == 202 and reply.json["counts"]["purged"] == 99
+    assert reply.status == 202 and reply.json["counts"]["purged"] == PURGE_BATCH
     job_id = reply.json["job_id"]
     from handlers import maintenance as function
     from tests.apiclient import LambdaContext
@@ -517,7 +519,7 @@ def test_a_job_leased_by_another_live_worker_is_retried_later_not_dropped(api, m
         api.start(customer_id=f"c{n}", timestamp=at(1))
     monkeypatch.setenv("MAINTENANCE_BUDGET_MS", "0")
     settings.settings.cache_clear()
-    monkeypatch.setattr(maintenance, "enqueue", lambda job: None)
+    monkeypatch.setattr(job_rules, "enqueue", lambda job, delay_s=0: None)
     job_id = api.post("/maintenance/purge", {"limit": at(5), "operation": "purge.service.all"}).json["job_id"]
     assert upkeep.take_job("|", job_id, Write("|", frozen.now), lease_ms=frozen.now + 60_000) is not None
     event = {"Records": [{"messageId": "dup", "body": json.dumps({"tenant": "|", "job_id": job_id})}]}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
+from typing import Any
 
 from lib.errors import Conflict
 from lib.store import conditions as C
@@ -16,25 +17,31 @@ from lib.store import table
 from lib.store.concurrency import ATTEMPTS, Write, backoff
 from lib.store.expressions import Expression, Query
 from lib.store.items import Erasure, lock_of_reference
+from lib.store.jobs import LeaseLost
 from lib.store.services import not_found
 from lib.store.table import TRANSACTION_LIMIT, ConcurrentChange, ConditionFailed
 
 log = logging.getLogger(__name__)
 ERASURE_DAYS = 14  # an erasure record outlives any retry of its erasure
 
-ERASURE_BATCH = TRANSACTION_LIMIT - 1
+PURGE_BATCH = TRANSACTION_LIMIT - 2  # services a purge step deletes: + the erasure record + the job's progress
 Target = tuple[str, Callable[[Expression], list[str]]]  # a service id, and the conditions of its delete
+Also = Callable[[list[str]], list[dict[str, Any]]]  # the services deleted -> more actions of the same transaction
 
 
-def remove_services(w: Write, targets: list[Target]) -> tuple[list[str], Erasure | None]:
-    """Commit point of deleting conversations (DELETE, purge): one transaction deletes up to 99
+def remove_services(w: Write, targets: list[Target], also: Also | None = None) -> tuple[list[str], Erasure | None]:
+    """Commit point of deleting conversations (DELETE, purge): one transaction deletes up to 98
     service items under their conditions (so every reader stops seeing those conversations at
-    once) and records the erasure of the rest of their items. Targets whose condition fails are
-    left out and the rest tried again. Returns the service ids deleted and the erasure record."""
+    once), records the erasure of the rest of their items and, with `also`, commits more actions
+    (a purge job's progress, built for the services this attempt deletes). Targets whose condition
+    fails are left out and the rest tried again. Returns the service ids deleted and the erasure
+    record. Raises LeaseLost when an `also` action's condition fails (the job is no longer ours)."""
     pending = list(targets)
     for attempt in range(ATTEMPTS):
         if not pending:
             return [], None
+        ids = [sid for sid, _ in pending]
+        extra = also(ids) if also is not None else []
         erasure = Erasure(tenant=w.tenant, erasure_id=secrets.token_hex(12), created_ms=w.now, op=w.token,
                           pks=[K.conversation_pk(w.tenant, sid) for sid, _ in pending],
                           expire_at=w.now // 1000 + ERASURE_DAYS * 86400)
@@ -44,12 +51,15 @@ def remove_services(w: Write, targets: list[Target]) -> tuple[list[str], Erasure
             actions.append(table.tx_delete(K.service_key(w.tenant, service_id), conditions(e), e))
         e = Expression()
         actions.append(table.tx_put(erasure.to_item(), C.new_item(e), e))
+        actions += extra
         try:
             table.confirmed(lambda: table.transact(actions), erasure.key(), w.token)
-            return [sid for sid, _ in pending], erasure
+            return ids, erasure
         except ConditionFailed as failed:
             if (failed.old_of(len(pending)) or {}).get("op") == w.token:
-                return [sid for sid, _ in pending], erasure  # applied before its reply was lost
+                return ids, erasure  # applied before its reply was lost
+            if any(failed.failed(index) for index in range(len(pending) + 1, len(actions))):
+                raise LeaseLost("the job's progress was refused: another worker holds it") from None
             pending = [target for index, target in enumerate(pending) if not failed.failed(index)]
         except ConcurrentChange:
             backoff(attempt)

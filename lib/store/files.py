@@ -14,6 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from lib.settings import settings
 
 PART_BYTES = 8 * 1024 * 1024
@@ -28,32 +30,43 @@ def _s3() -> Any:
 
 
 class ExportFile:
-    """One export file being written: `write` lines, `checkpoint` for a resume, `close` when done."""
+    """One export file being written: `write` lines, `checkpoint` for a resume, `close` when done.
+    Every operation is safe to repeat from the last checkpoint: a resumed file rewrites what came
+    after it, and a close that was interrupted after it finished the file (its job's final save
+    failed) finds the file finished and carries on."""
 
     def __init__(self, name: str, state: dict[str, Any] | None = None):
+        state = state or {}
         self.name = name
         self.bucket = settings().export_bucket
         self.buffer = bytearray()
+        self.resumed = bool(state)
         if self.bucket:
             self.s3 = _s3()
-            self.upload_id = (state or {}).get("upload_id")
-            self.parts: list[dict[str, Any]] = list((state or {}).get("parts", []))
+            self.upload_id = state.get("upload_id")
+            self.parts: list[dict[str, Any]] = list(state.get("parts", []))
+            self.tail_saved = bool(state.get("tail"))  # bytes of the last checkpoint, not read back yet
             if self.upload_id is None:
                 self.upload_id = self.s3.create_multipart_upload(Bucket=self.bucket, Key=name)["UploadId"]
-            if (state or {}).get("tail"):
-                self.buffer += self.s3.get_object(Bucket=self.bucket, Key=self._tail_key)["Body"].read()
         else:
             folder = Path(settings().export_dir)
             folder.mkdir(parents=True, exist_ok=True)
             self.path = folder / name
             with self.path.open("ab") as handle:
-                handle.truncate((state or {}).get("size", 0))
+                handle.truncate(state.get("size", 0))
 
     @property
     def _tail_key(self) -> str:
         return f"{self.name}.tail"
 
+    def _read_tail(self) -> None:
+        """The bytes the last checkpoint saved as a tail object come first (read back when needed)."""
+        if self.bucket and self.tail_saved:
+            self.buffer[:0] = self.s3.get_object(Bucket=self.bucket, Key=self._tail_key)["Body"].read()
+            self.tail_saved = False
+
     def write(self, text: str) -> None:
+        self._read_tail()
         self.buffer += text.encode("utf-8")
         if len(self.buffer) >= PART_BYTES:
             self._flush()
@@ -78,22 +91,56 @@ class ExportFile:
         if not self.bucket:
             self._flush()
             return {"size": os.path.getsize(self.path)}
-        tail = bool(self.buffer)
-        if tail:
+        if self.buffer:
             self.s3.put_object(Bucket=self.bucket, Key=self._tail_key, Body=bytes(self.buffer))
-        return {"upload_id": self.upload_id, "parts": self.parts, "tail": tail}
+        return {"upload_id": self.upload_id, "parts": self.parts, "tail": bool(self.buffer) or self.tail_saved}
 
     def close(self) -> None:
+        """Finish the file (idempotent: a file an earlier close finished stays as it is)."""
         if not self.bucket:
             self._flush()
             return
+        if self.resumed and self._finished_before():
+            self._forget_tail()
+            return
+        self._read_tail()
         if not self.parts:
             # Small enough for one request: a plain put, and no multipart upload left behind.
             self.s3.put_object(Bucket=self.bucket, Key=self.name, Body=bytes(self.buffer))
-            self.s3.abort_multipart_upload(Bucket=self.bucket, Key=self.name, UploadId=self.upload_id)
+            self._abort_upload()
         else:
             self._flush()
             self.s3.complete_multipart_upload(Bucket=self.bucket, Key=self.name, UploadId=self.upload_id,
                                               MultipartUpload={"Parts": self.parts})
-        self.s3.delete_object(Bucket=self.bucket, Key=self._tail_key)
+        self._forget_tail()
         self.buffer.clear()
+
+    def abandon(self) -> None:
+        """An export that will not continue (it failed before anything was promised): leave nothing."""
+        if not self.bucket:
+            self.path.unlink(missing_ok=True)
+            return
+        self._abort_upload()
+        self._forget_tail()
+
+    def _finished_before(self) -> bool:
+        """The upload is gone (completed, or aborted after a plain put) and the file is there."""
+        try:
+            self.s3.list_parts(Bucket=self.bucket, Key=self.name, UploadId=self.upload_id, MaxParts=1)
+            return False
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "NoSuchUpload":
+                raise
+        self.s3.head_object(Bucket=self.bucket, Key=self.name)  # raises if the file is not there either
+        return True
+
+    def _abort_upload(self) -> None:
+        try:
+            self.s3.abort_multipart_upload(Bucket=self.bucket, Key=self.name, UploadId=self.upload_id)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "NoSuchUpload":
+                raise
+
+    def _forget_tail(self) -> None:
+        self.s3.delete_object(Bucket=self.bucket, Key=self._tail_key)  # no error when it is not there
+        self.tail_saved = False

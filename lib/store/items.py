@@ -334,13 +334,21 @@ class JobItem(Entity):
     counts: dict[str, int] = {}
     checkpoint: dict[str, Any] = {}
     result: dict[str, Any] | None = None
-    lease_ms: int = 0  # a worker holds the job until then
+    lease_ms: int = 0  # a worker holds the job until then (its token is `op`)
+    check_ms: int = 0  # while running: when the schedule looks at it if nothing has moved it on
+    attempts: int = 0  # steps in a row that failed for a reason not known to be passing
     error: str | None = None
     created_ms: int
     updated_ms: int
 
     def key(self) -> dict[str, str]:
         return K.job_key(self.tenant, self.job_id)
+
+    def index_keys(self) -> dict[str, Any]:
+        """A running job is due work (GSI5): the schedule finds one that stopped moving."""
+        if self.status != "running":
+            return {}
+        return {"GSI5PK": K.due_pk(K.JOB, str(int(self.job_id[:8], 16))), "GSI5SK": self.check_ms}
 
 
 ENTITIES: dict[str, type[Entity]] = {cls.TYPE: cls for cls in

@@ -31,7 +31,7 @@ ACTIVE_CODE, COMPLETED_CODE = "A", "C"
 CODES = {Status.ACTIVE: ACTIVE_CODE, Status.COMPLETED: COMPLETED_CODE}
 CUSTOMER, ANONYMOUS = "CU", "AN"  # owner kinds of the owner indexes
 TIMED = "T"  # the owner partition of GSI6: services that complete by themselves
-AUTO_COMPLETE, ERASE = "A", "E"  # kinds of due work (GSI5)
+AUTO_COMPLETE, ERASE, JOB = "A", "E", "J"  # kinds of due work (GSI5)
 
 OWNER_INDEX = "GSI1"  # a customer's / contact key's services, all statuses, by start time
 OWNER_STATUS_INDEX = "GSI2"  # the same, active or completed
@@ -194,6 +194,12 @@ def erasure_key(tenant: str, erasure_id: str) -> Key:
 
 def job_key(tenant: str, job_id: str) -> Key:
     return {"PK": f"{tenant}#JOB#{job_id}", "SK": "#JOB"}
+
+
+def split_job_pk(pk: str) -> tuple[str, str]:
+    """(tenant, job id) of a job's partition key."""
+    tenant, job_id = pk.rsplit("#JOB#", 1)
+    return tenant, job_id
 
 
 def grant_key(principal: str) -> Key:
