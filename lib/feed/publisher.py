@@ -49,7 +49,8 @@ def publish_records(records: Sequence[dict[str, Any]], destination: bus.Destinat
     for record in records:
         try:
             derived.append(events_of(record))
-        except UnpublishableRecord as error:
+        except (UnpublishableRecord, KeyError, TypeError, ValueError, AttributeError) as error:
+            # A record that breaks the feed's rules, or a malformed one: this record fails, not the batch.
             logger.error("feed record cannot be published", extra={"sequence_number": sequence_number(record),
                                                                    "reason": str(error)})
             metrics.add_metric(name="FeedUnpublishableRecords", unit="Count", value=1)

@@ -150,6 +150,14 @@ def test_a_record_that_cannot_be_derived_stops_the_batch_before_it():
     assert "unpublishable" in str(failures[publisher.sequence_number(records[1])])
 
 
+def test_a_malformed_record_fails_alone_instead_of_the_batch():
+    records = _records(1, 1)
+    del records[1]["dynamodb"]["NewImage"]["tenant"]  # the service item without its tenant
+    stub = StubEvents()
+    failures = publisher.publish_records(records, DESTINATION, 60.0, stub)
+    assert list(failures) == [publisher.sequence_number(records[1])] and len(stub.accepted) == 1
+
+
 def test_the_function_answers_lambda_s_partial_batch_response():
     stub = StubEvents(refuse=lambda call, item: "InternalFailure" if _service_of(item) == "3" else None)
     records = _records(2, 2, 2, 2)
