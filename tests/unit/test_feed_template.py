@@ -68,4 +68,4 @@ def test_the_bus_its_archive_and_what_watches_the_feed():
     parameters = template.load()["Parameters"]
     assert parameters["FeedEventSource"]["Default"] == "context-services"
     outputs = template.load()["Outputs"]
-    assert {"FeedBusName", "FeedBusArn", "FeedDeadLetterQueueUrl"} <= set(outputs)
+    assert {"FeedBusName", "FeedBusArn", "FeedArchiveArn", "FeedDeadLetterQueueUrl"} <= set(outputs)
