@@ -75,7 +75,7 @@ def run_request(run: Run, remaining_ms: int | None) -> Outcome:
                 break
         else:
             return Outcome(200, _finish(run, w))
-    except Exception:
+    except Exception:  # (an export that closed a file is committed: its job finishes the others)
         if not run.committed and run.job is None:
             run.abandon()
             raise  # nothing changed: the error is the answer

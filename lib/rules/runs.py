@@ -203,7 +203,11 @@ class ExportRun(Run):
         return self.checkpoint()
 
     def finish(self) -> dict[str, Any]:
+        """Close the files. The first one closed is there for anyone to read: from then on the export
+        is committed (a fault hands it to a job that finishes the rest, never an error)."""
+        self.state["finishing"] = True
         for f in self.files.values():
+            self.committed = True  # from its first call a close may have made the file visible
             f.close()
         return {"created": [self.state["names"][kind] for kind in KINDS]}
 

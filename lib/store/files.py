@@ -41,13 +41,13 @@ class ExportFile:
         self.bucket = settings().export_bucket
         self.buffer = bytearray()
         self.resumed = bool(state)
+        self.finished = bool(state.get("finished"))  # closed: the file is there for anyone to read
         if self.bucket:
             self.s3 = _s3()
-            self.upload_id = state.get("upload_id")
+            # The multipart upload starts with the first full part: a small file is one plain put.
+            self.upload_id: str | None = state.get("upload_id")
             self.parts: list[dict[str, Any]] = list(state.get("parts", []))
             self.tail_saved = bool(state.get("tail"))  # bytes of the last checkpoint, not read back yet
-            if self.upload_id is None:
-                self.upload_id = self.s3.create_multipart_upload(Bucket=self.bucket, Key=name)["UploadId"]
         else:
             folder = Path(settings().export_dir)
             folder.mkdir(parents=True, exist_ok=True)
@@ -80,6 +80,8 @@ class ExportFile:
                 handle.write(self.buffer)
             self.buffer.clear()
             return
+        if self.upload_id is None:
+            self.upload_id = self.s3.create_multipart_upload(Bucket=self.bucket, Key=self.name)["UploadId"]
         number = len(self.parts) + 1
         etag = self.s3.upload_part(Bucket=self.bucket, Key=self.name, UploadId=self.upload_id, PartNumber=number,
                                    Body=bytes(self.buffer))["ETag"]
@@ -88,6 +90,8 @@ class ExportFile:
 
     def checkpoint(self) -> dict[str, Any]:
         """State from which a later invocation resumes this file exactly."""
+        if self.finished:
+            return {"finished": True}
         if not self.bucket:
             self._flush()
             return {"size": os.path.getsize(self.path)}
@@ -97,21 +101,27 @@ class ExportFile:
 
     def close(self) -> None:
         """Finish the file (idempotent: a file an earlier close finished stays as it is)."""
+        if self.finished:
+            return
         if not self.bucket:
             self._flush()
+            self.finished = True
             return
-        if self.resumed and self._finished_before():
+        if self.resumed and self.upload_id is not None and self._finished_before():
             self._forget_tail()
+            self.finished = True
             return
         self._read_tail()
         if not self.parts:
-            # Small enough for one request: a plain put, and no multipart upload left behind.
+            # Small enough for one request: a plain put (written again whole if a resume repeats it).
             self.s3.put_object(Bucket=self.bucket, Key=self.name, Body=bytes(self.buffer))
-            self._abort_upload()
+            if self.upload_id is not None:
+                self._abort_upload()
         else:
             self._flush()
             self.s3.complete_multipart_upload(Bucket=self.bucket, Key=self.name, UploadId=self.upload_id,
                                               MultipartUpload={"Parts": self.parts})
+        self.finished = True
         self._forget_tail()
         self.buffer.clear()
 
@@ -120,13 +130,14 @@ class ExportFile:
         if not self.bucket:
             self.path.unlink(missing_ok=True)
             return
-        self._abort_upload()
+        if self.upload_id is not None:
+            self._abort_upload()
         self._forget_tail()
 
     def _finished_before(self) -> bool:
         """The upload is gone (completed, or aborted after a plain put) and the file is there."""
         try:
-            self.s3.list_parts(Bucket=self.bucket, Key=self.name, UploadId=self.upload_id, MaxParts=1)
+            self.s3.list_parts(Bucket=self.bucket, Key=self.name, UploadId=str(self.upload_id), MaxParts=1)
             return False
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "NoSuchUpload":
@@ -135,6 +146,7 @@ class ExportFile:
         return True
 
     def _abort_upload(self) -> None:
+        assert self.upload_id is not None
         try:
             self.s3.abort_multipart_upload(Bucket=self.bucket, Key=self.name, UploadId=self.upload_id)
         except ClientError as error:
