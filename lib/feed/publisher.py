@@ -43,7 +43,7 @@ def sequence_number(record: dict[str, Any]) -> str:
 def publish_records(records: Sequence[dict[str, Any]], destination: bus.Destination, deadline: float,
                     client: Any = None) -> dict[str, RecordNotPublished]:
     """Publish the events of `records` (in stream order); the records to report as failed, by sequence
-    number: [] when everything was accepted, else every record from the first one not done."""
+    number: {} when everything was accepted, else every record from the first one not done."""
     derived: list[list[FeedEvent]] = []
     stop: RecordNotPublished | None = None
     for record in records:
