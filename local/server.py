@@ -50,7 +50,7 @@ from urllib.parse import urlsplit
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from local import embedded_dynamodb, events, template
+from local import embedded_dynamodb, events, stream, template
 
 LOCAL_REGION = events.LOCAL_REGION
 LOCAL_ACCOUNT = events.LOCAL_ACCOUNT
@@ -512,6 +512,7 @@ class LocalRun:
         self.pools: dict[str, FunctionPool] = {}
         self.threads: list[threading.Thread] = []
         self.http: Any = None
+        self.feed: stream.LocalFeed | None = None  # the change feed: stream, embedded bus, /local/events
 
     # -- start
 
@@ -546,6 +547,10 @@ class LocalRun:
             sqs = self.start_sqs()
             self.create_queues(sqs, queues, refs, attributes)
 
+        if stream.wanted(path):  # before the functions: their environment names the bus
+            self.feed = stream.LocalFeed(self.host, LOCAL_REGION, self.stopping)
+            self.feed.start_bus(path, refs, attributes)
+
         export_dir = Path(os.environ["EXPORT_DIR"]).resolve()
         export_dir.mkdir(parents=True, exist_ok=True)
         os.environ["EXPORT_DIR"] = str(export_dir)
@@ -570,11 +575,15 @@ class LocalRun:
 
         for function in functions:
             self.start_event_sources(function, sqs, refs, attributes)
+        if self.feed is not None:
+            self.feed.start_consumers(path, self.pools, refs, attributes, LOCAL_ACCOUNT)
 
         routes = events.compile_routes(template.api_routes(path))
         if routes:
-            self.http = make_server(self.host, self.port, LocalApi(routes, self.pools, self.port), threaded=True)
-            self.http.app.port = self.http.server_port
+            api = LocalApi(routes, self.pools, self.port)
+            self.http = make_server(self.host, self.port, self.feed.serve_events(api) if self.feed else api,
+                                    threaded=True)
+            api.port = self.http.server_port
             self.port = self.http.server_port
             threading.Thread(target=self.http.serve_forever, name="http", daemon=True).start()
             base = "/genesys/1/cs" if any(r.api.path.startswith("/genesys/1/cs/") for r in routes) else ""
@@ -725,6 +734,8 @@ class LocalRun:
 
     def stop(self) -> None:
         self.stopping.set()
+        if self.feed is not None:
+            self.feed.stop()
         if self.http is not None:
             self.http.shutdown()
             self.http.server_close()
