@@ -41,8 +41,12 @@ def delivered_record(record: dict[str, Any], stream_arn: str, region: str = "") 
     delivered = {"eventID": record.get("eventID"), "eventName": record["eventName"], "eventVersion": "1.1",
                  "eventSource": "aws:dynamodb", "awsRegion": record.get("awsRegion") or region,
                  "dynamodb": images, "eventSourceARN": stream_arn}
-    if record.get("userIdentity"):
-        delivered["userIdentity"] = record["userIdentity"]
+    identity = record.get("userIdentity")
+    if identity:
+        # GetRecords names its fields PrincipalId / Type; Lambda delivers principalId / type (a TTL
+        # removal is told by them: read as GetRecords gives them, ServiceExpired would be lost here).
+        delivered["userIdentity"] = {"type": identity.get("Type", identity.get("type")),
+                                     "principalId": identity.get("PrincipalId", identity.get("principalId"))}
     return delivered
 
 
