@@ -3,6 +3,8 @@ stream: starts, ends and their cascades (a big state's included), transitions, a
 
 from __future__ import annotations
 
+import pytest
+
 from lib.clock import format_ms
 from lib.store import ends
 
@@ -115,6 +117,20 @@ def test_state_and_task_extension_put_and_merge_are_attached_data_changed(api, f
         ("AttachedDataChanged", 7, {"element": "task", "task_id": 1, "keys": ["m"]})]
 
 
+# A transaction's limit, lowered for these tests (DynamoDB's is 100): a "big" state is one with more
+# active tasks than one transaction holds, and starting a hundred tasks through the handlers takes
+# seconds. The store reads the limit from its modules (ends, starts) at each call.
+LIMIT = 12
+
+
+@pytest.fixture
+def small_transactions(monkeypatch):
+    from lib.store import starts
+
+    monkeypatch.setattr(ends, "TRANSACTION_LIMIT", LIMIT)
+    monkeypatch.setattr(starts, "TRANSACTION_LIMIT", LIMIT)
+
+
 def _big_state(api, tasks: int) -> str:
     sid = api.start()
     api.post(f"/services/{sid}/states/start", {"state_type": "big"})
@@ -123,43 +139,50 @@ def _big_state(api, tasks: int) -> str:
     return sid
 
 
-def test_a_big_state_end_commits_all_its_cascade_events_with_the_end(api, feed, frozen):
-    sid = _big_state(api, 101)  # more active tasks than one transaction holds (98 with the state)
-    api.post(f"/services/{sid}/tasks/50/end", {})
+def test_a_big_state_end_commits_all_its_cascade_events_with_the_end(api, feed, frozen, small_transactions):
+    n = LIMIT + 1  # more active tasks than one transaction holds (LIMIT - 2 with the state)
+    sid = _big_state(api, n)
+    api.post(f"/services/{sid}/tasks/{n // 2}/end", {})
     api.post(f"/services/{sid}/tasks/start", {"task_type": "loose"})
     feed.take()
     assert api.post(f"/services/{sid}/states/1/end", {}).status == 204
     [events] = feed.writes()  # one write of the service item commits them all
-    assert (events[0].name, events[0].sequence) == ("StateCompleted", 106)
-    assert [(e.name, e.sequence) for e in events[1:]] == [("TaskCompleted", n) for n in range(107, 207)]
-    assert [e.data["task_id"] for e in events[1:]] == [n for n in range(1, 102) if n != 50]
+    assert (events[0].name, events[0].sequence) == ("StateCompleted", n + 5)
+    assert [(e.name, e.sequence) for e in events[1:]] == [("TaskCompleted", k) for k in range(n + 6, 2 * n + 5)]
+    assert [e.data["task_id"] for e in events[1:]] == [k for k in range(1, n + 1) if k != n // 2]
     assert {e.data["reason"] for e in events[1:]} == {"state_completed"}
     # Every task is completed, and the service's end cascades only to the loose task.
-    assert api.get(f"/services/{sid}/tasks/active").json == [{"task_id": 102, "task_type": "loose", "service_id": sid,
+    assert api.get(f"/services/{sid}/tasks/active").json == [{"task_id": n + 1, "task_type": "loose",
+                                                                "service_id": sid,
                                                                 "started": {"timestamp": format_ms(frozen.now)}}]
     assert api.post(f"/services/{sid}/end").status == 204
-    assert [(e.name, e.data.get("task_id")) for e in feed.take()] == [("ServiceCompleted", None), ("TaskCompleted", 102)]
+    assert [(e.name, e.data.get("task_id")) for e in feed.take()] == [("ServiceCompleted", None),
+                                                                      ("TaskCompleted", n + 1)]
 
 
-def test_a_service_end_while_a_big_state_cascade_is_unfinished_leaves_its_tasks_out(api, feed, monkeypatch):
-    sid = _big_state(api, 100)
+def test_a_service_end_while_a_big_state_cascade_is_unfinished_leaves_its_tasks_out(api, feed, monkeypatch,
+                                                                                     small_transactions):
+    n = LIMIT
+    sid = _big_state(api, n)
     api.post(f"/services/{sid}/tasks/start", {"task_type": "loose"})  # the service end has a cascade to read
     monkeypatch.setattr(ends, "finish_cascade", lambda *args, **kwargs: None)  # interrupted after its commit
     assert api.post(f"/services/{sid}/states/1/end", {}).status == 204
     names = feed.names()
-    assert names.count("TaskCompleted") == 100 and names[-101] == "StateCompleted"
-    assert [t["task_id"] for t in api.get(f"/services/{sid}/tasks/active").json] == [101]  # reads apply the mark
+    assert names.count("TaskCompleted") == n and names[-(n + 1)] == "StateCompleted"
+    assert [t["task_id"] for t in api.get(f"/services/{sid}/tasks/active").json] == [n + 1]  # reads apply the mark
     assert api.post(f"/services/{sid}/end").status == 204
     # Two of the state's tasks are still active in their items, but completed with their state (its
     # events are committed): the service's end cascades to the loose task only, never to them twice.
-    assert [(e.name, e.data.get("task_id")) for e in feed.take()] == [("ServiceCompleted", None), ("TaskCompleted", 101)]
+    assert [(e.name, e.data.get("task_id")) for e in feed.take()] == [("ServiceCompleted", None),
+                                                                      ("TaskCompleted", n + 1)]
 
 
-def test_a_task_ending_while_a_big_state_ends_is_completed_once(api, feed, monkeypatch):
-    """A task beyond the first transaction's 98 ends between the big state end's read of its tasks
+def test_a_task_ending_while_a_big_state_ends_is_completed_once(api, feed, monkeypatch, small_transactions):
+    """A task beyond the first transaction's share ends between the big state end's read of its tasks
     and its commit: the commit (conditional on the service item's `seq`) is refused and read again,
     so that task's completion is its own end's, never the cascade's as well."""
-    sid = _big_state(api, 101)
+    n = LIMIT + 1
+    sid = _big_state(api, n)
     feed.take()
     real = ends.tasks_of_state
     reads = {"n": 0}
@@ -168,22 +191,23 @@ def test_a_task_ending_while_a_big_state_ends_is_completed_once(api, feed, monke
         found = real(*args)
         reads["n"] += 1
         if reads["n"] == 2:  # the read made after the service item's, for the commit
-            assert api.post(f"/services/{sid}/tasks/100/end", {}).status == 204
+            assert api.post(f"/services/{sid}/tasks/{n - 1}/end", {}).status == 204
         return found
 
     monkeypatch.setattr(ends, "tasks_of_state", read_then_end)
     assert api.post(f"/services/{sid}/states/1/end", {}).status == 204
     events = feed.take()
     assert [(e.name, e.data["reason"]) for e in events[:1]] == [("TaskCompleted", "request")]
-    assert events[0].data["task_id"] == 100 and events[1].name == "StateCompleted"
+    assert events[0].data["task_id"] == n - 1 and events[1].name == "StateCompleted"
     cascaded = [e.data["task_id"] for e in events[2:]]
-    assert cascaded == [n for n in range(1, 102) if n != 100]
+    assert cascaded == [k for k in range(1, n + 1) if k != n - 1]
 
 
-def test_a_task_ending_while_a_big_state_transitions_is_completed_once(api, feed, monkeypatch):
+def test_a_task_ending_while_a_big_state_transitions_is_completed_once(api, feed, monkeypatch, small_transactions):
     from lib.store import starts
 
-    sid = _big_state(api, 101)
+    n = LIMIT + 1
+    sid = _big_state(api, n)
     feed.take()
     real = starts.tasks_of_state
     reads = {"n": 0}
@@ -192,14 +216,14 @@ def test_a_task_ending_while_a_big_state_transitions_is_completed_once(api, feed
         found = real(*args)
         reads["n"] += 1
         if reads["n"] == 2:  # the read made after the service item's, for the commit
-            assert api.post(f"/services/{sid}/tasks/101/end", {}).status == 204
+            assert api.post(f"/services/{sid}/tasks/{n}/end", {}).status == 204
         return found
 
     monkeypatch.setattr(starts, "tasks_of_state", read_then_end)
     reply = api.post(f"/services/{sid}/states/transition", {"from": {"state_id": 1}, "to": {"state_type": "n"}})
     assert reply.status == 201
     events = feed.take()
-    assert (events[0].name, events[0].data["task_id"], events[0].data["reason"]) == ("TaskCompleted", 101, "request")
+    assert (events[0].name, events[0].data["task_id"], events[0].data["reason"]) == ("TaskCompleted", n, "request")
     assert (events[1].name, events[1].data["reason"], events[-1].name) == ("StateCompleted", "transition",
                                                                           "StateStarted")
-    assert [e.data["task_id"] for e in events[2:-1]] == list(range(1, 101))
+    assert [e.data["task_id"] for e in events[2:-1]] == list(range(1, n))
