@@ -206,3 +206,45 @@ def test_a_record_that_cannot_be_published_ends_in_the_dead_letter_queue_and_the
     assert result.returncode == 1, result.stdout + result.stderr
     assert "re-driven: 0 batch(es)" in result.stdout and "unpublishable" in result.stdout
     assert "seq advanced by 2" in result.stdout
+
+
+def _call(server, method: str, path: str, body=None, headers=None):
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"{server['url']}/genesys/1/cs{path}", data=data, method=method,
+                                     headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - local
+            text = response.read().decode()
+            return response.status, json.loads(text) if text else None
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read().decode() or "null")
+
+
+def test_requests_to_the_local_api_are_published_as_their_events_and_refused_ones_are_not(server):
+    """What `make run` shows a person: requests to the API -> the table -> its stream -> the same
+    publisher -> the embedded bus -> `GET /local/events` and a log line per event."""
+    tenant = {"ContactCenterId": "local-feed", "GroupId": "g1"}
+    watcher = Watcher(server["url"])
+    try:
+        status, body = _call(server, "POST", "/services/start", {"customer_id": "c-1", "note": 1}, tenant)
+        assert status == 201, body
+        sid = body["service_id"]
+        assert _call(server, "POST", f"/services/{sid}/states/start", {"state_type": "s"}, tenant)[0] == 201
+        assert _call(server, "POST", f"/services/{sid}/tasks/99/end", {}, tenant)[0] == 404  # refused: nothing
+        assert _call(server, "POST", f"/services/{sid}/end", {"disposition": "done"}, tenant)[0] == 204
+        assert _call(server, "POST", f"/services/{sid}/end", {}, tenant)[0] == 409  # refused: nothing
+        assert watcher.wait_for(lambda e: e["detail"]["service_id"] == sid and e["detail"]["sequence"] == 4)
+        time.sleep(1)  # anything a refused request would have published has had the time to arrive
+        events = _service(watcher.events, sid)
+        assert [(e["detail-type"], e["detail"]["sequence"]) for e in events] == [
+            ("ServiceStarted", 1), ("StateStarted", 2), ("ServiceCompleted", 3), ("StateCompleted", 4)]
+        assert all(schema_errors(e) == [] for e in events)
+        assert {(e["detail"]["tenant"], e["detail"]["group"], e["detail"]["customer_id"]) for e in events} == {
+            ("local-feed", "g1", "c-1")}
+        assert (events[0]["detail"]["data"]["attached_keys"], events[2]["detail"]["data"]["reason"],
+                events[3]["detail"]["data"]["reason"]) == (["note"], "request", "service_completed")
+        logged = [line for line in server["lines"] if " event " in line and f'"service_id":"{sid}"' in line]
+        assert [line.split(" event ")[1].split()[0] for line in logged] == [
+            "ServiceStarted", "StateStarted", "ServiceCompleted", "StateCompleted"]
+    finally:
+        watcher.close()
