@@ -117,6 +117,9 @@ def record_baseline(commit: str | None = None) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
+    if "--json" in argv:  # for bench/run.py: one line, {"baseline": <commit>, "operations": measure()}
+        print(json.dumps({"baseline": json.loads(BEFORE.read_text())["commit"], "operations": measure()}))
+        return 0
     if "--baseline" in argv:
         baseline = record_baseline(argv[argv.index("--baseline") + 1] if len(argv) > argv.index("--baseline") + 1
                                    else None)
