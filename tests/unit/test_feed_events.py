@@ -156,3 +156,18 @@ def test_the_envelope_schema_sees_a_wrong_envelope():
         assert schema_errors({**event, "detail": {**event["detail"], field: value}}) != [], field
     assert schema_errors({**event, "detail-type": "ServicePurged"}) == []  # same shape, its own schema
     assert schema_errors({**event, "detail-type": "Nope"}) == ["no schema for detail-type 'Nope'"]
+
+
+def test_the_readme_lists_every_event_with_its_schema_and_its_example_is_valid():
+    import json
+    import re
+
+    readme = (SCHEMAS.parents[1] / "README.md").read_text()
+    section = readme.split("## Change feed", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if re.match(r"^\| `\w+`", line)]
+    listed = [name for row in rows for name in re.findall(r"`(\w+)`", row.split("|")[1])]
+    linked = [name for row in rows for name in re.findall(r"\(schemas/events/(\w+)\.json\)", row)]
+    assert sorted(listed) == sorted(linked) == sorted(EVENT_NAMES)
+    assert all((SCHEMAS / f"{name}.json").is_file() for name in linked)
+    example = json.loads(re.search(r"```json\n(\{.*?\n\})\n```", section, re.S).group(1))
+    assert schema_errors(example) == []
