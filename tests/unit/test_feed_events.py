@@ -171,3 +171,21 @@ def test_the_readme_lists_every_event_with_its_schema_and_its_example_is_valid()
     assert all((SCHEMAS / f"{name}.json").is_file() for name in linked)
     example = json.loads(re.search(r"```json\n(\{.*?\n\})\n```", section, re.S).group(1))
     assert schema_errors(example) == []
+
+
+def test_a_ttl_removal_read_back_with_get_records_is_still_service_expired():
+    """The re-drive and the local run read records with GetRecords, whose identity fields are
+    PrincipalId / Type; Lambda's are principalId / type. Delivered, both are ServiceExpired."""
+    from datetime import UTC, datetime
+
+    from lib.feed.redrive import delivered_record
+
+    old = service_image("9", 3, [entry("ServiceDeleted")])
+    read = {"eventID": "e", "eventName": "REMOVE", "awsRegion": "us-east-1",
+            "userIdentity": {"PrincipalId": "dynamodb.amazonaws.com", "Type": "Service"},
+            "dynamodb": {"ApproximateCreationDateTime": datetime(2026, 1, 1, tzinfo=UTC), "Keys": {},
+                         "OldImage": old, "SequenceNumber": "5", "StreamViewType": "NEW_AND_OLD_IMAGES"}}
+    delivered = delivered_record(read, "arn:stream")
+    assert delivered["userIdentity"] == {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+    assert [(e.name, e.sequence) for e in events_of(delivered)] == [("ServiceExpired", 4)]
+    assert events_of(delivered_record({**read, "userIdentity": None}, "arn:stream")) == []  # a request's removal
