@@ -236,8 +236,8 @@ def commit_to_bus_delay(samples: int) -> dict[str, Any]:
 
 def measure(quick: bool) -> dict[str, Any]:
     """The feed's figures: {"events_per_second", "delay_ms": {"p50", "p99", ...}, "throughput": {...}}."""
-    records = 250 if quick else 2_500
-    samples = 20 if quick else 200
+    records = 100 if quick else 2_500
+    samples = 10 if quick else 200
     child = subprocess.run([sys.executable, "-m", "bench.feed", "publisher", "--records", str(records)], cwd=ROOT,
                            env=_environment(), capture_output=True, text=True, timeout=1800)
     if child.returncode != 0:
