@@ -88,7 +88,7 @@ bench: $(STAMP)
 ## requirements.txt into build/lambda-deps/<key> and copied from there. botocore's API models are
 ## kept for the services the code calls only (BOTOCORE_SERVICES; tests/package/test_package.py checks that
 ## every client the code creates is among them): they are two thirds of the package otherwise.
-FUNCTIONS := ServicesFunction StatesFunction TasksFunction MaintenanceFunction
+FUNCTIONS := ServicesFunction StatesFunction TasksFunction MaintenanceFunction PublisherFunction
 LAMBDA_PLATFORM ?= manylinux2014_aarch64
 LAMBDA_PIP := --platform $(LAMBDA_PLATFORM) --implementation cp --python-version 3.13 --only-binary=:all:
 COMPILE := -m compileall -q -j 0 --invalidation-mode unchecked-hash
@@ -97,7 +97,7 @@ COMPILE := -m compileall -q -j 0 --invalidation-mode unchecked-hash
 PYTHON313 = $(shell for v in $$(pyenv versions --bare 2>/dev/null | grep '^3\.13' | sort -rV); do \
 	PYENV_VERSION=$$v pyenv which python3.13 2>/dev/null && exit 0; done; command -v python3.13)
 DEPS_CACHE := build/lambda-deps
-BOTOCORE_SERVICES := dynamodb s3 sqs sts secretsmanager
+BOTOCORE_SERVICES := dynamodb s3 sqs sts secretsmanager events
 
 .PHONY: $(addprefix build-,$(FUNCTIONS)) lambda-python
 lambda-python:
@@ -168,6 +168,12 @@ delete: $(SAM_CLI)
 	-SAM_CLI_TELEMETRY=0 $(SAM_CLI) list stack-outputs $(SAM_ARGS) --output table
 	SAM_CLI_TELEMETRY=0 $(SAM_CLI) delete $(SAM_ARGS) --no-prompts
 	@echo "kept on purpose: the table (TableName above: data and grants) and the export bucket (ExportBucketName)"
+
+## Re-drive the change feed: publish the stream records of the batches described in the feed's
+## dead-letter queue, within the stream's 24 hours (README, Change feed). `ARGS=--dry-run` only checks.
+.PHONY: feed-redrive
+feed-redrive: $(RUN_STAMP)
+	$(PY) -m scripts.feed_redrive --stack $(STACK) --region $(REGION) $(ARGS)
 
 ## The end-to-end suite over HTTP: against a local server it starts itself, or against a deployed
 ## stage with CS_BASE_URL=https://.../Prod/genesys/1/cs (requests signed with SigV4).

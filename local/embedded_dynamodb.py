@@ -1,7 +1,7 @@
 """moto's DynamoDB, made to keep the guarantees the project relies on from the real service. Used
 by the local run, the tests and the benchmark; never deployed.
 
-Four gaps of moto are closed here:
+Four gaps of moto are closed here (and its stream is served beside the table, `WithStreams`):
 * moto's server runs requests concurrently and does not serialise them, so two conditional writes
   of one key can both succeed (measured: 16 parallel conditional puts of one new key let two
   through in 1 of 30 trials). `SerializedApp` puts one lock around the backend: every call is
@@ -12,7 +12,8 @@ Four gaps of moto are closed here:
   transaction touches by deep-copying it, so its cost grows with the table, where DynamoDB's grows
   with the partition read or the items written. `partition_scoped` gives Query only the items of
   the partition it names (base table or index) and makes a transaction back up only the items it
-  names. Results are unchanged (the same moto code filters, sorts and pages them); only what it has
+  names (and, when it is cancelled, takes back the stream records of the items it had written).
+  Results are unchanged (the same moto code filters, sorts and pages them); only what it has
   to look at shrinks. Without this the local run slows down as data accumulates and the benchmark's
   scaling figures would measure moto rather than the table design.
 
@@ -183,9 +184,15 @@ def partition_scoped() -> None:
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
         saved = []
+        # moto writes a transaction's items one by one, each adding its stream record: a cancelled
+        # transaction must take its records back too (moto's own roll-back restores whole tables,
+        # stream included), or the stream would show changes that never happened.
+        streams: dict[int, tuple[Any, int]] = {}
         for entry in transact_items:
             action = next(iter(entry.values()))
             table = self.get_table(action["TableName"])
+            if table.stream_shard is not None:
+                streams.setdefault(id(table), (table.stream_shard, len(table.stream_shard.items)))
             key = action.get("Key") or {name: action["Item"][name] for name in (table.hash_key_attr, table.range_key_attr)
                                         if name}
             hash_value, range_value = self.get_keys_value(table, key)
@@ -200,6 +207,8 @@ def partition_scoped() -> None:
                 else:
                     partition[range_value] = before
                 table.__dict__["_generation"] = table.__dict__.get("_generation", 0) + 1
+            for shard, length in streams.values():
+                del shard.items[length:]
             raise
 
     DynamoDBBackend.transact_write_items = transact_write_items
@@ -392,10 +401,22 @@ def direct_item_responses() -> None:
 
     table_module.copy = _QueryResultsUncopied
     _direct = True
+class WithStreams:
+    """DynamoDB and DynamoDB Streams on one endpoint, as DynamoDB Local serves them: a request is
+    routed by its X-Amz-Target (`DynamoDBStreams_20120810.GetRecords`, `DynamoDB_20120810.PutItem`).
+    moto's streams read the same in-process tables."""
+
+    def __init__(self, tables: Callable, streams: Callable):
+        self.tables, self.streams = tables, streams
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        streams = environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDBStreams_")
+        return (self.streams if streams else self.tables)(environ, start_response)
 
 
 def start(host: str = "127.0.0.1", port: int = 0):
-    """Serve moto's DynamoDB, serialised and faithful, on a loopback port: (server, endpoint URL)."""
+    """Serve moto's DynamoDB, serialised and faithful, with its streams, on a loopback port:
+    (server, endpoint URL)."""
     from moto.server import create_backend_app
     from werkzeug.serving import make_server
 
@@ -403,6 +424,7 @@ def start(host: str = "127.0.0.1", port: int = 0):
     partition_scoped()
     lean_queries()
     direct_item_responses()
-    server = make_server(host, port, SerializedApp(create_backend_app("dynamodb")), threaded=True)
+    app = WithStreams(create_backend_app("dynamodb"), create_backend_app("dynamodbstreams"))
+    server = make_server(host, port, SerializedApp(app), threaded=True)
     threading.Thread(target=server.serve_forever, name="embedded-dynamodb", daemon=True).start()
     return server, f"http://{host}:{server.server_port}"

@@ -65,7 +65,7 @@ from urllib.parse import urlsplit
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from local import demo, embedded_dynamodb, events, signatures, template
+from local import demo, embedded_dynamodb, events, signatures, stream, template
 from local.shutdown import STOP_SIGNALS, StopRequested, StopSignals
 
 LOCAL_REGION = events.LOCAL_REGION
@@ -594,6 +594,7 @@ class LocalRun:
         self.http: Any = None
         self._stop_lock = threading.Lock()
         self._stopped = False
+        self.feed: stream.LocalFeed | None = None  # the change feed: stream, embedded bus, /local/events
 
     # -- start
 
@@ -634,6 +635,10 @@ class LocalRun:
         if queues:
             sqs = self.start_sqs()
             self.create_queues(sqs, queues, refs, attributes)
+
+        if stream.wanted(path):  # before the functions: their environment names the bus
+            self.feed = stream.LocalFeed(self.host, LOCAL_REGION, self.stopping)
+            self.feed.start_bus(path, refs, attributes)
 
         export_dir = Path(os.environ["EXPORT_DIR"]).resolve()
         export_dir.mkdir(parents=True, exist_ok=True)
@@ -676,11 +681,15 @@ class LocalRun:
         self._check()
         for function in functions:
             self.start_event_sources(function, sqs, refs, attributes)
+        if self.feed is not None:
+            self.feed.start_consumers(path, self.pools, refs, attributes, LOCAL_ACCOUNT)
 
         routes = events.compile_routes(template.api_routes(path))
         if routes:
-            self.http = make_server(self.host, self.port, LocalApi(routes, self.pools, self.port, mounts), threaded=True)
-            self.http.app.port = self.http.server_port
+            api = LocalApi(routes, self.pools, self.port, mounts)
+            self.http = make_server(self.host, self.port, self.feed.serve_events(api) if self.feed else api,
+                                    threaded=True)
+            api.port = self.http.server_port
             self.port = self.http.server_port
             threading.Thread(target=self.http.serve_forever, name="http", daemon=True).start()
             base = "/genesys/1/cs" if any(r.api.path.startswith("/genesys/1/cs/") for r in routes) else ""
@@ -878,6 +887,8 @@ class LocalRun:
             stoppers = [threading.Thread(target=server.shutdown, name="shutdown", daemon=True) for server in servers]
             # Each step runs even if an earlier one failed: nothing may be left running.
             steps: list[Callable[[], None]] = [stopper.start for stopper in stoppers]
+            if self.feed is not None:  # the change feed's stream reader and embedded bus
+                steps.insert(0, self.feed.stop)
             if getattr(self, "state_file", None) is not None:  # cs-import's pointer to this run
                 steps.insert(0, lambda: self.state_file.unlink(missing_ok=True))
             steps += [pool.close for pool in self.pools.values()]
@@ -941,9 +952,9 @@ def main(argv: list[str] | None = None) -> None:
     # queues). The interpreter's own clean-up of it took 1.4 s on a busy 2-core machine (measured),
     # the kernel's is immediate: flush the output, then leave without it.
     logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
+    for output in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
-            stream.flush()
+            output.flush()
     os._exit(code)
 
 

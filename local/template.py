@@ -60,7 +60,7 @@ def resources(kind: str, path: Path | str | None = None) -> dict[str, dict[str, 
 
 
 def create_table(client: Any, table_name: str, path: Path | str | None = None) -> None:
-    """Create the template's DynamoDB table (keys, indexes, TTL) through `client` (moto or real)."""
+    """Create the template's DynamoDB table (keys, indexes, stream, TTL) through `client` (moto or real)."""
     _, table = _resource("AWS::DynamoDB::Table", path)
     props = table["Properties"]
     client.create_table(
@@ -70,6 +70,8 @@ def create_table(client: Any, table_name: str, path: Path | str | None = None) -
         KeySchema=props["KeySchema"],
         GlobalSecondaryIndexes=props.get("GlobalSecondaryIndexes", []),
         **({"LocalSecondaryIndexes": props["LocalSecondaryIndexes"]} if props.get("LocalSecondaryIndexes") else {}),
+        **({"StreamSpecification": {"StreamEnabled": True, **props["StreamSpecification"]}}
+           if props.get("StreamSpecification") else {}),
     )
     ttl = props.get("TimeToLiveSpecification")
     if ttl and ttl.get("Enabled"):

@@ -258,10 +258,11 @@ def dollars_per_million(row: dict[str, Any], measured: dict[str, Any]) -> dict[s
             "total": lambda_cost + dynamodb + api}
 
 
-def measure() -> dict[str, Any]:
-    """Every benchmark operation once on the embedded DynamoDB: {"rows": {operation: {"calls", "wru",
-    "rru"}}, "stored_bytes": one conversation with its index entries}. Needs a fresh process (the
-    benchmark's environment is set before anything imports the project)."""
+def measure_operations(extra: Any = None) -> tuple[dict[str, dict[str, Any]], int]:
+    """Every operation of the benchmark once on the embedded DynamoDB: {op: {"calls", "wru", "rru"}},
+    and the bytes one benchmark conversation takes with its index entries. `extra(api, found)`: more
+    operations (bench.operations.Op) to count after the benchmark's. Sets up the benchmark's
+    environment and its own moto; what the functions print goes to stderr."""
     sys.path.insert(0, str(ROOT))
     from bench import harness
 
@@ -285,10 +286,18 @@ def measure() -> dict[str, Any]:
         backend = bench_operations.backend()
         api = harness.TimedApi(sampled=False)
         found = bench_operations.build(api)
-        for op in bench_operations.operations(api, found):
+        for op in bench_operations.operations(api, found) + (extra(api, found) if extra else []):
             op.call(op.prepare())  # warm-up, as the benchmark does
             rows[op.name] = account(backend, harness.TABLE, recorder, op, op.prepare(), indexes)
         stored = storage_per_conversation(backend, harness.TABLE, found["active"]["service_id"], indexes)
+    return rows, stored
+
+
+def measure() -> dict[str, Any]:
+    """Every benchmark operation once on the embedded DynamoDB: {"rows": {operation: {"calls", "wru",
+    "rru"}}, "stored_bytes": one conversation with its index entries}. Needs a fresh process (the
+    benchmark's environment is set before anything imports the project)."""
+    rows, stored = measure_operations()
     return {"rows": rows, "stored_bytes": stored}
 
 
