@@ -23,7 +23,7 @@ from lib.clock import format_ms
 from lib.feed import bus, redrive
 from lib.rules import maintenance
 from local.stream import Mapping
-from tests.apiclient import Api
+from tests.support import Api
 from tests.feed_support import FaultyEvents, Feed, delivery_problems, schema_errors
 
 ACME = {"ContactCenterId": "acme", "GroupId": "eu"}
