@@ -48,7 +48,9 @@ MONTH_SECONDS = 30 * 86400
 def cold_start(results: dict[str, Any]) -> str:
     """How long the init takes that SnapStart removes from a cold start (the deployed package)."""
     measured = results["cold_start"]
-    names = [function.name for function in snapstart_functions()]
+    # The functions a caller waits for (the change feed's publisher answers no request: its cold start
+    # delays events, which bench/feed.py measures as the commit-to-bus delay).
+    names = [function.name for function in snapstart_functions() if not function.handler.startswith("handlers.feed.")]
     missing = [name for name in names if "import_cpu_s" not in measured.get(name, {})]
     if missing:
         raise SystemExit(f"bench/results.json has no cold start of {', '.join(missing)}: run `make bench`")

@@ -23,8 +23,8 @@ from lib.clock import format_ms
 from lib.feed import bus, redrive
 from lib.rules import maintenance
 from local.stream import Mapping
-from tests.support import Api
 from tests.feed_support import FaultyEvents, Feed, delivery_problems, schema_errors
+from tests.support import Api
 
 ACME = {"ContactCenterId": "acme", "GroupId": "eu"}
 

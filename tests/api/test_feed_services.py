@@ -7,8 +7,7 @@ import os
 
 from lib.clock import format_ms
 from tests.api.feed_stream import TTL_IDENTITY, events_of
-from tests.support import Api
-from tests.calls import count_calls
+from tests.support import Api, count_calls
 
 TENANT = {"ContactCenterId": "acme", "GroupId": "eu"}
 
