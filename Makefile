@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 RUN_STAMP := $(VENV)/.installed-local
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test browser openapi bench clean
+.PHONY: run check tier test browser openapi bench import clean faults
 
 $(PY):
 	"$$(sh scripts/find-python.sh)" -m venv $(VENV)
@@ -29,22 +29,55 @@ run: $(RUN_STAMP)
 browser:
 	sh scripts/install-browser.sh
 
-## Every test and check: unit, API, contract (OpenAPI drift), template lint, benchmark smoke run.
-## pytest runs two workers, a test file per worker at a time (tests of one file share fixtures).
+## The quick check while changing code (about 30 s): lint, types, and the unit tier (tests/unit: pure
+## rules, the documents agreeing with the code, the import contracts of the layers).
+LINT := $(VENV)/bin/ruff check lib handlers local tests scripts bench
+TYPES := $(PY) -m mypy
+check: $(STAMP)
+	$(LINT)
+	$(TYPES)
+	$(PY) -m pytest -n 2 --dist load tests/unit
+
+## One tier: `make tier TIER=api` (unit, api, http, browser, package, e2e; docs/DESIGN.md, "Tests in tiers").
+TIER ?= unit
+tier: $(STAMP)
+	$(PY) -m pytest -n 2 --dist $(if $(filter unit api,$(TIER)),load,loadfile) tests/$(TIER)
+
+## Every test and check: lint, types, template lint, every tier with branch coverage of lib/ and
+## handlers/ (failing below COVERAGE_FLOOR, the measured figure rounded down: docs/DESIGN.md), and a
+## benchmark smoke run. The in-process tiers (unit, api) give each test to whichever worker is free;
+## the others (local server, browser, package, end-to-end) a test file per worker at a time, so the
+## tests of a file share its server.
+COVERAGE_FLOOR := 94
+COVERAGE := --cov --cov-branch --cov-report=
 test: $(STAMP) browser
-	$(VENV)/bin/ruff check lib handlers local tests scripts bench
+	$(LINT)
+	$(TYPES)
 	$(VENV)/bin/cfn-lint template.yaml
-	$(PY) -m pytest -n 2 --dist loadfile
+	$(PY) -m pytest -n 2 --dist load $(COVERAGE) tests/unit tests/api
+	$(PY) -m pytest -n 2 --dist loadfile $(COVERAGE) --cov-append --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR) \
+	  tests/http tests/browser tests/package tests/e2e
 	$(PY) -m bench.run --quick --output bench/results-quick.json
+
+## Maintenance under faults, exhaustively: every call of a multi-step purge and export faulted with
+## every kind (make test faults every call once, the kinds taking turns). About 15 minutes.
+faults: $(STAMP)
+	FAULTS=all $(PY) -m pytest -n 2 tests/api/test_maintenance_faults.py
+## Import conversations (contract §11) from export files or a running Context Services into the local run
+## (default) or a deployed table: make import ARGS="--files exports" (README, Importing conversations).
+import: $(RUN_STAMP)
+	$(VENV)/bin/cs-import $(ARGS)
 
 ## Regenerate docs/openapi.json from the code.
 openapi: $(STAMP)
 	$(PY) -m local.openapi --write
 
-## Full benchmark: a table on stdout, bench/results.json, and docs/BENCHMARKS.md rendered from it.
+## Full benchmark: a table on stdout, bench/results.json, docs/BENCHMARKS.md rendered from it, and
+## the figures README.md quotes (bench/readme.py: cold start, package size, costs).
 bench: $(STAMP)
 	$(PY) -m bench.run --output bench/results.json
 	$(PY) -m bench.report
+	$(PY) -m bench.readme
 
 ## `sam build` calls build-<Function> (template.yaml: BuildMethod makefile) with ARTIFACTS_DIR.
 ## The package holds what runs and nothing else: the runtime dependencies for Lambda's arm64 /
@@ -53,9 +86,9 @@ bench: $(STAMP)
 ## bytecode is compiled again at every cold start. The bytecode is "unchecked-hash" (PEP 552): it
 ## does not depend on file times, which zipping rounds. The dependencies are installed once per
 ## requirements.txt into build/lambda-deps/<key> and copied from there. botocore's API models are
-## kept for the services the code calls only (BOTOCORE_SERVICES; tests/test_package.py checks that
+## kept for the services the code calls only (BOTOCORE_SERVICES; tests/package/test_package.py checks that
 ## every client the code creates is among them): they are two thirds of the package otherwise.
-FUNCTIONS := ServicesFunction StatesFunction TasksFunction MaintenanceFunction
+FUNCTIONS := ServicesFunction StatesFunction TasksFunction MaintenanceFunction PublisherFunction
 LAMBDA_PLATFORM ?= manylinux2014_aarch64
 LAMBDA_PIP := --platform $(LAMBDA_PLATFORM) --implementation cp --python-version 3.13 --only-binary=:all:
 COMPILE := -m compileall -q -j 0 --invalidation-mode unchecked-hash
@@ -64,7 +97,7 @@ COMPILE := -m compileall -q -j 0 --invalidation-mode unchecked-hash
 PYTHON313 = $(shell for v in $$(pyenv versions --bare 2>/dev/null | grep '^3\.13' | sort -rV); do \
 	PYENV_VERSION=$$v pyenv which python3.13 2>/dev/null && exit 0; done; command -v python3.13)
 DEPS_CACHE := build/lambda-deps
-BOTOCORE_SERVICES := dynamodb s3 sqs sts secretsmanager
+BOTOCORE_SERVICES := dynamodb s3 sqs sts secretsmanager events
 
 .PHONY: $(addprefix build-,$(FUNCTIONS)) lambda-python
 lambda-python:
@@ -77,7 +110,7 @@ $(addprefix build-,$(FUNCTIONS)):
 	@key=$$(cat requirements.txt | "$(PYTHON313)" -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read() + sys.version.encode() + b"$(LAMBDA_PIP) $(BOTOCORE_SERVICES)").hexdigest()[:16])'); \
 	deps="$(DEPS_CACHE)/$$key"; \
 	if [ ! -d "$$deps" ]; then \
-	  echo "installing the runtime dependencies for arm64 / Python 3.13 into $$deps"; \
+	  echo "installing the runtime dependencies for $(LAMBDA_PLATFORM) / Python 3.13 into $$deps"; \
 	  rm -rf "$$deps.tmp" && \
 	  "$(PYTHON313)" -m pip install --quiet --no-compile $(LAMBDA_PIP) -r requirements.txt -t "$$deps.tmp" && \
 	  rm -rf "$$deps.tmp/bin" && \
@@ -92,9 +125,20 @@ $(addprefix build-,$(FUNCTIONS)):
 	find "$(ARTIFACTS_DIR)/lib" "$(ARTIFACTS_DIR)/handlers" -name __pycache__ -prune -exec rm -rf {} +
 	"$(PYTHON313)" $(COMPILE) "$(ARTIFACTS_DIR)/lib" "$(ARTIFACTS_DIR)/handlers"
 
+## The viewer function's package: its handler and the viewer's static files (viewer/), nothing else
+## (it imports no dependency and nothing of lib/).
+.PHONY: build-ViewerFunction
+build-ViewerFunction:
+	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set (sam build sets it)" >&2; exit 1; }
+	mkdir -p "$(ARTIFACTS_DIR)/handlers"
+	cp handlers/__init__.py handlers/viewer.py "$(ARTIFACTS_DIR)/handlers/"
+	cp -R viewer "$(ARTIFACTS_DIR)/"
+
 ## Deploy with SAM (samconfig.toml holds the defaults): `make deploy STACK=cs-test REGION=eu-west-1`,
-## test stacks with `PARAMS="TableDeletionProtection=false"`. Needs AWS credentials; installs the SAM
-## CLI into build/sam-cli on first use.
+## test stacks with `PARAMS="TableDeletionProtection=false"`. Needs AWS credentials, checked (with the
+## account, caller and region printed) before anything is installed or built; then installs the SAM
+## CLI into build/sam-cli on first use. The region: REGION, else AWS_REGION, else AWS_DEFAULT_REGION, else
+## us-east-1 (a profile's own region is not read: name it with REGION).
 STACK ?= context-services
 REGION ?= $(or $(AWS_REGION),$(AWS_DEFAULT_REGION),us-east-1)
 SAM_CLI := build/sam-cli/bin/sam
@@ -110,7 +154,11 @@ validate: $(SAM_CLI)
 	SAM_CLI_TELEMETRY=0 $(SAM_CLI) validate --lint --region $(REGION)
 	SAM_CLI_TELEMETRY=0 $(SAM_CLI) build
 
-deploy: $(SAM_CLI)
+# The credentials are checked first, with the project's own Python (boto3 is a runtime dependency),
+# before the SAM CLI's first installation and before the build: each takes minutes.
+deploy: $(RUN_STAMP)
+	$(PY) scripts/deploy_check.py --stack $(STACK) --region $(REGION)
+	@$(MAKE) --no-print-directory $(SAM_CLI)
 	SAM_CLI_TELEMETRY=0 $(SAM_CLI) build
 	SAM_CLI_TELEMETRY=0 $(SAM_CLI) deploy $(SAM_ARGS) $(if $(PARAMS),--parameter-overrides $(PARAMS))
 
@@ -120,6 +168,12 @@ delete: $(SAM_CLI)
 	-SAM_CLI_TELEMETRY=0 $(SAM_CLI) list stack-outputs $(SAM_ARGS) --output table
 	SAM_CLI_TELEMETRY=0 $(SAM_CLI) delete $(SAM_ARGS) --no-prompts
 	@echo "kept on purpose: the table (TableName above: data and grants) and the export bucket (ExportBucketName)"
+
+## Re-drive the change feed: publish the stream records of the batches described in the feed's
+## dead-letter queue, within the stream's 24 hours (README, Change feed). `ARGS=--dry-run` only checks.
+.PHONY: feed-redrive
+feed-redrive: $(RUN_STAMP)
+	$(PY) -m scripts.feed_redrive --stack $(STACK) --region $(REGION) $(ARGS)
 
 ## The end-to-end suite over HTTP: against a local server it starts itself, or against a deployed
 ## stage with CS_BASE_URL=https://.../Prod/genesys/1/cs (requests signed with SigV4).

@@ -373,7 +373,7 @@ def bare_call(client: Any) -> Any:
     return lambda operation, params: method(client, operation, params)
 
 
-class untraced:  # noqa: N801 - used as a statement: `with untraced():`
+class untraced:  # used as a statement: `with untraced():`
     """botocore as it is without the X-Ray SDK's patches (it wraps Endpoint.prepare_request to add
     the trace header to every request), for the bare calls."""
 

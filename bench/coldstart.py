@@ -429,6 +429,7 @@ def _child_env(artifact: Path, endpoint: str, function: str | None) -> dict[str,
     env.update(
         AWS_DEFAULT_REGION="us-east-1", AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
         AWS_ENDPOINT_URL_DYNAMODB=endpoint, TABLE_NAME=os.environ["TABLE_NAME"], PAGE_TOKEN_SECRET=PAGE_TOKEN_SECRET,
+        EVENT_BUS_NAME="cold-start-feed",  # the publisher's bus (a !Ref the template resolves when deployed)
         AWS_LAMBDA_FUNCTION_NAME="cold-start", AWS_LAMBDA_FUNCTION_MEMORY_SIZE="512", LAMBDA_TASK_ROOT=str(artifact),
         AWS_EXECUTION_ENV="AWS_Lambda_python3.13",
         _X_AMZN_TRACE_ID="Root=1-00000000-000000000000000000000001;Parent=0000000000000001;Sampled=1",

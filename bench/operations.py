@@ -40,8 +40,8 @@ class Op:
 def operations(api: Any, found: dict[str, Any]) -> list[Op]:
     active = found["active"]
     sid, state, task = active["service_id"], active["state_id"], active["task_id"]
-    fresh = lambda: data.conversation(api)  # noqa: E731
-    key = lambda: f"key-{time.perf_counter_ns()}"  # noqa: E731
+    fresh = lambda: data.conversation(api)
+    key = lambda: f"key-{time.perf_counter_ns()}"
 
     def with_key(ctx: dict[str, Any]) -> dict[str, str]:
         return {"Idempotency-Key": ctx["key"]}
@@ -248,7 +248,7 @@ def measure(api: Any, op: Op, reps: int, zero_per_rep: int,
         samples.zero_bare += zero_bare
     assert last is not None
     calls, reply = last
-    result = entry(op, calls, reply, samples)
+    result = entry(calls, reply, samples)
     result.update(latency.measure(api, lambda: op.call(ctx), calls, lambda again: again.status == reply.status,
                                   latency_runs))
     body_size = len(reply.text.encode()) if reply.text else 0
@@ -267,7 +267,7 @@ def _ratio(a: float, b: float) -> float | None:
     return round(a / b, 3) if b else None
 
 
-def entry(op: Op, calls: list[Any], reply: Any, samples: Samples) -> dict[str, Any]:
+def entry(calls: list[Any], reply: Any, samples: Samples) -> dict[str, Any]:
     body = reply.json if reply.text else None
     returned = returned_items(body)
     read = sum(call.items_read for call in calls)

@@ -80,7 +80,7 @@ def _requests(api: Any, customer: str, whole: bool, auto_complete: bool) -> Any:
     data.expect((yield lambda: api.post(f"{base}/end", {})), 204)
 
 
-def written(backend: Any, table: str, calls: list[Any], before: dict, after: dict,
+def written(calls: list[Any], before: dict, after: dict,
             indexes: list[dict[str, Any]]) -> Counter[tuple[str, str]]:
     """Write units per (table or index, partition key) of `calls`, from the items before and after."""
     from scripts.costs import _written_keys, index_entry, item_size
@@ -139,7 +139,7 @@ def measure(api_class: Any) -> dict[str, Any]:
                 TRACKER.start()
                 reply = step()
                 calls = TRACKER.stop()
-                units += written(moto, TABLE, calls, before, _table_items(moto, TABLE), indexes)
+                units += written(calls, before, _table_items(moto, TABLE), indexes)
                 requests += 1
             kinds: dict[str, dict[str, Any]] = {}
             for (store, pk), value in units.items():

@@ -199,6 +199,27 @@ def maintenance_section(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def import_section(r: dict[str, Any]) -> str:
+    m = r.get("import")
+    if not m:
+        return "Not measured in this run."
+    lines = [f"`cs-import` of {m['conversations']:,} conversations from export files (JSON Lines: "
+             + ", ".join(f"{name} {n:,} lines" for name, n in (m.get("source_file_lines") or {}).items())
+             + ") into an empty tenant of moto's DynamoDB in process (bench/migration.py). Requests and items are "
+             "counted on the DynamoDB client, not taken from the importer's report; a sample of "
+             f"{m.get('checked_whole')} conversations is read back whole and compared with what was exported.", ""]
+    if m.get("measured_by"):
+        lines += [f"Measured by: {m['measured_by']}.", ""]
+    reads = ", ".join(f"{name} {n:,}" for name, n in (m.get("read_requests") or {}).items()) or "none"
+    lines.append(table(["items written", "write requests", "items per write request (target ≥ 20)",
+                        "conversations per second", "seconds", "read requests", "throttled"],
+                       [[f"{m['items_written']:,}", f"{m['write_requests']:,}", m["items_per_write_request"],
+                         m["conversations_per_second"], m["seconds"], reads, m.get("throttled", 0)]]))
+    lines += ["", "The time is moto's (it recomputes an item's size at each attribute it sets); against DynamoDB "
+              "the import waits one request's latency per 25 items."]
+    return "\n".join(lines)
+
+
 def authorization_section(r: dict[str, Any]) -> str:
     a = r.get("authorization") or {}
     if a.get("status") != "measured":
@@ -312,6 +333,45 @@ def tracing_section(r: dict[str, Any]) -> str:
             + " ".join(notes))
 
 
+def feed_section(r: dict[str, Any]) -> str:
+    feed = r.get("feed") or {}
+    if "write_units" not in feed:
+        return "Not measured in this run."
+    tp, delay = feed.get("throughput") or {}, feed.get("delay_ms") or {}
+    rows = [[f"`{name}`", num(w["wru_before"]), num(w["wru_after"]),
+             "–" if w["added"] is None else f"**{w['added']:+d}**"]
+            for name, w in feed["write_units"].items() if w["wru_before"] or w["wru_after"]]
+    reads = [name for name, w in feed["write_units"].items() if not w["wru_before"] and not w["wru_after"]]
+    added = [w["added"] for w in feed["write_units"].values() if w["added"]]
+    return f"""Measured by `{feed.get('command', r['command'])}` (1-minute load average {feed.get('load_average', '–')}).
+
+* **Publisher, one shard**: **{num(feed['events_per_second'], 1)} events/s** ({num(tp.get('records_per_second'), 1)} records/s,
+  {tp.get('events')} events in {tp.get('invocations')} invocations of {tp.get('batch_size')} records): the publisher's
+  invocations one after another, as one shard's are, publishing to moto's EventBridge with a rule to an
+  SQS queue (every event checked to have arrived). The publisher's own code alone (moto's bus
+  replaced by a client that accepts at once): {num(tp.get('publisher_code_events_per_second'), 1)} events/s. Reading the
+  stream (the event source mapping's work, moto's slowest part) is not in these figures: with it,
+  {num(tp.get('with_stream_reads_seconds'), 3)} s for the {tp.get('events')} events.
+* **Commit to the embedded bus** in the local run (`python -m local.server`, what `make run` starts):
+  **p50 {num(delay.get('p50'), 1)} ms, p99 {num(delay.get('p99'), 1)} ms** over {delay.get('samples')} writes (max {num(delay.get('max'), 1)} ms),
+  from PutItem's reply to the event's arrival at a `GET /local/events` client: it includes the idle
+  shard's polling (4 times a second, as Lambda polls), the invocation, PutEvents, and the local run's
+  own watcher of the bus (every 50 ms) and SSE push.
+* **Write units per operation**, before the feed (recorded on commit
+  `{feed.get('write_units_baseline_commit')}`, the code before it: bench/feed_costs_before.json) and with it, both counted
+  by scripts/costs.py from what each operation writes (item sizes, transactions at twice the units,
+  index entries); in results.json as `operations.<op>.write_units_added_by_feed`. Operations that
+  write nothing are left out ({len(reads)} reads: no change).
+
+{table(["operation", "WRU before", "WRU with the feed", "added"], rows)}
+
+The feed adds {min(added) if added else 0} to {max(added) if added else 0} write units where it adds any, and no operation writes an
+extra item: ends of tasks and states and their attached data now write the service item they only
+checked (its two owner-index entries), and `ev` makes the item larger until the next event replaces
+it (docs/DESIGN.md, Change feed: costs per operation).
+"""
+
+
 def render(r: dict[str, Any]) -> str:
     machine = r["machine"]
     production = (r.get("settings") or {}).get("production") or {}
@@ -402,6 +462,14 @@ fails.
 ## Maintenance: export and purge
 
 {maintenance_section(r)}
+
+## Import from export files
+
+{import_section(r)}
+
+## Change feed
+
+{feed_section(r)}
 
 ## Authorization lookup
 

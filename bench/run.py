@@ -86,6 +86,58 @@ def throughput(quick: bool) -> dict[str, Any]:
         os.unlink(log.name)
 
 
+def feed_part(quick: bool) -> dict[str, Any]:
+    """The change feed (docs/BENCHMARKS.md, Change feed): the publisher's events per second on one
+    shard and the commit-to-bus delay of the local run (bench/feed.py), and the write units of every
+    operation before the feed and with it (bench/feed_costs.py). Each in processes of its own, started
+    with the environment the benchmark was started with (moto's state and the emulated production
+    settings stay out of them)."""
+    from bench import feed
+    from bench.harness import ORIGINAL_ENVIRONMENT
+
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(ORIGINAL_ENVIRONMENT or saved)
+    try:
+        figures = feed.measure(quick)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_ENDPOINT_URL", "POWERTOOLS_"))}
+        child = subprocess.run([sys.executable, "-m", "bench.feed_costs", "--json"], cwd=ROOT, env=env,
+                               capture_output=True, text=True, timeout=1800)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    if child.returncode != 0:
+        raise RuntimeError(f"bench.feed_costs failed:\n{child.stderr[-4000:]}")
+    costs = json.loads(child.stdout.strip().splitlines()[-1])
+    return {**figures, "write_units": costs["operations"], "write_units_baseline_commit": costs["baseline"]}
+
+
+def attach_feed_costs(results: dict[str, Any]) -> None:
+    """`operations.<op>.write_units_added_by_feed` (and the write units before and with the feed) for
+    every operation of the benchmark; the writes it leaves out stay in feed.write_units."""
+    for name, row in (results.get("feed") or {}).get("write_units", {}).items():
+        entry = results["operations"].get(name)
+        if entry is not None:
+            entry.update(write_units_before_feed=row["wru_before"], write_units_with_feed=row["wru_after"],
+                         write_units_added_by_feed=row["added"])
+
+
+def only_feed(quick: bool, output: Path) -> None:
+    """`--only feed`: measure the feed part alone and put it into an existing results file (the rest
+    of it is left as its own run measured it; feed.command says how this part was run)."""
+    sys.path.insert(0, str(ROOT))
+    results = json.loads(output.read_text())
+    results["feed"] = feed_part(quick)
+    results["feed"]["command"] = f"python -m bench.run --only feed{' --quick' if quick else ''}"
+    results["feed"]["load_average"] = round(os.getloadavg()[0], 2)
+    attach_feed_costs(results)
+    output.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps({key: results["feed"][key] for key in ("events_per_second", "delay_ms")}))
+    print("\n".join(f"{name}: {row['wru_before']} -> {row['wru_after']} ({row['added']:+d})"
+                    for name, row in results["feed"]["write_units"].items()
+                    if row["added"] is not None and (row["wru_before"] or row["wru_after"])))
+
+
 class Phases:
     """Progress on stderr, and the seconds each part took (results["phase_seconds"])."""
 
@@ -166,8 +218,12 @@ def main() -> None:
                         help="small run that exercises every part (smaller sizes, fewer repetitions)")
     parser.add_argument("--output", default=str(ROOT / "bench" / "results.json"))
     parser.add_argument("--skip", default="", help="comma-separated parts to leave out while working on the "
-                        "benchmark itself: cold_start, throughput (never for committed results)")
+                        "benchmark itself: cold_start, throughput, feed (never for committed results)")
+    parser.add_argument("--only", choices=["feed"], help="measure this part alone into the existing --output")
     args = parser.parse_args()
+    if args.only == "feed":
+        only_feed(args.quick or os.environ.get("BENCH_QUICK") == "1", Path(args.output))
+        return
     skip = {part.strip() for part in args.skip.split(",") if part.strip()}
     quick = args.quick or os.environ.get("BENCH_QUICK") == "1"
     sys.path.insert(0, str(ROOT))
@@ -199,6 +255,7 @@ def main() -> None:
         growth,
         latency,
         maintenance,
+        migration,
         operations,
         partitions,
         profile,
@@ -305,11 +362,16 @@ def main() -> None:
         phase("scale on paper")
         harness.label_case("scale")
         results["scale"] = partitions.measure(harness.TimedApi)
+        phase("import")  # bench/migration.py: cs-import of export files into an empty tenant
+        results["import"] = migration.measure(300 if quick else 10_000)
 
     results["calls_hooked_clients"] = TRACKER.clients
     results["grant_lookups"] = {"total": TRACKER.side_total,
                                 "note": "the access check's cached grant lookups, kept apart from the operations' calls"}
     results["tracing_log"] = harness.TRACING_LOG.report()
+    phase("change feed")
+    results["feed"] = {"status": "skipped (--skip)"} if "feed" in skip else feed_part(quick)
+    attach_feed_costs(results)
     phase("cold start")
     if "cold_start" in skip:
         results["cold_start"] = {"status": "skipped (--skip)"}

@@ -278,7 +278,7 @@ def unused_imports_section(r: dict[str, Any]) -> str:
             "constants counts too: the list is evidence, reviewed before anything is removed). "
             "lib/api/framework_imports.py keeps out what no request of the API uses from Powertools' event "
             "handler and event classes and from wrapt (AppSync and asyncio among them); "
-            "tests/unit/test_import_time.py fails if they come back.\n\n" + "\n\n".join(parts))
+            "tests/unit/test_cold_start_imports.py fails if they come back.\n\n" + "\n\n".join(parts))
 
 
 # ---------------------------------------------------------------- load

@@ -12,6 +12,7 @@ from lib.api.resolver import json_response, list_response, responses
 from lib.models import FilesCreated, JobOut, Purged, PurgeRequest
 from lib.observability import logger
 from lib.rules import jobs, maintenance
+from lib.rules.runs import Filters
 
 routes = api.Routes()
 router = routes.router
@@ -36,7 +37,7 @@ def _answer(outcome: jobs.Outcome):
 def export_stream(headers: Tenant, params: Annotated[StreamParams, Query()]):
     from lib import clock
 
-    filters = maintenance.Filters.parse(params.time_from, params.time_to, params.filter_events,
+    filters = Filters.parse(params.time_from, params.time_to, params.filter_events,
                                         params.export_content, params.filter_state, clock.now_ms(),
                                         service_types=params.service_types, started_from=params.started_from,
                                         started_to=params.started_to)
@@ -52,7 +53,7 @@ def export_stream(headers: Tenant, params: Annotated[StreamParams, Query()]):
 def export_files(headers: Tenant, params: Annotated[FilesParams, Query()]):
     from lib import clock
 
-    filters = maintenance.Filters.parse(params.time_from, params.time_to, params.filter_events, True,
+    filters = Filters.parse(params.time_from, params.time_to, params.filter_events, True,
                                         params.filter_state, clock.now_ms(), files=True,
                                         service_types=params.service_types, started_from=params.started_from,
                                         started_to=params.started_to)
@@ -73,7 +74,7 @@ def get_job(headers: Tenant, job_id: PathText):
     return json_response(200, maintenance.get_job(headers.key, job_id))
 
 
-def background(event: dict, context: Any) -> Any:
+def background(event: dict[str, Any], context: Any) -> Any:
     """Jobs-queue messages (SQS) and the schedule (EventBridge)."""
     if "Records" in event:
         return _jobs(event, context)
@@ -82,7 +83,7 @@ def background(event: dict, context: Any) -> Any:
     return done
 
 
-def _jobs(event: dict, context: Any) -> dict:
+def _jobs(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Continue each job named by a queue message; one not finished is queued again (its lease
     released, so the next message's worker takes it). A worker that dies mid-way leaves its message
     to reappear: the job resumes from its last checkpoint once the dead worker's lease ends. A job

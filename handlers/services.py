@@ -20,6 +20,7 @@ from lib.models import (
     ServiceStart,
 )
 from lib.rules import attached, composite, services
+from lib.status import Status
 
 routes = api.Routes()
 router = routes.router
@@ -102,7 +103,7 @@ def start_composite(headers: Creating, body: Annotated[CompositeStart, Body()]):
                            lambda claim: composite.start(headers.key, body.services, claim))
 
 
-def _list_route(path: str, owner: str, status: str | None, label: str) -> None:
+def _list_route(path: str, owner: str, status: Status | None, label: str) -> None:
     """Register one of the six customer / anonymous list routes (all, active, completed)."""
 
     owner_param = "customer_id" if owner == "customer" else "contact_key"

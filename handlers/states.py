@@ -10,6 +10,7 @@ from lib.api.params import ChildId, Creating, PathText, Select, ServiceId, State
 from lib.api.resolver import json_response, list_response, responses
 from lib.models import StateCreated, StateEnd, StateOut, StateStart, Transition
 from lib.rules import attached, children
+from lib.status import Status
 
 routes = api.Routes()
 router = routes.router
@@ -24,7 +25,7 @@ def _created(service_id: str) -> api.Created:
 
 # Registered before the `/{id}` routes: Powertools tries parameterised routes in order, and
 # `/states/active` must not be read as a state whose id is "active".
-def _list_route(suffix: str, status: str | None, label: str) -> None:
+def _list_route(suffix: str, status: Status | None, label: str) -> None:
     def list_states(headers: Tenant, service_id: ServiceId, params: Annotated[StateListParams, Query()]):
         query = children.ChildQuery(status=status, types=params.state_types, limit=params.limit,
                                     page_token=params.page_token, started_from=params.started_from,

@@ -10,6 +10,7 @@ from lib.api.params import ChildId, Creating, PathText, Select, ServiceId, TaskL
 from lib.api.resolver import json_response, list_response, responses
 from lib.models import TaskCreated, TaskEnd, TaskOut, TaskStart
 from lib.rules import attached, children
+from lib.status import Status
 
 routes = api.Routes()
 router = routes.router
@@ -17,7 +18,7 @@ router = routes.router
 
 # Registered before the `/{id}` routes: Powertools tries parameterised routes in order, and
 # `/tasks/active` must not be read as a task whose id is "active".
-def _list_route(suffix: str, status: str | None, label: str) -> None:
+def _list_route(suffix: str, status: Status | None, label: str) -> None:
     def list_tasks(headers: Tenant, service_id: ServiceId, params: Annotated[TaskListParams, Query()]):
         state = children.check_child_id("state", params.state_id) if params.state_id is not None else None
         query = children.ChildQuery(status=status, types=params.task_types, state_id=state,

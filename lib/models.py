@@ -147,6 +147,10 @@ class ExpirationFields(Model):
 class ServiceStart(CommonFields, ExpirationFields):
     """Service start event. `customer_id` or `contact_key` is mandatory."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"customer_id": "demo-customer", "service_type": "billing", "est_duration": 600, "media_type": "voice",
+         "interaction_id": "IVR-0042", "channel": "ivr"}]})
+
     customer_id: Identifier | None = None
     contact_key: Identifier | None = None
     service_type: BusinessAttribute | None = None
@@ -177,11 +181,15 @@ class _Repeats(Model):
 class ServiceEnd(_Repeats, EndFields, ExpirationFields):
     """Service end event (all optional)."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"disposition": "paid", "disposition_desc": "Paid by card"}]})
+
     REPEATED: ClassVar[tuple[str, ...]] = ("service_type", "customer_id", "contact_key")
 
 
 class ServiceAssociate(CommonFields):
     """Start-event fields to update when associating a service with a customer (all optional)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"media_type": "chat", "identified_by": "login"}]})
 
     contact_key: Identifier | None = None
     service_type: BusinessAttribute | None = None
@@ -191,7 +199,7 @@ class ServiceAssociate(CommonFields):
 class ExpirationUpdate(ExpirationFields):
     """`PUT /services/{id}` body: `ttl` wins over `expiration_time`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"ttl": 604800}]})
 
     @model_validator(mode="after")
     def _one_of(self) -> ExpirationUpdate:
@@ -203,6 +211,8 @@ class ExpirationUpdate(ExpirationFields):
 class StateStart(CommonFields):
     """State start event."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"state_type": "identify", "est_duration": 60}]})
+
     state_type: BusinessAttribute | None = None
     previous_state_id: Id | None = None
     est_duration: NonNegative | None = None
@@ -210,6 +220,8 @@ class StateStart(CommonFields):
 
 class StateEnd(_Repeats, EndFields):
     """State end event (all optional)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"disposition": "identified"}]})
 
     REPEATED: ClassVar[tuple[str, ...]] = ("state_type",)
 
@@ -231,12 +243,17 @@ class Transition(CommonFields):
     """Complete `from` and start `to` in one atomic write; common fields apply to both, attached data
     goes to the new state."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"from": {"state_id": 1, "disposition": "identified"}, "to": {"state_type": "pay", "est_duration": 120}}]})
+
     from_: TransitionFrom = Field(alias="from")
     to: TransitionTo
 
 
 class TaskStart(CommonFields):
     """Task start event; `state_id` attaches the task to a state of the service."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"task_type": "lookup", "state_id": 1, "est_duration": 30}]})
 
     task_type: BusinessAttribute | None = None
     state_id: Id | None = None
@@ -245,6 +262,8 @@ class TaskStart(CommonFields):
 
 class TaskEnd(_Repeats, EndFields):
     """Task end event (all optional)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"disposition": "found"}]})
 
     REPEATED: ClassVar[tuple[str, ...]] = ("task_type", "state_id")
 
@@ -260,7 +279,9 @@ class CompositeElement(Model):
 class CompositeStart(Model):
     """Find-or-create services, states and (optionally) tasks, in request order."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"services": [
+        {"service": {"customer_id": "demo-customer", "service_type": "care"}, "state": {"state_type": "queue"},
+         "task": {"task_type": "callback"}, "associate_state_task": True}]}]})
     services: Annotated[list[CompositeElement], Field(min_length=1, max_length=25)]
 
 
@@ -363,7 +384,8 @@ class ErrorOut(Model):
 class PurgeRequest(Model):
     """`POST /maintenance/purge` body."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"limit": "2026-01-01T00:00:00Z", "operation": "purge.service.completed"}]})
     limit: StrictStr = Field(description="Services started before this time (ISO 8601)")
     operation: StrictStr = Field(description="purge.service.all | .started | .started.anonymous | .completed | "
                                              ".completed.anonymous")

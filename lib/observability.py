@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import os
 import warnings
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger, Metrics
+
+if TYPE_CHECKING:  # the Tracer is imported only when tracing is on (it pulls in the X-Ray SDK)
+    from aws_lambda_powertools import Tracer
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "context-services"))
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "ContextServices"))
@@ -24,7 +28,7 @@ def _tracing_enabled() -> bool:
     return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME")) and not disabled and "AWS_SAM_LOCAL" not in os.environ
 
 
-def _make_tracer():
+def _make_tracer() -> Tracer | None:
     if not _tracing_enabled():
         return None
     from aws_lambda_powertools import Tracer

@@ -58,4 +58,5 @@ def decode(token: str | None, query_fingerprint: str) -> dict[str, Any] | None:
         data = None
     if not isinstance(data, dict) or data.get("q") != query_fingerprint or not isinstance(data.get("k"), dict):
         raise ValidationError("page_token: not a token issued for this query")
-    return data["k"]
+    key: dict[str, Any] = data["k"]
+    return key

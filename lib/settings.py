@@ -25,6 +25,7 @@ from lib.clock import parse_duration
 ACCESS_MODES = ("off", "iam")
 MIN_SECRET_LENGTH = 16
 DEFAULT_GRANTS_FILE = "local-grants.json"
+LOCAL_CALLER_HEADER = "X-CS-Principal"  # AUTH=on: the header local/events.py makes the caller
 
 
 class ConfigurationError(RuntimeError):
@@ -44,6 +45,8 @@ class Settings(BaseModel):
     access_mode: Literal["off", "iam"] = "off"
     # Grants from this JSON file instead of the table (the local run's AUTH=on; never inside Lambda).
     grants_file: str | None = None
+    # The request header that names the caller when AUTH=on (local/events.py turns it into the identity).
+    caller_header: str | None = None
     grant_cache_seconds: float = 60.0
     grant_negative_cache_seconds: float = 10.0
     auto_complete_after_seconds: int | None = None  # AUTO_COMPLETE_AFTER: default of auto_complete_after
@@ -89,6 +92,7 @@ def _access(values: dict[str, object], deployed: bool) -> None:
             raise ConfigurationError("AUTH=on contradicts ACCESS_MODE=off")
         values["access_mode"] = "iam"
         values["grants_file"] = os.environ.get("GRANTS_FILE") or DEFAULT_GRANTS_FILE
+        values["caller_header"] = LOCAL_CALLER_HEADER
     elif mode:
         values["access_mode"] = mode
         if os.environ.get("GRANTS_FILE"):
@@ -134,4 +138,4 @@ def settings() -> Settings:
             values[name] = os.environ[env]
     _access(values, deployed)
     _secret(values, deployed)
-    return Settings(**values)
+    return Settings.model_validate(values)

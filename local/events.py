@@ -25,6 +25,9 @@ LocalStack's AWS-validated snapshots of `test_lambda_aws_proxy_integration`):
   (`userArn` arn:aws:iam::000000000000:user/<name>, `caller`, `accessKey` "LOCAL"); without the
   header, or with AUTH unset, the identity is anonymous (`userArn` null). The header itself is
   consumed here and never reaches the function.
+* With AUTH=sigv4 (and AUTH=cognito) the local server verifies a real SigV4 signature first
+  (local.signatures) and passes the signer's principal ARN here (`signed`), with AUTH=cognito also
+  the Cognito identity fields of temporary credentials; X-CS-Principal is then ignored.
 * `X-Forwarded-For` (the client's address appended), `X-Forwarded-Port` and `X-Forwarded-Proto` are
   the gateway's: a client's own values for them are replaced.
 """
@@ -118,14 +121,21 @@ class HttpRequest:
         return cls(method.upper(), raw_path or "/", query, list(headers), body, **kw)
 
 
-def _identity(principal: str | None, request: HttpRequest, user_agent: str | None) -> dict[str, Any]:
+def _identity(principal: str | None, request: HttpRequest, user_agent: str | None,
+              signed: tuple[str, str] | tuple[str, str, dict[str, str]] | None = None) -> dict[str, Any]:
     identity: dict[str, Any] = {
         "cognitoIdentityPoolId": None, "accountId": None, "cognitoIdentityId": None, "caller": None,
         "sourceIp": request.source_ip, "principalOrgId": None, "accessKey": None,
         "cognitoAuthenticationType": None, "cognitoAuthenticationProvider": None, "userArn": None,
         "userAgent": user_agent, "user": None,
     }
-    if principal:
+    if signed:  # AUTH=sigv4: a verified signature's (principal ARN, access key), as IAM authorization gives them
+        arn, access_key, *more = signed
+        identity.update(accountId=arn.split(":")[4] or None, caller=arn.rsplit("/", 1)[-1], user=arn.rsplit("/", 1)[-1],
+                        accessKey=access_key, userArn=arn)
+        if more:  # AUTH=cognito: the Cognito identity the temporary credentials were issued to
+            identity.update(more[0])
+    elif principal:
         identity.update(
             accountId=PRINCIPAL_ACCOUNT,
             caller=principal,
@@ -142,9 +152,18 @@ def auth_mode() -> bool:
     return os.environ.get("AUTH", "").strip().lower() in ("1", "on", "true", "yes")
 
 
+def sigv4_mode() -> bool:
+    """The local SigV4-verifying modes: AUTH=sigv4 (local.signatures) makes a verified signature the
+    caller; AUTH=cognito too, with a local stand-in for the viewer's Cognito sign-in (local.cognito)."""
+    return os.environ.get("AUTH", "").strip().lower() in ("sigv4", "cognito")
+
+
 def build_event(request: HttpRequest, route: Route, path_parameters: dict[str, str], *, stage: str = "local",
-                stage_in_path: bool = False, auth: bool | None = None) -> dict[str, Any]:
-    """The REST API Lambda proxy event for `request` routed to `route` (see the module doc)."""
+                stage_in_path: bool = False, auth: bool | None = None,
+                signed: tuple[str, str] | tuple[str, str, dict[str, str]] | None = None) -> dict[str, Any]:
+    """The REST API Lambda proxy event for `request` routed to `route` (see the module doc); `signed`
+    is the (principal ARN, access key[, Cognito identity fields]) of a verified SigV4 signature
+    (AUTH=sigv4, AUTH=cognito)."""
     auth = auth_mode() if auth is None else auth
     try:
         body, encoded = (request.body.decode("utf-8"), False) if request.body else (None, False)
@@ -198,7 +217,7 @@ def build_event(request: HttpRequest, route: Route, path_parameters: dict[str, s
             "extendedRequestId": str(uuid.uuid4()),
             "requestTime": datetime.fromtimestamp(now, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000"),
             "requestTimeEpoch": int(now * 1000),
-            "identity": _identity(principal if auth else None, request, user_agent),
+            "identity": _identity(principal if auth else None, request, user_agent, signed),
         },
         "body": body,
         "isBase64Encoded": encoded,

@@ -20,7 +20,15 @@
   Input) every LOCAL_SCHEDULE_SECONDS (default 60), whatever the rate or cron expression says.
 * EXPORT_DIR (default ./exports) is set for every function and created.
 * AUTH=on: the local access mode (see local.events): X-CS-Principal names the caller.
-* `/swagger`: Swagger UI 5 (flask-swagger-ui's copy of its dist; no CDN) over docs/openapi.json.
+* AUTH=sigv4: the SigV4-verifying mode (local.signatures): requests to IAM routes must be signed
+  with one of the fixed test keys; the signer is the caller (grants from GRANTS_FILE, as AUTH=on).
+* AUTH=cognito: AUTH=sigv4 with the viewer's deployed sign-in played locally (local.cognito): a user
+  pool at /local/cognito-idp/ and the identity pool's two calls at /local/cognito-identity/, whose
+  temporary credentials the signature check accepts.
+* `/viewer/`: the journey viewer, served by the template's ViewerFunction like any route (its routes
+  are public: no signature needed in AUTH=sigv4); VIEWER_SIGN_IN tells the page the access mode.
+* `/swagger`: Swagger UI 5 (flask-swagger-ui's copy of its dist; no CDN) over docs/openapi.json, whose
+  examples name the demo tenant's data, seeded when the page first loads (local.demo; LOCAL_DEMO=0: off).
 * SIGTERM, SIGINT (Ctrl-C) or SIGHUP, once or many times, to the server or to make's process group,
   stops everything (workers, pollers, embedded services, their ports) and exits with 0: the
   handlers only record the request (local.shutdown), the main thread stops everything once. A
@@ -57,7 +65,7 @@ from urllib.parse import urlsplit
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from local import embedded_dynamodb, events, template
+from local import demo, embedded_dynamodb, events, signatures, stream, template
 from local.shutdown import STOP_SIGNALS, StopRequested, StopSignals
 
 LOCAL_REGION = events.LOCAL_REGION
@@ -90,7 +98,7 @@ def _worker_main(conn: Any, code_root: str, handler: str, environment: dict[str,
     module_name, attribute = handler.rsplit(".", 1)
     try:
         entry = getattr(importlib.import_module(module_name), attribute)
-    except BaseException:  # noqa: BLE001 - Lambda's Runtime.ImportModuleError, reported to the parent
+    except BaseException:  # Lambda's Runtime.ImportModuleError, reported to the parent
         conn.send(("init-error", traceback.format_exc()))
         return
     conn.send(("ready", os.getpid()))
@@ -103,11 +111,11 @@ def _worker_main(conn: Any, code_root: str, handler: str, environment: dict[str,
         context = events.LambdaContext(function, memory_limit_in_mb=memory, timeout_ms=timeout_ms)
         try:
             reply: tuple[str, Any] = ("ok", entry(event, context))
-        except Exception:  # noqa: BLE001 - a function error, as Lambda reports it
+        except Exception:  # a function error, as Lambda reports it
             reply = ("error", traceback.format_exc())
         try:
             conn.send(reply)
-        except Exception:  # noqa: BLE001 - a result that cannot be serialised is a function error too
+        except Exception:  # a result that cannot be serialised is a function error too
             conn.send(("error", traceback.format_exc()))
 
 
@@ -287,12 +295,19 @@ class FunctionPool:
 class LocalApi:
     """WSGI application that plays API Gateway in front of the template's functions."""
 
-    def __init__(self, routes: list[events.Route], pools: dict[str, FunctionPool], port: int):
+    def __init__(self, routes: list[events.Route], pools: dict[str, FunctionPool], port: int,
+                 mounts: dict[str, Callable] | None = None):
         self.routes = routes
         self.pools = pools
         self.port = port
+        self.mounts = mounts or {}  # path prefix -> WSGI app of the local run's own (AUTH=cognito's stand-in)
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        for prefix, app in self.mounts.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                return app({**environ, "SCRIPT_NAME": environ.get("SCRIPT_NAME", "") + prefix,
+                            "PATH_INFO": path[len(prefix):] or "/"}, start_response)
         request = Request(environ)
         started = time.perf_counter()
         target = _raw_target(environ)
@@ -303,7 +318,7 @@ class LocalApi:
 
     def dispatch(self, request: Request, target: str) -> Response:
         if request.path == "/swagger" or request.path.startswith("/swagger/"):
-            return swagger(request.path)
+            return swagger(request.path, self)
         http = events.HttpRequest.from_target(
             request.method, target, request.headers.items(), request.get_data(),
             source_ip=request.remote_addr or "127.0.0.1",
@@ -312,7 +327,17 @@ class LocalApi:
         if found is None:
             return _response(events.not_found())
         route, params = found
-        event = events.build_event(http, route, params)
+        signed = None
+        if events.sigv4_mode() and not route.api.public:
+            try:
+                caller = signatures.verify(http, request.host)
+            except signatures.SignatureRejected as rejected:
+                return _response(events.HttpResponse(
+                    401, [("Content-Type", "application/json")],
+                    json.dumps({"message": str(rejected), "exception": "UnauthorizedException"}).encode()))
+            signed = (caller.principal, caller.access_key, caller.identity) if caller.identity else \
+                (caller.principal, caller.access_key)
+        event = events.build_event(http, route, params, signed=signed)
         request_id = event["requestContext"]["requestId"]
         pool = self.pools[route.api.function]
         timeout = min(pool.spec.timeout, GATEWAY_TIMEOUT)
@@ -370,11 +395,13 @@ def swagger_assets() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "dist"
 
 
-def swagger(path: str) -> Response:
+def swagger(path: str, api: LocalApi) -> Response:
     if path in ("/swagger", "/swagger/"):
         return Response(SWAGGER_HTML, content_type="text/html; charset=utf-8")
     if path == "/swagger/openapi.json":
-        return Response((template.ROOT / "docs" / "openapi.json").read_bytes(), content_type="application/json")
+        # With the ids of the demo tenant as path examples, so that "Try it out" works (local.demo).
+        document = demo.served_document(api, json.loads((template.ROOT / "docs" / "openapi.json").read_text()))
+        return Response(json.dumps(document, indent=2), content_type="application/json")
     name = path.removeprefix("/swagger/assets/")
     asset = swagger_assets() / name
     if name == path or "/" in name or name.startswith(".") or not asset.is_file():
@@ -444,7 +471,7 @@ class SqsPoller(threading.Thread):
         while not self.stopping.is_set():
             try:
                 self.poll_once()
-            except Exception:  # noqa: BLE001 - keep polling, as the event source mapping does
+            except Exception:  # keep polling, as the event source mapping does
                 if not self.stopping.is_set():
                     log.exception("%s: polling failed", self.label)
                 self.stopping.wait(SQS_IDLE_SECONDS)
@@ -497,10 +524,28 @@ class Schedule(threading.Thread):
 # ---------------------------------------------------------------- the local run
 
 
+# The page's sign-in for each local access mode (handlers/viewer.py serves it as /viewer/config.json).
+VIEWER_SIGN_IN = {"": "open", "on": "principal", "sigv4": "sigv4", "cognito": "cognito"}
+
+
+def access_environment() -> dict[str, str]:
+    """The local access mode's variables: the viewer's sign-in, and with AUTH=sigv4 or AUTH=cognito
+    the functions' access check (AUTH=on turns it on by itself, see lib.settings). AUTH=cognito's
+    pool ids are added when the stand-in has made them (LocalRun.start)."""
+    mode = os.environ.get("AUTH", "").strip().lower()
+    variables = {"VIEWER_SIGN_IN": VIEWER_SIGN_IN.get(mode, "open")}
+    if mode in ("sigv4", "cognito"):
+        variables.update(ACCESS_MODE="iam", GRANTS_FILE=os.environ.get("GRANTS_FILE") or "local-grants.json")
+    if mode == "cognito":
+        variables["VIEWER_COGNITO_ENDPOINTS"] = ""
+    return variables
+
+
 def default_environment(path: Path | str | None = None) -> dict[str, str]:
     """What the local run sets unless the user exported it: the template's plain values, then local
     defaults (which win over the template's)."""
     return {
+        **access_environment(),
         **template.plain_environment(path),
         "TABLE_NAME": "context-services-local",
         "PAGE_TOKEN_SECRET": "local-run-secret",
@@ -549,6 +594,7 @@ class LocalRun:
         self.http: Any = None
         self._stop_lock = threading.Lock()
         self._stopped = False
+        self.feed: stream.LocalFeed | None = None  # the change feed: stream, embedded bus, /local/events
 
     # -- start
 
@@ -559,7 +605,7 @@ class LocalRun:
     def start(self) -> None:
         path = self.template_path
         configure_environment(path)
-        grants_note = self.check_grants_file() if events.auth_mode() else ""
+        grants_note = self.check_grants_file() if events.auth_mode() or events.sigv4_mode() else ""
         refs: dict[str, str] = {name: str(p["Default"]) for name, p in template.load(path).get("Parameters", {}).items()
                                 if "Default" in p}
         refs.update({"AWS::Region": LOCAL_REGION, "AWS::AccountId": LOCAL_ACCOUNT, "AWS::StackName": "local",
@@ -590,11 +636,30 @@ class LocalRun:
             sqs = self.start_sqs()
             self.create_queues(sqs, queues, refs, attributes)
 
+        if stream.wanted(path):  # before the functions: their environment names the bus
+            self.feed = stream.LocalFeed(self.host, LOCAL_REGION, self.stopping)
+            self.feed.start_bus(path, refs, attributes)
+
         export_dir = Path(os.environ["EXPORT_DIR"]).resolve()
         export_dir.mkdir(parents=True, exist_ok=True)
         os.environ["EXPORT_DIR"] = str(export_dir)
         print(f"exports: {export_dir} (EXPORT_DIR)", flush=True)
-        if events.auth_mode():
+        mounts: dict[str, Callable] = {}
+        if os.environ.get("AUTH", "").strip().lower() == "cognito":
+            from local import cognito
+
+            sign_in, mounts, _ = cognito.start(path)
+            os.environ.update(sign_in.environment())  # the viewer function's config.json
+            print(f"access: AUTH=cognito - people sign in to a local user pool ({sign_in.user_pool_id}, groups "
+                  f"Administrator and Supervisor; add one: README, Sign-in locally) and the page signs its calls "
+                  f"with their role's temporary credentials (SigV4, verified); grants from {os.environ.get('GRANTS_FILE')}",
+                  flush=True)
+            print(f"access: {grants_note}", flush=True)
+        elif events.sigv4_mode():
+            print("access: AUTH=sigv4 - requests must be signed (SigV4) with a test key of local/signatures.py; "
+                  f"grants from {os.environ.get('GRANTS_FILE')}", flush=True)
+            print(f"access: {grants_note}", flush=True)
+        elif events.auth_mode():
             print("access: AUTH=on - the caller is the X-CS-Principal header (IAM identity in the event); "
                   f"no header, no identity; {grants_note}", flush=True)
         else:
@@ -616,29 +681,37 @@ class LocalRun:
         self._check()
         for function in functions:
             self.start_event_sources(function, sqs, refs, attributes)
+        if self.feed is not None:
+            self.feed.start_consumers(path, self.pools, refs, attributes, LOCAL_ACCOUNT)
 
         routes = events.compile_routes(template.api_routes(path))
         if routes:
-            self.http = make_server(self.host, self.port, LocalApi(routes, self.pools, self.port), threaded=True)
-            self.http.app.port = self.http.server_port
+            api = LocalApi(routes, self.pools, self.port, mounts)
+            self.http = make_server(self.host, self.port, self.feed.serve_events(api) if self.feed else api,
+                                    threaded=True)
+            api.port = self.http.server_port
             self.port = self.http.server_port
             threading.Thread(target=self.http.serve_forever, name="http", daemon=True).start()
             base = "/genesys/1/cs" if any(r.api.path.startswith("/genesys/1/cs/") for r in routes) else ""
+            viewer = (f", journey viewer: http://{self.host}:{self.port}/viewer/"
+                      if any(r.api.path == "/viewer" for r in routes) else "")
             print(f"Context Services API on http://{self.host}:{self.port}{base}  "
-                  f"(Swagger UI: http://{self.host}:{self.port}/swagger) - Ctrl-C, SIGTERM or SIGHUP stops", flush=True)
+                  f"(Swagger UI: http://{self.host}:{self.port}/swagger{viewer}) - Ctrl-C, SIGTERM or SIGHUP stops",
+                  flush=True)
+            self.write_state(f"http://{self.host}:{self.port}{base}")
 
     @staticmethod
     def check_grants_file() -> str:
-        """AUTH=on: the grants file must be there and valid before anything starts (SystemExit with
-        the reason otherwise). What to print about it."""
+        """AUTH=on, sigv4, cognito: the grants file must be there and valid before anything starts
+        (SystemExit with the reason otherwise). What to print about it."""
         from lib.api.access import FileGrants
         from lib.settings import settings
 
         try:
             grants_file = settings().grants_file or ""
             count = len(FileGrants(grants_file).load())
-        except Exception as error:  # noqa: BLE001 - GrantsFileError, ConfigurationError: the reason, no traceback
-            raise SystemExit(f"AUTH=on: {error}") from None
+        except Exception as error:  # GrantsFileError, ConfigurationError: the reason, no traceback
+            raise SystemExit(f"AUTH={os.environ.get('AUTH', '').strip()}: {error}") from None
         return (f"grants from {os.path.abspath(grants_file)} (GRANTS_FILE: {count} principal"
                 f"{'' if count == 1 else 's'}), read again at every request")
 
@@ -786,6 +859,19 @@ class LocalRun:
 
     # -- stop
 
+    def write_state(self, url: str) -> None:
+        """`.local-run/<port>.json` (LOCAL_RUN_DIR): what `cs-import` needs to write into this run's
+        store by default (its DynamoDB endpoint, table and defaults); removed when the run stops."""
+        folder = Path(os.environ.get("LOCAL_RUN_DIR") or template.ROOT / ".local-run")
+        folder.mkdir(parents=True, exist_ok=True)
+        self.state_file = folder / f"{self.port}.json"
+        self.state_file.write_text(json.dumps({
+            "pid": os.getpid(), "url": url, "dynamodb_endpoint": os.environ.get("AWS_ENDPOINT_URL_DYNAMODB"),
+            "table": os.environ.get("TABLE_NAME"), "region": os.environ.get("AWS_DEFAULT_REGION"),
+            "export_dir": os.environ.get("EXPORT_DIR"),
+            "settings": {name: os.environ.get(name) for name in ("DEFAULT_EXPIRATION", "AUTO_COMPLETE_AFTER")}}))
+        print(f"local run state: {self.state_file} (cs-import reads it)", flush=True)
+
     def stop(self) -> None:
         """Stop everything start() started, whatever it got to: the HTTP servers (the API and the
         embedded services) stop accepting, every execution environment ends (which ends the
@@ -801,13 +887,17 @@ class LocalRun:
             stoppers = [threading.Thread(target=server.shutdown, name="shutdown", daemon=True) for server in servers]
             # Each step runs even if an earlier one failed: nothing may be left running.
             steps: list[Callable[[], None]] = [stopper.start for stopper in stoppers]
+            if self.feed is not None:  # the change feed's stream reader and embedded bus
+                steps.insert(0, self.feed.stop)
+            if getattr(self, "state_file", None) is not None:  # cs-import's pointer to this run
+                steps.insert(0, lambda: self.state_file.unlink(missing_ok=True))
             steps += [pool.close for pool in self.pools.values()]
             steps += [lambda: self._join(self.threads + stoppers)]
             steps += [server.server_close for server in servers]
             for step in steps:
                 try:
                     step()
-                except Exception:  # noqa: BLE001 - logged; the next steps still run
+                except Exception:  # logged; the next steps still run
                     log.exception("while stopping")
 
     @staticmethod
@@ -862,9 +952,9 @@ def main(argv: list[str] | None = None) -> None:
     # queues). The interpreter's own clean-up of it took 1.4 s on a busy 2-core machine (measured),
     # the kernel's is immediate: flush the output, then leave without it.
     logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
+    for output in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
-            stream.flush()
+            output.flush()
     os._exit(code)
 
 

@@ -44,7 +44,7 @@ def load(path: Path | str | None = None) -> dict[str, Any]:
 @lru_cache(maxsize=8)
 def _load(path: Path) -> dict[str, Any]:
     with path.open() as handle:
-        return yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+        return yaml.load(handle, Loader=_CfnLoader)  # SafeLoader subclass
 
 
 def _resource(kind: str, path: Path | str | None = None) -> tuple[str, dict[str, Any]]:
@@ -60,7 +60,7 @@ def resources(kind: str, path: Path | str | None = None) -> dict[str, dict[str, 
 
 
 def create_table(client: Any, table_name: str, path: Path | str | None = None) -> None:
-    """Create the template's DynamoDB table (keys, indexes, TTL) through `client` (moto or real)."""
+    """Create the template's DynamoDB table (keys, indexes, stream, TTL) through `client` (moto or real)."""
     _, table = _resource("AWS::DynamoDB::Table", path)
     props = table["Properties"]
     client.create_table(
@@ -70,6 +70,8 @@ def create_table(client: Any, table_name: str, path: Path | str | None = None) -
         KeySchema=props["KeySchema"],
         GlobalSecondaryIndexes=props.get("GlobalSecondaryIndexes", []),
         **({"LocalSecondaryIndexes": props["LocalSecondaryIndexes"]} if props.get("LocalSecondaryIndexes") else {}),
+        **({"StreamSpecification": {"StreamEnabled": True, **props["StreamSpecification"]}}
+           if props.get("StreamSpecification") else {}),
     )
     ttl = props.get("TimeToLiveSpecification")
     if ttl and ttl.get("Enabled"):
@@ -86,6 +88,7 @@ class ApiRoute:
     method: str
     function: str
     handler: str
+    public: bool = False  # `Auth: {Authorizer: NONE}`: no IAM authentication (the viewer's static files)
 
 
 def api_routes(path: Path | str | None = None) -> list[ApiRoute]:
@@ -98,7 +101,8 @@ def api_routes(path: Path | str | None = None) -> list[ApiRoute]:
         for event in resource["Properties"].get("Events", {}).values():
             if event["Type"] == "Api":
                 props = event["Properties"]
-                routes.append(ApiRoute(props["Path"], props["Method"].upper(), name, handler))
+                public = str((props.get("Auth") or {}).get("Authorizer", "")).upper() == "NONE"
+                routes.append(ApiRoute(props["Path"], props["Method"].upper(), name, handler, public))
     return routes
 
 

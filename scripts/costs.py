@@ -13,7 +13,8 @@ for the request units DynamoDB would bill for it, from the items themselves:
 The round trips are counted in the same run and compared with bench/results.json (the
 benchmark's record; the handler's own time for the Lambda estimate comes from there). Prices are the
 public on-demand prices below (us-east-1), with the date they were taken; Lambda duration is an
-estimate (see DURATION). Prints the Markdown table the README shows.
+estimate (see DURATION). Prints the Markdown table the README shows (`--json`: the measurements,
+which `python -m bench.readme` turns into the README's cost section).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import json
 import math
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +115,7 @@ def index_write_units(index: dict[str, Any], before: dict | None, after: dict | 
     old, new = index_entry(index, before), index_entry(index, after)
     if old is None and new is None or old == new:
         return 0
-    units = lambda entry: math.ceil(item_size(entry) / 1024)  # noqa: E731
+    units = lambda entry: math.ceil(item_size(entry) / 1024)
     if old is None:
         return units(new)
     if new is None:
@@ -162,20 +164,27 @@ def _written_keys(name: str, params: dict[str, Any]) -> list[tuple[tuple[str, st
 
 
 class Recorder:
-    """DynamoDB calls of the handlers' client, with what they returned."""
+    """DynamoDB calls of the handlers' client, with what they returned. A call's parameters and its
+    result are paired in the thread that makes it: calls made in parallel (a state read with its
+    tasks) finish in any order, and pairing them by order once gave one call's result to another's
+    parameters (a consistent Query counted as an eventually consistent one, and back)."""
 
     def __init__(self, client: Any):
         self.calls: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
-        self._pending: list[tuple[str, dict[str, Any]]] = []
+        self._pending: dict[int, list[tuple[str, dict[str, Any]]]] = {}
+        self._lock = threading.Lock()
         client.meta.events.register("provide-client-params.dynamodb.*", self._params)
         client.meta.events.register("after-call.dynamodb.*", self._after)
 
     def _params(self, params: dict[str, Any], model: Any, **_: Any) -> None:
-        self._pending.append((model.name, copy.deepcopy(params)))
+        with self._lock:
+            self._pending.setdefault(threading.get_ident(), []).append((model.name, copy.deepcopy(params)))
 
     def _after(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
-        name, params = self._pending.pop(0) if self._pending else (model.name, {})
-        self.calls.append((name, params, parsed))
+        with self._lock:
+            pending = self._pending.get(threading.get_ident()) or [(model.name, {})]
+            name, params = pending.pop()
+            self.calls.append((name, params, parsed))
 
 
 def read_units(name: str, params: dict[str, Any], parsed: dict[str, Any]) -> float:
@@ -249,7 +258,11 @@ def dollars_per_million(row: dict[str, Any], measured: dict[str, Any]) -> dict[s
             "total": lambda_cost + dynamodb + api}
 
 
-def main() -> int:
+def measure_operations(extra: Any = None) -> tuple[dict[str, dict[str, Any]], int]:
+    """Every operation of the benchmark once on the embedded DynamoDB: {op: {"calls", "wru", "rru"}},
+    and the bytes one benchmark conversation takes with its index entries. `extra(api, found)`: more
+    operations (bench.operations.Op) to count after the benchmark's. Sets up the benchmark's
+    environment and its own moto; what the functions print goes to stderr."""
     sys.path.insert(0, str(ROOT))
     from bench import harness
 
@@ -262,7 +275,6 @@ def main() -> int:
     from lib.store import table as store_table
     from local import embedded_dynamodb, template
 
-    recorded = json.loads((ROOT / "bench" / "results.json").read_text())["operations"]
     embedded_dynamodb.faithful_updates()
     embedded_dynamodb.partition_scoped()
     indexes = _indexes()
@@ -274,30 +286,65 @@ def main() -> int:
         backend = bench_operations.backend()
         api = harness.TimedApi(sampled=False)
         found = bench_operations.build(api)
-        for op in bench_operations.operations(api, found):
+        for op in bench_operations.operations(api, found) + (extra(api, found) if extra else []):
             op.call(op.prepare())  # warm-up, as the benchmark does
             rows[op.name] = account(backend, harness.TABLE, recorder, op, op.prepare(), indexes)
         stored = storage_per_conversation(backend, harness.TABLE, found["active"]["service_id"], indexes)
+    return rows, stored
 
+
+def measure() -> dict[str, Any]:
+    """Every benchmark operation once on the embedded DynamoDB: {"rows": {operation: {"calls", "wru",
+    "rru"}}, "stored_bytes": one conversation with its index entries}. Needs a fresh process (the
+    benchmark's environment is set before anything imports the project)."""
+    rows, stored = measure_operations()
+    return {"rows": rows, "stored_bytes": stored}
+
+
+def recorded_operations() -> dict[str, Any]:
+    """bench/results.json's operations: their calls, and the handler time the Lambda estimate uses."""
+    return json.loads((ROOT / "bench" / "results.json").read_text())["operations"]
+
+
+def table(rows: dict[str, dict[str, Any]], recorded: dict[str, Any]) -> list[str]:
+    """The Markdown table of what each operation costs (the README's)."""
+    lines = ["| operation | round trips | WRU | RRU | DynamoDB | Lambda | API Gateway | total |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, row in rows.items():
+        cost = dollars_per_million(row, recorded.get(name, {}))
+        lines.append(f"| {name} | {len(row['calls'])} | {row['wru']} | {row['rru']:g} | ${cost['dynamodb']:.2f} | "
+                     f"${cost['lambda']:.2f} | ${cost['api']:.2f} | ${cost['total']:.2f} |")
+    return lines
+
+
+def differing(rows: dict[str, dict[str, Any]], recorded: dict[str, Any]) -> list[str]:
+    """Operations whose calls differ from bench/results.json (parallel calls come in any order)."""
+    return [name for name, row in rows.items()
+            if recorded.get(name, {}).get("calls") is not None
+            and sorted(recorded[name]["calls"]) != sorted(row["calls"])]
+
+
+def storage_month_per_million(stored_bytes: float) -> float:
+    """USD a month for a million conversations of `stored_bytes` each (storage + PITR)."""
+    return stored_bytes / 1e9 * 1e6 * (PRICES["dynamodb_storage_gb_month"] + PRICES["dynamodb_pitr_gb_month"])
+
+
+def main() -> int:
+    measured = measure()
+    if "--json" in sys.argv[1:]:
+        print(json.dumps(measured))
+        return 0
+    rows, stored, recorded = measured["rows"], measured["stored_bytes"], recorded_operations()
     print(f"Prices: us-east-1 on-demand, {PRICES_DATE}. Per million requests, USD. "
           f"Lambda: arm64, {int(MEMORY_GB * 1024)} MB, estimated duration.\n")
-    print("| operation | round trips | WRU | RRU | DynamoDB | Lambda | API Gateway | total |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    differ = []
-    for name, row in rows.items():
-        calls = recorded.get(name, {}).get("calls")
-        if calls is not None and sorted(calls) != sorted(row["calls"]):  # parallel calls come in any order
-            differ.append(name)
-        cost = dollars_per_million(row, recorded.get(name, {}))
-        print(f"| {name} | {len(row['calls'])} | {row['wru']} | {row['rru']:g} | ${cost['dynamodb']:.2f} | "
-              f"${cost['lambda']:.2f} | ${cost['api']:.2f} | ${cost['total']:.2f} |")
+    print("\n".join(table(rows, recorded)))
+    differ = differing(rows, recorded)
     if differ:
         print(f"\nThe calls of {len(differ)} operations differ from bench/results.json, which predates the code "
               f"measured here (rerun `make bench`): {', '.join(differ)}.")
-    gb = stored / 1e9
-    monthly = gb * 1e6 * (PRICES["dynamodb_storage_gb_month"] + PRICES["dynamodb_pitr_gb_month"])
     print(f"\nStorage: the benchmark's conversation (service, 3 states, 4 tasks, attached data) takes {stored} bytes "
-          f"with its index entries: ${monthly:.2f} a month per million conversations kept (storage + PITR).")
+          f"with its index entries: ${storage_month_per_million(stored):.2f} a month per million conversations "
+          "kept (storage + PITR).")
     return 0
 
 

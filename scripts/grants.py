@@ -15,7 +15,8 @@ Against a deployed stack's table, with the standard AWS credential chain (profil
 A tenant is "<ContactCenterId>/<GroupId>": "acme/" is tenant acme without a group, "/" the default
 tenant, "acme/*" every group of acme, "*" every tenant. A role ARN is stored without its path
 (assumed-role sessions do not carry it); an assumed-role session ARN is stored as its role.
-Running functions see a change within a minute (their grant cache).
+Deployed functions see a change within a minute (their grant cache); the local server sees a file
+edit at the next request.
 """
 
 from __future__ import annotations
@@ -68,7 +69,11 @@ class FileGrants:
         return json.loads(self.path.read_text()).get("grants", []) if self.path.exists() else []
 
     def _save(self, grants: list[dict[str, Any]]) -> None:
-        self.path.write_text(json.dumps({"grants": grants}, indent=2) + "\n")
+        # Written aside, then renamed over the file: the running local server reads it at every
+        # request and must never see half of it.
+        staged = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        staged.write_text(json.dumps({"grants": grants}, indent=2) + "\n")
+        os.replace(staged, self.path)
 
     def get(self, principal: str) -> dict[str, Any] | None:
         return next((g for g in self._load() if g.get("principal") == principal), None)

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Install the headless browser that tests/test_swagger_ui.py drives: Debian's chromium and
+# Install the headless browser that tests/browser/test_swagger_ui.py drives: Debian's chromium and
 # chromium-driver (selenium talks to the driver). Called by `make test`; safe to run again.
 # Never fails the build: where no browser can be installed (not root, no apt-get, no network),
 # it says so and the browser test skips with the same reason.

@@ -1,5 +1,5 @@
 """Write events/<operation>.json: one sample API Gateway REST proxy event per route of the OpenAPI
-document, for `sam local invoke -e` and for tests/test_contract.py. Run: python -m scripts.make_events"""
+document, for `sam local invoke -e` and for tests/unit/test_documents_agree.py. Run: python -m scripts.make_events"""
 
 from __future__ import annotations
 

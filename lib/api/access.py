@@ -207,7 +207,7 @@ class GrantCache:
             entry = self._entries.get(principal)
         if entry is not None and entry[1] > now:
             return entry[0]
-        grant = self.source.lookup(principal)
+        grant: Grant | None = self.source.lookup(principal)
         with self._lock:
             if len(self._entries) >= _CACHE_LIMIT:
                 self._entries.clear()
@@ -279,7 +279,8 @@ def authorize(event: dict[str, Any]) -> Decision | None:
         return None
     principal = caller(event)
     if principal is None:
-        raise Unauthorized(LOCAL_MISSING_IDENTITY if settings().grants_file else DEPLOYED_MISSING_IDENTITY)
+        # the local enforcing mode (AUTH=on) names callers with a header; AUTH=sigv4 and deployed: a signature
+        raise Unauthorized(LOCAL_MISSING_IDENTITY if settings().caller_header else DEPLOYED_MISSING_IDENTITY)
     grant = grants().get(principal)
     if grant is None:
         raise Forbidden(f"{principal} has no access grant")

@@ -84,13 +84,13 @@ def handle_request(app: APIGatewayRestResolver, event: dict[str, Any], context: 
 
 
 def handler_for(app: APIGatewayRestResolver,
-                background: Callable[[dict, Any], Any] | None = None) -> Callable[[dict, Any], Any]:
+                background: Callable[[dict[str, Any], Any], Any] | None = None) -> Callable[[dict[str, Any], Any], Any]:
     """`lambda_handler` of a function: API Gateway requests through :func:`handle_request`, other
     events (SQS messages, schedules) to `background`; request id in every log line, metrics
     flushed (with the ColdStart metric), traced where tracing is on (responses are not recorded
     in traces: they hold customer data)."""
 
-    def route(event: dict, context: Any) -> Any:
+    def route(event: dict[str, Any], context: Any) -> Any:
         if isinstance(event, dict) and "httpMethod" in event:
             return handle_request(app, event, context)
         if background is None:
@@ -102,7 +102,7 @@ def handler_for(app: APIGatewayRestResolver,
     counted = metrics.log_metrics(logged, capture_cold_start_metric=True)
     uncounted = metrics.log_metrics(logged)
 
-    def lambda_handler(event: dict, context: Any) -> Any:
+    def lambda_handler(event: dict[str, Any], context: Any) -> Any:
         return (uncounted if is_metrics_disabled() else counted)(event, context)
 
     if tracer is not None:  # the trace's handler subsegment is "## lambda_handler"

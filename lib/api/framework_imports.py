@@ -12,7 +12,7 @@ import is imported from its own module when first asked for (`from aws_lambda_po
 .event_handler import Response` imports `...event_handler.api_gateway` only), a submodule is
 imported as usual, and any other use of the package runs the real `__init__` once. Nothing can break:
 at worst a package costs what it always cost. It must run before anything imports the packages:
-handlers/__init__.py calls it first. tests/package/test_import_time.py fails if they come back.
+handlers/__init__.py calls it first. tests/unit/test_cold_start_imports.py fails if they come back.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def defer(name: str) -> bool:
             if module.__dict__.pop("__getattr__", None) is not None:
                 spec.loader.exec_module(module)
 
-    def __getattr__(attribute: str) -> Any:  # noqa: N807 - a module's attribute hook (PEP 562)
+    def __getattr__(attribute: str) -> Any:  # a module's attribute hook (PEP 562)
         if attribute in names:
             value = getattr(_imported(names[attribute]), attribute)
             setattr(module, attribute, value)

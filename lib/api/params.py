@@ -62,8 +62,10 @@ class SelectionParams(Model):
     completed_states: bool = Field(False, description="Embed completed states")
     active_tasks: bool = Field(False, description="Embed active tasks")
     completed_tasks: bool = Field(False, description="Embed completed tasks")
-    extensions: CsvList = Field(None, description="Attached-data keys (CSV or repeated): key, *, State.key, "
-                                                  "State.*, Task.key, Task.*, State, Task")
+    extensions: CsvList = Field(None, description="Attached-data keys to return (CSV or repeated): `<key>`, `*` "
+                                                  "(all), `State.<key>`, `State.*`, `Task.<key>`, `Task.*`; "
+                                                  "a bare `State` or `Task` means `State.*` / `Task.*`",
+                                examples=["*"])
 
     def selection(self) -> Selection:
         return Selection.parse(csv_values(self.extensions), active_states=self.active_states,
@@ -99,7 +101,7 @@ class TaskListParams(ListParams):
 class StreamParams(Model):
     """The export filters of §8, and the list filters and paging of §5."""
 
-    time_from: str = Field(description="Window start, inclusive (ISO 8601)")
+    time_from: str = Field(description="Window start, inclusive (ISO 8601)", examples=["2026-01-01T00:00:00Z"])
     time_to: str | None = Field(None, description="Window end, exclusive (default: now)")
     filter_events: Literal["any", "started", "completed"] = Field("any", description="Which events fall in the window")
     export_content: bool = Field(False, description="Whole conversations instead of service ids")
@@ -115,7 +117,7 @@ class StreamParams(Model):
 class FilesParams(Model):
     """The export filters of §8 and the file format."""
 
-    time_from: str = Field(description="Window start, inclusive (ISO 8601)")
+    time_from: str = Field(description="Window start, inclusive (ISO 8601)", examples=["2026-01-01T00:00:00Z"])
     time_to: str | None = Field(None, description="Window end, exclusive (default: now)")
     filter_events: Literal["any", "started", "completed"] = Field("any", description="Which events fall in the window")
     export_content: bool = Field(True, description="Files always hold whole records; accepted for symmetry")

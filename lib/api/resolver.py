@@ -36,12 +36,12 @@ ERROR_RESPONSES: dict[int, str] = {
 }
 
 
-def error_response(status: int, exception: str, message: str, headers: dict[str, str] | None = None) -> Response:
+def error_response(status: int, exception: str, message: str, headers: dict[str, str] | None = None) -> Response[Any]:
     return Response(status_code=status, content_type=JSON, headers=headers,
                     body=json.dumps({"message": message, "exception": exception}, ensure_ascii=False))
 
 
-def json_response(status: int, body: Any = None, headers: dict[str, str] | None = None) -> Response:
+def json_response(status: int, body: Any = None, headers: dict[str, str] | None = None) -> Response[Any]:
     """A JSON reply with an explicit status (204 replies carry no body and no content type)."""
     if status == 204:
         return Response(status_code=204, content_type=None, body="", headers=headers)
@@ -49,7 +49,7 @@ def json_response(status: int, body: Any = None, headers: dict[str, str] | None 
     return Response(status_code=status, content_type=JSON, headers=headers, body=text)
 
 
-def responses(success: int, description: str, model: Any = None, errors: tuple[int, ...] = (400, 404)) -> dict:
+def responses(success: int, description: str, model: Any = None, errors: tuple[int, ...] = (400, 404)) -> dict[int, Any]:
     """OpenAPI `responses` of a route: its real success code and the error codes it can answer."""
     ok: dict[str, Any] = {"description": description}
     if model is not None:
@@ -72,20 +72,21 @@ class Routes:
     router: APIGatewayRouter = field(default_factory=APIGatewayRouter)
     table: list[tuple[str, str]] = field(default_factory=list)
 
-    def route(self, method: str, path: str, **kwargs: Any) -> Callable:
+    def route(self, method: str, path: str, **kwargs: Any) -> Callable[..., Any]:
         self.table.append((method, path))
-        return getattr(self.router, method.lower())(path, **kwargs)
+        register: Callable[..., Any] = getattr(self.router, method.lower())(path, **kwargs)
+        return register
 
-    def get(self, path: str, **kwargs: Any) -> Callable:
+    def get(self, path: str, **kwargs: Any) -> Callable[..., Any]:
         return self.route("GET", path, **kwargs)
 
-    def post(self, path: str, **kwargs: Any) -> Callable:
+    def post(self, path: str, **kwargs: Any) -> Callable[..., Any]:
         return self.route("POST", path, **kwargs)
 
-    def put(self, path: str, **kwargs: Any) -> Callable:
+    def put(self, path: str, **kwargs: Any) -> Callable[..., Any]:
         return self.route("PUT", path, **kwargs)
 
-    def delete(self, path: str, **kwargs: Any) -> Callable:
+    def delete(self, path: str, **kwargs: Any) -> Callable[..., Any]:
         return self.route("DELETE", path, **kwargs)
 
     @property
@@ -128,7 +129,7 @@ def routing_path(event: dict[str, Any]) -> str:
     if not resource or "{" not in resource or not params:
         return event.get("path") or "/"
 
-    def fill(match: re.Match) -> str:
+    def fill(match: re.Match[str]) -> str:
         name, greedy = match.group(1), match.group(2)
         value = params.get(name)
         return quote(unquote(value), safe="/" if greedy else "") if value is not None else match.group(0)
@@ -154,7 +155,7 @@ def next_link(event: Any, page_token: str) -> str:
     return f"<{quote(path, safe='/%')}?{urlencode(query)}>; rel=\"next\""
 
 
-def list_response(routes: Routes, views: list[dict[str, Any]], token: str | None) -> Response:
+def list_response(routes: Routes, views: list[dict[str, Any]], token: str | None) -> Response[Any]:
     headers = {"Link": next_link(routes.current_event, token)} if token else None
     return json_response(200, views, headers)
 
@@ -171,7 +172,7 @@ Created = Callable[[Any], tuple[int, Any, str]]  # result -> (status, body, path
 
 
 def create_once(routes: Routes, headers: Any, operation: str, created: Created,
-                work: Callable[[Claim | None], Any]) -> Response:
+                work: Callable[[Claim | None], Any]) -> Response[Any]:
     """Run a creating request; with an Idempotency-Key, at most once (lib.store.idempotency): its
     record is written in the transaction that creates, and a repeat gets the stored reply.
     `created` describes the reply: its status, body and the path its Location names."""
@@ -221,6 +222,18 @@ def _field(loc: tuple[Any, ...]) -> str:
     return "".join(parts).lstrip(".") or "body"
 
 
+# pydantic error types whose words do not depend on the error's context.
+_FIXED_WORDS = {
+    "json_invalid": "request body is not valid JSON",
+    "model_attributes_type": "must be a JSON object",
+    "extra_forbidden": "is not a field of this request",
+    "missing": "is required",
+    "int_type": "must be an integer", "int_parsing": "must be an integer", "int_from_float": "must be an integer",
+    "string_type": "must be a string",
+    "bool_type": "must be true or false", "bool_parsing": "must be true or false",
+}
+
+
 def _words(detail: dict[str, Any]) -> str:
     kind = detail.get("type", "")
     message = str(detail.get("msg", "invalid value")).removeprefix("Value error, ")
@@ -228,22 +241,10 @@ def _words(detail: dict[str, Any]) -> str:
     if kind == "string_pattern_mismatch":
         pattern = context.get("pattern", "")
         return "must be " + _PATTERN_WORDS.get(pattern, "in the documented format")
-    if kind == "json_invalid":
-        return "request body is not valid JSON"
-    if kind == "model_attributes_type":
-        return "must be a JSON object"
-    if kind == "extra_forbidden":
-        return "is not a field of this request"
-    if kind == "missing":
-        return "is required"
+    if kind in _FIXED_WORDS:
+        return _FIXED_WORDS[kind]
     if kind == "literal_error":
         return f"must be one of {context.get('expected', '')}".replace("'", "")
-    if kind in ("int_type", "int_parsing", "int_from_float"):
-        return "must be an integer"
-    if kind in ("string_type",):
-        return "must be a string"
-    if kind in ("bool_type", "bool_parsing"):
-        return "must be true or false"
     bounds = {"greater_than_equal": ("at least", "ge"), "less_than_equal": ("at most", "le"),
               "greater_than": ("more than", "gt"), "less_than": ("less than", "lt")}
     if kind in bounds:
@@ -326,20 +327,20 @@ def make_app(*route_sets: Routes) -> APIGatewayRestResolver:
         app.include_router(routes.router)
 
     @app.exception_handler(ApiError)
-    def _api_error(error: ApiError) -> Response:
+    def _api_error(error: ApiError) -> Response[Any]:
         return error_response(error.status, error.exception, error.message)
 
     @app.exception_handler(RequestValidationError)
-    def _invalid(error: RequestValidationError) -> Response:
+    def _invalid(error: RequestValidationError) -> Response[Any]:
         return error_response(400, "ValidationException", validation_message(error.errors()))
 
     @app.not_found
-    def _not_found(_: NotFoundError) -> Response:
+    def _not_found(_: NotFoundError) -> Response[Any]:
         event = app.current_event
         return error_response(404, "NotFoundException", f"no route {event.http_method} {event.path}")
 
     @app.exception_handler(Exception)
-    def _unexpected(error: Exception) -> Response:
+    def _unexpected(_error: Exception) -> Response[Any]:
         logger.exception("unexpected error")
         internal = internal_error(app.current_event.raw_event)
         return error_response(internal.status, internal.exception, internal.message)

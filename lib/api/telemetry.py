@@ -153,7 +153,7 @@ def _write_info(fields: dict[str, Any]) -> bool:
     """Write the INFO request line as Powertools' JSON formatter writes it (the same keys, values and
     order: its standard keys, the keys appended for the invocation, the fields, the X-Ray trace id),
     straight to the logger's stream, without a LogRecord: the logging module's record, caller lookup
-    and formatter cost several times the line itself (tests/api/test_request_line.py compares the
+    and formatter cost several times the line itself (tests/api/test_request_log_line.py compares the
     two). False (nothing written) when the logger is set up in a way this does not reproduce (another
     formatter or handler, filters, a format key it does not know): the caller then logs normally."""
     if not logger.isEnabledFor(logging.INFO):

@@ -66,7 +66,7 @@ def start_state(tenant: str, service_id: str, body: StateStart, claim: Claim | N
     now = clock.now_ms()
     start = starts.ChildStart("state", previous_state_id=body.previous_state_id, extra=extra)
     return starts.start_child(Write(tenant, now), service_id, start,
-                              lambda service, state_id: state_item(tenant, service_id, body, state_id, now), claim)
+                              lambda _service, state_id: state_item(tenant, service_id, body, state_id, now), claim)
 
 
 def start_task(tenant: str, service_id: str, body: TaskStart, claim: Claim | None = None, extra: Any = None) -> int:
@@ -75,7 +75,7 @@ def start_task(tenant: str, service_id: str, body: TaskStart, claim: Claim | Non
     now = clock.now_ms()
     start = starts.ChildStart("task", state_id=body.state_id, extra=extra)
     return starts.start_child(Write(tenant, now), service_id, start,
-                              lambda service, task_id: task_item(tenant, service_id, body, task_id, now), claim)
+                              lambda _service, task_id: task_item(tenant, service_id, body, task_id, now), claim)
 
 
 def transition(tenant: str, service_id: str, body: Transition, claim: Claim | None = None) -> int:
@@ -89,7 +89,7 @@ def transition(tenant: str, service_id: str, body: Transition, claim: Claim | No
     end = Completion(event_map(event, at), at, body.from_.disposition, body.from_.disposition_desc)
     old_state = body.from_.state_id
 
-    def make(service: ServiceItem, state_id: int) -> StateItem:
+    def make(_service: ServiceItem, state_id: int) -> StateItem:
         return StateItem(tenant=tenant, service_id=service_id, state_id=state_id, state_type=body.to.state_type,
                          previous_state_id=old_state, est_duration=body.to.est_duration,
                          started=event_map(event, at), started_ms=at, ext=texts(body.attached_data()))

@@ -218,7 +218,7 @@ def too_large(list_route: str) -> PayloadTooLarge:
     return PayloadTooLarge(f"the representation exceeds {RESPONSE_LIMIT} bytes; read it in pages with {list_route}")
 
 
-class Page(list):
+class Page(list[dict[str, Any]]):
     """The views of a list reply, with their JSON texts (`texts`, made once while the page was
     filled): lib.api joins them instead of serialising the views again."""
 

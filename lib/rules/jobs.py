@@ -75,23 +75,23 @@ def run_request(run: Run, remaining_ms: int | None) -> Outcome:
                 break
         else:
             return Outcome(200, _finish(run, w))
-    except Exception:
+    except Exception:  # (an export that closed a file is committed: its job finishes the others)
         if not run.committed and run.job is None:
             run.abandon()
             raise  # nothing changed: the error is the answer
         log.warning("maintenance %s stopped after committing; it continues as job %s", run.kind, job_id,
                     exc_info=True)
-        return _hand_over(run, w, job_id, lease_ms, saved=False)
-    return _hand_over(run, w, job_id, lease_ms, saved=True)
+        return _hand_over(run, w, job_id, saved=False)
+    return _hand_over(run, w, job_id, saved=True)
 
 
-def _hand_over(run: Run, w: Write, job_id: str, lease_ms: int, saved: bool) -> Outcome:
+def _hand_over(run: Run, w: Write, job_id: str, saved: bool) -> Outcome:
     """The request stops: the job (created now if no step created it) is let go and queued. Past the
     commit point nothing here may fail the request: a job not saved or not queued is found by the
     schedule."""
     if run.job is None:  # an export (a purge creates its job with its first commit)
-        job = run.new_job(job_id, w.now, lease_ms=0)
         try:
+            job = run.new_job(job_id, w.now, lease_ms=0)  # (an export's checkpoint saves its tails)
             jobs.create_job(job, w)
         except Exception:
             run.abandon()
@@ -120,7 +120,15 @@ def _finish(run: Run, w: Write) -> dict[str, Any]:
         job.status, job.result, job.checkpoint = "succeeded", result, {}
         job.counts, job.updated_ms = run.counts(), clock.now_ms()
         jobs.save_job(job, w, release=True)
+    _ended(run)
     return result
+
+
+def _ended(run: Run) -> None:
+    try:
+        run.ended()
+    except Exception:  # nothing reads them; the bucket's lifecycle rule removes what is left
+        log.warning("maintenance %s ended; its checkpoint files were not removed", run.kind, exc_info=True)
 
 
 def _save(run: Run, w: Write, release: bool = False, quiet: bool = False) -> None:
@@ -136,12 +144,14 @@ def _save(run: Run, w: Write, release: bool = False, quiet: bool = False) -> Non
         log.warning("job %s not saved; it resumes from its last checkpoint", job.job_id, exc_info=True)
 
 
-def _release(job: JobItem, w: Write) -> None:
+def _release(job: JobItem, w: Write) -> bool:
     """Let the job go as last saved (a step that failed half-way leaves nothing worth saving)."""
     try:
         jobs.save_job(job, w, release=True)
+        return True
     except Exception:
         log.warning("job %s not released; its lease ends by itself", job.job_id, exc_info=True)
+        return False
 
 
 # ---------------------------------------------------------------- outside the request
@@ -226,6 +236,11 @@ def _failed_step(run: Run, w: Write, fault: Exception) -> bool:
     count it; after RETRIES in a row the job fails with its reason."""
     job = run.job
     assert job is not None
+    if job.status == "succeeded" and _release(job, w):
+        # only the final save failed: saved again as it is (the work is done and its result known)
+        log.warning("job %s: its end was saved again after a fault", job.job_id, exc_info=True)
+        _ended(run)
+        return True
     if faults.transient(fault):
         log.warning("job %s met a passing fault; it is retried", job.job_id, exc_info=True)
         _release(job, w)

@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import logging
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,7 @@ from lib.rules.conversation import Conversation, Selection
 from lib.rules.services import parse_types, time_window
 from lib.store import erasure, jobs, windows
 from lib.store.concurrency import Write
-from lib.store.files import ExportFile
+from lib.store.files import ExportFile, forget_tails
 from lib.store.items import Child, JobItem, ServiceItem, StateItem
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,9 @@ class Run:
     def abandon(self) -> None:
         """The run stops before anything was promised: leave nothing behind."""
 
+    def ended(self) -> None:
+        """Its end is recorded (the answer or the job's result): remove what only a resume needed."""
+
     def new_job(self, job_id: str, now: int, lease_ms: int) -> JobItem:
         return JobItem(tenant=self.tenant, job_id=job_id, kind=self.kind, params=self.params,
                        checkpoint=self.checkpoint(), counts=self.counts(), created_ms=now, updated_ms=now,
@@ -167,13 +171,14 @@ class ExportRun(Run):
         self.fmt = params["format"]
         self.state.setdefault("names", file_names(params["at_ms"], self.fmt))
         self.state.setdefault("counts", {kind: 0 for kind in KINDS})
+        self.state.setdefault("run", secrets.token_hex(6))  # this export's own checkpoint tails
         files = self.state.get("files") or {}
-        self.files = {kind: ExportFile(self.state["names"][kind], files.get(kind)) for kind in KINDS}
+        self.files = {kind: ExportFile(self.state["names"][kind], files.get(kind), self.state["run"]) for kind in KINDS}
         if "files" not in self.state and self.fmt == "csv":
             for kind in KINDS:
                 self.files[kind].write(",".join(CSV_COLUMNS[kind]) + "\n")
 
-    def step(self, w: Write, job_id: str, lease_ms: int) -> bool:
+    def step(self, w: Write, job_id: str, lease_ms: int) -> bool:  # noqa: ARG002 - Run.step's signature; an export step needs no lease
         now = clock.now_ms()
         found, rest = windows.window(self.tenant, self.filters.events, self.filters.low, self.filters.high, now,
                                      self.state.get("cursor"), STEP, self.filters.selects)
@@ -203,9 +208,16 @@ class ExportRun(Run):
         return self.checkpoint()
 
     def finish(self) -> dict[str, Any]:
+        """Close the files. The first one closed is there for anyone to read: from then on the export
+        is committed (a fault hands it to a job that finishes the rest, never an error)."""
+        self.state["finishing"] = True
         for f in self.files.values():
+            self.committed = True  # from its first call a close may have made the file visible
             f.close()
         return {"created": [self.state["names"][kind] for kind in KINDS]}
+
+    def ended(self) -> None:
+        forget_tails([f.name for f in self.files.values()], self.state["run"])
 
     def abandon(self) -> None:
         for f in self.files.values():

@@ -13,6 +13,8 @@ starts.py        starting states and tasks, transitions, their attached data
 ends.py          ending states and tasks, cascades
 pages.py         reads: a state or task, pages of children, embedded children, owners' lists
 erasure.py       deleting conversations (DELETE, purge) and finishing their erasure
+events.py        the change feed's events: names, entries (`ev`), `seq` and `open` on the service item
+cascades.py      what a service's completion cascades to: its active states and tasks
 composite.py     composite start's lock
 idempotency.py   Idempotency-Key records, written in the creating transaction
 windows.py       maintenance reads: time windows (export stream, files), purge targets

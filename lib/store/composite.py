@@ -13,8 +13,8 @@ from typing import Any
 
 from lib.errors import Conflict
 from lib.store import conditions as C
+from lib.store import events, table
 from lib.store import keys as K
-from lib.store import table
 from lib.store.concurrency import Write
 from lib.store.expressions import Expression, Update
 from lib.store.idempotency import Claim
@@ -29,7 +29,7 @@ class LockMoved(Conflict):
         super().__init__("too many concurrent composite starts with these keys; retry")
 
 
-def read_lock(tenant: str, digest: str, claim: Claim | None = None) -> tuple[CompositeLock | None, dict | None]:
+def read_lock(tenant: str, digest: str, claim: Claim | None = None) -> tuple[CompositeLock | None, dict[str, Any] | None]:
     """The lock (and, for the first element of a request with an Idempotency-Key, its record)."""
     key = CompositeLock(tenant=tenant, digest=digest).key()
     keys = [key] + ([claim.record_key()] if claim else [])
@@ -67,7 +67,8 @@ def _lock_condition(e: Expression, stale: CompositeLock | None) -> list[str]:
 
 def create_all(w: Write, lock: CompositeLock, stale: CompositeLock | None, service: ServiceItem,
                children: list[Child]) -> None:
-    """A new service with its new state and task, and the lock naming them: one transaction."""
+    """A new service with its new state and task, and the lock naming them: one transaction. The
+    service item carries the Started events of all three."""
     e = Expression()
     lock.op, lock.expire_at = w.token, service.children_ttl
     actions = [table.tx_put(lock.to_item(), _lock_condition(e, stale), e)]
@@ -76,7 +77,11 @@ def create_all(w: Write, lock: CompositeLock, stale: CompositeLock | None, servi
         if item is not service:
             item.expire_at = service.children_ttl
         e = Expression()
-        actions.append(table.tx_put(item.to_item(), C.new_item(e), e))
+        stored = item.to_item()
+        if item is service:
+            stored = events.record_new(stored, [events.service_started(service)] + [events.started(c) for c in children],
+                                       len(children))
+        actions.append(table.tx_put(stored, C.new_item(e), e))
     actions.append(table.tx_put(lock.reference(service)))
     try:
         table.confirmed(lambda: table.transact(actions), lock.key(), w.token)

@@ -69,3 +69,17 @@ def at_least(e: Expression, name: str, value: int) -> list[str]:
 def free_or_expired(e: Expression, now: int) -> list[str]:
     """An idempotency record may be written if none exists or the old one has expired."""
     return [f"attribute_not_exists({e.name('PK')}) OR {e.name('expires_ms')} < {e.value(now)}"]
+
+
+def seq_is(e: Expression, seq: int) -> list[str]:
+    """The service item's change-feed counter is the one read: nothing was committed on it since
+    (lib.store.events). Absent counts as 0."""
+    if seq == 0:
+        return [f"attribute_not_exists({e.name('seq')}) OR {e.name('seq')} = {e.value(0)}"]
+    return [f"{e.name('seq')} = {e.value(seq)}"]
+
+
+def not_written_by(e: Expression, token: str) -> list[str]:
+    """The item does not carry this request's token yet: a retry of a write already applied (its
+    reply lost) fails, and the token on the returned item recognises it as ours."""
+    return [f"attribute_not_exists({e.name('op')}) OR {e.name('op')} <> {e.value(token)}"]

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from lib.store import conditions as C
+from lib.store import events, table
 from lib.store import keys as K
-from lib.store import table
+from lib.store.cascades import active_children_of
+from lib.store.concurrency import new_token
 from lib.store.expressions import Query, Update
-from lib.store.items import Completion, Erasure, from_plain
-from lib.store.services import complete_clauses
+from lib.store.items import Erasure, ServiceItem, from_plain
+from lib.store.services import auto_completion_clauses, decode_service
 from lib.store.table import ConcurrentChange, ConditionFailed
 
 
@@ -28,33 +29,40 @@ def due(kind: str, now: int, want: int) -> list[dict[str, Any]]:
 
 def record_auto_completions(now: int, want: int = 100) -> int:
     """Record the completion of services past their auto-complete moment (reads show them completed
-    already): a transaction of up to 25 updates each conditional on the deadline read; a batch that
-    meets a change meanwhile is done one by one. Returns how many were recorded."""
+    already): their items are read (one BatchGetItem) and, for those with active states or tasks,
+    those children (at once), for the change feed's events; then a transaction of up to 25 updates
+    each conditional on the deadline and the `seq` read; a batch that meets a change meanwhile is
+    done one by one. Returns how many were recorded."""
     recorded = 0
     rows = due(K.AUTO_COMPLETE, now, want)
-    for start in range(0, len(rows), 25):
-        updates = [_auto_completion(row) for row in rows[start:start + 25]]
+    found = table.get_many([K.key_of(row) for row in rows]) if rows else {}
+    services = [s for s in (decode_service(item) for item in found.values()) if _still_due(s, now)]
+    children = active_children_of(services)
+    for start in range(0, len(services), 25):
+        batch = list(zip(services[start:start + 25], children[start:start + 25]))
         try:
-            table.transact([table.tx_update(u) for u in updates])
-            recorded += len(updates)
+            table.transact([table.tx_update(_auto_completion(service, active, now)) for service, active in batch])
+            recorded += len(batch)
         except (ConditionFailed, ConcurrentChange):
-            for update in updates:
+            for service, active in batch:  # each Update is built anew: a request's placeholders are its own
                 try:
-                    table.update(update)
+                    table.update(_auto_completion(service, active, now))
                     recorded += 1
                 except (ConditionFailed, ConcurrentChange):
                     pass  # written meanwhile: its deadline moved, or it completed
     return recorded
 
 
-def _auto_completion(row: dict[str, Any]) -> Update:
-    tenant, service_id = K.split_conversation_pk(row["PK"])
-    deadline = row["GSI5SK"]
-    u = Update(key=K.key_of(row))
-    # Never before its start (started_ms is projected into the due index): no negative duration.
-    complete_clauses(u, tenant, service_id, Completion({}, max(deadline, int(row.get("started_ms", deadline)))))
-    e = u.expr
-    u.conditions += C.exists(e) + C.absent(e, "completed_ms") + C.equals(e, "auto_complete_at", deadline)
+def _still_due(service: ServiceItem | None, now: int) -> bool:
+    return (service is not None and service.is_live(now) and service.completed_ms is None
+            and service.completed_at(now) is not None)
+
+
+def _auto_completion(service: ServiceItem, active: Any, now: int) -> Update:
+    """The update recording one service's auto-completion, never before its start (no negative
+    duration), with its events; conditional on the deadline and `seq` read."""
+    u = Update(key=service.key())
+    events.record(u, auto_completion_clauses(u, service, now, active), new_token())
     return u
 
 

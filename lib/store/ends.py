@@ -1,6 +1,9 @@
 """Ending states and tasks (§6), and the cascades that complete a state's tasks with it. A state's end
 is written with its tasks' ends in the same transaction (write-time cascade), so a task's own item
-says whether it completed; a service's end is applied on read (lib.rules.conversation)."""
+says whether it completed; a service's end is applied on read (lib.rules.conversation).
+
+Every end also updates the service item in its transaction (conditions: live, active), which carries
+the change feed's events (lib.store.events): the element's completion, then its cascade."""
 
 from __future__ import annotations
 
@@ -11,11 +14,12 @@ from typing import Any
 from lib.clock import format_ms
 from lib.errors import Conflict, NotFound, ValidationError
 from lib.store import conditions as C
+from lib.store import events, table
 from lib.store import keys as K
-from lib.store import table
-from lib.store.concurrency import ATTEMPTS, Write, backoff
-from lib.store.expressions import Expression, Query, Update
-from lib.store.items import Completion, ServiceItem, TaskItem, from_plain
+from lib.store.concurrency import ATTEMPTS, Write, backoff, parallel
+from lib.store.events import Event
+from lib.store.expressions import Query, Update
+from lib.store.items import Completion, ServiceItem, StateItem, TaskItem, from_plain
 from lib.store.services import decode_service, not_found
 from lib.store.table import TRANSACTION_LIMIT, ConcurrentChange, ConditionFailed
 
@@ -54,17 +58,37 @@ def _explain_end(kind: str, child_id: int, old: dict[str, Any] | None) -> Except
     return ValidationError(f"timestamp: the end is before the {kind}'s start")
 
 
-def _service_check(w: Write, service_id: str, guard: int | None = None) -> tuple[dict[str, Any], Callable]:
-    """Transaction action: the service is live and active. `guard`: with 0, also no state end in
-    flight anywhere in the conversation; with a state id, none for that state."""
-    e = Expression()
-    conditions = C.live(e, w.now) + C.active(e, w.now)
+def _service_write(w: Write, service_id: str, entries: list[Event], open_delta: int, guard: int | None = None,
+                   cascading: tuple[int, int] | None = None, seq: int | None = None) -> tuple[dict[str, Any], Callable[..., Any]]:
+    """Transaction action on the service item: it is live and active, and it records the end's
+    events and moves its count of active children. `guard`: with 0, also no state end in flight
+    anywhere in the conversation; with a state id, none for that state. `cascading`: (state id, end
+    ms) of a big state end, marked in flight. `seq`: the item is as read (a big state's cascade read
+    after it). Without events or mark (an end that will be refused), a ConditionCheck."""
+    u = Update(key=K.service_key(w.tenant, service_id))
+    e = u.expr
+    u.conditions += C.live(e, w.now) + C.active(e, w.now)
     if guard == 0:
-        conditions += C.no_cascade(e)
+        u.conditions += C.no_cascade(e)
     elif guard is not None:
-        conditions += C.absent(e, ("cascading", str(guard)))
-    check = table.tx_check(K.service_key(w.tenant, service_id), conditions, e)
-    return check, lambda old: _service_unusable(service_id, old, w.now)
+        u.conditions += C.absent(e, ("cascading", str(guard)))
+    if seq is not None:
+        u.conditions += C.seq_is(e, seq)
+    if cascading is not None:
+        u.sets[("cascading", str(cascading[0]))] = cascading[1]
+        u.sets["op"] = w.token
+    events.record(u, entries, w.token)
+    events.count_open(u, open_delta)
+    action = table.tx_update(u) if u.sets else table.tx_check(u.key, u.conditions, e)
+    return action, lambda old: _service_unusable(service_id, old, w.now)
+
+
+def _missing(w: Write, service_id: str, kind: str, child_id: int) -> Exception:
+    """The error for ending a state or task that does not exist: its service's 404 first."""
+    service = decode_service(table.get(K.service_key(w.tenant, service_id)))
+    if service is None or not service.is_live(w.now):
+        return not_found(service_id)
+    return NotFound(f"{kind} {child_id} not found")
 
 
 def _service_unusable(service_id: str, old: dict[str, Any] | None, now: int) -> Exception:
@@ -105,10 +129,25 @@ def end_state(w: Write, service_id: str, state_id: int, completion: Completion) 
     transactions; meanwhile the service item lists the state under `cascading`, which every read
     applies, so no reader sees an active task in a completed state."""
     state_key = K.child_key(w.tenant, service_id, "state", state_id)
+    room = TRANSACTION_LIMIT - 1
     for attempt in range(ATTEMPTS):
-        tasks = tasks_of_state(w.tenant, service_id, state_id)
-        actions, rest = state_end_actions(w, service_id, state_id, tasks, completion, TRANSACTION_LIMIT - 1)
-        first, why = _cascading_start(w, service_id, state_id, completion.ms) if rest else _service_check(w, service_id)
+        tasks, state = parallel(lambda: tasks_of_state(w.tenant, service_id, state_id),
+                                lambda: from_plain(table.get(state_key)))
+        if not isinstance(state, StateItem):
+            raise _missing(w, service_id, "state", state_id)
+        seq = None
+        if len([t for t in tasks if t.completed_ms is None]) > room - 1:
+            # A big state: its cascade's events are all committed with its end, from tasks read
+            # after the service item, and the end is conditional on the item's `seq`: a task that
+            # ends meanwhile (outside this transaction) makes it read again.
+            service = decode_service(table.get(K.service_key(w.tenant, service_id)))
+            seq = service.seq if service is not None else 0
+            tasks = tasks_of_state(w.tenant, service_id, state_id)
+        actions, rest = state_end_actions(w, service_id, state_id, tasks, completion, room)
+        active = [t for t in tasks if t.completed_ms is None]
+        entries = _state_end_events(state, active, completion, events.REQUEST)
+        first, why = _service_write(w, service_id, entries, -(1 + len(active)) if entries else 0,
+                                    cascading=(state_id, completion.ms) if rest else None, seq=seq)
         try:
             table.confirmed(lambda: table.transact([first] + actions), state_key, w.token)
         except ConcurrentChange:
@@ -136,14 +175,16 @@ def end_state(w: Write, service_id: str, state_id: int, completion: Completion) 
     raise Conflict(f"state {state_id} changed concurrently; retry")
 
 
-def _cascading_start(w: Write, service_id: str, state_id: int, at_ms: int) -> tuple[dict, Callable]:
-    """Instead of a check, the first transaction of a big state end records the cascade in flight."""
-    u = Update(key=K.service_key(w.tenant, service_id))
-    e = u.expr
-    u.conditions += C.live(e, w.now) + C.active(e, w.now)
-    u.sets[("cascading", str(state_id))] = at_ms
-    u.sets["op"] = w.token
-    return table.tx_update(u), lambda old: _service_unusable(service_id, old, w.now)
+def _state_end_events(state: StateItem, active: list[TaskItem], completion: Completion, reason: str) -> list[Event]:
+    """A state's completion, its active tasks' (cascade), then its end event's attached data. None
+    when the end will be refused (already completed, or before its start)."""
+    if state.completed_ms is not None or completion.ms < state.started_ms:
+        return []
+    entries = [events.completed(state, completion, reason)]
+    entries += [events.cascaded(task, completion.ms, events.STATE_COMPLETED_REASON) for task in active]
+    if completion.attached:
+        entries.append(events.attached_changed(completion.ms, completion.attached, "state", state.state_id))
+    return entries
 
 
 def finish_cascade(w: Write, service_id: str, tasks: list[TaskItem], at_ms: int, state_id: int) -> None:
@@ -168,7 +209,9 @@ def finish_cascade(w: Write, service_id: str, tasks: list[TaskItem], at_ms: int,
         else:
             log.warning("cascade of state %s of %s left marked; reads apply it", state_id, service_id)
             return
-        u = Update(key=K.service_key(w.tenant, service_id), removes=[("cascading", str(state_id))])
+        # The mark goes, and so does the end's `ev` (its events were committed with the end; `seq`
+        # does not move, so the feed ignores this write): the item shrinks back to its usual size.
+        u = Update(key=K.service_key(w.tenant, service_id), removes=[("cascading", str(state_id)), "ev"])
         u.conditions += C.exists(u.expr)
         try:
             table.update(u)
@@ -184,9 +227,17 @@ def end_task(w: Write, service_id: str, task_id: int, completion: Completion) ->
     completed state is completed already (its state's end wrote it), hence a 409; only while a big
     state end is in flight does the service item have to say so (`cascading`)."""
     task_key = K.child_key(w.tenant, service_id, "task", task_id)
+    task = from_plain(table.get(task_key))  # its type, state and start go into its event
+    if not isinstance(task, TaskItem):
+        raise _missing(w, service_id, "task", task_id)
+    entries: list[Event] = []
+    if task.completed_ms is None and completion.ms >= task.started_ms:
+        entries = [events.completed(task, completion, events.REQUEST)]
+        if completion.attached:
+            entries.append(events.attached_changed(completion.ms, completion.attached, "task", task_id))
     guard = 0
     for attempt in range(ATTEMPTS):
-        check, why = _service_check(w, service_id, guard)
+        check, why = _service_write(w, service_id, entries, -1 if entries else 0, guard)
         action = table.tx_update(_end_child_update(w, service_id, "task", task_id, completion))
         try:
             table.confirmed(lambda: table.transact([check, action]), task_key, w.token)

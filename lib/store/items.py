@@ -109,6 +109,10 @@ class ServiceItem(Element):
     state_seq: int = 0
     task_seq: int = 0
     cascading: dict[str, int] = {}  # state id -> end ms, while a big state end completes its tasks
+    # The change feed (lib.store.events): events committed so far, and active states and tasks
+    # (None: written before the count was kept, unknown).
+    seq: int = 0
+    open: int | None = None
 
     @classmethod
     def new(cls, *, tenant: str, service_id: str, expiry: Expiry, now: int, **fields: Any) -> ServiceItem:
@@ -313,6 +317,7 @@ class Erasure(Entity):
     erasure_id: str
     pks: list[str]
     created_ms: int
+    ev: list[dict[str, Any]] = []  # the change feed's ServiceDeleted / ServicePurged (lib.store.events)
 
     def key(self) -> dict[str, str]:
         return K.erasure_key(self.tenant, self.erasure_id)
@@ -338,6 +343,7 @@ class JobItem(Entity):
     check_ms: int = 0  # while running: when the schedule looks at it if nothing has moved it on
     attempts: int = 0  # steps in a row that failed for a reason not known to be passing
     error: str | None = None
+    saved: str | None = None  # token of its last save (`op` stays the holder's for all its saves)
     created_ms: int
     updated_ms: int
 

@@ -10,7 +10,7 @@ from typing import Any
 from lib.store import conditions as C
 from lib.store import keys as K
 from lib.store import table
-from lib.store.concurrency import Write
+from lib.store.concurrency import Write, new_token
 from lib.store.expressions import Expression, Update
 from lib.store.items import JobItem, from_plain
 from lib.store.table import ConditionFailed
@@ -72,12 +72,12 @@ def save_job(job: JobItem, w: Write, release: bool = False) -> None:
     at once. Raises LeaseLost when the job is no longer this worker's."""
     if release:
         job.lease_ms = 0
-    job.op = w.token
+    job.op, job.saved = w.token, new_token()  # a worker saves a job many times under one lease
     job.check_ms = job.lease_ms + LEASE_MARGIN_MS if job.lease_ms else job.updated_ms + STALL_MS
     e = Expression()
     try:
         table.confirmed(lambda: table.put(job.to_item(), C.exists(e) + C.equals(e, "op", w.token), e), job.key(),
-                        w.token)
+                        job.saved, mark="saved")
     except ConditionFailed:
         raise LeaseLost(f"job {job.job_id} is no longer held by this worker") from None
 

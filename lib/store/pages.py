@@ -150,7 +150,7 @@ def _tasks_of_states(pk: str, first_state: int, last_state: int) -> list[TaskIte
     return [t for t in (from_plain(i) for i in q.all()) if isinstance(t, TaskItem)]
 
 
-def _select(q: Query, limit: int, service: ServiceItem, keep: Callable | None) -> tuple[list[Child], bool]:
+def _select(q: Query, limit: int, service: ServiceItem, keep: Callable[..., Any] | None) -> tuple[list[Child], bool]:
     chosen: list[Child] = []
     for page in q.pages(limit + 1):
         for item in page:

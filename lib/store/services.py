@@ -17,10 +17,11 @@ from typing import Any
 from lib.clock import format_ms
 from lib.errors import Conflict, NotFound, ValidationError
 from lib.status import Status
+from lib.store import cascades, events, table
 from lib.store import conditions as C
 from lib.store import keys as K
-from lib.store import table
 from lib.store.concurrency import ATTEMPTS, Write, backoff
+from lib.store.events import Event
 from lib.store.expiration import after_service_write, expiration_clauses, raise_children_ttl
 from lib.store.expressions import Expression, Raw, Update
 from lib.store.idempotency import Claim
@@ -60,13 +61,15 @@ class IdTaken(Exception):
 
 
 def create_service(service: ServiceItem, claim: Claim | None) -> None:
-    """Put a new service; with an Idempotency-Key, its record in the same transaction."""
+    """Put a new service (with its ServiceStarted event); with an Idempotency-Key, its record in the
+    same transaction."""
     e = Expression()
+    item = events.record_new(service.to_item(), [events.service_started(service)], 0)
     try:
         if claim is None:
-            table.confirmed(lambda: table.put(service.to_item(), C.new_item(e), e), service.key(), service.op)
+            table.confirmed(lambda: table.put(item, C.new_item(e), e), service.key(), service.op)
         else:
-            actions = [table.tx_put(service.to_item(), C.new_item(e), e), claim.put_action(service.service_id)]
+            actions = [table.tx_put(item, C.new_item(e), e), claim.put_action(service.service_id)]
             table.confirmed(lambda: table.transact(actions), service.key(), service.op)
     except ConditionFailed as failed:
         old = failed.old if claim is None else failed.old_of(0)
@@ -84,36 +87,37 @@ def create_service(service: ServiceItem, claim: Claim | None) -> None:
 # ---------------------------------------------------------------- writing a service
 
 
-Build = Callable[[Update, "ServiceItem | None"], None]
+Build = Callable[[Update, "ServiceItem | None"], list[Event]]
 
 
 def update_service(w: Write, service_id: str, build: Build, wanted: Expiry | None = None,
-                   activity: bool = True) -> ServiceItem:
+                   activity: bool = True, known: ServiceItem | None = None) -> ServiceItem:
     """Conditional UpdateItem of a live service, retried with what a failed attempt revealed.
 
     The first attempt assumes the common case (no explicit expiration, active, children's TTL far
-    enough) and states it in its condition; when DynamoDB refuses, it returns the item as it was, and
-    the next attempt is built from that. `build` adds the operation's own clauses and may raise the
-    domain's error once it knows the item (`known`). `activity`: the write counts as activity for
-    auto-complete (§7); a service past its auto-complete moment then records that completion first."""
-    known: ServiceItem | None = None
+    enough) and states it in its condition, unless the item was read (`known`); when DynamoDB
+    refuses, it returns the item as it was, and the next attempt is built from that. `build` adds the
+    operation's own clauses and returns its change-feed events; it may raise the domain's error once
+    it knows the item (`known`). `activity`: the write counts as activity for auto-complete (§7); a
+    service past its auto-complete moment then records that completion first (its events first)."""
     for attempt in range(6):
         u = Update(key=K.service_key(w.tenant, service_id))
         e = u.expr
         u.conditions += C.live(e, w.now)
         u.sets["op"] = w.token
-        build(u, known)
+        entries = build(u, known)
         if activity:
-            activity_clauses(u, known, w.now)
+            entries = activity_clauses(u, known, w.now) + entries
+        events.record(u, entries, w.token)
         expiry = expiration_clauses(u, wanted, known, w.now)
         try:
             new = decode_service(table.update(u, token=w.token))
         except ConditionFailed as failed:
             old = decode_service(failed.old)
+            if old is not None and old.op == w.token:
+                return old  # applied before its reply was lost (even if that write expired it)
             if old is None or not old.is_live(w.now):
                 raise not_found(service_id) from None
-            if old.op == w.token:
-                return old  # applied before its reply was lost
             if expiry is not None and old.children_ttl < expiry.ttl(w.now):
                 raise_children_ttl(old, expiry.children_ttl(w.now))  # before the commit: only TTLs change
             known = old
@@ -126,22 +130,38 @@ def update_service(w: Write, service_id: str, build: Build, wanted: Expiry | Non
     raise Conflict(f"service {service_id} changed concurrently; retry")
 
 
-def activity_clauses(u: Update, known: ServiceItem | None, now: int) -> None:
+def activity_clauses(u: Update, known: ServiceItem | None, now: int) -> list[Event]:
     """Auto-complete bookkeeping of a write that counts as activity: the deadline moves with the
     write (`auto_complete_at = aca_ms + now`, no read needed), unless the deadline has passed, in
-    which case the write records the completion it missed first."""
+    which case the write records the completion it missed first, with its events (the completion
+    and its cascade, from the active children read after the item: conditional on its `seq`)."""
     e = u.expr
     if known is not None and known.completed_ms is None and known.completed_at(now) is not None:
-        complete_clauses(u, known.tenant, known.service_id, Completion({"timestamp": None}, known.completed_at(now)))
-        u.conditions += C.absent(e, "completed_ms") + C.equals(e, "auto_complete_at", known.auto_complete_at)
-        return
+        return auto_completion_clauses(u, known, now)
     if known is not None and known.completed_ms is not None:
-        return
+        return []
     u.sets["last_write_ms"] = now
     u.sets["auto_complete_at"] = _plus_now(u, "aca_ms", now)
     u.sets["GSI5SK"] = _plus_now(u, "aca_ms", now)
     u.sets["GSI6SK"] = _plus_now(u, "aca_ms", now)
     u.conditions += C.not_auto_completed(e, now)
+    return []
+
+
+def auto_completion_clauses(u: Update, known: ServiceItem, now: int, active: cascades.Active | None = None
+                            ) -> list[Event]:
+    """Record the completion of a service past its auto-complete moment (read as `known`): clauses,
+    conditions (still not completed, deadline and `seq` as read) and its events. `active`: its
+    active states and tasks, if read already."""
+    e = u.expr
+    completion = Completion({}, known.completed_at(now))
+    complete_clauses(u, known.tenant, known.service_id, completion)
+    u.conditions += C.absent(e, "completed_ms") + C.equals(e, "auto_complete_at", known.auto_complete_at)
+    u.conditions += C.seq_is(e, known.seq)
+    events.close_all(u)
+    states, tasks = active if active is not None else cascades.active_children(known)
+    return [events.service_completed(known, completion, events.AUTO_COMPLETE)] + \
+        events.service_cascade(states, tasks, completion.ms)
 
 
 def _plus_now(u: Update, name: str, now: int) -> Raw:
@@ -164,19 +184,31 @@ def complete_clauses(u: Update, tenant: str, service_id: str, completion: Comple
 
 
 def end_service(w: Write, service_id: str, completion: Completion, wanted: Expiry | None) -> None:
-    """Complete a service: one conditional UpdateItem. Its active states and tasks complete with it
-    on read (lib.rules.conversation); 409 when already completed, also by auto-complete."""
+    """Complete a service: read it, then one conditional UpdateItem (conditional on its `seq`, so the
+    item is the one read). Its active states and tasks complete with it on read
+    (lib.rules.conversation); their events are committed with it (read only when its `open` count
+    is not 0). 409 when already completed, also by auto-complete."""
 
-    def build(u: Update, known: ServiceItem | None) -> None:
-        if known is not None and known.completed_at(w.now) is not None:
+    def build(u: Update, known: ServiceItem | None) -> list[Event]:
+        assert known is not None  # read first: the events need its start (duration) and children
+        if known.completed_at(w.now) is not None:
             raise Conflict(f"service {service_id} is already completed")
-        if known is not None and completion.ms < known.started_ms:
+        if completion.ms < known.started_ms:
             raise ValidationError("timestamp: the end is before the service's start")
         complete_clauses(u, w.tenant, service_id, completion)
         e = u.expr
-        u.conditions += C.active(e, w.now) + C.at_most(e, "started_ms", completion.ms)
+        u.conditions += C.active(e, w.now) + C.at_most(e, "started_ms", completion.ms) + C.seq_is(e, known.seq)
+        events.close_all(u)
+        states, tasks = cascades.active_children(known)
+        entries = [events.service_completed(known, completion, events.REQUEST)]
+        entries += events.service_cascade(states, tasks, completion.ms)
+        if completion.attached:
+            entries.append(events.attached_changed(completion.ms, completion.attached))
+        if wanted is not None:
+            entries.append(events.expiration_changed(w.now, wanted.expires_ms))
+        return entries
 
-    update_service(w, service_id, build, wanted, activity=False)
+    update_service(w, service_id, build, wanted, activity=False, known=read_service(w.tenant, service_id, w.now))
 
 
 @dataclass(frozen=True)
@@ -191,8 +223,12 @@ class Association:
 def associate_service(w: Write, service_id: str, change: Association) -> None:
     """Move a service to a customer (its lists move with it), updating start fields and attached data."""
 
-    def build(u: Update, known: ServiceItem | None) -> None:
+    def build(u: Update, known: ServiceItem | None) -> list[Event]:
         e = u.expr
+        # The previous customer goes into the event: assumed anonymous (the common case) until the
+        # item says otherwise, and stated in the condition.
+        previous = known.customer_id if known is not None else None
+        u.conditions += C.absent(e, "customer_id") if previous is None else C.equals(e, "customer_id", previous)
         done_at = known.completed_at(w.now) if known is not None else None
         status = Status.COMPLETED if done_at is not None else Status.ACTIVE
         u.sets["customer_id"] = change.customer_id
@@ -218,20 +254,27 @@ def associate_service(w: Write, service_id: str, change: Association) -> None:
             u.sets.update({"GSI1SK": start, "GSI2SK": start, "GSI3SK": start})
             if known is not None and known.completed_ms is not None:
                 u.conditions += C.at_least(e, "completed_ms", change.started_ms)
+        entries = [events.service_associated(w.now, previous, change.customer_id,
+                                             [*change.fields, *change.started], list(change.attached))]
+        if change.attached:
+            entries.append(events.attached_changed(w.now, change.attached))
+        return entries
 
     update_service(w, service_id, build)
 
 
 def set_expiration(w: Write, service_id: str, wanted: Expiry) -> ServiceItem:
     """`PUT /services/{id}`: the new expiration holds at once (children's TTL follow)."""
-    return update_service(w, service_id, lambda u, known: None, wanted)
+    return update_service(w, service_id, lambda u, known: [events.expiration_changed(w.now, wanted.expires_ms)],
+                          wanted)
 
 
 def put_service_attached(w: Write, service_id: str, name: str, text: str) -> None:
     """Replace one attached-data key of a service."""
 
-    def build(u: Update, known: ServiceItem | None) -> None:
+    def build(u: Update, known: ServiceItem | None) -> list[Event]:
         u.sets[("ext", name)] = text
+        return [events.attached_changed(w.now, [name])]
 
     update_service(w, service_id, build)
 
@@ -244,12 +287,13 @@ def merge_service_attached(w: Write, service_id: str, name: str, merge: Callable
         old = service.ext.get(name)
         new = merge(old)
 
-        def build(u: Update, known: ServiceItem | None, old: str | None = old, new: str = new) -> None:
+        def build(u: Update, known: ServiceItem | None, old: str | None = old, new: str = new) -> list[Event]:
             if known is not None and known.ext.get(name) != old:
                 raise AttachedMoved()
             e = u.expr
             u.sets[("ext", name)] = new
             u.conditions += C.absent(e, ("ext", name)) if old is None else C.equals(e, ("ext", name), old)
+            return [events.attached_changed(w.now, [name])]
 
         try:
             update_service(w, service_id, build)

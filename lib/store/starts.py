@@ -1,7 +1,8 @@
 """Starting states and tasks (§6), transitions, and their attached data. Ids come from counters on the
 service item: a start reads the service, then one transaction takes the next id (conditional on the
 counter read), re-checks the service, checks the references and puts the child, so concurrent
-starts never share an id and a failed start changes nothing."""
+starts never share an id and a failed start changes nothing. The service item's update carries the
+change feed's events (lib.store.events)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from typing import Any
 
 from lib.errors import Conflict, NotFound, ValidationError
 from lib.store import conditions as C
+from lib.store import events, table
 from lib.store import keys as K
-from lib.store import table
 from lib.store.concurrency import ATTEMPTS, Write, backoff, parallel
 from lib.store.ends import finish_cascade, state_end_actions, tasks_of_state
+from lib.store.events import Event
 from lib.store.expiration import expiration_clauses, raise_children_ttl
 from lib.store.expressions import Expression, Update
 from lib.store.idempotency import Claim
@@ -31,7 +33,7 @@ class ChildStart:
     kind: str  # "state" | "task"
     previous_state_id: int | None = None  # a state's predecessor: must exist
     state_id: int | None = None  # a task's state: must exist and be active
-    extra: Callable[[ServiceItem, int], list[tuple[dict[str, Any], Callable[[dict | None], Exception]]]] | None = None
+    extra: Callable[[ServiceItem, int], list[tuple[dict[str, Any], Callable[[dict[str, Any] | None], Exception]]]] | None = None
 
 
 def start_child(w: Write, service_id: str, start: ChildStart, make: Callable[[ServiceItem, int], Child],
@@ -52,8 +54,8 @@ def start_child(w: Write, service_id: str, start: ChildStart, make: Callable[[Se
             raise NotFound(f"state {start.state_id} not found")
         child = make(service, child_id)
         child.op = w.token
-        u = _counter_update(w, service, seq_name, seq, child)
-        explain: list[Callable[[dict | None], Exception] | None] = [None]
+        u = _counter_update(w, service, seq_name, seq, child, [events.started(child)], 1)
+        explain: list[Callable[[dict[str, Any] | None], Exception] | None] = [None]
         e = Expression()
         actions = [table.tx_update(u), table.tx_put(child.to_item(), C.new_item(e), e)]
         explain.append(None)
@@ -77,7 +79,7 @@ def start_child(w: Write, service_id: str, start: ChildStart, make: Callable[[Se
 
 
 def _read_with_record(tenant: str, service_id: str, claim: Claim | None, extra: dict[str, str] | None = None
-                      ) -> tuple[ServiceItem | None, dict | None, dict | None]:
+                      ) -> tuple[ServiceItem | None, dict[str, Any] | None, dict[str, Any] | None]:
     """The service, with (in the same BatchGetItem) the request's idempotency record and one more
     item of the conversation when asked: (service, record, extra item)."""
     key = K.service_key(tenant, service_id)
@@ -86,14 +88,14 @@ def _read_with_record(tenant: str, service_id: str, claim: Claim | None, extra: 
     keys = [key] + ([claim.record_key()] if claim else []) + ([extra] if extra else [])
     found = table.get_many(keys)
 
-    def pick(k: dict[str, str] | None) -> dict | None:
+    def pick(k: dict[str, str] | None) -> dict[str, Any] | None:
         return found.get((k["PK"], k["SK"])) if k else None
 
     return decode_service(pick(key)), pick(claim.record_key() if claim else None), pick(extra)
 
 
 def _startable(w: Write, service_id: str, claim: Claim | None, service: ServiceItem | None,
-               record: dict | None) -> ServiceItem:
+               record: dict[str, Any] | None) -> ServiceItem:
     """The service a start or transition read: a request already answered under its Idempotency-Key
     replays first; then 404 when missing or expired, 409 when completed (also by auto-complete)."""
     if claim is not None:
@@ -105,16 +107,22 @@ def _startable(w: Write, service_id: str, claim: Claim | None, service: ServiceI
     return service
 
 
-def _counter_update(w: Write, service: ServiceItem, seq_name: str, seq: int, child: Child) -> Update:
-    """The service side of a start or transition: next id, activity, sliding expiration; conditional
-    on the counter read (so concurrent starts never share an id), live and active, and on the
-    children's TTL the new child gets (a concurrent change of expiration makes the start read again,
-    so no child is ever erased before its service)."""
+def _counter_update(w: Write, service: ServiceItem, seq_name: str, seq: int, child: Child, entries: list[Event],
+                    open_delta: int, as_read: bool = False) -> Update:
+    """The service side of a start or transition: next id, activity, sliding expiration, the change
+    feed's events and count of active children; conditional on the counter read (so concurrent
+    starts never share an id), live and active, and on the children's TTL the new child gets (a
+    concurrent change of expiration makes the start read again, so no child is ever erased before
+    its service). `as_read`: also on the item's `seq` (nothing committed on it since it was read)."""
     u = Update(key=service.key())
     e = u.expr
     u.sets[seq_name] = seq + 1
     u.sets["op"] = w.token
     u.conditions += C.live(e, w.now) + C.active(e, w.now) + C.equals(e, seq_name, seq)
+    if as_read:
+        u.conditions += C.seq_is(e, service.seq)
+    events.record(u, entries, w.token)
+    events.count_open(u, open_delta)
     activity_clauses(u, service, w.now)
     expiry = expiration_clauses(u, None, service, w.now)
     children_ttl = service.children_ttl
@@ -140,7 +148,7 @@ def _state_unusable(state_id: int, old: dict[str, Any] | None) -> Exception:
     return Conflict(f"state {state_id} is completed")
 
 
-def _run(actions: list[dict[str, Any]], explain: list[Callable[[dict | None], Exception] | None],
+def _run(actions: list[dict[str, Any]], explain: list[Callable[[dict[str, Any] | None], Exception] | None],
          claim: Claim | None, w: Write, attempt: int, created: dict[str, str]) -> bool:
     """Run a start's transaction, which creates the item at key `created` (only this request writes
     it: its token there says the transaction was applied, whatever writes the service item took
@@ -185,14 +193,21 @@ def transition(w: Write, service_id: str, from_id: int, completion: Completion,
         new_id = service.state_seq + 1
         new_state = make(service, new_id)
         new_state.op = w.token
-        u = _counter_update(w, service, "state_seq", service.state_seq, new_state)
         room = TRANSACTION_LIMIT - 2 - (1 if claim else 0)
+        big = len([t for t in tasks if t.completed_ms is None]) > room - 1
+        if big:  # its cascade's events from tasks read after the service item (see ends.end_state)
+            tasks = tasks_of_state(w.tenant, service_id, from_id)
+        active = [t for t in tasks if t.completed_ms is None]
+        entries = [events.completed(state, completion, events.TRANSITION)]
+        entries += [events.cascaded(t, completion.ms, events.STATE_COMPLETED_REASON) for t in active]
+        entries.append(events.started(new_state))
+        u = _counter_update(w, service, "state_seq", service.state_seq, new_state, entries, -len(active), big)
         end_actions, rest = state_end_actions(w, service_id, from_id, tasks, completion, room)
         if rest:
             u.sets[("cascading", str(from_id))] = completion.ms
         e = Expression()
         actions = [table.tx_update(u)] + end_actions + [table.tx_put(new_state.to_item(), C.new_item(e), e)]
-        explain: list[Callable | None] = [None] * len(actions)
+        explain: list[Callable[..., Any] | None] = [None] * len(actions)
         if claim is not None:
             actions.append(claim.put_action(new_id))
             explain.append(None)
@@ -208,10 +223,13 @@ def transition(w: Write, service_id: str, from_id: int, completion: Completion,
 
 def put_child_attached(w: Write, service_id: str, kind: str, child_id: int, name: str, text: str,
                        expected: str | None | bool = False) -> None:
-    """Replace one attached-data key of a state or task (the service must be live). `expected`: the
-    value read before (merge), or False for an unconditional replacement."""
-    e = Expression()
-    live = table.tx_check(K.service_key(w.tenant, service_id), C.live(e, w.now), e)
+    """Replace one attached-data key of a state or task (the service must be live; its item records
+    the change's event). `expected`: the value read before (merge), or False for an unconditional
+    replacement."""
+    service = Update(key=K.service_key(w.tenant, service_id))
+    service.conditions += C.live(service.expr, w.now)
+    events.record(service, [events.attached_changed(w.now, [name], kind, child_id)], w.token)
+    live = table.tx_update(service)
     u = Update(key=K.child_key(w.tenant, service_id, kind, child_id), sets={("ext", name): text, "op": w.token})
     u.conditions += C.exists(u.expr)
     if expected is not False:
@@ -220,8 +238,8 @@ def put_child_attached(w: Write, service_id: str, kind: str, child_id: int, name
     try:
         table.confirmed(lambda: table.transact([live, table.tx_update(u)]), u.key, w.token)
     except ConditionFailed as failed:
-        if (failed.old_of(1) or {}).get("op") == w.token:
-            return
+        if any((failed.old_of(index) or {}).get("op") == w.token for index in (0, 1)):
+            return  # applied before its reply was lost
         if failed.failed(0):
             raise not_found(service_id) from None
         if failed.old_of(1) is None:

@@ -72,7 +72,7 @@ class ConditionFailed(Exception):
     """A conditional write did not apply. `old` is the item as it was (None if it did not exist);
     for transactions, `reasons` holds one (code, old item or None) per action, in order."""
 
-    def __init__(self, old: dict[str, Any] | None = None, reasons: list[tuple[str, dict | None]] | None = None):
+    def __init__(self, old: dict[str, Any] | None = None, reasons: list[tuple[str, dict[str, Any] | None]] | None = None):
         super().__init__("condition failed")
         self.old = old
         self.reasons = reasons or []
@@ -122,11 +122,13 @@ def call(operation: str, **kwargs: Any) -> dict[str, Any]:
         raise _translate(error) from error
 
 
-def confirmed(write: Callable[[], Any], key: dict[str, str], token: str) -> Any:
+def confirmed(write: Callable[[], Any], key: dict[str, str], token: str, mark: str = "op") -> Any:
     """Run the commit write of an operation. When it fails without saying whether it was applied
     (a timeout or a lost reply on every attempt, a 5xx after botocore's retries), read the item it
-    writes: carrying this request's token, it was applied, and that item is returned as the write's
-    result (§2: past the commit point the answer is success); otherwise the failure stands."""
+    writes: carrying this request's token (in `mark`), it was applied, and that item is returned as
+    the write's result (§2: past the commit point the answer is success); otherwise the failure stands.
+    The token must be this write's own: a token an earlier write of the item also carried would take
+    that write for this one."""
     try:
         return write()
     except (ConditionFailed, ConcurrentChange, ApiError):
@@ -136,7 +138,7 @@ def confirmed(write: Callable[[], Any], key: dict[str, str], token: str) -> Any:
             item = get(key)
         except Exception:  # the store is out of reach: the first failure is the answer
             item = None
-        if item is not None and item.get("op") == token:
+        if item is not None and item.get(mark) == token:
             return {"Attributes": encode_item(item), "confirmed": True}
         raise
 

@@ -19,7 +19,7 @@ import pytest
 from lib import settings as settings_module
 from lib.api import access
 from local import events
-from tests.apiclient import event_for, invoke
+from tests.support import event_for, invoke
 
 ALICE = f"arn:aws:iam::{events.PRINCIPAL_ACCOUNT}:user/alice"
 ACME = {"ContactCenterId": "acme", "GroupId": "sales"}

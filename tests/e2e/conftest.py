@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from local.template import ROOT
-from tests.verbs import Verbs
+from tests.support import Verbs
 
 BASE_PATH = "/genesys/1/cs"
 

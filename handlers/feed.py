@@ -1,0 +1,22 @@
+"""Publisher function: the table's stream -> the change feed's EventBridge bus (contract §10).
+
+Invoked by the DynamoDB event source mapping of template.yaml (ReportBatchItemFailures on): it
+answers the records it could not publish, and Lambda retries from the first of them. The bus and
+the events' `source` come from EVENT_BUS_NAME and EVENT_SOURCE, read at init (a function without its
+bus fails its init instead of dropping events); the EventBridge client is built at init too, so
+SnapStart's snapshot holds it.
+"""
+
+from typing import Any
+
+from lib.feed import bus, publisher
+from lib.observability import logger, metrics
+
+destination = bus.Destination.from_environment()
+bus.events_client()
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return publisher.handle(event, context, destination)

@@ -1,0 +1,183 @@
+"""A stream record of the table -> the events it carries (docs/DESIGN.md, Change feed).
+
+Every committed change writes the conversation's service item, which counts the service's events so
+far (`seq`) and holds the events of that write (`ev`, in order). So a record is read like this:
+
+* INSERT / MODIFY of a service item whose `seq` advanced: its `ev`, event k (1-based) getting
+  sequence OldImage.seq + k. `len(ev)` must be the advance: anything else is a bug in the writer and
+  the record goes to the failure path (logged, retried, then the dead-letter queue), never guessed.
+  A write that produced no event leaves `seq` alone, so its stale `ev` is ignored.
+* INSERT of an erasure record (DELETE, purge): its `ev`, one entry per deleted service, each naming
+  its service and sequence (the record holds many services).
+* REMOVE of a service item by DynamoDB's TTL (userIdentity: the dynamodb.amazonaws.com service):
+  ServiceExpired, sequence OldImage.seq + 1. A REMOVE made by a request is a delete or a purge,
+  published from its erasure record.
+* Everything else (states, tasks, locks, idempotency records, jobs, grants): nothing.
+
+The publisher never reads the table: what it publishes is what the record holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from lib.clock import format_ms
+from lib.store.codec import decode_item
+from lib.store.items import Erasure, ServiceItem, from_plain
+
+_T = TypeVar("_T")
+
+SCHEMA_VERSION = 1
+EVENT_NAMES = (
+    "ServiceStarted", "ServiceAssociated", "ServiceCompleted", "ServiceExpirationChanged", "ServiceDeleted",
+    "ServicePurged", "ServiceExpired", "StateStarted", "StateCompleted", "TaskStarted", "TaskCompleted",
+    "AttachedDataChanged",
+)
+# Who removes an item when its TTL passes (DynamoDB Streams' userIdentity of TTL deletions).
+TTL_PRINCIPAL = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+
+
+class UnpublishableRecord(Exception):
+    """A record whose events cannot be known without guessing (the writer broke the feed's rules)."""
+
+
+@dataclass(frozen=True)
+class FeedEvent:
+    """One event of one service, as the bus carries it."""
+
+    name: str  # the detail-type
+    tenant: str  # the tenant key, "<ContactCenterId>|<GroupId>"
+    service_id: str
+    sequence: int
+    occurred_ms: int
+    customer_id: str | None
+    contact_key: str | None
+    data: dict[str, Any]
+
+    @property
+    def event_id(self) -> str:
+        """Stable across redeliveries: derived from what the event is, never from when it was sent."""
+        return hashlib.sha256(f"{self.tenant}|{self.service_id}|{self.sequence}".encode()).hexdigest()[:32]
+
+    def detail(self) -> dict[str, Any]:
+        """The event's `detail` (contract §10)."""
+        contact_center, _, group = self.tenant.partition("|")
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "event_id": self.event_id,
+            "occurred_at": format_ms(self.occurred_ms),
+            "tenant": contact_center or None,
+            "group": group or None,
+            "service_id": self.service_id,
+            "customer_id": self.customer_id,
+            "contact_key": self.contact_key,
+            "sequence": self.sequence,
+            "data": self.data,
+        }
+
+
+def events_of(record: dict[str, Any]) -> list[FeedEvent]:
+    """The events a stream record (as Lambda delivers it) carries, in order; [] for most records.
+    Raises UnpublishableRecord when the record breaks the rules above."""
+    change = record.get("eventName")
+    images = record.get("dynamodb") or {}
+    if change in ("INSERT", "MODIFY"):
+        new = decode_item(images.get("NewImage")) or {}
+        kind = new.get("type")
+        if kind == ServiceItem.TYPE:
+            return _service_write(decode_item(images.get("OldImage")) or {}, new)
+        if kind == Erasure.TYPE and change == "INSERT":
+            return _erasure(new)
+        return []
+    if change == "REMOVE":
+        old = decode_item(images.get("OldImage")) or {}
+        if old.get("type") == ServiceItem.TYPE and _removed_by_ttl(record):
+            return [_expired(old, _record_time_ms(images))]
+    return []
+
+
+def _service_write(old: dict[str, Any], new: dict[str, Any]) -> list[FeedEvent]:
+    before, after = _count(old.get("seq"), "OldImage"), _count(new.get("seq"), "NewImage")
+    if after == before:
+        return []
+    service = _typed(ServiceItem, from_plain(new), "NewImage")
+    where = f"service {service.service_id}"
+    if after < before:
+        raise UnpublishableRecord(f"{where}: seq went back from {before} to {after}")
+    entries = new.get("ev")
+    if not isinstance(entries, list) or len(entries) != after - before:
+        held = len(entries) if isinstance(entries, list) else "no"
+        raise UnpublishableRecord(f"{where}: seq advanced by {after - before} ({before} -> {after}) "
+                                  f"but ev holds {held} events")
+    return [FeedEvent(name, service.tenant, service.service_id, before + k, at, service.customer_id,
+                      service.contact_key, data)
+            for k, (name, at, data) in enumerate((_entry(entry, where) for entry in entries), start=1)]
+
+
+def _erasure(new: dict[str, Any]) -> list[FeedEvent]:
+    entries = new.get("ev")
+    if entries is None:
+        return []  # an erasure that carries no events (written before the feed existed)
+    erasure = _typed(Erasure, from_plain(new), "NewImage")
+    where = f"erasure {erasure.erasure_id}"
+    if not isinstance(entries, list):
+        raise UnpublishableRecord(f"{where}: ev is not a list")
+    found = []
+    for entry in entries:
+        name, at, data = _entry(entry, where)
+        service_id, sequence = entry.get("service_id"), entry.get("sequence")
+        if not isinstance(service_id, str) or not isinstance(sequence, int) or sequence < 1:
+            raise UnpublishableRecord(f"{where}: an entry without its service_id and sequence")
+        found.append(FeedEvent(name, erasure.tenant, service_id, sequence, at, entry.get("customer_id"),
+                               entry.get("contact_key"), data))
+    return found
+
+
+def _expired(old: dict[str, Any], removed_ms: int) -> FeedEvent:
+    service = _typed(ServiceItem, from_plain(old), "OldImage")
+    return FeedEvent("ServiceExpired", service.tenant, service.service_id, _count(old.get("seq"), "OldImage") + 1,
+                     removed_ms, service.customer_id, service.contact_key,
+                     {"expiration_time": format_ms(service.expires_ms)})
+
+
+def _typed(kind: type[_T], item: Any, where: str) -> _T:
+    """The stored item as its type (a record's image that is not one cannot be published)."""
+    if not isinstance(item, kind):
+        raise UnpublishableRecord(f"{where}: not a {kind.__name__} item")
+    return item
+
+
+def _entry(entry: Any, where: str) -> tuple[str, int, dict[str, Any]]:
+    if not isinstance(entry, dict) or entry.get("name") not in EVENT_NAMES:
+        name = entry.get("name") if isinstance(entry, dict) else entry
+        raise UnpublishableRecord(f"{where}: {name!r} is not an event of the feed")
+    at, data = entry.get("at"), entry.get("data", {})
+    if not isinstance(at, int) or not isinstance(data, dict):
+        raise UnpublishableRecord(f"{where}: {entry['name']} without its time or data")
+    return entry["name"], at, data
+
+
+def _count(value: Any, image: str) -> int:
+    if value is None:
+        return 0
+    if not isinstance(value, int) or value < 0:
+        raise UnpublishableRecord(f"{image}.seq is {value!r}, not a count")
+    return value
+
+
+def _removed_by_ttl(record: dict[str, Any]) -> bool:
+    identity = record.get("userIdentity") or {}
+    return all(identity.get(key) == value for key, value in TTL_PRINCIPAL.items())
+
+
+def _record_time_ms(images: dict[str, Any]) -> int:
+    """When the stream recorded the change: Lambda gives epoch seconds; boto3 (the re-drive) a datetime."""
+    moment = images.get("ApproximateCreationDateTime")
+    if isinstance(moment, datetime):
+        return int(moment.timestamp() * 1000)
+    if isinstance(moment, (int, float)):
+        return int(moment * 1000)
+    raise UnpublishableRecord("a TTL removal without its ApproximateCreationDateTime")

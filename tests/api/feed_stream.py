@@ -1,0 +1,156 @@
+"""The change feed as the store writes it, read back in-process: the moto table's DynamoDB Stream
+(NEW_AND_OLD_IMAGES, read with boto3's dynamodbstreams client) decoded into events by the rule of
+docs/DESIGN.md, "Change feed" — a test-only reading of the records, independent of the publisher
+(lib/feed), so that the store's side is checked on its own:
+
+* INSERT / MODIFY of a service item whose `seq` grew: its `ev`, event k getting `old seq + k`, and
+  `len(ev)` must equal the growth (anything else fails the test);
+* INSERT of an erasure record: its `ev` entries, each naming its service and sequence;
+* REMOVE of a service item by TTL (userIdentity of the DynamoDB service): ServiceExpired, `old seq + 1`;
+* everything else: nothing.
+
+moto writes a transaction's items one by one, each with its stream record; a cancelled transaction
+must take its records back (as the local run's embedded DynamoDB does): `_whole_transactions`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+
+from lib.clock import format_ms
+from lib.store.codec import decode_item
+
+TTL_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+
+
+@dataclass
+class Event:
+    name: str
+    tenant: str
+    service_id: str
+    sequence: int
+    at: int
+    customer_id: str | None
+    contact_key: str | None
+    data: dict[str, Any]
+
+    @property
+    def brief(self) -> tuple[str, int]:
+        return self.name, self.sequence
+
+
+def events_of(record: dict[str, Any]) -> list[Event]:
+    """The events one stream record carries (see the module doc)."""
+    change, images = record["eventName"], record["dynamodb"]
+    new, old = decode_item(images.get("NewImage")) or {}, decode_item(images.get("OldImage")) or {}
+    if change in ("INSERT", "MODIFY") and new.get("type") == "service":
+        before, after = old.get("seq", 0), new.get("seq", 0)
+        assert after >= before, f"seq went back: {record}"
+        if after == before:
+            return []
+        entries = new.get("ev")
+        assert isinstance(entries, list) and len(entries) == after - before, \
+            f"seq grew by {after - before} but ev holds {entries!r}"
+        return [Event(e["name"], new["tenant"], new["service_id"], before + k, e["at"], new.get("customer_id"),
+                      new.get("contact_key"), e["data"]) for k, e in enumerate(entries, start=1)]
+    if change == "INSERT" and new.get("type") == "erasure":
+        return [Event(e["name"], new["tenant"], e["service_id"], e["sequence"], e["at"], e["customer_id"],
+                      e["contact_key"], e["data"]) for e in new.get("ev", [])]
+    if change == "REMOVE" and old.get("type") == "service" and record.get("userIdentity") == TTL_IDENTITY:
+        return [Event("ServiceExpired", old["tenant"], old["service_id"], old.get("seq", 0) + 1, old["expires_ms"],
+                      old.get("customer_id"), old.get("contact_key"),
+                      {"expiration_time": format_ms(old["expires_ms"])})]
+    return []
+
+
+@dataclass
+class Feed:
+    """The stream of the test table, read from where the last read stopped."""
+
+    streams: Any
+    table_name: str
+    iterator: str | None = None
+    seen: list[Event] = field(default_factory=list)
+
+    def records(self) -> list[dict[str, Any]]:
+        found = []
+        while True:
+            page = self.streams.get_records(ShardIterator=self.iterator, Limit=1000)
+            self.iterator = page["NextShardIterator"]
+            found += page["Records"]
+            if not page["Records"]:
+                return found
+
+    def writes(self) -> list[list[Event]]:
+        """The events committed since the last take, grouped by the write (stream record) that
+        committed them."""
+        found = [events for events in (events_of(record) for record in self.records()) if events]
+        self.seen += [event for events in found for event in events]
+        return found
+
+    def take(self) -> list[Event]:
+        """The events committed since the last take."""
+        return [event for events in self.writes() for event in events]
+
+    def names(self) -> list[str]:
+        return [event.name for event in self.take()]
+
+    def by_service(self) -> dict[str, list[Event]]:
+        found: dict[str, list[Event]] = defaultdict(list)
+        for event in self.seen:
+            found[event.service_id].append(event)
+        return found
+
+    def assert_gap_free(self) -> None:
+        """Every service's sequences seen so far are 1, 2, ... in stream order: no gap, no repeat."""
+        self.take()
+        for service_id, events in self.by_service().items():
+            numbers = [event.sequence for event in events]
+            assert numbers == list(range(1, len(numbers) + 1)), f"service {service_id}: sequences {numbers}"
+
+
+def _whole_transactions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cancelled transaction takes back the stream records of the items moto had written for it."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    inner = DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        shards = {id(t.stream_shard): (t.stream_shard, len(t.stream_shard.items)) for t in self.tables.values()
+                  if t.stream_shard is not None}
+        try:
+            return inner(self, transact_items)
+        except Exception:
+            for shard, length in shards.values():
+                del shard.items[length:]
+            raise
+
+    monkeypatch.setattr(DynamoDBBackend, "transact_write_items", transact_write_items)
+
+
+@pytest.fixture
+def feed(table, monkeypatch) -> Feed:
+    """The test table's stream (enabled here if the template's table has none), from its start; at
+    the end of the test, every service's sequences are checked gap-free."""
+    monkeypatch.setenv("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
+    _whole_transactions(monkeypatch)
+    name = os.environ["TABLE_NAME"]
+    described = table.describe_table(TableName=name)["Table"]
+    if not described.get("StreamSpecification", {}).get("StreamEnabled"):
+        table.update_table(TableName=name, StreamSpecification={"StreamEnabled": True,
+                                                                "StreamViewType": "NEW_AND_OLD_IMAGES"})
+        described = table.describe_table(TableName=name)["Table"]
+    assert described["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+    streams = boto3.client("dynamodbstreams", region_name=os.environ["AWS_DEFAULT_REGION"])
+    arn = described["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+    found = Feed(streams, name, iterator["ShardIterator"])
+    yield found
+    found.assert_gap_free()

@@ -1,0 +1,165 @@
+"""The moto table the API tests and the local run use: created from template.yaml (with its TTL), and
+the fidelity patches of the embedded DynamoDB (local.embedded_dynamodb) keep DynamoDB's results."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from botocore.exceptions import ClientError
+
+from local import embedded_dynamodb
+
+TABLE = os.environ["TABLE_NAME"]
+
+
+def put(client, pk, sk, **extra):
+    item = {"PK": {"S": pk}, "SK": {"S": sk}, **{k: {"S": v} for k, v in extra.items()}}
+    client.put_item(TableName=TABLE, Item=item)
+
+
+def test_queries_read_only_their_partition_and_page_correctly(table):
+    for n in range(7):
+        put(table, "p1", f"s{n}", GSI1PK="g1", GSI1SK=f"k{n}")
+        put(table, "p2", f"s{n}", GSI1PK="g2", GSI1SK=f"k{n}")
+    seen, start = [], None
+    while True:
+        kwargs = {"ExclusiveStartKey": start} if start else {}
+        page = table.query(TableName=TABLE, KeyConditionExpression="PK = :p", Limit=3,
+                           ExpressionAttributeValues={":p": {"S": "p1"}}, **kwargs)
+        seen += [item["SK"]["S"] for item in page["Items"]]
+        assert page["ScannedCount"] <= 3
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            break
+    assert seen == [f"s{n}" for n in range(7)]
+    index = table.query(TableName=TABLE, IndexName="GSI1", KeyConditionExpression="GSI1PK = :g AND GSI1SK >= :k",
+                        ExpressionAttributeValues={":g": {"S": "g2"}, ":k": {"S": "k5"}})
+    assert [(i["PK"]["S"], i["SK"]["S"]) for i in index["Items"]] == [("p2", "s5"), ("p2", "s6")]
+    put(table, "p3", "x", GSI1PK="g2", GSI1SK="k9")  # a write after the index was read is seen
+    index = table.query(TableName=TABLE, IndexName="GSI1", KeyConditionExpression="GSI1PK = :g",
+                        ExpressionAttributeValues={":g": {"S": "g2"}})
+    assert index["Count"] == 8
+
+
+def test_failed_transaction_leaves_every_item_as_it_was(table):
+    put(table, "a", "1", note="before")
+    with pytest.raises(ClientError) as raised:
+        table.transact_write_items(TransactItems=[
+            {"Put": {"TableName": TABLE, "Item": {"PK": {"S": "new"}, "SK": {"S": "1"}}}},
+            {"Update": {"TableName": TABLE, "Key": {"PK": {"S": "a"}, "SK": {"S": "1"}},
+                        "UpdateExpression": "SET note = :n", "ExpressionAttributeValues": {":n": {"S": "after"}}}},
+            {"ConditionCheck": {"TableName": TABLE, "Key": {"PK": {"S": "missing"}, "SK": {"S": "1"}},
+                                "ConditionExpression": "attribute_exists(PK)"}},
+        ])
+    assert raised.value.response["Error"]["Code"] == "TransactionCanceledException"
+    assert "Item" not in table.get_item(TableName=TABLE, Key={"PK": {"S": "new"}, "SK": {"S": "1"}})
+    kept = table.get_item(TableName=TABLE, Key={"PK": {"S": "a"}, "SK": {"S": "1"}})["Item"]
+    assert kept["note"]["S"] == "before"
+
+
+def test_oversized_update_changes_nothing(table):
+    put(table, "big", "1", a="x" * 300_000)
+    with pytest.raises(ClientError):
+        table.update_item(TableName=TABLE, Key={"PK": {"S": "big"}, "SK": {"S": "1"}},
+                          UpdateExpression="SET b = :b, c = :c",
+                          ExpressionAttributeValues={":b": {"S": "y" * 90_000}, ":c": {"S": "z" * 90_000}})
+    item = table.get_item(TableName=TABLE, Key={"PK": {"S": "big"}, "SK": {"S": "1"}})["Item"]
+    assert set(item) == {"PK", "SK", "a"}
+
+
+def test_table_built_from_template_has_ttl(table):
+    description = table.describe_time_to_live(TableName=os.environ["TABLE_NAME"])["TimeToLiveDescription"]
+    assert description["AttributeName"] == "expire_at" and description["TimeToLiveStatus"] == "ENABLED"
+def test_item_reads_written_as_json_equal_what_motos_serializer_writes(api, monkeypatch):
+    """direct_item_responses (the local run's server) skips moto's response serializer for item
+    reads: for every read the API makes here, the JSON it writes from moto's result (as moto found
+    it, and as moto makes it plain) equals moto's answer."""
+    import json
+
+    from moto.dynamodb.responses import DynamoResult
+
+    original = DynamoResult.execute_result
+    original_init = DynamoResult.__init__
+    compared: list[str] = []
+
+    def keep_raw(self, result):
+        self.raw = result  # moto's DynamoType values: what the server's writer gets
+        original_init(self, result)
+
+    def both(self, context):
+        status, headers, body = original(self, context)
+        if context.operation_model.name in embedded_dynamodb.ITEM_READS:
+            answer = json.loads(body)
+            assert json.loads(embedded_dynamodb.item_read_json(self.raw)) == answer, context.operation_model.name
+            assert json.loads(embedded_dynamodb.item_read_json(self.result)) == answer, context.operation_model.name
+            compared.append(context.operation_model.name)
+        return status, headers, body
+
+    monkeypatch.setattr(DynamoResult, "__init__", keep_raw)
+    monkeypatch.setattr(DynamoResult, "execute_result", both)
+    ids = [api.post("/services/start", {"customer_id": "json", "service_type": 7, "x": {"a": [1, 2.5, None, True]}}
+                    ).json["service_id"] for _ in range(3)]
+    api.post(f"/services/{ids[0]}/states/start", {"state_type": "a", "y": "ü"})
+    api.post(f"/services/{ids[0]}/tasks/start", {"task_type": "a", "state_id": 1})
+    assert api.get("/customers/json/services?limit=2&active_states=true&extensions=*").status == 200
+    assert api.get(f"/services/{ids[0]}?active_tasks=true&completed_tasks=true&extensions=*").status == 200
+    assert api.get(f"/services/{ids[0]}/states?active_tasks=true").status == 200
+    assert api.get("/services/999").status == 404
+    assert api.post(f"/services/{ids[0]}/end", {}).status == 204
+    assert api.get("/customers/json/services/completed").status == 200
+    assert api.get("/maintenance/services/stream?time_from=2020-01-01T00:00:00Z&export_content=true").status == 200
+    assert {"Query", "GetItem"} <= set(compared)
+
+
+def test_lean_key_range_queries_answer_what_moto_answers(table, monkeypatch):
+    """lean_queries (the local run's server) answers a base-table Query from its key range only: for
+    each key condition, direction, Limit and ExclusiveStartKey, page after page, the items, counts
+    and LastEvaluatedKey are what moto answers by walking the whole partition (the 1 MB page limit
+    included, also when it is passed by an item beyond the range)."""
+    for n in range(12):
+        put(table, "p", f"STATE#{n:04d}", blob="s" * 90_000)  # 12 x 90 KB: the range passes 1 MB
+    for n in range(30):
+        put(table, "p", f"TASK#{n:04d}", blob="t" * (120_000 if n % 7 == 0 else 10))
+    put(table, "p", "A", note="before every family")
+    put(table, "q", "STATE#0001")
+    values = {":s": {"S": "STATE#"}, ":t": {"S": "TASK#"}, ":u": {"S": "STATE$"}, ":m": {"S": "STATE#0005"},
+              ":x": {"S": "TASK#0029"}, ":z": {"S": "ZZZ"}}
+    conditions = ["", "AND SK BETWEEN :s AND :u", "AND begins_with(SK, :t)", "AND begins_with(SK, :z)", "AND SK > :m",
+                  "AND SK >= :m", "AND SK < :m", "AND SK <= :x", "AND SK = :m", "AND SK BETWEEN :u AND :s"]
+
+    def pages(lean: bool, condition: str, forward: bool, limit: int | None) -> list:
+        monkeypatch.setattr(embedded_dynamodb, "_lean", lean)
+        seen, start = [], None
+        for _ in range(100):
+            request = {"TableName": TABLE, "KeyConditionExpression": f"PK = :p {condition}", "ScanIndexForward": forward,
+                       "ExpressionAttributeValues": {":p": {"S": "p"}, **{k: v for k, v in values.items() if k in condition}}}
+            if limit:
+                request["Limit"] = limit
+            if start:
+                request["ExclusiveStartKey"] = start
+            page = table.query(**request)
+            start = page.get("LastEvaluatedKey")
+            seen.append(([i["SK"]["S"] for i in page["Items"]], page["Count"], page["ScannedCount"], start))
+            if not start:
+                return seen
+        raise AssertionError("no last page")
+
+    answered = []
+    lean_answer = embedded_dynamodb._key_range_query
+
+    def counted(*args, **kwargs):
+        answer = lean_answer(*args, **kwargs)
+        answered.append(answer is not None)
+        return answer
+
+    monkeypatch.setattr(embedded_dynamodb, "_key_range_query", counted)
+    compared = 0
+    for condition in conditions:
+        for forward in (True, False):
+            for limit in (None, 1, 5, 12, 13, 30):
+                assert pages(True, condition, forward, limit) == pages(False, condition, forward, limit), \
+                    (condition, forward, limit)
+                compared += 1
+    assert compared == 120
+    assert answered and all(answered)  # every lean page was answered from its key range, none by moto's walk

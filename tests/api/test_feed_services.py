@@ -1,0 +1,228 @@
+"""The change feed's events of the service routes (contract §4, §7, §10), read from the table's stream:
+the exact names, data and sequences each committed change writes (docs/DESIGN.md, Change feed)."""
+
+from __future__ import annotations
+
+import os
+
+from lib.clock import format_ms
+from tests.api.feed_stream import TTL_IDENTITY, events_of
+from tests.support import Api, count_calls
+
+TENANT = {"ContactCenterId": "acme", "GroupId": "eu"}
+
+
+def test_a_service_start_is_service_started_with_its_envelope_and_data(table, feed, frozen):
+    api = Api(TENANT)
+    reply = api.post("/services/start", {
+        "customer_id": "c-1", "contact_key": "k-1", "service_type": "billing", "est_duration": 30,
+        "auto_complete_after": 600, "ttl": 3600, "media_type": "voice", "session_id": "s-1",
+        "zeta": 1, "alpha": {"x": 1}})
+    assert reply.status == 201
+    [event] = feed.take()
+    assert (event.name, event.sequence, event.service_id, event.tenant) == \
+        ("ServiceStarted", 1, reply.json["service_id"], "acme|eu")
+    assert (event.customer_id, event.contact_key, event.at) == ("c-1", "k-1", frozen.now)
+    assert event.data == {"service_type": "billing", "est_duration": 30,
+                          "started": {"media_type": "voice", "session_id": "s-1", "timestamp": format_ms(frozen.now)},
+                          "expiration_time": format_ms(frozen.now + 3_600_000), "auto_complete_after": 600,
+                          "attached_keys": ["alpha", "zeta"]}
+
+
+def test_a_start_event_timestamp_is_when_it_occurred_and_absent_values_are_null(api, feed, frozen):
+    api.post("/services/start", {"contact_key": "k", "timestamp": "2026-01-02T03:04:05.678+01:00"})
+    [event] = feed.take()
+    assert event.at == 1767319445678 and event.customer_id is None
+    assert event.data["started"] == {"timestamp": "2026-01-02T02:04:05.678Z"}
+    assert (event.data["service_type"], event.data["est_duration"], event.data["auto_complete_after"],
+            event.data["attached_keys"]) == (None, None, None, [])
+
+
+def test_associations_name_the_previous_customer_what_they_set_and_their_attached_data(api, feed, frozen):
+    sid = api.start(contact_key="k-1")
+    feed.take()
+    frozen.advance(5)
+    assert api.post(f"/customers/c-9/services/{sid}", {"service_type": "new", "session_id": "s", "note": 1,
+                                                       "b": 2}).status == 204
+    associated, attached = feed.take()
+    assert (associated.name, associated.sequence, associated.customer_id, associated.contact_key, associated.at) == \
+        ("ServiceAssociated", 2, "c-9", "k-1", frozen.now)
+    assert associated.data == {"previous_customer_id": None, "customer_id": "c-9",
+                               "changed": ["service_type", "session_id"], "attached_keys": ["b", "note"]}
+    assert (attached.name, attached.sequence, attached.data) == \
+        ("AttachedDataChanged", 3, {"element": "service", "keys": ["b", "note"]})
+    # From one customer to another: one attempt assumed "anonymous", the item said otherwise.
+    assert api.post(f"/customers/c-10/services/{sid}").status == 204
+    [moved] = feed.take()
+    assert (moved.name, moved.sequence, moved.customer_id) == ("ServiceAssociated", 4, "c-10")
+    assert moved.data == {"previous_customer_id": "c-9", "customer_id": "c-10", "changed": [], "attached_keys": []}
+
+
+def _conversation(api) -> str:
+    """A service with: state 1 (task 1 in it, active; task 2 in it, ended), state 2 ended, task 3 loose."""
+    sid = api.start(customer_id="c-1")
+    api.post(f"/services/{sid}/states/start", {"state_type": "s1"})
+    api.post(f"/services/{sid}/tasks/start", {"task_type": "t1", "state_id": 1})
+    api.post(f"/services/{sid}/tasks/start", {"task_type": "t2", "state_id": 1})
+    api.post(f"/services/{sid}/tasks/2/end", {})
+    api.post(f"/services/{sid}/states/start", {"state_type": "s2"})
+    api.post(f"/services/{sid}/states/2/end", {})
+    api.post(f"/services/{sid}/tasks/start", {"task_type": "t3"})
+    return sid
+
+
+def test_a_service_end_completes_its_active_states_and_tasks_then_its_attached_data_and_expiration(
+        api, table, feed, frozen):
+    sid = _conversation(api)
+    started = frozen.now
+    assert [e.name for e in feed.take()] == ["ServiceStarted", "StateStarted", "TaskStarted", "TaskStarted",
+                                             "TaskCompleted", "StateStarted", "StateCompleted", "TaskStarted"]
+    frozen.advance(10)
+    with count_calls(table) as calls:
+        assert api.post(f"/services/{sid}/end", {"disposition": "done", "disposition_desc": "ok", "ttl": 60,
+                                                 "interaction_id": 7, "note": {"a": 1}}).status == 204
+    # Read, its active children, the end (then, after the commit point, its children's TTL is lowered).
+    assert calls[:4] == ["GetItem", "Query", "Query", "UpdateItem"]
+    events = feed.take()
+    end = format_ms(frozen.now)
+    assert [(e.name, e.sequence) for e in events] == [
+        ("ServiceCompleted", 9), ("StateCompleted", 10), ("TaskCompleted", 11), ("TaskCompleted", 12),
+        ("AttachedDataChanged", 13), ("ServiceExpirationChanged", 14)]
+    assert all(e.at == frozen.now for e in events)
+    assert events[0].data == {"reason": "request", "completed": {"interaction_id": "7", "timestamp": end},
+                              "disposition": "done", "disposition_desc": "ok", "duration": frozen.now - started}
+    assert events[1].data == {"state_id": 1, "state_type": "s1", "completed": {"timestamp": end},
+                              "disposition": None, "disposition_desc": None, "duration": 10_000,
+                              "reason": "service_completed"}
+    assert events[2].data == {"task_id": 1, "task_type": "t1", "state_id": 1, "completed": {"timestamp": end},
+                              "disposition": None, "disposition_desc": None, "duration": 10_000,
+                              "reason": "service_completed"}
+    assert (events[3].data["task_id"], events[3].data["state_id"], events[3].data["reason"]) == \
+        (3, None, "service_completed")
+    assert events[4].data == {"element": "service", "keys": ["note"]}
+    assert events[5].data == {"expiration_time": format_ms(frozen.now + 60_000)}
+
+
+def test_a_service_end_without_active_children_reads_none_and_a_child_started_later_is_never_lost(
+        api, table, feed, frozen):
+    sid = api.start()
+    api.post(f"/services/{sid}/tasks/start", {"task_type": "t"})
+    api.post(f"/services/{sid}/tasks/1/end", {})
+    feed.take()
+    with count_calls(table) as calls:
+        assert api.post(f"/services/{sid}/end").status == 204
+    assert calls == ["GetItem", "UpdateItem"]  # its `open` count is 0: no Query
+    [completed] = feed.take()
+    assert (completed.name, completed.sequence, completed.data["reason"]) == ("ServiceCompleted", 4, "request")
+    assert completed.data["disposition"] is None and completed.data["completed"] == {"timestamp": format_ms(frozen.now)}
+
+
+def test_a_start_in_the_future_ends_with_a_duration_from_that_start(api, feed, frozen):
+    sid = api.start(timestamp=format_ms(frozen.now + 5000))
+    feed.take()
+    assert api.post(f"/services/{sid}/end", {"timestamp": format_ms(frozen.now + 8000)}).status == 204
+    [completed] = feed.take()
+    assert completed.data["duration"] == 3000 and completed.at == frozen.now + 8000
+
+
+def test_an_expiration_put_is_expiration_changed_and_a_sliding_expiration_never_is(api, feed, frozen):
+    sid = api.start()
+    feed.take()
+    assert api.put(f"/services/{sid}", {"ttl": 120}).status == 200
+    assert api.put(f"/services/{sid}", {"expiration_time": "2030-01-01T00:00:00Z"}).status == 200
+    first, second = feed.take()
+    assert (first.name, first.sequence, first.data) == \
+        ("ServiceExpirationChanged", 2, {"expiration_time": format_ms(frozen.now + 120_000)})
+    assert (second.name, second.sequence, second.data) == \
+        ("ServiceExpirationChanged", 3, {"expiration_time": "2030-01-01T00:00:00.000Z"})
+    other = api.start()
+    api.post(f"/services/{other}/states/start", {})  # slides the default expiration: no event of its own
+    assert [e.name for e in feed.take()] == ["ServiceStarted", "StateStarted"]
+
+
+def test_service_extension_put_and_merge_are_attached_data_changed(api, feed, frozen):
+    sid = api.start(note={"a": 1})
+    feed.take()
+    assert api.put(f"/services/{sid}/extensions/color", "red").status == 200
+    assert api.put(f"/services/{sid}/extensions/note/merge", {"a": None, "b": 2}).status == 200
+    assert api.put(f"/services/{sid}/extensions/fresh/merge", {"c": 3}).status == 200
+    events = feed.take()
+    assert [(e.name, e.sequence, e.data, e.at) for e in events] == [
+        ("AttachedDataChanged", 2, {"element": "service", "keys": ["color"]}, frozen.now),
+        ("AttachedDataChanged", 3, {"element": "service", "keys": ["note"]}, frozen.now),
+        ("AttachedDataChanged", 4, {"element": "service", "keys": ["fresh"]}, frozen.now)]
+
+
+def test_a_delete_is_service_deleted_with_the_next_sequence_on_the_erasure_record(api, feed, frozen):
+    api_t = Api(TENANT)
+    sid = api_t.start(customer_id="c-5", contact_key="k-5")
+    api_t.post(f"/services/{sid}/states/start", {})
+    feed.take()
+    assert api_t.delete(f"/services/{sid}").status == 204
+    [deleted] = feed.take()
+    assert (deleted.name, deleted.sequence, deleted.service_id, deleted.tenant, deleted.customer_id,
+            deleted.contact_key, deleted.data, deleted.at) == \
+        ("ServiceDeleted", 3, sid, "acme|eu", "c-5", "k-5", {}, frozen.now)
+    assert api_t.get(f"/services/{sid}").status == 404
+
+
+def test_a_ttl_erasure_is_service_expired_and_a_request_s_removal_is_not(api, table, feed):
+    sid = api.start(ttl=60)
+    api.post(f"/services/{sid}/states/start", {})
+    api.put(f"/services/{sid}/extensions/x", 1)
+    feed.take()
+    name = os.environ["TABLE_NAME"]
+    # DynamoDB's TTL removes the items (moto never does): the same removals, marked as TTL's by the stream.
+    for sk in ("#SERVICE", "S#0000000001"):
+        table.delete_item(TableName=name, Key={"PK": {"S": f"|#C#{sid}"}, "SK": {"S": sk}})
+    removals = [r for r in feed.records() if r["eventName"] == "REMOVE"]
+    assert len(removals) == 2
+    assert [e for r in removals for e in events_of(r)] == []  # a request's removal: published from its erasure
+    by_ttl = [{**r, "userIdentity": TTL_IDENTITY} for r in removals]
+    [expired] = [e for r in by_ttl for e in events_of(r)]
+    assert (expired.name, expired.sequence, expired.service_id) == ("ServiceExpired", 4, sid)
+    assert expired.data["expiration_time"] == api_expiration(removals[0])
+
+
+def api_expiration(record) -> str:
+    return format_ms(int(record["dynamodb"]["OldImage"]["expires_ms"]["N"]))
+
+
+def test_a_child_started_while_a_service_ends_is_in_its_cascade(api, feed, monkeypatch):
+    """A task starts between the service end's read of its active children and its write: the write
+    (conditional on the service item's `seq`) is refused and built again, so the cascade holds it."""
+    from lib.store import cascades
+
+    sid = api.start()
+    api.post(f"/services/{sid}/states/start", {})
+    feed.take()
+    real, calls = cascades.active_children, []
+
+    def read_then_start(service):
+        found = real(service)
+        calls.append(service.seq)
+        if len(calls) == 1:
+            assert api.post(f"/services/{sid}/tasks/start", {"task_type": "late"}).status == 201
+        return found
+
+    monkeypatch.setattr(cascades, "active_children", read_then_start)
+    assert api.post(f"/services/{sid}/end").status == 204
+    assert calls == [2, 3]  # read again after the refused write
+    assert [(e.name, e.data.get("state_id"), e.data.get("task_id")) for e in feed.take()] == [
+        ("TaskStarted", None, 1), ("ServiceCompleted", None, None), ("StateCompleted", 1, None),
+        ("TaskCompleted", None, 1)]
+
+
+def test_a_service_written_without_the_count_is_never_taken_for_one_without_children(api, table, feed):
+    """An item written before the `open` count (or by an import) has none: its count stays unknown
+    through later starts and ends, so its end always reads its active children."""
+    sid = api.start()
+    api.post(f"/services/{sid}/states/start", {})
+    table.update_item(TableName=os.environ["TABLE_NAME"], Key={"PK": {"S": f"|#C#{sid}"}, "SK": {"S": "#SERVICE"}},
+                      UpdateExpression="REMOVE #o", ExpressionAttributeNames={"#o": "open"})
+    api.post(f"/services/{sid}/tasks/start", {})
+    api.post(f"/services/{sid}/tasks/1/end", {})
+    feed.take()
+    assert api.post(f"/services/{sid}/end").status == 204
+    assert [(e.name, e.data.get("state_id")) for e in feed.take()] == [("ServiceCompleted", None),
+                                                                       ("StateCompleted", 1)]
