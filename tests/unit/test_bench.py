@@ -315,7 +315,11 @@ def test_results_hold_the_fields_tools_read(path):
         for size, entry in per.items():
             assert isinstance(entry["latency_round_trips"], int), (case, size)
     embedded = results["growth"]["list_customer_services_embedded_first_page"]
-    assert embedded[sizes[-1]]["round_trips"] > embedded[sizes[-1]]["latency_round_trips"] >= 2
+    # The full run's page of 100 services takes more calls than its chain; the quick run's page of 5 is
+    # the owner's Query and one BatchGetItem: 2 calls, chain 2.
+    largest = embedded[sizes[-1]]
+    assert largest["round_trips"] >= largest["latency_round_trips"] >= 2
+    assert quick or largest["round_trips"] > largest["latency_round_trips"]
     for name in FLOOR_OPERATIONS:
         floor = results["floor"][name]
         assert floor["bare_us"] < floor["floor_us"] and floor["handler_us"] > 0
