@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench import above_minimum
 from bench.summary import (
     cold_floor_section,
     floor_profile_section,
@@ -129,6 +130,18 @@ def misses_section(r: dict[str, Any]) -> str:
     note = (f"\n\nReasons recorded in bench/reasons.py that no miss uses (stale?): {', '.join(unused)}."
             if unused else "")
     return table(["where", "missed", "calls / minimum; latency round trips / minimum", "items read / allowed", "why"],
+                 rows) + note
+
+
+def arguments_section(r: dict[str, Any]) -> str:
+    """bench/above_minimum.py's proofs and open cases, beside this run's extra round trips."""
+    found = above_minimum.above(r)
+    rows = [[f"`{where}`", num(found.get(where)) if where in found else "–",
+             "proof" if a.status == above_minimum.PROOF else "**open**",
+             "any" if a.extra is None else a.extra, a.text] for where, a in above_minimum.ARGUMENTS.items()]
+    problems = r.get("above_minimum_disagreements") or []
+    note = ("\n\nThis run disagrees with the list: " + "; ".join(problems) + "." if problems else "")
+    return table(["operation or growth case", "extra round trips (this run)", "argument", "covers", "why"],
                  rows) + note
 
 
@@ -415,6 +428,16 @@ case with the rule's minimum, and how everything is measured.
 ## Misses
 
 {misses_section(r)}
+
+## Round trips above the minimum: proofs and open cases
+
+Every operation or growth case whose chain is above the rule's minimum (rule 4), with either a proof that
+the contract makes the minimum unreachable or, marked open, why the extra round trips are a choice of the
+code and what would remove them (bench/above_minimum.py). A benchmark run whose list differs (an extra
+round trip not argued, more than an argument covers, or an argument for an operation now at its minimum)
+fails.
+
+{arguments_section(r)}
 
 ## Operations: calls, latency, items read, handler overhead
 

@@ -249,6 +249,7 @@ def main() -> None:
     from moto import mock_aws
 
     from bench import (
+        above_minimum,
         coldstart,
         floor,
         growth,
@@ -386,6 +387,8 @@ def main() -> None:
     results["calibration"] = calibrate(results, reference_at_start, calibration.python_reference_us())
     results["phase_seconds"] = phase.seconds
     results["misses"] = misses(results)
+    # Every round trip above the minimum is argued in bench/above_minimum.py or the run fails (below).
+    results["above_minimum_disagreements"] = above_minimum.disagreements(results)
     used = {miss["reason_key"] for miss in results["misses"]}
     results["reasons_unused"] = sorted(key for key in reasons.REASONS if key not in used)
     results["rule"] = rule.__doc__
@@ -400,6 +403,10 @@ def main() -> None:
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
     print(render(results))
+    if results["above_minimum_disagreements"]:
+        print("round trips above the minimum that bench/above_minimum.py does not argue (or argues though "
+              "met):\n  " + "\n  ".join(results["above_minimum_disagreements"]), file=sys.stderr)
+        sys.exit(1)
 
 
 def render(results: dict[str, Any]) -> str:

@@ -57,7 +57,9 @@ def format_ms(ms: int) -> str:
     """Epoch milliseconds -> `YYYY-MM-DDTHH:MM:SS.mmmZ`."""
     seconds, millis = divmod(ms, 1000)
     moment = _UNIX_EPOCH + timedelta(seconds=seconds)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{millis:03d}Z"
+    # Formatted by hand: strftime's %Y drops leading zeros before year 1000 on glibc (0999 -> 999).
+    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:"
+            f"{moment.second:02d}.{millis:03d}Z")
 
 
 def sortable_ms(ms: int) -> str:

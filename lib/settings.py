@@ -18,7 +18,7 @@ import secrets
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from lib.clock import parse_duration
 
@@ -54,6 +54,10 @@ class Settings(BaseModel):
     export_dir: str = "exports"  # EXPORT_DIR: where they go otherwise (the local run)
     jobs_queue_url: str | None = None  # JOBS_QUEUE_URL: where maintenance jobs continue when deployed
     maintenance_budget_ms: int = 20_000  # MAINTENANCE_BUDGET_MS: work a request does before answering 202
+    # Partitions of each tenant's time indexes (INDEX_SHARDS) and of the due-work index all tenants share
+    # (DUE_SHARDS). Raising either on a live table is safe, lowering is a migration (docs/DESIGN.md, Scale).
+    index_shards: int = Field(default=8, ge=1, le=1000)
+    due_shards: int = Field(default=8, ge=1, le=1000)
 
     @field_validator("default_expiration_seconds", "auto_complete_after_seconds", mode="before")
     @classmethod
@@ -128,7 +132,8 @@ def settings() -> Settings:
     if os.environ.get("AUTO_COMPLETE_AFTER", "").strip():
         values["auto_complete_after_seconds"] = os.environ["AUTO_COMPLETE_AFTER"].strip()
     for env, name in (("EXPORT_BUCKET", "export_bucket"), ("EXPORT_DIR", "export_dir"),
-                      ("JOBS_QUEUE_URL", "jobs_queue_url"), ("MAINTENANCE_BUDGET_MS", "maintenance_budget_ms")):
+                      ("JOBS_QUEUE_URL", "jobs_queue_url"), ("MAINTENANCE_BUDGET_MS", "maintenance_budget_ms"),
+                      ("INDEX_SHARDS", "index_shards"), ("DUE_SHARDS", "due_shards")):
         if os.environ.get(env):
             values[name] = os.environ[env]
     _access(values, deployed)

@@ -18,7 +18,7 @@ from lib.store.table import ConcurrentChange, ConditionFailed
 def due(kind: str, now: int, want: int) -> list[dict[str, Any]]:
     """Items of the due index whose moment has come (auto-completions, erasures), across shards."""
     found: list[dict[str, Any]] = []
-    for shard in range(K.SHARDS):
+    for shard in range(K.due_shards()):
         if len(found) >= want:
             break
         q = Query(K.due_shard_pk(kind, shard), index=K.DUE_INDEX, sk_to=now + 1)

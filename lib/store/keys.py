@@ -19,6 +19,7 @@ import json
 from typing import Any
 
 from lib.clock import sortable_ms
+from lib.settings import settings
 from lib.status import Status
 
 SERVICE_SK = "#SERVICE"
@@ -47,9 +48,17 @@ GRANTS_PK = "ACCESS#GRANTS"
 Key = dict[str, str]
 
 
-# Shards of the maintenance time indexes and of the due-work index: a busy tenant's writes spread
-# over this many index partitions (each takes ~1,000 writes a second).
-SHARDS = 8
+
+
+def index_shards() -> int:
+    """Shards of each tenant's time indexes (GSI3, GSI4): a busy tenant's writes spread over this many
+    index partitions, each taking ~1,000 writes a second (INDEX_SHARDS; docs/DESIGN.md, Scale)."""
+    return settings().index_shards
+
+
+def due_shards() -> int:
+    """Shards of the due-work index (GSI5), which all tenants share (DUE_SHARDS; docs/DESIGN.md, Scale)."""
+    return settings().due_shards
 
 
 def tenant_key(contact_center: str | None, group: str | None) -> str:
@@ -152,7 +161,7 @@ def owner_pk(tenant: str, customer_id: str | None, contact_key: str | None, stat
 
 
 def _shard(service_id: str) -> int:
-    return int(service_id) % SHARDS
+    return int(service_id) % index_shards()
 
 
 def start_pk(tenant: str, service_id: str) -> str:
@@ -170,7 +179,7 @@ def time_index_pk(tenant: str, source: str, shard: int) -> str:
 
 def due_pk(kind: str, shard_of: str) -> str:
     """Partition of the due-work index: auto-completions (A) or unfinished erasures (E), by shard."""
-    return f"DUE#{kind}#{int(shard_of) % SHARDS}"
+    return f"DUE#{kind}#{int(shard_of) % due_shards()}"
 
 
 def due_shard_pk(kind: str, shard: int) -> str:

@@ -1,6 +1,6 @@
 """Maintenance's reads (§8): services with an event in a time window (the export stream and export
 files), whole conversations for export, and purge targets. Every read is a Query of an index
-partition (never a Scan): the time indexes are spread over SHARDS partitions per tenant, so a window
+partition (never a Scan): the time indexes are spread over INDEX_SHARDS partitions per tenant, so a window
 costs what it holds plus one Query per shard."""
 
 from __future__ import annotations
@@ -86,10 +86,11 @@ def window(tenant: str, events: str, low: int, high: int, now: int, cursor: dict
     Order: by the time of the event the window is read on, then service id: the start index first
     (started in the window: `started.timestamp` order, as every list, §5), then for `completed` /
     `any` the ends (end time) and the auto-completions not yet recorded (deadline). Each index is
-    spread over K.SHARDS partitions: their Queries run at once and are merged (a k-way merge; the
-    cursor holds each shard's position), each reading about `limit / K.SHARDS` items a call."""
+    spread over its shards (INDEX_SHARDS for the time indexes, DUE_SHARDS for the due index): their
+    Queries run at once and are merged (a k-way merge; the cursor holds each shard's position), each
+    reading about `limit / shards` items a call."""
     sources = SOURCES[events]
-    index, positions = _resume(cursor)
+    index, positions = _resume(cursor, sources)
     found: list[tuple[str, dict[str, Any]]] = []
     while index < len(sources) and len(found) < limit:
         got, exhausted = _merge(tenant, sources[index], index, events, low, high, now, positions,
@@ -97,24 +98,36 @@ def window(tenant: str, events: str, low: int, high: int, now: int, cursor: dict
         found += got
         if not exhausted:
             return found, found[-1][1]
-        index, positions = index + 1, [None] * K.SHARDS
-    return found, ({"source": index, "keys": [None] * K.SHARDS} if index < len(sources) else None)
+        index += 1
+        positions = [None] * _shard_count(sources[index]) if index < len(sources) else []
+    return found, ({"source": index, "keys": positions} if index < len(sources) else None)
 
 
-def _resume(cursor: dict[str, Any] | None) -> tuple[int, list[Any]]:
+def _shard_count(source: str) -> int:
+    """Shards of the index a source is read from: the due index (DUE_SHARDS) or a time index (INDEX_SHARDS)."""
+    return K.due_shards() if source == "due" else K.index_shards()
+
+
+def _resume(cursor: dict[str, Any] | None, sources: list[str]) -> tuple[int, list[Any]]:
     if not cursor:
-        return 0, [None] * K.SHARDS
+        return 0, [None] * _shard_count(sources[0])
     if "phase" in cursor:  # a cursor of the shard-by-shard order (job checkpoints written before)
-        source, shard = divmod(cursor["phase"], K.SHARDS)
-        return source, [DONE] * shard + [cursor.get("key")] + [None] * (K.SHARDS - shard - 1)
-    return cursor["source"], list(cursor["keys"])
+        source, shard = divmod(cursor["phase"], K.index_shards())
+        shards = _shard_count(sources[source]) if source < len(sources) else 0
+        return source, [DONE] * shard + [cursor.get("key")] + [None] * (shards - shard - 1)
+    # A cursor from before a shard count was raised: the new shards hold only services written since,
+    # none of them returned yet, so they start from their beginning.
+    keys = list(cursor["keys"])
+    shards = _shard_count(sources[cursor["source"]]) if cursor["source"] < len(sources) else 0
+    return cursor["source"], keys + [None] * (shards - len(keys))
 
 
 def _merge(tenant: str, source: str, index: int, events: str, low: int, high: int, now: int,
            positions: list[Any], want: int, select: Select) -> tuple[list[tuple[str, dict[str, Any]]], bool]:
     """Up to `want` services of one index, its shards merged by sort key then service id; True when
     every shard is exhausted."""
-    chunk = want // K.SHARDS + 2
+    shards = _shard_count(source)
+    chunk = want // shards + 2
     queries: dict[int, Query] = {}
     buffers: dict[int, list[dict[str, Any]]] = {}
     more: dict[int, bool] = {}
@@ -124,7 +137,7 @@ def _merge(tenant: str, source: str, index: int, events: str, low: int, high: in
         queries[shard] = q
         buffers[shard], more[shard] = q.first(chunk)
 
-    live = [shard for shard in range(K.SHARDS) if positions[shard] != DONE]
+    live = [shard for shard in range(shards) if positions[shard] != DONE]
     parallel(*[lambda shard=shard: fetch(shard, positions[shard]) for shard in live])
     heap: list[tuple[Any, str, int]] = []
     position = list(positions)
@@ -197,7 +210,8 @@ def purge_candidates(tenant: str, operation: str, limit_ms: int, now: int, curso
     shard = cursor["shard"] if cursor else 0
     start_key = cursor.get("key") if cursor else None
     found: list[str] = []
-    while shard < K.SHARDS and len(found) < want:
+    shards = K.index_shards()
+    while shard < shards and len(found) < want:
         q = Query(K.time_index_pk(tenant, "start", shard), index=K.START_INDEX, sk_to=K.time_bound(limit_ms),
                   start_key=start_key)
         e = q.expr
@@ -208,4 +222,4 @@ def purge_candidates(tenant: str, operation: str, limit_ms: int, now: int, curso
         if more:
             return found, {"shard": shard, "key": q.key_of(items[-1])}
         shard, start_key = shard + 1, None
-    return found, ({"shard": shard, "key": None} if shard < K.SHARDS else None)
+    return found, ({"shard": shard, "key": None} if shard < shards else None)
