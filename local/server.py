@@ -205,7 +205,8 @@ class Worker:
         if self.process.is_alive():
             self.process.kill()
         self.process.join(timeout=5)
-        self.conn.close()
+        with contextlib.suppress(OSError):  # already closed by the pool's close() on another thread
+            self.conn.close()
 
 
 class FunctionPool:

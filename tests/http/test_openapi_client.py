@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 import re
 import subprocess
 import sys
@@ -44,6 +45,15 @@ def generated(tmp_path_factory) -> Any:
             del sys.modules[name]
 
 
+def _tags() -> dict[str, str]:
+    document = json.loads(DOCUMENT.read_text())
+    return {operation["operationId"]: operation["tags"][0] for methods in document["paths"].values()
+            for operation in methods.values() if isinstance(operation, dict) and "operationId" in operation}
+
+
+TAGS = _tags()
+
+
 class Operations:
     """The generated operations, called with plain values: `ops.start_service(body={...})`."""
 
@@ -52,7 +62,9 @@ class Operations:
         self.client = package.Client(base_url=base_url, raise_on_unexpected_status=True, timeout=30)
 
     def __getattr__(self, operation_id: str):
-        module = importlib.import_module(f"{self.package.__name__}.api.default.{operation_id}")
+        # The generator puts each operation under its tag (the resource group: services, states, ...).
+        tag = TAGS[operation_id]
+        module = importlib.import_module(f"{self.package.__name__}.api.{tag}.{operation_id}")
 
         def run(*args: Any, body: Any = None, **kwargs: Any):
             if body is not None:
