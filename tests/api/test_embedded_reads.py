@@ -5,41 +5,12 @@ holds stays within the reply's 5 MB; the answers are the same whichever way they
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
 import pytest
 
 from lib.store import concurrency, embedded, table
+from tests.support import reads
 
 EVERYTHING = "active_states=true&completed_states=true&active_tasks=true&completed_tasks=true"
-
-
-@contextmanager
-def reads(client: Any) -> Iterator[dict[str, Any]]:
-    """Calls made (in order of their start) and items read (ScannedCount of Queries, items of
-    GetItem / BatchGetItem)."""
-    seen: dict[str, Any] = {"calls": [], "items": 0}
-
-    def before(model: Any, **_: Any) -> None:
-        seen["calls"].append(model.name)
-
-    def after(parsed: dict[str, Any], model: Any, **_: Any) -> None:
-        if model.name == "Query":
-            seen["items"] += parsed.get("ScannedCount", 0)
-        elif model.name == "GetItem":
-            seen["items"] += 1 if parsed.get("Item") else 0
-        elif model.name == "BatchGetItem":
-            seen["items"] += sum(len(v) for v in parsed.get("Responses", {}).values())
-
-    client.meta.events.register("before-call.dynamodb.*", before)
-    client.meta.events.register("after-call.dynamodb.*", after)
-    try:
-        yield seen
-    finally:
-        client.meta.events.unregister("before-call.dynamodb.*", before)
-        client.meta.events.unregister("after-call.dynamodb.*", after)
 
 
 def conversation(api, customer: str, second: int, states: int = 1, ended: bool = False) -> str:
