@@ -24,7 +24,7 @@ from lib.store.concurrency import ATTEMPTS, Write, backoff
 from lib.store.expressions import Expression, Query, Update
 from lib.store.items import ErasedService, Erasure, ServiceItem, lock_of_reference
 from lib.store.jobs import LeaseLost
-from lib.store.services import decode_service, live_service, not_found
+from lib.store.services import decode_service, not_found
 from lib.store.table import TRANSACTION_LIMIT, ConcurrentChange, ConditionFailed
 
 ERASURE_DAYS = 14  # an erasure record outlives any retry of its erasure
@@ -61,7 +61,8 @@ def remove_services(w: Write, targets: list[Target], also: Also | None = None, e
             e = Expression()
             erased = ErasedService(tenant=w.tenant, service_id=service_id, erasure_id=erasure.erasure_id,
                                    expire_at=erasure.expire_at, op=w.token)
-            actions.append(table.tx_put(erased.to_item(), conditions(e) + C.seq_is(e, service.seq), e))
+            # Its `seq` stays (no event on the fence: the erasure record carries this one).
+            actions.append(table.tx_put({**erased.to_item(), "seq": service.seq}, conditions(e) + C.seq_is(e, service.seq), e))
         e = Expression()
         actions.append(table.tx_put(erasure.to_item(), C.new_item(e), e))
         actions += extra
@@ -198,14 +199,39 @@ def take_over(tenant: str, service_id: str, token: str) -> int | None:
     return len(keys)
 
 
+# A service item's attributes a DELETE removes when it turns the item into the erasure's fence: its
+# index keys (no list, export, purge or due work finds it) and what makes it live or active for a
+# condition (every write of a service is conditional on `expires_ms` / `auto_complete_at`).
+_SERVICE_ONLY = ("GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "GSI3PK", "GSI3SK", "GSI4PK", "GSI4SK", "GSI5PK", "GSI5SK",
+                 "GSI6PK", "GSI6SK", "owner_done_pk", "expires_ms", "auto_complete_at", "aca_ms")
+
+
 def delete_service(w: Write, service_id: str) -> None:
-    """Delete a conversation: one read (the service's `seq` and owner, for its ServiceDeleted event),
-    then the commit point (§2): the service item's conditional replacement by the erasure's fence with
-    the erasure recorded, in one transaction. Every read of a child checks its service, so the conversation is gone at once
-    for every reader; its other items are erased by the scheduled maintenance (the erasure is due
-    work, GSI5), not in the request."""
-    service = live_service(table.get(K.service_key(w.tenant, service_id)), service_id, w.now)
-    deleted, _ = remove_services(w, [(service_id, lambda e: C.live(e, w.now))], event=events.SERVICE_DELETED,
-                                 read={service_id: service})
-    if not deleted:
-        raise not_found(service_id)
+    """Delete a conversation in one round trip, its commit point (§2): one transaction turns the
+    service item into the erasure's fence (an update, no read first: `type` erased, index keys and
+    expiration removed, `seq` advanced by one with ServiceDeleted in `ev`: the publisher completes
+    the event from the record's new image, its owner and sequence) on condition that it is a live
+    service of this tenant, and records the erasure. Every read of a child checks its service, so
+    the conversation is gone at once for every reader; its other items are erased by the scheduled
+    maintenance (the erasure is due work, GSI5), not in the request. A refused delete (missing,
+    expired, deleted, another tenant's) changes nothing and publishes nothing."""
+    for attempt in range(ATTEMPTS):
+        erasure = Erasure(tenant=w.tenant, erasure_id=secrets.token_hex(12), created_ms=w.now, op=w.token,
+                          pks=[K.conversation_pk(w.tenant, service_id)], expire_at=w.now // 1000 + ERASURE_DAYS * 86400)
+        u = Update(key=K.service_key(w.tenant, service_id),
+                   sets={"type": ErasedService.TYPE, "erasure_id": erasure.erasure_id, K.TTL_ATTRIBUTE: erasure.expire_at},
+                   removes=list(_SERVICE_ONLY))
+        u.conditions += C.live(u.expr, w.now) + C.equals(u.expr, "type", ServiceItem.TYPE)
+        events.record(u, [events.deleted(w.now)], w.token)
+        e = Expression()
+        actions = [table.tx_update(u), table.tx_put(erasure.to_item(), C.new_item(e), e)]
+        try:
+            table.confirmed(lambda: table.transact(actions), erasure.key(), w.token)
+            return
+        except ConditionFailed as failed:
+            if (failed.old_of(0) or {}).get("op") == w.token:
+                return  # applied before its reply was lost
+            raise not_found(service_id) from None
+        except ConcurrentChange:
+            backoff(attempt)
+    raise Conflict("the conversation changed concurrently; retry")
