@@ -139,11 +139,11 @@ def build(api: Any, sizes: tuple[int, ...]) -> dict[int, dict[str, Any]]:
     saved = moto.tables.pop(TABLE)
     try:
         for size in sizes:
-            template.create_table(raw_client(), TABLE)
+            template.create_table(raw_client(), TABLE, stream=False)
             grant(TABLE)
             conversation = data.big_conversation(api, size, note=NOTE)
             conversation_table = moto.tables.pop(TABLE)
-            template.create_table(raw_client(), TABLE)
+            template.create_table(raw_client(), TABLE, stream=False)
             grant(TABLE)
             customer = f"growth-customer-{size}"
             data.customer_services(api, customer, size)

@@ -184,7 +184,7 @@ def maintenance(api_class: Any, sizes: tuple[int, ...]) -> dict[str, Any]:
     saved = moto.tables.pop(TABLE)
     client = raw_client()
     try:
-        template.create_table(client, TABLE)
+        template.create_table(client, TABLE, stream=False)
         grant(TABLE)
         time_from = _iso(datetime.now(UTC) - timedelta(minutes=1))
         built: list[str] = []

@@ -124,7 +124,7 @@ def measure(api_class: Any) -> dict[str, Any]:
     workloads: dict[str, Any] = {}
     try:
         for name, whole, auto in WORKLOADS:
-            template.create_table(raw_client(), TABLE)
+            template.create_table(raw_client(), TABLE, stream=False)
             grant(TABLE)
             api = api_class(headers={"ContactCenterId": "scale"}, sampled=False)
             units: Counter[tuple[str, str]] = Counter()

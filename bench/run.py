@@ -294,7 +294,7 @@ def main() -> None:
     phase = Phases()
     with mock_aws():
         phase("operations")
-        template.create_table(harness.raw_client(), harness.TABLE)
+        template.create_table(harness.raw_client(), harness.TABLE, stream=False)
         harness.grant(harness.TABLE)
         api = harness.TimedApi()
         found = operations.build(api)

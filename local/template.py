@@ -59,8 +59,10 @@ def resources(kind: str, path: Path | str | None = None) -> dict[str, dict[str, 
     return {name: resource for name, resource in load(path)["Resources"].items() if resource["Type"] == kind}
 
 
-def create_table(client: Any, table_name: str, path: Path | str | None = None) -> None:
-    """Create the template's DynamoDB table (keys, indexes, stream, TTL) through `client` (moto or real)."""
+def create_table(client: Any, table_name: str, path: Path | str | None = None, stream: bool = True) -> None:
+    """Create the template's DynamoDB table (keys, indexes, stream, TTL) through `client` (moto or real).
+    `stream=False`: without the stream (the benchmark's tables: moto keeps every stream record in the
+    table object, which the benchmark copies before each measured write)."""
     _, table = _resource("AWS::DynamoDB::Table", path)
     props = table["Properties"]
     client.create_table(
@@ -71,7 +73,7 @@ def create_table(client: Any, table_name: str, path: Path | str | None = None) -
         GlobalSecondaryIndexes=props.get("GlobalSecondaryIndexes", []),
         **({"LocalSecondaryIndexes": props["LocalSecondaryIndexes"]} if props.get("LocalSecondaryIndexes") else {}),
         **({"StreamSpecification": {"StreamEnabled": True, **props["StreamSpecification"]}}
-           if props.get("StreamSpecification") else {}),
+           if stream and props.get("StreamSpecification") else {}),
     )
     ttl = props.get("TimeToLiveSpecification")
     if ttl and ttl.get("Enabled"):
