@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, unquote, urlencode
 
@@ -94,27 +95,38 @@ class Routes:
         return self.router.current_event
 
 
-def _segments(template: str) -> list[str | None]:
+def _segments(template: str) -> tuple[str | None, ...]:
     """A route template's segments: literal text, or None for a `<parameter>`."""
-    return [None if part.startswith("<") else part for part in template.strip("/").split("/")]
+    return tuple(None if part.startswith("<") else part for part in template.strip("/").split("/"))
 
 
-def allowed_methods(table: list[tuple[str, str]], path: str) -> tuple[list[str], bool]:
-    """(methods of the resource API Gateway would pick for `path`, whether any resource matches).
-    API Gateway prefers literal segments over parameters, segment by segment from the left."""
-    parts = path.strip("/").split("/")
-    best: tuple[int, ...] | None = None
-    methods: list[str] = []
-    for method, template in table:
-        segments = _segments(template)
-        if len(segments) != len(parts) or any(s is not None and s != p for s, p in zip(segments, parts)):
-            continue
-        rank = tuple(1 if s is not None else 0 for s in segments)
-        if best is None or rank > best:
-            best, methods = rank, [method]
-        elif rank == best:
-            methods.append(method)
-    return sorted(set(methods)), best is not None
+class Resources:
+    """The resources of a function as API Gateway picks among them: the route templates grouped by
+    their number of segments, each with its methods and its rank (literal segments beat parameters,
+    segment by segment from the left). Built once per function, not per request."""
+
+    def __init__(self, table: list[tuple[str, str]]):
+        grouped: dict[tuple[str | None, ...], set[str]] = {}
+        for method, template in table:
+            grouped.setdefault(_segments(template), set()).add(method)
+        self.by_length: dict[int, list[tuple[tuple[str | None, ...], tuple[int, ...], list[str]]]] = {}
+        for segments, methods in grouped.items():
+            rank = tuple(1 if s is not None else 0 for s in segments)
+            self.by_length.setdefault(len(segments), []).append((segments, rank, sorted(methods)))
+
+    def allowed(self, path: str) -> tuple[list[str], bool]:
+        """(methods of the resource API Gateway would pick for `path`, whether any resource matches)."""
+        parts = path.strip("/").split("/")
+        best: tuple[int, ...] | None = None
+        methods: set[str] = set()
+        for segments, rank, allowed in self.by_length.get(len(parts), ()):
+            if any(s is not None and s != p for s, p in zip(segments, parts)):
+                continue
+            if best is None or rank > best:
+                best, methods = rank, set(allowed)
+            elif rank == best:
+                methods.update(allowed)
+        return sorted(methods), best is not None
 
 
 # ---------------------------------------------------------------- paths, links
@@ -128,13 +140,26 @@ def routing_path(event: dict[str, Any]) -> str:
     resource, params = event.get("resource"), event.get("pathParameters") or {}
     if not resource or "{" not in resource or not params:
         return event.get("path") or "/"
+    parts = []
+    for text, name, greedy in _template(resource):
+        value = params.get(name) if name else None
+        parts.append(text if value is None else quote(unquote(value), safe="/" if greedy else ""))
+    return "".join(parts)
 
-    def fill(match: re.Match[str]) -> str:
-        name, greedy = match.group(1), match.group(2)
-        value = params.get(name)
-        return quote(unquote(value), safe="/" if greedy else "") if value is not None else match.group(0)
 
-    return re.sub(r"\{(\w+)(\+?)\}", fill, resource)
+@lru_cache(maxsize=256)
+def _template(resource: str) -> tuple[tuple[str, str | None, bool], ...]:
+    """A resource template's pieces: (text as written, parameter name or None, greedy `{name+}`)."""
+    pieces: list[tuple[str, str | None, bool]] = []
+    last = 0
+    for match in re.finditer(r"\{(\w+)(\+?)\}", resource):
+        if match.start() > last:
+            pieces.append((resource[last:match.start()], None, False))
+        pieces.append((match.group(0), match.group(1), bool(match.group(2))))
+        last = match.end()
+    if last < len(resource):
+        pieces.append((resource[last:], None, False))
+    return tuple(pieces)
 
 
 def public_path(event: Any, path: str) -> str:
@@ -291,6 +316,7 @@ class ContractResolver(APIGatewayRestResolver):
     def __init__(self, table: list[tuple[str, str]]):
         super().__init__(enable_validation=True, strip_prefixes=[BASE_PATH], json_body_deserializer=strict_loads)
         self.table = table
+        self.resources = Resources(table)
 
     def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         path = routing_path(event)
@@ -298,7 +324,7 @@ class ContractResolver(APIGatewayRestResolver):
             event = {**event, "path": path}
         inner = path[len(BASE_PATH):] if path.startswith(BASE_PATH + "/") else None
         if inner is not None:
-            methods, found = allowed_methods(self.table, inner)
+            methods, found = self.resources.allowed(inner)
             method = (event.get("httpMethod") or "").upper()
             if found and method not in methods:
                 error = MethodNotAllowed(f"method {method} is not allowed on {event.get('path')}; "

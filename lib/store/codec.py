@@ -12,12 +12,15 @@ from typing import Any
 
 
 def decode(value: dict[str, Any]) -> Any:
-    """One attribute value -> Python."""
+    """One attribute value -> Python. Strings and numbers, most of what is stored, are looked up
+    first (a read decodes every attribute of every item it returns)."""
+    text = value.get("S")
+    if text is not None:
+        return text
+    number = value.get("N")
+    if number is not None:
+        return _number(number)
     kind, raw = next(iter(value.items()))
-    if kind == "S":
-        return raw
-    if kind == "N":
-        return int(raw) if raw.lstrip("-").isdigit() else float(raw)
     if kind == "M":
         return {key: decode(item) for key, item in raw.items()}
     if kind == "L":
@@ -29,15 +32,24 @@ def decode(value: dict[str, Any]) -> Any:
     if kind == "SS":
         return list(raw)
     if kind == "NS":
-        return [int(n) if n.lstrip("-").isdigit() else float(n) for n in raw]
+        return [_number(n) for n in raw]
     raise ValueError(f"unsupported attribute type {kind}")
 
 
-def decode_item(item: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A stored item -> a dict of Python values (None stays None)."""
+def _number(text: str) -> int | float:
+    """A stored number: DynamoDB writes integers as plain digits (an optional minus sign)."""
+    return int(text) if text.lstrip("-").isdigit() else float(text)
+
+
+def decode_item(item: dict[str, Any] | None, names: frozenset[str] | None = None) -> dict[str, Any] | None:
+    """A stored item -> a dict of Python values (None stays None); with `names`, only those
+    attributes (what the reader uses: a service item also carries its index keys and the events of
+    its last write, which a read of the service never looks at)."""
     if item is None:
         return None
-    return {key: decode(value) for key, value in item.items()}
+    if names is None:
+        return {key: decode(value) for key, value in item.items()}
+    return {key: decode(value) for key, value in item.items() if key in names}
 
 
 def encode(value: Any) -> dict[str, Any]:

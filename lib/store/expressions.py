@@ -98,6 +98,7 @@ class Query:
     expr: Expression = field(default_factory=Expression)
     attributes: tuple[str, ...] = ()  # projection (empty: every attribute)
     start_key: dict[str, Any] | None = None  # resume after this item (its table and index keys)
+    decoded: frozenset[str] | None = None  # attributes decoded from each item read (None: all of them)
 
     @property
     def _key_names(self) -> tuple[str, str]:
@@ -165,7 +166,7 @@ class Query:
         while True:
             call_request = {**request, "Limit": page_size} if page_size else request
             response = call("query", **call_request)
-            yield [decode_item(raw) for raw in response.get("Items", [])]
+            yield [decode_item(raw, self.decoded) for raw in response.get("Items", [])]
             start = response.get("LastEvaluatedKey")
             if not start:
                 return
@@ -184,7 +185,7 @@ class Query:
         while True:
             limit = max(want - len(found) + 1, min(2 * limit, MAX_QUERY_LIMIT))
             response = call("query", **{**request, "Limit": limit})
-            found.extend(decode_item(raw) for raw in response.get("Items", []))
+            found.extend(decode_item(raw, self.decoded) for raw in response.get("Items", []))
             start = response.get("LastEvaluatedKey")
             if len(found) > want:
                 return found[:want], True

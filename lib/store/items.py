@@ -362,6 +362,16 @@ ENTITIES: dict[str, type[Entity]] = {cls.TYPE: cls for cls in
                                       IdempotencyRecord, Erasure, JobItem)}
 
 
+def read_names(*classes: type[Entity], extra: tuple[str, ...] = ()) -> frozenset[str]:
+    """The stored attributes a read of these entities decodes: their fields, the type attribute and
+    `extra` (keys a caller sorts, merges or resumes on). The rest of an item (its index keys, the
+    events of its last write) is left undecoded."""
+    return frozenset({"type", *extra, *(name for cls in classes for name in cls.model_fields)})
+
+
+SERVICE_READ = read_names(ServiceItem)
+
+
 def decode(raw: dict[str, Any] | None) -> Entity | None:
     """The one decoder: a stored item (attribute values) -> its typed entity (None stays None)."""
     item = decode_item(raw)
@@ -375,4 +385,61 @@ def from_plain(item: dict[str, Any] | None) -> Entity | None:
     cls = ENTITIES.get(item.get("type", ""))
     if cls is None:
         raise ValueError(f"item of unknown type {item.get('type')!r}")
-    return cls.model_construct(**{name: item[name] for name in cls.model_fields if name in item})
+    return _Construct.of(cls).build(item)
+
+
+class _Construct:
+    """pydantic's `model_construct` for one entity class, with the work that depends only on the
+    class done once: which fields take a default, and which default must be copied. Every read
+    builds its entities this way (a page builds a hundred), and `model_construct` re-derives that
+    for every field of every entity. The result is the same: the same `__dict__` (fields in
+    declaration order), fields set, no extra and no private attributes
+    (tests/unit/test_items_construct.py compares the two for every entity class)."""
+
+    _plans: ClassVar[dict[type[Entity], _Construct]] = {}
+
+    def __init__(self, cls: type[Entity]):
+        if cls.__pydantic_post_init__ or cls.model_config.get("extra") == "allow" or any(
+                f.alias or f.validation_alias for f in cls.model_fields.values()):
+            raise TypeError(f"{cls.__name__}: model_construct's other paths are not reproduced")
+        self.cls = cls
+        self.fields: list[tuple[str, bool, Any]] = []  # (name, has a default, the default or its factory)
+        for name, info in cls.model_fields.items():
+            if info.is_required():
+                self.fields.append((name, False, None))
+            elif info.default_factory is not None or not isinstance(info.default, _IMMUTABLE):
+                self.fields.append((name, True, info))  # copied (or made) per entity, as pydantic does
+            else:
+                self.fields.append((name, True, _Fixed(info.default)))
+
+    @classmethod
+    def of(cls, entity: type[Entity]) -> _Construct:
+        plan = cls._plans.get(entity)
+        if plan is None:
+            plan = cls._plans[entity] = cls(entity)
+        return plan
+
+    def build(self, item: dict[str, Any]) -> Entity:
+        values: dict[str, Any] = {}
+        present: set[str] = set()
+        for name, has_default, default in self.fields:
+            if name in item:
+                values[name] = item[name]
+                present.add(name)
+            elif has_default:
+                values[name] = default.value if type(default) is _Fixed else \
+                    default.get_default(call_default_factory=True, validated_data=values)
+        entity = self.cls.__new__(self.cls)
+        object.__setattr__(entity, "__dict__", values)
+        object.__setattr__(entity, "__pydantic_fields_set__", present)
+        object.__setattr__(entity, "__pydantic_extra__", None)
+        object.__setattr__(entity, "__pydantic_private__", None)
+        return entity
+
+
+@dataclass(frozen=True)
+class _Fixed:
+    value: Any
+
+
+_IMMUTABLE = (str, int, float, bool, type(None), tuple, frozenset)

@@ -16,7 +16,7 @@ from lib.store import keys as K
 from lib.store import table
 from lib.store.concurrency import parallel
 from lib.store.expressions import Query
-from lib.store.items import NEVER_MS, Child, ServiceItem, TaskItem, from_plain
+from lib.store.items import NEVER_MS, Child, ServiceItem, TaskItem, from_plain, read_names
 from lib.store.services import live_service, read_service
 
 
@@ -197,12 +197,16 @@ class OwnerPage:
         return K.time_bound(self.window[0]), K.time_bound(self.window[1])
 
 
+# What an owner's page decodes of each service: the service, and the keys the merge below uses.
+_OWNER_READ = read_names(ServiceItem, extra=("PK", "GSI2SK"))
+
+
 def owner_services(tenant: str, page: OwnerPage, now: int) -> tuple[list[ServiceItem], bool]:
     """One Query of the owner's index partition (for completed: two, see below), ordered by start."""
 
     def query(index: str, status: Status | None, still_active: bool = False) -> Query:
         q = Query(K.owner_pk(tenant, page.customer_id, page.contact_key, status), index=index,
-                  sk_from=page.bounds[0], sk_to=page.bounds[1], sk_after=page.after)
+                  sk_from=page.bounds[0], sk_to=page.bounds[1], sk_after=page.after, decoded=_OWNER_READ)
         e = q.expr
         q.filters.append(f"{e.name('expires_ms')} > {e.value(now)}")
         if page.types:

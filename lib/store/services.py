@@ -25,7 +25,7 @@ from lib.store.events import Event
 from lib.store.expiration import after_service_write, expiration_clauses, raise_children_ttl
 from lib.store.expressions import Expression, Raw, Update
 from lib.store.idempotency import Claim
-from lib.store.items import Completion, Expiry, ServiceItem, from_plain
+from lib.store.items import SERVICE_READ, Completion, Expiry, ServiceItem, from_plain
 from lib.store.table import ConcurrentChange, ConditionFailed
 
 
@@ -50,7 +50,7 @@ def live_service(item: dict[str, Any] | None, service_id: str, now: int) -> Serv
 
 def read_service(tenant: str, service_id: str, now: int) -> ServiceItem:
     """The live service (strongly consistent); 404 when missing, expired or deleted."""
-    return live_service(table.get(K.service_key(tenant, service_id)), service_id, now)
+    return live_service(table.get(K.service_key(tenant, service_id), SERVICE_READ), service_id, now)
 
 
 # ---------------------------------------------------------------- creating a service

@@ -146,10 +146,10 @@ def confirmed(write: Callable[[], Any], key: dict[str, str], token: str, mark: s
 # ---------------------------------------------------------------- plain operations
 
 
-def get(key: dict[str, str]) -> dict[str, Any] | None:
-    """Strongly consistent GetItem."""
+def get(key: dict[str, str], names: frozenset[str] | None = None) -> dict[str, Any] | None:
+    """Strongly consistent GetItem; with `names`, only those attributes are decoded."""
     response = call("get_item", TableName=table_name(), Key=encode_item(key), ConsistentRead=True)
-    return decode_item(response.get("Item"))
+    return decode_item(response.get("Item"), names)
 
 
 def get_many(keys: list[dict[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
