@@ -51,21 +51,28 @@ _STATUS_LIST = (
     "service + one per read call). Writing the completion onto the children instead raises end_service "
     "(their keys need a read) and has no write to hang an auto-completion on. Hence 2.")
 _DELETE = (
-    "Not forced by the contract. §2 lets a multi-write operation answer once its commit point has passed and "
-    "leave the rest to a retry or to TTL: the delete's transaction (service item deleted, erasure recorded for "
-    "maintenance) is the commit point, every child read checks its service (so the children are invisible at "
-    "once), and the recorded erasure is due work the maintenance schedule finishes (GSI5). The Query of the "
-    "children's keys and their BatchWriteItems could run there instead of before the 204; they run in the "
-    "request so that the data is physically gone when the caller is told so. Reaching 1: answer after the "
-    "transaction, let the scheduled erasure remove the children (no change of contract).")
+    "Erasing the children is not part of the chain: §2 lets a multi-write operation answer once its commit point has "
+    "passed, and the commit point is one transaction (the service item deleted, the erasure recorded as due work the "
+    "scheduled maintenance finishes, GSI5); every read of a child checks its service, so the children are invisible "
+    "at once. Open: the one read before it. The ServiceDeleted event (§10) names the service's owner and takes the "
+    "next `sequence`, which only the service item knows, and the transaction that commits the event returns nothing, "
+    "so the item is read first. Not forced: the commit could be an update of the service item instead of its delete "
+    "(a tombstone: expiration set to now, index keys removed, `seq` advanced by one and `ev` = [ServiceDeleted] with "
+    "no read, the owner taken by the publisher from the record's image), in the same transaction as the erasure "
+    "record, the tombstone erased with the rest and its removal published as nothing. That changes the feed's "
+    "derivation and the purge's (which shares the commit), not done here.")
 _TTL = (
     "Not forced by the contract. The new expiration holds at once through the service item (one UpdateItem: the "
     "minimum); every read of a child checks its service, so a lowered expiration hides the children at once (§7). "
-    "Their own TTL must still come down, since `expiration_time` is when the conversation is erased, but §7's "
-    "physical removal is DynamoDB's TTL, itself hours late, so lowering the children's TTL by due work after "
-    "the 200 (recorded in the same UpdateItem, as the erasure of a delete is) would meet it. Reaching 1: move the "
-    "recording, the Query of the children's keys and the TransactWriteItems per 99 into the maintenance "
-    "schedule.")
+    "The extra round trips lower the children's TTL after the commit (an UpdateItem recording the lower value, a "
+    "Query of their keys, a TransactWriteItems per 99), since an explicit `expiration_time` is when the whole "
+    "conversation is erased. §7's physical removal is DynamoDB's TTL, itself hours late, so that lowering could be "
+    "due work: the commit as one TransactWriteItems of the service's update and a due record (GSI5) naming the "
+    "conversation (one round trip, the minimum), the schedule lowering the children. Raising, when the new "
+    "expiration is later than the children's TTL, happens before the commit and could be due work too while the "
+    "children's TTL is further away than the schedule's period (DynamoDB erases an item only after its TTL); only "
+    "a children's TTL about to pass forces raising first. Not done: the service item cannot hold the due entry "
+    "(its GSI5 is the auto-complete deadline), so it needs the record and a transaction on every expiration PUT.")
 _COMPOSITE = (
     "Proof of 2 (one read before the write). Creating is only allowed when no active service with these "
     "(customer_id, contact_key, service_type) exists (§4), including one started by the plain "
@@ -81,12 +88,27 @@ _COMPOSITE = (
     "at once they would be one round trip (the owner's Query is then also made when the lock names a usable "
     "service, reading items it does not return).")
 
-_FEED = (
-    "Not argued yet: the extra round trips came with the change feed (§10: every committed change is an event, "
-    "cascaded completions too, with a `sequence` that increases by one per event of a service), merged after "
-    "this list was written; before it, {op} met its minimum. Not shown forced: §10 also says a request never "
-    "waits for publication, so the cascaded events could be derived after the commit (by the publisher, from "
-    "the stream) rather than read for before it. To be argued or removed by the feed's owner.")
+_END_SERVICE = (
+    "Open, with what forces part of it. The end commits the cascade's events (§10: cascaded completions are events "
+    "too, each naming its state or task, its type and timestamps): data about every active child, of which a "
+    "conversation may hold any number, so it cannot live in the service item (400 KB) and is read before the "
+    "UpdateItem that commits the events (it returns nothing before it is sent). The read of the service item before "
+    "the children's Queries is what is not forced: it gives the start (the event's duration), `seq` and `open`, "
+    "and its order makes the write's condition on `seq` cover the children read after it. Removing it: read the "
+    "service and its active children at once, and condition the write on the children's own state instead of "
+    "`seq` (e.g. `open` equal to the count read and no child started since, an `last_child_ms` on the service item), "
+    "the publisher computing the duration from the record's image. A service without active children (`open` 0) "
+    "could then end in one conditional UpdateItem. Not done: it changes what every child write records.")
+_END_TASK = (
+    "Open. TaskCompleted names the task's type, state and start (§10: an event's data holds the element's type, "
+    "ids and timestamps), which the path (service and task id) and the body do not give, and its `sequence` comes "
+    "from the service item's counter, so the end is one TransactWriteItems (the task's end and the service's `seq` "
+    "and `ev`), which returns nothing: the task is read before it. Not forced by the contract alone: the task "
+    "item's own stream record of that transaction holds its type, state and start, so a publisher that joined it "
+    "with the service item's record (same partition key, same shard, but ordered by DynamoDB only per item and "
+    "possibly in different batches) could write the event without the read. That needs a publisher holding "
+    "half-joined events between batches (a store of its own); this design keeps the publisher stateless and pays "
+    "one read per task end.")
 
 ARGUMENTS: dict[str, Argument] = {
     "start_state": Argument(PROOF, 1, _CHILD_ID.format(kind="state")),
@@ -115,16 +137,17 @@ ARGUMENTS: dict[str, Argument] = {
     "list_states_completed": Argument(PROOF, 1, _STATUS_LIST.format(kind="state", label="completed")),
     "list_tasks_active": Argument(PROOF, 1, _STATUS_LIST.format(kind="task", label="active")),
     "list_tasks_completed": Argument(PROOF, 1, _STATUS_LIST.format(kind="task", label="completed")),
-    "start_composite_create": Argument(OPEN, 2, _COMPOSITE),
-    "start_composite_create_with_idempotency_key": Argument(OPEN, 3, (
-        "As start_composite_create, plus one: the reply is stored in the idempotency record by a PutItem after "
-        "the element's transaction. Not forced: for the last element (a one-element request) the reply is "
-        "known before its transaction (new ids are chosen before the write) and could be written in it.")),
-    "delete_service": Argument(OPEN, None, _DELETE),
+    "start_composite_create": Argument(PROOF, 1, _COMPOSITE),
+    "start_composite_create_with_idempotency_key": Argument(PROOF, 1, (
+        "As start_composite_create; the record is read with the lock and, the reply of a one-element request "
+        "being known before its transaction (new ids are chosen before the write), written in it. (A request of "
+        "several elements stores its reply after the last one: each element's create is its own commit, and a "
+        "retry finds what the earlier ones made.)")),
+    "delete_service": Argument(OPEN, 1, _DELETE),
     "put_service": Argument(OPEN, None, _TTL),
-    # Came with the change feed (issue 17, merged from main): not argued yet, for its owner to argue or remove.
-    "end_service": Argument(OPEN, 2, _FEED.format(op="A service end")),
-    "end_task": Argument(OPEN, 1, _FEED.format(op="A task end")),
+    # Came with the change feed (§10).
+    "end_service": Argument(OPEN, 2, _END_SERVICE),
+    "end_task": Argument(OPEN, 1, _END_TASK),
     "growth.end_service": Argument(OPEN, 2, "As end_service."),
     # Growth cases: the same operations on bigger conversations.
     "growth.start_state": Argument(PROOF, 1, "As start_state."),
@@ -134,7 +157,8 @@ ARGUMENTS: dict[str, Argument] = {
     "growth.list_states_completed_first_page": Argument(PROOF, 1, "As list_states_completed."),
     "growth.list_tasks_active_first_page": Argument(PROOF, 1, "As list_tasks_active."),
     "growth.list_tasks_completed_first_page": Argument(PROOF, 1, "As list_tasks_completed."),
-    "growth.delete_service": Argument(OPEN, None, "As delete_service (one more Query per MB of keys)."),
+    "growth.delete_service": Argument(OPEN, 1, "As delete_service (the erasure, one Query per MB of keys, is the "
+                                      "schedule's)."),
     "growth.put_service_ttl": Argument(OPEN, None, "As put_service (one more Query per MB of keys)."),
 }
 

@@ -24,12 +24,12 @@ _TTL_DOWN = ("the service item is updated first (the new expiration holds at onc
              "the children with the service, so their TTL is brought down after: an UpdateItem recording it on "
              "the service first, one Query of their keys, one TransactWriteItems per 99 (each checks the record, so "
              "a later expiration that raised it stops the lowering)")
-_ERASE = ("the commit point is one transaction (the service item deleted, the erasure recorded for maintenance); the "
-          "other items are then read (one Query per MB of keys) and erased, 25 a BatchWriteItem, at once rather than "
-          "left to TTL")
-_COMPOSITE = ("the lock of (customer, contact key, service type) is read and the owner's active services searched "
-              "(Query) before one transaction writes the service, its state, its task, the lock and the lock's "
-              "reference in the conversation (which erases the lock with it)")
+_ERASE = ("the service item is read first (GetItem: its `seq` and owner, for the ServiceDeleted event the commit "
+          "carries), then the commit point, one transaction (the service item deleted on condition of that `seq`, the "
+          "erasure recorded as due work); the other items are erased by the scheduled maintenance, not in the request")
+_COMPOSITE = ("the lock of (customer, contact key, service type) and the owner's active services (Query) are read "
+              + _PARALLEL.format(n=2) + ", then one transaction writes the service, its state, its task, the lock "
+              "and the lock's reference in the conversation (which erases the lock with it)")
 _COMPLETED_OWNER = ("completed = ended (their own index partition) + still active past their auto-complete moment: "
                     "two Queries " + _PARALLEL.format(n=2) + "; the second reads the keys of the owner's services "
                     "past their auto-complete deadline not yet recorded (GSI6, by deadline), and those it returns "
@@ -44,9 +44,19 @@ REASONS: dict[str, str] = {
     "put_service": _TTL_DOWN,
     "start_composite_create": _COMPOSITE,
     "start_composite_create_with_idempotency_key": (_COMPOSITE + "; with an Idempotency-Key the record is read with "
-                                                    "the lock (BatchGetItem) and the reply stored after (PutItem): a "
-                                                    "composite start holds several elements, and a retry finds what "
-                                                    "it created"),
+                                                    "the lock (BatchGetItem) and, for a one-element request, put in "
+                                                    "the create's transaction (a request of several elements stores "
+                                                    "the reply after its last element)"),
+    "start_composite_reuse": ("the lock and the owner's active services (Query) are read " + _PARALLEL.format(n=2)
+                              + " (whether the element creates is known only from the lock's answer, and a create "
+                              "needs both), then what the lock names (BatchGetItem): three calls, two round trips"),
+    "end_service": ("the service item is read first (GetItem: its start, `seq` and `open` count, for the events the "
+                    "end commits), then, when `open` is not 0, its active states and tasks (two Queries of LSI1 "
+                    + _PARALLEL.format(n=2) + ": the cascade's StateCompleted / TaskCompleted events), then one "
+                    "UpdateItem conditional on the `seq` read"),
+    "end_task": ("the task is read first (GetItem: its type, state and start go into its TaskCompleted event), then "
+                 "one transaction (the service item's `seq` and `ev`, the task's end)"),
+    "growth.end_service": "as end_service",
     "start_state": _COUNTER,
     "start_state_with_idempotency_key": _COUNTER + _WITH_RECORD,
     "start_task": _COUNTER,

@@ -152,6 +152,15 @@ class Api(Verbs):
         return child_id
 
 
+def erase_deleted(clock: Any) -> int:
+    """Run the scheduled maintenance past the erasures' grace (a DELETE answers at its commit point
+    and leaves its conversation's other items to it): returns the erasures it finished."""
+    from lib.rules import maintenance
+
+    clock.advance(61)
+    return maintenance.scheduled(60_000)["erasures_finished"]
+
+
 def drop_store_client() -> None:
     """Forget the store's DynamoDB client without building another (the next `table` fixture, or the
     first store call, builds one): building one costs about 20 ms, and every API test ends with this."""

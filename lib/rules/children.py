@@ -44,19 +44,19 @@ def check_child_id(kind: str, value: str | int) -> int:
 def state_item(tenant: str, service_id: str, body: StateStart, state_id: int, now: int) -> StateItem:
     """The stored form of a new state (composite start puts it in its own transaction)."""
     started_ms = event_time(body.timestamp, now)
-    return StateItem(tenant=tenant, service_id=service_id, state_id=state_id, state_type=body.state_type,
-                     previous_state_id=body.previous_state_id, est_duration=body.est_duration,
-                     started=event_map(body.event_fields(), started_ms), started_ms=started_ms,
-                     ext=texts(body.attached_data()))
+    return StateItem.trusted(tenant=tenant, service_id=service_id, state_id=state_id, state_type=body.state_type,
+                             previous_state_id=body.previous_state_id, est_duration=body.est_duration,
+                             started=event_map(body.event_fields(), started_ms), started_ms=started_ms,
+                             ext=texts(body.attached_data()))
 
 
 def task_item(tenant: str, service_id: str, body: TaskStart, task_id: int, now: int) -> TaskItem:
     """The stored form of a new task."""
     started_ms = event_time(body.timestamp, now)
-    return TaskItem(tenant=tenant, service_id=service_id, task_id=task_id, task_type=body.task_type,
-                    state_id=body.state_id, est_duration=body.est_duration,
-                    started=event_map(body.event_fields(), started_ms), started_ms=started_ms,
-                    ext=texts(body.attached_data()))
+    return TaskItem.trusted(tenant=tenant, service_id=service_id, task_id=task_id, task_type=body.task_type,
+                            state_id=body.state_id, est_duration=body.est_duration,
+                            started=event_map(body.event_fields(), started_ms), started_ms=started_ms,
+                            ext=texts(body.attached_data()))
 
 
 def start_state(tenant: str, service_id: str, body: StateStart, claim: Claim | None = None,

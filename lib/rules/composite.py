@@ -2,8 +2,10 @@
 in request order.
 
 A lock item per (customer_id, contact_key, service_type) names the service composite starts use and,
-inside it, the state per state type and the task per task type (lib.store.composite). Reuse reads
-the lock and what it names (two reads whatever the conversation's size); creating anything writes
+inside it, the state per state type and the task per task type (lib.store.composite). Every element
+reads the lock and the owner's active service with its keys at once (both keys come from the body);
+reuse then reads what the lock names (two round trips whatever the conversation's size), a create
+writes everything in one transaction (two round trips); creating anything writes
 the lock in the same transaction, so concurrent composite starts with the same keys converge on one
 service, one state and one task. An active service, state or task started by the plain routes is
 found too (owner's index, status index) and then named by the lock.
@@ -20,7 +22,7 @@ from lib.models import CompositeElement, ServiceStart
 from lib.rules import children, expiration, services
 from lib.store import composite as locks
 from lib.store import pages
-from lib.store.concurrency import ATTEMPTS, Write, backoff
+from lib.store.concurrency import ATTEMPTS, Write, backoff, parallel
 from lib.store.idempotency import Claim
 from lib.store.items import CompositeLock, ServiceItem, StateItem, TaskItem
 from lib.store.keys import digest
@@ -36,8 +38,12 @@ def start(tenant: str, elements: list[CompositeElement], claim: Claim | None = N
                                   "once: nothing could be started in it")
         if element.state.previous_state_id is not None:
             _check_previous_state(tenant, element, now)
-    results = [_element(tenant, element, claim if index == 0 else None) for index, element in enumerate(elements)]
-    if claim is not None:
+    results, saved = [], False
+    for index, element in enumerate(elements):
+        # A one-element request's reply is known before a create's transaction: its record goes in it.
+        result, saved = _element(tenant, element, claim if index == 0 else None, len(elements) == 1)
+        results.append(result)
+    if claim is not None and not saved:
         claim.save(results)
     return results
 
@@ -63,15 +69,22 @@ def _check_previous_state(tenant: str, element: CompositeElement, now: int) -> N
         raise NotFound(f"previous state {previous} not found") from None
 
 
-def _element(tenant: str, element: CompositeElement, claim: Claim | None) -> dict[str, Any]:
-    key = digest(element.service.customer_id, element.service.contact_key, element.service.service_type)
+def _element(tenant: str, element: CompositeElement, claim: Claim | None, alone: bool) -> tuple[dict[str, Any], bool]:
+    """One element: its result, and whether the request's idempotency record was written with it
+    (`alone`: the request has this element only, so a create's transaction can hold the record).
+    The lock (with the idempotency record) and the owner's active service with these keys are read
+    at once: both keys come from the body, and a create needs both answers."""
+    body = element.service
+    key = digest(body.customer_id, body.contact_key, body.service_type)
     for attempt in range(ATTEMPTS):
         w = Write(tenant, clock.now_ms())
-        lock, record = locks.read_lock(tenant, key, claim if attempt == 0 else None)
+        (lock, record), active = parallel(
+            lambda: locks.read_lock(tenant, key, claim if attempt == 0 else None),
+            lambda: pages.find_active_service(tenant, body.customer_id, body.contact_key, body.service_type, w.now))
         if claim is not None and attempt == 0:
             claim.settle(record)
         try:
-            return _resolve(w, element, key, lock)
+            return _resolve(w, element, key, lock, active, claim if alone else None)
         except locks.LockMoved:
             backoff(attempt)
     raise Conflict("too many concurrent composite starts with these keys; retry")
@@ -83,7 +96,10 @@ def _usable_service(service: ServiceItem | None, body: ServiceStart, now: int) -
             and service.service_type == body.service_type)
 
 
-def _resolve(w: Write, element: CompositeElement, key: str, lock: CompositeLock | None) -> dict[str, Any]:
+def _resolve(w: Write, element: CompositeElement, key: str, lock: CompositeLock | None, found: ServiceItem | None,
+             claim: Claim | None) -> tuple[dict[str, Any], bool]:
+    """`found`: the owner's active service with the element's keys, read with the lock. With
+    `claim`, a create writes the idempotency record in its transaction (returns True)."""
     body, state_body, task_body = element.service, element.state, element.task
     state_key, task_key = digest(state_body.state_type), digest(task_body.task_type if task_body else None)
     service = state = task = None
@@ -92,9 +108,8 @@ def _resolve(w: Write, element: CompositeElement, key: str, lock: CompositeLock 
         task_id = _task_entry(lock, entry, task_key, element) if task_body else None
         service, state, task = locks.read_named(None, w.tenant, lock.service_id, entry["id"] if entry else None, task_id)
     if not _usable_service(service, body, w.now):
-        found = pages.find_active_service(w.tenant, body.customer_id, body.contact_key, body.service_type, w.now)
         if found is None:
-            return _create_all(w, element, key, lock)
+            return _create_all(w, element, key, lock, claim), claim is not None
         stale, lock = lock, CompositeLock(tenant=w.tenant, digest=key, service_id=found.service_id, states={},
                                           tasks={})
         locks.point_at_service(w, lock, stale, found)
@@ -104,7 +119,7 @@ def _resolve(w: Write, element: CompositeElement, key: str, lock: CompositeLock 
     if task_body is not None:
         result["task_id"], result["task_created"] = _task(w, element, lock, service, task, state_key, task_key,
                                                           result["state_id"], result["state_created"])
-    return result
+    return result, False
 
 
 def _task_entry(lock: CompositeLock, entry: dict[str, Any] | None, task_key: str, element: CompositeElement) -> Any:
@@ -152,9 +167,10 @@ def _task(w: Write, element: CompositeElement, lock: CompositeLock, service: Ser
     return children.start_task(w.tenant, service.service_id, body, extra=naming), True
 
 
-def _create_all(w: Write, element: CompositeElement, key: str, stale: CompositeLock | None) -> dict[str, Any]:
+def _create_all(w: Write, element: CompositeElement, key: str, stale: CompositeLock | None,
+                claim: Claim | None) -> dict[str, Any]:
     """Nothing usable exists: the service, its state and its task are new, written with the lock in
-    one transaction."""
+    one transaction (with `claim`, the reply of the whole request, this element's result alone, too)."""
     body, state_body, task_body = element.service, element.state, element.task
     if state_body.previous_state_id is not None:
         raise NotFound(f"previous state {state_body.previous_state_id} not found")
@@ -177,5 +193,5 @@ def _create_all(w: Write, element: CompositeElement, key: str, stale: CompositeL
         else:
             lock.tasks[task_key] = 1
         result.update(task_id=1, task_created=True)
-    locks.create_all(w, lock, stale, service, items)
+    locks.create_all(w, lock, stale, service, items, claim, [result])
     return result

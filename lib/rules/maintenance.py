@@ -82,7 +82,8 @@ def get_job(tenant: str, job_id: str) -> dict[str, Any]:
 
 
 def scheduled(remaining_ms: int | None) -> dict[str, int]:
-    """The scheduled maintenance: record due auto-completions, finish interrupted erasures, queue again
+    """The scheduled maintenance: record due auto-completions, erase the items of deleted conversations
+    (a DELETE answers at its commit point and leaves them here) and of interrupted purges, queue again
     the jobs nothing moves on."""
     deadline = time.monotonic() + ((remaining_ms - 10_000) / 1000 if remaining_ms else 50.0)
     done = {"auto_completed": 0, "erasures_finished": 0, "jobs_requeued": requeue_stalled(clock.now_ms())}
@@ -91,9 +92,13 @@ def scheduled(remaining_ms: int | None) -> dict[str, int]:
         done["auto_completed"] += recorded
         if recorded < 100:
             break
-    for unfinished in due.unfinished_erasures(clock.now_ms()):
-        if time.monotonic() >= deadline:
+    while time.monotonic() < deadline:  # every DELETE leaves its erasure here: batches until none is due
+        batch = due.unfinished_erasures(clock.now_ms())
+        for unfinished in batch:
+            if time.monotonic() >= deadline:
+                break
+            erasure.finish_erasure(unfinished)
+            done["erasures_finished"] += 1
+        if len(batch) < 25:
             break
-        erasure.finish_erasure(unfinished)
-        done["erasures_finished"] += 1
     return done

@@ -53,7 +53,14 @@ def decode_item(item: dict[str, Any] | None, names: frozenset[str] | None = None
 
 
 def encode(value: Any) -> dict[str, Any]:
-    """Python -> one attribute value."""
+    """Python -> one attribute value (the exact types first: a write encodes every value it stores)."""
+    kind = type(value)
+    if kind is str:
+        return {"S": value}
+    if kind is int:
+        return {"N": str(value)}
+    if kind is bool:
+        return {"BOOL": value}
     if isinstance(value, str):
         return {"S": value}
     if isinstance(value, bool):

@@ -66,9 +66,10 @@ def _lock_condition(e: Expression, stale: CompositeLock | None) -> list[str]:
 
 
 def create_all(w: Write, lock: CompositeLock, stale: CompositeLock | None, service: ServiceItem,
-               children: list[Child]) -> None:
+               children: list[Child], claim: Claim | None = None, reply: Any = None) -> None:
     """A new service with its new state and task, and the lock naming them: one transaction. The
-    service item carries the Started events of all three."""
+    service item carries the Started events of all three. With `claim`, the request's idempotency
+    record (holding `reply`) is written in the same transaction: a fault leaves both or neither."""
     e = Expression()
     lock.op, lock.expire_at = w.token, service.children_ttl
     actions = [table.tx_put(lock.to_item(), _lock_condition(e, stale), e)]
@@ -83,11 +84,15 @@ def create_all(w: Write, lock: CompositeLock, stale: CompositeLock | None, servi
                                        len(children))
         actions.append(table.tx_put(stored, C.new_item(e), e))
     actions.append(table.tx_put(lock.reference(service)))
+    if claim is not None:
+        actions.append(claim.put_action(reply))
     try:
         table.confirmed(lambda: table.transact(actions), lock.key(), w.token)
     except ConditionFailed as failed:
         if (failed.old_of(0) or {}).get("op") == w.token:
             return  # applied before its reply was lost
+        if claim is not None and failed.failed(len(actions) - 1):
+            claim.settle(failed.old_of(len(actions) - 1))  # the same request, answered meanwhile: replay
         raise LockMoved() from None
     except ConcurrentChange:
         raise LockMoved() from None

@@ -1,5 +1,5 @@
 """Due work of the scheduled maintenance (§7, §8), across all tenants from the due index (GSI5):
-auto-completions to record, erasures a request could not finish."""
+auto-completions to record, erasures to finish (every DELETE's, and a purge step's that stopped)."""
 
 from __future__ import annotations
 
@@ -67,7 +67,8 @@ def _auto_completion(service: ServiceItem, active: Any, now: int) -> Update:
 
 
 def unfinished_erasures(now: int, grace_ms: int = 60_000, want: int = 25) -> list[Erasure]:
-    """Erasures older than `grace_ms` still recorded: their request stopped before finishing."""
+    """Erasures older than `grace_ms` still recorded: a DELETE's (left to the schedule), or a purge
+    step's that stopped before finishing (the grace lets a running purge step finish its own)."""
     rows = due(K.ERASE, now - grace_ms, want)
     found = [from_plain(table.get(K.key_of(row))) for row in rows]
     return [erasure for erasure in found if isinstance(erasure, Erasure)]

@@ -1,7 +1,8 @@
 """Erasing conversations (DELETE, purge, §8): the commit point deletes the service items (so every
 reader stops seeing them at once) and records the erasure; the rest of their items are then removed
-25 deletes a request across conversations. An interrupted erasure is finished by the scheduled
-maintenance (its record is in the due index).
+25 deletes a request across conversations: by the scheduled maintenance for a DELETE (its record is
+in the due index: the request answers at its commit point), by the purge step itself for a purge
+(an interrupted one is finished by the scheduled maintenance too).
 
 The erasure record carries the change feed's events (lib.store.events): one ServiceDeleted or
 ServicePurged per service deleted, with the service's sequence; each service item's delete is
@@ -9,7 +10,6 @@ conditional on its `seq` being the one read, so no event is committed between.""
 
 from __future__ import annotations
 
-import logging
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -25,7 +25,6 @@ from lib.store.jobs import LeaseLost
 from lib.store.services import decode_service, live_service, not_found
 from lib.store.table import TRANSACTION_LIMIT, ConcurrentChange, ConditionFailed
 
-log = logging.getLogger(__name__)
 ERASURE_DAYS = 14  # an erasure record outlives any retry of its erasure
 
 PURGE_BATCH = TRANSACTION_LIMIT - 2  # services a purge step deletes: + the erasure record + the job's progress
@@ -115,15 +114,13 @@ def finish_erasure(erasure: Erasure) -> int:
 
 
 def delete_service(w: Write, service_id: str) -> None:
-    """Delete a conversation: gone at once for every reader (commit point: the service item's
-    conditional delete), then its other items are erased; an interrupted erasure is finished by the
-    scheduled maintenance (due index)."""
+    """Delete a conversation: one read (the service's `seq` and owner, for its ServiceDeleted event),
+    then the commit point (§2): the service item's conditional delete with the erasure recorded, in
+    one transaction. Every read of a child checks its service, so the conversation is gone at once
+    for every reader; its other items are erased by the scheduled maintenance (the erasure is due
+    work, GSI5), not in the request."""
     service = live_service(table.get(K.service_key(w.tenant, service_id)), service_id, w.now)
-    deleted, erasure = remove_services(w, [(service_id, lambda e: C.live(e, w.now))], event=events.SERVICE_DELETED,
-                                       read={service_id: service})
+    deleted, _ = remove_services(w, [(service_id, lambda e: C.live(e, w.now))], event=events.SERVICE_DELETED,
+                                 read={service_id: service})
     if not deleted:
         raise not_found(service_id)
-    try:
-        finish_erasure(erasure)
-    except Exception:  # after the commit point nothing may fail the request
-        log.warning("conversation %s deleted, erasure of its items left to maintenance", service_id, exc_info=True)

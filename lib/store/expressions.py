@@ -19,16 +19,21 @@ class Expression:
 
     names: dict[str, str] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
+    _placeholders: dict[str, str] = field(default_factory=dict)  # name -> its placeholder (one per name)
 
     def name(self, path: str | tuple[str, ...]) -> str:
         """An attribute name, or a document path given as a tuple of segments (map keys may hold any
-        character, dots and NULs included) -> `#n0.#n1`."""
-        parts = []
-        for segment in (path if isinstance(path, tuple) else (path,)):
-            placeholder = f"#n{len(self.names)}"
+        character, dots and NULs included) -> `#n0.#n1`. A name used twice has one placeholder."""
+        if isinstance(path, str):
+            return self._placeholder(path)
+        return ".".join(self._placeholder(segment) for segment in path)
+
+    def _placeholder(self, segment: str) -> str:
+        placeholder = self._placeholders.get(segment)
+        if placeholder is None:
+            placeholder = self._placeholders[segment] = f"#n{len(self.names)}"
             self.names[placeholder] = segment
-            parts.append(placeholder)
-        return ".".join(parts)
+        return placeholder
 
     def value(self, value: Any) -> str:
         placeholder = f":v{len(self.values)}"

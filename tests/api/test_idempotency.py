@@ -62,3 +62,30 @@ def test_composite_and_transition_are_idempotent(api):
     one = api.post(f"/services/{service_id}/states/transition", move, headers={"Idempotency-Key": "t"})
     two = api.post(f"/services/{service_id}/states/transition", move, headers={"Idempotency-Key": "t"})
     assert one.status == two.status == 201 and one.json == two.json == {"state_id": 2}
+
+
+def test_a_one_element_composite_create_writes_its_record_in_the_create_transaction(api, items, monkeypatch):
+    """The reply of a one-element request that creates is known before its transaction: the record
+    is one more item of it (no write after it that a fault could miss). A request of several
+    elements still stores its reply after the last one."""
+    from lib.store.idempotency import Claim
+
+    saved = []
+    monkeypatch.setattr(Claim, "save", lambda self, result: saved.append(result))
+    headers = {"Idempotency-Key": "composite-one"}
+    body = {"services": [{"service": {"customer_id": "one"}, "state": {"state_type": "a"}, "task": {"task_type": "t"}}]}
+    first = api.post("/services_composite/start", body, headers=headers)
+    assert first.status == 200 and first.json["services"][0]["service_created"] is True
+    assert saved == []
+    records = [i for i in items() if i["SK"] == "#IDEMPOTENCY"]
+    assert len(records) == 1
+    again = api.post("/services_composite/start", body, headers=headers)
+    assert again.json == first.json and again.headers.get("X-Idempotent-Replay") == "true"
+    assert len(api.get("/customers/one/services").json) == 1
+    other = {"services": [{**body["services"][0], "state": {"state_type": "b"}}]}
+    assert_error(api.post("/services_composite/start", other, headers=headers), 409, "ConflictException")
+
+    two = {"services": [{"service": {"customer_id": "two"}, "state": {"state_type": "a"}},
+                        {"service": {"customer_id": "two", "service_type": "b"}, "state": {"state_type": "a"}}]}
+    assert api.post("/services_composite/start", two, headers={"Idempotency-Key": "composite-two"}).status == 200
+    assert len(saved) == 1 and [r["service_created"] for r in saved[0]] == [True, True]

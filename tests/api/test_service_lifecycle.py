@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from tests.support import (
     assert_error,
     element_ids,
+    erase_deleted,
 )
 
 FIVE_YEARS_MS = 5 * 365 * 86400 * 1000
@@ -223,13 +224,40 @@ def test_repeated_start_fields_with_other_values_never_change_the_service(api):
 # ---------------------------------------------------------------- delete
 
 
-def test_delete_removes_everything(api, items):
+def test_delete_answers_at_its_commit_point_and_the_schedule_erases_the_rest(api, items, frozen):
     service_id = api.start(customer_id="c", note="x")
+    state_id = api.start_state(service_id, state_type="s")
+    task_id = api.start_task(service_id, task_type="t", state_id=state_id)
     assert api.delete(f"/services/{service_id}").status == 204
+    # Gone for every reader at once, while its states, tasks and erasure record are still stored (§2).
+    stored = [i for i in items() if service_id in i["PK"]]
+    assert sorted(i["SK"][:2] for i in stored) == ["S#", "T#"]
+    assert [i for i in items() if i["SK"] == "#ERASE"] != []
     assert_error(api.get(f"/services/{service_id}"), 404, "NotFoundException")
-    assert api.get("/customers/c/services").json == []
-    assert [i for i in items() if service_id in i["PK"]] == []
+    for path in (f"/services/{service_id}/states/{state_id}", f"/services/{service_id}/tasks/{task_id}",
+                 f"/services/{service_id}/states", f"/services/{service_id}/states/active",
+                 f"/services/{service_id}/tasks", f"/services/{service_id}/tasks/completed"):
+        assert_error(api.get(path), 404, "NotFoundException")
+    for path in ("/customers/c/services", "/customers/c/services/active", "/customers/c/services/completed"):
+        assert api.get(path).json == []
+    window = "time_from=2000-01-01T00:00:00Z&time_to=2999-01-01T00:00:00Z"
+    assert api.get(f"/maintenance/services/stream?{window}").json == []
+    assert api.get(f"/maintenance/services/stream?{window}&export_content=true").json == []
+    assert api.post(f"/services/{service_id}/states/{state_id}/end", {}).status == 404
+    assert api.post(f"/services/{service_id}/tasks/{task_id}/end", {}).status == 404
     assert_error(api.delete(f"/services/{service_id}"), 404, "NotFoundException")
+    # The scheduled maintenance erases the rest, the erasure record last.
+    assert erase_deleted(frozen) == 1
+    assert [i for i in items() if service_id in i["PK"] or i["SK"] == "#ERASE"] == []
+
+
+def test_the_schedule_finishes_every_erasure_due_not_only_its_first_batch(api, items, frozen):
+    sids = [api.start(customer_id=f"c{n}") for n in range(30)]
+    for sid in sids:
+        api.start_state(sid, state_type="s")
+        assert api.delete(f"/services/{sid}").status == 204
+    assert erase_deleted(frozen) == 30
+    assert items() == []
 
 
 # ---------------------------------------------------------------- associate

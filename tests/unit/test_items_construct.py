@@ -59,3 +59,9 @@ def test_mutable_defaults_are_not_shared_between_entities(cls):
 def test_unknown_type_is_refused():
     with pytest.raises(ValueError, match="unknown type"):
         items.from_plain({"type": "nonsense"})
+
+
+@pytest.mark.parametrize("cls", list(items.ENTITIES.values()), ids=lambda cls: cls.__name__)
+def test_trusted_entity_is_what_model_construct_builds(cls):
+    values = {n: v for n, v in _everything(cls).items() if n != "type"}
+    _same(cls.trusted(**values), cls.model_construct(**values))
