@@ -46,22 +46,25 @@ tier: $(STAMP)
 
 ## Every test and check: lint, types, template lint, every tier with branch coverage of lib/ and
 ## handlers/ (failing below COVERAGE_FLOOR, the measured figure rounded down: docs/DESIGN.md), and a
-## benchmark smoke run. The parts run at once (test-lint, test-in-process, test-servers: the
-## in-process tiers keep both cores busy while the other tiers mostly wait on servers, browsers and
-## builds; test-bench once the in-process tiers are done, since tests/unit/test_bench.py reads what it
-## writes); each test part's coverage goes to its own file, combined and checked against the floor after.
-## The in-process tiers (unit, api) give each test to whichever worker is free; the others a test
-## file per worker at a time, the longest files first (tests/conftest.py), so the tests of a file share its server.
+## benchmark smoke run. Parts run at once where they do not disturb each other: test-lint,
+## test-in-process (unit, api: both cores busy) and test-servers (http, package, e2e: mostly waiting
+## on servers and builds); test-browser once the in-process tiers are done (the viewer's look-ups are
+## timed on the clock, with nothing else keeping the cores busy), then test-bench (tests/unit/test_bench.py
+## reads what it writes). Each test part's coverage goes to its own file, combined and checked against
+## the floor at the end. The in-process tiers give each test to whichever worker is free; the others a
+## test file per worker at a time, the longest files first (tests/conftest.py), so the tests of a file
+## share its server.
 COVERAGE_FLOOR := 94
 COVERAGE := --cov --cov-branch --cov-report=
 # The tests and the benchmark run make themselves (make run, builds, make import): they get no share
 # of this make's jobs and output syncing, as when they ran one after another.
 ALONE := env -u MAKEFLAGS -u MFLAGS
-.PHONY: test-lint test-in-process test-servers test-bench stop-signals
+SERVER_TIERS := --dist loadfile --no-loadscope-reorder $(COVERAGE)
+.PHONY: test-lint test-in-process test-servers test-browser test-bench stop-signals
 test: $(STAMP)
 	rm -f .coverage .coverage.*
-	$(MAKE) --no-print-directory -j 4 --output-sync=target test-lint test-in-process test-servers test-bench
-	$(PY) -m coverage combine --quiet .coverage.in-process .coverage.servers
+	$(MAKE) --no-print-directory -j 4 --output-sync=target test-lint test-in-process test-servers test-browser test-bench
+	$(PY) -m coverage combine --quiet .coverage.in-process .coverage.servers .coverage.browser
 	$(PY) -m coverage report --fail-under=$(COVERAGE_FLOOR)
 
 test-lint: $(STAMP)
@@ -72,11 +75,13 @@ test-lint: $(STAMP)
 test-in-process: $(STAMP)
 	$(ALONE) COVERAGE_FILE=.coverage.in-process $(PY) -m pytest -n 2 --dist worksteal $(COVERAGE) tests/unit tests/api
 
-test-servers: $(STAMP) browser
-	$(ALONE) COVERAGE_FILE=.coverage.servers $(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder $(COVERAGE) \
-	  tests/http tests/browser tests/package tests/e2e
+test-servers: $(STAMP)
+	$(ALONE) COVERAGE_FILE=.coverage.servers $(PY) -m pytest -n 2 $(SERVER_TIERS) tests/http tests/package tests/e2e
 
-test-bench: $(STAMP) test-in-process
+test-browser: $(STAMP) browser test-in-process
+	$(ALONE) COVERAGE_FILE=.coverage.browser $(PY) -m pytest -n 2 $(SERVER_TIERS) tests/browser
+
+test-bench: $(STAMP) test-browser
 	$(ALONE) $(PY) -m bench.run --quick --output bench/results-quick.json
 
 ## `make run` stopped by every stop signal x target x repeat count, twice over (52 runs, about 2 minutes;
