@@ -50,17 +50,6 @@ _STATUS_LIST = (
     "turns out completed, up to `limit` items read and not returned, above rule 3's allowance (returned + the "
     "service + one per read call). Writing the completion onto the children instead raises end_service "
     "(their keys need a read) and has no write to hang an auto-completion on. Hence 2.")
-_DELETE = (
-    "Erasing the children is not part of the chain: §2 lets a multi-write operation answer once its commit point has "
-    "passed, and the commit point is one transaction (the service item deleted, the erasure recorded as due work the "
-    "scheduled maintenance finishes, GSI5); every read of a child checks its service, so the children are invisible "
-    "at once. Open: the one read before it. The ServiceDeleted event (§10) names the service's owner and takes the "
-    "next `sequence`, which only the service item knows, and the transaction that commits the event returns nothing, "
-    "so the item is read first. Not forced: the commit could be an update of the service item instead of its delete "
-    "(a tombstone: expiration set to now, index keys removed, `seq` advanced by one and `ev` = [ServiceDeleted] with "
-    "no read, the owner taken by the publisher from the record's image), in the same transaction as the erasure "
-    "record, the tombstone erased with the rest and its removal published as nothing. That changes the feed's "
-    "derivation and the purge's (which shares the commit), not done here.")
 _TTL = (
     "Not forced by the contract. The new expiration holds at once through the service item (one UpdateItem: the "
     "minimum); every read of a child checks its service, so a lowered expiration hides the children at once (§7). "
@@ -143,7 +132,6 @@ ARGUMENTS: dict[str, Argument] = {
         "being known before its transaction (new ids are chosen before the write), written in it. (A request of "
         "several elements stores its reply after the last one: each element's create is its own commit, and a "
         "retry finds what the earlier ones made.)")),
-    "delete_service": Argument(OPEN, 1, _DELETE),
     "put_service": Argument(OPEN, None, _TTL),
     # Came with the change feed (§10).
     "end_service": Argument(OPEN, 2, _END_SERVICE),
@@ -157,8 +145,6 @@ ARGUMENTS: dict[str, Argument] = {
     "growth.list_states_completed_first_page": Argument(PROOF, 1, "As list_states_completed."),
     "growth.list_tasks_active_first_page": Argument(PROOF, 1, "As list_tasks_active."),
     "growth.list_tasks_completed_first_page": Argument(PROOF, 1, "As list_tasks_completed."),
-    "growth.delete_service": Argument(OPEN, 1, "As delete_service (the erasure, one Query per MB of keys, is the "
-                                      "schedule's)."),
     "growth.put_service_ttl": Argument(OPEN, None, "As put_service (one more Query per MB of keys)."),
 }
 

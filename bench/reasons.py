@@ -24,9 +24,6 @@ _TTL_DOWN = ("the service item is updated first (the new expiration holds at onc
              "the children with the service, so their TTL is brought down after: an UpdateItem recording it on "
              "the service first, one Query of their keys, one TransactWriteItems per 99 (each checks the record, so "
              "a later expiration that raised it stops the lowering)")
-_ERASE = ("the service item is read first (GetItem: its `seq` and owner, for the ServiceDeleted event the commit "
-          "carries), then the commit point, one transaction (the service item deleted on condition of that `seq`, the "
-          "erasure recorded as due work); the other items are erased by the scheduled maintenance, not in the request")
 _COMPOSITE = ("the lock of (customer, contact key, service type) and the owner's active services (Query) are read "
               + _PARALLEL.format(n=2) + ", then one transaction writes the service, its state, its task, the lock "
               "and the lock's reference in the conversation (which erases the lock with it)")
@@ -40,7 +37,6 @@ REASONS: dict[str, str] = {
                              "kind, in parallel: three calls, two round trips of latency"),
     "get_state_embedded": ("the service item (GetItem) and the state with its tasks (Query of LSI2) are read "
                            + _PARALLEL.format(n=2)),
-    "delete_service": _ERASE,
     "put_service": _TTL_DOWN,
     "start_composite_create": _COMPOSITE,
     "start_composite_create_with_idempotency_key": (_COMPOSITE + "; with an Idempotency-Key the record is read with "
@@ -85,7 +81,6 @@ REASONS: dict[str, str] = {
     "growth.list_states_paging_all": _CHILD_LIST + ", on every page",
     "growth.list_tasks_paging_all": _CHILD_LIST + ", on every page",
     "growth.put_service_ttl": _TTL_DOWN + " (one Query per MB)",
-    "growth.delete_service": _ERASE,
     "growth.list_customer_services_embedded_first_page": ("the owner's page (one Query), then each service's states "
                                                           "and tasks: two Queries per service (one per kind) on the "
                                                           "store's pool of 8 threads, 8 in flight at a time: about "

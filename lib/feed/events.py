@@ -7,11 +7,14 @@ far (`seq`) and holds the events of that write (`ev`, in order). So a record is 
   sequence OldImage.seq + k. `len(ev)` must be the advance: anything else is a bug in the writer and
   the record goes to the failure path (logged, retried, then the dead-letter queue), never guessed.
   A write that produced no event leaves `seq` alone, so its stale `ev` is ignored.
-* INSERT of an erasure record (DELETE, purge): its `ev`, one entry per deleted service, each naming
-  its service and sequence (the record holds many services).
+* MODIFY of a service item into its erasure's fence (`type` erased) by a DELETE: `seq` advanced by
+  one, `ev` = [ServiceDeleted], its owner and sequence from the new image. A purge's fence keeps
+  `seq`: nothing (its erasure record carries the event).
+* INSERT of an erasure record (purge): its `ev`, one entry per purged service, each naming its
+  service and sequence (the record holds many services). A DELETE's record carries none.
 * REMOVE of a service item by DynamoDB's TTL (userIdentity: the dynamodb.amazonaws.com service):
-  ServiceExpired, sequence OldImage.seq + 1. A REMOVE made by a request is a delete or a purge,
-  published from its erasure record.
+  ServiceExpired, sequence OldImage.seq + 1. The removal of a fence (by its erasure, or by TTL) is
+  nothing: the deletion was published when the fence was written.
 * Everything else (states, tasks, locks, idempotency records, jobs, grants): nothing.
 
 The publisher never reads the table: what it publishes is what the record holds.
@@ -26,7 +29,7 @@ from typing import Any, TypeVar
 
 from lib.clock import format_ms
 from lib.store.codec import decode_item
-from lib.store.items import Erasure, ServiceItem, from_plain
+from lib.store.items import ErasedService, Erasure, ServiceItem, from_plain
 
 _T = TypeVar("_T")
 
@@ -89,6 +92,8 @@ def events_of(record: dict[str, Any]) -> list[FeedEvent]:
         kind = new.get("type")
         if kind == ServiceItem.TYPE:
             return _service_write(decode_item(images.get("OldImage")) or {}, new)
+        if kind == ErasedService.TYPE:
+            return _deleted(decode_item(images.get("OldImage")) or {}, new)
         if kind == Erasure.TYPE and change == "INSERT":
             return _erasure(new)
         return []
@@ -115,6 +120,25 @@ def _service_write(old: dict[str, Any], new: dict[str, Any]) -> list[FeedEvent]:
     return [FeedEvent(name, service.tenant, service.service_id, before + k, at, service.customer_id,
                       service.contact_key, data)
             for k, (name, at, data) in enumerate((_entry(entry, where) for entry in entries), start=1)]
+
+
+def _deleted(old: dict[str, Any], new: dict[str, Any]) -> list[FeedEvent]:
+    """A service item turned into its erasure's fence. By a DELETE: `seq` advanced by one and `ev`
+    holds ServiceDeleted, completed here from the new image (its owner, its sequence). By a purge:
+    `seq` unchanged (the erasure record carries ServicePurged): nothing. Its later removal (by the
+    erasure, or by TTL) publishes nothing either."""
+    before, after = _count(old.get("seq"), "OldImage"), _count(new.get("seq"), "NewImage")
+    if "seq" not in new or after == before:
+        return []
+    where = f"service {new.get('service_id')} (deleted)"
+    entries = new.get("ev")
+    if after != before + 1 or not isinstance(entries, list) or len(entries) != 1:
+        raise UnpublishableRecord(f"{where}: a deletion moves seq by one with its one event ({before} -> {after})")
+    name, at, data = _entry(entries[0], where)
+    tenant, service_id = new.get("tenant"), new.get("service_id")
+    if name != "ServiceDeleted" or not isinstance(tenant, str) or not isinstance(service_id, str):
+        raise UnpublishableRecord(f"{where}: not a ServiceDeleted of a named service")
+    return [FeedEvent(name, tenant, service_id, after, at, new.get("customer_id"), new.get("contact_key"), data)]
 
 
 def _erasure(new: dict[str, Any]) -> list[FeedEvent]:

@@ -33,6 +33,10 @@ class Tally:
     skipped: Counter[str] = field(default_factory=Counter)
     failed: int = 0
     problems: list[dict[str, Any]] = field(default_factory=list)
+    # Ids written where a deleted conversation with the same id was still being erased: its erasure
+    # was finished by the import first (its old items removed) so that it never reaches the new one.
+    erasures_finished: int = 0
+    erased_items: int = 0
 
     def problem(self, reason: str, service_id: str | None, where: str | None, message: str) -> None:
         self.problems.append({"reason": reason, "service_id": service_id, "where": where, "problem": message})
@@ -51,17 +55,21 @@ class Tally:
         self.skipped.update(other.skipped)
         self.failed += other.failed
         self.problems.extend(other.problems)
+        self.erasures_finished += other.erasures_finished
+        self.erased_items += other.erased_items
 
     def as_dict(self) -> dict[str, Any]:
         return {"read": self.read, "records": dict(self.records), "imported": self.imported,
                 "imported_items": self.imported_items, "imported_events": self.imported_events, "skipped": dict(self.skipped), "failed": self.failed,
-                "problems": self.problems}
+                "problems": self.problems, "erasures_finished": self.erasures_finished,
+                "erased_items": self.erased_items}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Tally:
         return cls(data.get("read", 0), Counter(data.get("records", {})), data.get("imported", 0),
                    data.get("imported_items", 0), data.get("imported_events", 0), Counter(data.get("skipped", {})),
-                   data.get("failed", 0), list(data.get("problems", [])))
+                   data.get("failed", 0), list(data.get("problems", [])), data.get("erasures_finished", 0),
+                   data.get("erased_items", 0))
 
 
 @dataclass
@@ -109,6 +117,7 @@ class Report:
             "read": {"conversations": t.read, "records": dict(t.records)},
             "imported": {"conversations": t.imported, "items": t.imported_items},
             "change_feed_events": t.imported_events if self.events else None,
+            "deleted_before": {"conversations": t.erasures_finished, "old_items_removed": t.erased_items},
             "skipped": {"total": sum(t.skipped.values()), **{reason: t.skipped[reason] for reason in REASONS}},
             "failed": t.failed,
             "unattached_records": len(self.unattached),
@@ -138,6 +147,9 @@ class Report:
                   f"  skipped   {sum(t.skipped.values()):,}" + "".join(
                       f"; {reason} {t.skipped[reason]:,}" for reason in REASONS if t.skipped[reason]),
                   f"  failed    {t.failed:,}"]
+        if t.erasures_finished:
+            lines.append(f"  deleted before: {t.erasures_finished:,} ids were still being erased after a DELETE or "
+                         f"purge; the import finished those erasures first ({t.erased_items:,} old items removed)")
         if self.unattached:
             lines.append(f"  unattached records {len(self.unattached):,} (a state or task with no conversation to "
                          "belong to)")

@@ -6,7 +6,9 @@ For each batch (a page of the stream, or 100 lines of the services file):
    ever written, so fixing the file and running again imports it), each bad record reported where
    it was read;
 2. the records become the items the API would have stored (lib.migration.mapping);
-3. the target is asked which service ids exist (one BatchGetItem a batch); those are read whole and
+3. the target is asked which service ids exist (one BatchGetItem a batch); an id whose conversation
+   was deleted and is still being erased gets that erasure finished first (its old items removed,
+   the pending erasure stopped: lib.store.erasure.take_over); the existing ones are read whole and
    compared as the API shows them: the same conversation is "already present" (or, carrying this
    run's token, imported by an interrupted attempt of this run); anything else is another
    conversation and is never overwritten;
@@ -156,17 +158,31 @@ class _Run:
         if self.writer is not None and any(sid in b.ids for b in self.open for sid in ready):
             self.writer.flush()  # the same id is still being written: let it land before looking
             self._settle()
-        existing = store.stored_services(job.tenant, list(ready))
+        existing, erased = store.look_up(job.tenant, list(ready))
         whole = store.stored_conversations(job.tenant, list(existing))
         for service_id, (conversation, where) in ready.items():
             if service_id in existing:
                 self._compare(conversation, whole.get(service_id), where, tally, now)
+            elif service_id in erased and self.writer is not None and not self._took_over(service_id, where, tally):
+                continue
             elif self.writer is None:
                 tally.imported += 1
                 tally.imported_items += conversation.items
                 tally.imported_events += len(conversation.events or ())
             else:
                 self._write(conversation, where, batch)
+
+    def _took_over(self, service_id: str, where: str, tally: Tally) -> bool:
+        """A deleted conversation with this id is still being erased: finish its erasure here (its old
+        items removed, its pending erasure stopped) before writing, so that it never erases what this
+        import writes. False: a service holds the id again (written meanwhile), not overwritten."""
+        removed = store.take_over_erasure(self.job.tenant, service_id, self.job.policy.token)
+        if removed is None:
+            tally.skip(CONFLICT, service_id, where, "written in the target while being imported; not overwritten")
+            return False
+        tally.erasures_finished += 1
+        tally.erased_items += removed
+        return True
 
     def _prepared(self, unit: Unit, tally: Tally, now: int) -> Imported | None:
         """The conversation's items, or None (its problems reported, the conversation skipped)."""

@@ -1,11 +1,13 @@
-"""Erasing conversations (DELETE, purge, §8): the commit point deletes the service items (so every
-reader stops seeing them at once) and records the erasure; the rest of their items are then removed
-25 deletes a request across conversations: by the scheduled maintenance for a DELETE (its record is
-in the due index: the request answers at its commit point), by the purge step itself for a purge
-(an interrupted one is finished by the scheduled maintenance too).
+"""Erasing conversations (DELETE, purge, §8): the commit point replaces the service items with the
+erasure's fences (ErasedService: so every reader stops seeing them at once) and records the erasure;
+the rest of their items are then removed, up to 100 actions a transaction across conversations,
+each conversation's deletes under its fence: by the scheduled maintenance for a DELETE (its record
+is in the due index: the request answers at its commit point), by the purge step itself for a purge
+(an interrupted one is finished by the scheduled maintenance too). An import that writes the same id
+again takes the fence over first (take_over), so an older deletion never erases what it writes.
 
 The erasure record carries the change feed's events (lib.store.events): one ServiceDeleted or
-ServicePurged per service deleted, with the service's sequence; each service item's delete is
+ServicePurged per service deleted, with the service's sequence; each service item's replacement is
 conditional on its `seq` being the one read, so no event is committed between."""
 
 from __future__ import annotations
@@ -19,10 +21,10 @@ from lib.store import conditions as C
 from lib.store import events, table
 from lib.store import keys as K
 from lib.store.concurrency import ATTEMPTS, Write, backoff
-from lib.store.expressions import Expression, Query
-from lib.store.items import Erasure, ServiceItem, lock_of_reference
+from lib.store.expressions import Expression, Query, Update
+from lib.store.items import ErasedService, Erasure, ServiceItem, lock_of_reference
 from lib.store.jobs import LeaseLost
-from lib.store.services import decode_service, live_service, not_found
+from lib.store.services import decode_service, not_found
 from lib.store.table import TRANSACTION_LIMIT, ConcurrentChange, ConditionFailed
 
 ERASURE_DAYS = 14  # an erasure record outlives any retry of its erasure
@@ -34,8 +36,8 @@ Also = Callable[[list[str]], list[dict[str, Any]]]  # the services deleted -> mo
 
 def remove_services(w: Write, targets: list[Target], also: Also | None = None, event: str = events.SERVICE_PURGED,
                     read: dict[str, ServiceItem] | None = None) -> tuple[list[str], Erasure | None]:
-    """Commit point of deleting conversations (DELETE, purge): one transaction deletes up to 98
-    service items under their conditions and the `seq` read (so every reader stops seeing those
+    """Commit point of deleting conversations (DELETE, purge): one transaction replaces up to 98
+    service items with the erasure's fences (ErasedService) under their conditions and the `seq` read (so every reader stops seeing those
     conversations at once), records the erasure of the rest of their items, with an `event`
     (ServicePurged, ServiceDeleted) for each, and, with `also`, commits more actions (a purge job's
     progress, built for the services this attempt deletes). The service items are read first (one
@@ -57,8 +59,10 @@ def remove_services(w: Write, targets: list[Target], also: Also | None = None, e
         actions = []
         for service_id, conditions, service in pending:
             e = Expression()
-            actions.append(table.tx_delete(K.service_key(w.tenant, service_id), conditions(e) + C.seq_is(e, service.seq),
-                                           e))
+            erased = ErasedService(tenant=w.tenant, service_id=service_id, erasure_id=erasure.erasure_id,
+                                   expire_at=erasure.expire_at, op=w.token)
+            # Its `seq` stays (no event on the fence: the erasure record carries this one).
+            actions.append(table.tx_put({**erased.to_item(), "seq": service.seq}, conditions(e) + C.seq_is(e, service.seq), e))
         e = Expression()
         actions.append(table.tx_put(erasure.to_item(), C.new_item(e), e))
         actions += extra
@@ -97,11 +101,75 @@ def _still_pending(pending: list[tuple[str, Callable[..., Any], ServiceItem]], f
 
 
 def finish_erasure(erasure: Erasure) -> int:
-    """After the commit point: remove every remaining item of the erased conversations, 25 deletes a
-    request across conversations, the erasure record last. Returns the items removed."""
-    keys = [K.key_of(item) for pk in erasure.pks
-            for item in Query(pk, consistent=True, attributes=("PK", "SK")).all()]
-    for key in keys:  # a composite lock naming an erased conversation goes with it
+    """After the commit point: remove every remaining item of the erased conversations, then the
+    erasure record. A conversation is erased only while its service key still holds the
+    ErasedService naming this erasure (the fence): its items go in transactions of up to 100
+    actions across conversations, each conversation's deletes beside a check of its fence, its last
+    ones beside the fence's own delete. An import that took the id over meanwhile (take_over) moved
+    the fence: that conversation is left out, so nothing the import writes is ever removed by an
+    older deletion. Returns the items removed."""
+    size = TRANSACTION_LIMIT - 1
+    queues: dict[str, list[list[dict[str, str]]]] = {}
+    for pk in erasure.pks:
+        keys = _children_keys(pk)
+        queues[pk] = [keys[start:start + size] for start in range(0, len(keys), size)] or [[]]
+    removed = 0
+    while any(queues.values()):
+        batch, actions = [], 0
+        for pk, chunks in queues.items():
+            if chunks and actions + 1 + len(chunks[0]) <= TRANSACTION_LIMIT:
+                batch.append(pk)
+                actions += 1 + len(chunks[0])
+        removed += _erase_fenced(erasure.erasure_id, batch, queues)
+    table.delete_keys([erasure.key()])
+    return removed
+
+
+def _erase_fenced(erasure_id: str, batch: list[str], queues: dict[str, list[list[dict[str, str]]]]) -> int:
+    """One transaction: the next chunk of each conversation of `batch`, under its fence. A
+    conversation whose fence is gone (erased already, or taken over by an import) is dropped."""
+    for attempt in range(ATTEMPTS):
+        actions: list[dict[str, Any]] = []
+        heads: list[int] = []
+        for pk in batch:
+            tenant, service_id = K.split_conversation_pk(pk)
+            e = Expression()
+            fence = C.equals(e, "erasure_id", erasure_id)
+            fence_key = K.service_key(tenant, service_id)
+            heads.append(len(actions))
+            last = len(queues[pk]) == 1
+            actions.append(table.tx_delete(fence_key, fence, e) if last else table.tx_check(fence_key, fence, e))
+            actions += [table.tx_delete(key) for key in queues[pk][0]]
+        try:
+            table.transact(actions)
+        except ConditionFailed as failed:
+            gone = [pk for pk, head in zip(batch, heads) if failed.failed(head)]
+            if not gone:
+                raise
+            for pk in gone:
+                queues[pk] = []  # not ours any more: left alone
+            return 0
+        except ConcurrentChange:
+            backoff(attempt)
+            continue
+        removed = 0
+        for pk in batch:
+            chunk = queues[pk].pop(0)
+            _release_locks(chunk)
+            removed += len(chunk)
+        return removed
+    raise Conflict("erasing conversations: changed concurrently; the schedule tries again")
+
+
+def _children_keys(pk: str) -> list[dict[str, str]]:
+    """Every item of a conversation but the one at its service key."""
+    return [K.key_of(item) for item in Query(pk, consistent=True, attributes=("PK", "SK")).all()
+            if item["SK"] != K.SERVICE_SK]
+
+
+def _release_locks(keys: list[dict[str, str]]) -> None:
+    """A composite lock naming an erased conversation goes with it (its reference was among `keys`)."""
+    for key in keys:
         lock = lock_of_reference(key)
         if lock is not None:
             e = Expression()
@@ -109,18 +177,61 @@ def finish_erasure(erasure: Erasure) -> int:
                 table.delete(lock.key(), C.equals(e, "service_id", lock.service_id), e)
             except ConditionFailed:
                 pass  # the lock names another service now
-    table.delete_keys(keys + [erasure.key()])
+
+
+def take_over(tenant: str, service_id: str, token: str) -> int | None:
+    """For an import that writes `service_id` again while a deleted conversation with that id is still
+    being erased: move the fence to this import (`erasure_id` = its token; any erasure of the old
+    conversation stops there), then remove the old conversation's items here, so that the import
+    writes on an empty conversation. Returns the items removed; 0 when no deleted conversation holds
+    the id any more (erased meanwhile); None when the key holds something else now (a service
+    written meanwhile: not to be written over)."""
+    key = K.service_key(tenant, service_id)
+    u = Update(key=key, sets={"erasure_id": f"import-{token}", "op": token})
+    u.conditions += C.equals(u.expr, "type", ErasedService.TYPE)
+    try:
+        table.update(u)
+    except ConditionFailed:
+        return 0 if table.get(key) is None else None
+    keys = _children_keys(K.conversation_pk(tenant, service_id))
+    table.delete_keys(keys)
+    _release_locks(keys)
     return len(keys)
 
 
+# A service item's attributes a DELETE removes when it turns the item into the erasure's fence: its
+# index keys (no list, export, purge or due work finds it) and what makes it live or active for a
+# condition (every write of a service is conditional on `expires_ms` / `auto_complete_at`).
+_SERVICE_ONLY = ("GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "GSI3PK", "GSI3SK", "GSI4PK", "GSI4SK", "GSI5PK", "GSI5SK",
+                 "GSI6PK", "GSI6SK", "owner_done_pk", "expires_ms", "auto_complete_at", "aca_ms")
+
+
 def delete_service(w: Write, service_id: str) -> None:
-    """Delete a conversation: one read (the service's `seq` and owner, for its ServiceDeleted event),
-    then the commit point (§2): the service item's conditional delete with the erasure recorded, in
-    one transaction. Every read of a child checks its service, so the conversation is gone at once
-    for every reader; its other items are erased by the scheduled maintenance (the erasure is due
-    work, GSI5), not in the request."""
-    service = live_service(table.get(K.service_key(w.tenant, service_id)), service_id, w.now)
-    deleted, _ = remove_services(w, [(service_id, lambda e: C.live(e, w.now))], event=events.SERVICE_DELETED,
-                                 read={service_id: service})
-    if not deleted:
-        raise not_found(service_id)
+    """Delete a conversation in one round trip, its commit point (§2): one transaction turns the
+    service item into the erasure's fence (an update, no read first: `type` erased, index keys and
+    expiration removed, `seq` advanced by one with ServiceDeleted in `ev`: the publisher completes
+    the event from the record's new image, its owner and sequence) on condition that it is a live
+    service of this tenant, and records the erasure. Every read of a child checks its service, so
+    the conversation is gone at once for every reader; its other items are erased by the scheduled
+    maintenance (the erasure is due work, GSI5), not in the request. A refused delete (missing,
+    expired, deleted, another tenant's) changes nothing and publishes nothing."""
+    for attempt in range(ATTEMPTS):
+        erasure = Erasure(tenant=w.tenant, erasure_id=secrets.token_hex(12), created_ms=w.now, op=w.token,
+                          pks=[K.conversation_pk(w.tenant, service_id)], expire_at=w.now // 1000 + ERASURE_DAYS * 86400)
+        u = Update(key=K.service_key(w.tenant, service_id),
+                   sets={"type": ErasedService.TYPE, "erasure_id": erasure.erasure_id, K.TTL_ATTRIBUTE: erasure.expire_at},
+                   removes=list(_SERVICE_ONLY))
+        u.conditions += C.live(u.expr, w.now) + C.equals(u.expr, "type", ServiceItem.TYPE)
+        events.record(u, [events.deleted(w.now)], w.token)
+        e = Expression()
+        actions = [table.tx_update(u), table.tx_put(erasure.to_item(), C.new_item(e), e)]
+        try:
+            table.confirmed(lambda: table.transact(actions), erasure.key(), w.token)
+            return
+        except ConditionFailed as failed:
+            if (failed.old_of(0) or {}).get("op") == w.token:
+                return  # applied before its reply was lost
+            raise not_found(service_id) from None
+        except ConcurrentChange:
+            backoff(attempt)
+    raise Conflict("the conversation changed concurrently; retry")

@@ -105,6 +105,13 @@ def erased(name: str, at: int, service: ServiceItem) -> Event:
             "contact_key": service.contact_key, "sequence": service.seq + 1}
 
 
+def deleted(at: int) -> Event:
+    """ServiceDeleted as the service item's own last write carries it (DELETE: the item becomes the
+    erasure's fence): its sequence is the item's new `seq`, its owner the item's (the publisher takes
+    both from the record's image)."""
+    return _event(SERVICE_DELETED, at, {})
+
+
 # ---------------------------------------------------------------- states and tasks
 
 

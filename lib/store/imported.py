@@ -12,7 +12,11 @@ derived by them), in as few requests as DynamoDB allows, never visible half-writ
   so requests stay full; a service item never shares a request with its own children (DynamoDB may
   apply part of a request and hand the rest back as unprocessed).
 * **Never over another conversation**: BatchWriteItem takes no condition; the caller writes only
-  conversations whose service item it has just found absent. Children written before an interruption
+  conversations whose service item it has just found absent.
+* **Never erased by an older deletion**: an id whose key holds an ErasedService (a DELETE or purge of
+  a conversation with that id, its erasure still pending) is first taken over (take_over_erasure):
+  the fence moves to the import, so the pending erasure leaves the id alone, and the old items are
+  removed before the import writes its own. Children written before an interruption
   stay invisible (no service item) and are written again, identically, by the resumed run.
 * **Throttling**: a refused request (ProvisionedThroughputExceeded, ThrottlingException,
   RequestLimitExceeded) or one that hands items back unprocessed is sent again after a jittered,
@@ -40,12 +44,12 @@ from typing import Any, Protocol
 from botocore.exceptions import ClientError
 
 from lib.errors import PayloadTooLarge
+from lib.store import erasure, table
 from lib.store import keys as K
-from lib.store import table
 from lib.store.codec import decode_item, encode_item
 from lib.store.concurrency import parallel
 from lib.store.expressions import Query
-from lib.store.items import Child, ServiceItem, from_plain
+from lib.store.items import Child, ErasedService, ServiceItem, from_plain
 
 BATCH_ITEMS = table.BATCH_WRITE_LIMIT
 THROTTLING = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
@@ -86,13 +90,30 @@ def table_problem() -> str | None:
 
 def stored_services(tenant: str, service_ids: Sequence[str]) -> dict[str, ServiceItem]:
     """The service items of these ids that exist in the tenant (strongly consistent)."""
+    return look_up(tenant, service_ids)[0]
+
+
+def look_up(tenant: str, service_ids: Sequence[str]) -> tuple[dict[str, ServiceItem], set[str]]:
+    """One read of these ids' service keys (strongly consistent): the services that exist, and the
+    ids of deleted conversations still being erased (their ErasedService: see take_over_erasure)."""
     keys = [K.service_key(tenant, sid) for sid in service_ids]
     found: dict[str, ServiceItem] = {}
+    erased: set[str] = set()
     for item in table.get_many(keys).values():
-        service = from_plain(item)
-        if isinstance(service, ServiceItem):
-            found[service.service_id] = service
-    return found
+        entity = from_plain(item)
+        if isinstance(entity, ServiceItem):
+            found[entity.service_id] = entity
+        elif isinstance(entity, ErasedService):
+            erased.add(entity.service_id)
+    return found, erased
+
+
+def take_over_erasure(tenant: str, service_id: str, token: str) -> int | None:
+    """Before writing `service_id` where a deleted conversation with that id is still being erased:
+    stop that erasure and remove the old items now (lib.store.erasure.take_over), so that no
+    older deletion ever removes what the import writes. Returns the old items removed; None when
+    the id holds a service again (written meanwhile: not to be written over)."""
+    return erasure.take_over(tenant, service_id, token)
 
 
 def stored_conversations(tenant: str, service_ids: Sequence[str]) -> dict[str, tuple[ServiceItem, list[Child]]]:

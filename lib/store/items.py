@@ -335,6 +335,22 @@ class Erasure(Entity):
         return {"GSI5PK": K.due_pk(K.ERASE, str(int(self.erasure_id[:8], 16))), "GSI5SK": self.created_ms}
 
 
+class ErasedService(Entity):
+    """What a DELETE or purge leaves at a service's key until its conversation is erased: no service
+    for any read (no fields, no index keys), and the fence of the erasure it names: the erasure removes
+    the conversation's items only while this still names it, and an import of the same id takes it
+    over (a new `erasure_id`) before erasing the old items itself and writing its own."""
+
+    TYPE: ClassVar[str] = "erased"
+
+    tenant: str
+    service_id: str
+    erasure_id: str
+
+    def key(self) -> dict[str, str]:
+        return K.service_key(self.tenant, self.service_id)
+
+
 class JobItem(Entity):
     """A maintenance job that continues outside the request that started it."""
 
@@ -368,7 +384,7 @@ class JobItem(Entity):
 
 ENTITIES: dict[str, type[Entity]] = {cls.TYPE: cls for cls in
                                      (ServiceItem, StateItem, TaskItem, CompositeLock, LockReference,
-                                      IdempotencyRecord, Erasure, JobItem)}
+                                      IdempotencyRecord, Erasure, ErasedService, JobItem)}
 
 
 def read_names(*classes: type[Entity], extra: tuple[str, ...] = ()) -> frozenset[str]:

@@ -5,6 +5,8 @@ docs/DESIGN.md, "Change feed" — a test-only reading of the records, independen
 
 * INSERT / MODIFY of a service item whose `seq` grew: its `ev`, event k getting `old seq + k`, and
   `len(ev)` must equal the growth (anything else fails the test);
+  the same for the MODIFY that turns a service item into its erasure's fence (`type` erased: a
+  DELETE grows `seq` by one with ServiceDeleted; a purge's fence keeps it);
 * INSERT of an erasure record: its `ev` entries, each naming its service and sequence;
 * REMOVE of a service item by TTL (userIdentity of the DynamoDB service): ServiceExpired, `old seq + 1`;
 * everything else: nothing.
@@ -49,7 +51,7 @@ def events_of(record: dict[str, Any]) -> list[Event]:
     """The events one stream record carries (see the module doc)."""
     change, images = record["eventName"], record["dynamodb"]
     new, old = decode_item(images.get("NewImage")) or {}, decode_item(images.get("OldImage")) or {}
-    if change in ("INSERT", "MODIFY") and new.get("type") == "service":
+    if change in ("INSERT", "MODIFY") and new.get("type") in ("service", "erased") and "seq" in new:
         before, after = old.get("seq", 0), new.get("seq", 0)
         assert after >= before, f"seq went back: {record}"
         if after == before:

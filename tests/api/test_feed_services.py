@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 
 from lib.clock import format_ms
+from lib.feed.events import events_of as published
 from tests.api.feed_stream import TTL_IDENTITY, events_of
-from tests.support import Api, count_calls
+from tests.support import Api, count_calls, erase_deleted
 
 TENANT = {"ContactCenterId": "acme", "GroupId": "eu"}
 
@@ -153,7 +154,7 @@ def test_service_extension_put_and_merge_are_attached_data_changed(api, feed, fr
         ("AttachedDataChanged", 4, {"element": "service", "keys": ["fresh"]}, frozen.now)]
 
 
-def test_a_delete_is_service_deleted_with_the_next_sequence_on_the_erasure_record(api, feed, frozen):
+def test_a_delete_is_service_deleted_with_the_next_sequence_on_its_fence(api, feed, frozen):
     api_t = Api(TENANT)
     sid = api_t.start(customer_id="c-5", contact_key="k-5")
     api_t.post(f"/services/{sid}/states/start", {})
@@ -164,6 +165,45 @@ def test_a_delete_is_service_deleted_with_the_next_sequence_on_the_erasure_recor
             deleted.contact_key, deleted.data, deleted.at) == \
         ("ServiceDeleted", 3, sid, "acme|eu", "c-5", "k-5", {}, frozen.now)
     assert api_t.get(f"/services/{sid}").status == 404
+    # The publisher (lib/feed) reads the same from the record; the fence's removal, by the erasure or
+    # by DynamoDB's TTL, publishes nothing.
+    assert erase_deleted(frozen) == 1
+    records = feed.records()
+    removals = [r for r in records if r["eventName"] == "REMOVE" and r["dynamodb"]["Keys"]["SK"] == {"S": "#SERVICE"}]
+    assert len(removals) == 1
+    assert published(removals[0]) == [] and published({**removals[0], "userIdentity": TTL_IDENTITY}) == []
+    assert [e for r in records for e in events_of(r)] == []
+
+
+def test_a_delete_is_one_round_trip_and_the_publisher_completes_its_event(api, feed, frozen, table):
+    sid = api.start(customer_id="c-7")
+    api.post(f"/services/{sid}/states/start", {})
+    feed.take()
+    with count_calls(table) as calls:
+        assert api.delete(f"/services/{sid}").status == 204
+    assert calls == ["TransactWriteItems"]
+    [fence] = [r for r in feed.records() if r["eventName"] == "MODIFY"]
+    [event] = published(fence)
+    assert (event.name, event.sequence, event.service_id, event.tenant, event.customer_id, event.contact_key,
+            event.data, event.occurred_ms) == ("ServiceDeleted", 3, sid, "|", "c-7", None, {}, frozen.now)
+
+
+def test_a_refused_delete_changes_nothing_and_publishes_nothing(api, feed, frozen, items):
+    live = api.start(customer_id="c-8")
+    expiring = api.start(customer_id="c-8", ttl=60)
+    gone = api.start(customer_id="c-8")
+    assert api.delete(f"/services/{gone}").status == 204
+    frozen.advance(61)
+    feed.take()
+    before = items()
+    refusals = [(f"/services/{expiring}", {}), (f"/services/{gone}", {}), ("/services/424242", {}),
+                (f"/services/{live}", {"headers": {"ContactCenterId": "other"}})]
+    for path, kw in refusals:
+        reply = api.delete(path, **kw)
+        assert reply.status == 404, path
+        assert reply.json["exception"] == "NotFoundException"
+    assert feed.records() == [] and items() == before
+    assert api.get(f"/services/{live}").status == 200
 
 
 def test_a_ttl_erasure_is_service_expired_and_a_request_s_removal_is_not(api, table, feed):

@@ -229,10 +229,17 @@ def test_delete_answers_at_its_commit_point_and_the_schedule_erases_the_rest(api
     state_id = api.start_state(service_id, state_type="s")
     task_id = api.start_task(service_id, task_type="t", state_id=state_id)
     assert api.delete(f"/services/{service_id}").status == 204
-    # Gone for every reader at once, while its states, tasks and erasure record are still stored (§2).
+    # Gone for every reader at once, while its states, tasks and erasure record are still stored (§2);
+    # its service key holds the erasure's fence naming the erasure (no index keys, no expiration: no
+    # read, list, due work or conditional write takes it for a service).
     stored = [i for i in items() if service_id in i["PK"]]
-    assert sorted(i["SK"][:2] for i in stored) == ["S#", "T#"]
-    assert [i for i in items() if i["SK"] == "#ERASE"] != []
+    assert sorted(i["SK"][:2] for i in stored) == ["#S", "S#", "T#"]
+    erasures = [i for i in items() if i["SK"] == "#ERASE"]
+    assert len(erasures) == 1
+    fence = next(i for i in stored if i["SK"] == "#SERVICE")
+    assert fence["type"] == "erased" and fence["erasure_id"] == erasures[0]["erasure_id"]
+    assert not any(name.startswith("GSI") or name in ("expires_ms", "auto_complete_at", "owner_done_pk")
+                   for name in fence)
     assert_error(api.get(f"/services/{service_id}"), 404, "NotFoundException")
     for path in (f"/services/{service_id}/states/{state_id}", f"/services/{service_id}/tasks/{task_id}",
                  f"/services/{service_id}/states", f"/services/{service_id}/states/active",
