@@ -3,8 +3,9 @@ PORT ?= 3000
 VENV := .venv
 PY := $(VENV)/bin/python
 # Two install stamps: `make run` installs the runtime and the `local` extra only; `make test`
-# adds the `dev` extra (test toolchain) and the headless browser, so running after serving
-# installs only the rest.
+# installs the `dev` extra (test toolchain, which includes `local`) and the headless browser, in one
+# pip run (one resolution, one editable build) and stamps both, so running after serving installs
+# only the rest and serving after testing installs nothing.
 RUN_STAMP := $(VENV)/.installed-local
 STAMP := $(VENV)/.installed-dev
 
@@ -17,9 +18,9 @@ $(RUN_STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[local]'
 	touch $(RUN_STAMP)
 
-$(STAMP): $(RUN_STAMP)
+$(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $(RUN_STAMP) $(STAMP)
 
 ## Serve the API on http://127.0.0.1:$(PORT) with an embedded in-memory DynamoDB (SIGTERM, Ctrl-C or SIGHUP stops).
 run: $(RUN_STAMP)
@@ -41,23 +42,52 @@ check: $(STAMP)
 ## One tier: `make tier TIER=api` (unit, api, http, browser, package, e2e; docs/DESIGN.md, "Tests in tiers").
 TIER ?= unit
 tier: $(STAMP)
-	$(PY) -m pytest -n 2 --dist $(if $(filter unit api,$(TIER)),load,loadfile) tests/$(TIER)
+	$(PY) -m pytest -n 2 --dist $(if $(filter unit api,$(TIER)),worksteal,loadfile --no-loadscope-reorder) tests/$(TIER)
 
 ## Every test and check: lint, types, template lint, every tier with branch coverage of lib/ and
 ## handlers/ (failing below COVERAGE_FLOOR, the measured figure rounded down: docs/DESIGN.md), and a
-## benchmark smoke run. The in-process tiers (unit, api) give each test to whichever worker is free;
-## the others (local server, browser, package, end-to-end) a test file per worker at a time, so the
-## tests of a file share its server.
+## benchmark smoke run. Parts run at once where they do not disturb each other: test-lint,
+## test-in-process (unit, api: both cores busy) and test-servers (http, package, e2e: mostly waiting
+## on servers and builds); test-browser once the in-process tiers are done (the viewer's look-ups are
+## timed on the clock, with nothing else keeping the cores busy), then test-bench (tests/unit/test_bench.py
+## reads what it writes). Each test part's coverage goes to its own file, combined and checked against
+## the floor at the end. The in-process tiers give each test to whichever worker is free; the others a
+## test file per worker at a time, the longest files first (tests/conftest.py), so the tests of a file
+## share its server.
 COVERAGE_FLOOR := 94
 COVERAGE := --cov --cov-branch --cov-report=
-test: $(STAMP) browser
+# The tests and the benchmark run make themselves (make run, builds, make import): they get no share
+# of this make's jobs and output syncing, as when they ran one after another.
+ALONE := env -u MAKEFLAGS -u MFLAGS
+SERVER_TIERS := --dist loadfile --no-loadscope-reorder $(COVERAGE)
+.PHONY: test-lint test-in-process test-servers test-browser test-bench stop-signals
+test: $(STAMP)
+	rm -f .coverage .coverage.*
+	$(MAKE) --no-print-directory -j 4 --output-sync=target test-lint test-in-process test-servers test-browser test-bench
+	$(PY) -m coverage combine --quiet .coverage.in-process .coverage.servers .coverage.browser
+	$(PY) -m coverage report --fail-under=$(COVERAGE_FLOOR)
+
+test-lint: $(STAMP)
 	$(LINT)
 	$(TYPES)
 	$(VENV)/bin/cfn-lint template.yaml
-	$(PY) -m pytest -n 2 --dist load $(COVERAGE) tests/unit tests/api
-	$(PY) -m pytest -n 2 --dist loadfile $(COVERAGE) --cov-append --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR) \
-	  tests/http tests/browser tests/package tests/e2e
-	$(PY) -m bench.run --quick --output bench/results-quick.json
+
+test-in-process: $(STAMP)
+	$(ALONE) COVERAGE_FILE=.coverage.in-process $(PY) -m pytest -n 2 --dist worksteal $(COVERAGE) tests/unit tests/api
+
+test-servers: $(STAMP)
+	$(ALONE) COVERAGE_FILE=.coverage.servers $(PY) -m pytest -n 2 $(SERVER_TIERS) tests/http tests/package tests/e2e
+
+test-browser: $(STAMP) browser test-in-process
+	$(ALONE) COVERAGE_FILE=.coverage.browser $(PY) -m pytest -n 2 $(SERVER_TIERS) tests/browser
+
+test-bench: $(STAMP) test-browser
+	$(ALONE) $(PY) -m bench.run --quick --output bench/results-quick.json
+
+## `make run` stopped by every stop signal x target x repeat count, twice over (52 runs, about 2 minutes;
+## `make test` runs 28 of them: every signal to every target, every repeat count; README, "Two commands").
+stop-signals: $(STAMP)
+	STOP_SIGNALS=all $(PY) -m pytest -p no:xdist tests/http/test_stop_signals.py
 
 ## Maintenance under faults, exhaustively: every call of a multi-step purge and export faulted with
 ## every kind (make test faults every call once, the kinds taking turns). About 15 minutes.
@@ -85,7 +115,8 @@ bench: $(STAMP)
 ## bytecode by Python 3.13 itself. Lambda's file system is read-only: a module without matching
 ## bytecode is compiled again at every cold start. The bytecode is "unchecked-hash" (PEP 552): it
 ## does not depend on file times, which zipping rounds. The dependencies are installed once per
-## requirements.txt into build/lambda-deps/<key> and copied from there. botocore's API models are
+## requirements.txt into build/lambda-deps/<key> and copied from there (under a lock: `make test` runs
+## the package tests and the benchmark's build at the same time). botocore's API models are
 ## kept for the services the code calls only (BOTOCORE_SERVICES; tests/package/test_package.py checks that
 ## every client the code creates is among them): they are two thirds of the package otherwise.
 FUNCTIONS := ServicesFunction StatesFunction TasksFunction MaintenanceFunction PublisherFunction
@@ -107,7 +138,8 @@ $(addprefix build-,$(FUNCTIONS)):
 	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set (sam build sets it)" >&2; exit 1; }
 	@"$(PYTHON313)" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null \
 	  || { echo "Python 3.13 (Lambda's runtime) is needed to build: pyenv install 3.13" >&2; exit 1; }
-	@key=$$(cat requirements.txt | "$(PYTHON313)" -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read() + sys.version.encode() + b"$(LAMBDA_PIP) $(BOTOCORE_SERVICES)").hexdigest()[:16])'); \
+	@mkdir -p "$(DEPS_CACHE)" && exec 9>"$(DEPS_CACHE)/.lock" && { ! command -v flock >/dev/null || flock 9; }; \
+	key=$$(cat requirements.txt | "$(PYTHON313)" -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read() + sys.version.encode() + b"$(LAMBDA_PIP) $(BOTOCORE_SERVICES)").hexdigest()[:16])'); \
 	deps="$(DEPS_CACHE)/$$key"; \
 	if [ ! -d "$$deps" ]; then \
 	  echo "installing the runtime dependencies for $(LAMBDA_PLATFORM) / Python 3.13 into $$deps"; \

@@ -51,14 +51,33 @@ TIERS = ("unit", "api", "http", "browser", "package", "e2e")
 HERE = Path(__file__).parent
 
 
+# The files that take longest (`make test` with --durations: a minute and more each on the 2-core
+# machine), longest first. With `--dist loadfile --no-loadscope-reorder` (make test) the workers take
+# files in collection order, so these start first rather than one of them starting last and running
+# alone at the end; every other file keeps its place after them.
+LONGEST_FIRST = (
+    "browser/test_swagger_examples.py",
+    "browser/test_viewer_auth.py",
+    "http/test_stop_signals.py",
+    "browser/test_viewer_sigv4.py",
+    "browser/test_viewer_open.py",
+    "http/test_fuzz.py",
+    "package/test_package.py",
+    "browser/test_swagger_ui.py",
+)
+
+
 def pytest_collection_modifyitems(items):
     """Mark each test with its tier (`pytest -m api`), the folder it lives in; a test outside every
-    tier folder is an error (put it where it belongs: see the module doc of each tier's tests)."""
+    tier folder is an error (put it where it belongs: see the module doc of each tier's tests). The
+    files of LONGEST_FIRST are put first, in that order (a stable sort: the tests of a file keep theirs)."""
     for item in items:
         parts = Path(item.path).relative_to(HERE).parts
         if len(parts) < 2 or parts[0] not in TIERS:
             raise pytest.UsageError(f"{item.nodeid}: a test lives in a tier folder: tests/{{{','.join(TIERS)}}}/")
         item.add_marker(parts[0])
+    rank = {name: n for n, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(Path(item.path).relative_to(HERE).as_posix(), len(rank)))
 
 
 def _forget_settings() -> None:

@@ -237,14 +237,16 @@ def _conversation_items(tenant: str, service_id: str) -> list[dict[str, Any]]:
                        ExpressionAttributeValues={":pk": {"S": f"{tenant}|#C#{service_id}"}})["Items"]
 
 
-def _faults(calls: list[str]) -> list[tuple[int, str]]:
-    """The (call, kind) pairs a run faults. `make test` faults every call once, the kinds taking turns
+def _faults(calls: list[str], part: int) -> list[tuple[int, str]]:
+    """The (call, kind) pairs a run faults: of the calls k with k % PARTS == part (the parts of one
+    sweep together fault every call). `make test` faults every call once, the kinds taking turns
     (call k gets KINDS[k % 5], so each kind falls on every fifth call and on every step); FAULTS=all
     (`make faults`) faults every call with every kind."""
     if EVERYWHERE:
         pairs = [(k, kind) for k in range(len(calls)) for kind in KINDS]
     else:
         pairs = [(k, KINDS[k % len(KINDS)]) for k in range(len(calls))]
+    pairs = [(k, kind) for k, kind in pairs if k % PARTS == part]
     if at := os.environ.get("FAULT_AT"):  # one case again: FAULT_AT=<call> (kinds as above)
         pairs = [(k, kind) for k, kind in pairs if k == int(at)]
     return pairs
@@ -263,6 +265,10 @@ WHERES = {
 # calls, counted on from the request) and, for the purge, "request"; FAULTS=all (`make faults`) runs
 # every place for both, with every kind.
 EVERYWHERE = os.environ.get("FAULTS") == "all"
+# Each sweep is cut into parts (a test each, every part repeating the fault-free run that counts the
+# calls): the parts of one sweep run on whichever workers are free instead of one sweep holding a
+# worker for minutes at the end of the tier.
+PARTS = 3
 
 
 def _scenario(world: dict[str, Any], api: Api, injector: Injector, where: str, k: int | None, kind: str,
@@ -301,8 +307,9 @@ def _counted(world: dict[str, Any], api: Api, injector: Injector, where: str, re
     return calls, reply, job
 
 
+@pytest.mark.parametrize("part", range(PARTS))
 @pytest.mark.parametrize("where", list(WHERES) if EVERYWHERE else ["request", "handover"])
-def test_a_purge_ends_with_the_fault_free_result_whatever_call_fails(world, injector, where):
+def test_a_purge_ends_with_the_fault_free_result_whatever_call_fails(world, injector, where, part):
     body = {"limit": LIMIT, "operation": "purge.service.all"}
     api = Api({"ContactCenterId": f"count-{where}"})  # each run below is in a tenant of its own
     _seed_purge(api)
@@ -313,7 +320,7 @@ def test_a_purge_ends_with_the_fault_free_result_whatever_call_fails(world, inje
     if where == "handover":
         assert "sqs.SendMessage" in calls, calls  # the queueing is among the calls faulted
     problems = []
-    for k, kind in _faults(calls):
+    for k, kind in _faults(calls, part):
         tenant = f"{where}{k}{kind}"
         api = Api({"ContactCenterId": tenant})
         _drain(world)
@@ -377,8 +384,9 @@ def _leftovers(world: dict[str, Any], names: list[str], kind: str = "", call: st
     return found + [f"open upload of {u['Key']}" for u in uploads if kind not in ("lost", "dies")]
 
 
+@pytest.mark.parametrize("part", range(PARTS))
 @pytest.mark.parametrize("where", list(WHERES) if EVERYWHERE else ["handover"])
-def test_an_export_ends_with_the_fault_free_files_whatever_call_fails(world, injector, where):
+def test_an_export_ends_with_the_fault_free_files_whatever_call_fails(world, injector, where, part):
     api = Api({"ContactCenterId": "exports"})
     for n in range(MATCHING):
         sid = api.start(customer_id=f"c{n}", timestamp=DAY1, blob="x" * 900)
@@ -395,7 +403,7 @@ def test_an_export_ends_with_the_fault_free_files_whatever_call_fails(world, inj
     expected = _export_files(world, names)
     assert all(expected.values()) and _leftovers(world, names) == []
     problems = []
-    for k, kind in _faults(calls):
+    for k, kind in _faults(calls, part):
         _drain(world)
         _bucket(world, f"b-{where}-{k}-{kind}")
         injector.struck = ""

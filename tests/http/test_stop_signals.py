@@ -4,7 +4,9 @@ forwards it): within 5 s nothing of the run is left (no process of its group, no
 server) and every port it opened (the API, the embedded DynamoDB and SQS) is free again.
 
 Each case is a real `make run` (PORT=0, LOCAL_WARM=0 so that a start takes about a second and a half),
-several at a time. Some cases signal before the API is up, or while a function's execution
+several at a time. `make test` runs 28 cases (every signal to each target once; each repeat count with
+every signal and with each target; and the moments below); `make stop-signals` (STOP_SIGNALS=all) runs
+every signal x target x repeat count twice over with the same moments: 52. Some cases signal before the API is up, or while a function's execution
 environment is still importing its handler (a request's cold start), not only when it is idle.
 """
 
@@ -56,14 +58,23 @@ class Outcome:
     busy_ports: set[int] = field(default_factory=set)
 
 
+# How many times a signal is sent: once, repeated, and a burst (handlers nested in handlers).
+REPEATS = (1, 3, 10)
+# `make stop-signals` (STOP_SIGNALS=all): every signal x target x repeat count, twice over, besides the
+# moments below (52 runs). `make test` runs every signal to every target once and every repeat count
+# with every signal and with every target (pairwise: 12 runs instead of 36), and the same other cases.
+EVERY = os.environ.get("STOP_SIGNALS") == "all"
+
+
 def cases() -> list[Case]:
     found = []
-    for _round in range(2):
-        for sig in SIGNALS:
-            for target in ("group", "server"):
-                found.append(Case((sig,), target))  # once
-                found.append(Case((sig,) * 3, target))  # repeated
-                found.append(Case((sig,) * 10, target))  # a burst: handlers nested in handlers
+    if EVERY:
+        for _round in range(2):
+            found += [Case((sig,) * n, target) for sig in SIGNALS for target in ("group", "server") for n in REPEATS]
+    else:
+        found += [Case((sig,), target) for sig in SIGNALS for target in ("group", "server")]
+        for n, first in ((3, 0), (10, 1)):  # each signal with each target across the two counts
+            found += [Case((sig,) * n, ("group", "server")[(i + first) % 2]) for i, sig in enumerate(SIGNALS)]
     found += [Case((signal.SIGTERM,), "make"), Case((signal.SIGTERM,) * 3, "make")]
     found += [Case((signal.SIGTERM, signal.SIGINT, signal.SIGHUP), "group"),
               Case((signal.SIGHUP, signal.SIGTERM), "server")]
@@ -247,7 +258,13 @@ def _send_request_in_background(url: str) -> None:
 
 def test_make_run_stops_on_every_stop_signal_leaving_nothing_behind(tmp_path):
     all_cases = cases()
-    assert len(all_cases) >= 50
+    assert len(all_cases) == (52 if EVERY else 28)
+    pairs = {(c.signals[0], c.target, len(c.signals)) for c in all_cases if c.moment == "idle" and len(set(c.signals)) == 1}
+    for sig in SIGNALS:  # every signal once to each target, and sent each number of times
+        assert {(sig, "group", 1), (sig, "server", 1)} <= pairs
+        assert {n for s, _, n in pairs if s == sig} >= set(REPEATS)
+    for n in REPEATS:  # each number of times to each target
+        assert {t for _, t, k in pairs if k == n} >= {"group", "server"}
     started = time.monotonic()
     with ThreadPoolExecutor(PARALLEL) as pool:
         outcomes = list(pool.map(lambda case: run_case(case, tmp_path), all_cases))
