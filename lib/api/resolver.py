@@ -315,7 +315,6 @@ class ContractResolver(APIGatewayRestResolver):
 
     def __init__(self, table: list[tuple[str, str]]):
         super().__init__(enable_validation=True, strip_prefixes=[BASE_PATH], json_body_deserializer=strict_loads)
-        self.table = table
         self.resources = Resources(table)
 
     def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -177,6 +177,22 @@ def test_a_service_end_while_a_big_state_cascade_is_unfinished_leaves_its_tasks_
                                                                       ("TaskCompleted", n + 1)]
 
 
+def _end_task_at_second_read(api, monkeypatch, module, sid, task_id):
+    """`module.tasks_of_state` ends task `task_id` through the API right after its second read (the
+    read made after the service item's, for the commit)."""
+    real = module.tasks_of_state
+    reads = {"n": 0}
+
+    def read_then_end(*args):
+        found = real(*args)
+        reads["n"] += 1
+        if reads["n"] == 2:
+            assert api.post(f"/services/{sid}/tasks/{task_id}/end", {}).status == 204
+        return found
+
+    monkeypatch.setattr(module, "tasks_of_state", read_then_end)
+
+
 def test_a_task_ending_while_a_big_state_ends_is_completed_once(api, feed, monkeypatch, small_transactions):
     """A task beyond the first transaction's share ends between the big state end's read of its tasks
     and its commit: the commit (conditional on the service item's `seq`) is refused and read again,
@@ -184,17 +200,7 @@ def test_a_task_ending_while_a_big_state_ends_is_completed_once(api, feed, monke
     n = LIMIT + 1
     sid = _big_state(api, n)
     feed.take()
-    real = ends.tasks_of_state
-    reads = {"n": 0}
-
-    def read_then_end(*args):
-        found = real(*args)
-        reads["n"] += 1
-        if reads["n"] == 2:  # the read made after the service item's, for the commit
-            assert api.post(f"/services/{sid}/tasks/{n - 1}/end", {}).status == 204
-        return found
-
-    monkeypatch.setattr(ends, "tasks_of_state", read_then_end)
+    _end_task_at_second_read(api, monkeypatch, ends, sid, n - 1)
     assert api.post(f"/services/{sid}/states/1/end", {}).status == 204
     events = feed.take()
     assert [(e.name, e.data["reason"]) for e in events[:1]] == [("TaskCompleted", "request")]
@@ -209,17 +215,7 @@ def test_a_task_ending_while_a_big_state_transitions_is_completed_once(api, feed
     n = LIMIT + 1
     sid = _big_state(api, n)
     feed.take()
-    real = starts.tasks_of_state
-    reads = {"n": 0}
-
-    def read_then_end(*args):
-        found = real(*args)
-        reads["n"] += 1
-        if reads["n"] == 2:  # the read made after the service item's, for the commit
-            assert api.post(f"/services/{sid}/tasks/{n}/end", {}).status == 204
-        return found
-
-    monkeypatch.setattr(starts, "tasks_of_state", read_then_end)
+    _end_task_at_second_read(api, monkeypatch, starts, sid, n)
     reply = api.post(f"/services/{sid}/states/transition", {"from": {"state_id": 1}, "to": {"state_type": "n"}})
     assert reply.status == 201
     events = feed.take()
