@@ -50,18 +50,6 @@ _STATUS_LIST = (
     "turns out completed, up to `limit` items read and not returned, above rule 3's allowance (returned + the "
     "service + one per read call). Writing the completion onto the children instead raises end_service "
     "(their keys need a read) and has no write to hang an auto-completion on. Hence 2.")
-_TTL = (
-    "Not forced by the contract. The new expiration holds at once through the service item (one UpdateItem: the "
-    "minimum); every read of a child checks its service, so a lowered expiration hides the children at once (§7). "
-    "The extra round trips lower the children's TTL after the commit (an UpdateItem recording the lower value, a "
-    "Query of their keys, a TransactWriteItems per 99), since an explicit `expiration_time` is when the whole "
-    "conversation is erased. §7's physical removal is DynamoDB's TTL, itself hours late, so that lowering could be "
-    "due work: the commit as one TransactWriteItems of the service's update and a due record (GSI5) naming the "
-    "conversation (one round trip, the minimum), the schedule lowering the children. Raising, when the new "
-    "expiration is later than the children's TTL, happens before the commit and could be due work too while the "
-    "children's TTL is further away than the schedule's period (DynamoDB erases an item only after its TTL); only "
-    "a children's TTL about to pass forces raising first. Not done: the service item cannot hold the due entry "
-    "(its GSI5 is the auto-complete deadline), so it needs the record and a transaction on every expiration PUT.")
 _COMPOSITE = (
     "Proof of 2 (one read before the write). Creating is only allowed when no active service with these "
     "(customer_id, contact_key, service_type) exists (§4), including one started by the plain "
@@ -132,7 +120,6 @@ ARGUMENTS: dict[str, Argument] = {
         "being known before its transaction (new ids are chosen before the write), written in it. (A request of "
         "several elements stores its reply after the last one: each element's create is its own commit, and a "
         "retry finds what the earlier ones made.)")),
-    "put_service": Argument(OPEN, None, _TTL),
     # Came with the change feed (§10).
     "end_service": Argument(OPEN, 2, _END_SERVICE),
     "end_task": Argument(OPEN, 1, _END_TASK),
@@ -145,7 +132,6 @@ ARGUMENTS: dict[str, Argument] = {
     "growth.list_states_completed_first_page": Argument(PROOF, 1, "As list_states_completed."),
     "growth.list_tasks_active_first_page": Argument(PROOF, 1, "As list_tasks_active."),
     "growth.list_tasks_completed_first_page": Argument(PROOF, 1, "As list_tasks_completed."),
-    "growth.put_service_ttl": Argument(OPEN, None, "As put_service (one more Query per MB of keys)."),
 }
 
 

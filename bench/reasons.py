@@ -20,10 +20,6 @@ _CHILD_LIST = ("the service item (GetItem) and the page (Query of the conversati
 _CHILD_STATUS_LIST = ("the service item is read first (GetItem: whether it is completed decides which range holds the "
                       "page), then the page (Query of the status index LSI1, or of the base range for a completed "
                       "service): two round trips, one after the other")
-_TTL_DOWN = ("the service item is updated first (the new expiration holds at once); an explicit expiration erases "
-             "the children with the service, so their TTL is brought down after: an UpdateItem recording it on "
-             "the service first, one Query of their keys, one TransactWriteItems per 99 (each checks the record, so "
-             "a later expiration that raised it stops the lowering)")
 _COMPOSITE = ("the lock of (customer, contact key, service type) and the owner's active services (Query) are read "
               + _PARALLEL.format(n=2) + ", then one transaction writes the service, its state, its task, the lock "
               "and the lock's reference in the conversation (which erases the lock with it)")
@@ -37,7 +33,6 @@ REASONS: dict[str, str] = {
                              "kind, in parallel: three calls, two round trips of latency"),
     "get_state_embedded": ("the service item (GetItem) and the state with its tasks (Query of LSI2) are read "
                            + _PARALLEL.format(n=2)),
-    "put_service": _TTL_DOWN,
     "start_composite_create": _COMPOSITE,
     "start_composite_create_with_idempotency_key": (_COMPOSITE + "; with an Idempotency-Key the record is read with "
                                                     "the lock (BatchGetItem) and, for a one-element request, put in "
@@ -80,7 +75,6 @@ REASONS: dict[str, str] = {
                                                + _PARALLEL.format(n=3)),
     "growth.list_states_paging_all": _CHILD_LIST + ", on every page",
     "growth.list_tasks_paging_all": _CHILD_LIST + ", on every page",
-    "growth.put_service_ttl": _TTL_DOWN + " (one Query per MB)",
     "growth.list_customer_services_embedded_first_page": ("the owner's page (one Query), then each service's states "
                                                           "and tasks: two Queries per service (one per kind) on the "
                                                           "store's pool of 8 threads, 8 in flight at a time: about "

@@ -14,7 +14,7 @@ from lib.rules.conversation import RESPONSE_LIMIT, Conversation, Page, Selection
 from lib.rules.jobs import Outcome, job_view, requeue_stalled, run_request
 from lib.rules.runs import ExportRun, Filters, PurgeRun
 from lib.rules.services import weigher
-from lib.store import due, erasure, jobs, windows
+from lib.store import due, erasure, expiration, jobs, windows
 from lib.store.concurrency import IN_FLIGHT
 from lib.store.items import Child, ServiceItem
 
@@ -83,8 +83,9 @@ def get_job(tenant: str, job_id: str) -> dict[str, Any]:
 
 def scheduled(remaining_ms: int | None) -> dict[str, int]:
     """The scheduled maintenance: record due auto-completions, erase the items of deleted conversations
-    (a DELETE answers at its commit point and leaves them here) and of interrupted purges, queue again
-    the jobs nothing moves on."""
+    (a DELETE answers at its commit point and leaves them here) and of interrupted purges, lower the
+    children's TTL of conversations given an earlier explicit expiration, queue again the jobs nothing
+    moves on."""
     deadline = time.monotonic() + ((remaining_ms - 10_000) / 1000 if remaining_ms else 50.0)
     done = {"auto_completed": 0, "erasures_finished": 0, "jobs_requeued": requeue_stalled(clock.now_ms())}
     while time.monotonic() < deadline:
@@ -100,5 +101,14 @@ def scheduled(remaining_ms: int | None) -> dict[str, int]:
             erasure.finish_erasure(unfinished)
             done["erasures_finished"] += 1
         if len(batch) < 25:
+            break
+    done["children_ttl_lowered"] = 0
+    while time.monotonic() < deadline:  # an earlier explicit expiration leaves its children's TTL here
+        records = expiration.due_lowerings(clock.now_ms())
+        for record in records:
+            if time.monotonic() >= deadline:
+                break
+            done["children_ttl_lowered"] += expiration.finish_lowering(record, clock.now_ms())
+        if len(records) < 25:
             break
     return done

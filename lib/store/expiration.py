@@ -1,23 +1,25 @@
 """Expiration (§7) as the store keeps it: the expiration clauses of every service write, and the
 children's TTL (`expire_at` on states, tasks and lock references, the service's `children_ttl`), which
 is never earlier than the service's expiration. Raising it happens before the write that extends the
-expiration (only TTLs change: invisible); lowering after the write that shortens it (best effort:
-readers never see an expired conversation anyway)."""
+expiration (only TTLs change: invisible). Lowering it is due work: the write that sets an earlier
+explicit expiration records it (a TtlLowering, in the same transaction) and the scheduled maintenance
+lowers the children (readers never see an expired conversation anyway: every read of a child checks
+its service)."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from lib.settings import settings
 from lib.store import conditions as C
 from lib.store import keys as K
 from lib.store import table
+from lib.store.concurrency import new_token
 from lib.store.expressions import Expression, Query, Update
-from lib.store.items import Expiry, ServiceItem
+from lib.store.items import Expiry, ServiceItem, TtlLowering, from_plain
 from lib.store.table import TRANSACTION_LIMIT, ConditionFailed
 
-log = logging.getLogger(__name__)
+LOWERING_DAYS = 30  # a lowering record lasts at least this long (see _record_ttl)
 
 
 def expiration_clauses(u: Update, wanted: Expiry | None, known: ServiceItem | None, now: int) -> Expiry | None:
@@ -41,17 +43,56 @@ def expiration_clauses(u: Update, wanted: Expiry | None, known: ServiceItem | No
     return expiry
 
 
-def after_service_write(service: ServiceItem, now: int) -> None:
-    """After the commit point: an explicit expiration erases the children with the service, so
-    children whose TTL is later are brought down (best effort: readers never see them anyway)."""
-    if not service.expiry_explicit:
-        return
-    exact = Expiry(service.expires_ms, True).children_ttl(now)
-    if service.children_ttl > exact:
-        try:
-            _lower_children(service, exact)
-        except Exception:  # after the commit point nothing may fail the request
-            log.warning("children TTL of %s not lowered; TTL erases them later", service.pk, exc_info=True)
+def lowering(w_now: int, tenant: str, service_id: str, expiry: Expiry | None, known: ServiceItem | None
+             ) -> dict[str, Any] | None:
+    """The transaction action recording that the children's TTL is to come down to an explicit
+    expiration this write sets (None: nothing to lower, as far as the write knows). Written unread
+    (a PUT does not read the service): the schedule finds out whether the children are above it."""
+    if expiry is None or not expiry.explicit:
+        return None
+    if known is not None and known.children_ttl <= expiry.children_ttl(w_now):
+        return None
+    record = TtlLowering(tenant=tenant, service_id=service_id, expires_ms=expiry.expires_ms, created_ms=w_now,
+                         op=new_token(), expire_at=_record_ttl(expiry, w_now))
+    return table.tx_put(record.to_item())
+
+
+def _record_ttl(expiry: Expiry, now: int) -> int:
+    """The record goes by itself a day after the conversation's own erasure (nothing is left to lower
+    by then), or after LOWERING_DAYS if that is later (a schedule that stopped for a while finds it)."""
+    return max(expiry.ttl(now) + 86_400, now // 1000 + LOWERING_DAYS * 86_400)
+
+
+def due_lowerings(now: int, want: int = 25) -> list[TtlLowering]:
+    """Recorded lowerings (the due index, GSI5, all tenants), oldest first per shard."""
+    found: list[TtlLowering] = []
+    for shard in range(K.due_shards()):
+        if len(found) >= want:
+            break
+        items, _ = Query(K.due_shard_pk(K.LOWER, shard), index=K.DUE_INDEX, sk_to=now + 1).first(want - len(found))
+        records = table.get_many([K.key_of(item) for item in items]) if items else {}
+        found += [r for r in (from_plain(item) for item in records.values()) if isinstance(r, TtlLowering)]
+    return found
+
+
+def finish_lowering(record: TtlLowering, now: int) -> bool:
+    """Bring a conversation's children down to the explicit expiration `record` was written for, if its
+    service still has it and the children are above it; then remove the record, unless a later write
+    replaced it meanwhile (that one is done by a later run). True when the children were lowered."""
+    service = from_plain(table.get(K.service_key(record.tenant, record.service_id)))
+    lowered = False
+    if isinstance(service, ServiceItem) and service.is_live(now) and service.expiry_explicit \
+            and service.expires_ms == record.expires_ms:
+        target = Expiry(service.expires_ms, True).children_ttl(now)
+        if service.children_ttl > target:
+            _lower_children(service, target)
+            lowered = True
+    e = Expression()
+    try:
+        table.delete(record.key(), C.equals(e, "op", record.op), e)
+    except ConditionFailed:
+        pass  # replaced by a later write: its own record
+    return lowered
 
 
 def raise_children_ttl(service: ServiceItem, target: int) -> None:
@@ -76,7 +117,7 @@ def _raise_children(service: ServiceItem, target: int) -> None:
 
 
 def _lower_children(service: ServiceItem, target: int) -> None:
-    """After an explicit expiration earlier than the children's TTL: record the lower TTL first (on
+    """Due work after an explicit expiration earlier than the children's TTL: record the lower TTL first (on
     condition that the expiration is still the one written), then lower the children in batches,
     each conditional on that record: a later write that extends the expiration raises the record
     (and the children) first, and no batch of this lowering lands after it."""

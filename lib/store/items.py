@@ -335,6 +335,27 @@ class Erasure(Entity):
         return {"GSI5PK": K.due_pk(K.ERASE, str(int(self.erasure_id[:8], 16))), "GSI5SK": self.created_ms}
 
 
+class TtlLowering(Entity):
+    """A conversation whose children's TTL is to come down to its service's explicit expiration (§7:
+    erased together): written in the transaction of the write that set an expiration earlier than the
+    children's TTL (PUT /services/{id}, an end with `ttl` / `expiration_time`), one per service (a later
+    one replaces it). The due index (GSI5) brings it to the scheduled maintenance, which lowers the
+    children and removes it (lib.store.expiration.finish_lowering)."""
+
+    TYPE: ClassVar[str] = "ttl_lowering"
+
+    tenant: str
+    service_id: str
+    expires_ms: int  # the expiration it was written for (a service with another one is not lowered to it)
+    created_ms: int
+
+    def key(self) -> dict[str, str]:
+        return K.lowering_key(self.tenant, self.service_id)
+
+    def index_keys(self) -> dict[str, Any]:
+        return {"GSI5PK": K.due_pk(K.LOWER, self.service_id), "GSI5SK": self.created_ms}
+
+
 class ErasedService(Entity):
     """What a DELETE or purge leaves at a service's key until its conversation is erased: no service
     for any read (no fields, no index keys), and the fence of the erasure it names: the erasure removes
@@ -384,7 +405,7 @@ class JobItem(Entity):
 
 ENTITIES: dict[str, type[Entity]] = {cls.TYPE: cls for cls in
                                      (ServiceItem, StateItem, TaskItem, CompositeLock, LockReference,
-                                      IdempotencyRecord, Erasure, ErasedService, JobItem)}
+                                      IdempotencyRecord, Erasure, ErasedService, JobItem, TtlLowering)}
 
 
 def read_names(*classes: type[Entity], extra: tuple[str, ...] = ()) -> frozenset[str]:

@@ -32,7 +32,7 @@ ACTIVE_CODE, COMPLETED_CODE = "A", "C"
 CODES = {Status.ACTIVE: ACTIVE_CODE, Status.COMPLETED: COMPLETED_CODE}
 CUSTOMER, ANONYMOUS = "CU", "AN"  # owner kinds of the owner indexes
 TIMED = "T"  # the owner partition of GSI6: services that complete by themselves
-AUTO_COMPLETE, ERASE, JOB = "A", "E", "J"  # kinds of due work (GSI5)
+AUTO_COMPLETE, ERASE, JOB, LOWER = "A", "E", "J", "L"  # kinds of due work (GSI5); LOWER: children's TTL
 
 OWNER_INDEX = "GSI1"  # a customer's / contact key's services, all statuses, by start time
 OWNER_STATUS_INDEX = "GSI2"  # the same, active or completed
@@ -178,7 +178,8 @@ def time_index_pk(tenant: str, source: str, shard: int) -> str:
 
 
 def due_pk(kind: str, shard_of: str) -> str:
-    """Partition of the due-work index: auto-completions (A) or unfinished erasures (E), by shard."""
+    """Partition of the due-work index: auto-completions (A), unfinished erasures (E), running jobs (J),
+    children's TTL to lower (L), by shard."""
     return f"DUE#{kind}#{int(shard_of) % due_shards()}"
 
 
@@ -195,6 +196,11 @@ def lock_key(tenant: str, lock_digest: str) -> Key:
 
 def idempotency_key(record_digest: str) -> Key:
     return {"PK": f"IDEMPOTENCY#{record_digest}", "SK": "#IDEMPOTENCY"}
+
+
+def lowering_key(tenant: str, service_id: str) -> Key:
+    """The record of a conversation whose children's TTL is to come down (one per service)."""
+    return {"PK": f"{tenant}#LOWER#{service_id}", "SK": "#LOWER"}
 
 
 def erasure_key(tenant: str, erasure_id: str) -> Key:

@@ -22,7 +22,7 @@ from lib.store import conditions as C
 from lib.store import keys as K
 from lib.store.concurrency import ATTEMPTS, Write, backoff
 from lib.store.events import Event
-from lib.store.expiration import after_service_write, expiration_clauses, raise_children_ttl
+from lib.store.expiration import expiration_clauses, lowering, raise_children_ttl
 from lib.store.expressions import Expression, Raw, Update
 from lib.store.idempotency import Claim
 from lib.store.items import SERVICE_READ, Completion, Expiry, ServiceItem, from_plain
@@ -91,8 +91,12 @@ Build = Callable[[Update, "ServiceItem | None"], list[Event]]
 
 
 def update_service(w: Write, service_id: str, build: Build, wanted: Expiry | None = None,
-                   activity: bool = True, known: ServiceItem | None = None) -> ServiceItem:
-    """Conditional UpdateItem of a live service, retried with what a failed attempt revealed.
+                   activity: bool = True, known: ServiceItem | None = None) -> ServiceItem | None:
+    """Conditional UpdateItem of a live service, retried with what a failed attempt revealed; returns
+    the item written, or None when it was written in a transaction (which returns nothing): a write
+    that sets an explicit expiration records in the same transaction that the children's TTL is to
+    come down to it (due work, lib.store.expiration.lowering), unless it read the item and knows they
+    are not above it.
 
     The first attempt assumes the common case (no explicit expiration, active, children's TTL far
     enough) and states it in its condition, unless the item was read (`known`); when DynamoDB
@@ -110,10 +114,15 @@ def update_service(w: Write, service_id: str, build: Build, wanted: Expiry | Non
             entries = activity_clauses(u, known, w.now) + entries
         events.record(u, entries, w.token)
         expiry = expiration_clauses(u, wanted, known, w.now)
+        lower = lowering(w.now, w.tenant, service_id, expiry, known)
         try:
-            new = decode_service(table.update(u, token=w.token))
+            if lower is None:
+                new = decode_service(table.update(u, token=w.token))
+            else:  # the children's TTL comes down later (due work): recorded with the commit
+                table.confirmed(lambda: table.transact([table.tx_update(u), lower]), u.key, w.token)
+                new = None
         except ConditionFailed as failed:
-            old = decode_service(failed.old)
+            old = decode_service(failed.old if lower is None else failed.old_of(0))
             if old is not None and old.op == w.token:
                 return old  # applied before its reply was lost (even if that write expired it)
             if old is None or not old.is_live(w.now):
@@ -125,7 +134,6 @@ def update_service(w: Write, service_id: str, build: Build, wanted: Expiry | Non
         except ConcurrentChange:
             backoff(attempt)
             continue
-        after_service_write(new, w.now)
         return new
     raise Conflict(f"service {service_id} changed concurrently; retry")
 
@@ -263,10 +271,10 @@ def associate_service(w: Write, service_id: str, change: Association) -> None:
     update_service(w, service_id, build)
 
 
-def set_expiration(w: Write, service_id: str, wanted: Expiry) -> ServiceItem:
-    """`PUT /services/{id}`: the new expiration holds at once (children's TTL follow)."""
-    return update_service(w, service_id, lambda u, known: [events.expiration_changed(w.now, wanted.expires_ms)],
-                          wanted)
+def set_expiration(w: Write, service_id: str, wanted: Expiry) -> None:
+    """`PUT /services/{id}`: the new expiration holds at once, in one round trip (a TransactWriteItems:
+    the service's update and the record of the children's TTL to lower, which the schedule lowers)."""
+    update_service(w, service_id, lambda u, known: [events.expiration_changed(w.now, wanted.expires_ms)], wanted)
 
 
 def put_service_attached(w: Write, service_id: str, name: str, text: str) -> None:

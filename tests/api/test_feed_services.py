@@ -82,8 +82,8 @@ def test_a_service_end_completes_its_active_states_and_tasks_then_its_attached_d
     with count_calls(table) as calls:
         assert api.post(f"/services/{sid}/end", {"disposition": "done", "disposition_desc": "ok", "ttl": 60,
                                                  "interaction_id": 7, "note": {"a": 1}}).status == 204
-    # Read, its active children, the end (then, after the commit point, its children's TTL is lowered).
-    assert calls[:4] == ["GetItem", "Query", "Query", "UpdateItem"]
+    # Read, its active children, the end with the record of its children's TTL to lower (the schedule's).
+    assert calls == ["GetItem", "Query", "Query", "TransactWriteItems"]
     events = feed.take()
     end = format_ms(frozen.now)
     assert [(e.name, e.sequence) for e in events] == [

@@ -1,0 +1,132 @@
+"""An explicit expiration earlier than the children's TTL (§7: the conversation is erased together):
+the write answers in one round trip, recording the lowering with its commit (docs/DESIGN.md,
+Expiration); the scheduled maintenance lowers the children's TTL and removes the record. Readers
+never depended on it: every read of a child checks its service."""
+
+from __future__ import annotations
+
+from lib.rules import maintenance
+from lib.store import expiration
+from lib.store import keys as store
+from tests.support import assert_error, count_calls
+
+
+def ttl_of(items, service_id: str) -> dict[str, int]:
+    """The TTL attribute of every stored item of the conversation, by sort key."""
+    return {i["SK"]: i[store.TTL_ATTRIBUTE] for i in items() if i["PK"] == store.conversation_pk("|", service_id)}
+
+
+def lowerings(items) -> list[dict]:
+    return [i for i in items() if i.get("type") == "ttl_lowering"]
+
+
+def conversation(api) -> str:
+    service_id = api.start()
+    api.start_state(service_id)
+    api.start_task(service_id)
+    return service_id
+
+
+def expected_ttl(frozen, seconds: int) -> int:
+    return -(-(frozen.now + seconds * 1000) // 1000)
+
+
+def test_put_is_one_transaction_and_the_schedule_lowers_the_children(api, frozen, items, table):
+    service_id = conversation(api)
+    before = ttl_of(items, service_id)
+    with count_calls(table) as calls:
+        assert api.put(f"/services/{service_id}", {"ttl": 50}).status == 200
+    assert calls == ["TransactWriteItems"]
+    target = expected_ttl(frozen, 50)
+    after = ttl_of(items, service_id)
+    assert after[store.SERVICE_SK] == target
+    assert {sk: ttl for sk, ttl in after.items() if sk != store.SERVICE_SK} == \
+        {sk: ttl for sk, ttl in before.items() if sk != store.SERVICE_SK}  # not yet: due work
+    assert all(ttl > target for sk, ttl in after.items() if sk != store.SERVICE_SK)
+    [record] = lowerings(items)
+    assert (record["service_id"], record["GSI5PK"]) == (service_id, store.due_pk(store.LOWER, service_id))
+
+    assert maintenance.scheduled(60_000)["children_ttl_lowered"] == 1
+    assert set(ttl_of(items, service_id).values()) == {target}
+    assert lowerings(items) == []
+    assert maintenance.scheduled(60_000)["children_ttl_lowered"] == 0
+
+    frozen.advance(51)  # the reads never waited for the lowering
+    assert_error(api.get(f"/services/{service_id}/states/1"), 404, "NotFoundException")
+
+
+def test_children_are_hidden_at_once_before_the_schedule(api, frozen, items):
+    service_id = conversation(api)
+    api.put(f"/services/{service_id}", {"ttl": 50})
+    frozen.advance(51)
+    for path in ("", "/states", "/tasks", "/states/1", "/tasks/1"):
+        assert_error(api.get(f"/services/{service_id}{path}"), 404, "NotFoundException")
+    assert len(lowerings(items)) == 1
+
+
+def test_a_later_expiration_replaces_the_record(api, frozen, items):
+    service_id = conversation(api)
+    api.put(f"/services/{service_id}", {"ttl": 50})
+    api.put(f"/services/{service_id}", {"ttl": 500})
+    [record] = lowerings(items)
+    assert maintenance.scheduled(60_000)["children_ttl_lowered"] == 1
+    assert set(ttl_of(items, service_id).values()) == {expected_ttl(frozen, 500)}
+    assert lowerings(items) == []
+
+
+def test_the_schedule_keeps_a_record_written_after_it_read(api, frozen, items):
+    service_id = conversation(api)
+    api.put(f"/services/{service_id}", {"ttl": 50})
+    [read] = expiration.due_lowerings(frozen.now)
+    frozen.advance(1)
+    api.put(f"/services/{service_id}", {"ttl": 40})  # replaces the record the schedule read
+    assert expiration.finish_lowering(read, frozen.now) is False  # not the service's expiration any more
+    [kept] = lowerings(items)
+    assert kept["op"] != read.op
+    assert maintenance.scheduled(60_000)["children_ttl_lowered"] == 1
+    assert set(ttl_of(items, service_id).values()) == {expected_ttl(frozen, 40)}
+
+
+def test_children_started_before_the_schedule_are_lowered_too(api, frozen, items):
+    service_id = conversation(api)
+    api.put(f"/services/{service_id}", {"ttl": 50})
+    api.start_state(service_id)
+    api.start_task(service_id)
+    maintenance.scheduled(60_000)
+    ttls = ttl_of(items, service_id)
+    assert len(ttls) == 5 and set(ttls.values()) == {expected_ttl(frozen, 50)}
+
+
+def test_a_deleted_service_leaves_nothing_to_lower(api, frozen, items):
+    service_id = conversation(api)
+    api.put(f"/services/{service_id}", {"ttl": 50})
+    assert api.delete(f"/services/{service_id}").status == 204
+    assert maintenance.scheduled(60_000)["children_ttl_lowered"] == 0
+    assert lowerings(items) == []
+
+
+def test_an_end_that_sets_an_earlier_expiration_records_the_lowering(api, frozen, items):
+    service_id = conversation(api)
+    assert api.post(f"/services/{service_id}/end", {"ttl": 50}).status == 204
+    assert len(lowerings(items)) == 1
+    assert maintenance.scheduled(60_000)["children_ttl_lowered"] == 1
+    assert set(ttl_of(items, service_id).values()) == {expected_ttl(frozen, 50)}
+
+
+def test_an_end_that_knows_the_children_are_not_above_writes_no_record(api, frozen, items, table):
+    service_id = conversation(api)
+    api.put(f"/services/{service_id}", {"ttl": 50})
+    maintenance.scheduled(60_000)
+    with count_calls(table) as calls:
+        assert api.post(f"/services/{service_id}/end", {"ttl": 50}).status == 204
+    assert "TransactWriteItems" not in calls and lowerings(items) == []
+
+
+def test_raising_still_happens_before_the_commit(api, frozen, items):
+    service_id = conversation(api)
+    api.put(f"/services/{service_id}", {"ttl": 50})
+    maintenance.scheduled(60_000)
+    assert api.put(f"/services/{service_id}", {"ttl": 5000}).status == 200
+    assert set(ttl_of(items, service_id).values()) == {expected_ttl(frozen, 5000)}  # at once, not due work
+    assert maintenance.scheduled(60_000)["children_ttl_lowered"] == 0
+    assert lowerings(items) == []
