@@ -163,7 +163,9 @@ $(addprefix build-,$(FUNCTIONS)):
 build-ViewerFunction:
 	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set (sam build sets it)" >&2; exit 1; }
 	mkdir -p "$(ARTIFACTS_DIR)/handlers"
-	cp handlers/__init__.py handlers/viewer.py "$(ARTIFACTS_DIR)/handlers/"
+	# A package marker of its own: handlers/__init__.py imports lib/, which this package does not hold.
+	printf '"""The journey viewer: its handler alone (no lib/)."""\n' > "$(ARTIFACTS_DIR)/handlers/__init__.py"
+	cp handlers/viewer.py "$(ARTIFACTS_DIR)/handlers/"
 	cp -R viewer "$(ARTIFACTS_DIR)/"
 
 ## Deploy with SAM (samconfig.toml holds the defaults): `make deploy STACK=cs-test REGION=eu-west-1`,

@@ -101,12 +101,13 @@ def create_all(w: Write, lock: CompositeLock, stale: CompositeLock | None, servi
 def point_at_service(w: Write, lock: CompositeLock, stale: CompositeLock | None, service: ServiceItem) -> None:
     """The lock now names an existing service (found by the owner's index), nothing inside it yet;
     the service's conversation gets the reference that erases the lock with it (one transaction,
-    conditional on the service still being there)."""
+    conditional on the service still being live: not expired, and not turned into its erasure's fence
+    by a DELETE since it was found, which leaves an item at the same key)."""
     e = Expression()
     lock.op, lock.expire_at = w.token, service.children_ttl
     actions = [table.tx_put(lock.to_item(), _lock_condition(e, stale), e), table.tx_put(lock.reference(service))]
-    exists = Expression()
-    actions.append(table.tx_check(service.key(), C.exists(exists), exists))
+    live = Expression()
+    actions.append(table.tx_check(service.key(), C.live(live, w.now), live))
     try:
         table.confirmed(lambda: table.transact(actions), lock.key(), w.token)
     except ConditionFailed as failed:

@@ -186,3 +186,26 @@ def test_erasing_a_conversation_keeps_a_lock_that_names_another_service(api, ite
     assert [item["service_id"] for item in lock] == [second["service_id"]]
     reuse = api.post("/services_composite/start", {"services": [element]}).json["services"][0]
     assert reuse["service_id"] == second["service_id"] and not reuse["service_created"]
+
+
+def test_a_service_deleted_while_the_lock_is_pointed_at_it_is_not_reused(api, monkeypatch):
+    """The owner's index found the service, then a DELETE turned it into its erasure's fence before the
+    lock was pointed at it: the lock's transaction checks a live service (not just an item at its key),
+    so the start reads again and creates a new service instead of failing on the deleted one."""
+    from lib.store import composite as locks
+
+    existing = api.start(customer_id="cc", service_type="care")
+    original, deleted = locks.point_at_service, []
+
+    def delete_first(w, lock, stale, service):
+        if not deleted:
+            deleted.append(api.delete(f"/services/{service.service_id}").status)
+        return original(w, lock, stale, service)
+
+    monkeypatch.setattr(locks, "point_at_service", delete_first)
+    reply = composite(api, {"service": {"customer_id": "cc", "service_type": "care"}, "state": {"state_type": "wait"}})
+    assert deleted == [204]
+    assert reply.status == 200, reply.text
+    [result] = reply.json["services"]
+    assert result["service_created"] and result["service_id"] != existing
+    assert api.get(f"/services/{result['service_id']}/states/{result['state_id']}").status == 200

@@ -206,3 +206,29 @@ def test_packaged_handler_refuses_to_start_without_its_security_settings(native_
     assert done.returncode != 0 and "ACCESS_MODE is not set" in done.stderr
     done = _run_packaged(native_artifact, dynamodb, ACCESS_MODE="iam")
     assert done.returncode != 0 and "PAGE_TOKEN_SECRET_ARN is missing" in done.stderr
+
+
+def test_the_viewer_package_serves_its_page_in_a_fresh_runtime(tmp_path):
+    """The ViewerFunction package holds its handler and viewer/ only (no lib/): imported by the Lambda
+    runtime's Python with nothing else on its path, it serves the page. (Its package marker once was
+    handlers/__init__.py, which imports lib/: the deployed viewer could not start.)"""
+    if PYTHON313 is None:
+        pytest.skip("Python 3.13 (the Lambda runtime's) is not installed")
+    target = tmp_path / "ViewerFunction"
+    done = subprocess.run(["make", "-s", "--no-print-directory", "build-ViewerFunction", f"ARTIFACTS_DIR={target}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not (target / "lib").exists()
+    script = ("import json, sys\nsys.path.insert(0, sys.argv[1])\nfrom handlers import viewer\n"
+              "reply = viewer.lambda_handler({'httpMethod': 'GET', 'path': '/viewer/', 'pathParameters': "
+              "{'proxy': 'index.html'}}, None)\n"
+              "print(json.dumps({'status': reply['statusCode'], 'type': reply['headers'].get('Content-Type'), "
+              "'body': reply['body'][:2000], 'modules': sorted(m for m in sys.modules if m.split('.')[0] in "
+              "('lib', 'handlers'))}))")
+    run = subprocess.run([PYTHON313, "-S", "-E", "-c", script, str(target)], capture_output=True, text=True,
+                         timeout=60, env={"PATH": os.environ.get("PATH", "")}, cwd=tmp_path)  # not the repo
+    assert run.returncode == 0, run.stderr[-3000:]
+    served = json.loads(run.stdout.strip().splitlines()[-1])
+    assert served["status"] == 200 and served["type"].startswith("text/html")
+    assert "<html" in served["body"].lower()
+    assert served["modules"] == ["handlers", "handlers.viewer"]
