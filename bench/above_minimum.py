@@ -125,6 +125,14 @@ ARGUMENTS: dict[str, Argument] = {
     "end_task": Argument(OPEN, 1, _END_TASK),
     "growth.end_service": Argument(OPEN, 2, "As end_service."),
     # Growth cases: the same operations on bigger conversations.
+    "growth.get_service_embedded": Argument(OPEN, 1, (
+        "Open. The conversation is read with one Query of its partition (the service item and every child, "
+        "sorted by kind and id); a Query answers at most 1 MB, and the next page's start is only known from the "
+        "previous answer, so a conversation over 1 MB (here 2,001 items at the size of 1,000) takes a second "
+        "round trip. Not forced: Queries of disjoint key ranges sent at once (per kind, and within a kind by "
+        "ranges of ids, whose bounds need no read: an empty range costs one call and no item) would read the "
+        "same items in one round trip while each range stays under 1 MB. Not done: it trades calls (and a "
+        "pool's threads) for latency on conversations of this size only, below which one Query is cheaper.")),
     "growth.start_state": Argument(PROOF, 1, "As start_state."),
     "growth.start_state_with_idempotency_key": Argument(PROOF, 1, "As start_state_with_idempotency_key."),
     "growth.start_task_with_idempotency_key": Argument(PROOF, 1, "As start_task_with_idempotency_key."),

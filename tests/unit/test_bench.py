@@ -287,10 +287,7 @@ def test_import_analysis_groups_what_never_ran_by_what_pulled_it_in():
 # ---------------------------------------------------------------- the page
 
 
-# TRANSITIONAL (remove with the next full run): the committed full run predates the reworked benchmark.
-PENDING_FULL_RUN = pytest.mark.xfail(strict=True, reason="bench/results.json predates the benchmark rework: "
-                                     "the next full `make bench` (on a quiet machine) regenerates it")
-RESULTS = [pytest.param(ROOT / "bench" / "results.json", marks=PENDING_FULL_RUN), ROOT / "bench" / "results-quick.json"]
+RESULTS = [ROOT / "bench" / "results.json", ROOT / "bench" / "results-quick.json"]
 FLOOR_OPERATIONS = ("get_service", "start_state", "list_customer_services_all")
 FUNCTIONS = ("ServicesFunction", "StatesFunction", "TasksFunction", "MaintenanceFunction")
 
@@ -337,7 +334,6 @@ def test_results_hold_the_fields_tools_read(path):
     assert calibration["bare_get_item_us"] > 0 and calibration["python_reference_us"]["start"] > 0
 
 
-@PENDING_FULL_RUN
 def test_benchmarks_page_is_rendered_from_the_committed_results():
     results = json.loads((ROOT / "bench" / "results.json").read_text())
     page = (ROOT / "docs" / "BENCHMARKS.md").read_text()
