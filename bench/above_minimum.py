@@ -29,6 +29,7 @@ class Argument:
     status: str  # PROOF: the contract forbids the minimum; OPEN: a choice of the code, not forced
     extra: int | None  # round trips above the minimum the argument covers (None: any, it grows with size)
     text: str
+    from_size: int | None = None  # a growth case above the minimum only from this size on (None: at any size)
 
 
 _CHILD_ID = (
@@ -132,7 +133,8 @@ ARGUMENTS: dict[str, Argument] = {
         "round trip. Not forced: Queries of disjoint key ranges sent at once (per kind, and within a kind by "
         "ranges of ids, whose bounds need no read: an empty range costs one call and no item) would read the "
         "same items in one round trip while each range stays under 1 MB. Not done: it trades calls (and a "
-        "pool's threads) for latency on conversations of this size only, below which one Query is cheaper.")),
+        "pool's threads) for latency on conversations of this size only, below which one Query is cheaper."),
+        from_size=1000),
     "growth.start_state": Argument(PROOF, 1, "As start_state."),
     "growth.start_state_with_idempotency_key": Argument(PROOF, 1, "As start_state_with_idempotency_key."),
     "growth.start_task_with_idempotency_key": Argument(PROOF, 1, "As start_task_with_idempotency_key."),
@@ -160,9 +162,9 @@ def above(results: dict[str, Any]) -> dict[str, int]:
 def disagreements(results: dict[str, Any], arguments: dict[str, Argument] | None = None) -> list[str]:
     """Where the run's list of operations above the minimum and `arguments` differ: an extra round trip
     not argued, more extra round trips than an argument covers, or an argument for an operation the
-    run measured at its minimum (stale). Operations and cases the run did not measure are not judged."""
+    run measured at its minimum (stale). Operations and cases the run did not measure (or not at the
+    size an argument starts from) are not judged."""
     arguments = ARGUMENTS if arguments is None else arguments
-    measured = set(results.get("operations", {})) | {f"growth.{case}" for case in results.get("growth", {})}
     found = above(results)
     problems = []
     for where, extra in sorted(found.items()):
@@ -171,7 +173,18 @@ def disagreements(results: dict[str, Any], arguments: dict[str, Argument] | None
             problems.append(f"{where}: {extra} round trip(s) above the minimum, not argued in bench/above_minimum.py")
         elif argument.extra is not None and extra > argument.extra:
             problems.append(f"{where}: {extra} round trip(s) above the minimum, the argument covers {argument.extra}")
-    for where in sorted(set(arguments) - set(found)):
-        if where in measured:
-            problems.append(f"{where}: argued in bench/above_minimum.py but at the minimum in this run (stale)")
+    for where in sorted(judged(results, arguments) - set(found)):
+        problems.append(f"{where}: argued in bench/above_minimum.py but at the minimum in this run (stale)")
     return problems
+
+
+def judged(results: dict[str, Any], arguments: dict[str, Argument] | None = None) -> set[str]:
+    """The arguments a run can find stale: those of operations and growth cases it measured, and, for
+    an argument that holds only from a size on (`from_size`), a growth case measured at that size at
+    least (the quick run's conversations never reach a 1 MB page)."""
+    arguments = ARGUMENTS if arguments is None else arguments
+    measured = {name: None for name in results.get("operations", {})}
+    measured |= {f"growth.{case}": max((int(size) for size in sizes), default=0)
+                 for case, sizes in results.get("growth", {}).items()}
+    return {where for where, argument in arguments.items() if where in measured and (
+        argument.from_size is None or (measured[where] or 0) >= argument.from_size)}

@@ -371,6 +371,18 @@ def test_an_extra_round_trip_must_be_argued_and_an_argument_must_not_outlive_it(
     assert len(above_minimum.disagreements(results, arguments)) == 2
 
 
+def test_an_argument_from_a_size_on_is_judged_only_by_runs_that_reach_that_size():
+    arguments = {"growth.get_service_embedded": above_minimum.Argument(above_minimum.OPEN, 1, "pages", from_size=1000)}
+    quick = {"operations": {}, "growth": {"get_service_embedded": {"1": _op(1, 1), "12": _op(1, 1)}}}
+    assert above_minimum.judged(quick, arguments) == set()
+    assert above_minimum.disagreements(quick, arguments) == []  # too small to reach a second page: not stale
+    full = {"operations": {}, "growth": {"get_service_embedded": {"1": _op(1, 1), "1000": _op(2, 1)}}}
+    assert above_minimum.judged(full, arguments) == {"growth.get_service_embedded"}
+    assert above_minimum.disagreements(full, arguments) == []
+    full["growth"]["get_service_embedded"]["1000"] = _op(1, 1)  # removed: at that size the argument is stale
+    assert [p.split(":")[0] for p in above_minimum.disagreements(full, arguments)] == ["growth.get_service_embedded"]
+
+
 def _argued_on_page(page: str) -> set[str]:
     section = page.split("## Round trips above the minimum", 1)[1].split("\n## ", 1)[0]
     return {line.split("`")[1] for line in section.splitlines() if line.startswith("| `")}
@@ -391,6 +403,5 @@ def test_every_round_trip_above_the_minimum_in_a_run_is_argued_on_the_page(path)
     if not any("latency_round_trips" in entry for entry in results["operations"].values()):
         pytest.skip(f"{path.name} predates the latency chain: rerun `make bench`")
     argued = _argued_on_page((ROOT / "docs" / "BENCHMARKS.md").read_text())
-    measured = set(results["operations"]) | {f"growth.{case}" for case in results["growth"]}
-    assert set(above_minimum.above(results)) == argued & measured
+    assert set(above_minimum.above(results)) == argued & above_minimum.judged(results)
     assert above_minimum.disagreements(results) == []
