@@ -5,6 +5,7 @@ purge, jobs, and the scheduled maintenance. Export files and purge are runs of s
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from lib import clock, paging
@@ -93,22 +94,24 @@ def scheduled(remaining_ms: int | None) -> dict[str, int]:
         done["auto_completed"] += recorded
         if recorded < 100:
             break
-    while time.monotonic() < deadline:  # every DELETE leaves its erasure here: batches until none is due
-        batch = due.unfinished_erasures(clock.now_ms())
-        for unfinished in batch:
+    # Every DELETE leaves its erasure here; an earlier explicit expiration its children's TTL.
+    done["erasures_finished"] = len(_drain(due.unfinished_erasures, erasure.finish_erasure, deadline))
+    done["children_ttl_lowered"] = sum(_drain(due.due_lowerings,
+                                              lambda record: expiration.finish_lowering(record, clock.now_ms()),
+                                              deadline))
+    return done
+
+
+def _drain(batch_of: Callable[[int], list[Any]], finish: Callable[[Any], Any], deadline: float) -> list[Any]:
+    """Finish due records a batch of 25 at a time until none is due or the deadline passes: what
+    `finish` returned for each record finished."""
+    results: list[Any] = []
+    while time.monotonic() < deadline:
+        batch = batch_of(clock.now_ms())
+        for record in batch:
             if time.monotonic() >= deadline:
                 break
-            erasure.finish_erasure(unfinished)
-            done["erasures_finished"] += 1
+            results.append(finish(record))
         if len(batch) < 25:
             break
-    done["children_ttl_lowered"] = 0
-    while time.monotonic() < deadline:  # an earlier explicit expiration leaves its children's TTL here
-        records = expiration.due_lowerings(clock.now_ms())
-        for record in records:
-            if time.monotonic() >= deadline:
-                break
-            done["children_ttl_lowered"] += expiration.finish_lowering(record, clock.now_ms())
-        if len(records) < 25:
-            break
-    return done
+    return results

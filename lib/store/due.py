@@ -1,5 +1,6 @@
 """Due work of the scheduled maintenance (§7, §8), across all tenants from the due index (GSI5):
-auto-completions to record, erasures to finish (every DELETE's, and a purge step's that stopped)."""
+auto-completions to record, erasures to finish (every DELETE's, and a purge step's that stopped),
+children's TTL to lower (an earlier explicit expiration's)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from lib.store import keys as K
 from lib.store.cascades import active_children_of
 from lib.store.concurrency import new_token
 from lib.store.expressions import Query, Update
-from lib.store.items import Erasure, ServiceItem, from_plain
+from lib.store.items import Erasure, ServiceItem, TtlLowering, from_plain
 from lib.store.services import auto_completion_clauses, decode_service
 from lib.store.table import ConcurrentChange, ConditionFailed
 
@@ -72,3 +73,11 @@ def unfinished_erasures(now: int, grace_ms: int = 60_000, want: int = 25) -> lis
     rows = due(K.ERASE, now - grace_ms, want)
     found = [from_plain(table.get(K.key_of(row))) for row in rows]
     return [erasure for erasure in found if isinstance(erasure, Erasure)]
+
+
+def due_lowerings(now: int, want: int = 25) -> list[TtlLowering]:
+    """Recorded lowerings of children's TTL (lib.store.expiration.finish_lowering does them), read at
+    once (one BatchGetItem)."""
+    rows = due(K.LOWER, now, want)
+    found = table.get_many([K.key_of(row) for row in rows]) if rows else {}
+    return [record for record in (from_plain(item) for item in found.values()) if isinstance(record, TtlLowering)]

@@ -14,7 +14,7 @@ from lib.settings import settings
 from lib.store import conditions as C
 from lib.store import keys as K
 from lib.store import table
-from lib.store.concurrency import new_token
+from lib.store.concurrency import Write, new_token
 from lib.store.expressions import Expression, Query, Update
 from lib.store.items import Expiry, ServiceItem, TtlLowering, from_plain
 from lib.store.table import TRANSACTION_LIMIT, ConditionFailed
@@ -43,17 +43,16 @@ def expiration_clauses(u: Update, wanted: Expiry | None, known: ServiceItem | No
     return expiry
 
 
-def lowering(w_now: int, tenant: str, service_id: str, expiry: Expiry | None, known: ServiceItem | None
-             ) -> dict[str, Any] | None:
+def lowering(w: Write, service_id: str, expiry: Expiry | None, known: ServiceItem | None) -> dict[str, Any] | None:
     """The transaction action recording that the children's TTL is to come down to an explicit
     expiration this write sets (None: nothing to lower, as far as the write knows). Written unread
     (a PUT does not read the service): the schedule finds out whether the children are above it."""
     if expiry is None or not expiry.explicit:
         return None
-    if known is not None and known.children_ttl <= expiry.children_ttl(w_now):
+    if known is not None and known.children_ttl <= expiry.children_ttl(w.now):
         return None
-    record = TtlLowering(tenant=tenant, service_id=service_id, expires_ms=expiry.expires_ms, created_ms=w_now,
-                         op=new_token(), expire_at=_record_ttl(expiry, w_now))
+    record = TtlLowering(tenant=w.tenant, service_id=service_id, expires_ms=expiry.expires_ms, created_ms=w.now,
+                         op=new_token(), expire_at=_record_ttl(expiry, w.now))
     return table.tx_put(record.to_item())
 
 
@@ -61,18 +60,6 @@ def _record_ttl(expiry: Expiry, now: int) -> int:
     """The record goes by itself a day after the conversation's own erasure (nothing is left to lower
     by then), or after LOWERING_DAYS if that is later (a schedule that stopped for a while finds it)."""
     return max(expiry.ttl(now) + 86_400, now // 1000 + LOWERING_DAYS * 86_400)
-
-
-def due_lowerings(now: int, want: int = 25) -> list[TtlLowering]:
-    """Recorded lowerings (the due index, GSI5, all tenants), oldest first per shard."""
-    found: list[TtlLowering] = []
-    for shard in range(K.due_shards()):
-        if len(found) >= want:
-            break
-        items, _ = Query(K.due_shard_pk(K.LOWER, shard), index=K.DUE_INDEX, sk_to=now + 1).first(want - len(found))
-        records = table.get_many([K.key_of(item) for item in items]) if items else {}
-        found += [r for r in (from_plain(item) for item in records.values()) if isinstance(r, TtlLowering)]
-    return found
 
 
 def finish_lowering(record: TtlLowering, now: int) -> bool:

@@ -114,7 +114,7 @@ def update_service(w: Write, service_id: str, build: Build, wanted: Expiry | Non
             entries = activity_clauses(u, known, w.now) + entries
         events.record(u, entries, w.token)
         expiry = expiration_clauses(u, wanted, known, w.now)
-        lower = lowering(w.now, w.tenant, service_id, expiry, known)
+        lower = lowering(w, service_id, expiry, known)
         try:
             if lower is None:
                 new = decode_service(table.update(u, token=w.token))

@@ -6,7 +6,7 @@ never depended on it: every read of a child checks its service."""
 from __future__ import annotations
 
 from lib.rules import maintenance
-from lib.store import expiration
+from lib.store import due, expiration
 from lib.store import keys as store
 from tests.support import assert_error, count_calls
 
@@ -77,7 +77,7 @@ def test_a_later_expiration_replaces_the_record(api, frozen, items):
 def test_the_schedule_keeps_a_record_written_after_it_read(api, frozen, items):
     service_id = conversation(api)
     api.put(f"/services/{service_id}", {"ttl": 50})
-    [read] = expiration.due_lowerings(frozen.now)
+    [read] = due.due_lowerings(frozen.now)
     frozen.advance(1)
     api.put(f"/services/{service_id}", {"ttl": 40})  # replaces the record the schedule read
     assert expiration.finish_lowering(read, frozen.now) is False  # not the service's expiration any more

@@ -42,10 +42,10 @@ def _python313() -> str | None:
 PYTHON313 = _python313()
 
 
-def _build(target: Path, platform: str | None = None) -> Path:
+def _build(target: Path, platform: str | None = None, function: str = "ServicesFunction") -> Path:
     if PYTHON313 is None:
         pytest.skip("Python 3.13 (the Lambda runtime's) is not installed")
-    command = ["make", "-s", "--no-print-directory", "build-ServicesFunction", f"ARTIFACTS_DIR={target}"]
+    command = ["make", "-s", "--no-print-directory", f"build-{function}", f"ARTIFACTS_DIR={target}"]
     if platform:
         command.append(f"LAMBDA_PLATFORM={platform}")
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
@@ -212,12 +212,7 @@ def test_the_viewer_package_serves_its_page_in_a_fresh_runtime(tmp_path):
     """The ViewerFunction package holds its handler and viewer/ only (no lib/): imported by the Lambda
     runtime's Python with nothing else on its path, it serves the page. (Its package marker once was
     handlers/__init__.py, which imports lib/: the deployed viewer could not start.)"""
-    if PYTHON313 is None:
-        pytest.skip("Python 3.13 (the Lambda runtime's) is not installed")
-    target = tmp_path / "ViewerFunction"
-    done = subprocess.run(["make", "-s", "--no-print-directory", "build-ViewerFunction", f"ARTIFACTS_DIR={target}"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
+    target = _build(tmp_path / "ViewerFunction", function="ViewerFunction")
     assert not (target / "lib").exists()
     script = ("import json, sys\nsys.path.insert(0, sys.argv[1])\nfrom handlers import viewer\n"
               "reply = viewer.lambda_handler({'httpMethod': 'GET', 'path': '/viewer/', 'pathParameters': "
