@@ -272,7 +272,9 @@ def cold_section(r: dict[str, Any]) -> str:
         own = round(cs["handlers.services"]["median_s"] - cs[FLOOR]["median_s"], 3)
     return "\n".join([
         f"Median of {cs['runs']} fresh `python3.13 -B -S` processes per row, rows interleaved "
-        f"(interpreter: `{cs.get('python')}`). \"Import\" is the handler module's import (the app and "
+        f"(interpreter: `{cs.get('python')}`)"
+        + (", measured first in the run, before its own process holds the other parts' tables" if
+           cs.get("phase") == "first" else "") + ". \"Import\" is the handler module's import (the app and "
         "its routes built); \"with first invocation\" adds the first call of lambda_handler with the event "
         "named, against the embedded DynamoDB over loopback; \"process\" is the whole process as the parent saw it "
         "(interpreter start and exit included). The ratios are of CPU time (the process's, measured inside it): "

@@ -1,15 +1,17 @@
 """`make bench`: what each operation costs, how cost grows, and what a cold start costs. See
 docs/BENCHMARKS.md (rendered from the JSON this writes by bench/report.py).
 
-One process, the deployed functions' settings emulated (bench/harness.py): the operations on the
+First the cold start of the built packages and of the stack floor in fresh python3.13 processes,
+with what their import loads and never runs (bench/coldstart.py, bench/imports.py), while this
+process is still small. Then one process, the deployed functions' settings emulated
+(bench/harness.py): the operations on the
 in-process moto, on recorded responses at zero latency and under a simulated round trip per call
 (bench/operations.py, bench/latency.py); the framework floor beside three of them and where the
 time goes (bench/floor.py, bench/profile.py); the growth cases (bench/growth.py), scaling against
 unrelated data (bench/scaling.py), maintenance and authorization slots (bench/maintenance.py,
-bench/authorization.py), where the writes land (bench/partitions.py); then the cold start of the
-built packages and of the stack floor in fresh python3.13 processes, with what their import loads
-and never runs (bench/coldstart.py, bench/imports.py), and the local server under 1, 8 and 32
-clients (bench/load.py). Every AWS call of the process is counted (bench/calls.py); the minimum is
+bench/authorization.py), where the writes land (bench/partitions.py); and the local server under 1,
+8 and 32 clients (bench/load.py). What is measured so far is written to `<output>.partial.json` at
+each phase (removed when the run ends), so a run that fails late keeps its earlier parts. Every AWS call of the process is counted (bench/calls.py); the minimum is
 bench/rule.py's; absolute times are printed beside the run's units (bench/calibration.py).
 
     python -m bench.run [--quick] [--output bench/results.json]
@@ -32,6 +34,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 LISTS_TARGET = 1.1
+# Fresh processes per subject in the full run: the median of 9 (interleaved rounds), as the first phase.
+COLD_START_RUNS = 9
 PROFILED = ("get_service", "start_state", "list_customer_services_all")
 
 
@@ -139,19 +143,31 @@ def only_feed(quick: bool, output: Path) -> None:
 
 
 class Phases:
-    """Progress on stderr, and the seconds each part took (results["phase_seconds"])."""
+    """Progress on stderr, and the seconds each part took (results["phase_seconds"]). At each new
+    phase, what the run has measured so far is written to `partial` (a run that fails late keeps its
+    earlier parts there; bench/run.py removes it when the run ends)."""
 
-    def __init__(self) -> None:
+    def __init__(self, partial: Path, results: dict[str, Any]) -> None:
         self.seconds: dict[str, float] = {}
         self.current: str | None = None
         self.began = time.time()
+        self.partial, self.results = partial, results
 
     def __call__(self, name: str) -> None:
         now = time.time()
         if self.current is not None:
             self.seconds[self.current] = round(now - self.began, 1)
+            self.save()
         self.current, self.began = name, now
         print(f"[bench] {name}", file=sys.stderr, flush=True)
+
+    def save(self) -> None:
+        snapshot = {**self.results, "partial": {"finished_phases": self.seconds, "next_phase": self.current}}
+        self.partial.parent.mkdir(parents=True, exist_ok=True)
+        self.partial.write_text(json.dumps(snapshot, indent=2, default=str) + "\n")
+
+    def done(self) -> None:
+        self.partial.unlink(missing_ok=True)
 
 
 def function_output(path: Path) -> dict[str, Any]:
@@ -291,7 +307,19 @@ def main() -> None:
                      "latency_runs": latency_runs, "floor_runs": floor_runs},
         "operations": {}, "lists": {}, "cold_start": {}, "scaling": {}, "throughput": {},
     }
-    phase = Phases()
+    phase = Phases(Path(args.output).with_suffix(".partial.json"), results)
+    # The cold start first: fresh processes timed while this one is small and the machine is as quiet as
+    # the run will find it (after the growth and maintenance phases this process holds gigabytes of moto
+    # tables, and the children were measured beside it).
+    phase("cold start")
+    if "cold_start" in skip:
+        results["cold_start"] = {"status": "skipped (--skip)"}
+    else:
+        # The earlier figure (imports in the development virtualenv) only in the full run.
+        results["cold_start"] = {} if quick else coldstart.dev_venv_imports(7)
+        results["cold_start"].update(coldstart.measure(1 if quick else COLD_START_RUNS,
+                                                       ["ServicesFunction"] if quick else None))
+        results["cold_start"]["phase"] = "first"
     with mock_aws():
         phase("operations")
         template.create_table(harness.raw_client(), harness.TABLE, stream=False)
@@ -372,13 +400,6 @@ def main() -> None:
     phase("change feed")
     results["feed"] = {"status": "skipped (--skip)"} if "feed" in skip else feed_part(quick)
     attach_feed_costs(results)
-    phase("cold start")
-    if "cold_start" in skip:
-        results["cold_start"] = {"status": "skipped (--skip)"}
-    else:
-        # The earlier figure (imports in the development virtualenv) only in the full run.
-        results["cold_start"] = {} if quick else coldstart.dev_venv_imports(7)
-        results["cold_start"].update(coldstart.measure(1 if quick else 5, ["ServicesFunction"] if quick else None))
     phase("throughput")
     results["throughput"] = {} if "throughput" in skip else throughput(quick)
     if skip:
@@ -402,6 +423,7 @@ def main() -> None:
     os.unlink(sink.name)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
+    phase.done()
     print(render(results))
     if results["above_minimum_disagreements"]:
         print("round trips above the minimum that bench/above_minimum.py does not argue (or argues though "
