@@ -67,26 +67,34 @@ _COMPOSITE = (
     "service, reading items it does not return).")
 
 _END_SERVICE = (
-    "Open, with what forces part of it. The end commits the cascade's events (§10: cascaded completions are events "
-    "too, each naming its state or task, its type and timestamps): data about every active child, of which a "
-    "conversation may hold any number, so it cannot live in the service item (400 KB) and is read before the "
-    "UpdateItem that commits the events (it returns nothing before it is sent). The read of the service item before "
-    "the children's Queries is what is not forced: it gives the start (the event's duration), `seq` and `open`, "
-    "and its order makes the write's condition on `seq` cover the children read after it. Removing it: read the "
-    "service and its active children at once, and condition the write on the children's own state instead of "
-    "`seq` (e.g. `open` equal to the count read and no child started since, an `last_child_ms` on the service item), "
-    "the publisher computing the duration from the record's image. A service without active children (`open` 0) "
-    "could then end in one conditional UpdateItem. Not done: it changes what every child write records.")
+    "Proof of 2 with active children (the case measured). The end commits the cascade's events (§10: cascaded "
+    "completions are events, each naming its state or task, its type and start). That data is in the children's "
+    "items: a conversation may hold any number of active children, more than one item's 400 KB, so it cannot all "
+    "be in the service item, and a write call names what it writes before it is sent, while the path names only "
+    "the service. The active children are read before the write: 2. (The read is sent with the service item's, "
+    "and checked against its count and checksum of active children: docs/DESIGN.md, `open_sum`.) A service "
+    "without active children also takes 2: whether it has any is known only from the store, and a conditional "
+    "UpdateItem sent first (`open` = 0) would make a service with children pay a failed write, billed as a "
+    "write, before the same 2.")
 _END_TASK = (
-    "Open. TaskCompleted names the task's type, state and start (§10: an event's data holds the element's type, "
-    "ids and timestamps), which the path (service and task id) and the body do not give, and its `sequence` comes "
-    "from the service item's counter, so the end is one TransactWriteItems (the task's end and the service's `seq` "
-    "and `ev`), which returns nothing: the task is read before it. Not forced by the contract alone: the task "
-    "item's own stream record of that transaction holds its type, state and start, so a publisher that joined it "
-    "with the service item's record (same partition key, same shard, but ordered by DynamoDB only per item and "
-    "possibly in different batches) could write the event without the read. That needs a publisher holding "
-    "half-joined events between batches (a store of its own); this design keeps the publisher stateless and pays "
-    "one read per task end.")
+    "Proof of 2. TaskCompleted names the task's type, state and start (§10: `data` holds the element's type, ids "
+    "and timestamps), and its `sequence` is the service's next one (§10: one more per event of a service, so a "
+    "gap means a lost event). So the end is one atomic change of the task item and the service item: made apart, "
+    "a failure between the two leaves a completed task without its event (a retry answers 409), or a sequence "
+    "number used for nothing. The events are stored on the service item, whose stream record the publisher turns "
+    "into events. That change is a TransactWriteItems, which carries no value from one item to another and "
+    "returns nothing, or an UpdateItem of the service item alone, which can copy values only from that item. So "
+    "the type, state and start must be (a) in the request: the path names the service and the task, the body "
+    "does not carry them; (b) held on the service item for every active task: the contract bounds neither how "
+    "many tasks are active at once nor how long their types are, an item holds 400 KB, and every write of the "
+    "service item is billed per KB of the item, so each active task would raise the cost of every request of its "
+    "conversation; (c) added later by the publisher: from the task item read at publication, which the "
+    "conversation's deletion may have erased meanwhile (§2: the children by a retry or by TTL, while §10 retries "
+    "a publication and keeps it for an operator), so a committed event could lose its content (§10: nothing "
+    "committed is lost); or from the task item's own stream record of the same transaction, which DynamoDB "
+    "orders only per item and may deliver in another batch, so joining the two needs a publisher that stores "
+    "half-joined events between batches (a write per task end in place of the read); or (d) read before the "
+    "write: 2 round trips. This design takes (d).")
 
 ARGUMENTS: dict[str, Argument] = {
     "start_state": Argument(PROOF, 1, _CHILD_ID.format(kind="state")),
@@ -122,18 +130,25 @@ ARGUMENTS: dict[str, Argument] = {
         "several elements stores its reply after the last one: each element's create is its own commit, and a "
         "retry finds what the earlier ones made.)")),
     # Came with the change feed (§10).
-    "end_service": Argument(OPEN, 2, _END_SERVICE),
-    "end_task": Argument(OPEN, 1, _END_TASK),
-    "growth.end_service": Argument(OPEN, 2, "As end_service."),
+    "end_service": Argument(PROOF, 1, _END_SERVICE),
+    "end_task": Argument(PROOF, 1, _END_TASK),
+    "growth.end_service": Argument(PROOF, 1, "As end_service: the same two steps at every size."),
     # Growth cases: the same operations on bigger conversations.
-    "growth.get_service_embedded": Argument(OPEN, 1, (
-        "Open. The conversation is read with one Query of its partition (the service item and every child, "
-        "sorted by kind and id); a Query answers at most 1 MB, and the next page's start is only known from the "
-        "previous answer, so a conversation over 1 MB (here 2,001 items at the size of 1,000) takes a second "
-        "round trip. Not forced: Queries of disjoint key ranges sent at once (per kind, and within a kind by "
-        "ranges of ids, whose bounds need no read: an empty range costs one call and no item) would read the "
-        "same items in one round trip while each range stays under 1 MB. Not done: it trades calls (and a "
-        "pool's threads) for latency on conversations of this size only, below which one Query is cheaper."),
+    "growth.get_service_embedded": Argument(PROOF, 1, (
+        "Proof that no design meets both this minimum and get_service_embedded's at small sizes. Rule 1 counts one "
+        "read call while the answer is under 1 MB (346 KB here), but DynamoDB ends a Query's page at 1 MB of stored "
+        "items, and the stored items are larger than their part of the answer: at 1,000 children the 2,001 items "
+        "pass 1 MB (over 500 bytes per item, against 173 bytes of answer per child). The difference is what the "
+        "answer does not return and the store needs: each item's keys (partition, sort and status-index keys), the "
+        "fields the lists and the feed read, numbers beside the formatted timestamps. The next page starts at the "
+        "previous page's last key, known only from its answer: 2 round trips. One round trip means sending every "
+        "Query before any answer, so choosing the key ranges before the conversation's size is known (the path "
+        "names only the service; the size is in the stored data): a design that splits into k >= 2 ranges does "
+        "so for every conversation, and a conversation of one child then costs k calls against the 1 of rule 1, "
+        "each billed its minimum read unit. It would push every small conversation above its minimum to lower "
+        "this one. A smaller item format moves the size at which the second page appears; it removes it only if "
+        "every item, keys included, is stored in fewer bytes than its part of the answer, which means packing the "
+        "data into a form of its own rather than the fields the rest of the store reads."),
         from_size=1000),
     "growth.start_state": Argument(PROOF, 1, "As start_state."),
     "growth.start_state_with_idempotency_key": Argument(PROOF, 1, "As start_state_with_idempotency_key."),

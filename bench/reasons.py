@@ -41,10 +41,9 @@ REASONS: dict[str, str] = {
     "start_composite_reuse": ("the lock and the owner's active services (Query) are read " + _PARALLEL.format(n=2)
                               + " (whether the element creates is known only from the lock's answer, and a create "
                               "needs both), then what the lock names (BatchGetItem): three calls, two round trips"),
-    "end_service": ("the service item is read first (GetItem: its start, `seq` and `open` count, for the events the "
-                    "end commits), then, when `open` is not 0, its active states and tasks (two Queries of LSI1 "
-                    + _PARALLEL.format(n=2) + ": the cascade's StateCompleted / TaskCompleted events), then one "
-                    "UpdateItem conditional on the `seq` read"),
+    "end_service": ("the service item (GetItem: its start, `seq`, `open` count and `open_sum` checksum) and its active "
+                    "states and tasks (two Queries of LSI1: the cascade's StateCompleted / TaskCompleted events) are "
+                    "read " + _PARALLEL.format(n=3) + ", then one UpdateItem conditional on the `seq` read"),
     "end_task": ("the task is read first (GetItem: its type, state and start go into its TaskCompleted event), then "
                  "one transaction (the service item's `seq` and `ev`, the task's end)"),
     "growth.end_service": "as end_service",

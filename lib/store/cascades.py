@@ -1,16 +1,26 @@
 """What a service's completion cascades to (§4 service end, §7 auto-complete): its states and tasks
 still active, for the change feed's StateCompleted / TaskCompleted events (lib.store.events).
 
-Reads only when the service's `open` count says there is something to read (it is 0 for most
-completions without children, unknown on items written before the count); then two consistent
-Queries of the status index (active states, active tasks) at once. A task of a state whose big
+After the service item (`active_children`: an auto-completion, or a service end whose reads at once
+do not check out), reads only when the item's `open` count says there is something to read (it is 0
+for most completions without children, unknown on items written before the count); then two
+consistent Queries of the status index (active states, active tasks) at once. A task of a state whose big
 end is still completing its tasks (`cascading`) is completed already: its event was committed with
 its state's end, so it is left out. The write that uses the result is conditional on the service's
-`seq` being the one read with `service`, so no start or end can slip in between."""
+`seq` being the one read with `service`, so no start or end can slip in between.
+
+A service's end reads the item and the two Queries at once (`active_reads`): the Queries may then
+run before the item's read, and a child started or ended in between would be missed or counted
+twice. `verified` accepts them only when they are exactly the children the item counts (`open` and
+the checksum `open_sum`, lib.store.events); otherwise the end reads them again after the item."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from lib.status import Status
+from lib.store import events
 from lib.store import keys as K
 from lib.store.concurrency import parallel
 from lib.store.expressions import Query
@@ -20,8 +30,12 @@ Active = tuple[list[StateItem], list[TaskItem]]
 
 
 def _query(service: ServiceItem, kind: str) -> Query:
+    return _active_query(service.pk, kind)
+
+
+def _active_query(pk: str, kind: str) -> Query:
     low, high = K.status_range(kind, Status.ACTIVE)
-    return Query(service.pk, index=K.STATUS_INDEX, sk_from=low, sk_to=high, consistent=True)
+    return Query(pk, index=K.STATUS_INDEX, sk_from=low, sk_to=high, consistent=True)
 
 
 def active_children(service: ServiceItem) -> Active:
@@ -40,7 +54,38 @@ def active_children_of(services: list[ServiceItem]) -> list[Active]:
         if kind == "state":
             found[index][0].extend(e for e in entities if isinstance(e, StateItem))
         else:
-            cascading = services[index].cascading
-            found[index][1].extend(e for e in entities if isinstance(e, TaskItem)
-                                   and not (e.state_id is not None and str(e.state_id) in cascading))
-    return found
+            found[index][1].extend(e for e in entities if isinstance(e, TaskItem))
+    return [_completing(service, active) for service, active in zip(services, found)]
+
+
+def _completing(service: ServiceItem, active: Active) -> Active:
+    """Leave out the tasks of a state whose big end is still completing them (`cascading`)."""
+    cascading = service.cascading
+    return active[0], [t for t in active[1] if not (t.state_id is not None and str(t.state_id) in cascading)]
+
+
+def active_reads(tenant: str, service_id: str) -> list[Callable[[], list[dict[str, Any]]]]:
+    """The two Queries of a conversation's active states and tasks, as calls to send together with
+    its service item's read (one `parallel`, never nested: the pool is shared); `read_at_once` turns
+    their answers into children, to be checked against the item by `verified`."""
+    pk = K.conversation_pk(tenant, service_id)
+    return [lambda: _active_query(pk, "state").all(), lambda: _active_query(pk, "task").all()]
+
+
+def read_at_once(states: list[dict[str, Any]], tasks: list[dict[str, Any]]) -> Active:
+    """The children of `active_reads`' answers (not yet checked against the service item)."""
+    return ([e for e in map(from_plain, states) if isinstance(e, StateItem)],
+            [e for e in map(from_plain, tasks) if isinstance(e, TaskItem)])
+
+
+def verified(service: ServiceItem, found: Active) -> Active | None:
+    """`found` (read_at_once, in any order with `service`'s read) if it is exactly the set of active
+    children that `service` counts: their number is its `open` and their checksum its `open_sum`
+    (a child started or ended between the reads changes the sum). None when it is not, or when the
+    item's count or sum is unknown: then read them after the item (active_children)."""
+    if service.open is None or service.open_sum is None or service.open_sum < 0:
+        return None
+    states, tasks = _completing(service, found)
+    if len(states) + len(tasks) != service.open or events.open_sum(states, tasks) != service.open_sum:
+        return None
+    return states, tasks

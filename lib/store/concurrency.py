@@ -9,7 +9,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +33,9 @@ def parallel(*calls: Callable[[], Any]) -> list[Any]:
         with _pool_lock:
             if _pool is None:
                 _pool = ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="store")
-    return [future.result() for future in [_pool.submit(c) for c in calls]]
+    futures = [_pool.submit(c) for c in calls]
+    wait(futures)  # all of them, also when one fails: no read of this request outlives it
+    return [future.result() for future in futures]
 
 
 def new_token() -> str:

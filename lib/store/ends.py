@@ -78,7 +78,7 @@ def _service_write(w: Write, service_id: str, entries: list[Event], open_delta: 
         u.sets[("cascading", str(cascading[0]))] = cascading[1]
         u.sets["op"] = w.token
     events.record(u, entries, w.token)
-    events.count_open(u, open_delta)
+    events.count_open(u, open_delta, entries)
     action = table.tx_update(u) if u.sets else table.tx_check(u.key, u.conditions, e)
     return action, lambda old: _service_unusable(service_id, old, w.now)
 

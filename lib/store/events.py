@@ -16,10 +16,19 @@ It also keeps `open` on the service item: its active states and tasks (starts +1
 -k, a service's completion 0), so that a service's completion knows without a read whether it
 cascades. Items written before the counter have none: their count is unknown and is never trusted
 (UNKNOWN_OPEN stands for it in arithmetic, so it never reaches 0).
+
+Beside the count, `open_sum`: the sum of a 63-bit hash of each active state's and task's kind and id,
+moved by the same writes from the events they commit (a start adds its child's hash, a completion
+subtracts it). Two different sets of children have the same sum only by a hash collision (about
+2^-63 for a given pair), so a service's end can read the item and its active children at once and
+check that the children read are the ones the item counts (lib.store.cascades.verified), where it
+would otherwise have to read the children after the item. Items written before the sum have none,
+and UNKNOWN_OPEN_SUM (far below any sum) keeps it unknown.
 """
 
 from __future__ import annotations
 
+from hashlib import blake2b
 from typing import Any
 
 from lib.clock import format_ms
@@ -29,6 +38,7 @@ from lib.store.items import Child, Completion, ServiceItem, StateItem, TaskItem
 
 Event = dict[str, Any]
 UNKNOWN_OPEN = 1_000_000_000  # `open` of an item written before the counter: far from 0, never trusted
+UNKNOWN_OPEN_SUM = -(10 ** 30)  # `open_sum` of an item written before it: below any sum of 63-bit hashes
 
 SERVICE_STARTED, SERVICE_ASSOCIATED, SERVICE_COMPLETED = "ServiceStarted", "ServiceAssociated", "ServiceCompleted"
 SERVICE_EXPIRATION_CHANGED = "ServiceExpirationChanged"
@@ -179,19 +189,49 @@ def record(u: Update, entries: list[Event], token: str) -> None:
 
 
 def record_new(item: dict[str, Any], entries: list[Event], open_children: int) -> dict[str, Any]:
-    """A new service item (its first write) with its events and its count of active children (a
-    service written otherwise, as by an import, has none: unknown, never taken for 0)."""
-    return {**item, "seq": len(entries), "ev": entries, "open": open_children}
+    """A new service item (its first write) with its events, its count of active children and their
+    checksum (a service written otherwise, as by an import, has neither: unknown, never trusted)."""
+    return {**item, "seq": len(entries), "ev": entries, "open": open_children, "open_sum": _sum_moved(entries)}
 
 
-def count_open(u: Update, delta: int) -> None:
-    """The service's active states and tasks move by `delta` (a start +1, an end -1, a cascade -k)."""
+def count_open(u: Update, delta: int, entries: list[Event]) -> None:
+    """The service's active states and tasks move by `delta` (a start +1, an end -1, a cascade -k),
+    and their checksum by the hashes of the children `entries` start and complete."""
+    e = u.expr
     if delta:
-        e = u.expr
         u.sets["open"] = Raw(f"if_not_exists({e.name('open')}, {e.value(UNKNOWN_OPEN)}) + {e.value(delta)}")
+    moved = _sum_moved(entries)
+    if moved:
+        u.sets["open_sum"] = Raw(f"if_not_exists({e.name('open_sum')}, {e.value(UNKNOWN_OPEN_SUM)}) + "
+                                 f"{e.value(moved)}")
 
 
 def close_all(u: Update) -> None:
     """The service completed: none of its states and tasks is active any more."""
     u.sets["open"] = 0
+    u.sets["open_sum"] = 0
+
+
+def child_hash(kind: str, child_id: int) -> int:
+    """A state's or task's term of `open_sum`: 63 bits of a hash of its kind and id."""
+    return int.from_bytes(blake2b(f"{kind}#{child_id}".encode(), digest_size=8).digest(), "big") >> 1
+
+
+def open_sum(states: list[StateItem], tasks: list[TaskItem]) -> int:
+    """The checksum of a set of active states and tasks, as `open_sum` keeps it."""
+    return sum(child_hash("state", s.state_id) for s in states) + sum(child_hash("task", t.task_id) for t in tasks)
+
+
+_MOVES = {STATE_STARTED: ("state", "state_id", 1), TASK_STARTED: ("task", "task_id", 1),
+          STATE_COMPLETED: ("state", "state_id", -1), TASK_COMPLETED: ("task", "task_id", -1)}
+
+
+def _sum_moved(entries: list[Event]) -> int:
+    moved = 0
+    for entry in entries:
+        move = _MOVES.get(entry["name"])
+        if move is not None:
+            kind, field, sign = move
+            moved += sign * child_hash(kind, int(entry["data"][field]))
+    return moved
 

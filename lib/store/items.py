@@ -122,6 +122,7 @@ class ServiceItem(Element):
     # (None: written before the count was kept, unknown).
     seq: int = 0
     open: int | None = None
+    open_sum: int | None = None  # checksum of the active states' and tasks' ids (lib.store.events)
 
     @classmethod
     def new(cls, *, tenant: str, service_id: str, expiry: Expiry, now: int, **fields: Any) -> ServiceItem:

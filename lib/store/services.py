@@ -20,7 +20,7 @@ from lib.status import Status
 from lib.store import cascades, events, table
 from lib.store import conditions as C
 from lib.store import keys as K
-from lib.store.concurrency import ATTEMPTS, Write, backoff
+from lib.store.concurrency import ATTEMPTS, Write, backoff, parallel
 from lib.store.events import Event
 from lib.store.expiration import expiration_clauses, lowering, raise_children_ttl
 from lib.store.expressions import Expression, Raw, Update
@@ -192,10 +192,14 @@ def complete_clauses(u: Update, tenant: str, service_id: str, completion: Comple
 
 
 def end_service(w: Write, service_id: str, completion: Completion, wanted: Expiry | None) -> None:
-    """Complete a service: read it, then one conditional UpdateItem (conditional on its `seq`, so the
-    item is the one read). Its active states and tasks complete with it on read
-    (lib.rules.conversation); their events are committed with it (read only when its `open` count
-    is not 0). 409 when already completed, also by auto-complete."""
+    """Complete a service: read it and its active states and tasks at once, then one conditional
+    UpdateItem (conditional on its `seq`, so the item is the one read). Its active states and tasks
+    complete with it on read (lib.rules.conversation); their events are committed with it. The
+    children read with the item are used only when they are the ones it counts (cascades.verified);
+    otherwise they are read again after it. 409 when already completed, also by auto-complete."""
+    read, states, tasks = parallel(lambda: read_service(w.tenant, service_id, w.now),
+                                   *cascades.active_reads(w.tenant, service_id))
+    found = cascades.read_at_once(states, tasks)
 
     def build(u: Update, known: ServiceItem | None) -> list[Event]:
         assert known is not None  # read first: the events need its start (duration) and children
@@ -207,7 +211,8 @@ def end_service(w: Write, service_id: str, completion: Completion, wanted: Expir
         e = u.expr
         u.conditions += C.active(e, w.now) + C.at_most(e, "started_ms", completion.ms) + C.seq_is(e, known.seq)
         events.close_all(u)
-        states, tasks = cascades.active_children(known)
+        at_once = cascades.verified(known, found) if known is read else None
+        states, tasks = at_once if at_once is not None else cascades.active_children(known)
         entries = [events.service_completed(known, completion, events.REQUEST)]
         entries += events.service_cascade(states, tasks, completion.ms)
         if completion.attached:
@@ -216,7 +221,7 @@ def end_service(w: Write, service_id: str, completion: Completion, wanted: Expir
             entries.append(events.expiration_changed(w.now, wanted.expires_ms))
         return entries
 
-    update_service(w, service_id, build, wanted, activity=False, known=read_service(w.tenant, service_id, w.now))
+    update_service(w, service_id, build, wanted, activity=False, known=read)
 
 
 @dataclass(frozen=True)

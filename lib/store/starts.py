@@ -122,7 +122,7 @@ def _counter_update(w: Write, service: ServiceItem, seq_name: str, seq: int, chi
     if as_read:
         u.conditions += C.seq_is(e, service.seq)
     events.record(u, entries, w.token)
-    events.count_open(u, open_delta)
+    events.count_open(u, open_delta, entries)
     activity_clauses(u, service, w.now)
     expiry = expiration_clauses(u, None, service, w.now)
     children_ttl = service.children_ttl

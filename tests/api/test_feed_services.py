@@ -7,6 +7,7 @@ import os
 
 from lib.clock import format_ms
 from lib.feed.events import events_of as published
+from lib.store import services as services_store
 from tests.api.feed_stream import TTL_IDENTITY, events_of
 from tests.support import Api, count_calls, erase_deleted
 
@@ -82,8 +83,9 @@ def test_a_service_end_completes_its_active_states_and_tasks_then_its_attached_d
     with count_calls(table) as calls:
         assert api.post(f"/services/{sid}/end", {"disposition": "done", "disposition_desc": "ok", "ttl": 60,
                                                  "interaction_id": 7, "note": {"a": 1}}).status == 204
-    # Read, its active children, the end with the record of its children's TTL to lower (the schedule's).
-    assert calls == ["GetItem", "Query", "Query", "TransactWriteItems"]
+    # The item and its active children read at once (in any order: one round trip), then the end with
+    # the record of its children's TTL to lower (the schedule's).
+    assert sorted(calls[:3]) == ["GetItem", "Query", "Query"] and calls[3:] == ["TransactWriteItems"]
     events = feed.take()
     end = format_ms(frozen.now)
     assert [(e.name, e.sequence) for e in events] == [
@@ -112,7 +114,9 @@ def test_a_service_end_without_active_children_reads_none_and_a_child_started_la
     feed.take()
     with count_calls(table) as calls:
         assert api.post(f"/services/{sid}/end").status == 204
-    assert calls == ["GetItem", "UpdateItem"]  # its `open` count is 0: no Query
+    # The children's Queries go with the item's read (its `open` count is not known before it): they
+    # find none, and the end commits no cascade.
+    assert sorted(calls[:3]) == ["GetItem", "Query", "Query"] and calls[3:] == ["UpdateItem"]
     [completed] = feed.take()
     assert (completed.name, completed.sequence, completed.data["reason"]) == ("ServiceCompleted", 4, "request")
     assert completed.data["disposition"] is None and completed.data["completed"] == {"timestamp": format_ms(frozen.now)}
@@ -229,28 +233,87 @@ def api_expiration(record) -> str:
 
 
 def test_a_child_started_while_a_service_ends_is_in_its_cascade(api, feed, monkeypatch):
-    """A task starts between the service end's read of its active children and its write: the write
-    (conditional on the service item's `seq`) is refused and built again, so the cascade holds it."""
+    """A task starts between the service end's reads (the item and its active children, at once) and
+    its write: the write (conditional on the service item's `seq`) is refused and built again from
+    the item as refused, whose children are read after it, so the cascade holds the task."""
     from lib.store import cascades
 
     sid = api.start()
     api.post(f"/services/{sid}/states/start", {})
     feed.take()
-    real, calls = cascades.active_children, []
+    real_after, after = cascades.active_children, []
 
-    def read_then_start(service):
-        found = real(service)
-        calls.append(service.seq)
-        if len(calls) == 1:
-            assert api.post(f"/services/{sid}/tasks/start", {"task_type": "late"}).status == 201
-        return found
+    def reads_then_start(*calls):
+        answers = [call() for call in calls]  # the item, then its active states and tasks
+        assert api.post(f"/services/{sid}/tasks/start", {"task_type": "late"}).status == 201
+        return answers
 
-    monkeypatch.setattr(cascades, "active_children", read_then_start)
+    def read_after(service):
+        after.append(service.seq)
+        return real_after(service)
+
+    monkeypatch.setattr(services_store, "parallel", reads_then_start)
+    monkeypatch.setattr(cascades, "active_children", read_after)
     assert api.post(f"/services/{sid}/end").status == 204
-    assert calls == [2, 3]  # read again after the refused write
+    assert after == [3]  # read again, after the item the refused write returned
     assert [(e.name, e.data.get("state_id"), e.data.get("task_id")) for e in feed.take()] == [
         ("TaskStarted", None, 1), ("ServiceCompleted", None, None), ("StateCompleted", 1, None),
         ("TaskCompleted", None, 1)]
+
+
+def test_children_read_before_a_start_and_an_end_that_the_item_read_after_reflects_are_read_again(
+        api, feed, monkeypatch):
+    """The end's reads run at once, so its Queries may run before the item's read. Here a task starts
+    and another ends between the two: the item read after both counts as many active children as the
+    Queries found (so a count alone would accept them) and its `seq` is current (so the write would
+    commit), but the children's checksum differs: the end reads them again after the item, and its
+    cascade holds the task started and not the one ended."""
+    from lib.store import cascades
+
+    sid = api.start()
+    api.post(f"/services/{sid}/tasks/start", {"task_type": "early"})
+    feed.take()
+    real_after, after = cascades.active_children, []
+
+    def queries_change_then_item(read_item, *queries):
+        # What calls sent at once may do: the Queries answer first, the item's read comes later.
+        answers = [query() for query in queries]
+        assert api.post(f"/services/{sid}/tasks/start", {"task_type": "late"}).status == 201
+        assert api.post(f"/services/{sid}/tasks/1/end", {}).status == 204
+        return [read_item(), *answers]
+
+    def read_after(service):
+        after.append(service.seq)
+        return real_after(service)
+
+    monkeypatch.setattr(services_store, "parallel", queries_change_then_item)
+    monkeypatch.setattr(cascades, "active_children", read_after)
+    assert api.post(f"/services/{sid}/end").status == 204
+    assert after == [4]  # the checksum refused the children read at once: read after the item
+    assert [(e.name, e.data.get("task_id"), e.data.get("task_type")) for e in feed.take()] == [
+        ("TaskStarted", 2, "late"), ("TaskCompleted", 1, "early"), ("ServiceCompleted", None, None),
+        ("TaskCompleted", 2, "late")]
+
+
+def test_children_read_with_the_item_are_used_when_the_checksum_agrees(api, feed, monkeypatch):
+    """Nothing changes between the reads: the children read with the item are the ones it counts, and
+    they are not read again."""
+    from lib.store import cascades
+
+    sid = api.start()
+    api.post(f"/services/{sid}/states/start", {})
+    api.post(f"/services/{sid}/tasks/start", {"task_type": "a", "state_id": 1})
+    api.post(f"/services/{sid}/tasks/start", {"task_type": "b"})
+    api.post(f"/services/{sid}/tasks/1/end", {})
+    feed.take()
+
+    def never(service):
+        raise AssertionError("the children were read again")
+
+    monkeypatch.setattr(cascades, "active_children", never)
+    assert api.post(f"/services/{sid}/end").status == 204
+    assert [(e.name, e.data.get("state_id"), e.data.get("task_id")) for e in feed.take()] == [
+        ("ServiceCompleted", None, None), ("StateCompleted", 1, None), ("TaskCompleted", None, 2)]
 
 
 def test_a_service_written_without_the_count_is_never_taken_for_one_without_children(api, table, feed):
@@ -259,10 +322,50 @@ def test_a_service_written_without_the_count_is_never_taken_for_one_without_chil
     sid = api.start()
     api.post(f"/services/{sid}/states/start", {})
     table.update_item(TableName=os.environ["TABLE_NAME"], Key={"PK": {"S": f"|#C#{sid}"}, "SK": {"S": "#SERVICE"}},
-                      UpdateExpression="REMOVE #o", ExpressionAttributeNames={"#o": "open"})
+                      UpdateExpression="REMOVE #o, #s", ExpressionAttributeNames={"#o": "open", "#s": "open_sum"})
     api.post(f"/services/{sid}/tasks/start", {})
     api.post(f"/services/{sid}/tasks/1/end", {})
     feed.take()
     assert api.post(f"/services/{sid}/end").status == 204
     assert [(e.name, e.data.get("state_id")) for e in feed.take()] == [("ServiceCompleted", None),
                                                                        ("StateCompleted", 1)]
+
+
+def _stored_checksum_agrees(table, sid: str) -> bool:
+    """The service item's `open` and `open_sum` against its active children as stored now."""
+    from lib.store import cascades, events
+    from lib.store.items import ServiceItem, decode
+
+    service = decode(table.get_item(TableName=os.environ["TABLE_NAME"], ConsistentRead=True,
+                                    Key={"PK": {"S": f"|#C#{sid}"}, "SK": {"S": "#SERVICE"}})["Item"])
+    assert isinstance(service, ServiceItem)
+    states, tasks = cascades.active_children(service)
+    return service.open == len(states) + len(tasks) and service.open_sum == events.open_sum(states, tasks)
+
+
+def test_the_checksum_of_active_children_follows_every_kind_of_start_and_end(api, table, monkeypatch):
+    """Starts, task ends, a state end with its tasks, a transition, a composite start, a big state end
+    (its tasks completed over several transactions): after each, the item's count and checksum are
+    those of the children active in the store."""
+    from lib.store import ends, starts
+
+    monkeypatch.setattr(ends, "TRANSACTION_LIMIT", 4)  # a state of 7 tasks is a big one
+    monkeypatch.setattr(starts, "TRANSACTION_LIMIT", 4)
+    reply = api.post("/services_composite/start", {"services": [{
+        "service": {"customer_id": "sum", "service_type": "t"}, "state": {"state_type": "s"},
+        "task": {"task_type": "k"}, "associate_state_task": True}]})
+    sid = reply.json["services"][0]["service_id"]
+    assert _stored_checksum_agrees(table, sid)
+    steps = [
+        ("states/start", {}),
+        ("tasks/start", {"task_type": "a", "state_id": 2}),
+        ("tasks/start", {"task_type": "b"}),
+        ("tasks/2/end", {}),
+        ("states/1/end", {}),
+        ("states/transition", {"from": {"state_id": 2}, "to": {"state_type": "next"}}),
+    ] + [("tasks/start", {"task_type": f"big{n}", "state_id": 3}) for n in range(7)] + [
+        ("states/3/end", {}),
+    ]
+    for path, body in steps:
+        assert api.post(f"/services/{sid}/{path}", body).status in (201, 204), path
+        assert _stored_checksum_agrees(table, sid), path
