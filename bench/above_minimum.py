@@ -67,34 +67,33 @@ _COMPOSITE = (
     "service, reading items it does not return).")
 
 _END_SERVICE = (
-    "Proof of 2 with active children (the case measured). The end commits the cascade's events (§10: cascaded "
-    "completions are events, each naming its state or task, its type and start). That data is in the children's "
-    "items: a conversation may hold any number of active children, more than one item's 400 KB, so it cannot all "
-    "be in the service item, and a write call names what it writes before it is sent, while the path names only "
-    "the service. The active children are read before the write: 2. (The read is sent with the service item's, "
-    "and checked against its count and checksum of active children: docs/DESIGN.md, `open_sum`.) A service "
-    "without active children also takes 2: whether it has any is known only from the store, and a conditional "
-    "UpdateItem sent first (`open` = 0) would make a service with children pay a failed write, billed as a "
-    "write, before the same 2.")
+    "Open: 2 with active children, against 1. What is forced in this design: the end commits the cascade's events "
+    "(§10: cascaded completions are events, each naming its state or task, its type and start), which the path "
+    "(the service id) and the body do not give, and one UpdateItem of the service item can copy values only from "
+    "that item, so the children's data is read before the write. The item and its active states and tasks are "
+    "read at once, then the write (the children are checked against the item's count and checksum of active "
+    "children, docs/DESIGN.md `open_sum`): 2. Not forced by the contract, and what would remove it: (a) each "
+    "active child's type, state and start kept on the service item (bounded: the contract bounds neither how many "
+    "children are active nor how long their types are, and every write of the item is billed per KB of it), the "
+    "publisher building the cascade from the record's old image; (b) the publisher reading the completed "
+    "service's children after the commit (they no longer change), which needs the conversation's erasure to wait "
+    "until its events are published; (c) without active children, a conditional UpdateItem (`open` = 0) sent "
+    "with the reads: 1 round trip then, at the price of a failed write (billed) on every end with children.")
 _END_TASK = (
-    "Proof of 2. TaskCompleted names the task's type, state and start (§10: `data` holds the element's type, ids "
-    "and timestamps), and its `sequence` is the service's next one (§10: one more per event of a service, so a "
-    "gap means a lost event). So the end is one atomic change of the task item and the service item: made apart, "
-    "a failure between the two leaves a completed task without its event (a retry answers 409), or a sequence "
-    "number used for nothing. The events are stored on the service item, whose stream record the publisher turns "
-    "into events. That change is a TransactWriteItems, which carries no value from one item to another and "
-    "returns nothing, or an UpdateItem of the service item alone, which can copy values only from that item. So "
-    "the type, state and start must be (a) in the request: the path names the service and the task, the body "
-    "does not carry them; (b) held on the service item for every active task: the contract bounds neither how "
-    "many tasks are active at once nor how long their types are, an item holds 400 KB, and every write of the "
-    "service item is billed per KB of the item, so each active task would raise the cost of every request of its "
-    "conversation; (c) added later by the publisher: from the task item read at publication, which the "
-    "conversation's deletion may have erased meanwhile (§2: the children by a retry or by TTL, while §10 retries "
-    "a publication and keeps it for an operator), so a committed event could lose its content (§10: nothing "
-    "committed is lost); or from the task item's own stream record of the same transaction, which DynamoDB "
-    "orders only per item and may deliver in another batch, so joining the two needs a publisher that stores "
-    "half-joined events between batches (a write per task end in place of the read); or (d) read before the "
-    "write: 2 round trips. This design takes (d).")
+    "Open: 2, against 1. What is forced in this design: TaskCompleted names the task's type, state and start (§10: "
+    "`data` holds the element's type, ids and timestamps), and its `sequence` is the service's next one (§10: one "
+    "more per event of a service, so a gap means a lost event), so the end is one atomic change of the task item "
+    "and the service item (made apart, a failure between the two leaves a completed task without its event). The "
+    "events are stored on the service item, whose stream record the publisher turns into events. That change is a "
+    "TransactWriteItems, which carries no value from one item to another and returns nothing, and the path (the "
+    "service and task ids) and the body do not give the type, state and start: the task is read before it. Not "
+    "forced by the contract, and what would remove it: (a) the active tasks' types, states and starts kept on the "
+    "service item (unbounded in number and length by the contract, and every write of the item is billed per KB "
+    "of it); (b) the publisher completing the event from the task item after the commit, which needs the "
+    "conversation's erasure (§2: the children by a retry or by TTL) to wait until the event is published; (c) the "
+    "publisher joining the task item's own stream record of the same transaction, which DynamoDB orders only per "
+    "item and may deliver in another batch, so the publisher would store half-joined events between batches (a "
+    "write per task end in place of the read).")
 
 ARGUMENTS: dict[str, Argument] = {
     "start_state": Argument(PROOF, 1, _CHILD_ID.format(kind="state")),
@@ -130,25 +129,22 @@ ARGUMENTS: dict[str, Argument] = {
         "several elements stores its reply after the last one: each element's create is its own commit, and a "
         "retry finds what the earlier ones made.)")),
     # Came with the change feed (§10).
-    "end_service": Argument(PROOF, 1, _END_SERVICE),
-    "end_task": Argument(PROOF, 1, _END_TASK),
-    "growth.end_service": Argument(PROOF, 1, "As end_service: the same two steps at every size."),
+    "end_service": Argument(OPEN, 1, _END_SERVICE),
+    "end_task": Argument(OPEN, 1, _END_TASK),
+    "growth.end_service": Argument(OPEN, 1, "As end_service. (While each kind's active children fit one Query page, "
+                                   "1 MB: beyond it, the pages after the first are read after the item.)"),
     # Growth cases: the same operations on bigger conversations.
-    "growth.get_service_embedded": Argument(PROOF, 1, (
-        "Proof that no design meets both this minimum and get_service_embedded's at small sizes. Rule 1 counts one "
-        "read call while the answer is under 1 MB (346 KB here), but DynamoDB ends a Query's page at 1 MB of stored "
-        "items, and the stored items are larger than their part of the answer: at 1,000 children the 2,001 items "
-        "pass 1 MB (over 500 bytes per item, against 173 bytes of answer per child). The difference is what the "
-        "answer does not return and the store needs: each item's keys (partition, sort and status-index keys), the "
-        "fields the lists and the feed read, numbers beside the formatted timestamps. The next page starts at the "
-        "previous page's last key, known only from its answer: 2 round trips. One round trip means sending every "
-        "Query before any answer, so choosing the key ranges before the conversation's size is known (the path "
-        "names only the service; the size is in the stored data): a design that splits into k >= 2 ranges does "
-        "so for every conversation, and a conversation of one child then costs k calls against the 1 of rule 1, "
-        "each billed its minimum read unit. It would push every small conversation above its minimum to lower "
-        "this one. A smaller item format moves the size at which the second page appears; it removes it only if "
-        "every item, keys included, is stored in fewer bytes than its part of the answer, which means packing the "
-        "data into a form of its own rather than the fields the rest of the store reads."),
+    "growth.get_service_embedded": Argument(OPEN, 1, (
+        "Open. The conversation is read with one Query of its partition (the service item and every child, "
+        "sorted by kind and id). DynamoDB ends a Query's page at 1 MB of stored items, and the next page starts "
+        "at the previous page's last key, known only from its answer; at the size of 1,000 (1,000 states and "
+        "1,000 tasks, 2,001 items) the stored items pass 1 MB while the answer (346 KB) does not, so the read "
+        "takes a second round trip. Most of each child item is its attached data (a 400-byte `note` in the "
+        "benchmark), which the embedded answer does not return. What would remove it: (a) attached data in items "
+        "of their own, in a key range the embedded read skips (the children's items alone, about 280 bytes each, "
+        "then fit one page; one more item per start with attached data, in its transaction); (b) Queries of "
+        "disjoint key ranges sent at once (per kind, and by ranges of ids), which every conversation would pay "
+        "in calls, small ones included. Not done: (a) changes what every start and attached-data write stores."),
         from_size=1000),
     "growth.start_state": Argument(PROOF, 1, "As start_state."),
     "growth.start_state_with_idempotency_key": Argument(PROOF, 1, "As start_state_with_idempotency_key."),

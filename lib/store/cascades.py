@@ -64,26 +64,31 @@ def _completing(service: ServiceItem, active: Active) -> Active:
     return active[0], [t for t in active[1] if not (t.state_id is not None and str(t.state_id) in cascading)]
 
 
-def active_reads(tenant: str, service_id: str) -> list[Callable[[], list[dict[str, Any]]]]:
-    """The two Queries of a conversation's active states and tasks, as calls to send together with
-    its service item's read (one `parallel`, never nested: the pool is shared); `read_at_once` turns
-    their answers into children, to be checked against the item by `verified`."""
+def active_reads(tenant: str, service_id: str) -> list[Callable[[], tuple[list[dict[str, Any]], bool]]]:
+    """The two Queries of a conversation's active states and tasks, one call each (a 1 MB page at
+    most: what an end refused with 404 or 409 reads for nothing stays bounded), as calls to send
+    together with its service item's read (one `parallel`, never nested: the pool is shared);
+    `read_at_once` turns their answers into children, to be checked against the item by `verified`."""
     pk = K.conversation_pk(tenant, service_id)
-    return [lambda: _active_query(pk, "state").all(), lambda: _active_query(pk, "task").all()]
+    return [lambda: _active_query(pk, "state").one_call(), lambda: _active_query(pk, "task").one_call()]
 
 
-def read_at_once(states: list[dict[str, Any]], tasks: list[dict[str, Any]]) -> Active:
-    """The children of `active_reads`' answers (not yet checked against the service item)."""
-    return ([e for e in map(from_plain, states) if isinstance(e, StateItem)],
-            [e for e in map(from_plain, tasks) if isinstance(e, TaskItem)])
+def read_at_once(states: tuple[list[dict[str, Any]], bool], tasks: tuple[list[dict[str, Any]], bool]
+                 ) -> Active | None:
+    """The children of `active_reads`' answers (not yet checked against the service item); None when
+    a kind holds more than its page (then they are read after the item)."""
+    if states[1] or tasks[1]:
+        return None
+    return ([e for e in map(from_plain, states[0]) if isinstance(e, StateItem)],
+            [e for e in map(from_plain, tasks[0]) if isinstance(e, TaskItem)])
 
 
-def verified(service: ServiceItem, found: Active) -> Active | None:
+def verified(service: ServiceItem, found: Active | None) -> Active | None:
     """`found` (read_at_once, in any order with `service`'s read) if it is exactly the set of active
     children that `service` counts: their number is its `open` and their checksum its `open_sum`
     (a child started or ended between the reads changes the sum). None when it is not, or when the
     item's count or sum is unknown: then read them after the item (active_children)."""
-    if service.open is None or service.open_sum is None or service.open_sum < 0:
+    if found is None or service.open is None or service.open_sum is None or service.open_sum < 0:
         return None
     states, tasks = _completing(service, found)
     if len(states) + len(tasks) != service.open or events.open_sum(states, tasks) != service.open_sum:

@@ -196,7 +196,7 @@ def end_service(w: Write, service_id: str, completion: Completion, wanted: Expir
     UpdateItem (conditional on its `seq`, so the item is the one read). Its active states and tasks
     complete with it on read (lib.rules.conversation); their events are committed with it. The
     children read with the item are used only when they are the ones it counts (cascades.verified);
-    otherwise they are read again after it. 409 when already completed, also by auto-complete."""
+    otherwise (or when a kind fills more than one Query page) they are read again after it. 409 when already completed, also by auto-complete."""
     read, states, tasks = parallel(lambda: read_service(w.tenant, service_id, w.now),
                                    *cascades.active_reads(w.tenant, service_id))
     found = cascades.read_at_once(states, tasks)
@@ -211,7 +211,10 @@ def end_service(w: Write, service_id: str, completion: Completion, wanted: Expir
         e = u.expr
         u.conditions += C.active(e, w.now) + C.at_most(e, "started_ms", completion.ms) + C.seq_is(e, known.seq)
         events.close_all(u)
-        at_once = cascades.verified(known, found) if known is read else None
+        # Whatever the order of the reads, and also for an item returned by a refused write: the
+        # children are used only when they are the ones this item counts (its `seq` then conditions
+        # the write).
+        at_once = cascades.verified(known, found)
         states, tasks = at_once if at_once is not None else cascades.active_children(known)
         entries = [events.service_completed(known, completion, events.REQUEST)]
         entries += events.service_cascade(states, tasks, completion.ms)

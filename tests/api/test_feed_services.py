@@ -106,7 +106,7 @@ def test_a_service_end_completes_its_active_states_and_tasks_then_its_attached_d
     assert events[5].data == {"expiration_time": format_ms(frozen.now + 60_000)}
 
 
-def test_a_service_end_without_active_children_reads_none_and_a_child_started_later_is_never_lost(
+def test_a_service_end_without_active_children_commits_no_cascade(
         api, table, feed, frozen):
     sid = api.start()
     api.post(f"/services/{sid}/tasks/start", {"task_type": "t"})
@@ -369,3 +369,49 @@ def test_the_checksum_of_active_children_follows_every_kind_of_start_and_end(api
     for path, body in steps:
         assert api.post(f"/services/{sid}/{path}", body).status in (201, 204), path
         assert _stored_checksum_agrees(table, sid), path
+
+
+def test_children_filling_more_than_one_page_are_read_after_the_item(api, monkeypatch):
+    """The reads sent with the item take one Query page per kind (a refused end reads a bounded
+    amount); when a kind holds more, the children are read again after the item, every page."""
+    from lib.store import cascades
+    from lib.store.expressions import Query
+
+    sid = api.start()
+    api.post(f"/services/{sid}/tasks/start", {"task_type": "a"})
+    real_one_call, real_after, after = Query.one_call, cascades.active_children, []
+    monkeypatch.setattr(Query, "one_call", lambda self: (real_one_call(self)[0], True))  # "more follows"
+
+    def read_after(service):
+        after.append(service.seq)
+        return real_after(service)
+
+    monkeypatch.setattr(cascades, "active_children", read_after)
+    assert api.post(f"/services/{sid}/end").status == 204
+    assert after == [2]
+    assert api.get(f"/services/{sid}/tasks/1").json["completed"] is not None
+
+
+def test_an_item_with_the_count_but_not_the_checksum_reads_its_children_after_it(api, table, feed, monkeypatch):
+    """An item written before `open_sum` (its `open` kept): the sum stays unknown through later starts
+    and ends, and the end reads the children after the item."""
+    from lib.store import cascades
+
+    sid = api.start()
+    api.post(f"/services/{sid}/states/start", {})
+    table.update_item(TableName=os.environ["TABLE_NAME"], Key={"PK": {"S": f"|#C#{sid}"}, "SK": {"S": "#SERVICE"}},
+                      UpdateExpression="REMOVE #s", ExpressionAttributeNames={"#s": "open_sum"})
+    api.post(f"/services/{sid}/tasks/start", {})
+    api.post(f"/services/{sid}/tasks/1/end", {})
+    feed.take()
+    real_after, after = cascades.active_children, []
+
+    def read_after(service):
+        after.append(service.seq)
+        return real_after(service)
+
+    monkeypatch.setattr(cascades, "active_children", read_after)
+    assert api.post(f"/services/{sid}/end").status == 204
+    assert len(after) == 1
+    assert [(e.name, e.data.get("state_id")) for e in feed.take()] == [("ServiceCompleted", None),
+                                                                       ("StateCompleted", 1)]
