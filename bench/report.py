@@ -374,6 +374,18 @@ it (docs/DESIGN.md, Change feed: costs per operation).
 """
 
 
+def _cpu_parts(r: dict[str, Any]) -> str:
+    """The sentence saying that the CPU-time parts were measured again (`bench.run --only cpu`)."""
+    cpu = r.get("cpu_parts")
+    if not cpu:
+        return ""
+    load = cpu.get("load_average") or []
+    return (f"\n\nThe cold start, the framework floor and its profile were measured again on "
+            f"{cpu['measured_at']} by `{cpu['command']}` ({cpu['seconds']} s, load average "
+            f"{' to '.join(str(x) for x in load)}), after a change that moved CPU time and no call; every other "
+            "figure (calls, items, chains, growth, maintenance, feed, throughput) is the run's above.")
+
+
 def render(r: dict[str, Any]) -> str:
     machine = r["machine"]
     production = (r.get("settings") or {}).get("production") or {}
@@ -388,7 +400,7 @@ One run of `{r['command']}` ({r['mode']} mode) on {machine['cpus']} CPUs shared 
 average {' at start, '.join(str(x) for x in load) + ' at the end' if load else 'not recorded'}), Python {machine['python']},
 {r['seconds']} s: `python -m bench.run` writes `bench/results.json`, `python -m bench.report` renders this page;
 nothing here is typed by hand. Ratios compare figures measured in the same run, interleaved; absolute times
-are printed beside the run's own units.
+are printed beside the run's own units.{_cpu_parts(r)}
 
 ## Summary: targets, figures, misses
 

@@ -142,6 +142,87 @@ def only_feed(quick: bool, output: Path) -> None:
                     if row["added"] is not None and (row["wru_before"] or row["wru_after"])))
 
 
+def only_cpu(quick: bool, output: Path) -> None:
+    """`--only cpu`: the parts that time the code's own CPU work (the cold start, the framework floor and
+    its profile) measured again and put into an existing results file, the rest of which (counts,
+    growth, maintenance, feed, throughput) is left as its own run measured it. For a change that moves
+    CPU time and no call (`cpu_parts` says when and how these parts were run, `notes` says so too)."""
+    sys.path.insert(0, str(ROOT))
+    from bench import harness
+
+    harness.production_environment()  # before anything imports the project
+    results = json.loads(output.read_text())
+    sink = tempfile.NamedTemporaryFile("w+b", prefix="bench-stdout-", suffix=".log", delete=False)
+    sys.stdout.flush()
+    terminal = os.dup(1)
+    os.dup2(sink.fileno(), 1)
+    from bench.calls import TRACKER
+
+    TRACKER.install()
+    from bench import authorization, calibration
+
+    TRACKER.side = authorization.is_grant_lookup
+    from moto import mock_aws
+
+    from bench import coldstart, floor, operations, profile
+    from local import embedded_dynamodb, template
+
+    embedded_dynamodb.faithful_updates()
+    embedded_dynamodb.partition_scoped()
+    began, load = time.time(), [round(os.getloadavg()[0], 2)]
+    reference = calibration.python_reference_us()
+    print("[bench] cold start", file=sys.stderr, flush=True)
+    cold = {} if quick else coldstart.dev_venv_imports(7)
+    cold.update(coldstart.measure(1 if quick else COLD_START_RUNS, ["ServicesFunction"] if quick else None))
+    cold["phase"] = "first"
+    print("[bench] framework floor", file=sys.stderr, flush=True)
+    with mock_aws():
+        template.create_table(harness.raw_client(), harness.TABLE, stream=False)
+        harness.grant(harness.TABLE)
+        api = harness.TimedApi()
+        found = operations.build(api)
+        harness.settle()
+        recorded = {}
+        for op in operations.operations(api, found):
+            if op.name in ("get_service", "start_state"):
+                _, calls, reply, ctx = operations.measure(api, op, 1, 2, 1)
+                recorded[op.name] = (op, calls, ctx, reply)
+        subjects = {**recorded, "list_customer_services_all": floor.hundred_service_page(api, 20 if quick else 100)}
+        harness.settle()
+        floors, profiles = {}, {}
+        for name, (op, calls, ctx, reply) in subjects.items():
+            harness.label_case(f"floor.{name}")
+            floors[name] = floor.measure(api, op, ctx, calls, reply, 20 if quick else 400)
+        print("[bench] profile", file=sys.stderr, flush=True)
+        for name in PROFILED:
+            op, calls, _, _ = subjects[name]
+            m = floors[name]
+            profiles[name] = profile.split(api, op, calls, 20 if quick else 300, m["handler_us"], m["bare_us"],
+                                           m["floor_us"])
+    sys.stdout.flush()
+    os.dup2(terminal, 1)
+    sink.close()
+    os.unlink(sink.name)
+    load.append(round(os.getloadavg()[0], 2))
+    results["cold_start"], results["floor"], results["profile"] = cold, floors, profiles
+    results["cpu_parts"] = {
+        "command": f"python -m bench.run --only cpu{' --quick' if quick else ''}",
+        "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(began)),
+        "seconds": round(time.time() - began, 1), "load_average": load,
+        "python_reference_us": {"start": reference, "end": calibration.python_reference_us()}}
+    results["calibration"]["bare_get_item_us"] = floors["get_service"]["bare_us"]
+    notes = results.get("notes")
+    results["notes"] = (notes if isinstance(notes, list) else [notes] if notes else []) + [
+        f"cold_start, floor and profile were measured again by `{results['cpu_parts']['command']}` "
+        f"({results['cpu_parts']['measured_at']}, after a change of CPU time only); the rest is this run's."]
+    output.write_text(json.dumps(results, indent=2) + "\n")
+    for name, entry in floors.items():
+        print(f"floor {name}: {entry['handler_to_floor']}")
+    for name, entry in cold.items():
+        if isinstance(entry, dict) and "first_invocation_to_floor" in entry:
+            print(f"cold start {name} / stack floor: {entry['first_invocation_to_floor']}")
+
+
 class Phases:
     """Progress on stderr, and the seconds each part took (results["phase_seconds"]). At each new
     phase, what the run has measured so far is written to `partial` (a run that fails late keeps its
@@ -235,10 +316,14 @@ def main() -> None:
     parser.add_argument("--output", default=str(ROOT / "bench" / "results.json"))
     parser.add_argument("--skip", default="", help="comma-separated parts to leave out while working on the "
                         "benchmark itself: cold_start, throughput, feed (never for committed results)")
-    parser.add_argument("--only", choices=["feed"], help="measure this part alone into the existing --output")
+    parser.add_argument("--only", choices=["feed", "cpu"],
+                        help="measure this part alone into the existing --output (cpu: cold start, floor, profile)")
     args = parser.parse_args()
     if args.only == "feed":
         only_feed(args.quick or os.environ.get("BENCH_QUICK") == "1", Path(args.output))
+        return
+    if args.only == "cpu":
+        only_cpu(args.quick or os.environ.get("BENCH_QUICK") == "1", Path(args.output))
         return
     skip = {part.strip() for part in args.skip.split(",") if part.strip()}
     quick = args.quick or os.environ.get("BENCH_QUICK") == "1"
