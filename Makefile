@@ -52,17 +52,16 @@ tier: $(STAMP)
 
 ## Every test and check: lint, types, template lint, every tier with branch coverage of lib/ and
 ## handlers/ (failing below COVERAGE_FLOOR, the measured figure rounded down: docs/DESIGN.md), and a
-## benchmark smoke run. The cores are kept busy from the start: test-lint, test-in-process (unit,
-## api), test-servers (http, package, e2e) and test-browser (the browser tier but the viewer's
-## open-mode file) start at once, the parts that mostly wait on servers, builds and chromium filling
-## the gaps of the in-process tiers; test-bench once test-servers is done (its package build and
-## local server then meet no other); test-viewer-clock last and alone (tests/browser/test_viewer_open.py
-## times the viewer's look-ups on the clock: nothing else keeps the cores busy then). The benchmark
-## writes its results elsewhere and moves them into place when done: tests/unit/test_bench.py, which
-## may run meanwhile, reads a whole run or none. Each test part's coverage goes to its own file,
-## combined and checked against the floor at the end. The in-process tiers give each test to whichever
-## worker is free; the others a test file per worker at a time, the longest files first
-## (tests/conftest.py), so the tests of a file share its server.
+## benchmark smoke run. Parts run at once where the cores have room: test-lint, test-in-process
+## (unit, api: both cores busy) and test-servers (http, package, e2e: mostly waiting on servers and
+## builds) first; test-browser (the browser tier but the viewer's open-mode file: mostly waiting on
+## chromium) once test-servers is done, beside the rest of the in-process tiers; test-bench once the
+## in-process tiers and the servers are done, beside the browser tier; test-viewer-clock last and alone
+## (tests/browser/test_viewer_open.py times the viewer's look-ups on the clock: nothing else keeps the
+## cores busy then); tests/unit/test_bench.py reads what the benchmark writes, so never meanwhile.
+## Each test part's coverage goes to its own file, combined and checked against the floor at the end.
+## The in-process tiers give each test to whichever worker is free; the others a test file per worker
+## at a time, the longest files first (tests/conftest.py), so the tests of a file share its server.
 COVERAGE_FLOOR := 94
 COVERAGE := --cov --cov-branch --cov-report=
 # The tests and the benchmark run make themselves (make run, builds, make import): they get no share
@@ -73,7 +72,7 @@ CLOCKED := tests/browser/test_viewer_open.py
 .PHONY: test-lint test-in-process test-servers test-browser test-bench test-viewer-clock stop-signals
 test: $(STAMP)
 	rm -f .coverage .coverage.*
-	$(MAKE) --no-print-directory -j 5 --output-sync=target test-lint test-in-process test-servers test-browser test-bench test-viewer-clock
+	$(MAKE) --no-print-directory -j 4 --output-sync=target test-lint test-in-process test-servers test-browser test-bench test-viewer-clock
 	$(PY) -m coverage combine --quiet .coverage.in-process .coverage.servers .coverage.browser .coverage.viewer-clock
 	$(PY) -m coverage report --fail-under=$(COVERAGE_FLOOR)
 
@@ -88,13 +87,11 @@ test-in-process: $(STAMP)
 test-servers: $(STAMP)
 	$(ALONE) COVERAGE_FILE=.coverage.servers $(PY) -m pytest -n 2 $(SERVER_TIERS) tests/http tests/package tests/e2e
 
-test-browser: $(STAMP) browser
+test-browser: $(STAMP) browser test-servers
 	$(ALONE) COVERAGE_FILE=.coverage.browser $(PY) -m pytest -n 2 $(SERVER_TIERS) --ignore=$(CLOCKED) tests/browser
 
-test-bench: $(STAMP) test-servers
-	mkdir -p build && rm -f build/results-quick.json
-	$(ALONE) $(PY) -m bench.run --quick --output build/results-quick.json; status=$$?; \
-	  if [ -f build/results-quick.json ]; then mv build/results-quick.json bench/results-quick.json; fi; exit $$status
+test-bench: $(STAMP) test-in-process test-servers
+	$(ALONE) $(PY) -m bench.run --quick --output bench/results-quick.json
 
 test-viewer-clock: $(STAMP) browser test-lint test-in-process test-servers test-browser test-bench
 	$(ALONE) COVERAGE_FILE=.coverage.viewer-clock $(PY) -m pytest -p no:xdist $(COVERAGE) $(CLOCKED)
