@@ -28,7 +28,7 @@ from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from lib import paging_keys
 from lib.api import access
 from lib.api.resolver import JSON, internal_error, proxy_error
-from lib.api.telemetry import emit_metrics, error_name, log_request, request_metrics
+from lib.api.telemetry import emit_metrics, error_name, is_replay, log_request, request_metrics
 from lib.errors import ApiError, PayloadTooLarge, ValidationError
 from lib.observability import logger, metrics, tracer
 from lib.settings import settings
@@ -68,16 +68,17 @@ def handle_request(app: APIGatewayRestResolver, event: dict[str, Any], context: 
     started = time.perf_counter()
     principal = access.caller(event)
     try:
-        access.authorize(event)
+        access.authorize(event, principal)
         result = _resolve(app, event, context)
     except ApiError as refused:  # 401 / 403 from the access check
         result = proxy_error(refused)
     except Exception:  # e.g. the grant lookup failed: the contract's 500, not a crash
         logger.exception("request failed before the resolver")
         result = proxy_error(internal_error(event))
-    log_request(event, result, (time.perf_counter() - started) * 1000, principal)
-    emit_metrics(request_metrics(str(event.get("httpMethod") or ""), str(event.get("resource") or ""), result),
-                 error_name(result))
+    error, replay = error_name(result), is_replay(result)
+    log_request(event, result, (time.perf_counter() - started) * 1000, principal, error, replay)
+    emit_metrics(request_metrics(str(event.get("httpMethod") or ""), str(event.get("resource") or ""), result,
+                                 replay), error)
     # No X-Ray annotation of the status: API Gateway's own segment of the same trace records it
     # (`http.status` in a filter expression), at no cost to the function.
     return result

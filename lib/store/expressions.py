@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,9 @@ class Expression:
     def name(self, path: str | tuple[str, ...]) -> str:
         """An attribute name, or a document path given as a tuple of segments (map keys may hold any
         character, dots and NULs included) -> `#n0.#n1`. A name used twice has one placeholder."""
+        if type(path) is str:
+            placeholder = self._placeholders.get(path)
+            return placeholder if placeholder is not None else self._placeholder(path)
         if isinstance(path, str):
             return self._placeholder(path)
         return ".".join(self._placeholder(segment) for segment in path)
@@ -36,8 +39,10 @@ class Expression:
         return placeholder
 
     def value(self, value: Any) -> str:
-        placeholder = f":v{len(self.values)}"
-        self.values[placeholder] = encode(value)
+        values = self.values
+        placeholder = f":v{len(values)}"
+        kind = type(value)
+        values[placeholder] = {"S": value} if kind is str else {"N": str(value)} if kind is int else encode(value)
         return placeholder
 
     def apply(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -104,6 +109,11 @@ class Query:
     attributes: tuple[str, ...] = ()  # projection (empty: every attribute)
     start_key: dict[str, Any] | None = None  # resume after this item (its table and index keys)
     decoded: frozenset[str] | None = None  # attributes decoded from each item read (None: all of them)
+    # What each item read becomes (lib.store.items.decode: its entity); None: a dict of its `decoded`
+    decoder: Callable[[dict[str, Any]], Any] | None = None
+
+    def _decode(self, raw: dict[str, Any]) -> Any:
+        return self.decoder(raw) if self.decoder is not None else decode_item(raw, self.decoded)
 
     @property
     def _key_names(self) -> tuple[str, str]:
@@ -171,7 +181,7 @@ class Query:
         while True:
             call_request = {**request, "Limit": page_size} if page_size else request
             response = call("query", **call_request)
-            yield [decode_item(raw, self.decoded) for raw in response.get("Items", [])]
+            yield [self._decode(raw) for raw in response.get("Items", [])]
             start = response.get("LastEvaluatedKey")
             if not start:
                 return
@@ -190,7 +200,10 @@ class Query:
         while True:
             limit = max(want - len(found) + 1, min(2 * limit, MAX_QUERY_LIMIT))
             response = call("query", **{**request, "Limit": limit})
-            found.extend(decode_item(raw, self.decoded) for raw in response.get("Items", []))
+            if self.decoder is not None:
+                found.extend(self.decoder(raw) for raw in response.get("Items", []))
+            else:
+                found.extend(decode_item(raw, self.decoded) for raw in response.get("Items", []))
             start = response.get("LastEvaluatedKey")
             if len(found) > want:
                 return found[:want], True
