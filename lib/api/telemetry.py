@@ -165,8 +165,34 @@ class _Moment:
 
 
 _RESERVED = frozenset(RESERVED_LOG_ATTRS)  # record attributes a format key may name ("%(levelname)s")
-_LOCATION = {"funcName": log_request.__name__, "lineno": log_request.__code__.co_firstlineno,
-             "module": __name__.rsplit(".", 1)[-1], "name": logger.name}
+# What a format key may read of the request line's record, the time apart ("asctime").
+_RECORD = {"levelname": "INFO", "levelno": logging.INFO, "funcName": log_request.__name__,
+           "lineno": log_request.__code__.co_firstlineno, "module": __name__.rsplit(".", 1)[-1], "name": logger.name}
+# A format of the record's constant attributes ("%(levelname)s", "%(funcName)s:%(lineno)d") -> its text,
+# rendered once.
+_RENDERED: dict[str, str] = {}
+
+
+_second: list[Any] = [None, "", ""]  # (the second and settings, its text before the milliseconds, after)
+
+
+def _asctime(formatter: LambdaPowertoolsFormatter, created: float) -> str:
+    """`formatter.formatTime` of a record made at `created`. With Powertools' default time format
+    ("...%S,%F%z": no datefmt, no RFC 3339), the text around the milliseconds is the same for a whole
+    second: it is formatted once per second (strftime costs most of the call), the milliseconds put
+    in as formatTime puts them ("%03d")."""
+    moment = _Moment(created)
+    directive, default = formatter.custom_ms_time_directive, formatter.default_time_format
+    if formatter.use_rfc3339_iso8601 or formatter.datefmt or default.count(directive) != 1 or "%" in directive[1:]:
+        return formatter.formatTime(moment)
+    before, after = default.split(directive)
+    if before.endswith("%"):
+        return formatter.formatTime(moment)
+    key = (int(created), formatter.converter, default, directive)
+    if _second[0] != key:
+        stamp = formatter.converter(created)
+        _second[:] = [key, time.strftime(before, stamp), time.strftime(after, stamp)]
+    return f"{_second[1]}{int(moment.msecs):03d}{_second[2]}"
 
 
 _encoders: dict[int, tuple[Any, Callable[[Any], str]]] = {}  # id(serializer) -> (serializer, encode)
@@ -200,13 +226,20 @@ def _write_info(fields: dict[str, Any]) -> bool:
     if type(formatter) is not LambdaPowertoolsFormatter or type(handler) is not logging.StreamHandler \
             or handler.filters or logger.filters or handler.level > logging.INFO:
         return False
-    record = {"levelname": "INFO", "levelno": logging.INFO, "asctime": formatter.formatTime(_Moment(time.time())),
-              **_LOCATION}
+    asctime = _asctime(formatter, time.time())
     line: dict[str, Any] = {}
     try:
         for keys in (formatter.log_format, formatter.thread_safe_get_current_keys()):
             for key, value in keys.items():
-                line[key] = value % record if value and key in _RESERVED and isinstance(value, str) else value
+                if value and key in _RESERVED and isinstance(value, str):
+                    text = _RENDERED.get(value)
+                    if text is None:  # the time, or a format not seen yet
+                        text = value % {**_RECORD, "asctime": asctime}
+                        if "asctime" not in value:
+                            _RENDERED[value] = text
+                    line[key] = text
+                else:
+                    line[key] = value
     except (KeyError, TypeError, ValueError):
         return False  # a format key this record does not hold
     line.update(fields)
