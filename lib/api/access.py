@@ -290,6 +290,8 @@ def authorize(event: dict[str, Any], principal: str | None = _UNKNOWN) -> Decisi
     if not grant.allows_method(method):
         raise Forbidden(f"role {grant.role} may not call {method}; it may call {', '.join(sorted(SUPERVISOR_METHODS))}")
     centers, groups = tenancy(event)
+    if len(centers) == 1 and len(groups) == 1 and grant.allows_tenant(next(iter(centers)), next(iter(groups))):
+        return Decision(principal, grant.role)  # one tenant and group, granted: the usual request
     refused = sorted(tenant_entry(c, g) for c in centers for g in groups if not grant.allows_tenant(c, g))
     if refused:
         raise Forbidden(f"ContactCenterId/GroupId {_describe(refused)} not granted to {principal}")

@@ -51,7 +51,7 @@ def _resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any) -
     size = len(body.encode("utf-8"))
     if size > settings().max_body_bytes:
         return proxy_error(PayloadTooLarge(f"request body is {size} bytes; the limit is {settings().max_body_bytes}"))
-    if body:
+    if body and not _json_declared(event):
         # JSON in (§1): a body is parsed as JSON whatever Content-Type the client sent (curl -d
         # sends form encoding), rather than answering with an error the contract does not name.
         headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
@@ -60,6 +60,16 @@ def _resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any) -
             **{k: v for k, v in (event.get("multiValueHeaders") or {}).items() if k.lower() != "content-type"},
             "Content-Type": [JSON]}}
     return app.resolve(event, context)
+
+
+def _json_declared(event: dict[str, Any]) -> bool:
+    """The request says `Content-Type: application/json` already, once and in the header's usual
+    spelling, in both header maps: what _resolve would write is what it holds (no copy needed)."""
+    headers, multi = event.get("headers") or {}, event.get("multiValueHeaders") or {}
+    if headers.get("Content-Type") != JSON or multi.get("Content-Type") != [JSON]:
+        return False
+    return bool(sum(key.lower() == "content-type" for key in headers) == 1
+                and sum(key.lower() == "content-type" for key in multi) == 1)
 
 
 def handle_request(app: APIGatewayRestResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -119,10 +119,25 @@ def encode(value: Any) -> dict[str, Any]:
         return {"S": value}
     if kind is int:
         return {"N": str(value)}
-    if kind is bool:
-        return {"BOOL": value}
-    if kind is dict:
-        return {"M": {str(key): encode(item) for key, item in value.items()}}
+    exact = _ENCODERS.get(kind)
+    return exact(value) if exact is not None else _encode_subclass(value)
+
+
+def _encode_map(value: dict[Any, Any]) -> dict[str, Any]:
+    return {"M": {str(key): encode(item) for key, item in value.items()}}
+
+
+def _encode_list(value: list[Any] | tuple[Any, ...]) -> dict[str, Any]:
+    return {"L": [encode(item) for item in value]}
+
+
+# The other exact types (a subclass goes through _encode_subclass).
+_ENCODERS: dict[type, Callable[[Any], dict[str, Any]]] = {
+    bool: lambda value: {"BOOL": value}, dict: _encode_map, list: _encode_list, tuple: _encode_list,
+    type(None): lambda _value: {"NULL": True}, float: lambda value: {"N": repr(value)}}
+
+
+def _encode_subclass(value: Any) -> dict[str, Any]:
     if isinstance(value, str):
         return {"S": value}
     if isinstance(value, bool):
@@ -130,11 +145,9 @@ def encode(value: Any) -> dict[str, Any]:
     if isinstance(value, int):
         return {"N": str(value)}
     if isinstance(value, dict):
-        return {"M": {str(key): encode(item) for key, item in value.items()}}
+        return _encode_map(value)
     if isinstance(value, (list, tuple)):
-        return {"L": [encode(item) for item in value]}
-    if value is None:
-        return {"NULL": True}
+        return _encode_list(value)
     if isinstance(value, float):
         return {"N": repr(value)}
     raise TypeError(f"cannot store a {type(value).__name__}")

@@ -13,13 +13,16 @@ from lib.store.table import call, table_name
 MAX_QUERY_LIMIT = 1000  # the largest Limit a filtered Query grows to (1 MB pages cap it anyway)
 
 
-@dataclass
 class Expression:
-    """Placeholders for every name and value of a condition, update, key or filter expression."""
+    """Placeholders for every name and value of a condition, update, key or filter expression
+    (a plain class with slots: every write makes one or more)."""
 
-    names: dict[str, str] = field(default_factory=dict)
-    values: dict[str, Any] = field(default_factory=dict)
-    _placeholders: dict[str, str] = field(default_factory=dict)  # name -> its placeholder (one per name)
+    __slots__ = ("names", "values", "_placeholders")
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+        self.values: dict[str, Any] = {}
+        self._placeholders: dict[str, str] = {}  # name -> its placeholder (one per name)
 
     def name(self, path: str | tuple[str, ...]) -> str:
         """An attribute name, or a document path given as a tuple of segments (map keys may hold any
@@ -72,11 +75,16 @@ class Update:
 
     def request(self) -> dict[str, Any]:
         e = self.expr
-        sets = [f"{e.name(p)} = {v if isinstance(v, Raw) else e.value(v)}" for p, v in self.sets.items()
-                if v is not None]
-        sets += [f"{e.name(target)} = {e.name(source)}" for target, source in self.copies.items()]
-        removes = [e.name(p) for p in self.removes] + [e.name(p) for p, v in self.sets.items() if v is None]
-        adds = [f"{e.name(p)} {e.value(v)}" for p, v in self.adds.items()]
+        name, value = e.name, e.value
+        sets, removed = [], []
+        for p, v in self.sets.items():
+            if v is None:
+                removed.append(p)
+            else:
+                sets.append(f"{name(p)} = {v if type(v) is Raw else value(v)}")
+        sets += [f"{name(target)} = {name(source)}" for target, source in self.copies.items()]
+        removes = [name(p) for p in self.removes] + [name(p) for p in removed]
+        adds = [f"{name(p)} {value(v)}" for p, v in self.adds.items()]
         clauses = []
         if sets:
             clauses.append("SET " + ", ".join(sets))
