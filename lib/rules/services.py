@@ -111,10 +111,10 @@ def get(tenant: str, service_id: str, selection: Selection) -> dict[str, Any]:
     """A service view with the children it embeds: one round trip (lib.store.embedded)."""
     now = clock.now_ms()
     check_service_id(service_id)
-    route = f"GET /services/{service_id}/states (or /tasks)"
     wanted = embedded_kinds(selection)
     if not wanted:
         return Conversation(service_store.read_service(tenant, service_id, now), now).service_view(selection)
+    route = f"GET /services/{service_id}/states (or /tasks)"
     service, found = embedded.read_conversation(tenant, service_id, wanted, now, weigher(selection, now),
                                                 RESPONSE_LIMIT)
     if not found.whole:

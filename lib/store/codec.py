@@ -73,16 +73,15 @@ def decode_item(item: dict[str, Any] | None, names: frozenset[str] | None = None
     for key, value in item.items():
         if names is not None and key not in names:
             continue
-        for kind, raw in value.items():  # one tag: strings and numbers inline
-            if kind == "S":
-                decoded[key] = raw
-            elif kind == "N":
-                decoded[key] = int(raw) if raw.isdigit() else _number(raw)
-            else:
-                decoder = _DECODERS.get(kind)
-                if decoder is None:
-                    raise _unsupported(kind)
-                decoded[key] = decoder(raw)
+        text = value.get("S")  # strings and numbers, most of what is stored, looked up first
+        if text is not None:
+            decoded[key] = text
+            continue
+        number = value.get("N")
+        if number is not None:
+            decoded[key] = int(number) if number.isdigit() else _number(number)
+            continue
+        decoded[key] = decode(value)
     return decoded
 
 
@@ -99,16 +98,15 @@ def decode_fields(item: dict[str, Any], fields: list[tuple[str, int, Any]]) -> d
             elif how == 2:
                 values[name] = default()
             continue
-        for kind, raw in value.items():  # one tag: strings and numbers inline
-            if kind == "S":
-                values[name] = raw
-            elif kind == "N":
-                values[name] = int(raw) if raw.isdigit() else _number(raw)
-            else:
-                decoder = _DECODERS.get(kind)
-                if decoder is None:
-                    raise _unsupported(kind)
-                values[name] = decoder(raw)
+        text = value.get("S")  # strings and numbers, most of what is stored, looked up first
+        if text is not None:
+            values[name] = text
+            continue
+        number = value.get("N")
+        if number is not None:
+            values[name] = int(number) if number.isdigit() else _number(number)
+            continue
+        values[name] = decode(value)
     return values
 
 
