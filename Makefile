@@ -8,6 +8,12 @@ PY := $(VENV)/bin/python
 # only the rest and serving after testing installs nothing.
 RUN_STAMP := $(VENV)/.installed-local
 STAMP := $(VENV)/.installed-dev
+# Bytecode is written where Python imports from (site-packages, lib/, tests/...), whatever the shell
+# says: pip compiles nothing at install (--no-compile: most of the 8,800 modules it would compile,
+# about 26 s of CPU, are never imported), each module is compiled on its first import and read from
+# __pycache__ afterwards; otherwise every process of `make test` (servers, function workers, `make
+# run`s, pytest workers) compiles the project's modules again.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: run check tier test browser openapi bench import clean faults
 
@@ -15,11 +21,11 @@ $(PY):
 	"$$(sh scripts/find-python.sh)" -m venv $(VENV)
 
 $(RUN_STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e '.[local]'
+	$(PY) -m pip install --quiet --no-compile -e '.[local]'
 	touch $(RUN_STAMP)
 
 $(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --no-compile -e '.[dev]'
 	touch $(RUN_STAMP) $(STAMP)
 
 ## Serve the API on http://127.0.0.1:$(PORT) with an embedded in-memory DynamoDB (SIGTERM, Ctrl-C or SIGHUP stops).
@@ -46,25 +52,28 @@ tier: $(STAMP)
 
 ## Every test and check: lint, types, template lint, every tier with branch coverage of lib/ and
 ## handlers/ (failing below COVERAGE_FLOOR, the measured figure rounded down: docs/DESIGN.md), and a
-## benchmark smoke run. Parts run at once where they do not disturb each other: test-lint,
-## test-in-process (unit, api: both cores busy) and test-servers (http, package, e2e: mostly waiting
-## on servers and builds); test-browser once the in-process tiers are done (the viewer's look-ups are
-## timed on the clock, with nothing else keeping the cores busy), then test-bench (tests/unit/test_bench.py
-## reads what it writes). Each test part's coverage goes to its own file, combined and checked against
-## the floor at the end. The in-process tiers give each test to whichever worker is free; the others a
-## test file per worker at a time, the longest files first (tests/conftest.py), so the tests of a file
-## share its server.
+## benchmark smoke run. Parts run at once where the cores have room: test-lint, test-in-process
+## (unit, api: both cores busy) and test-servers (http, package, e2e: mostly waiting on servers and
+## builds) first; test-browser (the browser tier but the viewer's open-mode file: mostly waiting on
+## chromium) once test-servers is done, beside the rest of the in-process tiers; test-bench once the
+## in-process tiers and the servers are done, beside the browser tier; test-viewer-clock last and alone
+## (tests/browser/test_viewer_open.py times the viewer's look-ups on the clock: nothing else keeps the
+## cores busy then); tests/unit/test_bench.py reads what the benchmark writes, so never meanwhile.
+## Each test part's coverage goes to its own file, combined and checked against the floor at the end.
+## The in-process tiers give each test to whichever worker is free; the others a test file per worker
+## at a time, the longest files first (tests/conftest.py), so the tests of a file share its server.
 COVERAGE_FLOOR := 94
 COVERAGE := --cov --cov-branch --cov-report=
 # The tests and the benchmark run make themselves (make run, builds, make import): they get no share
 # of this make's jobs and output syncing, as when they ran one after another.
 ALONE := env -u MAKEFLAGS -u MFLAGS
 SERVER_TIERS := --dist loadfile --no-loadscope-reorder $(COVERAGE)
-.PHONY: test-lint test-in-process test-servers test-browser test-bench stop-signals
+CLOCKED := tests/browser/test_viewer_open.py
+.PHONY: test-lint test-in-process test-servers test-browser test-bench test-viewer-clock stop-signals
 test: $(STAMP)
 	rm -f .coverage .coverage.*
-	$(MAKE) --no-print-directory -j 4 --output-sync=target test-lint test-in-process test-servers test-browser test-bench
-	$(PY) -m coverage combine --quiet .coverage.in-process .coverage.servers .coverage.browser
+	$(MAKE) --no-print-directory -j 4 --output-sync=target test-lint test-in-process test-servers test-browser test-bench test-viewer-clock
+	$(PY) -m coverage combine --quiet .coverage.in-process .coverage.servers .coverage.browser .coverage.viewer-clock
 	$(PY) -m coverage report --fail-under=$(COVERAGE_FLOOR)
 
 test-lint: $(STAMP)
@@ -78,11 +87,14 @@ test-in-process: $(STAMP)
 test-servers: $(STAMP)
 	$(ALONE) COVERAGE_FILE=.coverage.servers $(PY) -m pytest -n 2 $(SERVER_TIERS) tests/http tests/package tests/e2e
 
-test-browser: $(STAMP) browser test-in-process
-	$(ALONE) COVERAGE_FILE=.coverage.browser $(PY) -m pytest -n 2 $(SERVER_TIERS) tests/browser
+test-browser: $(STAMP) browser test-servers
+	$(ALONE) COVERAGE_FILE=.coverage.browser $(PY) -m pytest -n 2 $(SERVER_TIERS) --ignore=$(CLOCKED) tests/browser
 
-test-bench: $(STAMP) test-browser
+test-bench: $(STAMP) test-in-process test-servers
 	$(ALONE) $(PY) -m bench.run --quick --output bench/results-quick.json
+
+test-viewer-clock: $(STAMP) browser test-lint test-in-process test-servers test-browser test-bench
+	$(ALONE) COVERAGE_FILE=.coverage.viewer-clock $(PY) -m pytest -p no:xdist $(COVERAGE) $(CLOCKED)
 
 ## `make run` stopped by every stop signal x target x repeat count, twice over (52 runs, about 2 minutes;
 ## `make test` runs 28 of them: every signal to every target, every repeat count; README, "Two commands").

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from functools import lru_cache
 
 from lib.errors import ValidationError
 
@@ -56,10 +57,34 @@ def parse_timestamp(value: str, field: str = "timestamp") -> int:
 def format_ms(ms: int) -> str:
     """Epoch milliseconds -> `YYYY-MM-DDTHH:MM:SS.mmmZ`."""
     seconds, millis = divmod(ms, 1000)
-    moment = _UNIX_EPOCH + timedelta(seconds=seconds)
+    days, second = divmod(seconds, 86400)
+    hour, second = divmod(second, 3600)
+    minute, second = divmod(second, 60)
+    return f"{_date(days)}{hour:02d}:{minute:02d}:{second:02d}.{millis:03d}Z"
+
+
+@lru_cache(maxsize=16)
+def _date(days: int) -> str:
+    """`YYYY-MM-DDT` of a day (days since 1970-01-01). A pure calendar computation, kept for the few
+    days a process formats most (a page's timestamps fall on a handful of days)."""
+    year, month, day = _civil(days)
     # Formatted by hand: strftime's %Y drops leading zeros before year 1000 on glibc (0999 -> 999).
-    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:"
-            f"{moment.second:02d}.{millis:03d}Z")
+    return f"{year:04d}-{month:02d}-{day:02d}T"
+
+
+def _civil(days: int) -> tuple[int, int, int]:
+    """Days since 1970-01-01 -> (year, month, day) of the proleptic Gregorian calendar, in integer
+    arithmetic (H. Hinnant's `civil_from_days`): every reply formats several timestamps, and a
+    datetime for each costs more than the rest of the formatting."""
+    days += 719_468
+    era = days // 146_097
+    day_of_era = days - era * 146_097
+    year_of_era = (day_of_era - day_of_era // 1460 + day_of_era // 36_524 - day_of_era // 146_096) // 365
+    day_of_year = day_of_era - (365 * year_of_era + year_of_era // 4 - year_of_era // 100)
+    shifted_month = (5 * day_of_year + 2) // 153  # March = 0
+    day = day_of_year - (153 * shifted_month + 2) // 5 + 1
+    month = shifted_month + 3 if shifted_month < 10 else shifted_month - 9
+    return year_of_era + era * 400 + (month <= 2), month, day
 
 
 def sortable_ms(ms: int) -> str:

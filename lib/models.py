@@ -131,7 +131,11 @@ class CommonFields(_Body):
 
     def event_fields(self) -> dict[str, Any]:
         """The common fields that were sent (they form the stored `started` / `completed` event)."""
-        return {name: getattr(self, name) for name in CommonFields.model_fields if getattr(self, name) is not None}
+        values = self.__dict__
+        return {name: values[name] for name in _COMMON_FIELDS if values[name] is not None}
+
+
+_COMMON_FIELDS = tuple(CommonFields.model_fields)  # in declaration order
 
 
 class EndFields(CommonFields):

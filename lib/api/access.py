@@ -246,22 +246,20 @@ def caller(event: dict[str, Any]) -> str | None:
     return normalise_principal(arn) if isinstance(arn, str) and arn.startswith("arn:") else None
 
 
-def _header_values(event: dict[str, Any], name: str) -> set[str]:
-    """Every value the request carries for a header, whatever its case or repetition: the check
-    must cover the value the resolver will use, whichever that is."""
-    values: set[str] = set()
+def tenancy(event: dict[str, Any]) -> tuple[set[str], set[str]]:
+    """(ContactCenterId values, GroupId values) of a request, every value it carries for each
+    whatever the header's case or repetition (the check must cover the value the resolver will use,
+    whichever that is); an absent header is {""}. One pass over the headers."""
+    found: dict[str, set[str]] = {TENANT_HEADER: set(), GROUP_HEADER: set()}
     for key, value in (event.get("headers") or {}).items():
-        if key.lower() == name and value is not None:
+        values = found.get(key.lower())
+        if values is not None and value is not None:
             values.add(value)
     for key, many in (event.get("multiValueHeaders") or {}).items():
-        if key.lower() == name:
+        values = found.get(key.lower())
+        if values is not None:
             values.update(v for v in many or () if v is not None)
-    return values
-
-
-def tenancy(event: dict[str, Any]) -> tuple[set[str], set[str]]:
-    """(ContactCenterId values, GroupId values) of a request; an absent header is {""}."""
-    return _header_values(event, TENANT_HEADER) or {""}, _header_values(event, GROUP_HEADER) or {""}
+    return found[TENANT_HEADER] or {""}, found[GROUP_HEADER] or {""}
 
 
 @dataclass(frozen=True)
@@ -272,12 +270,16 @@ class Decision:
     role: str
 
 
-def authorize(event: dict[str, Any]) -> Decision | None:
+_UNKNOWN: Any = object()
+
+
+def authorize(event: dict[str, Any], principal: str | None = _UNKNOWN) -> Decision | None:
     """Allow the request or raise Unauthorized (401) / Forbidden (403). None when access control
-    is off (the local run by default)."""
+    is off (the local run by default). `principal`: the event's :func:`caller`, when known already."""
     if settings().access_mode == "off":
         return None
-    principal = caller(event)
+    if principal is _UNKNOWN:
+        principal = caller(event)
     if principal is None:
         # the local enforcing mode (AUTH=on) names callers with a header; AUTH=sigv4 and deployed: a signature
         raise Unauthorized(LOCAL_MISSING_IDENTITY if settings().caller_header else DEPLOYED_MISSING_IDENTITY)
@@ -288,6 +290,8 @@ def authorize(event: dict[str, Any]) -> Decision | None:
     if not grant.allows_method(method):
         raise Forbidden(f"role {grant.role} may not call {method}; it may call {', '.join(sorted(SUPERVISOR_METHODS))}")
     centers, groups = tenancy(event)
+    if len(centers) == 1 and len(groups) == 1 and grant.allows_tenant(next(iter(centers)), next(iter(groups))):
+        return Decision(principal, grant.role)  # one tenant and group, granted: the usual request
     refused = sorted(tenant_entry(c, g) for c in centers for g in groups if not grant.allows_tenant(c, g))
     if refused:
         raise Forbidden(f"ContactCenterId/GroupId {_describe(refused)} not granted to {principal}")

@@ -91,6 +91,10 @@ def _check_text(value: Any) -> None:
             stack.extend(item)
 
 
+# json.loads(text, parse_constant=..., ...) makes a decoder at every call: made once instead.
+_DECODER = json.JSONDecoder(parse_constant=_constant, parse_float=_float, parse_int=_int, object_pairs_hook=_object)
+
+
 def strict_loads(text: str | bytes) -> Any:
     """Parse a request body as strict JSON; ValidationError (400) naming the problem otherwise."""
     if isinstance(text, bytes):
@@ -101,7 +105,7 @@ def strict_loads(text: str | bytes) -> Any:
     if _depth_problem(text):
         raise ValidationError(f"body: JSON nested deeper than {MAX_DEPTH} levels")
     try:
-        value = json.loads(text, parse_constant=_constant, parse_float=_float, parse_int=_int, object_pairs_hook=_object)
+        value = _DECODER.decode(text)
     except ValidationError:
         raise
     except (ValueError, RecursionError):

@@ -28,7 +28,7 @@ from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from lib import paging_keys
 from lib.api import access
 from lib.api.resolver import JSON, internal_error, proxy_error
-from lib.api.telemetry import emit_metrics, error_name, log_request, request_metrics
+from lib.api.telemetry import emit_metrics, error_name, is_replay, log_request, request_metrics
 from lib.errors import ApiError, PayloadTooLarge, ValidationError
 from lib.observability import logger, metrics, tracer
 from lib.settings import settings
@@ -51,7 +51,7 @@ def _resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any) -
     size = len(body.encode("utf-8"))
     if size > settings().max_body_bytes:
         return proxy_error(PayloadTooLarge(f"request body is {size} bytes; the limit is {settings().max_body_bytes}"))
-    if body:
+    if body and not _json_declared(event):
         # JSON in (§1): a body is parsed as JSON whatever Content-Type the client sent (curl -d
         # sends form encoding), rather than answering with an error the contract does not name.
         headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
@@ -62,22 +62,33 @@ def _resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any) -
     return app.resolve(event, context)
 
 
+def _json_declared(event: dict[str, Any]) -> bool:
+    """The request says `Content-Type: application/json` already, once and in the header's usual
+    spelling, in both header maps: what _resolve would write is what it holds (no copy needed)."""
+    headers, multi = event.get("headers") or {}, event.get("multiValueHeaders") or {}
+    if headers.get("Content-Type") != JSON or multi.get("Content-Type") != [JSON]:
+        return False
+    return bool(sum(key.lower() == "content-type" for key in headers) == 1
+                and sum(key.lower() == "content-type" for key in multi) == 1)
+
+
 def handle_request(app: APIGatewayRestResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
     """One API Gateway request: access decision first (nothing is read or written for a refused
     request but the caller's grant, usually cached), then the resolver; then its log line and metrics."""
     started = time.perf_counter()
     principal = access.caller(event)
     try:
-        access.authorize(event)
+        access.authorize(event, principal)
         result = _resolve(app, event, context)
     except ApiError as refused:  # 401 / 403 from the access check
         result = proxy_error(refused)
     except Exception:  # e.g. the grant lookup failed: the contract's 500, not a crash
         logger.exception("request failed before the resolver")
         result = proxy_error(internal_error(event))
-    log_request(event, result, (time.perf_counter() - started) * 1000, principal)
-    emit_metrics(request_metrics(str(event.get("httpMethod") or ""), str(event.get("resource") or ""), result),
-                 error_name(result))
+    error, replay = error_name(result), is_replay(result)
+    log_request(event, result, (time.perf_counter() - started) * 1000, principal, error, replay)
+    emit_metrics(request_metrics(str(event.get("httpMethod") or ""), str(event.get("resource") or ""), result,
+                                 replay), error)
     # No X-Ray annotation of the status: API Gateway's own segment of the same trace records it
     # (`http.status` in a filter expression), at no cost to the function.
     return result

@@ -21,7 +21,7 @@ from lib.api.bodies import strict_loads
 from lib.errors import ApiError, MethodNotAllowed, NotFound, ValidationError
 from lib.models import ErrorOut
 from lib.observability import logger, metrics
-from lib.rules.conversation import Page
+from lib.rules.conversation import Page, compact_json
 from lib.status import Status
 from lib.store.idempotency import Claim, Replay, StoredReply
 
@@ -46,7 +46,7 @@ def json_response(status: int, body: Any = None, headers: dict[str, str] | None 
     """A JSON reply with an explicit status (204 replies carry no body and no content type)."""
     if status == 204:
         return Response(status_code=204, content_type=None, body="", headers=headers)
-    text = body.json if isinstance(body, Page) else json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    text = body.json if isinstance(body, Page) else compact_json(body)
     return Response(status_code=status, content_type=JSON, headers=headers, body=text)
 
 
@@ -143,8 +143,18 @@ def routing_path(event: dict[str, Any]) -> str:
     parts = []
     for text, name, greedy in _template(resource):
         value = params.get(name) if name else None
-        parts.append(text if value is None else quote(unquote(value), safe="/" if greedy else ""))
+        if value is None:
+            parts.append(text)
+        elif _UNRESERVED.fullmatch(value):  # ids, mostly: the canonical encoding is the value itself
+            parts.append(value)
+        else:
+            parts.append(quote(unquote(value), safe="/" if greedy else ""))
     return "".join(parts)
+
+
+# Characters quote() never encodes and unquote() never decodes: a value of only these is its own
+# canonical encoding.
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]+")
 
 
 @lru_cache(maxsize=256)

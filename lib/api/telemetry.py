@@ -8,6 +8,8 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from aws_lambda_powertools.logging.formatter import RESERVED_LOG_ATTRS, LambdaPowertoolsFormatter
@@ -38,9 +40,16 @@ def is_replay(result: dict[str, Any]) -> bool:
     """The reply is the replay of an earlier one (Idempotency-Key): the creating code says so with
     `X-Idempotent-Replay: true` (in `headers` or, as Powertools' REST resolver writes them,
     `multiValueHeaders`)."""
-    single = [(k, v) for k, v in (result.get("headers") or {}).items()]
-    multi = [(k, v) for k, values in (result.get("multiValueHeaders") or {}).items() for v in values or ()]
-    return any(k.lower() == REPLAY_HEADER.lower() and str(v).lower() == "true" for k, v in single + multi)
+    for key, value in (result.get("headers") or {}).items():
+        if key.lower() == _REPLAY and str(value).lower() == "true":
+            return True
+    for key, values in (result.get("multiValueHeaders") or {}).items():
+        if key.lower() == _REPLAY and any(str(value).lower() == "true" for value in values or ()):
+            return True
+    return False
+
+
+_REPLAY = REPLAY_HEADER.lower()
 
 
 def _json(text: str | None) -> Any:
@@ -50,13 +59,14 @@ def _json(text: str | None) -> Any:
         return None
 
 
-def request_metrics(method: str, resource: str, result: dict[str, Any]) -> dict[str, int]:
+def request_metrics(method: str, resource: str, result: dict[str, Any], replay: bool | None = None) -> dict[str, int]:
     """What a request changed, as metric name -> count: services / states / tasks started and
     completed, services deleted or purged. A replay changed nothing and counts nothing here (the
     creating code, lib/api/resolver.create_once, counts it as IdempotentReplays); errors are
-    counted by :func:`error_name`'s metric instead."""
+    counted by :func:`error_name`'s metric instead. `replay`: :func:`is_replay` of the result, when
+    known already."""
     status = int(result.get("statusCode") or 0)
-    if is_replay(result):
+    if is_replay(result) if replay is None else replay:
         return {}
     route = resource.removeprefix(BASE_PATH)
     counts: dict[str, int] = {}
@@ -99,10 +109,15 @@ def emit_metrics(counts: dict[str, int], error: str | None) -> None:
 # ---------------------------------------------------------------- the request log line
 
 
-def log_request(event: dict[str, Any], result: dict[str, Any], latency_ms: float, principal: str | None) -> None:
-    """The one log line of an API request (INFO; WARNING for 5xx)."""
+_UNKNOWN: Any = object()
+
+
+def log_request(event: dict[str, Any], result: dict[str, Any], latency_ms: float, principal: str | None,
+                error: str | None = _UNKNOWN, replay: bool | None = None) -> None:
+    """The one log line of an API request (INFO; WARNING for 5xx). `error`, `replay`: what
+    :func:`error_name` and :func:`is_replay` say of the result, when known already."""
     context = event.get("requestContext") or {}
-    headers = event.get("headers") or {}
+    tenant, group = _tenancy(event.get("headers") or {})
     status = int(result.get("statusCode") or 0)
     fields = {
         "method": event.get("httpMethod"),
@@ -111,14 +126,15 @@ def log_request(event: dict[str, Any], result: dict[str, Any], latency_ms: float
         "latency_ms": round(latency_ms, 1),
         "request_id": context.get("requestId"),
         # Tenancy headers are not validated yet when a request is refused early: bounded here.
-        "tenant": str(_header(headers, "contactcenterid") or "")[:80],
-        "group": str(_header(headers, "groupid") or "")[:80],
+        "tenant": str(tenant or "")[:80],
+        "group": str(group or "")[:80],
         "principal": principal,
     }
-    error = error_name(result)
+    if error is _UNKNOWN:
+        error = error_name(result)
     if error is not None:
         fields["exception"] = error
-    if is_replay(result):
+    if is_replay(result) if replay is None else replay:
         fields["idempotent_replay"] = True
     if status >= 500:
         logger.warning("request", extra=fields)
@@ -126,12 +142,16 @@ def log_request(event: dict[str, Any], result: dict[str, Any], latency_ms: float
         logger.info("request", extra=fields)
 
 
-def _header(headers: dict[str, Any], lower: str) -> Any:
-    found = None
+def _tenancy(headers: dict[str, Any]) -> tuple[Any, Any]:
+    """The ContactCenterId and GroupId headers: for each, the last one whatever its case."""
+    tenant = group = None
     for key, value in headers.items():
-        if key.lower() == lower:
-            found = value  # the last one, whatever its case
-    return found
+        lower = key.lower()
+        if lower == "contactcenterid":
+            tenant = value
+        elif lower == "groupid":
+            group = value
+    return tenant, group
 
 
 class _Moment:
@@ -145,8 +165,52 @@ class _Moment:
 
 
 _RESERVED = frozenset(RESERVED_LOG_ATTRS)  # record attributes a format key may name ("%(levelname)s")
-_LOCATION = {"funcName": log_request.__name__, "lineno": log_request.__code__.co_firstlineno,
-             "module": __name__.rsplit(".", 1)[-1], "name": logger.name}
+# What a format key may read of the request line's record, the time apart ("asctime").
+_RECORD = {"levelname": "INFO", "levelno": logging.INFO, "funcName": log_request.__name__,
+           "lineno": log_request.__code__.co_firstlineno, "module": __name__.rsplit(".", 1)[-1], "name": logger.name}
+# A format of the record's constant attributes ("%(levelname)s", "%(funcName)s:%(lineno)d") -> its text,
+# rendered once.
+_RENDERED: dict[str, str] = {}
+
+
+_second: list[Any] = [None, "", ""]  # (the second and settings, its text before the milliseconds, after)
+
+
+def _asctime(formatter: LambdaPowertoolsFormatter, created: float) -> str:
+    """`formatter.formatTime` of a record made at `created`. With Powertools' default time format
+    ("...%S,%F%z": no datefmt, no RFC 3339), the text around the milliseconds is the same for a whole
+    second: it is formatted once per second (strftime costs most of the call), the milliseconds put
+    in as formatTime puts them ("%03d")."""
+    moment = _Moment(created)
+    directive, default = formatter.custom_ms_time_directive, formatter.default_time_format
+    if formatter.use_rfc3339_iso8601 or formatter.datefmt or default.count(directive) != 1 or "%" in directive[1:]:
+        return formatter.formatTime(moment)
+    before, after = default.split(directive)
+    if before.endswith("%"):
+        return formatter.formatTime(moment)
+    key = (int(created), formatter.converter, default, directive)
+    if _second[0] != key:
+        stamp = formatter.converter(created)
+        _second[:] = [key, time.strftime(before, stamp), time.strftime(after, stamp)]
+    return f"{_second[1]}{int(moment.msecs):03d}{_second[2]}"
+
+
+_encoders: dict[int, tuple[Any, Callable[[Any], str]]] = {}  # id(serializer) -> (serializer, encode)
+
+
+def _serializer(formatter: LambdaPowertoolsFormatter) -> Callable[[Any], str]:
+    """The formatter's serializer. Its default, json.dumps with fixed settings, makes a JSONEncoder at
+    every call: the same encoder is made once instead (the line is the same)."""
+    serializer = formatter.json_serializer
+    known = _encoders.get(id(serializer))
+    if known is not None and known[0] is serializer:
+        return known[1]
+    encode: Callable[[Any], str] = formatter.serialize
+    if isinstance(serializer, partial) and serializer.func is json.dumps and not serializer.args \
+            and set(serializer.keywords) <= {"default", "separators", "indent", "ensure_ascii", "sort_keys"}:
+        encode = json.JSONEncoder(**serializer.keywords).encode
+    _encoders[id(serializer)] = (serializer, encode)
+    return encode
 
 
 def _write_info(fields: dict[str, Any]) -> bool:
@@ -162,13 +226,20 @@ def _write_info(fields: dict[str, Any]) -> bool:
     if type(formatter) is not LambdaPowertoolsFormatter or type(handler) is not logging.StreamHandler \
             or handler.filters or logger.filters or handler.level > logging.INFO:
         return False
-    record = {"levelname": "INFO", "levelno": logging.INFO, "asctime": formatter.formatTime(_Moment(time.time())),
-              **_LOCATION}
+    asctime = _asctime(formatter, time.time())
     line: dict[str, Any] = {}
     try:
         for keys in (formatter.log_format, formatter.thread_safe_get_current_keys()):
             for key, value in keys.items():
-                line[key] = value % record if value and key in _RESERVED and isinstance(value, str) else value
+                if value and key in _RESERVED and isinstance(value, str):
+                    text = _RENDERED.get(value)
+                    if text is None:  # the time, or a format not seen yet
+                        text = value % {**_RECORD, "asctime": asctime}
+                        if "asctime" not in value:
+                            _RENDERED[value] = text
+                    line[key] = text
+                else:
+                    line[key] = value
     except (KeyError, TypeError, ValueError):
         return False  # a format key this record does not hold
     line.update(fields)
@@ -176,7 +247,7 @@ def _write_info(fields: dict[str, Any]) -> bool:
     if formatter.log_format.get("xray_trace_id", "") is not None:
         trace = os.environ.get("_X_AMZN_TRACE_ID")
         line["xray_trace_id"] = trace.split(";")[0].replace("Root=", "") if trace else None
-    text = formatter.serialize({key: value for key, value in line.items() if value is not None})
+    text = _serializer(formatter)({key: value for key, value in line.items() if value is not None})
     handler.acquire()
     try:
         handler.stream.write(text + handler.terminator)

@@ -193,9 +193,14 @@ class Conversation:
             view["completed_tasks"] = [self.task_view(t, nested) for t in tasks if not self.is_active(t)]
 
 
+# What json.dumps(value, separators=(",", ":"), ensure_ascii=False) writes, with its encoder made once
+# (json.dumps makes one per call when given settings): every reply and every view of a page.
+compact_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def to_json(view: Any) -> str:
     """A view as the reply carries it (lib.api serialises with the same settings)."""
-    return json.dumps(view, separators=(",", ":"), ensure_ascii=False)
+    return compact_json(view)
 
 
 def _bytes(text: str) -> int:

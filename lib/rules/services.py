@@ -3,7 +3,6 @@ function takes the tenant key first; nothing here knows HTTP or DynamoDB (lib.st
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +13,16 @@ from lib.errors import Conflict, NotFound, ValidationError
 from lib.ids import new_service_id
 from lib.models import ServiceAssociate, ServiceEnd, ServiceStart
 from lib.rules import expiration
-from lib.rules.conversation import RESPONSE_LIMIT, Conversation, Page, Selection, fits_whole, size_of, too_large
+from lib.rules.conversation import (
+    RESPONSE_LIMIT,
+    Conversation,
+    Page,
+    Selection,
+    compact_json,
+    fits_whole,
+    size_of,
+    too_large,
+)
 from lib.status import Status
 from lib.store import embedded, erasure, pages
 from lib.store import services as service_store
@@ -36,7 +44,7 @@ def check_service_id(service_id: str) -> str:
 
 def json_text(value: Any) -> str:
     """Stored form of an attached-data value: its JSON text, kept exactly as sent."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return compact_json(value)
 
 
 def texts(attached: dict[str, Any]) -> dict[str, str]:
@@ -103,10 +111,10 @@ def get(tenant: str, service_id: str, selection: Selection) -> dict[str, Any]:
     """A service view with the children it embeds: one round trip (lib.store.embedded)."""
     now = clock.now_ms()
     check_service_id(service_id)
-    route = f"GET /services/{service_id}/states (or /tasks)"
     wanted = embedded_kinds(selection)
     if not wanted:
         return Conversation(service_store.read_service(tenant, service_id, now), now).service_view(selection)
+    route = f"GET /services/{service_id}/states (or /tasks)"
     service, found = embedded.read_conversation(tenant, service_id, wanted, now, weigher(selection, now),
                                                 RESPONSE_LIMIT)
     if not found.whole:
@@ -141,10 +149,15 @@ def page_of_services(services: list[ServiceItem], selection: Selection, now: int
     a page of up to that many; past that, only while the reply has room)."""
     page = Page()
     wanted = embedded_kinds(selection)
-    weigh = weigher(selection, now) if wanted else None
-    step = IN_FLIGHT if wanted else max(len(services), 1)
-    for start in range(0, len(services), step):
-        window = services[start:start + step]
+    if not wanted:  # nothing embedded: nothing more to read
+        for service in services:
+            if not page.add(Conversation(service, now).service_view(selection),
+                            f"GET /services/{service.service_id}/states (or /tasks)"):
+                break
+        return page
+    weigh = weigher(selection, now)
+    for start in range(0, len(services), IN_FLIGHT):
+        window = services[start:start + IN_FLIGHT]
         found = embedded.children_of_services(window, wanted, now, weigh, RESPONSE_LIMIT)
         for service, children in zip(window, found):
             route = f"GET /services/{service.service_id}/states (or /tasks)"

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,17 +13,23 @@ from lib.store.table import call, table_name
 MAX_QUERY_LIMIT = 1000  # the largest Limit a filtered Query grows to (1 MB pages cap it anyway)
 
 
-@dataclass
 class Expression:
-    """Placeholders for every name and value of a condition, update, key or filter expression."""
+    """Placeholders for every name and value of a condition, update, key or filter expression
+    (a plain class with slots: every write makes one or more)."""
 
-    names: dict[str, str] = field(default_factory=dict)
-    values: dict[str, Any] = field(default_factory=dict)
-    _placeholders: dict[str, str] = field(default_factory=dict)  # name -> its placeholder (one per name)
+    __slots__ = ("names", "values", "_placeholders")
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+        self.values: dict[str, Any] = {}
+        self._placeholders: dict[str, str] = {}  # name -> its placeholder (one per name)
 
     def name(self, path: str | tuple[str, ...]) -> str:
         """An attribute name, or a document path given as a tuple of segments (map keys may hold any
         character, dots and NULs included) -> `#n0.#n1`. A name used twice has one placeholder."""
+        if type(path) is str:
+            placeholder = self._placeholders.get(path)
+            return placeholder if placeholder is not None else self._placeholder(path)
         if isinstance(path, str):
             return self._placeholder(path)
         return ".".join(self._placeholder(segment) for segment in path)
@@ -36,8 +42,10 @@ class Expression:
         return placeholder
 
     def value(self, value: Any) -> str:
-        placeholder = f":v{len(self.values)}"
-        self.values[placeholder] = encode(value)
+        values = self.values
+        placeholder = f":v{len(values)}"
+        kind = type(value)
+        values[placeholder] = {"S": value} if kind is str else {"N": str(value)} if kind is int else encode(value)
         return placeholder
 
     def apply(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -67,11 +75,16 @@ class Update:
 
     def request(self) -> dict[str, Any]:
         e = self.expr
-        sets = [f"{e.name(p)} = {v if isinstance(v, Raw) else e.value(v)}" for p, v in self.sets.items()
-                if v is not None]
-        sets += [f"{e.name(target)} = {e.name(source)}" for target, source in self.copies.items()]
-        removes = [e.name(p) for p in self.removes] + [e.name(p) for p, v in self.sets.items() if v is None]
-        adds = [f"{e.name(p)} {e.value(v)}" for p, v in self.adds.items()]
+        name, value = e.name, e.value
+        sets, removed = [], []
+        for p, v in self.sets.items():
+            if v is None:
+                removed.append(p)
+            else:
+                sets.append(f"{name(p)} = {v if type(v) is Raw else value(v)}")
+        sets += [f"{name(target)} = {name(source)}" for target, source in self.copies.items()]
+        removes = [name(p) for p in self.removes] + [name(p) for p in removed]
+        adds = [f"{name(p)} {value(v)}" for p, v in self.adds.items()]
         clauses = []
         if sets:
             clauses.append("SET " + ", ".join(sets))
@@ -104,6 +117,11 @@ class Query:
     attributes: tuple[str, ...] = ()  # projection (empty: every attribute)
     start_key: dict[str, Any] | None = None  # resume after this item (its table and index keys)
     decoded: frozenset[str] | None = None  # attributes decoded from each item read (None: all of them)
+    # What each item read becomes (lib.store.items.decode: its entity); None: a dict of its `decoded`
+    decoder: Callable[[dict[str, Any]], Any] | None = None
+
+    def _decode(self, raw: dict[str, Any]) -> Any:
+        return self.decoder(raw) if self.decoder is not None else decode_item(raw, self.decoded)
 
     @property
     def _key_names(self) -> tuple[str, str]:
@@ -171,7 +189,7 @@ class Query:
         while True:
             call_request = {**request, "Limit": page_size} if page_size else request
             response = call("query", **call_request)
-            yield [decode_item(raw, self.decoded) for raw in response.get("Items", [])]
+            yield [self._decode(raw) for raw in response.get("Items", [])]
             start = response.get("LastEvaluatedKey")
             if not start:
                 return
@@ -190,7 +208,10 @@ class Query:
         while True:
             limit = max(want - len(found) + 1, min(2 * limit, MAX_QUERY_LIMIT))
             response = call("query", **{**request, "Limit": limit})
-            found.extend(decode_item(raw, self.decoded) for raw in response.get("Items", []))
+            if self.decoder is not None:
+                found.extend(self.decoder(raw) for raw in response.get("Items", []))
+            else:
+                found.extend(decode_item(raw, self.decoded) for raw in response.get("Items", []))
             start = response.get("LastEvaluatedKey")
             if len(found) > want:
                 return found[:want], True

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from lib.settings import settings
 from lib.status import Status
 from lib.store import keys as K
-from lib.store.codec import decode_item
+from lib.store.codec import decode_fields, decode_item
 from lib.store.concurrency import new_token
 
 # `aca_ms` of a service that never completes by itself: its `auto_complete_at` (last write + aca_ms)
@@ -416,13 +416,18 @@ def read_names(*classes: type[Entity], extra: tuple[str, ...] = ()) -> frozenset
     return frozenset({"type", *extra, *(name for cls in classes for name in cls.model_fields)})
 
 
-SERVICE_READ = read_names(ServiceItem)
 
 
 def decode(raw: dict[str, Any] | None) -> Entity | None:
-    """The one decoder: a stored item (attribute values) -> its typed entity (None stays None)."""
-    item = decode_item(raw)
-    return from_plain(item)
+    """The one decoder: a stored item (attribute values) -> its typed entity (None stays None); the
+    attributes that are not its fields are not decoded."""
+    if raw is None:
+        return None
+    kind = raw.get("type")
+    cls = ENTITIES.get(kind.get("S", "") if kind else "")
+    if cls is None:
+        raise ValueError(f"item of unknown type {decode_item({'type': kind})['type'] if kind else None!r}")
+    return _Construct.of(cls).decode(raw)
 
 
 def from_plain(item: dict[str, Any] | None) -> Entity | None:
@@ -437,7 +442,7 @@ def from_plain(item: dict[str, Any] | None) -> Entity | None:
 
 class _Construct:
     """pydantic's `model_construct` for one entity class, with the work that depends only on the
-    class done once: which fields take a default, and which default must be copied. Every read
+    class done once: which fields take a default, and which default must be made afresh. Every read
     builds its entities this way (a page builds a hundred), and `model_construct` re-derives that
     for every field of every entity. The result is the same: the same `__dict__` (fields in
     declaration order), fields set, no extra and no private attributes
@@ -450,14 +455,20 @@ class _Construct:
                 f.alias or f.validation_alias for f in cls.model_fields.values()):
             raise TypeError(f"{cls.__name__}: model_construct's other paths are not reproduced")
         self.cls = cls
-        self.fields: list[tuple[str, bool, Any]] = []  # (name, has a default, the default or its factory)
+        # (name, how its default is had, the default or what makes it), in declaration order
+        self.fields: list[tuple[str, int, Any]] = []
         for name, info in cls.model_fields.items():
+            default = info.default
             if info.is_required():
-                self.fields.append((name, False, None))
-            elif info.default_factory is not None or not isinstance(info.default, _IMMUTABLE):
-                self.fields.append((name, True, info))  # copied (or made) per entity, as pydantic does
+                self.fields.append((name, REQUIRED, None))
+            elif info.default_factory is None and isinstance(default, _IMMUTABLE):
+                self.fields.append((name, SHARED, default))
+            elif info.default_factory is None and type(default) in (dict, list, set) and not default:
+                self.fields.append((name, MADE, type(default)))  # pydantic copies an empty one: a new one
             else:
-                self.fields.append((name, True, _Fixed(info.default)))
+                self.fields.append((name, MADE, lambda info=info, values=None: info.get_default(
+                    call_default_factory=True, validated_data=values or {})))
+        self.names = frozenset(name for name, _, _ in self.fields)
 
     @classmethod
     def of(cls, entity: type[Entity]) -> _Construct:
@@ -468,14 +479,21 @@ class _Construct:
 
     def build(self, item: dict[str, Any]) -> Entity:
         values: dict[str, Any] = {}
-        present: set[str] = set()
-        for name, has_default, default in self.fields:
+        for name, how, default in self.fields:
             if name in item:
                 values[name] = item[name]
-                present.add(name)
-            elif has_default:
-                values[name] = default.value if type(default) is _Fixed else \
-                    default.get_default(call_default_factory=True, validated_data=values)
+            elif how is SHARED:
+                values[name] = default
+            elif how is MADE:
+                values[name] = default()
+        return self._entity(values, item.keys() & self.names)
+
+    def decode(self, raw: dict[str, Any]) -> Entity:
+        """The entity of a stored item (attribute values), decoded field by field: what
+        `build(decode_item(raw))` builds, without the intermediate dict of every attribute."""
+        return self._entity(decode_fields(raw, self.fields), raw.keys() & self.names)
+
+    def _entity(self, values: dict[str, Any], present: set[str]) -> Entity:
         entity = self.cls.__new__(self.cls)
         object.__setattr__(entity, "__dict__", values)
         object.__setattr__(entity, "__pydantic_fields_set__", present)
@@ -484,9 +502,5 @@ class _Construct:
         return entity
 
 
-@dataclass(frozen=True)
-class _Fixed:
-    value: Any
-
-
+REQUIRED, SHARED, MADE = 0, 1, 2  # how a field's default is had (lib.store.codec.decode_fields reads them)
 _IMMUTABLE = (str, int, float, bool, type(None), tuple, frozenset)

@@ -16,7 +16,7 @@ from lib.store import keys as K
 from lib.store import table
 from lib.store.concurrency import parallel
 from lib.store.expressions import Query
-from lib.store.items import NEVER_MS, Child, ServiceItem, TaskItem, from_plain, read_names
+from lib.store.items import NEVER_MS, Child, ServiceItem, TaskItem, decode, from_plain, read_names
 from lib.store.services import live_service, read_service
 
 
@@ -204,9 +204,11 @@ _OWNER_READ = read_names(ServiceItem, extra=("PK", "GSI2SK"))
 def owner_services(tenant: str, page: OwnerPage, now: int) -> tuple[list[ServiceItem], bool]:
     """One Query of the owner's index partition (for completed: two, see below), ordered by start."""
 
-    def query(index: str, status: Status | None, still_active: bool = False) -> Query:
+    def query(index: str, status: Status | None, still_active: bool = False, merged: bool = False) -> Query:
+        # Merged pages keep the keys they merge on (plain items); the others are entities at once.
         q = Query(K.owner_pk(tenant, page.customer_id, page.contact_key, status), index=index,
-                  sk_from=page.bounds[0], sk_to=page.bounds[1], sk_after=page.after, decoded=_OWNER_READ)
+                  sk_from=page.bounds[0], sk_to=page.bounds[1], sk_after=page.after, decoded=_OWNER_READ,
+                  decoder=None if merged else decode)
         e = q.expr
         q.filters.append(f"{e.name('expires_ms')} > {e.value(now)}")
         if page.types:
@@ -224,11 +226,11 @@ def owner_services(tenant: str, page: OwnerPage, now: int) -> tuple[list[Service
         # no write has recorded yet (the owner's GSI6 partition, by deadline: only those are read;
         # the schedule records them within minutes, so there are few): merged by start time.
         (ended, more_ended), (auto, more_auto) = parallel(
-            lambda: query(K.OWNER_STATUS_INDEX, Status.COMPLETED).first(page.limit),
+            lambda: query(K.OWNER_STATUS_INDEX, Status.COMPLETED, merged=True).first(page.limit),
             lambda: _past_deadline(tenant, page, now))
         merged = sorted({item["PK"]: item for item in ended + auto}.values(), key=lambda item: item["GSI2SK"])
-        found, more = merged[:page.limit], more_ended or more_auto or len(merged) > page.limit
-    services = [s for s in (from_plain(i) for i in found) if isinstance(s, ServiceItem)]
+        found, more = [from_plain(i) for i in merged[:page.limit]], more_ended or more_auto or len(merged) > page.limit
+    services = [s for s in found if isinstance(s, ServiceItem)]
     return services, more
 
 

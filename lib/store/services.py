@@ -25,7 +25,7 @@ from lib.store.events import Event
 from lib.store.expiration import expiration_clauses, lowering, raise_children_ttl
 from lib.store.expressions import Expression, Raw, Update
 from lib.store.idempotency import Claim
-from lib.store.items import SERVICE_READ, Completion, Expiry, ServiceItem, from_plain
+from lib.store.items import Completion, Expiry, ServiceItem, decode, from_plain
 from lib.store.table import ConcurrentChange, ConditionFailed
 
 
@@ -35,6 +35,12 @@ def not_found(service_id: str) -> NotFound:
 
 def decode_service(item: dict[str, Any] | None) -> ServiceItem | None:
     service = from_plain(item)
+    return service if isinstance(service, ServiceItem) else None
+
+
+def stored_service(raw: dict[str, Any] | None) -> ServiceItem | None:
+    """The service of an item as stored (attribute values); None for none or another entity."""
+    service = decode(raw)
     return service if isinstance(service, ServiceItem) else None
 
 
@@ -50,7 +56,10 @@ def live_service(item: dict[str, Any] | None, service_id: str, now: int) -> Serv
 
 def read_service(tenant: str, service_id: str, now: int) -> ServiceItem:
     """The live service (strongly consistent); 404 when missing, expired or deleted."""
-    return live_service(table.get(K.service_key(tenant, service_id), SERVICE_READ), service_id, now)
+    service = stored_service(table.get_stored(K.service_key(tenant, service_id)))
+    if service is None or not service.is_live(now):
+        raise not_found(service_id)
+    return service
 
 
 # ---------------------------------------------------------------- creating a service

@@ -20,9 +20,9 @@ from lib.store.events import Event
 from lib.store.expiration import expiration_clauses, raise_children_ttl
 from lib.store.expressions import Expression, Update
 from lib.store.idempotency import Claim
-from lib.store.items import SERVICE_READ, Child, Completion, ServiceItem, StateItem, from_plain
+from lib.store.items import Child, Completion, ServiceItem, StateItem, from_plain
 from lib.store.pages import read_child
-from lib.store.services import AttachedMoved, activity_clauses, decode_service, not_found
+from lib.store.services import AttachedMoved, activity_clauses, decode_service, not_found, stored_service
 from lib.store.table import TRANSACTION_LIMIT, ConcurrentChange, ConditionFailed
 
 
@@ -84,7 +84,7 @@ def _read_with_record(tenant: str, service_id: str, claim: Claim | None, extra: 
     item of the conversation when asked: (service, record, extra item)."""
     key = K.service_key(tenant, service_id)
     if claim is None and extra is None:
-        return decode_service(table.get(key, SERVICE_READ)), None, None
+        return stored_service(table.get_stored(key)), None, None
     keys = [key] + ([claim.record_key()] if claim else []) + ([extra] if extra else [])
     found = table.get_many(keys)
 

@@ -148,8 +148,15 @@ def confirmed(write: Callable[[], Any], key: dict[str, str], token: str, mark: s
 
 def get(key: dict[str, str], names: frozenset[str] | None = None) -> dict[str, Any] | None:
     """Strongly consistent GetItem; with `names`, only those attributes are decoded."""
+    return decode_item(get_stored(key), names)
+
+
+def get_stored(key: dict[str, str]) -> dict[str, Any] | None:
+    """Strongly consistent GetItem: the item as stored (attribute values), for a caller that decodes
+    only what it uses (lib.store.items.decode)."""
     response = call("get_item", TableName=table_name(), Key=encode_item(key), ConsistentRead=True)
-    return decode_item(response.get("Item"), names)
+    item: dict[str, Any] | None = response.get("Item")
+    return item
 
 
 def get_many(keys: list[dict[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:

@@ -100,3 +100,18 @@ def test_a_filter_is_honoured(lines):
     finally:
         logger.removeFilter(drop)
     assert lines() == []
+
+
+def test_the_time_is_the_one_powertools_formats():
+    """The line's timestamp is formatted once per second (the milliseconds put in): it is what the
+    formatter's formatTime gives, within a second and across seconds; another time format is left to
+    formatTime itself."""
+    import random
+
+    formatter = logger.registered_formatter
+    start = 1_767_225_600.0
+    moments = [start + ms / 1000 for ms in range(0, 1000, 7)] + [start + random.uniform(-3e8, 3e8) for _ in range(500)]
+    for created in moments:
+        assert telemetry._asctime(formatter, created) == formatter.formatTime(telemetry._Moment(created))
+    custom = LambdaPowertoolsFormatter(datefmt="%H:%M:%S.%F")
+    assert telemetry._asctime(custom, start + 0.25) == custom.formatTime(telemetry._Moment(start + 0.25))

@@ -112,6 +112,7 @@ def test_unexpected_failure_is_500_with_request_id_only(api, monkeypatch):
     from lib.store import table
 
     monkeypatch.setattr(table, "get", explode)
+    monkeypatch.setattr(table, "get_stored", explode)
     reply = api.get("/services/123")
     assert_error(reply, 500, "InternalException", "request id")
     assert "secret" not in reply.text and "Traceback" not in reply.text

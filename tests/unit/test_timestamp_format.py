@@ -12,3 +12,18 @@ def test_formatted_timestamps_parse_back_to_the_same_moment(text):
     ms = clock.parse_timestamp(text)
     assert clock.format_ms(ms) == text
     assert clock.parse_timestamp(clock.format_ms(ms)) == ms
+
+
+def test_formatting_agrees_with_the_calendar_on_every_kind_of_day():
+    """format_ms computes the date in integer arithmetic (no datetime per timestamp): it agrees with
+    datetime's calendar on leap days, century years, the epoch's neighbours and both ends."""
+    from datetime import UTC, datetime, timedelta
+
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    days = list(range(-719_162, 2_932_897, 997)) + [-1, 0, 1, 11_016, 11_017, 11_059, 11_060, 2_932_896]
+    for day in days:  # 2000-02-29 is day 11_016; 1900, 2100 are not leap years
+        for ms in (day * 86_400_000, day * 86_400_000 + 86_399_999, day * 86_400_000 + 45_296_789):
+            if clock.MIN_MS <= ms <= clock.MAX_MS:
+                moment = epoch + timedelta(milliseconds=ms)
+                assert clock.format_ms(ms) == (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T"
+                                               f"{moment:%H:%M:%S}.{ms % 1000:03d}Z")
