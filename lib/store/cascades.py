@@ -29,10 +29,6 @@ from lib.store.items import ServiceItem, StateItem, TaskItem, from_plain
 Active = tuple[list[StateItem], list[TaskItem]]
 
 
-def _query(service: ServiceItem, kind: str) -> Query:
-    return _active_query(service.pk, kind)
-
-
 def _active_query(pk: str, kind: str) -> Query:
     low, high = K.status_range(kind, Status.ACTIVE)
     return Query(pk, index=K.STATUS_INDEX, sk_from=low, sk_to=high, consistent=True)
@@ -47,7 +43,7 @@ def active_children(service: ServiceItem) -> Active:
 def active_children_of(services: list[ServiceItem]) -> list[Active]:
     """active_children of several services, their Queries run at once."""
     reads = [(index, kind) for index, service in enumerate(services) if service.open != 0 for kind in ("state", "task")]
-    results = parallel(*[lambda i=i, kind=kind: _query(services[i], kind).all() for i, kind in reads])
+    results = parallel(*[lambda i=i, kind=kind: _active_query(services[i].pk, kind).all() for i, kind in reads])
     found: list[Active] = [([], []) for _ in services]
     for (index, kind), items in zip(reads, results):
         entities = [from_plain(item) for item in items]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from lib.clock import format_ms
 from lib.feed.events import events_of as published
 from lib.store import services as services_store
@@ -232,48 +234,55 @@ def api_expiration(record) -> str:
     return format_ms(int(record["dynamodb"]["OldImage"]["expires_ms"]["N"]))
 
 
-def test_a_child_started_while_a_service_ends_is_in_its_cascade(api, feed, monkeypatch):
+@pytest.fixture
+def reads_after(monkeypatch):
+    """The `seq` of every service item whose active children a service end read after it (the path
+    taken when the children read at once with the item are not accepted)."""
+    from lib.store import cascades
+
+    real, seen = cascades.active_children, []
+
+    def read_after(service):
+        seen.append(service.seq)
+        return real(service)
+
+    monkeypatch.setattr(cascades, "active_children", read_after)
+    return seen
+
+
+def test_a_child_started_while_a_service_ends_is_in_its_cascade(api, feed, monkeypatch, reads_after):
     """A task starts between the service end's reads (the item and its active children, at once) and
     its write: the write (conditional on the service item's `seq`) is refused and built again from
     the item as refused, whose children are read after it, so the cascade holds the task."""
-    from lib.store import cascades
 
     sid = api.start()
     api.post(f"/services/{sid}/states/start", {})
     feed.take()
-    real_after, after = cascades.active_children, []
 
     def reads_then_start(*calls):
         answers = [call() for call in calls]  # the item, then its active states and tasks
         assert api.post(f"/services/{sid}/tasks/start", {"task_type": "late"}).status == 201
         return answers
 
-    def read_after(service):
-        after.append(service.seq)
-        return real_after(service)
-
     monkeypatch.setattr(services_store, "parallel", reads_then_start)
-    monkeypatch.setattr(cascades, "active_children", read_after)
     assert api.post(f"/services/{sid}/end").status == 204
-    assert after == [3]  # read again, after the item the refused write returned
+    assert reads_after == [3]  # read again, after the item the refused write returned
     assert [(e.name, e.data.get("state_id"), e.data.get("task_id")) for e in feed.take()] == [
         ("TaskStarted", None, 1), ("ServiceCompleted", None, None), ("StateCompleted", 1, None),
         ("TaskCompleted", None, 1)]
 
 
 def test_children_read_before_a_start_and_an_end_that_the_item_read_after_reflects_are_read_again(
-        api, feed, monkeypatch):
+        api, feed, monkeypatch, reads_after):
     """The end's reads run at once, so its Queries may run before the item's read. Here a task starts
     and another ends between the two: the item read after both counts as many active children as the
     Queries found (so a count alone would accept them) and its `seq` is current (so the write would
     commit), but the children's checksum differs: the end reads them again after the item, and its
     cascade holds the task started and not the one ended."""
-    from lib.store import cascades
 
     sid = api.start()
     api.post(f"/services/{sid}/tasks/start", {"task_type": "early"})
     feed.take()
-    real_after, after = cascades.active_children, []
 
     def queries_change_then_item(read_item, *queries):
         # What calls sent at once may do: the Queries answer first, the item's read comes later.
@@ -282,14 +291,9 @@ def test_children_read_before_a_start_and_an_end_that_the_item_read_after_reflec
         assert api.post(f"/services/{sid}/tasks/1/end", {}).status == 204
         return [read_item(), *answers]
 
-    def read_after(service):
-        after.append(service.seq)
-        return real_after(service)
-
     monkeypatch.setattr(services_store, "parallel", queries_change_then_item)
-    monkeypatch.setattr(cascades, "active_children", read_after)
     assert api.post(f"/services/{sid}/end").status == 204
-    assert after == [4]  # the checksum refused the children read at once: read after the item
+    assert reads_after == [4]  # the checksum refused the children read at once: read after the item
     assert [(e.name, e.data.get("task_id"), e.data.get("task_type")) for e in feed.take()] == [
         ("TaskStarted", 2, "late"), ("TaskCompleted", 1, "early"), ("ServiceCompleted", None, None),
         ("TaskCompleted", 2, "late")]
@@ -371,31 +375,25 @@ def test_the_checksum_of_active_children_follows_every_kind_of_start_and_end(api
         assert _stored_checksum_agrees(table, sid), path
 
 
-def test_children_filling_more_than_one_page_are_read_after_the_item(api, monkeypatch):
+def test_children_filling_more_than_one_page_are_read_after_the_item(api, monkeypatch, reads_after):
     """The reads sent with the item take one Query page per kind (a refused end reads a bounded
     amount); when a kind holds more, the children are read again after the item, every page."""
-    from lib.store import cascades
     from lib.store.expressions import Query
 
     sid = api.start()
     api.post(f"/services/{sid}/tasks/start", {"task_type": "a"})
-    real_one_call, real_after, after = Query.one_call, cascades.active_children, []
+    real_one_call = Query.one_call
     monkeypatch.setattr(Query, "one_call", lambda self: (real_one_call(self)[0], True))  # "more follows"
 
-    def read_after(service):
-        after.append(service.seq)
-        return real_after(service)
-
-    monkeypatch.setattr(cascades, "active_children", read_after)
     assert api.post(f"/services/{sid}/end").status == 204
-    assert after == [2]
+    assert reads_after == [2]
     assert api.get(f"/services/{sid}/tasks/1").json["completed"] is not None
 
 
-def test_an_item_with_the_count_but_not_the_checksum_reads_its_children_after_it(api, table, feed, monkeypatch):
+def test_an_item_with_the_count_but_not_the_checksum_reads_its_children_after_it(api, table, feed,
+                                                                                 reads_after):
     """An item written before `open_sum` (its `open` kept): the sum stays unknown through later starts
     and ends, and the end reads the children after the item."""
-    from lib.store import cascades
 
     sid = api.start()
     api.post(f"/services/{sid}/states/start", {})
@@ -404,14 +402,8 @@ def test_an_item_with_the_count_but_not_the_checksum_reads_its_children_after_it
     api.post(f"/services/{sid}/tasks/start", {})
     api.post(f"/services/{sid}/tasks/1/end", {})
     feed.take()
-    real_after, after = cascades.active_children, []
 
-    def read_after(service):
-        after.append(service.seq)
-        return real_after(service)
-
-    monkeypatch.setattr(cascades, "active_children", read_after)
     assert api.post(f"/services/{sid}/end").status == 204
-    assert len(after) == 1
+    assert len(reads_after) == 1
     assert [(e.name, e.data.get("state_id")) for e in feed.take()] == [("ServiceCompleted", None),
                                                                        ("StateCompleted", 1)]
