@@ -227,19 +227,19 @@ def _write_info(fields: dict[str, Any]) -> bool:
             or handler.filters or logger.filters or handler.level > logging.INFO:
         return False
     asctime = _asctime(formatter, time.time())
-    line: dict[str, Any] = {}
+    # The formatter's keys, then the thread's (a key in both: its place from the first, its value
+    # from the second, as the formatter merges them); the values that are record formats rendered.
+    line: dict[str, Any] = {**formatter.log_format, **formatter.thread_safe_get_current_keys()}
     try:
-        for keys in (formatter.log_format, formatter.thread_safe_get_current_keys()):
-            for key, value in keys.items():
-                if value and key in _RESERVED and isinstance(value, str):
-                    text = _RENDERED.get(value)
-                    if text is None:  # the time, or a format not seen yet
-                        text = value % {**_RECORD, "asctime": asctime}
-                        if "asctime" not in value:
-                            _RENDERED[value] = text
-                    line[key] = text
-                else:
-                    line[key] = value
+        for key in line.keys() & _RESERVED:
+            value = line[key]
+            if value and isinstance(value, str):
+                text = _RENDERED.get(value)
+                if text is None:  # the time, or a format not seen yet
+                    text = value % {**_RECORD, "asctime": asctime}
+                    if "asctime" not in value:
+                        _RENDERED[value] = text
+                line[key] = text
     except (KeyError, TypeError, ValueError):
         return False  # a format key this record does not hold
     line.update(fields)

@@ -29,7 +29,8 @@ from typing import Any, TypeVar
 
 from lib.clock import format_ms
 from lib.store.codec import decode_item
-from lib.store.items import ErasedService, Erasure, ServiceItem, from_plain
+from lib.store.items import ServiceItem, from_plain
+from lib.store.records import ErasedService, Erasure
 
 _T = TypeVar("_T")
 

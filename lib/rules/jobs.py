@@ -30,7 +30,7 @@ from lib.rules.runs import RUNS, Run
 from lib.settings import settings
 from lib.store import faults, jobs, queue
 from lib.store.concurrency import Write
-from lib.store.items import JobItem
+from lib.store.records import JobItem
 
 log = logging.getLogger(__name__)
 SAVE_EVERY_S = 5.0  # a worker saves an export's checkpoint this often: an interrupted worker loses little

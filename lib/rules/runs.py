@@ -25,7 +25,8 @@ from lib.rules.services import parse_types, time_window
 from lib.store import erasure, jobs, windows
 from lib.store.concurrency import Write
 from lib.store.files import ExportFile, forget_tails
-from lib.store.items import Child, JobItem, ServiceItem, StateItem
+from lib.store.items import Child, ServiceItem, StateItem
+from lib.store.records import JobItem
 
 log = logging.getLogger(__name__)
 STEP = 100  # services an export step handles

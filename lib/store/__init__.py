@@ -4,7 +4,9 @@ table.py         the client (built at init), error translation, plain operations
 expressions.py   Expression (placeholders), Update clauses, Query (reads about what it returns)
 codec.py         attribute values <-> Python values, directly
 keys.py          every key, index name and key code of the table, in one place
-items.py         typed items deriving their keys from keys.py; one decoder
+entity.py        the base of every typed item, and how one is made without pydantic's per-field work
+items.py         the conversation's typed items deriving their keys from keys.py; one decoder for all
+records.py       typed items that are not a conversation's: idempotency, erasures, TTL lowerings, jobs
 conditions.py    named conditions
 concurrency.py   a write's context (tenant, clock, token), back-off, parallel reads
 services.py      services: create, read, end, associate, expiration, attached data

@@ -11,7 +11,8 @@ from lib.store import keys as K
 from lib.store.cascades import active_children_of
 from lib.store.concurrency import new_token
 from lib.store.expressions import Query, Update
-from lib.store.items import Erasure, ServiceItem, TtlLowering, from_plain
+from lib.store.items import ServiceItem, from_plain
+from lib.store.records import Erasure, TtlLowering
 from lib.store.services import auto_completion_clauses, decode_service
 from lib.store.table import ConcurrentChange, ConditionFailed
 

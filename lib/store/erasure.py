@@ -22,8 +22,9 @@ from lib.store import events, table
 from lib.store import keys as K
 from lib.store.concurrency import ATTEMPTS, Write, backoff
 from lib.store.expressions import Expression, Query, Update
-from lib.store.items import ErasedService, Erasure, ServiceItem, lock_of_reference
+from lib.store.items import ServiceItem, lock_of_reference
 from lib.store.jobs import LeaseLost
+from lib.store.records import ErasedService, Erasure
 from lib.store.services import decode_service, not_found
 from lib.store.table import TRANSACTION_LIMIT, ConcurrentChange, ConditionFailed
 

@@ -16,7 +16,8 @@ from lib.store import keys as K
 from lib.store import table
 from lib.store.concurrency import Write, new_token
 from lib.store.expressions import Expression, Query, Update
-from lib.store.items import Expiry, ServiceItem, TtlLowering, from_plain
+from lib.store.items import Expiry, ServiceItem, from_plain
+from lib.store.records import TtlLowering
 from lib.store.table import TRANSACTION_LIMIT, ConditionFailed
 
 LOWERING_DAYS = 30  # a lowering record lasts at least this long (see _record_ttl)

@@ -21,7 +21,8 @@ from lib.settings import settings
 from lib.store import conditions as C
 from lib.store import keys as K
 from lib.store.expressions import Expression
-from lib.store.items import IdempotencyRecord, from_plain
+from lib.store.items import from_plain
+from lib.store.records import IdempotencyRecord
 from lib.store.table import ConcurrentChange, ConditionFailed, call, tx_put
 
 HEADER = "Idempotency-Key"

@@ -49,7 +49,8 @@ from lib.store import keys as K
 from lib.store.codec import decode_item, encode_item
 from lib.store.concurrency import parallel
 from lib.store.expressions import Query
-from lib.store.items import Child, ErasedService, ServiceItem, from_plain
+from lib.store.items import Child, ServiceItem, from_plain
+from lib.store.records import ErasedService
 
 BATCH_ITEMS = table.BATCH_WRITE_LIMIT
 THROTTLING = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}

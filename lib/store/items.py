@@ -6,15 +6,15 @@ for the table design and its access patterns.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Self
-
-from pydantic import BaseModel, ConfigDict
+from typing import Any, ClassVar
 
 from lib.settings import settings
 from lib.status import Status
 from lib.store import keys as K
-from lib.store.codec import decode_fields, decode_item
+from lib.store.codec import decode_item
 from lib.store.concurrency import new_token
+from lib.store.entity import Construct, Entity
+from lib.store.records import ErasedService, Erasure, IdempotencyRecord, JobItem, TtlLowering
 
 # `aca_ms` of a service that never completes by itself: its `auto_complete_at` (last write + aca_ms)
 # is then beyond any clock, so "active" is one comparison for every service, and every write can
@@ -50,36 +50,6 @@ class Expiry:
         a tenth of the default when sliding, so that sliding rarely has to rewrite the children."""
         margin = 0 if self.explicit else settings().default_expiration_seconds // 10
         return self.ttl(now) + margin
-
-
-class Entity(BaseModel):
-    """An item of the table. Subclasses declare `TYPE`, `key()` and `index_keys()`."""
-
-    model_config = ConfigDict(extra="ignore", defer_build=True)
-    TYPE: ClassVar[str]
-
-    expire_at: int | None = None  # the table's TTL attribute (epoch seconds)
-    op: str | None = None  # token of the request that wrote it last (recognises our own retried write)
-
-    @classmethod
-    def trusted(cls, **values: Any) -> Self:
-        """An entity of values the code computed from input already validated (the request's body by
-        the resolver, the rest by the rules), built without validating them again: what
-        `model_construct` builds, at the cost of a read's decoding (see `_Construct`)."""
-        entity = _Construct.of(cls).build(values)
-        assert isinstance(entity, cls)
-        return entity
-
-    def key(self) -> dict[str, str]:
-        raise NotImplementedError
-
-    def index_keys(self) -> dict[str, str]:
-        return {}
-
-    def to_item(self) -> dict[str, Any]:
-        """The stored form: keys, type, fields (absent when None) and index keys."""
-        fields = {name: value for name, value in self.__dict__.items() if value is not None}
-        return {**self.key(), "type": self.TYPE, **fields, **self.index_keys()}
 
 
 # ---------------------------------------------------------------- conversation
@@ -297,113 +267,6 @@ def lock_of_reference(key: dict[str, str]) -> CompositeLock | None:
     return CompositeLock(tenant=tenant, digest=lock_digest, service_id=service_id)
 
 
-# ---------------------------------------------------------------- idempotency and jobs
-
-
-class IdempotencyRecord(Entity):
-    """The reply of a creating request, kept 24 h under (tenant, operation, Idempotency-Key)."""
-
-    TYPE: ClassVar[str] = "idempotency"
-
-    digest: str  # of (tenant, operation, key)
-    payload: str  # digest of the request body and path
-    status: int
-    body: str  # the reply body (JSON text)
-    headers: dict[str, str] = {}
-    expires_ms: int
-
-    def key(self) -> dict[str, str]:
-        return K.idempotency_key(self.digest)
-
-
-class Erasure(Entity):
-    """Conversations whose service items are deleted and whose other items are being erased: written
-    in the transaction that deletes the service items, removed when the erasure is done; the due
-    index brings an interrupted erasure to the scheduled maintenance."""
-
-    TYPE: ClassVar[str] = "erasure"
-
-    tenant: str
-    erasure_id: str
-    pks: list[str]
-    created_ms: int
-    ev: list[dict[str, Any]] = []  # the change feed's ServiceDeleted / ServicePurged (lib.store.events)
-
-    def key(self) -> dict[str, str]:
-        return K.erasure_key(self.tenant, self.erasure_id)
-
-    def index_keys(self) -> dict[str, Any]:
-        return {"GSI5PK": K.due_pk(K.ERASE, str(int(self.erasure_id[:8], 16))), "GSI5SK": self.created_ms}
-
-
-class TtlLowering(Entity):
-    """A conversation whose children's TTL is to come down to its service's explicit expiration (§7:
-    erased together): written in the transaction of the write that set an expiration earlier than the
-    children's TTL (PUT /services/{id}, an end with `ttl` / `expiration_time`), one per service (a later
-    one replaces it). The due index (GSI5) brings it to the scheduled maintenance, which lowers the
-    children and removes it (lib.store.expiration.finish_lowering)."""
-
-    TYPE: ClassVar[str] = "ttl_lowering"
-
-    tenant: str
-    service_id: str
-    expires_ms: int  # the expiration it was written for (a service with another one is not lowered to it)
-    created_ms: int
-
-    def key(self) -> dict[str, str]:
-        return K.lowering_key(self.tenant, self.service_id)
-
-    def index_keys(self) -> dict[str, Any]:
-        return {"GSI5PK": K.due_pk(K.LOWER, self.service_id), "GSI5SK": self.created_ms}
-
-
-class ErasedService(Entity):
-    """What a DELETE or purge leaves at a service's key until its conversation is erased: no service
-    for any read (no fields, no index keys), and the fence of the erasure it names: the erasure removes
-    the conversation's items only while this still names it, and an import of the same id takes it
-    over (a new `erasure_id`) before erasing the old items itself and writing its own."""
-
-    TYPE: ClassVar[str] = "erased"
-
-    tenant: str
-    service_id: str
-    erasure_id: str
-
-    def key(self) -> dict[str, str]:
-        return K.service_key(self.tenant, self.service_id)
-
-
-class JobItem(Entity):
-    """A maintenance job that continues outside the request that started it."""
-
-    TYPE: ClassVar[str] = "job"
-
-    tenant: str
-    job_id: str
-    kind: str  # "export" | "purge"
-    params: dict[str, Any] = {}
-    status: str = "running"  # running | succeeded | failed
-    counts: dict[str, int] = {}
-    checkpoint: dict[str, Any] = {}
-    result: dict[str, Any] | None = None
-    lease_ms: int = 0  # a worker holds the job until then (its token is `op`)
-    check_ms: int = 0  # while running: when the schedule looks at it if nothing has moved it on
-    attempts: int = 0  # steps in a row that failed for a reason not known to be passing
-    error: str | None = None
-    saved: str | None = None  # token of its last save (`op` stays the holder's for all its saves)
-    created_ms: int
-    updated_ms: int
-
-    def key(self) -> dict[str, str]:
-        return K.job_key(self.tenant, self.job_id)
-
-    def index_keys(self) -> dict[str, Any]:
-        """A running job is due work (GSI5): the schedule finds one that stopped moving."""
-        if self.status != "running":
-            return {}
-        return {"GSI5PK": K.due_pk(K.JOB, str(int(self.job_id[:8], 16))), "GSI5SK": self.check_ms}
-
-
 ENTITIES: dict[str, type[Entity]] = {cls.TYPE: cls for cls in
                                      (ServiceItem, StateItem, TaskItem, CompositeLock, LockReference,
                                       IdempotencyRecord, Erasure, ErasedService, JobItem, TtlLowering)}
@@ -427,7 +290,7 @@ def decode(raw: dict[str, Any] | None) -> Entity | None:
     cls = ENTITIES.get(kind.get("S", "") if kind else "")
     if cls is None:
         raise ValueError(f"item of unknown type {decode_item({'type': kind})['type'] if kind else None!r}")
-    return _Construct.of(cls).decode(raw)
+    return Construct.of(cls).decode(raw)
 
 
 def from_plain(item: dict[str, Any] | None) -> Entity | None:
@@ -437,70 +300,6 @@ def from_plain(item: dict[str, Any] | None) -> Entity | None:
     cls = ENTITIES.get(item.get("type", ""))
     if cls is None:
         raise ValueError(f"item of unknown type {item.get('type')!r}")
-    return _Construct.of(cls).build(item)
+    return Construct.of(cls).build(item)
 
 
-class _Construct:
-    """pydantic's `model_construct` for one entity class, with the work that depends only on the
-    class done once: which fields take a default, and which default must be made afresh. Every read
-    builds its entities this way (a page builds a hundred), and `model_construct` re-derives that
-    for every field of every entity. The result is the same: the same `__dict__` (fields in
-    declaration order), fields set, no extra and no private attributes
-    (tests/unit/test_items_construct.py compares the two for every entity class)."""
-
-    _plans: ClassVar[dict[type[Entity], _Construct]] = {}
-
-    def __init__(self, cls: type[Entity]):
-        if cls.__pydantic_post_init__ or cls.model_config.get("extra") == "allow" or any(
-                f.alias or f.validation_alias for f in cls.model_fields.values()):
-            raise TypeError(f"{cls.__name__}: model_construct's other paths are not reproduced")
-        self.cls = cls
-        # (name, how its default is had, the default or what makes it), in declaration order
-        self.fields: list[tuple[str, int, Any]] = []
-        for name, info in cls.model_fields.items():
-            default = info.default
-            if info.is_required():
-                self.fields.append((name, REQUIRED, None))
-            elif info.default_factory is None and isinstance(default, _IMMUTABLE):
-                self.fields.append((name, SHARED, default))
-            elif info.default_factory is None and type(default) in (dict, list, set) and not default:
-                self.fields.append((name, MADE, type(default)))  # pydantic copies an empty one: a new one
-            else:
-                self.fields.append((name, MADE, lambda info=info, values=None: info.get_default(
-                    call_default_factory=True, validated_data=values or {})))
-        self.names = frozenset(name for name, _, _ in self.fields)
-
-    @classmethod
-    def of(cls, entity: type[Entity]) -> _Construct:
-        plan = cls._plans.get(entity)
-        if plan is None:
-            plan = cls._plans[entity] = cls(entity)
-        return plan
-
-    def build(self, item: dict[str, Any]) -> Entity:
-        values: dict[str, Any] = {}
-        for name, how, default in self.fields:
-            if name in item:
-                values[name] = item[name]
-            elif how is SHARED:
-                values[name] = default
-            elif how is MADE:
-                values[name] = default()
-        return self._entity(values, item.keys() & self.names)
-
-    def decode(self, raw: dict[str, Any]) -> Entity:
-        """The entity of a stored item (attribute values), decoded field by field: what
-        `build(decode_item(raw))` builds, without the intermediate dict of every attribute."""
-        return self._entity(decode_fields(raw, self.fields), raw.keys() & self.names)
-
-    def _entity(self, values: dict[str, Any], present: set[str]) -> Entity:
-        entity = self.cls.__new__(self.cls)
-        object.__setattr__(entity, "__dict__", values)
-        object.__setattr__(entity, "__pydantic_fields_set__", present)
-        object.__setattr__(entity, "__pydantic_extra__", None)
-        object.__setattr__(entity, "__pydantic_private__", None)
-        return entity
-
-
-REQUIRED, SHARED, MADE = 0, 1, 2  # how a field's default is had (lib.store.codec.decode_fields reads them)
-_IMMUTABLE = (str, int, float, bool, type(None), tuple, frozenset)

@@ -12,7 +12,8 @@ from lib.store import keys as K
 from lib.store import table
 from lib.store.concurrency import Write, new_token
 from lib.store.expressions import Expression, Update
-from lib.store.items import JobItem, from_plain
+from lib.store.items import from_plain
+from lib.store.records import JobItem
 from lib.store.table import ConditionFailed
 
 JOB_DAYS = 7  # a job's record (its status and result) is kept this long

@@ -78,3 +78,10 @@ def test_import_contracts_hold():
     lint = Path(sys.executable).parent / "lint-imports"
     result = subprocess.run([str(lint), "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+def test_the_store_is_in_rooms_of_at_most_400_lines():
+    """docs/DESIGN.md (Layers): lib/store is split by what each module is about, none over 400 lines."""
+    sizes = {path.name: len(path.read_text().splitlines()) for path in sorted((ROOT / "lib" / "store").glob("*.py"))}
+    assert len(sizes) > 20, sizes  # the store's modules, found
+    assert {name: lines for name, lines in sizes.items() if lines > 400} == {}
