@@ -494,13 +494,17 @@ def measure(runs: int, which: list[str] | None = None) -> dict[str, Any]:
         env_server.update(POWERTOOLS_TRACE_DISABLED="true", POWERTOOLS_METRICS_DISABLED="true",
                           POWERTOOLS_LOG_LEVEL="WARNING", AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="bench",
                           AWS_SECRET_ACCESS_KEY="bench", PAGE_TOKEN_SECRET=PAGE_TOKEN_SECRET)
-        server = subprocess.Popen([sys.executable, "-m", "bench.coldstart", "serve"], cwd=ROOT, env=env_server,
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # Its log (a line per request) goes to a file: a pipe nobody reads fills after some hundred
+        # requests and stops the server mid-run (a fresh process then times out on its first call).
+        server_log = work / "dynamodb.log"
+        with server_log.open("w") as log:
+            server = subprocess.Popen([sys.executable, "-m", "bench.coldstart", "serve"], cwd=ROOT, env=env_server,
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True)
         line = server.stdout.readline()
         while line and not line.startswith("BENCH-SEEDED "):
             line = server.stdout.readline()
         if not line:
-            raise RuntimeError(f"the seeded DynamoDB did not start: {server.stderr.read()[-2000:]}")
+            raise RuntimeError(f"the seeded DynamoDB did not start: {server_log.read_text()[-2000:]}")
         seeded = json.loads(line.removeprefix("BENCH-SEEDED "))
         events_dir = work / "events"
         events_dir.mkdir()
