@@ -138,6 +138,9 @@ def measure(api: Any, op: Any, ctx: Any, calls: list[Any], reply: Any, runs: int
         "handler_calls_us": in_place["handler"],
         "floor_calls_us": in_place["floor"],
         "calls_excess_us": round(in_place["handler"] - in_place["floor"], 1),
+        # The whole requests of that loop (its timer in them), which hold those calls.
+        "calls_loop_handler_us": in_place["handler_total"],
+        "calls_loop_floor_us": in_place["floor_total"],
         "target_handler_to_floor": target,
         "met": ratio <= target,
         "runs": runs,
@@ -150,7 +153,8 @@ def calls_in_place(api: Any, op: Any, ctx: Any, calls: list[Any], event: dict[st
                    runs: int) -> dict[str, float]:
     """The CPU time per request of the DynamoDB calls (botocore's `_make_api_call`) made by the handler
     and by the floor, `runs` interleaved rounds each (plus one warm-up), medians of the per-request
-    sums."""
+    sums; and the medians of the same requests' whole time (`<which>_total`: each request's calls are
+    part of it, so each median of the calls is at most its total's)."""
     import botocore.client
 
     from bench import floor_app
@@ -167,7 +171,7 @@ def calls_in_place(api: Any, op: Any, ctx: Any, calls: list[Any], event: dict[st
         finally:
             spent[0] += time.process_time() - started
 
-    samples: dict[str, list[float]] = {"handler": [], "floor": []}
+    samples: dict[str, list[float]] = {"handler": [], "floor": [], "handler_total": [], "floor_total": []}
     botocore.client.BaseClient._make_api_call = timed  # type: ignore[method-assign]
     try:
         with Moto():
@@ -180,15 +184,19 @@ def calls_in_place(api: Any, op: Any, ctx: Any, calls: list[Any], event: dict[st
                             if which == "handler":
                                 api.reset()
                                 op.call(ctx)
+                                total = api.cpu
                             else:
                                 floor_app.PENDING = floor_calls(calls)
                                 copied = copy.deepcopy(event)
                                 new_trace()
+                                cpu = time.process_time()
                                 floor_app.lambda_handler(copied, context)
+                                total = time.process_time() - cpu
                         finally:
                             gc.enable()
                     if run:
                         samples[which].append(spent[0] * 1e6)
+                        samples[f"{which}_total"].append(total * 1e6)
     finally:
         botocore.client.BaseClient._make_api_call = make_api_call  # type: ignore[method-assign]
     return {which: round(statistics.median(values), 1) for which, values in samples.items()}

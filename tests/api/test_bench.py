@@ -144,9 +144,10 @@ def test_framework_floor_makes_the_same_calls_and_answers_the_same(table):
         # The ratio is of the unrounded medians; the times are printed to 0.1 µs: within rounding.
         assert measured["handler_to_floor"] == pytest.approx(measured["handler_us"] / measured["floor_us"], abs=0.0015)
         assert measured["target_handler_to_floor"] == (1.10 if op.list_route else 1.15)
-        # The same calls timed in place: inside the handler's and the floor's time, and the difference said.
-        assert 0 < measured["handler_calls_us"] < measured["handler_us"]
-        assert 0 < measured["floor_calls_us"] < measured["floor_us"]
+        # The same calls timed in place: part of the same requests' time (medians of one loop, its own:
+        # beside the first loop's medians they are noise apart), and the difference said.
+        assert 0 < measured["handler_calls_us"] <= measured["calls_loop_handler_us"]
+        assert 0 < measured["floor_calls_us"] <= measured["calls_loop_floor_us"]
         assert measured["calls_excess_us"] == pytest.approx(measured["handler_calls_us"] - measured["floor_calls_us"], abs=0.15)
     with pytest.raises(RuntimeError, match=r"GetItem called where the recording has \['Query'\]"):
         with TRACKER.replaying(calls):  # the list's one Query: the floor makes nothing else
