@@ -77,7 +77,6 @@ def floor_calls(calls: list[Any]) -> list[tuple[str, dict[str, Any]]]:
 def measure(api: Any, op: Any, ctx: Any, calls: list[Any], reply: Any, runs: int) -> dict[str, Any]:
     """handler, floor and bare, `runs` rounds each (plus one warm-up), at zero latency."""
     from bench import floor_app
-    from bench.harness import new_trace
     from bench.operations import Moto, direct
 
     bare = bare_call(raw_client())
@@ -95,27 +94,10 @@ def measure(api: Any, op: Any, ctx: Any, calls: list[Any], reply: Any, runs: int
             for which in order:
                 with TRACKER.replaying(calls):
                     if which == "handler":
-                        api.reset()
-                        gc.disable()
-                        try:
-                            again = op.call(ctx)
-                        finally:
-                            gc.enable()
-                        if again.status != reply.status:
-                            raise RuntimeError(f"{op.name}: replayed request answered {again.status}")
-                        spent = api.cpu
+                        spent = _handler_once(api, op, ctx, reply.status)
                     elif which == "floor":
-                        floor_app.PENDING = floor_calls(calls)
-                        copied = copy.deepcopy(event)
-                        new_trace()
-                        gc.disable()
-                        cpu = time.process_time()
-                        try:
-                            result = floor_app.lambda_handler(copied, context)
-                        finally:
-                            spent = time.process_time() - cpu
-                            gc.enable()
-                        statuses.add(result["statusCode"])
+                        spent, status = _floor_once(calls, event, context)
+                        statuses.add(status)
                     else:
                         spent = direct(calls, bare).cpu
                 if run:
@@ -123,7 +105,7 @@ def measure(api: Any, op: Any, ctx: Any, calls: list[Any], reply: Any, runs: int
     if statuses != {reply.status}:
         raise RuntimeError(f"{op.name}: the floor app answered {statuses}, the handler {reply.status}")
     handler_us, floor_us, bare_us = (statistics.median(samples[k]) for k in ("handler", "floor", "bare"))
-    in_place = calls_in_place(api, op, ctx, calls, event, context, max(runs // 2, 5))
+    in_place = calls_in_place(api, op, ctx, calls, event, context, reply.status, max(runs // 2, 5))
     target = LIST_TARGET if op.list_route else SINGLE_TARGET
     ratio = round(handler_us / floor_us, 3)
     return {
@@ -150,15 +132,13 @@ def measure(api: Any, op: Any, ctx: Any, calls: list[Any], reply: Any, runs: int
 
 
 def calls_in_place(api: Any, op: Any, ctx: Any, calls: list[Any], event: dict[str, Any], context: Any,
-                   runs: int) -> dict[str, float]:
+                   status: int, runs: int) -> dict[str, float]:
     """The CPU time per request of the DynamoDB calls (botocore's `_make_api_call`) made by the handler
     and by the floor, `runs` interleaved rounds each (plus one warm-up), medians of the per-request
     sums; and the medians of the same requests' whole time (`<which>_total`: each request's calls are
     part of it, so each median of the calls is at most its total's)."""
     import botocore.client
 
-    from bench import floor_app
-    from bench.harness import new_trace
     from bench.operations import Moto
 
     spent = [0.0]
@@ -179,24 +159,47 @@ def calls_in_place(api: Any, op: Any, ctx: Any, calls: list[Any], event: dict[st
                 for which in (("handler", "floor") if run % 2 else ("floor", "handler")):
                     spent[0] = 0.0
                     with TRACKER.replaying(calls):
-                        gc.disable()
-                        try:
-                            if which == "handler":
-                                api.reset()
-                                op.call(ctx)
-                                total = api.cpu
-                            else:
-                                floor_app.PENDING = floor_calls(calls)
-                                copied = copy.deepcopy(event)
-                                new_trace()
-                                cpu = time.process_time()
-                                floor_app.lambda_handler(copied, context)
-                                total = time.process_time() - cpu
-                        finally:
-                            gc.enable()
+                        if which == "handler":
+                            total = _handler_once(api, op, ctx, status)
+                        else:
+                            total, answered = _floor_once(calls, event, context)
+                            if answered != status:
+                                raise RuntimeError(f"{op.name}: the floor app answered {answered}, the handler {status}")
                     if run:
                         samples[which].append(spent[0] * 1e6)
                         samples[f"{which}_total"].append(total * 1e6)
     finally:
         botocore.client.BaseClient._make_api_call = make_api_call  # type: ignore[method-assign]
     return {which: round(statistics.median(values), 1) for which, values in samples.items()}
+
+
+def _handler_once(api: Any, op: Any, ctx: Any, status: int) -> float:
+    """One request through the handler (inside the recording's replay): its CPU seconds."""
+    api.reset()
+    gc.disable()
+    try:
+        again = op.call(ctx)
+    finally:
+        gc.enable()
+    if again.status != status:
+        raise RuntimeError(f"{op.name}: replayed request answered {again.status}")
+    return float(api.cpu)
+
+
+def _floor_once(calls: list[Any], event: dict[str, Any], context: Any) -> tuple[float, int]:
+    """The same request through the floor app (inside the recording's replay): its CPU seconds and
+    status."""
+    from bench import floor_app
+    from bench.harness import new_trace
+
+    floor_app.PENDING = floor_calls(calls)
+    copied = copy.deepcopy(event)
+    new_trace()
+    gc.disable()
+    cpu = time.process_time()
+    try:
+        result = floor_app.lambda_handler(copied, context)
+    finally:
+        spent = time.process_time() - cpu
+        gc.enable()
+    return spent, int(result["statusCode"])

@@ -143,6 +143,64 @@ def only_feed(quick: bool, output: Path) -> None:
                     if row["added"] is not None and (row["wru_before"] or row["wru_after"])))
 
 
+class FunctionOutput:
+    """What the functions print (Powertools' JSON logs, EMF metrics) goes to a file, as Lambda sends it
+    to CloudWatch; the terminal keeps the progress (stderr) and the summary. `close()` puts stdout
+    back and returns the file's path (the caller reads it, then removes it)."""
+
+    def __init__(self) -> None:
+        self.sink = tempfile.NamedTemporaryFile("w+b", prefix="bench-stdout-", suffix=".log", delete=False)
+        sys.stdout.flush()
+        self.terminal = os.dup(1)
+        os.dup2(self.sink.fileno(), 1)
+
+    def close(self) -> Path:
+        sys.stdout.flush()
+        os.dup2(self.terminal, 1)
+        self.sink.close()
+        return Path(self.sink.name)
+
+
+def cold_start_part(quick: bool) -> dict[str, Any]:
+    """The cold start of the built packages and of the stack floor (bench/coldstart.py), measured
+    first, while this process is small; the earlier figure (imports in the development virtualenv)
+    only in the full run."""
+    from bench import coldstart
+
+    cold = {} if quick else coldstart.dev_venv_imports(7)
+    cold.update(coldstart.measure(1 if quick else COLD_START_RUNS, ["ServicesFunction"] if quick else None))
+    cold["phase"] = "first"
+    return cold
+
+
+def floor_subjects(api: Any, recorded: dict[str, Any], quick: bool) -> dict[str, Any]:
+    """What the framework floor is measured beside: get_service and start_state as recorded, and a list
+    page of 100 services (20 in the quick run), a customer of its own."""
+    from bench import floor, harness
+
+    subjects = {"get_service": recorded["get_service"], "start_state": recorded["start_state"],
+                "list_customer_services_all": floor.hundred_service_page(api, 20 if quick else 100)}
+    harness.settle()
+    return subjects
+
+
+def floor_part(api: Any, subjects: dict[str, Any], runs: int) -> dict[str, Any]:
+    from bench import floor, harness
+
+    floors = {}
+    for name, (op, calls, ctx, reply) in subjects.items():
+        harness.label_case(f"floor.{name}")
+        floors[name] = floor.measure(api, op, ctx, calls, reply, runs)
+    return floors
+
+
+def profile_part(api: Any, subjects: dict[str, Any], floors: dict[str, Any], runs: int) -> dict[str, Any]:
+    from bench import profile
+
+    return {name: profile.split(api, subjects[name][0], subjects[name][1], runs, floors[name]["handler_us"],
+                                floors[name]["bare_us"], floors[name]["floor_us"]) for name in PROFILED}
+
+
 def only_cpu(quick: bool, output: Path) -> None:
     """`--only cpu`: the parts that time the code's own CPU work (the cold start, the framework floor and
     its profile) measured again and put into an existing results file, the rest of which (counts,
@@ -153,10 +211,7 @@ def only_cpu(quick: bool, output: Path) -> None:
 
     harness.production_environment()  # before anything imports the project
     results = json.loads(output.read_text())
-    sink = tempfile.NamedTemporaryFile("w+b", prefix="bench-stdout-", suffix=".log", delete=False)
-    sys.stdout.flush()
-    terminal = os.dup(1)
-    os.dup2(sink.fileno(), 1)
+    printed = FunctionOutput()
     from bench.calls import TRACKER
 
     TRACKER.install()
@@ -165,7 +220,7 @@ def only_cpu(quick: bool, output: Path) -> None:
     TRACKER.side = authorization.is_grant_lookup
     from moto import mock_aws
 
-    from bench import coldstart, floor, operations, profile
+    from bench import operations
     from local import embedded_dynamodb, template
 
     embedded_dynamodb.faithful_updates()
@@ -173,9 +228,7 @@ def only_cpu(quick: bool, output: Path) -> None:
     began, load = time.time(), [round(os.getloadavg()[0], 2)]
     reference = calibration.python_reference_us()
     print("[bench] cold start", file=sys.stderr, flush=True)
-    cold = {} if quick else coldstart.dev_venv_imports(7)
-    cold.update(coldstart.measure(1 if quick else COLD_START_RUNS, ["ServicesFunction"] if quick else None))
-    cold["phase"] = "first"
+    cold = cold_start_part(quick)
     print("[bench] framework floor", file=sys.stderr, flush=True)
     with mock_aws():
         template.create_table(harness.raw_client(), harness.TABLE, stream=False)
@@ -188,22 +241,11 @@ def only_cpu(quick: bool, output: Path) -> None:
             if op.name in ("get_service", "start_state"):
                 _, calls, reply, ctx = operations.measure(api, op, 1, 2, 1)
                 recorded[op.name] = (op, calls, ctx, reply)
-        subjects = {**recorded, "list_customer_services_all": floor.hundred_service_page(api, 20 if quick else 100)}
-        harness.settle()
-        floors, profiles = {}, {}
-        for name, (op, calls, ctx, reply) in subjects.items():
-            harness.label_case(f"floor.{name}")
-            floors[name] = floor.measure(api, op, ctx, calls, reply, 20 if quick else 400)
+        subjects = floor_subjects(api, recorded, quick)
+        floors = floor_part(api, subjects, 20 if quick else 400)
         print("[bench] profile", file=sys.stderr, flush=True)
-        for name in PROFILED:
-            op, calls, _, _ = subjects[name]
-            m = floors[name]
-            profiles[name] = profile.split(api, op, calls, 20 if quick else 300, m["handler_us"], m["bare_us"],
-                                           m["floor_us"])
-    sys.stdout.flush()
-    os.dup2(terminal, 1)
-    sink.close()
-    os.unlink(sink.name)
+        profiles = profile_part(api, subjects, floors, 20 if quick else 300)
+    printed.close().unlink()
     load.append(round(os.getloadavg()[0], 2))
     results["cold_start"], results["floor"], results["profile"] = cold, floors, profiles
     results["cpu_parts"] = {
@@ -333,12 +375,7 @@ def main() -> None:
     from bench import harness
 
     production = harness.production_environment()  # before anything imports the project
-    # What the functions print (Powertools' JSON logs, EMF metrics) goes to a file, as Lambda sends
-    # it to CloudWatch; the terminal keeps the progress (stderr) and the summary.
-    sink = tempfile.NamedTemporaryFile("w+b", prefix="bench-stdout-", suffix=".log", delete=False)
-    sys.stdout.flush()
-    terminal = os.dup(1)
-    os.dup2(sink.fileno(), 1)
+    printed = FunctionOutput()
 
     from bench.calls import TRACKER
 
@@ -352,15 +389,12 @@ def main() -> None:
 
     from bench import (
         above_minimum,
-        coldstart,
-        floor,
         growth,
         latency,
         maintenance,
         migration,
         operations,
         partitions,
-        profile,
         reasons,
         rule,
         scaling,
@@ -401,11 +435,7 @@ def main() -> None:
     if "cold_start" in skip:
         results["cold_start"] = {"status": "skipped (--skip)"}
     else:
-        # The earlier figure (imports in the development virtualenv) only in the full run.
-        results["cold_start"] = {} if quick else coldstart.dev_venv_imports(7)
-        results["cold_start"].update(coldstart.measure(1 if quick else COLD_START_RUNS,
-                                                       ["ServicesFunction"] if quick else None))
-        results["cold_start"]["phase"] = "first"
+        results["cold_start"] = cold_start_part(quick)
     with mock_aws():
         phase("operations")
         template.create_table(harness.raw_client(), harness.TABLE, stream=False)
@@ -424,22 +454,10 @@ def main() -> None:
                 if ratio is not None and ratio > LISTS_TARGET:
                     results["lists"][op.name]["above_target_because"] = reasons.reason(op.name)
         phase("framework floor")
-        results["floor"] = {}
-        # The list page of the floor (and of the profile) holds 100 services (20 in the quick run): a
-        # page of its own.
-        subjects = {"get_service": recorded["get_service"], "start_state": recorded["start_state"],
-                    "list_customer_services_all": floor.hundred_service_page(api, 20 if quick else 100)}
-        harness.settle()
-        for name, (op, calls, ctx, reply) in subjects.items():
-            harness.label_case(f"floor.{name}")
-            results["floor"][name] = floor.measure(api, op, ctx, calls, reply, floor_runs)
+        subjects = floor_subjects(api, recorded, quick)
+        results["floor"] = floor_part(api, subjects, floor_runs)
         phase("profile")
-        results["profile"] = {}
-        for name in PROFILED:
-            op, calls, _, _ = subjects[name]
-            measured = results["floor"][name]
-            results["profile"][name] = profile.split(api, op, calls, profile_runs, measured["handler_us"],
-                                                     measured["bare_us"], measured["floor_us"])
+        results["profile"] = profile_part(api, subjects, results["floor"], profile_runs)
 
         phase("growth: building")
         began = time.time()
@@ -502,11 +520,9 @@ def main() -> None:
     results["seconds"] = round(time.time() - started, 1)
     results["machine"]["load_average"].append(round(os.getloadavg()[0], 2))
     shutil.rmtree(os.environ["EXPORT_DIR"], ignore_errors=True)
-    sys.stdout.flush()
-    os.dup2(terminal, 1)
-    results["function_output"] = function_output(Path(sink.name))
-    sink.close()
-    os.unlink(sink.name)
+    output_file = printed.close()
+    results["function_output"] = function_output(output_file)
+    output_file.unlink()
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
     phase.done()
