@@ -228,5 +228,4 @@ class Query:
         if not request:
             return [], False
         response = call("query", **request)
-        return [decode_item(raw, self.decoded) for raw in response.get("Items", [])], bool(
-            response.get("LastEvaluatedKey"))
+        return [self._decode(raw) for raw in response.get("Items", [])], bool(response.get("LastEvaluatedKey"))

@@ -205,7 +205,8 @@ def end_service(w: Write, service_id: str, completion: Completion, wanted: Expir
     UpdateItem (conditional on its `seq`, so the item is the one read). Its active states and tasks
     complete with it on read (lib.rules.conversation); their events are committed with it. The
     children read with the item are used only when they are the ones it counts (cascades.verified);
-    otherwise (or when a kind fills more than one Query page) they are read again after it. 409 when already completed, also by auto-complete."""
+    otherwise (or when a kind fills more than one Query page) they are read again after it. 409 when
+    already completed, also by auto-complete."""
     read, states, tasks = parallel(lambda: read_service(w.tenant, service_id, w.now),
                                    *cascades.active_reads(w.tenant, service_id))
     found = cascades.read_at_once(states, tasks)

@@ -234,6 +234,18 @@ def api_expiration(record) -> str:
     return format_ms(int(record["dynamodb"]["OldImage"]["expires_ms"]["N"]))
 
 
+def _service_key(sid: str) -> dict:
+    """The stored key of a service item of the default tenant (as the table holds it)."""
+    return {"PK": {"S": f"|#C#{sid}"}, "SK": {"S": "#SERVICE"}}
+
+
+def _forget(table, sid: str, *names: str) -> None:
+    """Remove attributes from a stored service item, as one written before they were kept."""
+    placeholders = {f"#a{n}": name for n, name in enumerate(names)}
+    table.update_item(TableName=os.environ["TABLE_NAME"], Key=_service_key(sid),
+                      UpdateExpression="REMOVE " + ", ".join(placeholders), ExpressionAttributeNames=placeholders)
+
+
 @pytest.fixture
 def reads_after(monkeypatch):
     """The `seq` of every service item whose active children a service end read after it (the path
@@ -325,8 +337,7 @@ def test_a_service_written_without_the_count_is_never_taken_for_one_without_chil
     through later starts and ends, so its end always reads its active children."""
     sid = api.start()
     api.post(f"/services/{sid}/states/start", {})
-    table.update_item(TableName=os.environ["TABLE_NAME"], Key={"PK": {"S": f"|#C#{sid}"}, "SK": {"S": "#SERVICE"}},
-                      UpdateExpression="REMOVE #o, #s", ExpressionAttributeNames={"#o": "open", "#s": "open_sum"})
+    _forget(table, sid, "open", "open_sum")
     api.post(f"/services/{sid}/tasks/start", {})
     api.post(f"/services/{sid}/tasks/1/end", {})
     feed.take()
@@ -341,7 +352,7 @@ def _stored_checksum_agrees(table, sid: str) -> bool:
     from lib.store.items import ServiceItem, decode
 
     service = decode(table.get_item(TableName=os.environ["TABLE_NAME"], ConsistentRead=True,
-                                    Key={"PK": {"S": f"|#C#{sid}"}, "SK": {"S": "#SERVICE"}})["Item"])
+                                    Key=_service_key(sid))["Item"])
     assert isinstance(service, ServiceItem)
     states, tasks = cascades.active_children(service)
     return service.open == len(states) + len(tasks) and service.open_sum == events.open_sum(states, tasks)
@@ -397,8 +408,7 @@ def test_an_item_with_the_count_but_not_the_checksum_reads_its_children_after_it
 
     sid = api.start()
     api.post(f"/services/{sid}/states/start", {})
-    table.update_item(TableName=os.environ["TABLE_NAME"], Key={"PK": {"S": f"|#C#{sid}"}, "SK": {"S": "#SERVICE"}},
-                      UpdateExpression="REMOVE #s", ExpressionAttributeNames={"#s": "open_sum"})
+    _forget(table, sid, "open_sum")
     api.post(f"/services/{sid}/tasks/start", {})
     api.post(f"/services/{sid}/tasks/1/end", {})
     feed.take()
