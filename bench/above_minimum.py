@@ -66,34 +66,17 @@ _COMPOSITE = (
     "at once they would be one round trip (the owner's Query is then also made when the lock names a usable "
     "service, reading items it does not return).")
 
-_END_SERVICE = (
-    "Open: 2 with active children, against 1. What is forced in this design: the end commits the cascade's events "
-    "(§10: cascaded completions are events, each naming its state or task, its type and start), which the path "
-    "(the service id) and the body do not give, and one UpdateItem of the service item can copy values only from "
-    "that item, so the children's data is read before the write. The item and its active states and tasks are "
-    "read at once, then the write (the children are checked against the item's count and checksum of active "
-    "children, docs/DESIGN.md `open_sum`): 2. Not forced by the contract, and what would remove it: (a) each "
-    "active child's type, state and start kept on the service item (bounded: the contract bounds neither how many "
-    "children are active nor how long their types are, and every write of the item is billed per KB of it), the "
-    "publisher building the cascade from the record's old image; (b) the publisher reading the completed "
-    "service's children after the commit (they no longer change), which needs the conversation's erasure to wait "
-    "until its events are published; (c) without active children, a conditional UpdateItem (`open` = 0) sent "
-    "with the reads: 1 round trip then, at the price of a failed write (billed) on every end with children.")
-_END_TASK = (
-    "Open: 2, against 1. What is forced in this design: TaskCompleted names the task's type, state and start (§10: "
-    "`data` holds the element's type, ids and timestamps), and its `sequence` is the service's next one (§10: one "
-    "more per event of a service, so a gap means a lost event), so the end is one atomic change of the task item "
-    "and the service item (made apart, a failure between the two leaves a completed task without its event). The "
-    "events are stored on the service item, whose stream record the publisher turns into events. That change is a "
-    "TransactWriteItems, which carries no value from one item to another and returns nothing, and the path (the "
-    "service and task ids) and the body do not give the type, state and start: the task is read before it. Not "
-    "forced by the contract, and what would remove it: (a) the active tasks' types, states and starts kept on the "
-    "service item (unbounded in number and length by the contract, and every write of the item is billed per KB "
-    "of it); (b) the publisher completing the event from the task item after the commit, which needs the "
-    "conversation's erasure (§2: the children by a retry or by TTL) to wait until the event is published; (c) the "
-    "publisher joining the task item's own stream record of the same transaction, which DynamoDB orders only per "
-    "item and may deliver in another batch, so the publisher would store half-joined events between batches (a "
-    "write per task end in place of the read).")
+_END_SERVICE_GROWN = (
+    "Open: 2 against 1 from the size of 100 (about 100 active states and tasks); 1 at the size of 1. A service's "
+    "end commits its cascade's events (§10: each names its state or task, type and start), and one UpdateItem "
+    "can only copy values from the item it writes; the item keeps a summary of its active children for that "
+    "(lib.store.summary), but only up to 1 KB (about 40 children), because every write of the service item and "
+    "of its index entries is billed per KB of it. Past that, the children are read with the refused write and "
+    "the end is a second write: 2. The contract bounds neither how many children are active nor how long their "
+    "types are (only a body's 128 KiB), so no summary within one item (400 KB) holds every conversation's: "
+    "with the summary alone, 2 is forced for some size. Not forced by the contract, and what would remove it: "
+    "the publisher reading the completed service's children after the commit (they no longer change), which "
+    "needs the conversation's erasure to wait until its events are published.")
 
 ARGUMENTS: dict[str, Argument] = {
     "start_state": Argument(PROOF, 1, _CHILD_ID.format(kind="state")),
@@ -129,10 +112,9 @@ ARGUMENTS: dict[str, Argument] = {
         "several elements stores its reply after the last one: each element's create is its own commit, and a "
         "retry finds what the earlier ones made.)")),
     # Came with the change feed (§10).
-    "end_service": Argument(OPEN, 1, _END_SERVICE),
-    "end_task": Argument(OPEN, 1, _END_TASK),
-    "growth.end_service": Argument(OPEN, 1, "As end_service. (While each kind's active children fit one Query page, "
-                                   "1 MB: beyond it, the pages after the first are read after the item.)"),
+    "growth.end_service": Argument(OPEN, 1, _END_SERVICE_GROWN + " (While each kind's active children fit one "
+                                   "Query page, 1 MB: beyond it, the pages after the first are read after the "
+                                   "item.)", from_size=100),
     # Growth cases: the same operations on bigger conversations.
     "growth.get_service_embedded": Argument(OPEN, 1, (
         "Open. The conversation is read with one Query of its partition (the service item and every child, "

@@ -41,12 +41,17 @@ REASONS: dict[str, str] = {
     "start_composite_reuse": ("the lock and the owner's active services (Query) are read " + _PARALLEL.format(n=2)
                               + " (whether the element creates is known only from the lock's answer, and a create "
                               "needs both), then what the lock names (BatchGetItem): three calls, two round trips"),
-    "end_service": ("the service item (GetItem: its start, `seq`, `open` count and `open_sum` checksum) and its active "
-                    "states and tasks (two Queries of LSI1: the cascade's StateCompleted / TaskCompleted events) are "
-                    "read " + _PARALLEL.format(n=3) + ", then one UpdateItem conditional on the `seq` read"),
-    "end_task": ("the task is read first (GetItem: its type, state and start go into its TaskCompleted event), then "
-                 "one transaction (the service item's `seq` and `ev`, the task's end)"),
-    "growth.end_service": "as end_service",
+    "end_service": ("one UpdateItem that takes the cascade's StateCompleted / TaskCompleted events from the item's "
+                    "summary of active children (lib.store.summary; the publisher completes them from the record) "
+                    "and the two Queries of LSI1 that a refusal needs (no trusted summary: then the item returned "
+                    "by the refused write and those children give the events, and one UpdateItem conditional on "
+                    "the item's `seq` follows) are sent " + _PARALLEL.format(n=3)),
+    "end_task": ("one transaction (the service item's `seq`, `ev` and summary of active children, the task's end) "
+                 "that takes the TaskCompleted event's type, state and start from the summary, and the task's "
+                 "read that a refusal needs (no trusted summary: then a second transaction with the values read) "
+                 "are sent " + _PARALLEL.format(n=2)),
+    "growth.end_service": ("as end_service; past SIZE_MAX bytes of summary (some 40 active children) the summary is "
+                           "not kept, and the end is the second path: the refused write, then the write"),
     "start_state": _COUNTER,
     "start_state_with_idempotency_key": _COUNTER + _WITH_RECORD,
     "start_task": _COUNTER,
@@ -57,8 +62,9 @@ REASONS: dict[str, str] = {
                          "tasks and starts the new one"),
     "transition_state_with_idempotency_key": ("as transition_state, the record read with the service (BatchGetItem) "
                                               "and put in the transaction"),
-    "end_state": ("the state and its tasks are read (one Query of LSI2) so that its active tasks complete in the same "
-                  "transaction (write-time cascade)"),
+    "end_state": ("the state, its tasks (one Query of LSI2: its active tasks complete in the same transaction, "
+                  "write-time cascade) and the service item (its summary of active children, which the end keeps) "
+                  "are read " + _PARALLEL.format(n=3) + ", then the transaction"),
     **{f"list_{kind}_all": _CHILD_LIST for kind in ("states", "tasks")},
     **{f"list_{kind}_{label}": _CHILD_STATUS_LIST for kind in ("states", "tasks") for label in ("active", "completed")},
     "list_customer_services_completed": _COMPLETED_OWNER,

@@ -3,9 +3,13 @@
 Every committed change writes the conversation's service item, which counts the service's events so
 far (`seq`) and holds the events of that write (`ev`, in order). So a record is read like this:
 
-* INSERT / MODIFY of a service item whose `seq` advanced: its `ev`, event k (1-based) getting
-  sequence OldImage.seq + k. `len(ev)` must be the advance: anything else is a bug in the writer and
-  the record goes to the failure path (logged, retried, then the dead-letter queue), never guessed.
+* INSERT / MODIFY of a service item whose events so far (`seq + cx`) advanced: its `ev`, event k
+  (1-based) getting sequence OldImage's `seq + cx` + k. An end that relied on the summary of active
+  children (lib.store.summary) left its events to complete from the images: a TaskCompleted names
+  the old image's summary entry of its task, a ServiceCompleted is followed by the cascade of the
+  old image's summary (lib.store.events.complete). The events must be the advance: anything else is
+  a bug in the writer and the record goes to the failure path (logged, retried, then the dead-letter
+  queue), never guessed.
   A write that produced no event leaves `seq` alone, so its stale `ev` is ignored.
 * MODIFY of a service item into its erasure's fence (`type` erased) by a DELETE: `seq` advanced by
   one, `ev` = [ServiceDeleted], its owner and sequence from the new image. A purge's fence keeps
@@ -13,11 +17,12 @@ far (`seq`) and holds the events of that write (`ev`, in order). So a record is 
 * INSERT of an erasure record (purge): its `ev`, one entry per purged service, each naming its
   service and sequence (the record holds many services). A DELETE's record carries none.
 * REMOVE of a service item by DynamoDB's TTL (userIdentity: the dynamodb.amazonaws.com service):
-  ServiceExpired, sequence OldImage.seq + 1. The removal of a fence (by its erasure, or by TTL) is
+  ServiceExpired, sequence OldImage's `seq + cx` + 1. The removal of a fence (by its erasure, or by TTL) is
   nothing: the deletion was published when the fence was written.
 * Everything else (states, tasks, locks, idempotency records, jobs, grants): nothing.
 
-The publisher never reads the table: what it publishes is what the record holds.
+The publisher never reads the table: what it publishes is what the record holds (stream view
+NEW_AND_OLD_IMAGES).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from lib.clock import format_ms
+from lib.store import events as stored_events
 from lib.store.codec import decode_item
 from lib.store.items import ServiceItem, from_plain
 from lib.store.records import ErasedService, Erasure
@@ -105,8 +111,13 @@ def events_of(record: dict[str, Any]) -> list[FeedEvent]:
     return []
 
 
+def _so_far(image: dict[str, Any], name: str) -> int:
+    """A service's events so far as an image holds them: `seq`, and `cx` (lib.store.events)."""
+    return _count(image.get("seq"), name) + _count(image.get("cx"), name)
+
+
 def _service_write(old: dict[str, Any], new: dict[str, Any]) -> list[FeedEvent]:
-    before, after = _count(old.get("seq"), "OldImage"), _count(new.get("seq"), "NewImage")
+    before, after = _so_far(old, "OldImage"), _so_far(new, "NewImage")
     if after == before:
         return []
     service = _typed(ServiceItem, from_plain(new), "NewImage")
@@ -114,6 +125,11 @@ def _service_write(old: dict[str, Any], new: dict[str, Any]) -> list[FeedEvent]:
     if after < before:
         raise UnpublishableRecord(f"{where}: seq went back from {before} to {after}")
     entries = new.get("ev")
+    if isinstance(entries, list):
+        try:
+            entries = stored_events.complete(entries, old, new)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+            raise UnpublishableRecord(f"{where}: an event to complete from the images lacks {error!r}") from None
     if not isinstance(entries, list) or len(entries) != after - before:
         held = len(entries) if isinstance(entries, list) else "no"
         raise UnpublishableRecord(f"{where}: seq advanced by {after - before} ({before} -> {after}) "
@@ -128,7 +144,7 @@ def _deleted(old: dict[str, Any], new: dict[str, Any]) -> list[FeedEvent]:
     holds ServiceDeleted, completed here from the new image (its owner, its sequence). By a purge:
     `seq` unchanged (the erasure record carries ServicePurged): nothing. Its later removal (by the
     erasure, or by TTL) publishes nothing either."""
-    before, after = _count(old.get("seq"), "OldImage"), _count(new.get("seq"), "NewImage")
+    before, after = _so_far(old, "OldImage"), _so_far(new, "NewImage")
     if "seq" not in new or after == before:
         return []
     where = f"service {new.get('service_id')} (deleted)"
@@ -163,7 +179,7 @@ def _erasure(new: dict[str, Any]) -> list[FeedEvent]:
 
 def _expired(old: dict[str, Any], removed_ms: int) -> FeedEvent:
     service = _typed(ServiceItem, from_plain(old), "OldImage")
-    return FeedEvent("ServiceExpired", service.tenant, service.service_id, _count(old.get("seq"), "OldImage") + 1,
+    return FeedEvent("ServiceExpired", service.tenant, service.service_id, _so_far(old, "OldImage") + 1,
                      removed_ms, service.customer_id, service.contact_key,
                      {"expiration_time": format_ms(service.expires_ms)})
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from lib.errors import Conflict
 from lib.store import conditions as C
-from lib.store import events, table
+from lib.store import events, recording, table
 from lib.store import keys as K
 from lib.store.concurrency import Write
 from lib.store.expressions import Expression, Update
@@ -80,7 +80,7 @@ def create_all(w: Write, lock: CompositeLock, stale: CompositeLock | None, servi
         e = Expression()
         stored = item.to_item()
         if item is service:
-            stored = events.record_new(stored, [events.service_started(service)] + [events.started(c) for c in children],
+            stored = recording.record_new(stored, [events.service_started(service)] + [events.started(c) for c in children],
                                        len(children))
         actions.append(table.tx_put(stored, C.new_item(e), e))
     actions.append(table.tx_put(lock.reference(service)))

@@ -38,6 +38,18 @@ def parallel(*calls: Callable[[], Any]) -> list[Any]:
     return [future.result() for future in futures]
 
 
+def held(call: Callable[[], Any]) -> Callable[[], Any]:
+    """`call` for `parallel` beside a write: its exception is returned, not raised, so that a read
+    that fails does not turn a write committed at the same time into an error (the caller raises it
+    only when it needs what was read)."""
+    def run() -> Any:
+        try:
+            return call()
+        except Exception as error:  # returned to the caller, who decides
+            return error
+    return run
+
+
 def new_token() -> str:
     """A request's token: every item it writes carries it (`op`), so a retried write that meets the
     item recognises its own earlier attempt."""

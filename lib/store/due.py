@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from lib.store import events, table
 from lib.store import keys as K
+from lib.store import recording, table
 from lib.store.cascades import active_children_of
 from lib.store.concurrency import new_token
 from lib.store.expressions import Query, Update
@@ -64,7 +64,7 @@ def _auto_completion(service: ServiceItem, active: Any, now: int) -> Update:
     """The update recording one service's auto-completion, never before its start (no negative
     duration), with its events; conditional on the deadline and `seq` read."""
     u = Update(key=service.key())
-    events.record(u, auto_completion_clauses(u, service, now, active), new_token())
+    recording.record(u, auto_completion_clauses(u, service, now, active), new_token())
     return u
 
 

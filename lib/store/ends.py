@@ -3,7 +3,10 @@ is written with its tasks' ends in the same transaction (write-time cascade), so
 says whether it completed; a service's end is applied on read (lib.rules.conversation).
 
 Every end also updates the service item in its transaction (conditions: live, active), which carries
-the change feed's events (lib.store.events): the element's completion, then its cascade."""
+the change feed's events (lib.store.events): the element's completion, then its cascade; and keeps
+the summary of active children (lib.store.summary). A task's end relies on that summary for its
+event's type, state and start, so its one transaction is sent at once, with the read of the task
+that the end needs only when the summary does not hold it: 1 round trip, 2 without the summary."""
 
 from __future__ import annotations
 
@@ -14,9 +17,9 @@ from typing import Any
 from lib.clock import format_ms
 from lib.errors import Conflict, NotFound, ValidationError
 from lib.store import conditions as C
-from lib.store import events, table
+from lib.store import events, recording, table
 from lib.store import keys as K
-from lib.store.concurrency import ATTEMPTS, Write, backoff, parallel
+from lib.store.concurrency import ATTEMPTS, Write, backoff, held, parallel
 from lib.store.events import Event
 from lib.store.expressions import Query, Update
 from lib.store.items import Completion, ServiceItem, StateItem, TaskItem, from_plain
@@ -59,12 +62,17 @@ def _explain_end(kind: str, child_id: int, old: dict[str, Any] | None) -> Except
 
 
 def _service_write(w: Write, service_id: str, entries: list[Event], open_delta: int, guard: int | None = None,
-                   cascading: tuple[int, int] | None = None, seq: int | None = None) -> tuple[dict[str, Any], Callable[..., Any]]:
+                   cascading: tuple[int, int] | None = None, seq: int | None = None,
+                   known: ServiceItem | None = None, by_summary: int | None = None
+                   ) -> tuple[dict[str, Any], Callable[..., Any]]:
     """Transaction action on the service item: it is live and active, and it records the end's
     events and moves its count of active children. `guard`: with 0, also no state end in flight
     anywhere in the conversation; with a state id, none for that state. `cascading`: (state id, end
     ms) of a big state end, marked in flight. `seq`: the item is as read (a big state's cascade read
-    after it). Without events or mark (an end that will be refused), a ConditionCheck."""
+    after it). `known`: the item as read, whose summary of active children the write keeps (None:
+    not read, the write stops trusting it); `by_summary`: a task whose end relies on the summary
+    (conditional on it holding the task). Without events or mark (an end that will be refused), a
+    ConditionCheck."""
     u = Update(key=K.service_key(w.tenant, service_id))
     e = u.expr
     u.conditions += C.live(e, w.now) + C.active(e, w.now)
@@ -77,8 +85,12 @@ def _service_write(w: Write, service_id: str, entries: list[Event], open_delta: 
     if cascading is not None:
         u.sets[("cascading", str(cascading[0]))] = cascading[1]
         u.sets["op"] = w.token
-    events.record(u, entries, w.token)
-    events.count_open(u, open_delta, entries)
+    recording.record(u, entries, w.token)
+    recording.count_open(u, open_delta, entries)
+    if by_summary is not None:
+        recording.end_one(u, "task", by_summary)
+    else:
+        recording.track(u, known, entries, drop=cascading is not None)
     action = table.tx_update(u) if u.sets else table.tx_check(u.key, u.conditions, e)
     return action, lambda old: _service_unusable(service_id, old, w.now)
 
@@ -130,9 +142,12 @@ def end_state(w: Write, service_id: str, state_id: int, completion: Completion) 
     applies, so no reader sees an active task in a completed state."""
     state_key = K.child_key(w.tenant, service_id, "state", state_id)
     room = TRANSACTION_LIMIT - 1
+    service_key = K.service_key(w.tenant, service_id)
     for attempt in range(ATTEMPTS):
-        tasks, state = parallel(lambda: tasks_of_state(w.tenant, service_id, state_id),
-                                lambda: from_plain(table.get(state_key)))
+        # The service item too, for its summary of active children (the end keeps it).
+        tasks, state, service = parallel(lambda: tasks_of_state(w.tenant, service_id, state_id),
+                                         lambda: from_plain(table.get(state_key)),
+                                         lambda: decode_service(table.get(service_key)))
         if not isinstance(state, StateItem):
             raise _missing(w, service_id, "state", state_id)
         seq = None
@@ -140,14 +155,14 @@ def end_state(w: Write, service_id: str, state_id: int, completion: Completion) 
             # A big state: its cascade's events are all committed with its end, from tasks read
             # after the service item, and the end is conditional on the item's `seq`: a task that
             # ends meanwhile (outside this transaction) makes it read again.
-            service = decode_service(table.get(K.service_key(w.tenant, service_id)))
+            service = decode_service(table.get(service_key))
             seq = service.seq if service is not None else 0
             tasks = tasks_of_state(w.tenant, service_id, state_id)
         actions, rest = state_end_actions(w, service_id, state_id, tasks, completion, room)
         active = [t for t in tasks if t.completed_ms is None]
         entries = _state_end_events(state, active, completion, events.REQUEST)
         first, why = _service_write(w, service_id, entries, -(1 + len(active)) if entries else 0,
-                                    cascading=(state_id, completion.ms) if rest else None, seq=seq)
+                                    cascading=(state_id, completion.ms) if rest else None, seq=seq, known=service)
         try:
             table.confirmed(lambda: table.transact([first] + actions), state_key, w.token)
         except ConcurrentChange:
@@ -225,9 +240,22 @@ def finish_cascade(w: Write, service_id: str, tasks: list[TaskItem], at_ms: int,
 def end_task(w: Write, service_id: str, task_id: int, completion: Completion) -> None:
     """End a task: one transaction (the service live and active, the task active). A task of a
     completed state is completed already (its state's end wrote it), hence a 409; only while a big
-    state end is in flight does the service item have to say so (`cascading`)."""
+    state end is in flight does the service item have to say so (`cascading`).
+
+    The transaction that relies on the service's summary of active children for the task's type,
+    state and start (lib.store.summary) is sent at once with the read of the task: when the summary
+    holds the task, the end is that one round trip; otherwise the read gives the event's values and
+    the end is committed with them, as before the summary (its write stops trusting the summary)."""
     task_key = K.child_key(w.tenant, service_id, "task", task_id)
-    task = from_plain(table.get(task_key))  # its type, state and start go into its event
+    outcome, stored = parallel(lambda: _end_task_by_summary(w, service_id, task_id, completion),
+                               held(lambda: table.get(task_key)))
+    if outcome is True:
+        return
+    if isinstance(outcome, Exception):
+        raise outcome
+    if isinstance(stored, Exception):
+        stored = table.get(task_key)  # that read failed: once more, now that it is needed
+    task = from_plain(stored)  # its type, state and start go into its event
     if not isinstance(task, TaskItem):
         raise _missing(w, service_id, "task", task_id)
     entries: list[Event] = []
@@ -246,20 +274,14 @@ def end_task(w: Write, service_id: str, task_id: int, completion: Completion) ->
             backoff(attempt)
             continue
         except ConditionFailed as failed:
-            task_old = failed.old_of(1)
-            if task_old is not None and task_old.get("op") == w.token:
+            verdict = _task_end_refused(w, task_id, failed, why)
+            if verdict is True:
                 return
-            # The service first: an expired or deleted service is a 404 whatever its task's state.
-            error = why(failed.old_of(0)) if failed.failed(0) else None
-            if isinstance(error, NotFound):
-                raise error from None
-            if failed.failed(1) and (task_old is None or error is None or isinstance(error, ConcurrentChange)):
-                raise _explain_end("task", task_id, task_old) from None
-            if error is None:
+            if verdict is None:
                 backoff(attempt)
                 continue
-            if not isinstance(error, ConcurrentChange):
-                raise Conflict(f"task {task_id} is already completed (its service is completed)") from None
+            if not isinstance(verdict, ConcurrentChange):
+                raise verdict from None
             # A state end is in flight (or was interrupted): is it this task's state?
             service = decode_service(failed.old_of(0))
             task = from_plain(table.get(task_key))
@@ -270,6 +292,51 @@ def end_task(w: Write, service_id: str, task_id: int, completion: Completion) ->
                 raise Conflict(f"task {task_id} is already completed (its state is completed)") from None
             guard = task.state_id  # None: no state, no cascade can concern it
     raise Conflict(f"task {task_id} changed concurrently; retry")
+
+
+def _end_task_by_summary(w: Write, service_id: str, task_id: int, completion: Completion) -> bool | Exception | None:
+    """The task's end as one transaction relying on the summary for its event (completed by the
+    publisher, lib.store.events.task_completed_pending): True when committed, the error to answer
+    when refused for a reason of the service or the task, None when the summary cannot serve (not
+    trusted, not holding the task, a state end in flight, a concurrent change): then end_task goes on
+    with the task it read."""
+    entries = [events.task_completed_pending(task_id, completion, events.REQUEST)]
+    if completion.attached:
+        entries.append(events.attached_changed(completion.ms, completion.attached, "task", task_id))
+    for attempt in range(2):  # a conflict with another write of the item: once more (nothing was committed)
+        check, why = _service_write(w, service_id, entries, -1, 0, by_summary=task_id)
+        action = table.tx_update(_end_child_update(w, service_id, "task", task_id, completion))
+        try:
+            table.confirmed(lambda: table.transact([check, action]),
+                            K.child_key(w.tenant, service_id, "task", task_id), w.token)
+            return True
+        except ConcurrentChange:
+            backoff(attempt)
+        except ConditionFailed as failed:
+            verdict = _task_end_refused(w, task_id, failed, why)
+            return None if verdict is None or isinstance(verdict, ConcurrentChange) else verdict
+    return None
+
+
+def _task_end_refused(w: Write, task_id: int, failed: ConditionFailed, why: Callable[..., Exception]
+                      ) -> bool | Exception | None:
+    """What a refused task end means: True (it was ours, applied before its reply was lost), the
+    error to answer, None (the service item changed meanwhile: try again), or a ConcurrentChange
+    (the service is live and active but refused the write: a state end may be in flight)."""
+    task_old = failed.old_of(1)
+    if task_old is not None and task_old.get("op") == w.token:
+        return True
+    # The service first: an expired or deleted service is a 404 whatever its task's state.
+    error = why(failed.old_of(0)) if failed.failed(0) else None
+    if isinstance(error, NotFound):
+        return error
+    if failed.failed(1) and (task_old is None or error is None or isinstance(error, ConcurrentChange)):
+        return _explain_end("task", task_id, task_old)
+    if error is None:
+        return None
+    if not isinstance(error, ConcurrentChange):
+        return Conflict(f"task {task_id} is already completed (its service is completed)")
+    return error
 
 
 def resume_cascade(w: Write, service: ServiceItem, state_id: int) -> None:

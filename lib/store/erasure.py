@@ -18,7 +18,7 @@ from typing import Any
 
 from lib.errors import Conflict
 from lib.store import conditions as C
-from lib.store import events, table
+from lib.store import events, recording, table
 from lib.store import keys as K
 from lib.store.concurrency import ATTEMPTS, Write, backoff
 from lib.store.expressions import Expression, Query, Update
@@ -62,8 +62,9 @@ def remove_services(w: Write, targets: list[Target], also: Also | None = None, e
             e = Expression()
             erased = ErasedService(tenant=w.tenant, service_id=service_id, erasure_id=erasure.erasure_id,
                                    expire_at=erasure.expire_at, op=w.token)
-            # Its `seq` stays (no event on the fence: the erasure record carries this one).
-            actions.append(table.tx_put({**erased.to_item(), "seq": service.seq}, conditions(e) + C.seq_is(e, service.seq), e))
+            # Its `seq` and `cx` stay (no event on the fence: the erasure record carries this one).
+            fence = {**erased.to_item(), "seq": service.seq, **({"cx": service.cx} if service.cx else {})}
+            actions.append(table.tx_put(fence, conditions(e) + C.seq_is(e, service.seq), e))
         e = Expression()
         actions.append(table.tx_put(erasure.to_item(), C.new_item(e), e))
         actions += extra
@@ -202,9 +203,10 @@ def take_over(tenant: str, service_id: str, token: str) -> int | None:
 
 # A service item's attributes a DELETE removes when it turns the item into the erasure's fence: its
 # index keys (no list, export, purge or due work finds it) and what makes it live or active for a
-# condition (every write of a service is conditional on `expires_ms` / `auto_complete_at`).
+# condition (every write of a service is conditional on `expires_ms` / `auto_complete_at`), and the
+# summary of its active children (lib.store.summary).
 _SERVICE_ONLY = ("GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "GSI3PK", "GSI3SK", "GSI4PK", "GSI4SK", "GSI5PK", "GSI5SK",
-                 "GSI6PK", "GSI6SK", "owner_done_pk", "expires_ms", "auto_complete_at", "aca_ms")
+                 "GSI6PK", "GSI6SK", "owner_done_pk", "expires_ms", "auto_complete_at", "aca_ms", "act", "ax")
 
 
 def delete_service(w: Write, service_id: str) -> None:
@@ -223,7 +225,7 @@ def delete_service(w: Write, service_id: str) -> None:
                    sets={"type": ErasedService.TYPE, "erasure_id": erasure.erasure_id, K.TTL_ATTRIBUTE: erasure.expire_at},
                    removes=list(_SERVICE_ONLY))
         u.conditions += C.live(u.expr, w.now) + C.equals(u.expr, "type", ServiceItem.TYPE)
-        events.record(u, [events.deleted(w.now)], w.token)
+        recording.record(u, [events.deleted(w.now)], w.token)
         e = Expression()
         actions = [table.tx_update(u), table.tx_put(erasure.to_item(), C.new_item(e), e)]
         try:

@@ -7,23 +7,17 @@ the service item; the feed's publisher (lib/feed) publishes `ev` of a record who
 getting sequence `old seq + k`. Deletes and purges put their events on the erasure record instead
 (with each service's sequence), since the service item is deleted.
 
+One write counts some of its events apart: a service's end that takes its cascade from the summary
+of active children (lib.store.summary) does not know how many there are, so it adds `open` to `cx`
+(absent = 0) and its own events to `seq`. A service's events so far are `seq + cx`, and the
+publisher completes that end's events from the record's images (`complete`).
+
 This module names the events and builds their entries: {"name", "at" (occurred, epoch ms), "data"}.
 Data fields are always present, null when the element has no such value; timestamps are ISO UTC with
 milliseconds; ids as the API shows them. An event that comes from a start or end event occurs at
 that event's timestamp; any other change at the request's time.
 
-It also keeps `open` on the service item: its active states and tasks (starts +1, ends -1, cascades
--k, a service's completion 0), so that a service's completion knows without a read whether it
-cascades. Items written before the counter have none: their count is unknown and is never trusted
-(UNKNOWN_OPEN stands for it in arithmetic, so it never reaches 0).
-
-Beside the count, `open_sum`: the sum of a 63-bit hash of each active state's and task's kind and id,
-moved by the same writes from the events they commit (a start adds its child's hash, a completion
-subtracts it). Two different sets of children have the same sum only by a hash collision (about
-2^-63 for a given pair), so a service's end can read the item and its active children at once and
-check that the children read are the ones the item counts (lib.store.cascades.verified), where it
-would otherwise have to read the children after the item. Items written before the sum have none,
-and UNKNOWN_OPEN_SUM (far below any sum) keeps it unknown.
+lib.store.recording writes them onto the service item, with its counts of active children.
 """
 
 from __future__ import annotations
@@ -32,13 +26,11 @@ from hashlib import blake2b
 from typing import Any
 
 from lib.clock import format_ms
-from lib.store import conditions as C
-from lib.store.expressions import Raw, Update
+from lib.store import summary
 from lib.store.items import Child, Completion, ServiceItem, StateItem, TaskItem
+from lib.store.summary import Active
 
 Event = dict[str, Any]
-UNKNOWN_OPEN = 1_000_000_000  # `open` of an item written before the counter: far from 0, never trusted
-UNKNOWN_OPEN_SUM = -(10 ** 30)  # `open_sum` of an item written before it: below any sum of 63-bit hashes
 
 SERVICE_STARTED, SERVICE_ASSOCIATED, SERVICE_COMPLETED = "ServiceStarted", "ServiceAssociated", "ServiceCompleted"
 SERVICE_EXPIRATION_CHANGED = "ServiceExpirationChanged"
@@ -112,7 +104,7 @@ def erased(name: str, at: int, service: ServiceItem) -> Event:
     """ServiceDeleted / ServicePurged, as an erasure record carries it: the record holds many
     services, so the entry names its service and its sequence (the service's last + 1)."""
     return {**_event(name, at, {}), "service_id": service.service_id, "customer_id": service.customer_id,
-            "contact_key": service.contact_key, "sequence": service.seq + 1}
+            "contact_key": service.contact_key, "sequence": service.events_so_far + 1}
 
 
 def deleted(at: int) -> Event:
@@ -137,79 +129,93 @@ def started(child: Child) -> Event:
         "est_duration": child.est_duration, "started": _shown(child.started), "attached_keys": sorted(child.ext)})
 
 
-def completed(child: Child, completion: Completion, reason: str) -> Event:
+def completed(child: Child | Active, completion: Completion, reason: str) -> Event:
     """StateCompleted / TaskCompleted: by its own end event, or by its parent's completion (then at
     the later of the parent's end and its own start, with only a timestamp: `cascaded`)."""
-    data: dict[str, Any]
-    if isinstance(child, StateItem):
-        data = {"state_id": child.state_id, "state_type": child.state_type}
-    else:
-        assert isinstance(child, TaskItem)
-        data = {"task_id": child.task_id, "task_type": child.task_type, "state_id": child.state_id}
+    active = child if isinstance(child, Active) else summary.of_child(child)
+    data: dict[str, Any] = {f"{active.kind}_id": active.child_id, f"{active.kind}_type": active.type}
+    if active.kind == "task":
+        data["state_id"] = active.state_id
     data.update({"completed": _ended(completion.event, completion.ms), "disposition": completion.disposition,
-                 "disposition_desc": completion.disposition_desc, "duration": completion.ms - child.started_ms,
+                 "disposition_desc": completion.disposition_desc, "duration": completion.ms - active.started_ms,
                  "reason": reason})
-    return _event(STATE_COMPLETED if isinstance(child, StateItem) else TASK_COMPLETED, completion.ms, data)
+    return _event(STATE_COMPLETED if active.kind == "state" else TASK_COMPLETED, completion.ms, data)
 
 
-def cascaded(child: Child, parent_ms: int, reason: str) -> Event:
+def cascaded(child: Child | Active, parent_ms: int, reason: str) -> Event:
     """A state or task completed because its state or service completed at `parent_ms`."""
-    return completed(child, Completion({}, max(parent_ms, child.started_ms)), reason)
+    started_ms = child.started_ms
+    return completed(child, Completion({}, max(parent_ms, started_ms)), reason)
 
 
 def service_cascade(states: list[StateItem], tasks: list[TaskItem], at_ms: int) -> list[Event]:
-    """The events of a service's completion for its active states and tasks: each state followed by
-    its tasks, then the tasks in no active state; by id."""
+    """The events of a service's completion for its active states and tasks (cascade_of)."""
+    return cascade_of([summary.of_child(c) for c in (*states, *tasks)], at_ms)
+
+
+def cascade_of(children: list[Active], at_ms: int) -> list[Event]:
+    """The events of a service's completion at `at_ms` for these active states and tasks: each state
+    followed by its tasks, then the tasks in no active state; by id."""
+    states = sorted((c for c in children if c.kind == "state"), key=lambda c: c.child_id)
+    tasks = sorted((c for c in children if c.kind == "task"), key=lambda c: c.child_id)
     entries: list[Event] = []
     placed: set[int] = set()
-    for state in sorted(states, key=lambda s: s.state_id):
+    for state in states:
         entries.append(cascaded(state, at_ms, SERVICE_COMPLETED_REASON))
-        for task in sorted((t for t in tasks if t.state_id == state.state_id), key=lambda t: t.task_id):
+        for task in (t for t in tasks if t.state_id == state.child_id):
             entries.append(cascaded(task, at_ms, SERVICE_COMPLETED_REASON))
-            placed.add(task.task_id)
-    entries += [cascaded(t, at_ms, SERVICE_COMPLETED_REASON) for t in sorted(tasks, key=lambda t: t.task_id)
-                if t.task_id not in placed]
+            placed.add(task.child_id)
+    entries += [cascaded(t, at_ms, SERVICE_COMPLETED_REASON) for t in tasks if t.child_id not in placed]
     return entries
 
 
-# ---------------------------------------------------------------- writing them
+# ---------------------------------------------------------------- completed from the summary
+# An end that relies on the summary (lib.store.summary) commits events the publisher completes
+# from the record's images: `from` names the summary entry a TaskCompleted takes its type, state
+# and duration from (the old image's), and `cascade` marks a ServiceCompleted whose duration comes
+# from the new image's start and which the old image's active children follow (cascade_of).
 
 
-def record(u: Update, entries: list[Event], token: str) -> None:
-    """A write of the service item that commits `entries`: `seq` grows by their number, `ev` holds
-    them, and the write carries the request's token and is conditional on not carrying it already,
-    so that a retry of the same write after a lost reply fails and is recognised (no event twice)."""
-    if not entries:
-        return
-    e = u.expr
-    u.sets["seq"] = Raw(f"if_not_exists({e.name('seq')}, {e.value(0)}) + {e.value(len(entries))}")
-    u.sets["ev"] = entries
-    u.sets["op"] = token
-    u.conditions += C.not_written_by(e, token)
+def task_completed_pending(task_id: int, completion: Completion, reason: str) -> Event:
+    """TaskCompleted of a task known only by its id: the publisher completes it (`complete`)."""
+    entry = completed(Active("task", task_id, None, completion.ms), completion, reason)
+    entry["from"] = summary.key("task", task_id)
+    return entry
 
 
-def record_new(item: dict[str, Any], entries: list[Event], open_children: int) -> dict[str, Any]:
-    """A new service item (its first write) with its events, its count of active children and their
-    checksum (a service written otherwise, as by an import, has neither: unknown, never trusted)."""
-    return {**item, "seq": len(entries), "ev": entries, "open": open_children, "open_sum": _sum_moved(entries)}
+def service_completed_pending(completion: Completion, reason: str) -> Event:
+    """ServiceCompleted whose cascade is the summary's children: the publisher adds them (`complete`)."""
+    entry = _event(SERVICE_COMPLETED, completion.ms, {
+        "reason": reason, "completed": _ended(completion.event, completion.ms),
+        "disposition": completion.disposition, "disposition_desc": completion.disposition_desc, "duration": None})
+    entry["cascade"] = True
+    return entry
 
 
-def count_open(u: Update, delta: int, entries: list[Event]) -> None:
-    """The service's active states and tasks move by `delta` (a start +1, an end -1, a cascade -k),
-    and their checksum by the hashes of the children `entries` start and complete."""
-    e = u.expr
-    if delta:
-        u.sets["open"] = Raw(f"if_not_exists({e.name('open')}, {e.value(UNKNOWN_OPEN)}) + {e.value(delta)}")
-    moved = _sum_moved(entries)
-    if moved:
-        u.sets["open_sum"] = Raw(f"if_not_exists({e.name('open_sum')}, {e.value(UNKNOWN_OPEN_SUM)}) + "
-                                 f"{e.value(moved)}")
+def complete(entries: list[Event], old: dict[str, Any], new: dict[str, Any]) -> list[Event]:
+    """The events of a write, the pending ones completed from the record's images (old: the item
+    before the write, with the summary the end relied on; new: after it). KeyError / ValueError
+    when an image lacks what a pending event needs."""
+    found: list[Event] = []
+    act = old.get(summary.ACT) or {}
+    for entry in entries:
+        if "from" in entry:
+            child = summary.of_entry(entry["from"], act[entry["from"]])
+            data = dict(entry["data"])  # as completed() made it, the task's own values still None
+            data.update({"task_type": child.type, "state_id": child.state_id,
+                         "duration": entry["at"] - child.started_ms})
+            found.append({"name": entry["name"], "at": entry["at"], "data": data})
+        elif entry.get("cascade"):
+            data = dict(entry["data"])
+            data["duration"] = entry["at"] - int(new["started_ms"])
+            found.append({"name": entry["name"], "at": entry["at"], "data": data})
+            found += cascade_of([summary.of_entry(name, value) for name, value in act.items()], entry["at"])
+        else:
+            found.append(entry)
+    return found
 
 
-def close_all(u: Update) -> None:
-    """The service completed: none of its states and tasks is active any more."""
-    u.sets["open"] = 0
-    u.sets["open_sum"] = 0
+# ---------------------------------------------------------------- the checksum of active children
 
 
 def child_hash(kind: str, child_id: int) -> int:
@@ -226,7 +232,7 @@ _MOVES = {STATE_STARTED: ("state", "state_id", 1), TASK_STARTED: ("task", "task_
           STATE_COMPLETED: ("state", "state_id", -1), TASK_COMPLETED: ("task", "task_id", -1)}
 
 
-def _sum_moved(entries: list[Event]) -> int:
+def sum_moved(entries: list[Event]) -> int:
     moved = 0
     for entry in entries:
         move = _MOVES.get(entry["name"])

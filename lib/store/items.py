@@ -93,6 +93,14 @@ class ServiceItem(Element):
     seq: int = 0
     open: int | None = None
     open_sum: int | None = None  # checksum of the active states' and tasks' ids (lib.store.events)
+    cx: int | None = None  # events of cascades committed by the summary, counted apart from `seq` (lib.store.events)
+    act: dict[str, Any] | None = None  # summary of the active children, trusted with `ax` (lib.store.summary)
+    ax: bool | None = None
+
+    @property
+    def events_so_far(self) -> int:
+        """Its events so far: the last one's sequence."""
+        return self.seq + (self.cx or 0)
 
     @classmethod
     def new(cls, *, tenant: str, service_id: str, expiry: Expiry, now: int, **fields: Any) -> ServiceItem:

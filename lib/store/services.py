@@ -17,10 +17,10 @@ from typing import Any
 from lib.clock import format_ms
 from lib.errors import Conflict, NotFound, ValidationError
 from lib.status import Status
-from lib.store import cascades, events, table
+from lib.store import cascades, events, recording, table
 from lib.store import conditions as C
 from lib.store import keys as K
-from lib.store.concurrency import ATTEMPTS, Write, backoff, parallel
+from lib.store.concurrency import ATTEMPTS, Write, backoff, held, parallel
 from lib.store.events import Event
 from lib.store.expiration import expiration_clauses, lowering, raise_children_ttl
 from lib.store.expressions import Expression, Raw, Update
@@ -73,7 +73,7 @@ def create_service(service: ServiceItem, claim: Claim | None) -> None:
     """Put a new service (with its ServiceStarted event); with an Idempotency-Key, its record in the
     same transaction."""
     e = Expression()
-    item = events.record_new(service.to_item(), [events.service_started(service)], 0)
+    item = recording.record_new(service.to_item(), [events.service_started(service)], 0)
     try:
         if claim is None:
             table.confirmed(lambda: table.put(item, C.new_item(e), e), service.key(), service.op)
@@ -121,7 +121,7 @@ def update_service(w: Write, service_id: str, build: Build, wanted: Expiry | Non
         entries = build(u, known)
         if activity:
             entries = activity_clauses(u, known, w.now) + entries
-        events.record(u, entries, w.token)
+        recording.record(u, entries, w.token)
         expiry = expiration_clauses(u, wanted, known, w.now)
         lower = lowering(w, service_id, expiry, known)
         try:
@@ -175,7 +175,7 @@ def auto_completion_clauses(u: Update, known: ServiceItem, now: int, active: cas
     complete_clauses(u, known.tenant, known.service_id, completion)
     u.conditions += C.absent(e, "completed_ms") + C.equals(e, "auto_complete_at", known.auto_complete_at)
     u.conditions += C.seq_is(e, known.seq)
-    events.close_all(u)
+    recording.close_all(u)
     states, tasks = active if active is not None else cascades.active_children(known)
     return [events.service_completed(known, completion, events.AUTO_COMPLETE)] + \
         events.service_cascade(states, tasks, completion.ms)
@@ -201,14 +201,30 @@ def complete_clauses(u: Update, tenant: str, service_id: str, completion: Comple
 
 
 def end_service(w: Write, service_id: str, completion: Completion, wanted: Expiry | None) -> None:
-    """Complete a service: read it and its active states and tasks at once, then one conditional
-    UpdateItem (conditional on its `seq`, so the item is the one read). Its active states and tasks
-    complete with it on read (lib.rules.conversation); their events are committed with it. The
-    children read with the item are used only when they are the ones it counts (cascades.verified);
-    otherwise (or when a kind fills more than one Query page) they are read again after it. 409 when
-    already completed, also by auto-complete."""
-    read, states, tasks = parallel(lambda: read_service(w.tenant, service_id, w.now),
-                                   *cascades.active_reads(w.tenant, service_id))
+    """Complete a service. Its active states and tasks complete with it on read
+    (lib.rules.conversation); their events are committed with it.
+
+    Without an expiration to change, one UpdateItem that relies on the item's summary of active
+    children for the cascade's events (lib.store.summary: the publisher completes them) is sent at
+    once with the Queries of the active states and tasks: when the summary is trusted, the end is
+    that one round trip. Otherwise the refused write returns the item, and the end is one
+    conditional UpdateItem (conditional on its `seq`, so the item is the one returned or read) with
+    the children read at once, used only when they are the ones the item counts
+    (cascades.verified); otherwise (or when a kind fills more than one Query page) they are read
+    again after it. 409 when already completed, also by auto-complete."""
+    if wanted is None:
+        outcome, states, tasks = parallel(lambda: _end_by_summary(w, service_id, completion),
+                                          *map(held, cascades.active_reads(w.tenant, service_id)))
+        if outcome is True:
+            return
+        if isinstance(states, Exception) or isinstance(tasks, Exception):
+            states = tasks = ([], True)  # not read: read after the item (as a kind of more than one page)
+        read = outcome if isinstance(outcome, ServiceItem) else read_service(w.tenant, service_id, w.now)
+        if not read.is_live(w.now):
+            raise not_found(service_id)
+    else:
+        read, states, tasks = parallel(lambda: read_service(w.tenant, service_id, w.now),
+                                       *cascades.active_reads(w.tenant, service_id))
     found = cascades.read_at_once(states, tasks)
 
     def build(u: Update, known: ServiceItem | None) -> list[Event]:
@@ -220,7 +236,7 @@ def end_service(w: Write, service_id: str, completion: Completion, wanted: Expir
         complete_clauses(u, w.tenant, service_id, completion)
         e = u.expr
         u.conditions += C.active(e, w.now) + C.at_most(e, "started_ms", completion.ms) + C.seq_is(e, known.seq)
-        events.close_all(u)
+        recording.close_all(u)
         # Whatever the order of the reads, and also for an item returned by a refused write: the
         # children are used only when they are the ones this item counts (its `seq` then conditions
         # the write).
@@ -235,6 +251,31 @@ def end_service(w: Write, service_id: str, completion: Completion, wanted: Expir
         return entries
 
     update_service(w, service_id, build, wanted, activity=False, known=read)
+
+
+def _end_by_summary(w: Write, service_id: str, completion: Completion) -> bool | ServiceItem | None:
+    """A service's end as one UpdateItem whose cascade is the item's summary of active children
+    (trusted, and counting what `open` counts): True when committed, else the item as the refused
+    write found it (None: none, or a concurrent change)."""
+    u = Update(key=K.service_key(w.tenant, service_id))
+    e = u.expr
+    u.conditions += C.live(e, w.now) + C.active(e, w.now) + C.at_most(e, "started_ms", completion.ms)
+    complete_clauses(u, w.tenant, service_id, completion)
+    expiration_clauses(u, None, None, w.now)  # the common case: sliding, the children's TTL far enough
+    recording.end_all(u)
+    recording.close_all(u)
+    entries = [events.service_completed_pending(completion, events.REQUEST)]
+    if completion.attached:
+        entries.append(events.attached_changed(completion.ms, completion.attached))
+    recording.record(u, entries, w.token)
+    try:
+        table.update(u, token=w.token)
+        return True
+    except ConditionFailed as failed:
+        old = decode_service(failed.old)
+        return True if old is not None and old.op == w.token else old
+    except ConcurrentChange:
+        return None
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import Any
 
 from lib.errors import Conflict, NotFound, ValidationError
 from lib.store import conditions as C
-from lib.store import events, table
+from lib.store import events, recording, table
 from lib.store import keys as K
 from lib.store.concurrency import ATTEMPTS, Write, backoff, parallel
 from lib.store.ends import finish_cascade, state_end_actions, tasks_of_state
@@ -108,12 +108,15 @@ def _startable(w: Write, service_id: str, claim: Claim | None, service: ServiceI
 
 
 def _counter_update(w: Write, service: ServiceItem, seq_name: str, seq: int, child: Child, entries: list[Event],
-                    open_delta: int, as_read: bool = False) -> Update:
+                    open_delta: int, as_read: bool = False, drop_summary: bool = False) -> Update:
     """The service side of a start or transition: next id, activity, sliding expiration, the change
     feed's events and count of active children; conditional on the counter read (so concurrent
     starts never share an id), live and active, and on the children's TTL the new child gets (a
     concurrent change of expiration makes the start read again, so no child is ever erased before
-    its service). `as_read`: also on the item's `seq` (nothing committed on it since it was read)."""
+    its service). `as_read`: also on the item's `seq` (nothing committed on it since it was read).
+    The summary of active children follows the children the entries start and complete
+    (lib.store.summary), or stops being trusted (`drop_summary`: a state end too big for one
+    transaction)."""
     u = Update(key=service.key())
     e = u.expr
     u.sets[seq_name] = seq + 1
@@ -121,8 +124,9 @@ def _counter_update(w: Write, service: ServiceItem, seq_name: str, seq: int, chi
     u.conditions += C.live(e, w.now) + C.active(e, w.now) + C.equals(e, seq_name, seq)
     if as_read:
         u.conditions += C.seq_is(e, service.seq)
-    events.record(u, entries, w.token)
-    events.count_open(u, open_delta, entries)
+    recording.record(u, entries, w.token)
+    recording.count_open(u, open_delta, entries)
+    recording.track(u, service, entries, drop=drop_summary)
     activity_clauses(u, service, w.now)
     expiry = expiration_clauses(u, None, service, w.now)
     children_ttl = service.children_ttl
@@ -201,7 +205,8 @@ def transition(w: Write, service_id: str, from_id: int, completion: Completion,
         entries = [events.completed(state, completion, events.TRANSITION)]
         entries += [events.cascaded(t, completion.ms, events.STATE_COMPLETED_REASON) for t in active]
         entries.append(events.started(new_state))
-        u = _counter_update(w, service, "state_seq", service.state_seq, new_state, entries, -len(active), big)
+        u = _counter_update(w, service, "state_seq", service.state_seq, new_state, entries, -len(active), big,
+                            drop_summary=big)
         end_actions, rest = state_end_actions(w, service_id, from_id, tasks, completion, room)
         if rest:
             u.sets[("cascading", str(from_id))] = completion.ms
@@ -228,7 +233,7 @@ def put_child_attached(w: Write, service_id: str, kind: str, child_id: int, name
     replacement."""
     service = Update(key=K.service_key(w.tenant, service_id))
     service.conditions += C.live(service.expr, w.now)
-    events.record(service, [events.attached_changed(w.now, [name], kind, child_id)], w.token)
+    recording.record(service, [events.attached_changed(w.now, [name], kind, child_id)], w.token)
     live = table.tx_update(service)
     u = Update(key=K.child_key(w.tenant, service_id, kind, child_id), sets={("ext", name): text, "op": w.token})
     u.conditions += C.exists(u.expr)

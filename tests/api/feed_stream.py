@@ -3,8 +3,13 @@
 docs/DESIGN.md, "Change feed" — a test-only reading of the records, independent of the publisher
 (lib/feed), so that the store's side is checked on its own:
 
-* INSERT / MODIFY of a service item whose `seq` grew: its `ev`, event k getting `old seq + k`, and
-  `len(ev)` must equal the growth (anything else fails the test);
+* INSERT / MODIFY of a service item whose events so far (`seq + cx`) grew: its `ev`, event k getting
+  `old (seq + cx) + k`, and the events must be the growth (anything else fails the test). An end
+  that relied on the summary of active children (`act`) left events to complete from the images: a
+  TaskCompleted naming (`from`) the old image's entry of its task (type, state, duration from its
+  start), and a ServiceCompleted (`cascade`) whose duration comes from the new image's start and
+  which the old image's summary follows: each state by id with its tasks by id, then the tasks in no
+  active state;
   the same for the MODIFY that turns a service item into its erasure's fence (`type` erased: a
   DELETE grows `seq` by one with ServiceDeleted; a purge's fence keeps it);
 * INSERT of an erasure record: its `ev` entries, each naming its service and sequence;
@@ -52,11 +57,11 @@ def events_of(record: dict[str, Any]) -> list[Event]:
     change, images = record["eventName"], record["dynamodb"]
     new, old = decode_item(images.get("NewImage")) or {}, decode_item(images.get("OldImage")) or {}
     if change in ("INSERT", "MODIFY") and new.get("type") in ("service", "erased") and "seq" in new:
-        before, after = old.get("seq", 0), new.get("seq", 0)
+        before, after = old.get("seq", 0) + old.get("cx", 0), new.get("seq", 0) + new.get("cx", 0)
         assert after >= before, f"seq went back: {record}"
         if after == before:
             return []
-        entries = new.get("ev")
+        entries = _completed(new.get("ev"), old, new)
         assert isinstance(entries, list) and len(entries) == after - before, \
             f"seq grew by {after - before} but ev holds {entries!r}"
         return [Event(e["name"], new["tenant"], new["service_id"], before + k, e["at"], new.get("customer_id"),
@@ -65,10 +70,45 @@ def events_of(record: dict[str, Any]) -> list[Event]:
         return [Event(e["name"], new["tenant"], e["service_id"], e["sequence"], e["at"], e["customer_id"],
                       e["contact_key"], e["data"]) for e in new.get("ev", [])]
     if change == "REMOVE" and old.get("type") == "service" and record.get("userIdentity") == TTL_IDENTITY:
-        return [Event("ServiceExpired", old["tenant"], old["service_id"], old.get("seq", 0) + 1, old["expires_ms"],
+        return [Event("ServiceExpired", old["tenant"], old["service_id"], old.get("seq", 0) + old.get("cx", 0) + 1,
+                      old["expires_ms"],
                       old.get("customer_id"), old.get("contact_key"),
                       {"expiration_time": format_ms(old["expires_ms"])})]
     return []
+
+
+def _completed(entries: Any, old: dict[str, Any], new: dict[str, Any]) -> Any:
+    """`ev` with the events an end left to complete from the images completed (see the module doc)."""
+    if not isinstance(entries, list):
+        return entries
+    act = old.get("act") or {}
+    done: list[dict[str, Any]] = []
+    for entry in entries:
+        if "from" in entry:
+            summary = act[entry["from"]]
+            data = {**entry["data"], "task_type": summary.get("y"), "state_id": summary.get("s"),
+                    "duration": entry["at"] - summary["m"]}
+            done.append({"name": entry["name"], "at": entry["at"], "data": data})
+        elif entry.get("cascade"):
+            done.append({"name": entry["name"], "at": entry["at"],
+                         "data": {**entry["data"], "duration": entry["at"] - new["started_ms"]}})
+            states = sorted(int(k[1:]) for k in act if k[0] == "s")
+            tasks = sorted(int(k[1:]) for k in act if k[0] == "t")
+            order = [x for s in states for x in [("state", s)] + [("task", t) for t in tasks
+                                                                     if act[f"t{t}"].get("s") == s]]
+            order += [("task", t) for t in tasks if act[f"t{t}"].get("s") not in states]
+            for kind, child in order:
+                summary = act[f"{kind[0]}{child}"]
+                at = max(entry["at"], summary["m"])
+                data = {f"{kind}_id": child, f"{kind}_type": summary.get("y")}
+                if kind == "task":
+                    data["state_id"] = summary.get("s")
+                data.update({"completed": {"timestamp": format_ms(at)}, "disposition": None, "disposition_desc": None,
+                             "duration": at - summary["m"], "reason": "service_completed"})
+                done.append({"name": "StateCompleted" if kind == "state" else "TaskCompleted", "at": at, "data": data})
+        else:
+            done.append(entry)
+    return done
 
 
 @dataclass

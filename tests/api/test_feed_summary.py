@@ -1,0 +1,222 @@
+"""Ends in one round trip (docs/DESIGN.md, "Ends in one round trip"): the service item's summary of
+active children (lib.store.summary) gives a task's end and a service's end the values of their
+events, which the publisher completes from the stream record's images. Checked here: the calls each
+end makes, the events as the test's own reading of the records completes them (tests/api/feed_stream)
+and as the publisher does (lib.feed.events), the summary against the children stored after every
+kind of start and end, and the fallbacks (no summary, too many children, a type too long)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from lib.clock import format_ms, parse_timestamp
+from lib.feed.events import events_of as published
+from lib.store import summary
+from lib.store.codec import decode_item
+from tests.support import count_calls
+
+
+def _item(table, sid: str) -> dict[str, Any]:
+    from lib.store import keys as K
+
+    raw = table.get_item(TableName=os.environ["TABLE_NAME"], ConsistentRead=True,
+                         Key={k: {"S": v} for k, v in K.service_key("|", sid).items()})["Item"]
+    return decode_item(raw)
+
+
+def _stored_children(api, sid: str) -> dict[str, dict[str, Any]]:
+    """The active states and tasks as the API shows them, as summary entries."""
+    found = {}
+    for kind in ("state", "task"):
+        for child in api.get(f"/services/{sid}/{kind}s/active?limit=1000").json:
+            entry = {"m": _ms(child["started"]["timestamp"])}
+            if child.get(f"{kind}_type") is not None:
+                entry["y"] = child[f"{kind}_type"]
+            if kind == "task" and child.get("state_id") is not None:
+                entry["s"] = child["state_id"]
+            found[summary.key(kind, child[f"{kind}_id"])] = entry
+    return found
+
+
+def _ms(text: str) -> int:
+    return parse_timestamp(text)
+
+
+def _published_events(feed) -> list[tuple[str, int, dict[str, Any]]]:
+    return [(e.name, e.sequence, e.data) for r in feed.records() for e in published(r)]
+
+
+def test_a_task_end_is_one_round_trip_and_its_event_is_completed_from_the_summary(api, table, feed, frozen):
+    sid = api.start()
+    api.post(f"/services/{sid}/states/start", {"state_type": "greet"})
+    api.post(f"/services/{sid}/tasks/start", {"task_type": "lookup", "state_id": 1})
+    started = frozen.now
+    feed.take()
+    frozen.advance(5)
+    records_before = feed.records()
+    assert records_before == []
+    with count_calls(table) as calls:
+        assert api.post(f"/services/{sid}/tasks/1/end", {"disposition": "ok", "note": 1}).status == 204
+    # The transaction and the task's read (needed only without the summary) go at once: one round trip.
+    assert sorted(calls) == ["GetItem", "TransactWriteItems"]
+    records = feed.records()
+    mine = [(e.name, e.sequence, e.data) for r in records for e in published(r)]
+    assert mine == [
+        ("TaskCompleted", 4, {"task_id": 1, "task_type": "lookup", "state_id": 1,
+                              "completed": {"timestamp": format_ms(frozen.now)}, "disposition": "ok",
+                              "disposition_desc": None, "duration": frozen.now - started, "reason": "request"}),
+        ("AttachedDataChanged", 5, {"element": "task", "task_id": 1, "keys": ["note"]})]
+    # The test's own reading of the records agrees with the publisher's.
+    from tests.api.feed_stream import events_of
+    assert [(e.name, e.sequence, e.data) for r in records for e in events_of(r)] == mine
+    assert "t1" not in _item(table, sid)["act"]
+
+
+def test_a_service_end_is_one_round_trip_with_its_cascade_from_the_summary(api, table, feed, frozen):
+    sid = api.start()
+    api.post(f"/services/{sid}/states/start", {"state_type": "s1"})
+    api.post(f"/services/{sid}/tasks/start", {"task_type": "t1", "state_id": 1})
+    api.post(f"/services/{sid}/tasks/start", {"task_type": 7})  # in no state, an integer type
+    api.post(f"/services/{sid}/states/start", {"state_type": "s2"})
+    first = frozen.now
+    frozen.advance(3)
+    api.post(f"/services/{sid}/tasks/start", {"task_type": "t3", "state_id": 2})
+    feed.take()
+    frozen.advance(10)
+    with count_calls(table) as calls:
+        assert api.post(f"/services/{sid}/end", {"disposition": "done", "note": 2}).status == 204
+    assert sorted(calls) == ["Query", "Query", "UpdateItem"]
+    end = format_ms(frozen.now)
+
+    def cascade(kind: str, child: int, type_: Any, state: int | None, started: int) -> tuple[str, dict[str, Any]]:
+        data: dict[str, Any] = {f"{kind}_id": child, f"{kind}_type": type_}
+        if kind == "task":
+            data["state_id"] = state
+        data.update({"completed": {"timestamp": end}, "disposition": None, "disposition_desc": None,
+                     "duration": frozen.now - started, "reason": "service_completed"})
+        return ("StateCompleted" if kind == "state" else "TaskCompleted"), data
+
+    expected = [("ServiceCompleted", {"reason": "request", "completed": {"timestamp": end}, "disposition": "done",
+                                      "disposition_desc": None, "duration": frozen.now - first})]
+    expected += [cascade("state", 1, "s1", None, first), cascade("task", 1, "t1", 1, first),
+                 cascade("state", 2, "s2", None, first), cascade("task", 3, "t3", 2, first + 3000),
+                 cascade("task", 2, 7, None, first)]
+    expected.append(("AttachedDataChanged", {"element": "service", "keys": ["note"]}))
+    records = feed.records()
+    mine = [(e.name, e.sequence, e.data) for r in records for e in published(r)]
+    assert [(name, data) for name, _, data in mine] == expected
+    assert [sequence for _, sequence, _ in mine] == list(range(7, 14))
+    from tests.api.feed_stream import events_of
+    assert [(e.name, e.sequence, e.data) for r in records for e in events_of(r)] == mine
+    item = _item(table, sid)
+    assert (item["seq"], item["cx"], item["open"]) == (8, 5, 0) and "act" not in item and "ax" not in item
+    # Later events follow on: the cascade's events are counted in `cx`.
+    assert api.put(f"/services/{sid}/extensions/color", "red").status == 200
+    assert [(e.name, e.sequence) for r in feed.records() for e in published(r)] == [("AttachedDataChanged", 14)]
+    assert api.delete(f"/services/{sid}").status == 204
+    assert [(e.name, e.sequence) for r in feed.records() for e in published(r)] == [("ServiceDeleted", 15)]
+
+
+def test_the_summary_holds_exactly_the_active_children_after_every_kind_of_start_and_end(api, table, monkeypatch):
+    """Starts, task ends, a state end with its tasks, a transition, a composite start: after each, the
+    trusted summary is the active children stored; a big state end (over one transaction) stops
+    trusting it, and the next start after every child ended starts a new one."""
+    from lib.store import ends, starts
+
+    monkeypatch.setattr(ends, "TRANSACTION_LIMIT", 4)  # a state of 7 tasks is a big one
+    monkeypatch.setattr(starts, "TRANSACTION_LIMIT", 4)
+    reply = api.post("/services_composite/start", {"services": [{
+        "service": {"customer_id": "sum", "service_type": "t"}, "state": {"state_type": "s"},
+        "task": {"task_type": "k"}, "associate_state_task": True}]})
+    sid = reply.json["services"][0]["service_id"]
+    steps = [
+        ("states/start", {}),
+        ("tasks/start", {"task_type": "a", "state_id": 2}),
+        ("tasks/start", {"task_type": "b"}),
+        ("tasks/2/end", {}),
+        ("states/1/end", {}),
+        ("states/transition", {"from": {"state_id": 2}, "to": {"state_type": "next"}}),
+        ("tasks/3/end", {}),
+    ]
+    item = _item(table, sid)
+    assert item["ax"] is True and item["act"] == _stored_children(api, sid)
+    for path, body in steps:
+        assert api.post(f"/services/{sid}/{path}", body).status in (201, 204), path
+        item = _item(table, sid)
+        assert item.get("ax") is True, path
+        assert item["act"] == _stored_children(api, sid), path
+        assert len(item["act"]) == item["open"], path
+    for n in range(7):
+        api.post(f"/services/{sid}/tasks/start", {"task_type": f"big{n}", "state_id": 3})
+    assert _item(table, sid)["act"] == _stored_children(api, sid)
+    assert api.post(f"/services/{sid}/states/3/end", {}).status == 204
+    assert "ax" not in _item(table, sid)  # a big state end: no longer trusted
+    assert _stored_children(api, sid) == {}
+    assert api.post(f"/services/{sid}/states/start", {"state_type": "again"}).status == 201
+    item = _item(table, sid)
+    assert item["ax"] is True and item["act"] == _stored_children(api, sid) == {"s4": item["act"]["s4"]}
+
+
+def test_without_a_trusted_summary_ends_read_and_their_events_are_the_same(api, table, feed, frozen):
+    """Past SIZE_MAX bytes of summary (some 40 active children) it is not trusted: a task end reads the
+    task (two round trips), a service end its children, and the events are complete all the same."""
+    sid = api.start()
+    started = 0
+    while "ax" in _item(table, sid):
+        assert api.post(f"/services/{sid}/tasks/start", {"task_type": f"t{started}"}).status == 201
+        started += 1
+        assert started < 100
+    assert 30 < started < 60  # about 25 bytes each
+    feed.take()
+    with count_calls(table) as calls:
+        assert api.post(f"/services/{sid}/tasks/1/end", {}).status == 204
+    assert sorted(calls[:2]) == ["GetItem", "TransactWriteItems"] and calls[2:] == ["TransactWriteItems"]
+    [ended] = feed.take()
+    assert (ended.name, ended.data["task_id"], ended.data["task_type"]) == ("TaskCompleted", 1, "t0")
+    assert api.post(f"/services/{sid}/end").status == 204
+    events = feed.take()
+    assert [e.name for e in events] == ["ServiceCompleted"] + ["TaskCompleted"] * (started - 1)
+    assert [e.data["task_type"] for e in events[1:]] == [f"t{n}" for n in range(1, started)]
+    # Once nothing is active, the next start starts a summary again.
+    other = api.start()
+    for n in range(started):
+        api.post(f"/services/{other}/tasks/start", {"task_type": f"t{n}"})
+    for n in range(1, started + 1):
+        assert api.post(f"/services/{other}/tasks/{n}/end", {}).status == 204
+    assert "ax" not in _item(table, other)
+    assert api.post(f"/services/{other}/states/start", {"state_type": "fresh"}).status == 201
+    assert _item(table, other)["ax"] is True and list(_item(table, other)["act"]) == ["s1"]
+
+
+def test_a_type_too_long_for_the_summary_stops_trusting_it(api, table, feed):
+    sid = api.start()
+    api.post(f"/services/{sid}/tasks/start", {"task_type": "short"})
+    assert _item(table, sid)["ax"] is True
+    long_type = "x" * summary.SIZE_MAX
+    api.post(f"/services/{sid}/tasks/start", {"task_type": long_type})
+    assert "ax" not in _item(table, sid)
+    feed.take()
+    assert api.post(f"/services/{sid}/tasks/2/end", {}).status == 204
+    assert api.post(f"/services/{sid}/end").status == 204
+    assert [(e.name, e.data.get("task_type")) for e in feed.take()] == [
+        ("TaskCompleted", long_type), ("ServiceCompleted", None), ("TaskCompleted", "short")]
+
+
+def test_ends_relying_on_the_summary_answer_as_before(api, frozen):
+    """The errors of a task end and a service end that rely on the summary: the service's 404 first,
+    then the task's 404, 409 and 400, and the service's 409 and 400."""
+    sid = api.start()
+    api.post(f"/services/{sid}/tasks/start", {"task_type": "a"})
+    assert api.post("/services/99/tasks/1/end", {}).status == 404
+    assert api.post(f"/services/{sid}/tasks/9/end", {}).status == 404
+    early = format_ms(frozen.now - 60_000)
+    reply = api.post(f"/services/{sid}/tasks/1/end", {"timestamp": early})
+    assert reply.status == 400 and "before" in reply.json["message"]
+    assert api.post(f"/services/{sid}/tasks/1/end", {}).status == 204
+    assert api.post(f"/services/{sid}/tasks/1/end", {}).status == 409
+    reply = api.post(f"/services/{sid}/end", {"timestamp": early})
+    assert reply.status == 400 and "before" in reply.json["message"]
+    assert api.post(f"/services/{sid}/end", {}).status == 204
+    assert api.post(f"/services/{sid}/end", {}).status == 409
+    assert api.post(f"/services/{sid}/tasks/1/end", {}).status == 409
