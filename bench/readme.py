@@ -130,7 +130,7 @@ def cost_section(measured: dict[str, Any], recorded: dict[str, Any]) -> str:
         f"${_price(p['dynamodb_rru_per_million'])} per million read request units; prices as published "
         f"{costs.PRICES_DATE}, not re-checked from this machine). DynamoDB units are counted from the items each "
         f"operation writes and reads (`python -m scripts.costs`: every benchmark operation run once on the embedded "
-        f"DynamoDB; each item written costs 1 WRU per KB of its larger version, twice in a transaction, plus "
+        f"DynamoDB, with the same clock readings every run; each item written costs 1 WRU per KB of its larger version, twice in a transaction, plus "
         f"one write per index entry added, changed or removed, two when it moves; strongly consistent reads 1 RRU "
         f"per 4 KB, index queries half; the lists are the benchmark's, 4–5 services or a conversation's children). "
         f"Round trips are counted in the same run.{note} Lambda: {int(costs.MEMORY_GB * 1024)} MB, duration "

@@ -220,3 +220,25 @@ def test_ends_relying_on_the_summary_answer_as_before(api, frozen):
     assert api.post(f"/services/{sid}/end", {}).status == 204
     assert api.post(f"/services/{sid}/end", {}).status == 409
     assert api.post(f"/services/{sid}/tasks/1/end", {}).status == 409
+
+
+def test_events_after_a_cascade_counted_apart_follow_on_for_a_purge_and_an_expiry(api, table, feed, frozen):
+    """A purge's ServicePurged (on its erasure record) and TTL's ServiceExpired take the service's
+    events so far as `seq + cx`."""
+    from lib.clock import format_ms as iso
+    from lib.store.codec import encode_item
+    from tests.feed_support import record
+
+    sid = api.start(customer_id="c-9", timestamp=iso(1_700_000_001_000))
+    api.post(f"/services/{sid}/states/start", {"timestamp": iso(1_700_000_001_000)})
+    api.post(f"/services/{sid}/tasks/start", {"state_id": 1, "timestamp": iso(1_700_000_001_000)})
+    assert api.post(f"/services/{sid}/end", {"timestamp": iso(1_700_000_002_000)}).status == 204
+    item = _item(table, sid)
+    assert (item["seq"], item["cx"]) == (4, 2)
+    assert [e.sequence for e in feed.take()] == [1, 2, 3, 4, 5, 6]
+    # TTL's removal of this item (as the stream would carry it) is ServiceExpired 7.
+    [expired] = published(record("REMOVE", old=encode_item(item), ttl=True))
+    assert (expired.name, expired.sequence) == ("ServiceExpired", 7)
+    reply = api.post("/maintenance/purge", {"limit": iso(1_700_000_050_000), "operation": "purge.service.all"})
+    assert reply.json == {"purged": 1}
+    assert [(e.name, e.sequence) for e in feed.take()] == [("ServicePurged", 7)]
