@@ -11,6 +11,8 @@ far (`seq`) and holds the events of that write (`ev`, in order). So a record is 
   a bug in the writer and the record goes to the failure path (logged, retried, then the dead-letter
   queue), never guessed.
   A write that produced no event leaves `seq` alone, so its stale `ev` is ignored.
+  A service item written over another item at its key (an import over the fence of a deleted
+  conversation with that id) counts from 0.
 * MODIFY of a service item into its erasure's fence (`type` erased) by a DELETE: `seq` advanced by
   one, `ev` = [ServiceDeleted], its owner and sequence from the new image. A purge's fence keeps
   `seq`: nothing (its erasure record carries the event).
@@ -117,7 +119,10 @@ def _so_far(image: dict[str, Any], name: str) -> int:
 
 
 def _service_write(old: dict[str, Any], new: dict[str, Any]) -> list[FeedEvent]:
-    before, after = _so_far(old, "OldImage"), _so_far(new, "NewImage")
+    # A service item written over something else at its key (an import over the fence of a deleted
+    # conversation with that id: lib.store.erasure.take_over) starts its own count.
+    before = _so_far(old, "OldImage") if old.get("type") == ServiceItem.TYPE else 0
+    after = _so_far(new, "NewImage")
     if after == before:
         return []
     service = _typed(ServiceItem, from_plain(new), "NewImage")

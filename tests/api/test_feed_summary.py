@@ -25,6 +25,14 @@ def _item(table, sid: str) -> dict[str, Any]:
     return decode_item(raw)
 
 
+def _untrust(table, sid: str) -> None:
+    """The item's summary no longer trusted (as after an end that did not use it)."""
+    from lib.store import keys as K
+
+    table.update_item(TableName=os.environ["TABLE_NAME"], UpdateExpression="REMOVE ax",
+                      Key={k: {"S": v} for k, v in K.service_key("|", sid).items()})
+
+
 def _stored_children(api, sid: str) -> dict[str, dict[str, Any]]:
     """The active states and tasks as the API shows them, as summary entries."""
     found = {}
@@ -242,3 +250,58 @@ def test_events_after_a_cascade_counted_apart_follow_on_for_a_purge_and_an_expir
     reply = api.post("/maintenance/purge", {"limit": iso(1_700_000_050_000), "operation": "purge.service.all"})
     assert reply.json == {"purged": 1}
     assert [(e.name, e.sequence) for e in feed.take()] == [("ServicePurged", 7)]
+
+
+def test_a_start_that_read_no_trusted_summary_gives_up_one_started_since(api, table, feed, monkeypatch):
+    """A state start reads the item (one active task, no `ax`); before it commits, that task ends and a
+    task start, finding nothing active, starts a new summary. The state start's write (conditional on
+    its own counter only) must not leave that summary trusted without its state."""
+    from lib.store import starts
+
+    sid = api.start()
+    api.post(f"/services/{sid}/tasks/start", {"task_type": "first"})
+    _untrust(table, sid)
+    real, raced = starts._read_with_record, []
+
+    def read_then_race(tenant, service_id, claim, extra=None):
+        found = real(tenant, service_id, claim, extra)
+        if not raced:
+            raced.append(True)
+            assert api.post(f"/services/{sid}/tasks/1/end", {}).status == 204
+            assert api.post(f"/services/{sid}/tasks/start", {"task_type": "second"}).status == 201
+            assert _item(table, sid)["ax"] is True  # the task start found nothing active
+        return found
+
+    monkeypatch.setattr(starts, "_read_with_record", read_then_race)
+    assert api.post(f"/services/{sid}/states/start", {"state_type": "racing"}).status == 201
+    item = _item(table, sid)
+    assert "ax" not in item or item["act"] == _stored_children(api, sid)
+    feed.take()
+    assert api.post(f"/services/{sid}/end").status == 204
+    assert sorted((e.name, e.data.get("state_id"), e.data.get("task_id")) for e in feed.take()) == [
+        ("ServiceCompleted", None, None), ("StateCompleted", 1, None), ("TaskCompleted", None, 2)]
+
+
+def test_a_child_started_before_a_service_end_relying_on_the_summary_is_in_its_cascade(api, table, feed,
+                                                                                        monkeypatch):
+    """The summary is on the item the end writes: a task started just before the end's write is in
+    its cascade (the write's condition counts it); one started after is refused (409)."""
+    from lib.store import services as services_store
+
+    sid = api.start()
+    api.post(f"/services/{sid}/states/start", {})
+    feed.take()
+    real = services_store.parallel
+
+    def start_first(*calls):
+        assert api.post(f"/services/{sid}/tasks/start", {"task_type": "late", "state_id": 1}).status == 201
+        return real(*calls)
+
+    monkeypatch.setattr(services_store, "parallel", start_first)
+    assert api.post(f"/services/{sid}/end").status == 204
+    monkeypatch.setattr(services_store, "parallel", real)
+    assert api.post(f"/services/{sid}/tasks/start", {"task_type": "later"}).status == 409
+    assert [(e.name, e.data.get("state_id"), e.data.get("task_id"), e.data.get("task_type"))
+            for e in feed.take()] == [
+        ("TaskStarted", 1, 1, "late"), ("ServiceCompleted", None, None, None), ("StateCompleted", 1, None, None),
+        ("TaskCompleted", 1, 1, "late")]

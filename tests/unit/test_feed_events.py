@@ -41,6 +41,51 @@ def test_a_write_that_left_seq_alone_publishes_nothing_even_with_a_stale_ev():
     assert events_of(record("MODIFY", new=service_image("7", None), old=service_image("7", None))) == []
 
 
+def test_a_service_written_over_a_fence_counts_its_events_from_zero():
+    """An import that takes over the id of a deleted conversation (its fence, `type` erased, with the
+    old conversation's `seq`) writes a new service item: its events, if any, are numbered from 1."""
+    fence = encode_item({**{k: v for k, v in _plain(service_image("7", 9)).items()}, "type": "erased", "cx": 3})
+    assert events_of(record("MODIFY", new=service_image("7", 0), old=fence)) == []
+    new = service_image("7", 2, [entry("ServiceStarted"), entry("StateStarted")])
+    assert [(e.name, e.sequence) for e in events_of(record("MODIFY", new=new, old=fence))] == [
+        ("ServiceStarted", 1), ("StateStarted", 2)]
+
+
+def test_pending_events_are_completed_from_the_images():
+    """An end that relied on the summary of active children (lib.store.summary): a TaskCompleted named
+    by its entry in the old image, a ServiceCompleted followed by the old image's summary as its
+    cascade, counted in `cx`; an old image without the entry is unpublishable."""
+    act = {"s1": {"m": 1_000, "y": "greet"}, "t2": {"m": 1_500, "y": 7, "s": 1}, "t3": {"m": 2_000}}
+    old = {**_plain(service_image("7", 4)), "act": act, "open": 3, "started_ms": 500}
+    ended = {"name": "TaskCompleted", "at": 3_000, "from": "t2", "data": {
+        "task_id": 2, "task_type": None, "state_id": None, "completed": {"timestamp": "x"}, "disposition": None,
+        "disposition_desc": None, "duration": None, "reason": "request"}}
+    new = {**old, "seq": 5, "ev": [ended]}
+    [task] = events_of(record("MODIFY", new=encode_item(new), old=encode_item(old)))
+    assert (task.sequence, task.data["task_type"], task.data["state_id"], task.data["duration"]) == (5, 7, 1, 1_500)
+    assert list(task.data) == ["task_id", "task_type", "state_id", "completed", "disposition", "disposition_desc",
+                               "duration", "reason"]
+    completed = {"name": "ServiceCompleted", "at": 4_000, "cascade": True, "data": {
+        "reason": "request", "completed": {"timestamp": "x"}, "disposition": None, "disposition_desc": None,
+        "duration": None}}
+    new = {**old, "seq": 5, "cx": 3, "ev": [completed]}
+    events = events_of(record("MODIFY", new=encode_item(new), old=encode_item(old)))
+    assert [(e.name, e.sequence, e.data.get("state_id"), e.data.get("task_id")) for e in events] == [
+        ("ServiceCompleted", 5, None, None), ("StateCompleted", 6, 1, None), ("TaskCompleted", 7, 1, 2),
+        ("TaskCompleted", 8, None, 3)]
+    assert events[0].data["duration"] == 3_500 and events[3].data["duration"] == 2_000
+    with pytest.raises(UnpublishableRecord, match="lacks"):
+        events_of(record("MODIFY", new=encode_item({**old, "seq": 5, "ev": [{**ended, "from": "t9"}]}),
+                         old=encode_item(old)))
+    with pytest.raises(UnpublishableRecord, match="advanced by 3 .* holds 4"):  # cx not counting the cascade
+        events_of(record("MODIFY", new=encode_item({**new, "cx": 2}), old=encode_item(old)))
+
+
+def _plain(image: dict) -> dict:
+    from lib.store.codec import decode_item
+    return decode_item(image)
+
+
 @pytest.mark.parametrize("old_seq, new_seq, ev, why", [
     (2, 4, [entry("StateStarted")], "advanced by 2"),  # fewer events than the advance
     (2, 3, [entry("StateStarted"), entry("TaskStarted")], "advanced by 1"),  # more
