@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import itertools
 import json
 import math
 import os
@@ -259,8 +258,25 @@ def dollars_per_million(row: dict[str, Any], measured: dict[str, Any]) -> dict[s
             "total": lambda_cost + dynamodb + api}
 
 
-CLOCK_START_MS = 1_796_083_234_567  # 2026-12-01T00:00:34.567Z: every digit significant, as a real clock's
-CLOCK_STEP_MS = 1_013
+class SteppingClock:
+    """A clock whose readings are the same every run: each reading a millisecond after the last."""
+
+    def __init__(self, start_ms: int):
+        self.ms = start_ms
+        self._lock = threading.Lock()
+
+    def __call__(self) -> int:
+        with self._lock:
+            self.ms += 1
+            return self.ms
+
+    def advance(self, ms: int) -> None:
+        """Time passes (what an operation that waits for a deadline would sleep)."""
+        with self._lock:
+            self.ms += ms
+
+
+CLOCK = SteppingClock(1_796_083_234_567)  # 2026-12-01T00:00:34.567Z: every digit significant, as a real clock's
 
 
 def measure_operations(extra: Any = None) -> tuple[dict[str, dict[str, Any]], int]:
@@ -276,10 +292,9 @@ def measure_operations(extra: Any = None) -> tuple[dict[str, dict[str, Any]], in
 
     # The same clock readings every run: item sizes hold timestamps, durations and ids made from the
     # clock, and an item a few bytes either side of a KB boundary would cost a unit more or less from
-    # one run to the next. Time still moves (by CLOCK_STEP_MS a reading), as writes that move a
-    # deadline in an index key do.
-    readings = itertools.count()
-    clock.now_ms = lambda: CLOCK_START_MS + next(readings) * CLOCK_STEP_MS
+    # one run to the next. Time still moves (a millisecond a reading, as writes that move a deadline
+    # in an index key see it), and an operation that waits for a moment moves it (CLOCK.advance).
+    clock.now_ms = CLOCK
     # What the functions print (request logs, EMF) is not this table's business: kept off stdout.
     os.environ.update({"POWERTOOLS_LOG_LEVEL": "CRITICAL", "POWERTOOLS_METRICS_DISABLED": "true"})
     from moto import mock_aws
