@@ -133,7 +133,7 @@ def cost_section(measured: dict[str, Any], recorded: dict[str, Any]) -> str:
         f"DynamoDB, with the same clock readings every run; each item written costs 1 WRU per KB of its larger version, twice in a transaction, plus "
         f"one write per index entry added, changed or removed, two when it moves; strongly consistent reads 1 RRU "
         f"per 4 KB, index queries half; the lists are the benchmark's, 4–5 services or a conversation's children). "
-        f"Round trips are counted in the same run.{note} Lambda: {int(costs.MEMORY_GB * 1024)} MB, duration "
+        f"Round trips are the latency chain of bench/results.json (calls sent at once wait once).{note} Lambda: {int(costs.MEMORY_GB * 1024)} MB, duration "
         f"estimated as the time the handler adds to its DynamoDB calls (the zero-latency figure of "
         f"bench/results.json) plus {costs.DURATION:g} ms per DynamoDB round trip. Writes dominate: a new service is "
         f"written to the table and its indexes ({rows['start_service']['wru']} WRU); ending one moves it between "

@@ -10,8 +10,9 @@ for the request units DynamoDB would bill for it, from the items themselves:
 * reads: 1 RRU per started 4 KB of what a strongly consistent GetItem / BatchGetItem item / Query
   reads (all items a Query evaluates, summed per call), half for eventually consistent reads.
 
-The round trips are counted in the same run and compared with bench/results.json (the
-benchmark's record; the handler's own time for the Lambda estimate comes from there). Prices are the
+The calls are counted in the same run and compared with bench/results.json (the benchmark's
+record), which gives the round trips a caller waits (its latency chain) and the handler's own time
+for the Lambda estimate. Prices are the
 public on-demand prices below (us-east-1), with the date they were taken; Lambda duration is an
 estimate (see DURATION). Prints the Markdown table the README shows (`--json`: the measurements,
 which `python -m bench.readme` turns into the README's cost section).
@@ -247,10 +248,17 @@ def storage_per_conversation(backend: Any, table: str, service_id: str, indexes:
 # ---------------------------------------------------------------- the table
 
 
+def round_trips(row: dict[str, Any], measured: dict[str, Any]) -> int:
+    """The round trips a caller waits: the latency chain bench/results.json measured (calls sent at
+    once wait once); the number of calls for an operation it has no chain for."""
+    chain = measured.get("latency_round_trips")
+    return chain if isinstance(chain, int) else len(row["calls"])
+
+
 def dollars_per_million(row: dict[str, Any], measured: dict[str, Any]) -> dict[str, float]:
     # The handler's own time: what it adds to the bare calls against a backend that answers at once.
     handler_overhead_ms = max(0.0, measured.get("zero_latency_added_us", 0) / 1000)
-    duration_ms = handler_overhead_ms + DURATION * len(row["calls"])
+    duration_ms = handler_overhead_ms + DURATION * round_trips(row, measured)
     lambda_cost = PRICES["lambda_requests_per_million"] + duration_ms / 1000 * MEMORY_GB * PRICES["lambda_arm_gb_second"] * 1e6
     dynamodb = row["wru"] * PRICES["dynamodb_wru_per_million"] + row["rru"] * PRICES["dynamodb_rru_per_million"]
     api = PRICES["api_gateway_rest_per_million"]
@@ -340,7 +348,7 @@ def table(rows: dict[str, dict[str, Any]], recorded: dict[str, Any]) -> list[str
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, row in rows.items():
         cost = dollars_per_million(row, recorded.get(name, {}))
-        lines.append(f"| {name} | {len(row['calls'])} | {row['wru']} | {row['rru']:g} | ${cost['dynamodb']:.2f} | "
+        lines.append(f"| {name} | {round_trips(row, recorded.get(name, {}))} | {row['wru']} | {row['rru']:g} | ${cost['dynamodb']:.2f} | "
                      f"${cost['lambda']:.2f} | ${cost['api']:.2f} | ${cost['total']:.2f} |")
     return lines
 
