@@ -81,7 +81,7 @@ def create_all(w: Write, lock: CompositeLock, stale: CompositeLock | None, servi
         stored = item.to_item()
         if item is service:
             stored = recording.record_new(stored, [events.service_started(service)] + [events.started(c) for c in children],
-                                       len(children))
+                                          len(children))
         actions.append(table.tx_put(stored, C.new_item(e), e))
     actions.append(table.tx_put(lock.reference(service)))
     if claim is not None:

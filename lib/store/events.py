@@ -144,8 +144,7 @@ def completed(child: Child | Active, completion: Completion, reason: str) -> Eve
 
 def cascaded(child: Child | Active, parent_ms: int, reason: str) -> Event:
     """A state or task completed because its state or service completed at `parent_ms`."""
-    started_ms = child.started_ms
-    return completed(child, Completion({}, max(parent_ms, started_ms)), reason)
+    return completed(child, Completion({}, max(parent_ms, child.started_ms)), reason)
 
 
 def service_cascade(states: list[StateItem], tasks: list[TaskItem], at_ms: int) -> list[Event]:
@@ -228,8 +227,9 @@ def open_sum(states: list[StateItem], tasks: list[TaskItem]) -> int:
     return sum(child_hash("state", s.state_id) for s in states) + sum(child_hash("task", t.task_id) for t in tasks)
 
 
-_MOVES = {STATE_STARTED: ("state", "state_id", 1), TASK_STARTED: ("task", "task_id", 1),
-          STATE_COMPLETED: ("state", "state_id", -1), TASK_COMPLETED: ("task", "task_id", -1)}
+# The children a write's events start (+1) and complete (-1): the events the summary follows too.
+_MOVES = {**{name: (kind, f"{kind}_id", 1) for name, kind in summary.STARTS.items()},
+          **{name: (kind, f"{kind}_id", -1) for name, kind in summary.ENDS.items()}}
 
 
 def sum_moved(entries: list[Event]) -> int:

@@ -11,8 +11,9 @@ children (so `size(act) = open`). Every write that starts or completes a child k
 write is conditional on `ax`) or removes `ax` when it cannot: a summary that would pass SIZE_MAX
 bytes (every write of the item, and of its index entries, is billed per KB of it: about 25 bytes
 per child with a short type, so some 40 active children), a state end too big for one transaction,
-or a writer that did not read the item. A start that finds no active child (`open` 0, no `ax`) starts a new
-summary. `act` itself is never removed while `ax` is on the item, so its nested paths are always
+a writer that did not read the item, or one that read it without a trusted summary (one may have
+been started since, without this write's child). A start that finds no active child (`open` 0, no
+`ax`) starts a new summary. `act` itself is never removed while `ax` is on the item, so its nested paths are always
 valid for a write conditional on `ax`; it goes, with `ax`, when the service completes. Without
 `ax` (items written before the summary, imports, the cases above) the ends read the children, as
 they did before: 2 round trips."""

@@ -348,46 +348,6 @@ def test_a_service_written_without_the_count_is_never_taken_for_one_without_chil
                                                                        ("StateCompleted", 1)]
 
 
-def _stored_checksum_agrees(table, sid: str) -> bool:
-    """The service item's `open` and `open_sum` against its active children as stored now."""
-    from lib.store import cascades, events
-    from lib.store.items import ServiceItem, decode
-
-    service = decode(table.get_item(TableName=os.environ["TABLE_NAME"], ConsistentRead=True,
-                                    Key=_service_key(sid))["Item"])
-    assert isinstance(service, ServiceItem)
-    states, tasks = cascades.active_children(service)
-    return service.open == len(states) + len(tasks) and service.open_sum == events.open_sum(states, tasks)
-
-
-def test_the_checksum_of_active_children_follows_every_kind_of_start_and_end(api, table, monkeypatch):
-    """Starts, task ends, a state end with its tasks, a transition, a composite start, a big state end
-    (its tasks completed over several transactions): after each, the item's count and checksum are
-    those of the children active in the store."""
-    from lib.store import ends, starts
-
-    monkeypatch.setattr(ends, "TRANSACTION_LIMIT", 4)  # a state of 7 tasks is a big one
-    monkeypatch.setattr(starts, "TRANSACTION_LIMIT", 4)
-    reply = api.post("/services_composite/start", {"services": [{
-        "service": {"customer_id": "sum", "service_type": "t"}, "state": {"state_type": "s"},
-        "task": {"task_type": "k"}, "associate_state_task": True}]})
-    sid = reply.json["services"][0]["service_id"]
-    assert _stored_checksum_agrees(table, sid)
-    steps = [
-        ("states/start", {}),
-        ("tasks/start", {"task_type": "a", "state_id": 2}),
-        ("tasks/start", {"task_type": "b"}),
-        ("tasks/2/end", {}),
-        ("states/1/end", {}),
-        ("states/transition", {"from": {"state_id": 2}, "to": {"state_type": "next"}}),
-    ] + [("tasks/start", {"task_type": f"big{n}", "state_id": 3}) for n in range(7)] + [
-        ("states/3/end", {}),
-    ]
-    for path, body in steps:
-        assert api.post(f"/services/{sid}/{path}", body).status in (201, 204), path
-        assert _stored_checksum_agrees(table, sid), path
-
-
 def test_children_filling_more_than_one_page_are_read_after_the_item(api, table, monkeypatch, reads_after):
     """The reads sent with the item take one Query page per kind (a refused end reads a bounded
     amount); when a kind holds more, the children are read again after the item, every page."""

@@ -126,9 +126,21 @@ def test_a_service_end_is_one_round_trip_with_its_cascade_from_the_summary(api, 
     assert [(e.name, e.sequence) for r in feed.records() for e in published(r)] == [("ServiceDeleted", 15)]
 
 
-def test_the_summary_holds_exactly_the_active_children_after_every_kind_of_start_and_end(api, table, monkeypatch):
-    """Starts, task ends, a state end with its tasks, a transition, a composite start: after each, the
-    trusted summary is the active children stored; a big state end (over one transaction) stops
+def _stored_checksum_agrees(table, sid: str) -> bool:
+    """The service item's `open` and `open_sum` against its active children as stored now."""
+    from lib.store import cascades, events
+    from lib.store.items import ServiceItem, from_plain
+
+    service = from_plain(_item(table, sid))
+    assert isinstance(service, ServiceItem)
+    states, tasks = cascades.active_children(service)
+    return service.open == len(states) + len(tasks) and service.open_sum == events.open_sum(states, tasks)
+
+
+def test_the_checksum_and_the_summary_follow_every_kind_of_start_and_end(api, table, monkeypatch):
+    """Starts, task ends, a state end with its tasks, a transition, a composite start, a big state end
+    (its tasks completed over several transactions): after each, the item's count and checksum are
+    those of the children active in the store, and so is its trusted summary; the big state end stops
     trusting it, and the next start after every child ended starts a new one."""
     from lib.store import ends, starts
 
@@ -146,22 +158,23 @@ def test_the_summary_holds_exactly_the_active_children_after_every_kind_of_start
         ("states/1/end", {}),
         ("states/transition", {"from": {"state_id": 2}, "to": {"state_type": "next"}}),
         ("tasks/3/end", {}),
-    ]
+    ] + [("tasks/start", {"task_type": f"big{n}", "state_id": 3}) for n in range(7)]
+    assert _stored_checksum_agrees(table, sid)
     item = _item(table, sid)
     assert item["ax"] is True and item["act"] == _stored_children(api, sid)
     for path, body in steps:
         assert api.post(f"/services/{sid}/{path}", body).status in (201, 204), path
+        assert _stored_checksum_agrees(table, sid), path
         item = _item(table, sid)
         assert item.get("ax") is True, path
         assert item["act"] == _stored_children(api, sid), path
         assert len(item["act"]) == item["open"], path
-    for n in range(7):
-        api.post(f"/services/{sid}/tasks/start", {"task_type": f"big{n}", "state_id": 3})
-    assert _item(table, sid)["act"] == _stored_children(api, sid)
     assert api.post(f"/services/{sid}/states/3/end", {}).status == 204
+    assert _stored_checksum_agrees(table, sid)
     assert "ax" not in _item(table, sid)  # a big state end: no longer trusted
     assert _stored_children(api, sid) == {}
     assert api.post(f"/services/{sid}/states/start", {"state_type": "again"}).status == 201
+    assert _stored_checksum_agrees(table, sid)
     item = _item(table, sid)
     assert item["ax"] is True and item["act"] == _stored_children(api, sid) == {"s4": item["act"]["s4"]}
 
