@@ -7,10 +7,14 @@ from the DynamoDB responses recorded when the operation ran on moto (bench/calls
 * floor: the same API Gateway event through bench/floor_app.py, a minimal Powertools REST app with
   the same features, making the same DynamoDB calls with the same parameters and answering the
   handler's reply;
-* bare: the same calls made directly with botocore (no Powertools, no X-Ray patches).
+* bare: the same calls made directly with botocore (no Powertools, no X-Ray patches);
+* floor with the handler's client: the floor app again, its DynamoDB client built with the
+  project's client settings (lib.store.table.client_config(): inside Lambda, as here, no client-side
+  parameter validation, which a minimal app keeps), so that `handler_to_floor_same_client` is the project's own code alone
+  and the two ratios side by side show what the client setting saves.
 
 Times are the process's CPU time per request (bench/harness.TimedApi explains why), medians; the
-order of the three rotates every round. `handler_to_floor` is what the targets are about (≤ 1.15
+order of the four rotates every round. `handler_to_floor` is what the targets are about (≤ 1.15
 for a single item, ≤ 1.10 for a list page).
 
 A second, shorter loop (`calls_in_place`) times the DynamoDB calls themselves inside the handler and
@@ -85,18 +89,24 @@ def measure(api: Any, op: Any, ctx: Any, calls: list[Any], reply: Any, runs: int
     headers = {k: v for k, v in reply.headers.items() if k.lower() in ("location", "link")} or None
     floor_app.REPLY = (reply.status, body, headers)
     context = client.context("floor")
-    samples: dict[str, list[float]] = {"handler": [], "floor": [], "bare": []}
+    samples: dict[str, list[float]] = {"handler": [], "floor": [], "bare": [], "same_client": []}
     statuses: set[int] = set()
+    minimal = floor_app.client
     with Moto():
+        same_client = _client_like_handler()
         for run in range(runs + 1):
-            order = ["handler", "floor", "bare"]
-            order = order[run % 3:] + order[:run % 3]
+            order = ["handler", "floor", "bare", "same_client"]
+            order = order[run % 4:] + order[:run % 4]
             for which in order:
                 with TRACKER.replaying(calls):
                     if which == "handler":
                         spent = _handler_once(api, op, ctx, reply.status)
-                    elif which == "floor":
-                        spent, status = _floor_once(calls, event, context)
+                    elif which in ("floor", "same_client"):
+                        floor_app.client = minimal if which == "floor" else same_client
+                        try:
+                            spent, status = _floor_once(calls, event, context)
+                        finally:
+                            floor_app.client = minimal
                         statuses.add(status)
                     else:
                         spent = direct(calls, bare).cpu
@@ -104,7 +114,8 @@ def measure(api: Any, op: Any, ctx: Any, calls: list[Any], reply: Any, runs: int
                     samples[which].append(spent * 1e6)
     if statuses != {reply.status}:
         raise RuntimeError(f"{op.name}: the floor app answered {statuses}, the handler {reply.status}")
-    handler_us, floor_us, bare_us = (statistics.median(samples[k]) for k in ("handler", "floor", "bare"))
+    handler_us, floor_us, bare_us, same_us = (statistics.median(samples[k])
+                                              for k in ("handler", "floor", "bare", "same_client"))
     in_place = calls_in_place(api, op, ctx, calls, event, context, reply.status, max(runs // 2, 5))
     target = LIST_TARGET if op.list_route else SINGLE_TARGET
     ratio = round(handler_us / floor_us, 3)
@@ -116,6 +127,9 @@ def measure(api: Any, op: Any, ctx: Any, calls: list[Any], reply: Any, runs: int
         "floor_to_bare": round(floor_us / bare_us, 3),
         "handler_to_bare": round(handler_us / bare_us, 3),
         "handler_minus_floor_us": round(handler_us - floor_us, 1),
+        # The floor app with the handler's client settings (see the module's docstring).
+        "floor_same_client_us": round(same_us, 1),
+        "handler_to_floor_same_client": round(handler_us / same_us, 3),
         # The same calls timed where they are made (see calls_in_place): µs per request, medians.
         "handler_calls_us": in_place["handler"],
         "floor_calls_us": in_place["floor"],
@@ -129,6 +143,15 @@ def measure(api: Any, op: Any, ctx: Any, calls: list[Any], reply: Any, runs: int
         "calls": [call.operation for call in calls],
         "items_returned": len(body) if isinstance(body, list) else 1,
     }
+
+
+def _client_like_handler() -> Any:
+    """A DynamoDB client as the floor app builds its own, with the project's client settings."""
+    import boto3
+
+    from lib.store.table import client_config
+
+    return boto3.client("dynamodb", config=client_config())
 
 
 def calls_in_place(api: Any, op: Any, ctx: Any, calls: list[Any], event: dict[str, Any], context: Any,

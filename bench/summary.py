@@ -95,7 +95,8 @@ def summary_section(r: dict[str, Any]) -> str:
         items = f" ({entry['items_returned']} services)" if entry.get("items_returned", 1) > 1 else ""
         rows.append([f"handler ÷ framework floor ≤ {entry['target_handler_to_floor']:.2f}: `{name}`{items}",
                      f"{entry['handler_to_floor']:.2f} (handler {us(r, entry['handler_us'])}, floor "
-                     f"{entry['floor_us']:.0f} µs, bare {entry['bare_us']:.0f} µs)", status(entry["met"])])
+                     f"{entry['floor_us']:.0f} µs, bare {entry['bare_us']:.0f} µs){_same_client(entry)}",
+                     status(entry["met"])])
     cold = r.get("cold_start") or {}
     for name, entry in cold.items():
         if isinstance(entry, dict) and "first_invocation_to_floor" in entry:
@@ -183,6 +184,7 @@ def floor_section(r: dict[str, Any]) -> str:
         return "Not measured in this run."
     rows = [[f"`{name}`", e.get("items_returned", "–"), " + ".join(e["calls"]), us(r, e["handler_us"]), us(r, e["floor_us"]), us(r, e["bare_us"]),
              f"**{e['handler_to_floor']:.2f}**", f"{e['target_handler_to_floor']:.2f}", status(e["met"]),
+             num(e.get("handler_to_floor_same_client"), 2),
              f"{e['floor_to_bare']:.2f}", f"{e['handler_minus_floor_us']:.0f}", _calls_in_place(e)]
             for name, e in floor.items()]
     runs = next(iter(floor.values()))["runs"]
@@ -196,8 +198,13 @@ def floor_section(r: dict[str, Any]) -> str:
             f"ACCESS_MODE=iam, the caller's grant cached). The list page is a customer's {page} services in one "
             f"page (`limit=100`, a customer of its own). {runs} rounds of handler, floor and the bare calls, "
             "interleaved, each answered at once from the recording (bench/floor.py); CPU medians.\n\n"
+            "The floor's client is boto3's default, as a minimal app builds it; the handler's skips botocore's "
+            "client-side parameter validation (lib/store/table.py: DynamoDB validates every request itself). "
+            "The column *÷ floor, same client* is the handler against the floor app with the handler's client "
+            "settings, a fourth subject of the same interleaved loop: the project's own code alone, without "
+            "what the client setting saves.\n\n"
             + table(["operation", "items returned", "calls", "handler", "floor", "bare calls", "handler ÷ floor",
-                     "target", "",
+                     "target", "", "÷ floor, same client",
                      "floor ÷ bare", "handler − floor µs", "the same calls in the handler / in the floor µs"], rows)
             + "\n\nThe last column times the DynamoDB calls where they are made (botocore's `_make_api_call` with "
             "X-Ray's subsegment, a second interleaved loop of half as many rounds, so that its timer is not in "
@@ -206,6 +213,11 @@ def floor_section(r: dict[str, Any]) -> str:
             "does not make: the likely cause, not measured here, is the processor's caches holding the project's "
             "code and data instead of botocore's. It is part of handler − floor that no line of the project's own "
             "shows in a profile.")
+
+
+def _same_client(entry: dict[str, Any]) -> str:
+    same = entry.get("handler_to_floor_same_client")
+    return "" if same is None else f"; against the floor with the handler's client settings {same:.2f}"
 
 
 def _calls_in_place(entry: dict[str, Any]) -> str:

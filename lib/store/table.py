@@ -19,7 +19,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from lib.errors import ApiError, Conflict, PayloadTooLarge
-from lib.settings import settings
+from lib.settings import in_lambda, settings
 from lib.store.codec import decode_item, encode_item
 from lib.store.concurrency import IN_FLIGHT
 
@@ -30,15 +30,27 @@ RETRIES = {"mode": "standard", "total_max_attempts": 3}
 # One connection per read in flight (lib.store.concurrency.IN_FLIGHT): a reader never waits for a
 # connection another holds.
 CLIENT_CONFIG = Config(retries=RETRIES, connect_timeout=2, read_timeout=5, max_pool_connections=IN_FLIGHT)
+# Inside Lambda, no client-side parameter validation: DynamoDB validates every request itself (a
+# malformed one is refused with a ValidationException where botocore would have raised
+# ParamValidationError: either is the contract's 500), and botocore's walk of the parameters against
+# the API model costs CPU on every call, most on transactions (docs/DESIGN.md, "Conditional writes,
+# tokens and retries"). Everywhere else (the tests, the local run, `sam local`) botocore still checks
+# every request the store builds, since moto lets some malformed ones through (a Query's Limit of 0).
+DEPLOYED_CLIENT_CONFIG = CLIENT_CONFIG.merge(Config(parameter_validation=False))
 TRANSACTION_LIMIT = 100  # actions in one TransactWriteItems (DynamoDB's limit)
 BATCH_WRITE_LIMIT = 25  # requests in one BatchWriteItem
 BATCH_GET_LIMIT = 100  # keys in one BatchGetItem
 TOO_LARGE = "the record would exceed the store's item size limit (400 KB)"
 
 
+def client_config() -> Config:
+    """The settings of this process's DynamoDB client: DEPLOYED_CLIENT_CONFIG inside Lambda."""
+    return DEPLOYED_CLIENT_CONFIG if in_lambda() else CLIENT_CONFIG
+
+
 def _make_client() -> Any:
     endpoint = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or None
-    return boto3.client("dynamodb", endpoint_url=endpoint, config=CLIENT_CONFIG)
+    return boto3.client("dynamodb", endpoint_url=endpoint, config=client_config())
 
 
 # Built at init (import) wherever a region is configured (Lambda always), not on the first request:

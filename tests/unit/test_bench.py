@@ -321,6 +321,9 @@ def test_results_hold_the_fields_tools_read(path):
         floor = results["floor"][name]
         assert floor["bare_us"] < floor["floor_us"] and floor["handler_us"] > 0
         assert floor["handler_to_floor"] == round(floor["handler_us"] / floor["floor_us"], 3)
+        # The floor app with the handler's client settings: measured in the same loop, its own ratio.
+        assert floor["bare_us"] < floor["floor_same_client_us"]
+        assert floor["handler_to_floor_same_client"] == round(floor["handler_us"] / floor["floor_same_client_us"], 3)
     assert results["floor"]["list_customer_services_all"]["items_returned"] == (20 if quick else 100)
     cold = results["cold_start"]
     for name in FUNCTIONS[:1] if quick else FUNCTIONS:
