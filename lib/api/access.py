@@ -49,6 +49,7 @@ _VALUE = r"[A-Za-z0-9._-]{1,64}"
 _TENANT_ENTRY = re.compile(rf"^(\*|(?:{_VALUE})?/(?:{_VALUE}|\*)?)$")
 
 
+@lru_cache(maxsize=1024)  # a function's callers are few: their ARNs are matched once
 def normalise_principal(arn: str) -> str:
     """The principal a grant is keyed by: a role without its path, and an assumed-role session as its
     role (session ARNs do not carry the role's path); any other ARN is itself."""

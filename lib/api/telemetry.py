@@ -222,7 +222,8 @@ def _write_info(fields: dict[str, Any]) -> bool:
     formatter or handler, filters, a format key it does not know): the caller then logs normally."""
     if not logger.isEnabledFor(logging.INFO):
         return True  # below the level: nothing to write, as logger.info would write nothing
-    formatter, handler = logger.registered_formatter, logger.registered_handler
+    handler = logger.registered_handler  # (Powertools' registered_formatter is its formatter)
+    formatter = handler.formatter if handler is not None else None
     if type(formatter) is not LambdaPowertoolsFormatter or type(handler) is not logging.StreamHandler \
             or handler.filters or logger.filters or handler.level > logging.INFO:
         return False
