@@ -151,7 +151,10 @@ def _client_like_handler() -> Any:
 
     from lib.store.table import client_config
 
-    return boto3.client("dynamodb", config=client_config())
+    client = boto3.client("dynamodb", config=client_config())
+    if not TRACKER.installed:  # (installed, it attaches itself to every client made: not twice)
+        TRACKER.attach(client)
+    return client
 
 
 def calls_in_place(api: Any, op: Any, ctx: Any, calls: list[Any], event: dict[str, Any], context: Any,

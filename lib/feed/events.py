@@ -12,7 +12,9 @@ far (`seq`) and holds the events of that write (`ev`, in order). So a record is 
   queue), never guessed.
   A write that produced no event leaves `seq` alone, so its stale `ev` is ignored.
   A service item written over another item at its key (an import over the fence of a deleted
-  conversation with that id) counts from 0.
+  conversation with that id) counts from 0: it is another incarnation of the id, and an imported
+  conversation's event ids also name its incarnation (ServiceItem.inc), so they never repeat the
+  ids of the deleted conversation's events.
 * MODIFY of a service item into its erasure's fence (`type` erased) by a DELETE: `seq` advanced by
   one, `ev` = [ServiceDeleted], its owner and sequence from the new image. A purge's fence keeps
   `seq`: nothing (its erasure record carries the event).
@@ -68,11 +70,19 @@ class FeedEvent:
     customer_id: str | None
     contact_key: str | None
     data: dict[str, Any]
+    incarnation: str | None = None  # the conversation's ServiceItem.inc (an imported one's)
 
     @property
     def event_id(self) -> str:
-        """Stable across redeliveries: derived from what the event is, never from when it was sent."""
-        return hashlib.sha256(f"{self.tenant}|{self.service_id}|{self.sequence}".encode()).hexdigest()[:32]
+        """Stable across redeliveries: derived from what the event is, never from when it was sent.
+        An imported conversation's events also name its incarnation: an import keeps service ids,
+        and its sequences start at 1 again where a deleted conversation with the same id published
+        its own (their ids would otherwise be the same, and a consumer would drop the new events as
+        repeats)."""
+        name = f"{self.tenant}|{self.service_id}|{self.sequence}"
+        if self.incarnation is not None:
+            name += f"|{self.incarnation}"
+        return hashlib.sha256(name.encode()).hexdigest()[:32]
 
     def detail(self) -> dict[str, Any]:
         """The event's `detail` (contract §10)."""
@@ -140,7 +150,7 @@ def _service_write(old: dict[str, Any], new: dict[str, Any]) -> list[FeedEvent]:
         raise UnpublishableRecord(f"{where}: seq advanced by {after - before} ({before} -> {after}) "
                                   f"but ev holds {held} events")
     return [FeedEvent(name, service.tenant, service.service_id, before + k, at, service.customer_id,
-                      service.contact_key, data)
+                      service.contact_key, data, service.inc)
             for k, (name, at, data) in enumerate((_entry(entry, where) for entry in entries), start=1)]
 
 
@@ -160,7 +170,8 @@ def _deleted(old: dict[str, Any], new: dict[str, Any]) -> list[FeedEvent]:
     tenant, service_id = new.get("tenant"), new.get("service_id")
     if name != "ServiceDeleted" or not isinstance(tenant, str) or not isinstance(service_id, str):
         raise UnpublishableRecord(f"{where}: not a ServiceDeleted of a named service")
-    return [FeedEvent(name, tenant, service_id, after, at, new.get("customer_id"), new.get("contact_key"), data)]
+    return [FeedEvent(name, tenant, service_id, after, at, new.get("customer_id"), new.get("contact_key"), data,
+                      _incarnation(new.get("inc"), where))]
 
 
 def _erasure(new: dict[str, Any]) -> list[FeedEvent]:
@@ -178,7 +189,7 @@ def _erasure(new: dict[str, Any]) -> list[FeedEvent]:
         if not isinstance(service_id, str) or not isinstance(sequence, int) or sequence < 1:
             raise UnpublishableRecord(f"{where}: an entry without its service_id and sequence")
         found.append(FeedEvent(name, erasure.tenant, service_id, sequence, at, entry.get("customer_id"),
-                               entry.get("contact_key"), data))
+                               entry.get("contact_key"), data, _incarnation(entry.get("inc"), where)))
     return found
 
 
@@ -186,7 +197,14 @@ def _expired(old: dict[str, Any], removed_ms: int) -> FeedEvent:
     service = _typed(ServiceItem, from_plain(old), "OldImage")
     return FeedEvent("ServiceExpired", service.tenant, service.service_id, _so_far(old, "OldImage") + 1,
                      removed_ms, service.customer_id, service.contact_key,
-                     {"expiration_time": format_ms(service.expires_ms)})
+                     {"expiration_time": format_ms(service.expires_ms)}, service.inc)
+
+
+def _incarnation(value: Any, where: str) -> str | None:
+    """ServiceItem.inc as an image or an erasure entry carries it (absent: an id made here)."""
+    if value is not None and not isinstance(value, str):
+        raise UnpublishableRecord(f"{where}: inc is not a string")
+    return value
 
 
 def _typed(kind: type[_T], item: Any, where: str) -> _T:

@@ -121,6 +121,7 @@ def build(tenant: str, service: ServiceRecord, states: list[tuple[str, StateReco
         customer_id=service.customer_id, contact_key=service.contact_key, auto_complete_after=aca,
         state_seq=max(state_by_id, default=0), task_seq=max(task_by_id, default=0), **fields)
     item.op = policy.token
+    item.inc = policy.token  # its events' ids differ from an earlier conversation's with the same id
     children: list[Child] = []
     for state_id in sorted(state_by_id):
         where, state = state_by_id[state_id]

@@ -103,8 +103,11 @@ def attached_changed(at: int, keys: list[str] | dict[str, Any], kind: str = "ser
 def erased(name: str, at: int, service: ServiceItem) -> Event:
     """ServiceDeleted / ServicePurged, as an erasure record carries it: the record holds many
     services, so the entry names its service and its sequence (the service's last + 1)."""
-    return {**_event(name, at, {}), "service_id": service.service_id, "customer_id": service.customer_id,
-            "contact_key": service.contact_key, "sequence": service.events_so_far + 1}
+    entry = {**_event(name, at, {}), "service_id": service.service_id, "customer_id": service.customer_id,
+             "contact_key": service.contact_key, "sequence": service.events_so_far + 1}
+    if service.inc is not None:
+        entry["inc"] = service.inc  # the conversation's incarnation (ServiceItem.inc)
+    return entry
 
 
 def deleted(at: int) -> Event:

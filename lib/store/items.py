@@ -96,6 +96,10 @@ class ServiceItem(Element):
     cx: int | None = None  # events of cascades committed by the summary, counted apart from `seq` (lib.store.events)
     act: dict[str, Any] | None = None  # summary of the active children, trusted with `ax` (lib.store.summary)
     ax: bool | None = None
+    # Which incarnation of its id this conversation is, when the id may have been used before: an
+    # import's run token (an import keeps ids, and one may have been deleted here). Part of the id of
+    # every event of the conversation (lib.feed.events.FeedEvent.event_id); None for an id made here.
+    inc: str | None = None
 
     @property
     def events_so_far(self) -> int:

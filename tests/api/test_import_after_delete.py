@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 
 from bench import varied
+from lib.feed import events as feed_events
 from lib.migration import command
 from lib.store import erasure
 from lib.store.keys import tenant_key
+from tests.api import feed_stream
 from tests.support import erase_deleted
 
 TARGET = {"ContactCenterId": "target"}
@@ -103,3 +105,33 @@ def test_a_schedule_run_caught_in_the_middle_of_the_import_removes_nothing_it_wr
     assert during[0]["imported"]["conversations"] == 1
     assert during[0]["deleted_before"] == {"conversations": 1, "old_items_removed": 5}
     assert_whole_again(api, sid, before, stored)
+
+
+def test_an_id_imported_again_publishes_events_whose_ids_the_deleted_conversations_never_had(feed, api, deleted,
+                                                                                             capsys):
+    """Sequences start at 1 again for the conversation imported under a deleted one's id (another
+    incarnation of the id); the event ids name the incarnation, so none repeats an id a consumer
+    already saw for the deleted conversation (it would drop the new event as a redelivery)."""
+    sid, _, _ = deleted
+    code = command.main(["--table", os.environ["TABLE_NAME"], "--progress", "none", "--contact-center", "target",
+                         "--report", "report.json", "--files", "exports", "--emit-events"])
+    assert code == 0, capsys.readouterr().out
+    assert api.post(f"/services/{sid}/states/start", {"state_type": "next"}, headers=TARGET).status == 201
+    published: list[feed_events.FeedEvent] = []
+    for record in feed.records():
+        published += feed_events.events_of(record)
+        feed.seen += feed_stream.events_of(record)  # the fixture's own check sees them too
+    mine = [event for event in published if event.service_id == sid]
+    old = [event for event in mine if event.incarnation == mine[0].incarnation]
+    new = [event for event in mine if event.incarnation != mine[0].incarnation]
+    # The deleted conversation (imported without events): the API's state start, then its deletion.
+    assert [(e.name, e.sequence) for e in old] == [("StateStarted", 1), ("ServiceDeleted", 2)]
+    # The one imported again: its history, then the API's state start, counted from 1 again.
+    assert [e.sequence for e in new] == list(range(1, len(new) + 1)) and len(new) > 2
+    assert new[0].name == "ServiceStarted" and new[-1].name == "StateStarted"
+    assert {e.sequence for e in old} <= {e.sequence for e in new}  # the same sequences ...
+    assert not {e.event_id for e in old} & {e.event_id for e in new}  # ... never the same event ids
+    assert len({e.event_id for e in mine}) == len(mine)
+    # Every later write keeps the incarnation: the new state's event names the new import's.
+    stored = next(i for i in conversation_items(sid) if i["SK"] == "#SERVICE")
+    assert new[-1].incarnation == stored["inc"] != old[0].incarnation

@@ -144,6 +144,36 @@ def test_event_ids_depend_on_tenant_service_and_sequence_only():
     assert len({same, first_id("acme|x", "7", 1), first_id("|", "7", 1), first_id("acme|", "8", 1)}) == 4
 
 
+def test_an_imported_conversations_event_ids_also_name_its_incarnation():
+    """An import keeps ids (a deleted id may come back) and its service item carries `inc`, the run's
+    token: every event of that conversation, whichever record carries it, has an id of its own."""
+    def image(seq: int, ev: list, inc: str | None, **changes: object) -> dict:
+        plain = {**_plain(service_image("7", seq, ev)), **changes}
+        return encode_item({**plain, "inc": inc} if inc else plain)
+
+    def ids(inc: str | None) -> list[str]:
+        started = events_of(record("INSERT", new=image(1, [entry("ServiceStarted")], inc)))
+        deleted = events_of(record("MODIFY", old=image(1, [], inc),
+                                   new=image(2, [entry("ServiceDeleted")], inc, type="erased")))
+        expired = events_of(record("REMOVE", old=image(1, [], inc), ttl=True))
+        purged_entry = {**entry("ServicePurged"), "service_id": "7", "customer_id": None, "contact_key": None,
+                        "sequence": 2, **({"inc": inc} if inc else {})}
+        purged = events_of(record("INSERT", new=encode_item({
+            "PK": "acme|#ERASE#ab", "SK": "#ERASE", "type": "erasure", "tenant": "acme|", "erasure_id": "ab",
+            "pks": ["x"], "created_ms": 1, "ev": [purged_entry]})))
+        found = [*started, *deleted, *expired, *purged]
+        assert [(e.name, e.sequence, e.incarnation) for e in found] == [
+            ("ServiceStarted", 1, inc), ("ServiceDeleted", 2, inc), ("ServiceExpired", 2, inc),
+            ("ServicePurged", 2, inc)]
+        return [e.event_id for e in found]
+
+    made_here, imported, imported_again = ids(None), ids("run-1"), ids("run-2")
+    assert made_here[0] == hashlib.sha256(b"acme||7|1").hexdigest()[:32]
+    assert imported[0] == hashlib.sha256(b"acme||7|1|run-1").hexdigest()[:32]
+    assert not set(made_here) & set(imported) and not set(imported) & set(imported_again)
+    assert ids("run-1") == imported  # stable across redeliveries
+
+
 # ---------------------------------------------------------------- schemas
 
 EXAMPLES = {  # data as the store writes it (every field present, null when the element has none)
