@@ -8,10 +8,11 @@ from the DynamoDB responses recorded when the operation ran on moto (bench/calls
   the same features, making the same DynamoDB calls with the same parameters and answering the
   handler's reply;
 * bare: the same calls made directly with botocore (no Powertools, no X-Ray patches);
-* floor with the handler's client: the floor app again, its DynamoDB client built with the
-  project's client settings (lib.store.table.client_config(): inside Lambda, as here, no client-side
-  parameter validation, which a minimal app keeps), so that `handler_to_floor_same_client` is the project's own code alone
-  and the two ratios side by side show what the client setting saves.
+* floor with the handler's client: the floor app again, its DynamoDB client built as the store builds
+  its own (lib.store.table.new_client(): inside Lambda, as here, no client-side parameter validation,
+  and the item operations' answers read as plain JSON, where a minimal app keeps botocore's
+  validation and its walk of every answer), so that `handler_to_floor_same_client` is the project's
+  own code alone and the two ratios side by side show what the client saves.
 
 Times are the process's CPU time per request (bench/harness.TimedApi explains why), medians; the
 order of the four rotates every round. `handler_to_floor` is what the targets are about (≤ 1.15
@@ -127,7 +128,7 @@ def measure(api: Any, op: Any, ctx: Any, calls: list[Any], reply: Any, runs: int
         "floor_to_bare": round(floor_us / bare_us, 3),
         "handler_to_bare": round(handler_us / bare_us, 3),
         "handler_minus_floor_us": round(handler_us - floor_us, 1),
-        # The floor app with the handler's client settings (see the module's docstring).
+        # The floor app with the handler's client (see the module's docstring).
         "floor_same_client_us": round(same_us, 1),
         "handler_to_floor_same_client": round(handler_us / same_us, 3),
         # The same calls timed where they are made (see calls_in_place): µs per request, medians.
@@ -146,12 +147,10 @@ def measure(api: Any, op: Any, ctx: Any, calls: list[Any], reply: Any, runs: int
 
 
 def _client_like_handler() -> Any:
-    """A DynamoDB client as the floor app builds its own, with the project's client settings."""
-    import boto3
+    """A DynamoDB client as the store builds its own (lib.store.table.new_client: its settings, its parsers)."""
+    from lib.store.table import new_client
 
-    from lib.store.table import client_config
-
-    client = boto3.client("dynamodb", config=client_config())
+    client = new_client()
     if not TRACKER.installed:  # (installed, it attaches itself to every client made: not twice)
         TRACKER.attach(client)
     return client

@@ -199,10 +199,12 @@ def floor_section(r: dict[str, Any]) -> str:
             f"page (`limit=100`, a customer of its own). {runs} rounds of handler, floor and the bare calls, "
             "interleaved, each answered at once from the recording (bench/floor.py); CPU medians.\n\n"
             "The floor's client is boto3's default, as a minimal app builds it; the handler's skips botocore's "
-            "client-side parameter validation (lib/store/table.py: DynamoDB validates every request itself). "
+            "client-side parameter validation (DynamoDB validates every request itself) and reads the item "
+            "operations' answers as the JSON DynamoDB wrote, without botocore's walk of them against the API "
+            "model (lib/store/table.py; docs/DESIGN.md). "
             "The column *÷ floor, same client* is the handler against the floor app with the handler's client "
-            "settings, a fourth subject of the same interleaved loop: the project's own code alone, without "
-            "what the client setting saves.\n\n"
+            "(`lib.store.table.new_client`), a fourth subject of the same interleaved loop: the project's own "
+            "code alone, without what the client saves.\n\n"
             + table(["operation", "items returned", "calls", "handler", "floor", "bare calls", "handler ÷ floor",
                      "target", "", "÷ floor, same client",
                      "floor ÷ bare", "handler − floor µs", "the same calls in the handler / in the floor µs"], rows)
@@ -217,7 +219,7 @@ def floor_section(r: dict[str, Any]) -> str:
 
 def _same_client(entry: dict[str, Any]) -> str:
     same = entry.get("handler_to_floor_same_client")
-    return "" if same is None else f"; against the floor with the handler's client settings {same:.2f}"
+    return "" if same is None else f"; against the floor with the handler's client {same:.2f}"
 
 
 def _calls_in_place(entry: dict[str, Any]) -> str:

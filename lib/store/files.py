@@ -26,11 +26,9 @@ TAIL_PREFIX = "checkpoints/"  # template.yaml: the export bucket expires these a
 
 
 def _s3() -> Any:
-    import boto3
+    from lib.store.table import service_client
 
-    from lib.store.table import CLIENT_CONFIG
-
-    return boto3.client("s3", config=CLIENT_CONFIG)
+    return service_client("s3")
 
 
 class ExportFile:

@@ -15,13 +15,11 @@ def available() -> bool:
 
 def send_job(tenant: str, job_id: str, delay_s: int = 0) -> None:
     """Queue a job's next step (after `delay_s`, at most 900)."""
-    import boto3  # only the maintenance function sends: its cold start alone pays for the client
+    from lib.store.table import service_client  # built on first use: only the maintenance function sends
 
-    from lib.store.table import CLIENT_CONFIG
-
-    boto3.client("sqs", config=CLIENT_CONFIG).send_message(QueueUrl=settings().jobs_queue_url,
-                         MessageBody=json.dumps({"tenant": tenant, "job_id": job_id}),
-                                                           DelaySeconds=min(delay_s, 900))
+    service_client("sqs").send_message(QueueUrl=settings().jobs_queue_url,
+                                       MessageBody=json.dumps({"tenant": tenant, "job_id": job_id}),
+                                       DelaySeconds=min(delay_s, 900))
 
 
 def job_of(message_body: str) -> tuple[str, str]:

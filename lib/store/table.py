@@ -10,13 +10,15 @@ see lib.store.services).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from botocore.parsers import JSONParser, ResponseParserFactory
 
 from lib.errors import ApiError, Conflict, PayloadTooLarge
 from lib.settings import in_lambda, settings
@@ -48,29 +50,90 @@ def client_config() -> Config:
     return DEPLOYED_CLIENT_CONFIG if in_lambda() else CLIENT_CONFIG
 
 
-def _make_client() -> Any:
+# The answers of the item operations, as botocore would return them when read as plain JSON: their
+# members are attribute values (strings, numbers as strings, booleans, lists, maps: the project never
+# stores a binary, whose base64 botocore would decode; lib.store.codec refuses one), keys, counts and
+# consumed capacity, with no timestamp or blob to convert.
+PLAIN_OUTPUTS = frozenset({"GetItemOutput", "BatchGetItemOutput", "QueryOutput", "PutItemOutput", "UpdateItemOutput",
+                           "DeleteItemOutput", "TransactWriteItemsOutput", "BatchWriteItemOutput"})
+
+
+class _ItemAnswers(JSONParser):
+    """botocore's JSON parser, except that a successful answer of an item operation is the JSON as
+    DynamoDB wrote it: botocore walks each answer against the API model, value by value, to convert
+    blobs and timestamps, which these answers do not hold; for a page of items the walk cost more CPU
+    than everything else the call does (docs/DESIGN.md, "Conditional writes, tokens and retries").
+    Errors, and every other operation, are parsed as botocore parses them."""
+
+    def _handle_json_body(self, raw_body: bytes, shape: Any) -> Any:
+        if raw_body and shape is not None and shape.name in PLAIN_OUTPUTS:
+            try:
+                return json.loads(raw_body)
+            except ValueError:
+                pass  # not JSON: botocore's parse says so as it always does
+        return super()._handle_json_body(raw_body, shape)
+
+
+class _Parsers(ResponseParserFactory):
+    def create_parser(self, protocol_name: str) -> Any:
+        if protocol_name == "json":
+            return _ItemAnswers(**self._defaults)  # type: ignore[attr-defined]  # (botocore's; not in its stubs)
+        return super().create_parser(protocol_name)
+
+
+def new_client() -> Any:
+    """The DynamoDB client, built with its own response parsers (_ItemAnswers): botocore's session
+    hands its parser factory to each client it builds, so the factory is swapped for this build only."""
     endpoint = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or None
-    return boto3.client("dynamodb", endpoint_url=endpoint, config=client_config())
+    if boto3.DEFAULT_SESSION is None:
+        boto3.setup_default_session()
+    session = boto3.DEFAULT_SESSION
+    core = session._session  # the botocore session under boto3's default one
+    usual = core.get_component("response_parser_factory")
+    core.register_component("response_parser_factory", _Parsers())
+    try:
+        return session.client("dynamodb", endpoint_url=endpoint, config=client_config())
+    finally:
+        core.register_component("response_parser_factory", usual)
 
 
 # Built at init (import) wherever a region is configured (Lambda always), not on the first request:
 # the init phase pays it, requests and SnapStart restores do not. Credentials resolve on first use.
-_client: Any = _make_client() if os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") else None
+_client: Any = new_client() if os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") else None
 
 
 def client() -> Any:
     """The DynamoDB client of this process (honours AWS_ENDPOINT_URL_DYNAMODB)."""
     global _client
     if _client is None:
-        _client = _make_client()
+        _client = new_client()
     return _client
 
 
 def reset_client() -> Any:
-    """Build the client again (tests: inside a moto mock; the local run: after choosing the endpoint)."""
+    """Build the client again (tests: inside a moto mock; the local run: after choosing the endpoint),
+    and forget the other services' clients (`service_client`)."""
     global _client
-    _client = _make_client()
+    _client = new_client()
+    _service_clients.clear()
     return _client
+
+
+# Clients of the other services the store calls (S3 for export files, SQS for jobs), by the settings
+# that choose their endpoint: building a botocore client costs milliseconds of CPU, which a warm
+# function paid for every export file and every job it queued. Clients are thread-safe.
+_service_clients: dict[tuple[str, ...], Any] = {}
+_ENDPOINT_SETTINGS = ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL")
+
+
+def service_client(service: Literal["s3", "sqs"]) -> Any:
+    """This process's client of `service` ("s3", "sqs"), built on first use and kept while the region
+    and endpoint settings (AWS_ENDPOINT_URL_<SERVICE> included) stay as they were."""
+    key = (service, *(os.environ.get(name, "") for name in (*_ENDPOINT_SETTINGS, f"AWS_ENDPOINT_URL_{service.upper()}")))
+    found = _service_clients.get(key)
+    if found is None:
+        found = _service_clients[key] = boto3.client(service, config=CLIENT_CONFIG)
+    return found
 
 
 def table_name() -> str:

@@ -64,14 +64,14 @@ def _count_calls_of_every_store_client(monkeypatch) -> None:
     each client the store makes (granting with scripts/grants.py makes a new one)."""
     from lib.store import table as store_table
 
-    make = store_table._make_client
+    make = store_table.new_client
 
     def hooked():
         client = make()
         TRACKER.attach(client)
         return client
 
-    monkeypatch.setattr(store_table, "_make_client", hooked)
+    monkeypatch.setattr(store_table, "new_client", hooked)
     TRACKER.attach(store_table.client())
 
 

@@ -63,3 +63,121 @@ def test_outside_lambda_botocore_checks_every_request_the_store_builds(api, tabl
     assert validations == ["PutItemInput", "GetItemInput"]
     with pytest.raises(ParamValidationError):
         store_table.client().query(TableName=store_table.table_name(), **MALFORMED)
+
+
+# ---------------------------------------------------------------- the answers' parser
+
+
+def _dynamodb_model():
+    import botocore.session
+
+    return botocore.session.get_session().get_service_model("dynamodb")
+
+
+def _blobs_and_timestamps(shape, path: str, seen: set[str]) -> list[str]:
+    """Where in `shape` a value botocore converts (a blob, a timestamp) can be, outside the attribute
+    values' binary members (B, BS), which the store never writes (lib.store.codec refuses them)."""
+    if shape.type_name in ("blob", "timestamp"):
+        return [path]
+    if shape.name in seen:
+        return []
+    seen = seen | {shape.name}
+    if shape.type_name == "structure":
+        return [found for name, member in shape.members.items()
+                if not (shape.name == "AttributeValue" and name in ("B", "BS"))
+                for found in _blobs_and_timestamps(member, f"{path}.{name}", seen)]
+    if shape.type_name == "list":
+        return _blobs_and_timestamps(shape.member, f"{path}[]", seen)
+    if shape.type_name == "map":
+        return _blobs_and_timestamps(shape.value, f"{path}{{}}", seen)
+    return []
+
+
+def test_the_item_operations_answers_hold_nothing_botocore_would_convert():
+    model = _dynamodb_model()
+    outputs = {model.operation_model(name).output_shape.name: name for name in model.operation_names
+               if model.operation_model(name).output_shape is not None}
+    assert store_table.PLAIN_OUTPUTS <= set(outputs)  # every name is an answer of DynamoDB's API
+    for name in sorted(store_table.PLAIN_OUTPUTS):
+        assert _blobs_and_timestamps(model.operation_model(outputs[name]).output_shape, name, set()) == [], name
+    # The check itself sees a timestamp where the model has one.
+    assert _blobs_and_timestamps(model.operation_model("DescribeTable").output_shape, "DescribeTable", set())
+
+
+VALUES = {"s": {"S": "é\u2028\""}, "n": {"N": "-12.5"}, "t": {"BOOL": True}, "z": {"NULL": True},
+          "l": {"L": [{"S": "a"}, {"N": "1"}, {"M": {"k": {"SS": ["x", "y"]}}}]}, "ns": {"NS": ["1", "2"]}}
+
+
+def _answer(status: int, body: dict) -> dict:
+    import json
+
+    return {"status_code": status, "headers": {"x-amzn-RequestId": "r-1", "Content-Type": "application/x-amz-json-1.0"},
+            "body": json.dumps(body).encode()}
+
+
+ANSWERS = {
+    "GetItem": {"Item": VALUES, "ConsumedCapacity": {"TableName": "t", "CapacityUnits": 0.5}},
+    "Query": {"Items": [VALUES, {"PK": {"S": "p"}}], "Count": 2, "ScannedCount": 2,
+              "LastEvaluatedKey": {"PK": {"S": "p"}, "SK": {"S": "s"}}},
+    "BatchGetItem": {"Responses": {"t": [VALUES]}, "UnprocessedKeys": {"t": {"Keys": [{"PK": {"S": "p"}}]}}},
+    "PutItem": {"Attributes": VALUES},
+    "UpdateItem": {"Attributes": VALUES, "ItemCollectionMetrics": {"ItemCollectionKey": {"PK": {"S": "p"}},
+                                                                   "SizeEstimateRangeGB": [1.0, 2.0]}},
+    "DeleteItem": {},
+    "TransactWriteItems": {"ConsumedCapacity": [{"TableName": "t", "CapacityUnits": 2.0}]},
+    "BatchWriteItem": {"UnprocessedItems": {"t": [{"PutRequest": {"Item": VALUES}}]}},
+}
+
+
+@pytest.mark.parametrize("operation", sorted(ANSWERS))
+def test_the_store_reads_an_item_operations_answer_as_botocore_does(operation):
+    from botocore.parsers import JSONParser
+
+    output = _dynamodb_model().operation_model(operation).output_shape
+    assert output.name in store_table.PLAIN_OUTPUTS
+    answer = _answer(200, ANSWERS[operation])
+    assert store_table._Parsers().create_parser("json").parse(answer, output) == JSONParser().parse(answer, output)
+
+
+def test_errors_and_other_operations_are_parsed_by_botocore(monkeypatch):
+    from botocore.parsers import JSONParser
+
+    model = _dynamodb_model()
+    walked: list[str] = []
+    original = JSONParser._parse_shape
+
+    def spy(self, shape, node):
+        walked.append(shape.name)
+        return original(self, shape, node)
+
+    monkeypatch.setattr(JSONParser, "_parse_shape", spy)
+    parser = store_table._Parsers().create_parser("json")
+    refused = _answer(400, {"__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                            "Message": "cancelled", "CancellationReasons": [{"Code": "ConditionalCheckFailed",
+                                                                            "Item": VALUES}]})
+    parsed = parser.parse(refused, model.operation_model("TransactWriteItems").output_shape)
+    assert parsed["Error"]["Code"] == "TransactionCanceledException"
+    described = parser.parse(_answer(200, {"Table": {"TableName": "t", "CreationDateTime": 1700000000.5}}),
+                             model.operation_model("DescribeTable").output_shape)
+    assert described["Table"]["CreationDateTime"].year == 2023  # a timestamp, converted
+    assert "DescribeTableOutput" in walked
+    walked.clear()
+    parser.parse(_answer(200, ANSWERS["Query"]), model.operation_model("Query").output_shape)
+    assert walked == []
+
+
+def test_only_the_stores_client_reads_answers_as_they_are(api, table):
+    from botocore.parsers import JSONParser
+
+    walked: list[str] = []
+    original = JSONParser._parse_shape
+    sid = api.start(customer_id="c-parsed")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(JSONParser, "_parse_shape", lambda self, shape, node: walked.append(shape.name)
+                      or original(self, shape, node))
+        assert api.post(f"/services/{sid}/states/start", {"state_type": "s"}).status == 201
+        assert api.get(f"/services/{sid}?active_states=true").status == 200
+        assert api.get("/customers/c-parsed/services").status == 200
+        assert walked == []
+        boto3.client("dynamodb").get_item(TableName=store_table.table_name(), Key={"PK": {"S": "x"}, "SK": {"S": "y"}})
+        assert "GetItemOutput" in walked  # another client: botocore's parse
