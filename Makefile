@@ -56,7 +56,9 @@ tier: $(STAMP)
 ## (unit, api: both cores busy) and test-servers (http, package, e2e: mostly waiting on servers and
 ## builds) first; test-browser (the browser tier but the viewer's open-mode file: mostly waiting on
 ## chromium) once test-servers is done, beside the rest of the in-process tiers; test-bench once the
-## in-process tiers and the servers are done, beside the browser tier; test-viewer-clock last and alone
+## in-process tiers and the servers are done, beside the browser tier, then the checks of what it wrote
+## (tests/unit/test_bench.py on results-quick.json, which the in-process tier skips on a fresh clone: no
+## run yet); test-viewer-clock last and alone
 ## (tests/browser/test_viewer_open.py times the viewer's look-ups on the clock: nothing else keeps the
 ## cores busy then); tests/unit/test_bench.py reads what the benchmark writes, so never meanwhile.
 ## Each test part's coverage goes to its own file, combined and checked against the floor at the end.
@@ -92,6 +94,7 @@ test-browser: $(STAMP) browser test-servers
 
 test-bench: $(STAMP) test-in-process test-servers
 	$(ALONE) $(PY) -m bench.run --quick --output bench/results-quick.json
+	$(ALONE) $(PY) -m pytest -p no:xdist tests/unit/test_bench.py -k "results and quick"
 
 test-viewer-clock: $(STAMP) browser test-lint test-in-process test-servers test-browser test-bench
 	$(ALONE) COVERAGE_FILE=.coverage.viewer-clock $(PY) -m pytest -p no:xdist $(COVERAGE) $(CLOCKED)

@@ -179,10 +179,11 @@ def _parse_once() -> None:
 
 @pytest.fixture(scope="session")
 def moto_session():
-    """moto for the rest of the worker's session (DynamoDB with the fidelity patches the local run
-    uses, S3, SQS)."""
+    """moto for the rest of the worker's session (DynamoDB with the fidelity patches and the key-range
+    Queries the local run uses, S3, SQS)."""
     embedded_dynamodb.faithful_updates()
     embedded_dynamodb.partition_scoped()
+    embedded_dynamodb.lean_queries()  # as the local run: checked against moto's own Query in test_embedded_dynamodb
     _plain_dynamodb_answers()
     _parse_once()
     mock = mock_aws()

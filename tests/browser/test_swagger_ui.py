@@ -70,7 +70,14 @@ def _wait(condition, timeout: float = 30):
 
 
 def _render_error(driver) -> str:
-    return "\n".join(e.text for e in driver.find_elements("css selector", ".errors-wrapper, .loading-container .info"))
+    """What Swagger UI shows instead of the operations ("" while it renders: an element found may be
+    replaced before its text is read, which is no error of the page)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    try:
+        return "\n".join(e.text for e in driver.find_elements("css selector", ".errors-wrapper, .loading-container .info"))
+    except StaleElementReferenceException:
+        return ""
 
 
 def _operation(driver, operation_id: str):

@@ -297,7 +297,7 @@ def test_results_hold_the_fields_tools_read(path):
     """Issue 20's fields, under the names other tools read (the committed full run; the quick run of
     `make test`, when one has been made, with its smaller sizes and one function's cold start)."""
     if not path.exists():
-        pytest.skip(f"{path.name}: no such run yet (make test writes it after pytest)")
+        pytest.skip(f"{path.name}: no such run yet (make test writes it after the in-process tier, then runs this check)")
     results = json.loads(path.read_text())
     quick = results["mode"] == "quick"
     for name, entry in results["operations"].items():
@@ -321,10 +321,14 @@ def test_results_hold_the_fields_tools_read(path):
         floor = results["floor"][name]
         assert floor["bare_us"] < floor["floor_us"] and floor["handler_us"] > 0
         assert floor["handler_to_floor"] == round(floor["handler_us"] / floor["floor_us"], 3)
-        # The floor app with the handler's client settings: measured in the same loop, its own ratio.
-        assert floor["bare_us"] < floor["floor_same_client_us"]
+        # The floor app with the handler's client: measured in the same loop, its own ratio. (Beside the
+        # bare calls, made with botocore's own parse, it may be cheaper: the bigger the answers, the more.)
+        assert floor["floor_same_client_us"] > 0
         assert floor["handler_to_floor_same_client"] == round(floor["handler_us"] / floor["floor_same_client_us"], 3)
     assert results["floor"]["list_customer_services_all"]["items_returned"] == (20 if quick else 100)
+    # What the store's client saves on a page of items (its answers read as plain JSON, not walked).
+    page = results["floor"]["list_customer_services_all"]
+    assert page["floor_same_client_us"] < page["floor_us"]
     cold = results["cold_start"]
     for name in FUNCTIONS[:1] if quick else FUNCTIONS:
         assert cold[name]["first_invocation_to_floor"] > 0, name
@@ -401,7 +405,7 @@ def test_every_round_trip_above_the_minimum_in_a_run_is_argued_on_the_page(path)
     """The benchmark's list of operations above the minimum (the chain, rule 4) is the page's argued
     list. bench/run.py fails a run that disagrees; this checks the runs on disk against the page."""
     if not path.exists():
-        pytest.skip(f"{path.name}: no such run yet (make test writes it after pytest)")
+        pytest.skip(f"{path.name}: no such run yet (make test writes it after the in-process tier, then runs this check)")
     results = json.loads(path.read_text())
     if not any("latency_round_trips" in entry for entry in results["operations"].values()):
         pytest.skip(f"{path.name} predates the latency chain: rerun `make bench`")
