@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -81,20 +82,28 @@ class _Parsers(ResponseParserFactory):
         return super().create_parser(protocol_name)
 
 
+_SWAP = threading.Lock()  # one factory swap at a time: two interleaved would leave ours in place
+
+
 def new_client() -> Any:
     """The DynamoDB client, built with its own response parsers (_ItemAnswers): botocore's session
-    hands its parser factory to each client it builds, so the factory is swapped for this build only."""
+    hands its parser factory to each client it builds, so the factory is swapped for this build only
+    (under a lock: a client another thread builds meanwhile from the same session gets ours, which
+    reads only these DynamoDB answers differently)."""
     endpoint = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or None
-    if boto3.DEFAULT_SESSION is None:
-        boto3.setup_default_session()
-    session = boto3.DEFAULT_SESSION
-    core = session._session  # the botocore session under boto3's default one
-    usual = core.get_component("response_parser_factory")
-    core.register_component("response_parser_factory", _Parsers())
-    try:
-        return session.client("dynamodb", endpoint_url=endpoint, config=client_config())
-    finally:
-        core.register_component("response_parser_factory", usual)
+    with _SWAP:
+        if boto3.DEFAULT_SESSION is None:
+            boto3.setup_default_session()
+        session = boto3.DEFAULT_SESSION
+        core = session._session  # the botocore session under boto3's default one
+        usual = core.get_component("response_parser_factory")
+        ours = _Parsers()
+        ours.set_parser_defaults(**getattr(usual, "_defaults", {}))  # as botocore's, if any were set
+        core.register_component("response_parser_factory", ours)
+        try:
+            return session.client("dynamodb", endpoint_url=endpoint, config=client_config())
+        finally:
+            core.register_component("response_parser_factory", usual)
 
 
 # Built at init (import) wherever a region is configured (Lambda always), not on the first request:
@@ -128,7 +137,9 @@ _ENDPOINT_SETTINGS = ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL")
 
 def service_client(service: Literal["s3", "sqs"]) -> Any:
     """This process's client of `service` ("s3", "sqs"), built on first use and kept while the region
-    and endpoint settings (AWS_ENDPOINT_URL_<SERVICE> included) stay as they were."""
+    and endpoint settings (AWS_ENDPOINT_URL_<SERVICE> included) stay as they were. The key holds no
+    credentials: a process that changes them (no function does; a test leaving a moto mock) calls
+    reset_client."""
     key = (service, *(os.environ.get(name, "") for name in (*_ENDPOINT_SETTINGS, f"AWS_ENDPOINT_URL_{service.upper()}")))
     found = _service_clients.get(key)
     if found is None:

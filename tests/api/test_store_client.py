@@ -157,6 +157,13 @@ def test_errors_and_other_operations_are_parsed_by_botocore(monkeypatch):
                                                                             "Item": VALUES}]})
     parsed = parser.parse(refused, model.operation_model("TransactWriteItems").output_shape)
     assert parsed["Error"]["Code"] == "TransactionCanceledException"
+    # botocore's second pass over an error, with the error's own shape: walked as botocore walks it.
+    modeled = parser.parse(refused, model.shape_for_error_code("TransactionCanceledException"))
+    assert "TransactionCanceledException" in walked
+    assert modeled["CancellationReasons"] == [{"Code": "ConditionalCheckFailed", "Item": VALUES}]
+    assert not {model.shape_for_error_code(code).name for code in (
+        "TransactionCanceledException", "ConditionalCheckFailedException", "ProvisionedThroughputExceededException",
+        "ThrottlingException", "InternalServerError")} & store_table.PLAIN_OUTPUTS
     described = parser.parse(_answer(200, {"Table": {"TableName": "t", "CreationDateTime": 1700000000.5}}),
                              model.operation_model("DescribeTable").output_shape)
     assert described["Table"]["CreationDateTime"].year == 2023  # a timestamp, converted
@@ -164,6 +171,24 @@ def test_errors_and_other_operations_are_parsed_by_botocore(monkeypatch):
     walked.clear()
     parser.parse(_answer(200, ANSWERS["Query"]), model.operation_model("Query").output_shape)
     assert walked == []
+
+
+def test_clients_built_at_once_leave_botocores_parsers_to_every_other_client(table):
+    import threading
+
+    import botocore.session
+
+    botocores = type(botocore.session.get_session().get_component("response_parser_factory"))
+    for _ in range(5):  # (without the lock, 4 threads left ours in place in about half the rounds)
+        built: list = []
+        threads = [threading.Thread(target=lambda: built.append(store_table.new_client())) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(built) == 8
+        assert all(isinstance(client._endpoint._response_parser_factory, store_table._Parsers) for client in built)
+        assert type(boto3.DEFAULT_SESSION._session.get_component("response_parser_factory")) is botocores
 
 
 def test_only_the_stores_client_reads_answers_as_they_are(api, table):

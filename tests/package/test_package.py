@@ -118,8 +118,9 @@ def test_every_aws_client_the_code_creates_has_its_api_model(artifact):
     used = set()
     for folder in PROJECT_DIRS:
         for path in (ROOT / folder).rglob("*.py"):
-            used |= set(re.findall(r"""\b(?:client|resource)\(\s*["']([a-z0-9-]+)["']""", path.read_text()))
-    assert "dynamodb" in used
+            used |= set(re.findall(r"""\b(?:client|resource|service_client)\(\s*["']([a-z0-9-]+)["']""",
+                                   path.read_text()))
+    assert {"dynamodb", "s3", "sqs"} <= used  # the store's own, and the other services' (table.service_client)
     missing = {service for service in used if not (artifact / "botocore" / "data" / service).is_dir()}
     assert not missing, f"add {sorted(missing)} to BOTOCORE_SERVICES in the Makefile"
 
