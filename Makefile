@@ -50,18 +50,18 @@ TIER ?= unit
 tier: $(STAMP)
 	$(PY) -m pytest -n 2 --dist $(if $(filter unit api,$(TIER)),worksteal,loadfile --no-loadscope-reorder) tests/$(TIER)
 
-## Every test and check: lint, types, template lint, every tier with branch coverage of lib/ and
-## handlers/ (failing below COVERAGE_FLOOR, the measured figure rounded down: docs/DESIGN.md), and a
+## Every test and check: lint, types, template lint, every tier, branch coverage of lib/ and handlers/
+## over the in-process tiers (failing below COVERAGE_FLOOR, the measured figure rounded down; the other
+## tiers run that code in server processes, which coverage does not follow: docs/DESIGN.md), and a
 ## benchmark smoke run. Parts run at once where the cores have room: test-lint, test-in-process
 ## (unit, api: both cores busy) and test-servers (http, package, e2e: mostly waiting on servers and
 ## builds) first; test-browser (the browser tier but the viewer's open-mode file: mostly waiting on
-## chromium) once test-servers is done, beside the rest of the in-process tiers; test-bench once the
-## in-process tiers and the servers are done, beside the browser tier, then the checks of what it wrote
-## (tests/unit/test_bench.py on results-quick.json, which the in-process tier skips on a fresh clone: no
-## run yet); test-viewer-clock last and alone
-## (tests/browser/test_viewer_open.py times the viewer's look-ups on the clock: nothing else keeps the
-## cores busy then); tests/unit/test_bench.py reads what the benchmark writes, so never meanwhile.
-## Each test part's coverage goes to its own file, combined and checked against the floor at the end.
+## chromium) and test-bench (mostly one process at a time: a smoke run, whose times no check reads)
+## once test-servers is done (the benchmark builds packages as tests/package does), beside the rest of
+## the in-process tiers, then the checks of what it wrote (tests/unit/test_bench.py on
+## results-quick.json, which the benchmark writes whole, by a rename: the in-process tier reads it only
+## if it is there); test-viewer-clock last and alone (tests/browser/test_viewer_open.py times the
+## viewer's look-ups on the clock: nothing else keeps the cores busy then).
 ## The in-process tiers give each test to whichever worker is free; the others a test file per worker
 ## at a time, the longest files first (tests/conftest.py), so the tests of a file share its server.
 COVERAGE_FLOOR := 94
@@ -69,13 +69,13 @@ COVERAGE := --cov --cov-branch --cov-report=
 # The tests and the benchmark run make themselves (make run, builds, make import): they get no share
 # of this make's jobs and output syncing, as when they ran one after another.
 ALONE := env -u MAKEFLAGS -u MFLAGS
-SERVER_TIERS := --dist loadfile --no-loadscope-reorder $(COVERAGE)
+SERVER_TIERS := --dist loadfile --no-loadscope-reorder
 CLOCKED := tests/browser/test_viewer_open.py
 .PHONY: test-lint test-in-process test-servers test-browser test-bench test-viewer-clock stop-signals
 test: $(STAMP)
 	rm -f .coverage .coverage.*
 	$(MAKE) --no-print-directory -j 4 --output-sync=target test-lint test-in-process test-servers test-browser test-bench test-viewer-clock
-	$(PY) -m coverage combine --quiet .coverage.in-process .coverage.servers .coverage.browser .coverage.viewer-clock
+	$(PY) -m coverage combine --quiet .coverage.in-process
 	$(PY) -m coverage report --fail-under=$(COVERAGE_FLOOR)
 
 test-lint: $(STAMP)
@@ -87,17 +87,17 @@ test-in-process: $(STAMP)
 	$(ALONE) COVERAGE_FILE=.coverage.in-process $(PY) -m pytest -n 2 --dist worksteal $(COVERAGE) tests/unit tests/api
 
 test-servers: $(STAMP)
-	$(ALONE) COVERAGE_FILE=.coverage.servers $(PY) -m pytest -n 2 $(SERVER_TIERS) tests/http tests/package tests/e2e
+	$(ALONE) $(PY) -m pytest -n 2 $(SERVER_TIERS) tests/http tests/package tests/e2e
 
 test-browser: $(STAMP) browser test-servers
-	$(ALONE) COVERAGE_FILE=.coverage.browser $(PY) -m pytest -n 2 $(SERVER_TIERS) --ignore=$(CLOCKED) tests/browser
+	$(ALONE) $(PY) -m pytest -n 2 $(SERVER_TIERS) --ignore=$(CLOCKED) tests/browser
 
-test-bench: $(STAMP) test-in-process test-servers
+test-bench: $(STAMP) test-servers
 	$(ALONE) $(PY) -m bench.run --quick --output bench/results-quick.json
 	$(ALONE) $(PY) -m pytest -p no:xdist tests/unit/test_bench.py -k "results and quick"
 
 test-viewer-clock: $(STAMP) browser test-lint test-in-process test-servers test-browser test-bench
-	$(ALONE) COVERAGE_FILE=.coverage.viewer-clock $(PY) -m pytest -p no:xdist $(COVERAGE) $(CLOCKED)
+	$(ALONE) $(PY) -m pytest -p no:xdist $(CLOCKED)
 
 ## `make run` stopped by every stop signal x target x repeat count, twice over (52 runs, about 2 minutes;
 ## `make test` runs 28 of them: every signal to every target, every repeat count; README, "Two commands").

@@ -523,8 +523,13 @@ def main() -> None:
     output_file = printed.close()
     results["function_output"] = function_output(output_file)
     output_file.unlink()
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    # Whole or not at all: `make test` runs the in-process tests meanwhile, and tests/unit/test_bench.py
+    # reads the quick run's file when it is there.
+    written = output.with_name(output.name + ".partial")
+    written.write_text(json.dumps(results, indent=2) + "\n")
+    os.replace(written, output)
     phase.done()
     print(render(results))
     if results["above_minimum_disagreements"]:
