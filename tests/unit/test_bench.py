@@ -297,7 +297,7 @@ def test_results_hold_the_fields_tools_read(path):
     """Issue 20's fields, under the names other tools read (the committed full run; the quick run of
     `make test`, when one has been made, with its smaller sizes and one function's cold start)."""
     if not path.exists():
-        pytest.skip(f"{path.name}: no such run yet (make test writes it after the in-process tier, then runs this check)")
+        pytest.skip(f"{path.name}: no such run yet (make test writes it, then runs this check on it)")
     results = json.loads(path.read_text())
     quick = results["mode"] == "quick"
     for name, entry in results["operations"].items():
@@ -405,7 +405,7 @@ def test_every_round_trip_above_the_minimum_in_a_run_is_argued_on_the_page(path)
     """The benchmark's list of operations above the minimum (the chain, rule 4) is the page's argued
     list. bench/run.py fails a run that disagrees; this checks the runs on disk against the page."""
     if not path.exists():
-        pytest.skip(f"{path.name}: no such run yet (make test writes it after the in-process tier, then runs this check)")
+        pytest.skip(f"{path.name}: no such run yet (make test writes it, then runs this check on it)")
     results = json.loads(path.read_text())
     if not any("latency_round_trips" in entry for entry in results["operations"].values()):
         pytest.skip(f"{path.name} predates the latency chain: rerun `make bench`")

@@ -16,6 +16,15 @@ from tests.feed_support import Context, entry, record, service_image
 DESTINATION = bus.Destination("feed-test", "context-services")
 
 
+@pytest.fixture(autouse=True)
+def no_sleeping(monkeypatch) -> list[float]:
+    """The publisher's back-off pauses (bus.wait) are recorded, not slept: a test whose refusals last
+    slept up to the function's deadline (seconds of wall per test)."""
+    paused: list[float] = []
+    monkeypatch.setattr(bus, "wait", paused.append)
+    return paused
+
+
 class StubEvents:
     """PutEvents that refuses what `refuse(call, entry)` names (an ErrorCode) and raises what
     `raise_on` names per call; remembers every call."""
@@ -158,11 +167,12 @@ def test_a_malformed_record_fails_alone_instead_of_the_batch():
     assert list(failures) == [publisher.sequence_number(records[1])] and len(stub.accepted) == 1
 
 
-def test_the_function_answers_lambda_s_partial_batch_response():
+def test_the_function_answers_lambda_s_partial_batch_response(no_sleeping):
     stub = StubEvents(refuse=lambda call, item: "InternalFailure" if _service_of(item) == "3" else None)
     records = _records(2, 2, 2, 2)
     answer = publisher.handle({"Records": records}, Context(), DESTINATION, stub)
     assert answer == {"batchItemFailures": [{"itemIdentifier": publisher.sequence_number(r)} for r in records[2:]]}
+    assert no_sleeping  # the refusals were retried after pauses
     assert publisher.handle({"Records": records}, Context(), DESTINATION, StubEvents()) == {"batchItemFailures": []}
 
 
