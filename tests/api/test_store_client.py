@@ -1,13 +1,18 @@
 """Who checks the store's DynamoDB requests (lib/store/table.py, client_config): inside Lambda,
 DynamoDB alone (botocore's validator is never asked while requests are served); everywhere else (the
-tests, the local run), botocore too, since moto lets some malformed requests through."""
+tests, the local run), botocore too, since moto lets some malformed requests through. And who reads
+its answers: the item operations' as the JSON DynamoDB wrote, the rest by botocore (new_client)."""
 
 from __future__ import annotations
 
+import json
+
 import boto3
+import botocore.session
 import botocore.validate
 import pytest
 from botocore.exceptions import ParamValidationError
+from botocore.parsers import JSONParser
 
 from lib.store import table as store_table
 
@@ -68,9 +73,21 @@ def test_outside_lambda_botocore_checks_every_request_the_store_builds(api, tabl
 # ---------------------------------------------------------------- the answers' parser
 
 
-def _dynamodb_model():
-    import botocore.session
+@pytest.fixture
+def walked(monkeypatch) -> list[str]:
+    """The shapes botocore's JSON parser walks an answer against (none, for an answer read as it is)."""
+    shapes: list[str] = []
+    original = JSONParser._parse_shape
 
+    def spy(self, shape, node):
+        shapes.append(shape.name)
+        return original(self, shape, node)
+
+    monkeypatch.setattr(JSONParser, "_parse_shape", spy)
+    return shapes
+
+
+def _dynamodb_model():
     return botocore.session.get_session().get_service_model("dynamodb")
 
 
@@ -109,8 +126,6 @@ VALUES = {"s": {"S": "é\u2028\""}, "n": {"N": "-12.5"}, "t": {"BOOL": True}, "z
 
 
 def _answer(status: int, body: dict) -> dict:
-    import json
-
     return {"status_code": status, "headers": {"x-amzn-RequestId": "r-1", "Content-Type": "application/x-amz-json-1.0"},
             "body": json.dumps(body).encode()}
 
@@ -131,26 +146,14 @@ ANSWERS = {
 
 @pytest.mark.parametrize("operation", sorted(ANSWERS))
 def test_the_store_reads_an_item_operations_answer_as_botocore_does(operation):
-    from botocore.parsers import JSONParser
-
     output = _dynamodb_model().operation_model(operation).output_shape
     assert output.name in store_table.PLAIN_OUTPUTS
     answer = _answer(200, ANSWERS[operation])
     assert store_table._Parsers().create_parser("json").parse(answer, output) == JSONParser().parse(answer, output)
 
 
-def test_errors_and_other_operations_are_parsed_by_botocore(monkeypatch):
-    from botocore.parsers import JSONParser
-
+def test_errors_and_other_operations_are_parsed_by_botocore(walked):
     model = _dynamodb_model()
-    walked: list[str] = []
-    original = JSONParser._parse_shape
-
-    def spy(self, shape, node):
-        walked.append(shape.name)
-        return original(self, shape, node)
-
-    monkeypatch.setattr(JSONParser, "_parse_shape", spy)
     parser = store_table._Parsers().create_parser("json")
     refused = _answer(400, {"__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
                             "Message": "cancelled", "CancellationReasons": [{"Code": "ConditionalCheckFailed",
@@ -176,8 +179,6 @@ def test_errors_and_other_operations_are_parsed_by_botocore(monkeypatch):
 def test_clients_built_at_once_leave_botocores_parsers_to_every_other_client(table):
     import threading
 
-    import botocore.session
-
     botocores = type(botocore.session.get_session().get_component("response_parser_factory"))
     for _ in range(5):  # (without the lock, 4 threads left ours in place in about half the rounds)
         built: list = []
@@ -191,18 +192,12 @@ def test_clients_built_at_once_leave_botocores_parsers_to_every_other_client(tab
         assert type(boto3.DEFAULT_SESSION._session.get_component("response_parser_factory")) is botocores
 
 
-def test_only_the_stores_client_reads_answers_as_they_are(api, table):
-    from botocore.parsers import JSONParser
-
-    walked: list[str] = []
-    original = JSONParser._parse_shape
+def test_only_the_stores_client_reads_answers_as_they_are(api, table, walked):
     sid = api.start(customer_id="c-parsed")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(JSONParser, "_parse_shape", lambda self, shape, node: walked.append(shape.name)
-                      or original(self, shape, node))
-        assert api.post(f"/services/{sid}/states/start", {"state_type": "s"}).status == 201
-        assert api.get(f"/services/{sid}?active_states=true").status == 200
-        assert api.get("/customers/c-parsed/services").status == 200
-        assert walked == []
-        boto3.client("dynamodb").get_item(TableName=store_table.table_name(), Key={"PK": {"S": "x"}, "SK": {"S": "y"}})
-        assert "GetItemOutput" in walked  # another client: botocore's parse
+    walked.clear()
+    assert api.post(f"/services/{sid}/states/start", {"state_type": "s"}).status == 201
+    assert api.get(f"/services/{sid}?active_states=true").status == 200
+    assert api.get("/customers/c-parsed/services").status == 200
+    assert walked == []
+    boto3.client("dynamodb").get_item(TableName=store_table.table_name(), Key={"PK": {"S": "x"}, "SK": {"S": "y"}})
+    assert "GetItemOutput" in walked  # another client: botocore's parse
