@@ -115,21 +115,23 @@ def measure(api: Any, op: Any, ctx: Any, calls: list[Any], reply: Any, runs: int
                     samples[which].append(spent * 1e6)
     if statuses != {reply.status}:
         raise RuntimeError(f"{op.name}: the floor app answered {statuses}, the handler {reply.status}")
-    handler_us, floor_us, bare_us, same_us = (statistics.median(samples[k])
+    # Rounded first, so that every ratio below is the quotient of the figures printed beside it (a tool
+    # that recomputes one from bench/results.json gets the same three decimals).
+    handler_us, floor_us, bare_us, same_us = (round(statistics.median(samples[k]), 1)
                                               for k in ("handler", "floor", "bare", "same_client"))
     in_place = calls_in_place(api, op, ctx, calls, event, context, reply.status, max(runs // 2, 5))
     target = LIST_TARGET if op.list_route else SINGLE_TARGET
     ratio = round(handler_us / floor_us, 3)
     return {
-        "handler_us": round(handler_us, 1),
-        "floor_us": round(floor_us, 1),
-        "bare_us": round(bare_us, 1),
+        "handler_us": handler_us,
+        "floor_us": floor_us,
+        "bare_us": bare_us,
         "handler_to_floor": ratio,
         "floor_to_bare": round(floor_us / bare_us, 3),
         "handler_to_bare": round(handler_us / bare_us, 3),
         "handler_minus_floor_us": round(handler_us - floor_us, 1),
         # The floor app with the handler's client (see the module's docstring).
-        "floor_same_client_us": round(same_us, 1),
+        "floor_same_client_us": same_us,
         "handler_to_floor_same_client": round(handler_us / same_us, 3),
         # The same calls timed where they are made (see calls_in_place): µs per request, medians.
         "handler_calls_us": in_place["handler"],
