@@ -112,6 +112,42 @@ def test_item_reads_written_as_json_equal_what_motos_serializer_writes(api, monk
     assert {"Query", "GetItem"} <= set(compared)
 
 
+def test_stream_records_written_as_json_equal_what_motos_serializer_writes(api, feed, monkeypatch):
+    """direct_stream_records (the local run's server, the in-process tiers) skips moto's response
+    serializer for GetRecords: for every read of the stream here (inserts, modifications and removals
+    of services, states and tasks with attached data of every JSON kind), the JSON it writes equals
+    what moto's serializer writes for the same result."""
+    import json
+
+    from moto.core.responses import ActionResult
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+
+    answered: list[int] = []
+    serialized = DynamoDBStreamsHandler.serialized
+
+    def both(self, action_result):
+        status, headers, body = serialized(self, action_result)
+        if self._get_action() == "GetRecords":
+            assert type(action_result) is not ActionResult  # the direct writer answered
+            _, _, by_moto = serialized(self, ActionResult(action_result.result))
+            assert json.loads(body) == json.loads(by_moto)
+            assert headers["Content-Type"] == "application/x-amz-json-1.0"
+            answered.append(len(json.loads(body)["Records"]))
+        return status, headers, body
+
+    monkeypatch.setattr(DynamoDBStreamsHandler, "serialized", both)
+    sid = api.start(customer_id="records", x={"a": [1, 2.5, None, True, "ü"], "b": {"c": -0.001}})
+    api.post(f"/services/{sid}/states/start", {"state_type": "a", "y": "😀", "z": 10**20})
+    api.post(f"/services/{sid}/tasks/start", {"task_type": "b", "state_id": 1, "w": []})
+    api.put(f"/services/{sid}/extensions/x", {"d": False})
+    api.post(f"/services/{sid}/tasks/1/end", {})
+    assert api.post(f"/services/{sid}/end", {"disposition": "done"}).status == 204
+    assert api.delete(f"/services/{sid}").status == 204
+    records = feed.records()
+    assert {r["eventName"] for r in records} >= {"INSERT", "MODIFY"}
+    assert sum(answered) == len(records) and len(records) >= 6
+
+
 def test_lean_key_range_queries_answer_what_moto_answers(table, monkeypatch):
     """lean_queries (the local run's server) answers a base-table Query from its key range only: for
     each key condition, direction, Limit and ExclusiveStartKey, page after page, the items, counts
