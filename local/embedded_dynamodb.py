@@ -24,6 +24,8 @@ answers unchanged (tests/test_embedded_dynamodb.py compares them with moto's own
   values into plain ones. `direct_item_responses` writes the item-reading operations' results as
   JSON at once, and does not deep-copy a Query's items first (they are written out under the lock);
   `direct_stream_records` does the same for DynamoDB Streams' GetRecords (the change feed's reads).
+* moto checks an item's size limit as it builds the item, measuring all its attributes again at
+  each one; `linear_item_checks` measures a built item once.
 * moto's Query sorts the partition with Python comparisons, walks it from the first item and
   measures each returned item's size twice. `lean_queries` answers a base-table Query of a key
   range from exactly the items in that range (found by bisection) and measures each item once.
@@ -404,6 +406,42 @@ def direct_item_responses() -> None:
     _direct = True
 
 
+_linear = False
+
+
+def linear_item_checks() -> None:
+    """moto checks an item's 400 KB limit as it builds it, attribute by attribute, by measuring every
+    attribute set so far again at each one (LimitedSizeDict.__setitem__): building an item of n
+    attributes measures about n²/2 of them, every nested value walked each time (measured: a tenth
+    of the CPU of the fault sweeps and of a page of 150 children). Here an item is built whole and
+    measured once: the same outcome, since sizes are never negative, so the running sum passes the
+    limit at some attribute exactly when the total does (ItemSizeTooLarge either way; compared with
+    moto's own in tests/api/test_embedded_dynamodb.py). Later single-attribute sets keep moto's
+    check."""
+    global _linear
+    if _linear:
+        return
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+    from moto.dynamodb.models.utilities import bytesize
+
+    def build(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+        self.hash_key, self.range_key = hash_key, range_key
+        built = LimitedSizeDict.__new__(LimitedSizeDict)
+        dict.__init__(built, ((key, DynamoType(value)) for key, value in attrs.items()))
+        # LimitedSizeDict's own measure: each key's bytes and each value's size.
+        if sum(bytesize(key) + value.size() for key, value in dict.items(built)) > LIMITED_SIZE:
+            raise ItemSizeTooLarge
+        self.attrs = built
+
+    build.moto = Item.__init__  # type: ignore[attr-defined]
+    Item.__init__ = build
+    _linear = True
+
+
+LIMITED_SIZE = 405000  # moto's limit in LimitedSizeDict.__setitem__ (moto 5.2)
+
+
 _direct_streams = False
 
 
@@ -471,6 +509,7 @@ def start(host: str = "127.0.0.1", port: int = 0):
     faithful_updates()
     partition_scoped()
     lean_queries()
+    linear_item_checks()
     direct_item_responses()
     direct_stream_records()
     app = WithStreams(create_backend_app("dynamodb"), create_backend_app("dynamodbstreams"))

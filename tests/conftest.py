@@ -185,6 +185,7 @@ def moto_session():
     embedded_dynamodb.partition_scoped()
     embedded_dynamodb.lean_queries()  # as the local run: checked against moto's own Query in test_embedded_dynamodb
     embedded_dynamodb.direct_stream_records()  # as the local run: checked against moto's serializer there too
+    embedded_dynamodb.linear_item_checks()  # as the local run: checked against moto's own check there too
     _plain_dynamodb_answers()
     _parse_once()
     mock = mock_aws()

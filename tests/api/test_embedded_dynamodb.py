@@ -148,6 +148,43 @@ def test_stream_records_written_as_json_equal_what_motos_serializer_writes(api, 
     assert sum(answered) == len(records) and len(records) >= 6
 
 
+def test_items_built_whole_keep_motos_size_limit(table):
+    """linear_item_checks (the local run's server, the in-process tiers) measures an item once when
+    moto builds it: for items of many attributes and nested values around moto's limit, below it, at
+    it and one byte past it, the outcome (the item's attributes, or ItemSizeTooLarge) is moto's own;
+    and a PutItem past the limit is refused as before."""
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    assert getattr(Item.__init__, "moto", None) is not None  # the one-pass builder is on
+    key = DynamoType({"S": "k"})
+
+    def attributes(filler: int) -> dict:
+        attrs = {f"a{n}": {"M": {"x": {"L": [{"N": str(n)}, {"S": "ü" * 7}, {"BOOL": True}]}}} for n in range(40)}
+        attrs["n"] = {"NULL": True}
+        attrs["s"] = {"SS": ["a", "bb"]}
+        attrs["pad"] = {"S": "p" * filler}
+        return attrs
+
+    base = sum(len(name.encode()) + DynamoType(value).size() for name, value in attributes(0).items())
+    room = embedded_dynamodb.LIMITED_SIZE - base
+    outcomes = []
+    for filler in (0, 1000, room - 1, room, room + 1, room + 5000):
+        results = []
+        for build in (Item.__init__.moto, Item.__init__):
+            item = Item.__new__(Item)
+            try:
+                build(item, key, None, attributes(filler))
+                results.append(("built", item.to_json()))
+            except ItemSizeTooLarge:
+                results.append(("too large", None))
+        assert results[0] == results[1], filler
+        outcomes.append(results[0][0])
+    assert outcomes == ["built"] * 4 + ["too large"] * 2
+    with pytest.raises(ClientError, match="Item size has exceeded the maximum allowed size"):
+        put(table, "huge", "1", a="x" * 410_000)
+
+
 def test_lean_key_range_queries_answer_what_moto_answers(table, monkeypatch):
     """lean_queries (the local run's server) answers a base-table Query from its key range only: for
     each key condition, direction, Limit and ExclusiveStartKey, page after page, the items, counts
