@@ -69,7 +69,9 @@ def faithful_updates() -> None:
         table = self.get_table(table_name)
         hash_value, range_value = self.get_keys_value(table, key)
         before = table.get_item(hash_value, range_value)
-        snapshot = copy.deepcopy(before.attrs) if before is not None else None
+        # The item's own deep copy (moto's Item.__deepcopy__): a copy of its attribute dict alone goes
+        # through the dict's __setitem__, which measures the whole item again at every attribute.
+        snapshot = copy.deepcopy(before).attrs if before is not None else None
         try:
             return original(self, table_name, key, *args, **kwargs)
         except ItemSizeToUpdateTooLarge:

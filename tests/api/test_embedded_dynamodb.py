@@ -60,12 +60,16 @@ def test_failed_transaction_leaves_every_item_as_it_was(table):
 
 def test_oversized_update_changes_nothing(table):
     put(table, "big", "1", a="x" * 300_000)
+    table.update_item(TableName=TABLE, Key={"PK": {"S": "big"}, "SK": {"S": "1"}}, UpdateExpression="SET m = :m",
+                      ExpressionAttributeValues={":m": {"M": {"k": {"L": [{"S": "v"}]}}}})
     with pytest.raises(ClientError):
         table.update_item(TableName=TABLE, Key={"PK": {"S": "big"}, "SK": {"S": "1"}},
-                          UpdateExpression="SET b = :b, c = :c",
-                          ExpressionAttributeValues={":b": {"S": "y" * 90_000}, ":c": {"S": "z" * 90_000}})
+                          UpdateExpression="SET m.k[0] = :w, m.n = :w, b = :b, c = :c",
+                          ExpressionAttributeValues={":w": {"S": "w"}, ":b": {"S": "y" * 90_000},
+                                                     ":c": {"S": "z" * 90_000}})
     item = table.get_item(TableName=TABLE, Key={"PK": {"S": "big"}, "SK": {"S": "1"}})["Item"]
-    assert set(item) == {"PK", "SK", "a"}
+    assert set(item) == {"PK", "SK", "a", "m"}
+    assert item["m"] == {"M": {"k": {"L": [{"S": "v"}]}}}  # nested values changed in place are restored too
 
 
 def test_table_built_from_template_has_ttl(table):
