@@ -57,8 +57,8 @@ def test_raised_shard_counts_are_written_and_every_service_is_still_found(api, i
     for service_id in new:
         assert stored[service_id]["GSI3PK"] == f"{TENANT}#S#{int(service_id) % 12}"
         assert stored[service_id]["GSI5PK"] == f"DUE#A#{int(service_id) % 16}"
-    # Not vacuous: some new services sit in shards the old counts never had (3 and 2), also in the last
-    # third of the new ones.
+    # Not vacuous: some new services sit in shards the old counts (3 and 2) never had, as far out as the
+    # last third of the 12 index shards and the last quarter of the 16 due shards.
     assert any(int(s) % 12 >= 8 for s in new) and any(int(s) % 16 >= 12 for s in new)
 
     everyone = sorted(old + new)
