@@ -409,6 +409,7 @@ def direct_item_responses() -> None:
 
 
 _linear = False
+LIMITED_SIZE = 405000  # moto's limit in LimitedSizeDict.__setitem__ (moto 5.2)
 
 
 def linear_item_checks() -> None:
@@ -463,9 +464,6 @@ def linear_item_checks() -> None:
     _linear = True
 
 
-LIMITED_SIZE = 405000  # moto's limit in LimitedSizeDict.__setitem__ (moto 5.2)
-
-
 _direct_streams = False
 
 
@@ -511,6 +509,8 @@ def direct_stream_records() -> None:
 
     DynamoDBStreamsHandler.get_records = records
     _direct_streams = True
+
+
 class WithStreams:
     """DynamoDB and DynamoDB Streams on one endpoint, as DynamoDB Local serves them: a request is
     routed by its X-Amz-Target (`DynamoDBStreams_20120810.GetRecords`, `DynamoDB_20120810.PutItem`).
