@@ -319,16 +319,21 @@ def test_results_hold_the_fields_tools_read(path):
     assert quick or largest["round_trips"] > largest["latency_round_trips"]
     for name in FLOOR_OPERATIONS:
         floor = results["floor"][name]
-        assert floor["bare_us"] < floor["floor_us"] and floor["handler_us"] > 0
+        # The floor is the bare calls plus the framework. A relation of two times, so it is checked on
+        # the full run only: the quick run is a smoke run of 20 rounds (a list page's bare calls
+        # measured above its floor once in a fresh clone, at a load of about 7).
+        assert floor["handler_us"] > 0 and floor["bare_us"] > 0
+        assert quick or floor["bare_us"] < floor["floor_us"]
         assert floor["handler_to_floor"] == round(floor["handler_us"] / floor["floor_us"], 3)
         # The floor app with the handler's client: measured in the same loop, its own ratio. (Beside the
         # bare calls, made with botocore's own parse, it may be cheaper: the bigger the answers, the more.)
         assert floor["floor_same_client_us"] > 0
         assert floor["handler_to_floor_same_client"] == round(floor["handler_us"] / floor["floor_same_client_us"], 3)
     assert results["floor"]["list_customer_services_all"]["items_returned"] == (20 if quick else 100)
-    # What the store's client saves on a page of items (its answers read as plain JSON, not walked).
+    # What the store's client saves on a page of items (its answers read as plain JSON, not walked): a
+    # relation of two times, so the full run's (as above).
     page = results["floor"]["list_customer_services_all"]
-    assert page["floor_same_client_us"] < page["floor_us"]
+    assert quick or page["floor_same_client_us"] < page["floor_us"]
     cold = results["cold_start"]
     for name in FUNCTIONS[:1] if quick else FUNCTIONS:
         assert cold[name]["first_invocation_to_floor"] > 0, name
