@@ -70,13 +70,21 @@ _END_SERVICE_GROWN = (
     "Open: 2 against 1 from the size of 100 (about 100 active states and tasks); 1 at the size of 1. A service's "
     "end commits its cascade's events (§10: each names its state or task, type and start), and one UpdateItem "
     "can only copy values from the item it writes; the item keeps a summary of its active children for that "
-    "(lib.store.summary), but only up to 1 KB (about 40 children), because every write of the service item and "
-    "of its index entries is billed per KB of it. Past that, the children are read with the refused write and "
-    "the end is a second write: 2. The contract bounds neither how many children are active nor how long their "
-    "types are (only a body's 128 KiB), so no summary within one item (400 KB) holds every conversation's: "
-    "with the summary alone, 2 is forced for some size. Not forced by the contract, and what would remove it: "
-    "the publisher reading the completed service's children after the commit (they no longer change), which "
-    "needs the conversation's erasure to wait until its events are published.")
+    "(lib.store.summary), but only up to 1 KB (about 40 children). Past that, the children are read with the "
+    "refused write and the end is a second write: 2. The contract bounds neither how many children are active "
+    "nor how long their types are (only a body's 128 KiB), so no summary within one item (400 KB) holds every "
+    "conversation's: with the summary alone, 2 is forced for some size. Below that size it is a choice, and each "
+    "way to 1 is paid by other requests: (a) a bigger summary on the service item: GSI1 and GSI2 project the "
+    "whole item, so each KB of it is a KB more on every write of the service (every child start and end among "
+    "them, twice in their transactions), on both index entries, and on every owner page that lists the service; "
+    "(b) the summary in an item of its own, written in each child start's and end's transaction: the events are "
+    "numbered from the service's count (§10 `sequence`) and carry its owner, which only the service item holds, "
+    "while the publisher numbers each stream record's events from that record alone, so that item would have "
+    "to copy the count in every event-committing write of the service (most of which do not read it), or the "
+    "publisher would have to join the records of one transaction, which may reach it in different batches; "
+    "(c) the end committing the completion alone and a reader of the table committing the cascade afterwards "
+    "(the children no longer change): the cascade's events come late (a schedule, or a second consumer of the "
+    "stream), and a DELETE or purge meanwhile must read the children to commit them first.")
 
 ARGUMENTS: dict[str, Argument] = {
     "start_state": Argument(PROOF, 1, _CHILD_ID.format(kind="state")),
@@ -126,7 +134,13 @@ ARGUMENTS: dict[str, Argument] = {
         "of their own, in a key range the embedded read skips (the children's items alone, about 280 bytes each, "
         "then fit one page; one more item per start with attached data, in its transaction); (b) Queries of "
         "disjoint key ranges sent at once (per kind, and by ranges of ids), which every conversation would pay "
-        "in calls, small ones included. Not done: (a) changes what every start and attached-data write stores."),
+        "in calls, small ones included. Not done, because each is paid by other requests: (a) changes what every "
+        "start and attached-data write stores, and a page of one status with attached data (`/states/active?"
+        "extensions=*`) learns its children's ids from the status index's answer, so their attached data would "
+        "take one more round trip (3 against that list's 2), unless the status index held the data items too "
+        "(then every status page and embedded read without attached data reads them, above rule 3) or a second "
+        "status index did (a local index is created with its table only: a deployed table would be replaced); "
+        "(b) puts every embedded read of both kinds above rule 1's one call, at every size."),
         from_size=1000),
     "growth.start_state": Argument(PROOF, 1, "As start_state."),
     "growth.start_state_with_idempotency_key": Argument(PROOF, 1, "As start_state_with_idempotency_key."),
