@@ -186,6 +186,7 @@ def moto_session():
     embedded_dynamodb.lean_queries()  # as the local run: checked against moto's own Query in test_embedded_dynamodb
     embedded_dynamodb.direct_stream_records()  # as the local run: checked against moto's serializer there too
     embedded_dynamodb.linear_item_checks()  # as the local run: checked against moto's own check there too
+    embedded_dynamodb.quick_update_validation()  # as the local run: checked against moto's own walk there too
     _plain_dynamodb_answers()
     _parse_once()
     mock = mock_aws()

@@ -279,3 +279,99 @@ def test_lean_key_range_queries_answer_what_moto_answers(table, monkeypatch):
                 compared += 1
     assert compared == 120
     assert answered and all(answered)  # every lean page was answered from its key range, none by moto's walk
+
+
+def _validated(case, walks_of_moto, monkeypatch):
+    """One update expression validated and applied to a copy of its item, by the quick walk or by
+    moto's own (`walks_of_moto`): the item's attributes after it, or the error it raised."""
+    import copy
+
+    from moto.dynamodb.parsing.executors import UpdateExpressionExecutor
+    from moto.dynamodb.parsing.validators import UpdateExpressionValidator
+
+    ast, names, values, item, table = case
+    item = copy.deepcopy(item)
+    with monkeypatch.context() as patched:
+        if walks_of_moto:
+            for owner, name in _QUICK_WALKS():
+                patched.setattr(owner, name, getattr(owner, name).moto)
+        try:
+            validated = UpdateExpressionValidator(copy.deepcopy(ast), expression_attribute_names=names,
+                                                  expression_attribute_values=values, item=item, table=table).validate()
+            validated.normalize()
+            UpdateExpressionExecutor(validated, item, names).execute()
+        except Exception as error:  # the error is the outcome compared
+            return "error", type(error).__name__, str(error)
+    return "item", item.to_json()
+
+
+def _QUICK_WALKS():
+    from moto.dynamodb.parsing import validators
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Node
+
+    return [(DepthFirstTraverser, "traverse_node_recursively"), (Node, "find_clauses"),
+            (validators.ExpressionAttributeResolvingProcessor, "pre_processing_of_child"),
+            (validators.ActionCountValidator, "traverse")]
+
+
+def test_quick_update_validation_gives_motos_items_and_errors(api, table, monkeypatch):
+    """quick_update_validation (the local run's server, the in-process tiers) walks an update
+    expression's tree remembering what it asked of each node class: every update a journey through
+    the API makes (starts, ends with a cascade, transitions, extension PUTs and merges, an
+    association, an expiration) and hand-written ones that moto refuses (two clauses of a kind,
+    overlapping paths, a key attribute, a missing path, a type mismatch, an empty key value, a
+    list_append on nothing) give the same item, or the same error, as moto's own walk."""
+    import copy
+
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+    from moto.dynamodb.parsing.validators import UpdateExpressionValidator
+
+    for owner, name in _QUICK_WALKS():
+        assert getattr(getattr(owner, name), "moto", None) is not None  # the quick walk is on
+    cases = []
+    original_init = UpdateExpressionValidator.__init__
+
+    def keep(self, expression, expression_attribute_names, expression_attribute_values, item, table):
+        cases.append((copy.deepcopy(expression), expression_attribute_names, expression_attribute_values,
+                      copy.deepcopy(item), table))
+        original_init(self, expression, expression_attribute_names, expression_attribute_values, item, table)
+
+    monkeypatch.setattr(UpdateExpressionValidator, "__init__", keep)
+    sid = api.post("/services/start", {"customer_id": "walk", "service_type": "t", "note": {"a": [1, "ü"]}}).json["service_id"]
+    api.post(f"/services/{sid}/states/start", {"state_type": "s", "k": 1})
+    api.post(f"/services/{sid}/tasks/start", {"task_type": "t", "state_id": 1})
+    api.post(f"/services/{sid}/tasks/start", {"task_type": "u"})
+    api.post(f"/services/{sid}/tasks/1/end", {"disposition": "done", "z": True})
+    api.post(f"/services/{sid}/states/transition", {"from": {"state_id": 1}, "to": {"state_type": "s2"}})
+    api.put(f"/services/{sid}/extensions/note", {"b": 2})
+    api.put(f"/services/{sid}/extensions/note/merge", {"a": None, "c": {"d": 1}})
+    api.put(f"/services/{sid}/states/2/extensions/k/merge", {"x": 1})
+    api.post(f"/customers/other/services/{sid}", {"service_type": "t2"})
+    api.put(f"/services/{sid}", {"ttl": 3600})
+    assert api.post(f"/services/{sid}/end", {"disposition": 3}).status == 204
+    monkeypatch.setattr(UpdateExpressionValidator, "__init__", original_init)
+    journey = len(cases)
+    assert journey >= 10, journey
+
+    model = next(iter(cases))[4]
+    item = Item(DynamoType({"S": "pk"}), DynamoType({"S": "sk"}), {
+        "PK": {"S": "pk"}, "SK": {"S": "sk"}, "n": {"N": "1"}, "s": {"S": "text"}, "l": {"L": [{"N": "1"}, {"N": "2"}]},
+        "m": {"M": {"x": {"N": "1"}}}, "ss": {"SS": ["a", "b"]}})
+    values = {":one": {"N": "1"}, ":v": {"S": "v"}, ":l": {"L": [{"N": "3"}]}, ":ss": {"SS": ["a"]}, ":empty": {"S": ""}}
+    names = {"#a": "a", "#m": "m"}
+    for text in ["SET a = :v, a = :v", "SET a = :v SET b = :v", "ADD n :one REMOVE s ADD n :one", "SET PK = :v",
+                 "SET a = nope + :one", "SET l2 = list_append(nope, :l)", "SET l = list_append(l, :l)",
+                 "SET #a = if_not_exists(#a, :v), #m.x = :one, m.y = m.x + :one", "REMOVE l[1], l[0]",
+                 "ADD ss :ss", "DELETE ss :ss", "SET n = n - :one", "SET GSI1PK = :empty", "ADD s :one",
+                 "SET m.x.y = :v", "REMOVE m.x, m", "SET l[5] = :one", "SET n = :v ADD n :one",
+                 "SET a = :v ADD n :one SET b = :v ADD y :one", "REMOVE a SET b = :v REMOVE c SET d = :v",
+                 "SET b = :v REMOVE a, c ADD n :one DELETE ss :ss"]:
+        cases.append((UpdateExpressionParser.make(text), names, values, item, model))
+    outcomes = []
+    for case in cases:
+        quick, motos = _validated(case, False, monkeypatch), _validated(case, True, monkeypatch)
+        assert quick == motos, case
+        outcomes.append(quick[0])
+    assert outcomes[:journey] == ["item"] * journey  # the journey's updates were all applied
+    assert outcomes[journey:].count("error") >= 10  # and moto refuses most of the hand-written ones
