@@ -70,7 +70,12 @@ out = {"import_s": imported - started, "import_cpu_s": imported_cpu - cpu}
 if "botocore.client" in sys.modules:  # was a client built at init? (untimed: the clocks restart after)
     import gc
     base = sys.modules["botocore.client"].BaseClient
+    frozen = gc.get_freeze_count()  # the handlers freeze what they imported: get_objects skips it
+    if frozen:
+        gc.unfreeze()
     out["clients_at_init"] = sum(1 for o in gc.get_objects() if isinstance(o, base))
+    if frozen:
+        gc.freeze()
 else:
     out["clients_at_init"] = 0
 for name, value in (spec.get("set") or {}).items():  # what the floor app's route is to do (untimed)

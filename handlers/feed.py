@@ -9,9 +9,11 @@ SnapStart's snapshot holds it.
 
 from typing import Any
 
+from lib.api.framework_imports import imports_done
 from lib.feed import bus, publisher
 from lib.observability import logger, metrics
 
+imports_done()  # imported: the collector, paused by handlers/__init__.py, resumes (before an init that may fail)
 destination = bus.Destination.from_environment()
 bus.events_client()
 
@@ -20,3 +22,4 @@ bus.events_client()
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return publisher.handle(event, context, destination)
+

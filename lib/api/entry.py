@@ -27,6 +27,7 @@ from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from lib import paging_keys
 from lib.api import access
+from lib.api.framework_imports import imports_done
 from lib.api.resolver import JSON, internal_error, proxy_error
 from lib.api.telemetry import emit_metrics, error_name, is_replay, log_request, request_metrics
 from lib.errors import ApiError, PayloadTooLarge, ValidationError
@@ -118,6 +119,7 @@ def handler_for(app: APIGatewayRestResolver,
 
     if tracer is not None:  # the trace's handler subsegment is "## lambda_handler"
         lambda_handler = tracer.capture_lambda_handler(lambda_handler, capture_response=False)
+    imports_done()  # the function is built: the collector, paused by handlers/__init__.py, resumes
     return lambda_handler
 
 

@@ -51,7 +51,7 @@ def _lambda_environment(function: str) -> dict[str, str]:
     env.update(AWS_LAMBDA_FUNCTION_NAME="import-time", LAMBDA_TASK_ROOT=str(template.ROOT),
                AWS_EXECUTION_ENV="AWS_Lambda_python3.13", AWS_DEFAULT_REGION="us-east-1", AWS_REGION="us-east-1",
                AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", TABLE_NAME="import-time",
-               PAGE_TOKEN_SECRET="import-time-paging-secret-of-32-chars", ACCESS_MODE="iam")
+               PAGE_TOKEN_SECRET="import-time-paging-secret-of-32-chars", ACCESS_MODE="iam", EVENT_BUS_NAME="import-time")
     env.pop("POWERTOOLS_TRACE_DISABLED", None)
     return env
 
@@ -88,3 +88,18 @@ def test_the_deferred_packages_still_answer_every_name():
     done = _fresh(code, "handlers.services.lambda_handler")
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split() == ["AppSyncResolver", "S3Event", "True", "True", "True"]
+
+
+@pytest.mark.parametrize("handler", sorted(function.handler for function in template.functions()))
+def test_every_handler_imports_with_the_collector_paused_and_leaves_it_on(handler):
+    """handlers/__init__.py pauses the garbage collector while a handler imports (lib/api/
+    framework_imports.py): once imported, every function's handler has it collecting again, and
+    those built by handler_for or the feed's handler have frozen what they imported (the viewer's
+    own package never pauses it)."""
+    module = handler.rsplit(".", 1)[0]
+    done = _fresh(f"import gc; import {module}; print(gc.isenabled(), gc.get_freeze_count())", handler)
+    assert done.returncode == 0, done.stderr[-3000:]
+    enabled, frozen = done.stdout.split()
+    assert enabled == "True", f"{module} leaves the garbage collector paused"
+    if module != "handlers.viewer":
+        assert int(frozen) > 50_000, f"{module}: {frozen} objects frozen"
