@@ -22,4 +22,3 @@ bus.events_client()
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return publisher.handle(event, context, destination)
-

@@ -16,7 +16,8 @@ handlers/__init__.py calls it first. tests/unit/test_cold_start_imports.py fails
 
 The cyclic garbage collector is paused while a handler imports (`pause_collector`, from
 handlers/__init__.py): the import creates some 116,000 objects that live as long as the process, and
-the collector's passes over them as they accumulate were about a tenth of the import's CPU. Once the
+the collector's passes over them as they accumulated cost some 5 to 10 % of a cold start's CPU
+(docs/DESIGN.md, Deployment). Once the
 handler is built (`imports_done`: lib.api.entry.handler_for, and the feed's handler) they are moved to
 the collector's permanent generation (`gc.freeze`, so its later passes never walk them again) and
 collection resumes. tests/unit/test_cold_start_imports.py imports every handler in a fresh process
