@@ -35,6 +35,7 @@ Measured on a page of 1,000 states: the embedded DynamoDB's CPU time fell from 1
 from __future__ import annotations
 
 import copy
+import functools
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -483,31 +484,27 @@ def quick_update_validation() -> None:
     from moto.dynamodb.parsing import validators
     from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Expression, Node, UpdateExpressionFunction
 
-    unknown = object()
-    nodes: dict[type, bool] = {}
-    chosen: dict[tuple[type, type], Any] = {}  # (processor class, node class) -> its map's key, or None
-    hooked: dict[type, bool] = {}  # processor class -> whether it has a hook before each child
-    descended: dict[type, bool] = {}
-    resolving_parents: dict[type, bool] = {}
     resolving = validators.ExpressionAttributeResolvingProcessor
     parents = (validators.UpdateExpressionSetAction, validators.UpdateExpressionRemoveAction,
                validators.UpdateExpressionDeleteAction, validators.UpdateExpressionAddAction)
     no_hook = DepthFirstTraverser.pre_processing_of_child
+    # Each question of a class, asked once (functools.cache: one C call a node after the first).
+    is_node = functools.cache(lambda kind: issubclass(kind, Node))
+    descends = functools.cache(lambda kind: issubclass(kind, (Expression, UpdateExpressionFunction)))  # find_clauses'
+    sets_resolving = functools.cache(lambda kind: issubclass(kind, parents))
+    is_update = functools.cache(lambda kind: issubclass(kind, validators.UpdateExpression))
+    hooked = functools.cache(lambda processor: processor.pre_processing_of_child is not no_hook)
+    unknown = object()
+    chosen: dict[tuple[type, type], Any] = {}  # (processor class, node class) -> its map's key, or None
 
     def traverse_node_recursively(self: Any, node: Any, child_id: int = -1) -> Any:
         kind = type(node)
-        is_node = nodes.get(kind)
-        if is_node is None:
-            is_node = nodes[kind] = issubclass(kind, Node)
-        if not is_node:
+        if not is_node(kind):
             return node
         parent_node = node.parent
         children = node.children
         if children is not None:
-            processor = type(self)
-            hook = hooked.get(processor)
-            if hook is None:
-                hook = hooked[processor] = processor.pre_processing_of_child is not no_hook
+            hook = hooked(type(self))
             for i, child_node in enumerate(children):
                 if hook:
                     self.pre_processing_of_child(node, i)
@@ -531,26 +528,17 @@ def quick_update_validation() -> None:
             kind = type(child)
             if kind in clause_types:
                 clauses.append(child)
-                continue
-            descends = descended.get(kind)
-            if descends is None:
-                descends = descended[kind] = issubclass(kind, (Expression, UpdateExpressionFunction))
-            if descends:
+            elif descends(kind):
                 clauses.extend(child.find_clauses(clause_types))
         return clauses
 
     def pre_processing_of_child(self: Any, parent_node: Any, child_id: int) -> None:
-        kind = type(parent_node)
-        hit = resolving_parents.get(kind)
-        if hit is None:
-            hit = resolving_parents[kind] = issubclass(kind, parents)
-        if hit:
+        if sets_resolving(type(parent_node)):
             self.resolving = child_id != 0
 
     counted = (validators.UpdateExpressionAddClause, validators.UpdateExpressionRemoveClause,
                validators.UpdateExpressionSetClause)
     names = ("ADD", "REMOVE", "SET")
-    checked: dict[type, bool] = {}
 
     def count_actions(_self: Any, node: Any) -> Any:
         """ActionCountValidator's walk in one pass: moto asks each UpdateExpression node, bottom up,
@@ -562,26 +550,19 @@ def quick_update_validation() -> None:
             totals = [0, 0, 0]
             for child in current.children or ():
                 kind = type(child)
-                below = walk(child) if nodes.get(kind, None) or issubclass(kind, Node) else (0, 0, 0)
-                descends = descended.get(kind)
-                if descends is None:
-                    descends = descended[kind] = issubclass(kind, (Expression, UpdateExpressionFunction))
+                below = walk(child) if is_node(kind) else (0, 0, 0)
                 for k in range(3):
                     if kind is counted[k]:
                         totals[k] += 1
-                    elif descends:
+                    elif descends(kind):
                         totals[k] += below[k]
-            kind = type(current)
-            check = checked.get(kind)
-            if check is None:
-                check = checked[kind] = issubclass(kind, validators.UpdateExpression)
-            if check:
+            if is_update(type(current)):
                 for k in range(3):
                     if totals[k] > 1:
                         raise validators.TooManyClauses(names[k])
             return totals[0], totals[1], totals[2]
 
-        if issubclass(type(node), Node):
+        if is_node(type(node)):
             walk(node)
         return node
 
