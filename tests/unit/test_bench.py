@@ -204,24 +204,33 @@ def test_chain_is_the_longest_sequence_of_waits_each_after_the_previous():
 @pytest.mark.parametrize("workers, calls, waits", [(1, 3, 3), (3, 3, 1), (2, 4, 2)])
 def test_injected_latency_overlaps_calls_in_flight_and_queues_on_a_busy_pool(workers, calls, waits):
     """Each HTTP attempt waits the simulated round trip in its own thread (replayed answers): calls
-    made at once wait together, a pool with no free thread makes the next call wait."""
+    made at once wait together, a pool with no free thread makes the next call wait. A busy machine
+    can only lengthen a chain (a thread that starts late lets another's wait end before its own
+    begins), never shorten it, so, as the benchmark does, the least of up to three runs is checked:
+    one run at the expected chain shows the overlap, and no run can go below it."""
     from concurrent.futures import ThreadPoolExecutor
 
     tracker = Tracker()
     client = _client()
     tracker.attach(client)
     found = _response(200, {"Item": {"PK": {"S": "a"}}})
-    tracker.start()
-    tracker.latency_s = 0.03
-    try:
-        with tracker.replaying([found] * calls), ThreadPoolExecutor(workers) as pool:
-            list(pool.map(lambda _: client.get_item(TableName="t", Key={"PK": {"S": "a"}}), range(calls)))
-    finally:
-        tracker.latency_s = 0.0
-    made = tracker.stop()
-    assert len(made) == calls and all(len(call.windows) == 1 for call in made)
-    assert all(ended - began >= 0.03 for call in made for began, ended in call.windows)
-    assert chain(made) == waits
+    seen = []
+    for _ in range(3):
+        tracker.start()
+        tracker.latency_s = 0.03
+        try:
+            with tracker.replaying([found] * calls), ThreadPoolExecutor(workers) as pool:
+                list(pool.map(lambda _: client.get_item(TableName="t", Key={"PK": {"S": "a"}}), range(calls)))
+        finally:
+            tracker.latency_s = 0.0
+        made = tracker.stop()
+        assert len(made) == calls and all(len(call.windows) == 1 for call in made)
+        assert all(ended - began >= 0.03 for call in made for began, ended in call.windows)
+        seen.append(chain(made))
+        assert seen[-1] >= waits, seen
+        if seen[-1] == waits:
+            break
+    assert min(seen) == waits, seen
 
 
 # ---------------------------------------------------------------- responses, profile categories
