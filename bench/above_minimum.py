@@ -84,7 +84,12 @@ _END_SERVICE_GROWN = (
     "publisher would have to join the records of one transaction, which may reach it in different batches; "
     "(c) the end committing the completion alone and a reader of the table committing the cascade afterwards "
     "(the children no longer change): the cascade's events come late (a schedule, or a second consumer of the "
-    "stream), and a DELETE or purge meanwhile must read the children to commit them first.")
+    "stream), and a DELETE or purge meanwhile must read the children to commit them first; (d) the end "
+    "committing the completion alone and the publisher reading the children when it publishes it: the feed would "
+    "read the table (the project's layering keeps lib.feed to stream records: what it publishes is what the "
+    "record holds, whenever it runs), and the children would have to outlive the end by the stream's 24 hours, so DELETE, purge "
+    "and an import's take-over would hold their erasure and the children of an explicit expiration would need a "
+    "longer TTL; otherwise a late publisher finds them gone and the cascade's events are lost.")
 
 ARGUMENTS: dict[str, Argument] = {
     "start_state": Argument(PROOF, 1, _CHILD_ID.format(kind="state")),
