@@ -4,7 +4,8 @@ Invoked by the DynamoDB event source mapping of template.yaml (ReportBatchItemFa
 answers the records it could not publish, and Lambda retries from the first of them. The bus and
 the events' `source` come from EVENT_BUS_NAME and EVENT_SOURCE, read at init (a function without its
 bus fails its init instead of dropping events); the EventBridge client is built at init too, so
-SnapStart's snapshot holds it.
+SnapStart's snapshot holds it. The table is read for one kind of record only (a service's end whose
+cascade is read: lib.store.events.cascade_read), with TABLE_NAME, on first need.
 """
 
 from typing import Any
@@ -18,7 +19,15 @@ destination = bus.Destination.from_environment()
 bus.events_client()
 
 
+def active_children(pk: str) -> list[dict[str, Any]]:
+    """A conversation's active states and tasks, read only for a service's end without a trusted
+    summary (its cascade): the store is imported on that first need, not at init."""
+    from lib.rules.feed import active_children as read
+
+    return read(pk)
+
+
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return publisher.handle(event, context, destination)
+    return publisher.handle(event, context, destination, read=active_children)

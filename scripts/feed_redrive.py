@@ -21,6 +21,7 @@ queue and are listed with the reason. Exit code 0 when the queue was emptied of 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -42,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--region")
     parser.add_argument("--queue-url", help="the feed's dead-letter queue (output FeedDeadLetterQueueUrl)")
     parser.add_argument("--bus", help="the feed's bus (output FeedBusName)")
+    parser.add_argument("--table", help="the table (output TableName): a service's end whose cascade is read "
+                                        "reads its active children there")
     parser.add_argument("--source", help=f"the events' source (parameter FeedEventSource; default {bus.DEFAULT_SOURCE})")
     parser.add_argument("--limit", type=int, help="re-drive at most this many messages")
     parser.add_argument("--dry-run", action="store_true",
@@ -57,9 +60,16 @@ def main(argv: list[str] | None = None) -> int:
     if not queue_url or not bus_name:
         parser.error("name the stack (--stack), or the queue and the bus (--queue-url, --bus)")
     source = args.source or parameters.get("FeedEventSource") or bus.DEFAULT_SOURCE
+    table = args.table or outputs.get("TableName")
+    if table:
+        os.environ["TABLE_NAME"] = table
+        if args.region:
+            os.environ.setdefault("AWS_DEFAULT_REGION", args.region)
+    from lib.rules.feed import active_children
+
     report = redrive.redrive(session.client("sqs"), queue_url, session.client("dynamodbstreams"),
                              bus.Destination(bus_name, source), session.client("events"),
-                             limit=args.limit, dry_run=args.dry_run)
+                             limit=args.limit, dry_run=args.dry_run, read=active_children if table else None)
     print("\n".join(report.lines()))
     return 1 if report.left else 0
 

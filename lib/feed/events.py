@@ -101,8 +101,10 @@ class FeedEvent:
         }
 
 
-def events_of(record: dict[str, Any]) -> list[FeedEvent]:
+def events_of(record: dict[str, Any], read: stored_events.Read | None = None) -> list[FeedEvent]:
     """The events a stream record (as Lambda delivers it) carries, in order; [] for most records.
+    `read`: a conversation's active children, for the one kind of record whose events need them (a
+    service's end without a trusted summary; without `read`, that record is unpublishable).
     Raises UnpublishableRecord when the record breaks the rules above."""
     change = record.get("eventName")
     images = record.get("dynamodb") or {}
@@ -110,7 +112,7 @@ def events_of(record: dict[str, Any]) -> list[FeedEvent]:
         new = decode_item(images.get("NewImage")) or {}
         kind = new.get("type")
         if kind == ServiceItem.TYPE:
-            return _service_write(decode_item(images.get("OldImage")) or {}, new)
+            return _service_write(decode_item(images.get("OldImage")) or {}, new, read)
         if kind == ErasedService.TYPE:
             return _deleted(decode_item(images.get("OldImage")) or {}, new)
         if kind == Erasure.TYPE and change == "INSERT":
@@ -128,7 +130,8 @@ def _so_far(image: dict[str, Any], name: str) -> int:
     return _count(image.get("seq"), name) + _count(image.get("cx"), name)
 
 
-def _service_write(old: dict[str, Any], new: dict[str, Any]) -> list[FeedEvent]:
+def _service_write(old: dict[str, Any], new: dict[str, Any], read: stored_events.Read | None = None
+                   ) -> list[FeedEvent]:
     # A service item written over something else at its key (an import over the fence of a deleted
     # conversation with that id: lib.store.erasure.take_over) starts its own count.
     before = _so_far(old, "OldImage") if old.get("type") == ServiceItem.TYPE else 0
@@ -142,7 +145,7 @@ def _service_write(old: dict[str, Any], new: dict[str, Any]) -> list[FeedEvent]:
     entries = new.get("ev")
     if isinstance(entries, list):
         try:
-            entries = stored_events.complete(entries, old, new)
+            entries = stored_events.complete(entries, old, new, read)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
             raise UnpublishableRecord(f"{where}: an event to complete from the images lacks {error!r}") from None
     if not isinstance(entries, list) or len(entries) != after - before:

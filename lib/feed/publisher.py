@@ -26,6 +26,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from lib.feed import bus
 from lib.feed.events import FeedEvent, UnpublishableRecord, events_of
 from lib.observability import logger, metrics
+from lib.store.events import Read
 
 SAFETY_MS = 5_000  # stop retrying this long before the function's timeout, to answer in time
 DEFAULT_BUDGET_S = 30.0  # without a Lambda context (the re-drive): time for retries of one batch
@@ -41,14 +42,14 @@ def sequence_number(record: dict[str, Any]) -> str:
 
 
 def publish_records(records: Sequence[dict[str, Any]], destination: bus.Destination, deadline: float,
-                    client: Any = None) -> dict[str, RecordNotPublished]:
+                    client: Any = None, read: Read | None = None) -> dict[str, RecordNotPublished]:
     """Publish the events of `records` (in stream order); the records to report as failed, by sequence
     number: {} when everything was accepted, else every record from the first one not done."""
     derived: list[list[FeedEvent]] = []
     stop: RecordNotPublished | None = None
     for record in records:
         try:
-            derived.append(events_of(record))
+            derived.append(events_of(record, read))
         except (UnpublishableRecord, KeyError, TypeError, ValueError, AttributeError) as error:
             # A record that breaks the feed's rules, or a malformed one: this record fails, not the batch.
             logger.error("feed record cannot be published", extra={"sequence_number": sequence_number(record),
@@ -93,9 +94,11 @@ def deadline_of(context: Any) -> float:
     return time.monotonic() + max(0.0, budget)
 
 
-def handle(event: dict[str, Any], context: Any, destination: bus.Destination, client: Any = None) -> dict[str, Any]:
-    """The publisher function: a DynamoDB stream event -> {"batchItemFailures": [...]}."""
-    failures = publish_records(event.get("Records") or [], destination, deadline_of(context), client)
+def handle(event: dict[str, Any], context: Any, destination: bus.Destination, client: Any = None,
+           read: Read | None = None) -> dict[str, Any]:
+    """The publisher function: a DynamoDB stream event -> {"batchItemFailures": [...]}. `read`: the
+    active children of a conversation (events_of), given by the function (lib.rules.feed)."""
+    failures = publish_records(event.get("Records") or [], destination, deadline_of(context), client, read)
 
     def outcome(record: DynamoDBRecord) -> None:
         failure = failures.get(str(record.dynamodb.sequence_number) if record.dynamodb else "")

@@ -23,6 +23,7 @@ from typing import Any
 
 from lib.feed import bus
 from lib.feed.publisher import DEFAULT_BUDGET_S, publish_records
+from lib.store.events import Read
 
 VISIBILITY_SECONDS = 300  # a message being re-driven is hidden this long from another re-drive
 EMPTY_PAGES = 5  # GetRecords may answer empty pages before reaching records of an open shard
@@ -106,8 +107,9 @@ class Report:
 
 
 def redrive(sqs: Any, queue_url: str, streams: Any, destination: bus.Destination, events_client: Any,
-            limit: int | None = None, dry_run: bool = False) -> Report:
-    """Re-drive the messages of the dead-letter queue (at most `limit`); see the module doc."""
+            limit: int | None = None, dry_run: bool = False, read: Read | None = None) -> Report:
+    """Re-drive the messages of the dead-letter queue (at most `limit`); see the module doc. `read`:
+    as the publisher's (a conversation's active children, for an end without a trusted summary)."""
     report = Report()
     seen = 0
     while limit is None or seen < limit:
@@ -118,7 +120,7 @@ def redrive(sqs: Any, queue_url: str, streams: Any, destination: bus.Destination
             break
         for message in messages:
             seen += 1
-            reason = _redrive_one(message, streams, destination, events_client, report, dry_run)
+            reason = _redrive_one(message, streams, destination, events_client, report, dry_run, read)
             if reason is None and not dry_run:
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
             elif reason is not None:
@@ -132,7 +134,7 @@ def redrive(sqs: Any, queue_url: str, streams: Any, destination: bus.Destination
 
 
 def _redrive_one(message: dict[str, Any], streams: Any, destination: bus.Destination, events_client: Any,
-                 report: Report, dry_run: bool) -> str | None:
+                 report: Report, dry_run: bool, read: Read | None = None) -> str | None:
     """None when every record of the message is published (or, dry run, could be fetched)."""
     info = batch_info(message.get("Body", ""))
     if info is None:
@@ -145,7 +147,7 @@ def _redrive_one(message: dict[str, Any], streams: Any, destination: bus.Destina
     if dry_run:
         report.records += len(records)
         return None
-    failures = publish_records(records, destination, time.monotonic() + DEFAULT_BUDGET_S, events_client)
+    failures = publish_records(records, destination, time.monotonic() + DEFAULT_BUDGET_S, events_client, read)
     if failures:
         first = next(iter(failures))
         return f"{where}: record {first} not published: {failures[first]}"

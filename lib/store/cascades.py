@@ -60,6 +60,14 @@ def _completing(service: ServiceItem, active: Active) -> Active:
     return active[0], [t for t in active[1] if not (t.state_id is not None and str(t.state_id) in cascading)]
 
 
+def active_items(pk: str) -> list[dict[str, Any]]:
+    """Every active state and task of a conversation as stored: two consistent Queries of the status
+    index at once, every page (what the feed's publisher reads for an end without a trusted summary:
+    lib.store.events.cascade_read)."""
+    states, tasks = parallel(lambda: _active_query(pk, "state").all(), lambda: _active_query(pk, "task").all())
+    return [*states, *tasks]
+
+
 def active_reads(tenant: str, service_id: str) -> list[Callable[[], tuple[list[dict[str, Any]], bool]]]:
     """The two Queries of a conversation's active states and tasks, one call each (a 1 MB page at
     most: what an end refused with 404 or 409 reads for nothing stays bounded), as calls to send

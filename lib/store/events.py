@@ -22,12 +22,13 @@ lib.store.recording writes them onto the service item, with its counts of active
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from hashlib import blake2b
 from typing import Any
 
 from lib.clock import format_ms
 from lib.store import summary
-from lib.store.items import Child, Completion, ServiceItem, StateItem, TaskItem
+from lib.store.items import Child, Completion, ServiceItem, StateItem, TaskItem, from_plain
 from lib.store.summary import Active
 
 Event = dict[str, Any]
@@ -194,10 +195,15 @@ def service_completed_pending(completion: Completion, reason: str) -> Event:
     return entry
 
 
-def complete(entries: list[Event], old: dict[str, Any], new: dict[str, Any]) -> list[Event]:
+Read = Callable[[str], list[dict[str, Any]]]  # a conversation's pk -> its active states and tasks (stored items)
+
+
+def complete(entries: list[Event], old: dict[str, Any], new: dict[str, Any], read: Read | None = None) -> list[Event]:
     """The events of a write, the pending ones completed from the record's images (old: the item
-    before the write, with the summary the end relied on; new: after it). KeyError / ValueError
-    when an image lacks what a pending event needs."""
+    before the write, with the summary the end relied on; new: after it) and, for a service's end
+    that had no trusted summary, from its active children as `read` finds them (cascade_read).
+    KeyError / ValueError when an image lacks what a pending event needs, or the children read are
+    not the ones the end counted."""
     found: list[Event] = []
     act = old.get(summary.ACT) or {}
     for entry in entries:
@@ -211,10 +217,36 @@ def complete(entries: list[Event], old: dict[str, Any], new: dict[str, Any]) -> 
             data = dict(entry["data"])
             data["duration"] = entry["at"] - int(new["started_ms"])
             found.append({"name": entry["name"], "at": entry["at"], "data": data})
-            found += cascade_of([summary.of_entry(name, value) for name, value in act.items()], entry["at"])
+            if summary.EXACT in old:
+                found += cascade_of([summary.of_entry(name, value) for name, value in act.items()], entry["at"])
+            else:
+                found += cascade_of(cascade_read(old, read), entry["at"])
         else:
             found.append(entry)
     return found
+
+
+def cascade_read(old: dict[str, Any], read: Read | None) -> list[Active]:
+    """The active children of a service whose end relied on its counts, not on a summary (the old
+    image's `open` and `open_sum`, both known: lib.store.recording.end_all): as `read` finds them,
+    less the tasks of a state whose big end was completing them (`cascading`: their events were
+    committed with that end). Once the service is completed none of them changes, and the
+    conversation's erasure and TTL wait for the publisher (docs/DESIGN.md, "Change feed"), so the read
+    finds exactly the children the end counted; ValueError if it does not (nothing is guessed)."""
+    count = int(old["open"])
+    if count == 0:
+        return []
+    if read is None:
+        raise ValueError("the end's cascade is read from the table, and no reader was given")
+    cascading = old.get("cascading") or {}
+    children = [from_plain(item) for item in read(str(old["PK"]))]
+    states = [c for c in children if isinstance(c, StateItem)]
+    tasks = [c for c in children if isinstance(c, TaskItem) and not (c.state_id is not None
+                                                                      and str(c.state_id) in cascading)]
+    if len(states) + len(tasks) != count or open_sum(states, tasks) != int(old["open_sum"]):
+        raise ValueError(f"the active children read ({len(states)} states, {len(tasks)} tasks) are not the "
+                         f"{count} the end counted")
+    return [summary.of_child(c) for c in (*states, *tasks)]
 
 
 # ---------------------------------------------------------------- the checksum of active children

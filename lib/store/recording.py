@@ -32,6 +32,7 @@ from lib.store.items import ServiceItem
 
 UNKNOWN_OPEN = 1_000_000_000  # `open` of an item written before the counter: far from 0, never trusted
 UNKNOWN_OPEN_SUM = -(10 ** 30)  # `open_sum` of an item written before it: below any sum of 63-bit hashes
+COUNTED = UNKNOWN_OPEN // 2  # an `open` below it is a count (an unknown one stays near UNKNOWN_OPEN); a known sum is >= 0
 
 
 def record(u: Update, entries: list[Event], token: str) -> None:
@@ -115,11 +116,16 @@ def end_one(u: Update, kind: str, child_id: int) -> None:
 
 
 def end_all(u: Update) -> None:
-    """A service's completion that relies on the summary for its cascade: on condition that it is
-    trusted and counts what `open` counts. The events beyond the write's own are counted in `cx`
-    (their number is `open`, which the writer does not know; lib.store.events)."""
+    """A service's completion whose cascade the publisher completes (lib.store.events.complete):
+    from the summary, on condition that it is trusted and counts what `open` counts; or, without a
+    trusted summary, from the active children the item counts, read by the publisher and checked
+    against the item's `open` and `open_sum` (on condition that both are known: an item written
+    before them is ended by a read of its children first). The events beyond the write's own are
+    counted in `cx` (their number is `open`, which the writer does not know; lib.store.events)."""
     e = u.expr
-    u.conditions += [f"attribute_exists({e.name(summary.EXACT)})", f"size({e.name(summary.ACT)}) = {e.name('open')}"]
+    trusted = f"attribute_exists({e.name(summary.EXACT)}) AND size({e.name(summary.ACT)}) = {e.name('open')}"
+    counted = f"{e.name('open')} < {e.value(COUNTED)} AND {e.name('open_sum')} >= {e.value(0)}"
+    u.conditions += [f"({trusted}) OR ({counted})"]
     u.sets["cx"] = Raw(f"if_not_exists({e.name('cx')}, {e.value(0)}) + {e.name('open')}")
 
 

@@ -8,8 +8,9 @@ docs/DESIGN.md, "Change feed" — a test-only reading of the records, independen
   that relied on the summary of active children (`act`) left events to complete from the images: a
   TaskCompleted naming (`from`) the old image's entry of its task (type, state, duration from its
   start), and a ServiceCompleted (`cascade`) whose duration comes from the new image's start and
-  which the old image's summary follows: each state by id with its tasks by id, then the tasks in no
-  active state;
+  which the old image's summary follows (or, when the old image has no trusted summary, `ax`, the
+  conversation's active children read from the test table, as many as the old image's `open`): each
+  state by id with its tasks by id, then the tasks in no active state;
   the same for the MODIFY that turns a service item into its erasure's fence (`type` erased: a
   DELETE grows `seq` by one with ServiceDeleted; a purge's fence keeps it);
 * INSERT of an erasure record: its `ev` entries, each naming its service and sequence;
@@ -95,6 +96,8 @@ def _completed(entries: Any, old: dict[str, Any], new: dict[str, Any]) -> Any:
         elif entry.get("cascade"):
             done.append({"name": entry["name"], "at": entry["at"],
                          "data": {**entry["data"], "duration": entry["at"] - new["started_ms"]}})
+            if "ax" not in old:  # no trusted summary: the children the item counted, read from the table
+                act = _active_children(old)
             states = sorted(int(k[1:]) for k in act if k[0] == "s")
             tasks = sorted(int(k[1:]) for k in act if k[0] == "t")
             order = [x for s in states for x in [("state", s)] + [("task", t) for t in tasks
@@ -112,6 +115,41 @@ def _completed(entries: Any, old: dict[str, Any], new: dict[str, Any]) -> Any:
         else:
             done.append(entry)
     return done
+
+
+_TABLE: dict[str, Any] = {}  # the feed fixture's DynamoDB client and table name, for _active_children
+
+
+def _active_children(old: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """An ended service's active children as its old image counted them (`open`), read from the test
+    table like a summary (`act`): every state and task of the conversation without `completed_ms`,
+    less the tasks of a state whose big end was completing them (`cascading`). The count must match."""
+    client, name = _TABLE["client"], _TABLE["name"]
+    items, start = [], None
+    while True:
+        request: dict[str, Any] = {"TableName": name, "KeyConditionExpression": "PK = :pk",
+                                   "ExpressionAttributeValues": {":pk": {"S": old["PK"]}}, "ConsistentRead": True}
+        if start:
+            request["ExclusiveStartKey"] = start
+        page = client.query(**request)
+        items += [decode_item(raw) for raw in page["Items"]]
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            break
+    cascading = old.get("cascading") or {}
+    act: dict[str, dict[str, Any]] = {}
+    for item in items:
+        if item.get("type") not in ("state", "task") or item.get("completed_ms") is not None:
+            continue
+        kind = item["type"]
+        if kind == "task" and item.get("state_id") is not None and str(item["state_id"]) in cascading:
+            continue
+        entry = {"m": item["started_ms"], "y": item.get(f"{kind}_type")}
+        if kind == "task":
+            entry["s"] = item.get("state_id")
+        act[f"{kind[0]}{item[kind + '_id']}"] = entry
+    assert len(act) == old["open"], f"the end counted {old['open']} active children, the table holds {len(act)}"
+    return act
 
 
 @dataclass
@@ -201,5 +239,9 @@ def feed(table, monkeypatch) -> Feed:
     shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
     iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
     found = Feed(streams, name, iterator["ShardIterator"])
-    yield found
-    found.assert_gap_free()
+    _TABLE.update(client=table, name=name)
+    try:
+        yield found
+        found.assert_gap_free()
+    finally:
+        _TABLE.clear()

@@ -56,7 +56,7 @@ def test_pending_events_are_completed_from_the_images():
     by its entry in the old image, a ServiceCompleted followed by the old image's summary as its
     cascade, counted in `cx`; an old image without the entry is unpublishable."""
     act = {"s1": {"m": 1_000, "y": "greet"}, "t2": {"m": 1_500, "y": 7, "s": 1}, "t3": {"m": 2_000}}
-    old = {**_plain(service_image("7", 4)), "act": act, "open": 3, "started_ms": 500}
+    old = {**_plain(service_image("7", 4)), "act": act, "ax": True, "open": 3, "started_ms": 500}
     ended = {"name": "TaskCompleted", "at": 3_000, "from": "t2", "data": {
         "task_id": 2, "task_type": None, "state_id": None, "completed": {"timestamp": "x"}, "disposition": None,
         "disposition_desc": None, "duration": None, "reason": "request"}}
@@ -264,3 +264,52 @@ def test_a_ttl_removal_read_back_with_get_records_is_still_service_expired():
     assert delivered["userIdentity"] == {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
     assert [(e.name, e.sequence) for e in events_of(delivered)] == [("ServiceExpired", 4)]
     assert events_of(delivered_record({**read, "userIdentity": None}, "arn:stream")) == []  # a request's removal
+
+
+def _child(kind: str, child_id: int, started_ms: int, type_=None, state_id=None) -> dict:
+    """A stored state or task of service 7 (as the table holds it, decoded)."""
+    from lib.store.items import StateItem, TaskItem
+    common = {"tenant": "acme|", "service_id": "7", "started": {}, "started_ms": started_ms}
+    child = StateItem(state_id=child_id, state_type=type_, **common) if kind == "state" else \
+        TaskItem(task_id=child_id, task_type=type_, state_id=state_id, **common)
+    return child.to_item()
+
+
+def test_an_end_without_a_trusted_summary_completes_its_cascade_from_the_children_it_counted():
+    """A service's end that relied on its counts, not on a summary (no `ax` in the old image): the
+    publisher reads the conversation's active children and publishes them only when they are exactly
+    the ones the old image counts (`open`, `open_sum`); a task of a state whose big end was completing
+    it (`cascading`) is left out (its event came with that end). Otherwise, or with no reader, the
+    record is unpublishable: nothing is guessed."""
+    from lib.store.events import child_hash
+    children = [_child("state", 1, 1_000, "greet"), _child("task", 2, 1_500, 7, state_id=1),
+                _child("task", 3, 2_000), _child("task", 4, 2_100, "x", state_id=5)]
+    counted = child_hash("state", 1) + child_hash("task", 2) + child_hash("task", 3)
+    old = {**_plain(service_image("7", 4)), "act": {"t9": {"m": 1}}, "open": 3, "open_sum": counted,
+           "cascading": {"5": 2_500}, "started_ms": 500}  # a stale `act` without `ax`: not used
+    completed = {"name": "ServiceCompleted", "at": 4_000, "cascade": True, "data": {
+        "reason": "request", "completed": {"timestamp": "x"}, "disposition": None, "disposition_desc": None,
+        "duration": None}}
+    new = record("MODIFY", new=encode_item({**old, "seq": 5, "cx": 3, "ev": [completed]}), old=encode_item(old))
+    asked = []
+
+    def read(pk):
+        asked.append(pk)
+        return children
+
+    events = events_of(new, read)
+    assert asked == [old["PK"]]
+    assert [(e.name, e.sequence, e.data.get("state_id"), e.data.get("task_id")) for e in events] == [
+        ("ServiceCompleted", 5, None, None), ("StateCompleted", 6, 1, None), ("TaskCompleted", 7, 1, 2),
+        ("TaskCompleted", 8, None, 3)]
+    assert (events[1].data["state_type"], events[2].data["task_type"], events[3].data["duration"]) == ("greet", 7, 2_000)
+    with pytest.raises(UnpublishableRecord, match="no reader"):
+        events_of(new)
+    with pytest.raises(UnpublishableRecord, match="not the 3 the end counted"):  # one of them erased
+        events_of(new, lambda pk: children[1:])
+    with pytest.raises(UnpublishableRecord, match="not the 3 the end counted"):  # as many, other ones
+        events_of(new, lambda pk: [*children[:2], _child("task", 6, 2_000)])
+    # Nothing was active: nothing to read.
+    empty = {**old, "open": 0, "open_sum": 0}
+    none = record("MODIFY", new=encode_item({**empty, "seq": 5, "ev": [completed]}), old=encode_item(empty))
+    assert [e.name for e in events_of(none)] == ["ServiceCompleted"]
