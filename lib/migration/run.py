@@ -176,7 +176,13 @@ class _Run:
         """A deleted conversation with this id is still being erased: finish its erasure here (its old
         items removed, its pending erasure stopped) before writing, so that it never erases what this
         import writes. False: a service holds the id again (written meanwhile), not overwritten."""
-        removed = store.take_over_erasure(self.job.tenant, service_id, self.job.policy.token)
+        try:
+            removed = store.take_over_erasure(self.job.tenant, service_id, self.job.policy.token)
+        except store.ErasureHeld as held:
+            tally.skip(CONFLICT, service_id, where, "a deleted conversation with this id ended less than 25 hours "
+                       "ago: its items are kept for the change feed until "
+                       f"{clock.format_ms(held.until_ms)}; import it again after that")
+            return False
         if removed is None:
             tally.skip(CONFLICT, service_id, where, "written in the target while being imported; not overwritten")
             return False

@@ -16,19 +16,27 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
+from lib import clock
 from lib.errors import Conflict
+from lib.status import Status
 from lib.store import conditions as C
 from lib.store import events, recording, table
 from lib.store import keys as K
-from lib.store.concurrency import ATTEMPTS, Write, backoff
+from lib.store.concurrency import ATTEMPTS, Write, backoff, parallel
 from lib.store.expressions import Expression, Query, Update
-from lib.store.items import ServiceItem, lock_of_reference
+from lib.store.items import FEED_HOLD_S, ServiceItem, lock_of_reference
 from lib.store.jobs import LeaseLost
 from lib.store.records import ErasedService, Erasure
 from lib.store.services import decode_service, not_found
 from lib.store.table import TRANSACTION_LIMIT, ConcurrentChange, ConditionFailed
 
 ERASURE_DAYS = 14  # an erasure record outlives any retry of its erasure
+# How long after a service's end its active children stay, whatever erases the conversation: a
+# service's end without a trusted summary leaves its cascade to the feed's publisher, which reads
+# those children (lib.store.events.cascade_read) from the record of the end, at any time the stream
+# still holds it (24 hours, a re-drive included), so they are kept that long and an hour more (and
+# their TTL is as long past their service's expiration: lib.store.items.Expiry.children_ttl).
+FEED_HOLD_MS = FEED_HOLD_S * 1000
 
 PURGE_BATCH = TRANSACTION_LIMIT - 2  # services a purge step deletes: + the erasure record + the job's progress
 Target = tuple[str, Callable[[Expression], list[str]]]  # a service id, and the conditions of its delete
@@ -63,7 +71,8 @@ def remove_services(w: Write, targets: list[Target], also: Also | None = None, e
             erased = ErasedService(tenant=w.tenant, service_id=service_id, erasure_id=erasure.erasure_id,
                                    expire_at=erasure.expire_at, op=w.token)
             # Its `seq` and `cx` stay (no event on the fence: the erasure record carries this one).
-            fence = {**erased.to_item(), "seq": service.seq, **({"cx": service.cx} if service.cx else {})}
+            fence = {**erased.to_item(), "seq": service.seq, **({"cx": service.cx} if service.cx else {}),
+                     **({"completed_ms": service.completed_ms} if service.completed_ms is not None else {})}
             actions.append(table.tx_put(fence, conditions(e) + C.seq_is(e, service.seq), e))
         e = Expression()
         actions.append(table.tx_put(erasure.to_item(), C.new_item(e), e))
@@ -102,18 +111,30 @@ def _still_pending(pending: list[tuple[str, Callable[..., Any], ServiceItem]], f
     return kept
 
 
-def finish_erasure(erasure: Erasure) -> int:
+def finish_erasure(erasure: Erasure, now: int | None = None) -> int:
     """After the commit point: remove every remaining item of the erased conversations, then the
     erasure record. A conversation is erased only while its service key still holds the
     ErasedService naming this erasure (the fence): its items go in transactions of up to 100
     actions across conversations, each conversation's deletes beside a check of its fence, its last
     ones beside the fence's own delete. An import that took the id over meanwhile (take_over) moved
     the fence: that conversation is left out, so nothing the import writes is ever removed by an
-    older deletion. Returns the items removed."""
+    older deletion. A conversation whose service ended less than FEED_HOLD_MS ago with children
+    still active is held: the feed's publisher may yet read them (`held_until`); the erasure record
+    then stays, due again when the first hold ends. Returns the items removed."""
+    now = clock.now_ms() if now is None else now
     size = TRANSACTION_LIMIT - 1
     queues: dict[str, list[list[dict[str, str]]]] = {}
+    fences = table.get_many([K.service_key(*K.split_conversation_pk(pk)) for pk in erasure.pks])
+    releases = []
     for pk in erasure.pks:
-        keys = _children_keys(pk)
+        items = _children(pk)
+        fence = fences.get((pk, K.SERVICE_SK))
+        release = held_until(fence, items, now) if fence is not None and fence.get("erasure_id") == erasure.erasure_id \
+            else None
+        if release is not None:
+            releases.append(release)
+            continue
+        keys = [K.key_of(item) for item in items]
         queues[pk] = [keys[start:start + size] for start in range(0, len(keys), size)] or [[]]
     removed = 0
     while any(queues.values()):
@@ -123,8 +144,36 @@ def finish_erasure(erasure: Erasure) -> int:
                 batch.append(pk)
                 actions += 1 + len(chunks[0])
         removed += _erase_fenced(erasure.erasure_id, batch, queues)
-    table.delete_keys([erasure.key()])
+    if releases:
+        _due_again(erasure, min(releases))
+    else:
+        table.delete_keys([erasure.key()])
     return removed
+
+
+def held_until(service: dict[str, Any], children: list[dict[str, Any]], now: int) -> int | None:
+    """When a deleted conversation's items may go (its fence or service item, and its children as
+    _children reads them): None when they may go now; else the end of its hold (FEED_HOLD_MS after
+    its service's end, while some child is still active: a service's end does not write its children,
+    so they stay active in their items, and the publisher may read them for the end's cascade)."""
+    completed = service.get("completed_ms")
+    if completed is None or int(completed) + FEED_HOLD_MS <= now:
+        return None
+    active = (K.status_range(kind, Status.ACTIVE)[0] for kind in ("state", "task"))
+    prefixes = tuple(active)
+    if not any(str(item.get("LSI1SK", "")).startswith(prefixes) for item in children):
+        return None
+    return int(completed) + FEED_HOLD_MS
+
+
+def _due_again(erasure: Erasure, at_ms: int) -> None:
+    """The erasure record is due again at `at_ms` (the due index's time), not before."""
+    u = Update(key=erasure.key(), sets={"GSI5SK": at_ms})
+    u.conditions += C.exists(u.expr)
+    try:
+        table.update(u)
+    except ConditionFailed:
+        pass  # finished meanwhile by another run
 
 
 def _erase_fenced(erasure_id: str, batch: list[str], queues: dict[str, list[list[dict[str, str]]]]) -> int:
@@ -163,10 +212,16 @@ def _erase_fenced(erasure_id: str, batch: list[str], queues: dict[str, list[list
     raise Conflict("erasing conversations: changed concurrently; the schedule tries again")
 
 
+def _children(pk: str) -> list[dict[str, Any]]:
+    """Every item of a conversation but the one at its service key: its keys, and its status key (a
+    state's or task's, to tell an active one)."""
+    return [item for item in Query(pk, consistent=True, attributes=("PK", "SK", "LSI1SK")).all()
+            if item["SK"] != K.SERVICE_SK]
+
+
 def _children_keys(pk: str) -> list[dict[str, str]]:
     """Every item of a conversation but the one at its service key."""
-    return [K.key_of(item) for item in Query(pk, consistent=True, attributes=("PK", "SK")).all()
-            if item["SK"] != K.SERVICE_SK]
+    return [K.key_of(item) for item in _children(pk)]
 
 
 def _release_locks(keys: list[dict[str, str]]) -> None:
@@ -181,21 +236,36 @@ def _release_locks(keys: list[dict[str, str]]) -> None:
                 pass  # the lock names another service now
 
 
+class ErasureHeld(Exception):
+    """A deleted conversation's items are held for the change feed until `until_ms` (held_until)."""
+
+    def __init__(self, until_ms: int):
+        super().__init__(f"held for the change feed until {until_ms}")
+        self.until_ms = until_ms
+
+
 def take_over(tenant: str, service_id: str, token: str) -> int | None:
     """For an import that writes `service_id` again while a deleted conversation with that id is still
     being erased: move the fence to this import (`erasure_id` = its token; any erasure of the old
     conversation stops there), then remove the old conversation's items here, so that the import
     writes on an empty conversation. Returns the items removed; 0 when no deleted conversation holds
     the id any more (erased meanwhile); None when the key holds something else now (a service
-    written meanwhile: not to be written over)."""
+    written meanwhile: not to be written over). ErasureHeld while the deleted conversation's items
+    are held for the change feed (held_until): nothing is changed."""
     key = K.service_key(tenant, service_id)
+    pk = K.conversation_pk(tenant, service_id)
+    fence, children = parallel(lambda: table.get(key), lambda: _children(pk))
+    if fence is not None and fence.get("type") == ErasedService.TYPE:
+        release = held_until(fence, children, clock.now_ms())
+        if release is not None:
+            raise ErasureHeld(release)
     u = Update(key=key, sets={"erasure_id": f"import-{token}", "op": token})
     u.conditions += C.equals(u.expr, "type", ErasedService.TYPE)
     try:
         table.update(u)
     except ConditionFailed:
         return 0 if table.get(key) is None else None
-    keys = _children_keys(K.conversation_pk(tenant, service_id))
+    keys = _children_keys(pk)
     table.delete_keys(keys)
     _release_locks(keys)
     return len(keys)

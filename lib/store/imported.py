@@ -113,8 +113,12 @@ def take_over_erasure(tenant: str, service_id: str, token: str) -> int | None:
     """Before writing `service_id` where a deleted conversation with that id is still being erased:
     stop that erasure and remove the old items now (lib.store.erasure.take_over), so that no
     older deletion ever removes what the import writes. Returns the old items removed; None when
-    the id holds a service again (written meanwhile: not to be written over)."""
+    the id holds a service again (written meanwhile: not to be written over). ErasureHeld while
+    the old conversation's items are kept for the change feed (lib.store.erasure.held_until)."""
     return erasure.take_over(tenant, service_id, token)
+
+
+ErasureHeld = erasure.ErasureHeld
 
 
 def stored_conversations(tenant: str, service_ids: Sequence[str]) -> dict[str, tuple[ServiceItem, list[Child]]]:

@@ -33,6 +33,10 @@ class Completion:
     attached: dict[str, str] = field(default_factory=dict)  # key -> JSON text
 
 
+# How long the children outlive their service's expiration in the table (lib.store.erasure.FEED_HOLD_MS).
+FEED_HOLD_S = 25 * 3600
+
+
 @dataclass(frozen=True)
 class Expiry:
     """When a conversation is erased, and whether a request set it (explicit) or it slides with writes."""
@@ -46,9 +50,12 @@ class Expiry:
         return max(-(-self.expires_ms // 1000), now // 1000)
 
     def children_ttl(self, now: int) -> int:
-        """TTL for the children: exactly the service's when explicit (erased together); with a margin of
-        a tenth of the default when sliding, so that sliding rarely has to rewrite the children."""
-        margin = 0 if self.explicit else settings().default_expiration_seconds // 10
+        """TTL for the children: the service's and FEED_HOLD_S more, so that they outlive any end of the
+        service by the change feed's hold (its publisher may read them for the end's cascade: see
+        lib.store.erasure.FEED_HOLD_MS); when sliding, at least a tenth of the default more, so that
+        sliding rarely has to rewrite the children. Reads never show them past the service's own
+        expiration (every read of a child checks its service)."""
+        margin = FEED_HOLD_S if self.explicit else max(FEED_HOLD_S, settings().default_expiration_seconds // 10)
         return self.ttl(now) + margin
 
 

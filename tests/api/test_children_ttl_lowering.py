@@ -1,4 +1,5 @@
-"""An explicit expiration earlier than the children's TTL (§7: the conversation is erased together):
+"""An explicit expiration earlier than the children's TTL (§7: the conversation is erased together, the
+children the change feed's hold later, lib.store.items.FEED_HOLD_S):
 the write answers in one round trip, recording the lowering with its commit (docs/DESIGN.md,
 Expiration); the scheduled maintenance lowers the children's TTL and removes the record. Readers
 never depended on it: every read of a child checks its service."""
@@ -8,6 +9,7 @@ from __future__ import annotations
 from lib.rules import maintenance
 from lib.store import due, expiration
 from lib.store import keys as store
+from lib.store.items import FEED_HOLD_S
 from tests.support import assert_error, count_calls
 
 
@@ -31,6 +33,13 @@ def expected_ttl(frozen, seconds: int) -> int:
     return -(-(frozen.now + seconds * 1000) // 1000)
 
 
+def together(items, service_id: str) -> tuple[int, set[int]]:
+    """(the service's TTL, the set of its children's TTLs less the change feed's hold): when the
+    conversation is erased together, (T, {T})."""
+    ttls = ttl_of(items, service_id)
+    return ttls[store.SERVICE_SK], {ttl - FEED_HOLD_S for sk, ttl in ttls.items() if sk != store.SERVICE_SK}
+
+
 def test_put_is_one_transaction_and_the_schedule_lowers_the_children(api, frozen, items, table):
     service_id = conversation(api)
     before = ttl_of(items, service_id)
@@ -47,7 +56,7 @@ def test_put_is_one_transaction_and_the_schedule_lowers_the_children(api, frozen
     assert (record["service_id"], record["GSI5PK"]) == (service_id, store.due_pk(store.LOWER, service_id))
 
     assert maintenance.scheduled(60_000)["children_ttl_lowered"] == 1
-    assert set(ttl_of(items, service_id).values()) == {target}
+    assert together(items, service_id) == (target, {target})
     assert lowerings(items) == []
     assert maintenance.scheduled(60_000)["children_ttl_lowered"] == 0
 
@@ -70,7 +79,7 @@ def test_a_later_expiration_replaces_the_record(api, frozen, items):
     api.put(f"/services/{service_id}", {"ttl": 500})
     [record] = lowerings(items)
     assert maintenance.scheduled(60_000)["children_ttl_lowered"] == 1
-    assert set(ttl_of(items, service_id).values()) == {expected_ttl(frozen, 500)}
+    assert together(items, service_id) == (expected_ttl(frozen, 500), {expected_ttl(frozen, 500)})
     assert lowerings(items) == []
 
 
@@ -84,7 +93,7 @@ def test_the_schedule_keeps_a_record_written_after_it_read(api, frozen, items):
     [kept] = lowerings(items)
     assert kept["op"] != read.op
     assert maintenance.scheduled(60_000)["children_ttl_lowered"] == 1
-    assert set(ttl_of(items, service_id).values()) == {expected_ttl(frozen, 40)}
+    assert together(items, service_id) == (expected_ttl(frozen, 40), {expected_ttl(frozen, 40)})
 
 
 def test_children_started_before_the_schedule_are_lowered_too(api, frozen, items):
@@ -94,7 +103,7 @@ def test_children_started_before_the_schedule_are_lowered_too(api, frozen, items
     api.start_task(service_id)
     maintenance.scheduled(60_000)
     ttls = ttl_of(items, service_id)
-    assert len(ttls) == 5 and set(ttls.values()) == {expected_ttl(frozen, 50)}
+    assert len(ttls) == 5 and together(items, service_id) == (expected_ttl(frozen, 50), {expected_ttl(frozen, 50)})
 
 
 def test_a_deleted_service_leaves_nothing_to_lower(api, frozen, items):
@@ -110,7 +119,7 @@ def test_an_end_that_sets_an_earlier_expiration_records_the_lowering(api, frozen
     assert api.post(f"/services/{service_id}/end", {"ttl": 50}).status == 204
     assert len(lowerings(items)) == 1
     assert maintenance.scheduled(60_000)["children_ttl_lowered"] == 1
-    assert set(ttl_of(items, service_id).values()) == {expected_ttl(frozen, 50)}
+    assert together(items, service_id) == (expected_ttl(frozen, 50), {expected_ttl(frozen, 50)})
 
 
 def test_an_end_that_knows_the_children_are_not_above_writes_no_record(api, frozen, items, table):
@@ -126,7 +135,8 @@ def test_raising_still_happens_before_the_commit(api, frozen, items):
     service_id = conversation(api)
     api.put(f"/services/{service_id}", {"ttl": 50})
     maintenance.scheduled(60_000)
-    assert api.put(f"/services/{service_id}", {"ttl": 5000}).status == 200
-    assert set(ttl_of(items, service_id).values()) == {expected_ttl(frozen, 5000)}  # at once, not due work
+    later = 200_000  # past the children's TTL (50 s and the feed's hold): raised
+    assert api.put(f"/services/{service_id}", {"ttl": later}).status == 200
+    assert together(items, service_id) == (expected_ttl(frozen, later), {expected_ttl(frozen, later)})  # at once
     assert maintenance.scheduled(60_000)["children_ttl_lowered"] == 0
     assert lowerings(items) == []

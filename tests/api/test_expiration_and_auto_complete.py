@@ -8,6 +8,7 @@ import pytest
 
 from lib.clock import format_ms, parse_timestamp
 from lib.store import keys as store
+from lib.store.items import FEED_HOLD_S
 from tests.support import (
     assert_error,
     at,
@@ -91,7 +92,9 @@ def test_put_expiration_rewrites_children_ttl(api, frozen, items):
     api.put(f"/services/{service_id}", {"ttl": 50})
     run_maintenance({"source": "aws.events", "detail-type": "Scheduled Event"})  # lowering is due work
     expected = -(-(frozen.now + 50_000) // 1000)
-    assert {i[store.TTL_ATTRIBUTE] for i in items() if service_id in i["PK"]} == {expected}
+    ttls = {i["SK"]: i[store.TTL_ATTRIBUTE] for i in items() if service_id in i["PK"]}
+    assert ttls.pop(store.SERVICE_SK) == expected
+    assert set(ttls.values()) == {expected + FEED_HOLD_S}  # the children: the change feed's hold later
 
 
 def test_ending_a_task_of_an_expired_service_is_404(api, frozen):

@@ -90,17 +90,17 @@ def test_a_schedule_run_caught_in_the_middle_of_the_import_removes_nothing_it_wr
     takes the id over and writes items with the same keys; the schedule's deletes come after: the
     fence they are conditional on has moved, so they remove nothing."""
     sid, before, stored = deleted
-    listed = erasure._children_keys
+    listed = erasure._children
     during: list[dict[str, Any]] = []
 
-    def list_then_import(pk: str) -> list[dict[str, str]]:
+    def list_then_import(pk: str) -> list[dict[str, Any]]:
         keys = listed(pk)
         if not during:  # (the import's own listing of the old items comes here too: once only)
             during.append({})
             during[0] = cs_import(capsys)[0]
         return keys
 
-    monkeypatch.setattr(erasure, "_children_keys", list_then_import)
+    monkeypatch.setattr(erasure, "_children", list_then_import)
     assert erase_deleted(frozen) == 1
     assert during[0]["imported"]["conversations"] == 1
     assert during[0]["deleted_before"] == {"conversations": 1, "old_items_removed": 5}

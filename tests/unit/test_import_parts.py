@@ -21,6 +21,7 @@ from lib.migration.progress import Progress
 from lib.migration.report import BAD, CONFLICT, PRESENT, Report, Tally
 from lib.store import imported, table
 from lib.store.codec import decode_item
+from lib.store.items import FEED_HOLD_S
 
 SERVICE = {"service_id": "458000000000000001", "customer_id": "c", "started": {"timestamp": "2026-03-01T10:00:00Z"}}
 
@@ -111,7 +112,7 @@ def test_counters_attached_counts_expiration_and_auto_complete():
     s = result.service
     assert (s.state_seq, s.task_seq, s.expires_ms, s.expiry_explicit, s.auto_complete_after) == \
         (4, 7, 1_893_456_000_000, True, 60)
-    assert s.last_write_ms == 1_800_000_000_000 and s.op == "tok" and s.children_ttl == s.expire_at
+    assert s.last_write_ms == 1_800_000_000_000 and s.op == "tok" and s.children_ttl == s.expire_at + FEED_HOLD_S
     assert [(c.KIND, c.child_id, getattr(c, "attached", None)) for c in result.children] == \
         [("state", 1, 0), ("state", 4, 2), ("task", 2, None), ("task", 3, None), ("task", 7, None)]
     sliding = imported_items(service(expiration_time="2030-01-01T00:00:00Z"), sliding=True).service
