@@ -72,7 +72,7 @@ def remove_services(w: Write, targets: list[Target], also: Also | None = None, e
                                    expire_at=erasure.expire_at, op=w.token)
             # Its `seq` and `cx` stay (no event on the fence: the erasure record carries this one).
             fence = {**erased.to_item(), "seq": service.seq, **({"cx": service.cx} if service.cx else {}),
-                     **({"completed_ms": service.completed_ms} if service.completed_ms is not None else {})}
+                     **({"ended_ms": service.ended_ms} if service.ended_ms is not None else {})}
             actions.append(table.tx_put(fence, conditions(e) + C.seq_is(e, service.seq), e))
         e = Expression()
         actions.append(table.tx_put(erasure.to_item(), C.new_item(e), e))
@@ -111,7 +111,7 @@ def _still_pending(pending: list[tuple[str, Callable[..., Any], ServiceItem]], f
     return kept
 
 
-def finish_erasure(erasure: Erasure, now: int | None = None) -> int:
+def finish_erasure(erasure: Erasure, now: int | None = None) -> int | None:
     """After the commit point: remove every remaining item of the erased conversations, then the
     erasure record. A conversation is erased only while its service key still holds the
     ErasedService naming this erasure (the fence): its items go in transactions of up to 100
@@ -120,7 +120,8 @@ def finish_erasure(erasure: Erasure, now: int | None = None) -> int:
     the fence: that conversation is left out, so nothing the import writes is ever removed by an
     older deletion. A conversation whose service ended less than FEED_HOLD_MS ago with children
     still active is held: the feed's publisher may yet read them (`held_until`); the erasure record
-    then stays, due again when the first hold ends. Returns the items removed."""
+    then stays, due again when the first hold ends. Returns the items removed, None when some
+    conversation is held (the erasure is not finished)."""
     now = clock.now_ms() if now is None else now
     size = TRANSACTION_LIMIT - 1
     queues: dict[str, list[list[dict[str, str]]]] = {}
@@ -146,24 +147,25 @@ def finish_erasure(erasure: Erasure, now: int | None = None) -> int:
         removed += _erase_fenced(erasure.erasure_id, batch, queues)
     if releases:
         _due_again(erasure, min(releases))
-    else:
-        table.delete_keys([erasure.key()])
+        return None
+    table.delete_keys([erasure.key()])
     return removed
 
 
 def held_until(service: dict[str, Any], children: list[dict[str, Any]], now: int) -> int | None:
     """When a deleted conversation's items may go (its fence or service item, and its children as
     _children reads them): None when they may go now; else the end of its hold (FEED_HOLD_MS after
-    its service's end, while some child is still active: a service's end does not write its children,
-    so they stay active in their items, and the publisher may read them for the end's cascade)."""
-    completed = service.get("completed_ms")
-    if completed is None or int(completed) + FEED_HOLD_MS <= now:
+    its service's end was written, `ended_ms`, while some child is still active: a service's end does
+    not write its children, so they stay active in their items, and the publisher may read them for
+    the end's cascade)."""
+    ended = service.get("ended_ms")
+    if ended is None or int(ended) + FEED_HOLD_MS <= now:
         return None
     active = (K.status_range(kind, Status.ACTIVE)[0] for kind in ("state", "task"))
     prefixes = tuple(active)
     if not any(str(item.get("LSI1SK", "")).startswith(prefixes) for item in children):
         return None
-    return int(completed) + FEED_HOLD_MS
+    return int(ended) + FEED_HOLD_MS
 
 
 def _due_again(erasure: Erasure, at_ms: int) -> None:

@@ -264,6 +264,7 @@ def _end_by_summary(w: Write, service_id: str, completion: Completion) -> bool |
     expiration_clauses(u, None, None, w.now)  # the common case: sliding, the children's TTL far enough
     recording.end_all(u)
     recording.close_all(u)
+    u.sets["ended_ms"] = w.now  # the change feed's hold starts (lib.store.erasure.held_until)
     entries = [events.service_completed_pending(completion, events.REQUEST)]
     if completion.attached:
         entries.append(events.attached_changed(completion.ms, completion.attached))

@@ -46,6 +46,8 @@ def test_the_publisher_may_do_what_it_needs_and_nothing_else():
          str({"Fn::GetAtt": ["ContextTable", "StreamArn"]})),
         ("dynamodb:ListStreams", str({"Fn::Sub": "${ContextTable.Arn}/stream/*"})),
         ("sqs:SendMessage", str({"Fn::GetAtt": ["FeedDeadLetterQueue", "Arn"]})),
+        # the one read of the table: a conversation's active children, by the status index
+        ("dynamodb:Query", str({"Fn::Sub": "${ContextTable.Arn}/index/LSI1"})),
     }
     put = next(s for s in statements if s["Action"] == "events:PutEvents")
     assert put["Condition"] == {"StringEquals": {"events:source": {"Ref": "FeedEventSource"}}}

@@ -24,7 +24,7 @@ EXPRESSION = re.compile(r"attribute_(?:not_)?exists\(|begins_with\(|\bBETWEEN\b|
                         r"(?:^|[\s(=])[#:][nv]\d")
 # Stored attribute names that mean nothing outside the store (fields that are also API representation
 # fields, such as `service_id` or `started`, are the domain's words and may appear anywhere).
-STORED = {"PK", "SK", "aca_ms", "auto_complete_at", "cascading", "children_ttl", "completed_ms", "created_ms",
+STORED = {"PK", "SK", "aca_ms", "auto_complete_at", "cascading", "children_ttl", "completed_ms", "created_ms", "ended_ms",
           "erasure_id", "expire_at", "expires_ms", "expiry_explicit", "last_write_ms", "lease_ms", "owner_done_pk",
           "pks", "started_ms", "state_seq", "task_seq", "updated_ms"}
 
