@@ -159,8 +159,8 @@ def held_until(service: dict[str, Any], children: list[dict[str, Any]], now: int
     not write its children, so they stay active in their items, and the publisher may read them for
     the end's cascade)."""
     ended = service.get("ended_ms")
-    if ended is None or int(ended) + FEED_HOLD_MS <= now:
-        return None
+    if ended is None or isinstance(ended, bool) or int(ended) + FEED_HOLD_MS <= now:
+        return None  # no end whose cascade is read (true: it took it from the summary), or long ago
     active = (K.status_range(kind, Status.ACTIVE)[0] for kind in ("state", "task"))
     prefixes = tuple(active)
     if not any(str(item.get("LSI1SK", "")).startswith(prefixes) for item in children):

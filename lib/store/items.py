@@ -103,9 +103,10 @@ class ServiceItem(Element):
     cx: int | None = None  # events of cascades committed by the summary, counted apart from `seq` (lib.store.events)
     act: dict[str, Any] | None = None  # summary of the active children, trusted with `ax` (lib.store.summary)
     ax: bool | None = None
-    # When an end was written that leaves its cascade to the feed's publisher (lib.store.events.complete):
-    # the conversation's active children are held from then (lib.store.erasure.held_until).
-    ended_ms: int | None = None
+    # When an end was written whose cascade the feed's publisher reads (lib.store.events.cascade_read):
+    # the conversation's active children are held from then (lib.store.erasure.held_until); true for
+    # an end that took its cascade from the summary (nothing read, nothing held).
+    ended_ms: int | bool | None = None
     # Which incarnation of its id this conversation is, when the id may have been used before: an
     # import's run token (an import keeps ids, and one may have been deleted here). Part of the id of
     # every event of the conversation (lib.feed.events.FeedEvent.event_id); None for an id made here.

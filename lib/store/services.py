@@ -17,7 +17,7 @@ from typing import Any
 from lib.clock import format_ms
 from lib.errors import Conflict, NotFound, ValidationError
 from lib.status import Status
-from lib.store import cascades, events, recording, table
+from lib.store import cascades, events, recording, summary, table
 from lib.store import conditions as C
 from lib.store import keys as K
 from lib.store.concurrency import ATTEMPTS, Write, backoff, held, parallel
@@ -264,7 +264,11 @@ def _end_by_summary(w: Write, service_id: str, completion: Completion) -> bool |
     expiration_clauses(u, None, None, w.now)  # the common case: sliding, the children's TTL far enough
     recording.end_all(u)
     recording.close_all(u)
-    u.sets["ended_ms"] = w.now  # the change feed's hold starts (lib.store.erasure.held_until)
+    # Without a trusted summary the publisher reads the children: the change feed's hold starts now
+    # (lib.store.erasure.held_until); with one, nothing is read and nothing held (`ended_ms` true). The
+    # operand is the item before this write (which removes `ax`), as every operand of an update is.
+    e = u.expr
+    u.sets["ended_ms"] = Raw(f"if_not_exists({e.name(summary.EXACT)}, {e.value(w.now)})")
     entries = [events.service_completed_pending(completion, events.REQUEST)]
     if completion.attached:
         entries.append(events.attached_changed(completion.ms, completion.attached))

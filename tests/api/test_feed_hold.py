@@ -117,3 +117,17 @@ def test_an_import_cannot_take_over_a_held_conversation(api, table, items, feed,
     assert _item(table, sid)["erasure_id"] != "import-tok"
     frozen.advance(HOLD_S)
     assert erasure.take_over("|", sid, "tok") == tasks
+
+
+def test_an_end_that_took_its_cascade_from_the_summary_holds_nothing(api, table, items, feed, frozen):
+    """With a trusted summary the publisher reads nothing: the end marks it so (`ended_ms` true) and
+    a DELETE's erasure removes the still active children at once."""
+    sid = api.start()
+    api.post(f"/services/{sid}/tasks/start", {"task_type": "t"})
+    assert _item(table, sid)["ax"] is True
+    assert api.post(f"/services/{sid}/end").status == 204
+    assert _item(table, sid)["ended_ms"] is True
+    assert api.delete(f"/services/{sid}").status == 204
+    assert erase_deleted(frozen) == 1
+    assert _stored(items, sid) == []
+    feed.take()
