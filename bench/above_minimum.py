@@ -66,31 +66,6 @@ _COMPOSITE = (
     "at once they would be one round trip (the owner's Query is then also made when the lock names a usable "
     "service, reading items it does not return).")
 
-_END_SERVICE_GROWN = (
-    "Open: 2 against 1 from the size of 100 (about 100 active states and tasks); 1 at the size of 1. A service's "
-    "end commits its cascade's events (§10: each names its state or task, type and start), and one UpdateItem "
-    "can only copy values from the item it writes; the item keeps a summary of its active children for that "
-    "(lib.store.summary), but only up to 1 KB (about 40 children). Past that, the children are read with the "
-    "refused write and the end is a second write: 2. The contract bounds neither how many children are active "
-    "nor how long their types are (only a body's 128 KiB), so no summary within one item (400 KB) holds every "
-    "conversation's: with the summary alone, 2 is forced for some size. Below that size it is a choice, and each "
-    "way to 1 is paid by other requests: (a) a bigger summary on the service item: GSI1 and GSI2 project the "
-    "whole item, so each KB of it is a KB more on every write of the service (every child start and end among "
-    "them, twice in their transactions), on both index entries, and on every owner page that lists the service; "
-    "(b) the summary in an item of its own, written in each child start's and end's transaction: the events are "
-    "numbered from the service's count (§10 `sequence`) and carry its owner, which only the service item holds, "
-    "while the publisher numbers each stream record's events from that record alone, so that item would have "
-    "to copy the count in every event-committing write of the service (most of which do not read it), or the "
-    "publisher would have to join the records of one transaction, which may reach it in different batches; "
-    "(c) the end committing the completion alone and a reader of the table committing the cascade afterwards "
-    "(the children no longer change): the cascade's events come late (a schedule, or a second consumer of the "
-    "stream), and a DELETE or purge meanwhile must read the children to commit them first; (d) the end "
-    "committing the completion alone and the publisher reading the children when it publishes it: the feed would "
-    "read the table (the project's layering keeps lib.feed to stream records: what it publishes is what the "
-    "record holds, whenever it runs), and the children would have to outlive the end by the stream's 24 hours, so DELETE, purge "
-    "and an import's take-over would hold their erasure and the children of an explicit expiration would need a "
-    "longer TTL; otherwise a late publisher finds them gone and the cascade's events are lost.")
-
 ARGUMENTS: dict[str, Argument] = {
     "start_state": Argument(PROOF, 1, _CHILD_ID.format(kind="state")),
     "start_state_with_idempotency_key": Argument(PROOF, 1, "As start_state; the idempotency record is read in "
@@ -124,10 +99,6 @@ ARGUMENTS: dict[str, Argument] = {
         "being known before its transaction (new ids are chosen before the write), written in it. (A request of "
         "several elements stores its reply after the last one: each element's create is its own commit, and a "
         "retry finds what the earlier ones made.)")),
-    # Came with the change feed (§10).
-    "growth.end_service": Argument(OPEN, 1, _END_SERVICE_GROWN + " (While each kind's active children fit one "
-                                   "Query page, 1 MB: beyond it, the pages after the first are read after the "
-                                   "item.)", from_size=100),
     # Growth cases: the same operations on bigger conversations.
     "growth.get_service_embedded": Argument(OPEN, 1, (
         "Open. The conversation is read with one Query of its partition (the service item and every child, "

@@ -1,5 +1,7 @@
 """The change feed's publisher (contract §10): the table's stream records -> domain events -> the
-EventBridge bus. It reads stream records, never the table behind them (an import contract says so).
+EventBridge bus. It reads stream records, and the table only through the one read the function
+hands it (a conversation's active children, for a service's end whose cascade is read); an import
+contract keeps the store's operations out of it.
 
 events.py     a stream record -> the events it carries (the service item's `seq` / `ev`, an erasure
               record's `ev`, a TTL removal -> ServiceExpired), each with its envelope and stable id

@@ -7,7 +7,8 @@ far (`seq`) and holds the events of that write (`ev`, in order). So a record is 
   (1-based) getting sequence OldImage's `seq + cx` + k. An end that relied on the summary of active
   children (lib.store.summary) left its events to complete from the images: a TaskCompleted names
   the old image's summary entry of its task, a ServiceCompleted is followed by the cascade of the
-  old image's summary (lib.store.events.complete). The events must be the advance: anything else is
+  old image's summary (lib.store.events.complete), or, without one, by its active children as
+  `read` finds them. The events must be the advance: anything else is
   a bug in the writer and the record goes to the failure path (logged, retried, then the dead-letter
   queue), never guessed.
   A write that produced no event leaves `seq` alone, so its stale `ev` is ignored.
@@ -25,8 +26,11 @@ far (`seq`) and holds the events of that write (`ev`, in order). So a record is 
   nothing: the deletion was published when the fence was written.
 * Everything else (states, tasks, locks, idempotency records, jobs, grants): nothing.
 
-The publisher never reads the table: what it publishes is what the record holds (stream view
-NEW_AND_OLD_IMAGES).
+What the publisher publishes is what the record holds (stream view NEW_AND_OLD_IMAGES), with one
+exception: a service's end that had no trusted summary (no `ax` in the old image) is followed by the
+conversation's active children, which `read` (handed by the function) fetches and which must be the
+ones the old image counts (lib.store.events.cascade_read); the conversation's erasure and TTL wait
+for it (lib.store.erasure.held_until).
 """
 
 from __future__ import annotations
