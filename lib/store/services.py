@@ -204,11 +204,13 @@ def end_service(w: Write, service_id: str, completion: Completion, wanted: Expir
     """Complete a service. Its active states and tasks complete with it on read
     (lib.rules.conversation); their events are committed with it.
 
-    Without an expiration to change, one UpdateItem that relies on the item's summary of active
-    children for the cascade's events (lib.store.summary: the publisher completes them) is sent at
-    once with the Queries of the active states and tasks: when the summary is trusted, the end is
-    that one round trip. Otherwise the refused write returns the item, and the end is one
-    conditional UpdateItem (conditional on its `seq`, so the item is the one returned or read) with
+    Without an expiration to change, one UpdateItem whose cascade's events the publisher completes
+    (from the item's summary of active children when it is trusted, lib.store.summary; else from the
+    children the item's counts name, which it reads: lib.store.events.cascade_read) is sent at once
+    with the Queries of the active states and tasks: when the item has a trusted summary or known
+    counts (every item written since the counts exist), the end is that one round trip. Otherwise
+    (an item written before them, as an import writes them) the refused write returns the item, and
+    the end is one conditional UpdateItem (conditional on its `seq`, so the item is the one returned or read) with
     the children read at once, used only when they are the ones the item counts
     (cascades.verified); otherwise (or when a kind fills more than one Query page) they are read
     again after it. 409 when already completed, also by auto-complete."""
@@ -255,8 +257,9 @@ def end_service(w: Write, service_id: str, completion: Completion, wanted: Expir
 
 def _end_by_summary(w: Write, service_id: str, completion: Completion) -> bool | ServiceItem | None:
     """A service's end as one UpdateItem whose cascade is the item's summary of active children
-    (trusted, and counting what `open` counts): True when committed, else the item as the refused
-    write found it (None: none, or a concurrent change)."""
+    (trusted, and counting what `open` counts) or, without one, the children its known counts name
+    (read by the publisher): True when committed, else the item as the refused write found it
+    (None: none, or a concurrent change)."""
     u = Update(key=K.service_key(w.tenant, service_id))
     e = u.expr
     u.conditions += C.live(e, w.now) + C.active(e, w.now) + C.at_most(e, "started_ms", completion.ms)

@@ -248,3 +248,28 @@ def test_requests_to_the_local_api_are_published_as_their_events_and_refused_one
             "ServiceStarted", "StateStarted", "ServiceCompleted", "StateCompleted"]
     finally:
         watcher.close()
+
+
+def test_an_end_past_the_summary_is_published_whole_by_the_local_publisher(server):
+    """A service's end with more active tasks than its item summarises: one write, and the local run's
+    PublisherFunction reads the active children from the embedded DynamoDB (its one read of the
+    table) to publish the cascade, as the deployed one does."""
+    tenant = {"ContactCenterId": "local-feed", "GroupId": "big"}
+    watcher = Watcher(server["url"])
+    try:
+        status, body = _call(server, "POST", "/services/start", {"customer_id": "c-big"}, tenant)
+        assert status == 201, body
+        sid = body["service_id"]
+        tasks = 60  # past the summary's 1 KB (about 40 tasks with short types)
+        for n in range(tasks):
+            assert _call(server, "POST", f"/services/{sid}/tasks/start", {"task_type": f"t{n}"}, tenant)[0] == 201
+        assert _call(server, "POST", f"/services/{sid}/end", {}, tenant)[0] == 204
+        last = 1 + tasks + 1 + tasks
+        assert watcher.wait_for(lambda e: e["detail"]["service_id"] == sid and e["detail"]["sequence"] == last)
+        events = _service(watcher.events, sid)
+        assert [e["detail"]["sequence"] for e in events] == list(range(1, last + 1))
+        cascade = events[tasks + 2:]
+        assert [e["detail"]["data"]["task_type"] for e in cascade] == [f"t{n}" for n in range(tasks)]
+        assert {e["detail"]["data"]["reason"] for e in cascade} == {"service_completed"}
+    finally:
+        watcher.close()
