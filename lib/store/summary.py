@@ -15,8 +15,9 @@ a writer that did not read the item, or one that read it without a trusted summa
 been started since, without this write's child). A start that finds no active child (`open` 0, no
 `ax`) starts a new summary. `act` itself is never removed while `ax` is on the item, so its nested paths are always
 valid for a write conditional on `ax`; it goes, with `ax`, when the service completes. Without
-`ax` (items written before the summary, imports, the cases above) the ends read the children, as
-they did before: 2 round trips."""
+`ax` (items written before the summary, imports, the cases above) a task's end reads the task, as
+before: 2 round trips; a service's end is still one write when the item's counts are known, and the
+publisher reads the children they count (lib.store.events.cascade_read)."""
 
 from __future__ import annotations
 
