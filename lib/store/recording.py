@@ -115,16 +115,19 @@ def end_one(u: Update, kind: str, child_id: int) -> None:
     u.conditions += [f"attribute_exists({e.name(summary.EXACT)})", f"attribute_exists({e.name(path)})"]
 
 
-def end_all(u: Update) -> None:
+def end_all(u: Update, children_floor: int) -> None:
     """A service's completion whose cascade the publisher completes (lib.store.events.complete):
     from the summary, on condition that it is trusted and counts what `open` counts; or, without a
     trusted summary, from the active children the item counts, read by the publisher and checked
     against the item's `open` and `open_sum` (on condition that both are known: an item written
-    before them is ended by a read of its children first). The events beyond the write's own are
-    counted in `cx` (their number is `open`, which the writer does not know; lib.store.events)."""
+    before them is ended by a read of its children first; and that the children's TTL is at least
+    `children_floor`, so that they outlive the end by the change feed's hold). The events beyond the
+    write's own are counted in `cx` (their number is `open`, which the writer does not know;
+    lib.store.events)."""
     e = u.expr
     trusted = f"attribute_exists({e.name(summary.EXACT)}) AND size({e.name(summary.ACT)}) = {e.name('open')}"
-    counted = f"{e.name('open')} < {e.value(COUNTED)} AND {e.name('open_sum')} >= {e.value(0)}"
+    counted = (f"attribute_not_exists({e.name(summary.EXACT)}) AND {e.name('open')} < {e.value(COUNTED)} AND "
+               f"{e.name('open_sum')} >= {e.value(0)} AND {e.name('children_ttl')} >= {e.value(children_floor)}")
     u.conditions += [f"({trusted}) OR ({counted})"]
     u.sets["cx"] = Raw(f"if_not_exists({e.name('cx')}, {e.value(0)}) + {e.name('open')}")
 

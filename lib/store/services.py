@@ -25,7 +25,7 @@ from lib.store.events import Event
 from lib.store.expiration import expiration_clauses, lowering, raise_children_ttl
 from lib.store.expressions import Expression, Raw, Update
 from lib.store.idempotency import Claim
-from lib.store.items import Completion, Expiry, ServiceItem, decode, from_plain
+from lib.store.items import FEED_HOLD_S, Completion, Expiry, ServiceItem, decode, from_plain
 from lib.store.table import ConcurrentChange, ConditionFailed
 
 
@@ -264,8 +264,11 @@ def _end_by_summary(w: Write, service_id: str, completion: Completion) -> bool |
     e = u.expr
     u.conditions += C.live(e, w.now) + C.active(e, w.now) + C.at_most(e, "started_ms", completion.ms)
     complete_clauses(u, w.tenant, service_id, completion)
-    expiration_clauses(u, None, None, w.now)  # the common case: sliding, the children's TTL far enough
-    recording.end_all(u)
+    expiry = expiration_clauses(u, None, None, w.now)  # the common case: sliding, the children's TTL far enough
+    assert expiry is not None
+    # Without a trusted summary the publisher may read the children up to a day after this end: their
+    # TTL must outlast it by the change feed's hold (else the end reads them first, as before).
+    recording.end_all(u, expiry.ttl(w.now) + FEED_HOLD_S)
     recording.close_all(u)
     # Without a trusted summary the publisher reads the children: the change feed's hold starts now
     # (lib.store.erasure.held_until); with one, nothing is read and nothing held (`ended_ms` true). The

@@ -131,3 +131,31 @@ def test_an_end_that_took_its_cascade_from_the_summary_holds_nothing(api, table,
     assert erase_deleted(frozen) == 1
     assert _stored(items, sid) == []
     feed.take()
+
+
+def test_an_end_whose_children_would_not_outlive_the_hold_reads_them_first(api, table, items, feed, frozen,
+                                                                          monkeypatch):
+    """With a short default expiration (1 hour) the children's TTL, set 25 hours past their service's
+    at their start, is used up by a day of sliding writes: an end without a trusted summary then does
+    not leave the children to the publisher (they could be gone before a late re-drive reads them) but
+    reads them and commits the whole cascade with it, as before: two writes, nothing held."""
+    from lib import settings
+
+    monkeypatch.setenv("DEFAULT_EXPIRATION", "1h")
+    settings.settings.cache_clear()
+    try:
+        sid, tasks = _big(api, table)
+        for _ in range(24):
+            frozen.advance(3000)
+            assert api.put(f"/services/{sid}/extensions/k", 1).status == 200  # slides the expiration
+        feed.take()
+        with count_calls(table) as calls:
+            assert api.post(f"/services/{sid}/end").status == 204
+        assert calls.count("UpdateItem") == 2  # the one write refused: the children read, then the write
+        assert isinstance(_item(table, sid).get("ended_ms"), type(None))
+        events = feed.take()
+        assert [e.name for e in events] == ["ServiceCompleted"] + ["TaskCompleted"] * tasks
+        assert api.delete(f"/services/{sid}").status == 204
+        assert erase_deleted(frozen) == 1  # nothing to hold: the cascade is in the record
+    finally:
+        settings.settings.cache_clear()

@@ -33,7 +33,8 @@ def test_the_publisher_reads_the_stream_as_the_docs_say():
     publisher = _props("PublisherFunction")
     assert publisher["Handler"] == "handlers.feed.lambda_handler" and "Events" not in publisher
     assert publisher["Environment"]["Variables"] == {"EVENT_BUS_NAME": {"Ref": "FeedBus"},
-                                                     "EVENT_SOURCE": {"Ref": "FeedEventSource"}}
+                                                     "EVENT_SOURCE": {"Ref": "FeedEventSource"},
+                                                     "ACCESS_MODE": "iam"}  # for the store's settings
 
 
 def test_the_publisher_may_do_what_it_needs_and_nothing_else():
@@ -71,3 +72,32 @@ def test_the_bus_its_archive_and_what_watches_the_feed():
     assert parameters["FeedEventSource"]["Default"] == "context-services"
     outputs = template.load()["Outputs"]
     assert {"FeedBusName", "FeedBusArn", "FeedArchiveArn", "FeedDeadLetterQueueUrl"} <= set(outputs)
+
+
+def test_the_publisher_s_deployed_environment_lets_it_read_the_table():
+    """Inside Lambda the store's settings refuse a function whose environment lacks what they need
+    (ACCESS_MODE among them): the publisher's one read of the table (lib.rules.feed, for a service's
+    end whose cascade is read) must load them from the template's environment alone, Globals and its
+    own plain values, nothing added here but Lambda's variables and what the template takes from
+    resources."""
+    import os
+    import subprocess
+    import sys
+
+    env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG") if key in os.environ}
+    env.update({key: value for key, value in template.plain_environment().items() if value})
+    [publisher] = [f for f in template.functions() if f.handler == "handlers.feed.lambda_handler"]
+    env.update({key: str(value) for key, value in publisher.environment.items()
+                if isinstance(value, (str, int)) and not isinstance(value, bool)})
+    env.update(AWS_LAMBDA_FUNCTION_NAME="publisher", AWS_DEFAULT_REGION="us-east-1", AWS_REGION="us-east-1",
+               AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
+               # What the template takes from resources (!Ref), stood in for:
+               TABLE_NAME="the-table", EVENT_BUS_NAME="the-bus", EVENT_SOURCE="context-services",
+               PAGE_TOKEN_SECRET_ARN="arn:aws:secretsmanager:us-east-1:123456789012:secret:paging")
+    code = ("import handlers.feed\n"
+            "from lib.rules import feed\n"
+            "from lib.store.table import table_name\n"
+            "print(table_name())\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=template.ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "the-table", done.stderr[-2000:]
