@@ -5,11 +5,6 @@ reaches the store."""
 
 from __future__ import annotations
 
-from typing import Any
+from lib.store.cascades import active_items as active_children  # every active state and task, as stored
 
-from lib.store.cascades import active_items
-
-
-def active_children(pk: str) -> list[dict[str, Any]]:
-    """Every active state and task of the conversation `pk`, as stored."""
-    return active_items(pk)
+__all__ = ["active_children"]

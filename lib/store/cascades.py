@@ -56,8 +56,7 @@ def active_children_of(services: list[ServiceItem]) -> list[Active]:
 
 def _completing(service: ServiceItem, active: Active) -> Active:
     """Leave out the tasks of a state whose big end is still completing them (`cascading`)."""
-    cascading = service.cascading
-    return active[0], [t for t in active[1] if not (t.state_id is not None and str(t.state_id) in cascading)]
+    return active[0], events.not_cascading(service, active[1])
 
 
 def active_items(pk: str) -> list[dict[str, Any]]:
@@ -92,9 +91,4 @@ def verified(service: ServiceItem, found: Active | None) -> Active | None:
     children that `service` counts: their number is its `open` and their checksum its `open_sum`
     (a child started or ended between the reads changes the sum). None when it is not, or when the
     item's count or sum is unknown: then read them after the item (active_children)."""
-    if found is None or service.open is None or service.open_sum is None or service.open_sum < 0:
-        return None
-    states, tasks = _completing(service, found)
-    if len(states) + len(tasks) != service.open or events.open_sum(states, tasks) != service.open_sum:
-        return None
-    return states, tasks
+    return None if found is None else events.counted(service, *found)

@@ -161,8 +161,7 @@ def held_until(service: dict[str, Any], children: list[dict[str, Any]], now: int
     ended = service.get("ended_ms")
     if ended is None or isinstance(ended, bool) or int(ended) + FEED_HOLD_MS <= now:
         return None  # no end whose cascade is read (true: it took it from the summary), or long ago
-    active = (K.status_range(kind, Status.ACTIVE)[0] for kind in ("state", "task"))
-    prefixes = tuple(active)
+    prefixes = tuple(K.status_range(kind, Status.ACTIVE)[0] for kind in ("state", "task"))
     if not any(str(item.get("LSI1SK", "")).startswith(prefixes) for item in children):
         return None
     return int(ended) + FEED_HOLD_MS
@@ -221,11 +220,6 @@ def _children(pk: str) -> list[dict[str, Any]]:
             if item["SK"] != K.SERVICE_SK]
 
 
-def _children_keys(pk: str) -> list[dict[str, str]]:
-    """Every item of a conversation but the one at its service key."""
-    return [K.key_of(item) for item in _children(pk)]
-
-
 def _release_locks(keys: list[dict[str, str]]) -> None:
     """A composite lock naming an erased conversation goes with it (its reference was among `keys`)."""
     for key in keys:
@@ -267,7 +261,9 @@ def take_over(tenant: str, service_id: str, token: str) -> int | None:
         table.update(u)
     except ConditionFailed:
         return 0 if table.get(key) is None else None
-    keys = _children_keys(pk)
+    # The old items, as read before the fence moved (nothing adds to a fenced conversation; what this
+    # import writes after the move is not among them).
+    keys = [K.key_of(item) for item in children]
     table.delete_keys(keys)
     _release_locks(keys)
     return len(keys)

@@ -229,24 +229,25 @@ def complete(entries: list[Event], old: dict[str, Any], new: dict[str, Any], rea
 def cascade_read(old: dict[str, Any], read: Read | None) -> list[Active]:
     """The active children of a service whose end relied on its counts, not on a summary (the old
     image's `open` and `open_sum`, both known: lib.store.recording.end_all): as `read` finds them,
-    less the tasks of a state whose big end was completing them (`cascading`: their events were
-    committed with that end). Once the service is completed none of them changes, and the
-    conversation's erasure and TTL wait for the publisher (docs/DESIGN.md, "Change feed"), so the read
-    finds exactly the children the end counted; ValueError if it does not (nothing is guessed)."""
-    count = int(old["open"])
-    if count == 0:
+    accepted only when they are the ones the old image counts (`counted`). Once the service is
+    completed none of them changes, and the conversation's erasure and TTL wait for the publisher
+    (docs/DESIGN.md, "Change feed"), so the read finds exactly the children the end counted;
+    ValueError if it does not (nothing is guessed)."""
+    service = from_plain(old)
+    if not isinstance(service, ServiceItem):
+        raise ValueError("the old image is not a service")
+    if service.open == 0:
         return []
     if read is None:
         raise ValueError("the end's cascade is read from the table, and no reader was given")
-    cascading = old.get("cascading") or {}
-    children = [from_plain(item) for item in read(str(old["PK"]))]
+    children = [from_plain(item) for item in read(service.pk)]
     states = [c for c in children if isinstance(c, StateItem)]
-    tasks = [c for c in children if isinstance(c, TaskItem) and not (c.state_id is not None
-                                                                      and str(c.state_id) in cascading)]
-    if len(states) + len(tasks) != count or open_sum(states, tasks) != int(old["open_sum"]):
+    tasks = [c for c in children if isinstance(c, TaskItem)]
+    found = counted(service, states, tasks)
+    if found is None:
         raise ValueError(f"the active children read ({len(states)} states, {len(tasks)} tasks) are not the "
-                         f"{count} the end counted")
-    return [summary.of_child(c) for c in (*states, *tasks)]
+                         f"{service.open} the end counted")
+    return [summary.of_child(c) for c in (*found[0], *found[1])]
 
 
 # ---------------------------------------------------------------- the checksum of active children
@@ -265,6 +266,27 @@ def open_sum(states: list[StateItem], tasks: list[TaskItem]) -> int:
 # The children a write's events start (+1) and complete (-1): the events the summary follows too.
 _MOVES = {**{name: (kind, f"{kind}_id", 1) for name, kind in summary.STARTS.items()},
           **{name: (kind, f"{kind}_id", -1) for name, kind in summary.ENDS.items()}}
+
+
+def not_cascading(service: ServiceItem, tasks: list[TaskItem]) -> list[TaskItem]:
+    """`tasks` less those of a state whose big end is still completing them (`cascading`: their
+    events come with that end)."""
+    cascading = service.cascading
+    return [t for t in tasks if not (t.state_id is not None and str(t.state_id) in cascading)]
+
+
+def counted(service: ServiceItem, states: list[StateItem], tasks: list[TaskItem]
+            ) -> tuple[list[StateItem], list[TaskItem]] | None:
+    """`states` and `tasks` (less those `not_cascading` leaves out) when they are exactly the active
+    children `service` counts: their number is its `open` and their checksum its `open_sum` (a
+    child started or ended meanwhile changes the sum). None when they are not, or when the item's
+    count or sum is unknown."""
+    if service.open is None or service.open_sum is None or service.open_sum < 0:
+        return None
+    tasks = not_cascading(service, tasks)
+    if len(states) + len(tasks) != service.open or open_sum(states, tasks) != service.open_sum:
+        return None
+    return states, tasks
 
 
 def sum_moved(entries: list[Event]) -> int:
