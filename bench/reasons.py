@@ -41,19 +41,10 @@ REASONS: dict[str, str] = {
     "start_composite_reuse": ("the lock and the owner's active services (Query) are read " + _PARALLEL.format(n=2)
                               + " (whether the element creates is known only from the lock's answer, and a create "
                               "needs both), then what the lock names (BatchGetItem): three calls, two round trips"),
-    "end_service": ("one UpdateItem that takes the cascade's StateCompleted / TaskCompleted events from the item's "
-                    "summary of active children (lib.store.summary) or, without a trusted summary, leaves them to "
-                    "the publisher, which reads the children the item counts (`open`, `open_sum`: "
-                    "lib.store.events.cascade_read), and the two Queries of LSI1 that a refusal needs (an item "
-                    "written before its counts, as an import writes them: then the item returned by the refused "
-                    "write and those children give the events, and one UpdateItem conditional on the item's `seq` "
-                    "follows) are sent " + _PARALLEL.format(n=3)),
     "end_task": ("one transaction (the service item's `seq`, `ev` and summary of active children, the task's end) "
                  "that takes the TaskCompleted event's type, state and start from the summary, and the task's "
                  "read that a refusal needs (no trusted summary: then a second transaction with the values read) "
                  "are sent " + _PARALLEL.format(n=2)),
-    "growth.end_service": ("as end_service, at every size: past SIZE_MAX bytes of summary (some 40 active children) "
-                           "the same UpdateItem commits, and the publisher reads the children"),
     "start_state": _COUNTER,
     "start_state_with_idempotency_key": _COUNTER + _WITH_RECORD,
     "start_task": _COUNTER,

@@ -3,8 +3,9 @@
 PutEvents takes at most 10 entries and 256 KB a call, and may accept some entries of a call and
 refuse others (`FailedEntryCount`, an `ErrorCode` on each refused entry): the refused ones are sent
 again, alone, after a jittered exponential pause, until they are accepted, their error is one a
-retry cannot cure, or the invocation's time is up. Whatever is still refused then is reported to the
-caller, which turns the records that carried it into batch item failures (publisher.py).
+retry cannot cure, or the invocation's time is up (checked before every call, the first round's
+included: a batch of big cascades stops sending in time). Whatever is still refused or unsent then
+is reported to the caller, which turns the records that carried it into batch item failures (publisher.py).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ MAX_ENTRIES = 10  # entries a PutEvents call takes
 MAX_REQUEST_BYTES = 256 * 1024  # PutEvents' size limit for one call (entries summed)
 DEFAULT_SOURCE = "context-services"
 ROUNDS = 8  # sends of an entry at most in one invocation (the first and 7 retries)
+LATE = "DeadlineReached"  # an entry not sent: the invocation's time was up
 BASE_PAUSE, MAX_PAUSE = 0.1, 2.0  # seconds: jittered exponential back-off between rounds
 # Errors a retry cannot cure: the record fails at once (and, past Lambda's retries, goes to the
 # dead-letter queue) instead of spending the invocation on them.
@@ -101,17 +103,26 @@ wait: Callable[[float], None] = time.sleep  # the back-off's pause (tests replac
 
 
 def publish(entries: Sequence[dict[str, Any]], deadline: float, client: Any = None,
-            sleep: Callable[[float], None] | None = None, clock: Callable[[], float] = time.monotonic) -> Outcome:
-    """Send every entry, retrying refused ones with back-off until `deadline` (a `clock` reading)."""
+            sleep: Callable[[float], None] | None = None, clock: Callable[[], float] | None = None) -> Outcome:
+    """Send every entry, retrying refused ones with back-off until `deadline` (a `clock` reading,
+    time.monotonic by default)."""
     client = client if client is not None else events_client()
     sleep = sleep or wait
+    clock = clock or time.monotonic
     outcome = Outcome()
     pending = list(enumerate(entries))
     for attempt in range(ROUNDS):
         refused: list[tuple[int, dict[str, Any]]] = []
+        sent: set[int] = set()
         for call in calls(pending):
+            if outcome.calls and clock() >= deadline:
+                # Out of time (a batch of big cascades): what is left unsent is reported, not lost in a
+                # timeout (at least one call goes out per invocation, so a retry always gets further).
+                outcome.failed.update({index: LATE for index, _ in pending if index not in sent})
+                return outcome
             outcome.calls += 1
             for (index, item), error in zip(call, _send(client, [item for _, item in call])):
+                sent.add(index)
                 if error is None:
                     outcome.failed.pop(index, None)
                     continue

@@ -25,6 +25,9 @@ derived by them), in as few requests as DynamoDB allows, never visible half-writ
 * **Change feed**: a service item is written without events (`seq` 0: the feed publishes nothing), or,
   when the import is asked for them, with the conversation's history as the feed reads it from any
   write of a service item (`ev`, the events in order; `seq`, their number).
+* **Counts**: the service item carries its active children's count and checksum (`open`, `open_sum`)
+  and, when it fits, their summary (`act`, `ax`), as the API's own writes keep them
+  (lib.store.recording.record_whole), so that ending it is one write like any other.
 * **TTLs** are the store's: the service item's come from its expiration (ServiceItem.new), its
   children get the service's `children_ttl` here, as a start gives them.
 
@@ -44,7 +47,7 @@ from typing import Any, Protocol
 from botocore.exceptions import ClientError
 
 from lib.errors import PayloadTooLarge
-from lib.store import erasure, table
+from lib.store import erasure, recording, table
 from lib.store import keys as K
 from lib.store.codec import decode_item, encode_item
 from lib.store.concurrency import parallel
@@ -185,7 +188,7 @@ class ConversationWriter:
             failed: Callable[[str], None], events: list[dict[str, Any]] | None = None) -> None:
         """Queue a conversation. `events`: its change-feed history, carried by the service item's
         write (`ev`, `seq` = their number) for the feed to publish; None: nothing (`seq` stays 0)."""
-        item = service.to_item()
+        item = {**service.to_item(), **recording.record_whole(service, children)}
         if events is not None:
             item.update(ev=events, seq=len(events))
         owner = _Conversation(encode_item(item), len(children), done, failed)

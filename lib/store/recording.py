@@ -22,17 +22,17 @@ removes its child's, conditional on the summary still being trusted (`ax`), or t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from lib.store import conditions as C
 from lib.store import events, summary
 from lib.store.events import Event
 from lib.store.expressions import Raw, Update
-from lib.store.items import ServiceItem
+from lib.store.items import Child, ServiceItem, StateItem, TaskItem
 
 UNKNOWN_OPEN = 1_000_000_000  # `open` of an item written before the counter: far from 0, never trusted
 UNKNOWN_OPEN_SUM = -(10 ** 30)  # `open_sum` of an item written before it: below any sum of 63-bit hashes
-COUNTED = UNKNOWN_OPEN // 2  # an `open` below it is a count (an unknown one stays near UNKNOWN_OPEN); a known sum is >= 0
 
 
 def record(u: Update, entries: list[Event], token: str) -> None:
@@ -50,9 +50,23 @@ def record(u: Update, entries: list[Event], token: str) -> None:
 
 def record_new(item: dict[str, Any], entries: list[Event], open_children: int) -> dict[str, Any]:
     """A new service item (its first write) with its events, its count of active children and their
-    checksum (a service written otherwise, as by an import, has neither: unknown, never trusted)."""
+    checksum (an import's are counted from its children: record_whole)."""
     return {**item, "seq": len(entries), "ev": entries, "open": open_children, "open_sum": events.sum_moved(entries),
             **summary.new(entries)}
+
+
+def record_whole(service: ServiceItem, children: Sequence[Child]) -> dict[str, Any]:
+    """The counts of a service item written whole after its children (an import): `open` and
+    `open_sum` of its active states and tasks (none once it is completed, as its end leaves them),
+    and their summary when it fits, exactly as the API's own writes would have kept them; so that
+    its end is one write and a task's end needs no read first (nothing else writes the conversation
+    before its service item exists)."""
+    if service.completed_ms is not None:
+        return {"open": 0, "open_sum": 0}
+    active = [c for c in children if c.completed_ms is None]
+    states = [c for c in active if isinstance(c, StateItem)]
+    tasks = [c for c in active if isinstance(c, TaskItem)]
+    return {"open": len(active), "open_sum": events.open_sum(states, tasks), **summary.of_active(active)}
 
 
 def count_open(u: Update, delta: int, entries: list[Event]) -> None:
@@ -120,14 +134,15 @@ def end_all(u: Update, children_floor: int) -> None:
     from the summary, on condition that it is trusted and counts what `open` counts; or, without a
     trusted summary, from the active children the item counts, read by the publisher and checked
     against the item's `open` and `open_sum` (on condition that both are known: an item written
-    before them is ended by a read of its children first; and that the children's TTL is at least
+    before them is ended by a read of its children first; that there are at most CASCADE_MAX of
+    them, which the publisher sends well within one invocation; and that the children's TTL is at least
     `children_floor`, so that they outlive the end by the change feed's hold). The events beyond the
     write's own are counted in `cx` (their number is `open`, which the writer does not know;
     lib.store.events)."""
     e = u.expr
     trusted = f"attribute_exists({e.name(summary.EXACT)}) AND size({e.name(summary.ACT)}) = {e.name('open')}"
-    counted = (f"attribute_not_exists({e.name(summary.EXACT)}) AND {e.name('open')} < {e.value(COUNTED)} AND "
-               f"{e.name('open_sum')} >= {e.value(0)} AND {e.name('children_ttl')} >= {e.value(children_floor)}")
+    counted = (f"attribute_not_exists({e.name(summary.EXACT)}) AND {e.name('open')} <= {e.value(events.CASCADE_MAX)} "
+               f"AND {e.name('open_sum')} >= {e.value(0)} AND {e.name('children_ttl')} >= {e.value(children_floor)}")
     u.conditions += [f"({trusted}) OR ({counted})"]
     u.sets["cx"] = Raw(f"if_not_exists({e.name('cx')}, {e.value(0)}) + {e.name('open')}")
 

@@ -20,7 +20,7 @@ from lib.status import Status
 from lib.store import cascades, events, recording, summary, table
 from lib.store import conditions as C
 from lib.store import keys as K
-from lib.store.concurrency import ATTEMPTS, Write, backoff, held, parallel
+from lib.store.concurrency import ATTEMPTS, Write, backoff, parallel
 from lib.store.events import Event
 from lib.store.expiration import expiration_clauses, lowering, raise_children_ttl
 from lib.store.expressions import Expression, Raw, Update
@@ -206,28 +206,32 @@ def end_service(w: Write, service_id: str, completion: Completion, wanted: Expir
 
     Without an expiration to change, one UpdateItem whose cascade's events the publisher completes
     (from the item's summary of active children when it is trusted, lib.store.summary; else from the
-    children the item's counts name, which it reads: lib.store.events.cascade_read) is sent at once
-    with the Queries of the active states and tasks: when the item has a trusted summary or known
-    counts (every item written since the counts exist), the end is that one round trip. Otherwise
-    (an item written before them, as an import writes them) the refused write returns the item, and
-    the end is one conditional UpdateItem (conditional on its `seq`, so the item is the one returned or read) with
-    the children read at once, used only when they are the ones the item counts
-    (cascades.verified); otherwise (or when a kind fills more than one Query page) they are read
-    again after it. 409 when already completed, also by auto-complete."""
+    children the item's counts name, which it reads: lib.store.events.cascade_read): when the item
+    has a trusted summary or known counts (every item written since the counts exist, imports
+    included), the end is that one call, which reads nothing. (It assumes an expiration that slides,
+    as every write that does not read the item does: for a service with an explicit expiration the
+    refused write returns the item, and the end is sent once more, leaving the expiration alone: 2
+    calls, still nothing read.) Otherwise (an item written before
+    them) the refused write returns the item, and the end is one conditional UpdateItem (conditional
+    on its `seq`, so the item is the one returned) after a read of its active children. With an
+    expiration to change, the item and its active children are read at once, the children used only
+    when they are the ones the item counts (cascades.verified), else read again after it. 409 when
+    already completed, also by auto-complete."""
     if wanted is None:
-        outcome, states, tasks = parallel(lambda: _end_by_summary(w, service_id, completion),
-                                          *map(held, cascades.active_reads(w.tenant, service_id)))
+        outcome = _end_by_summary(w, service_id, completion)
+        if isinstance(outcome, ServiceItem) and outcome.expiry_explicit and outcome.is_live(w.now) \
+                and outcome.completed_at(w.now) is None:
+            outcome = _end_by_summary(w, service_id, completion, outcome)  # its expiration stays: again, so
         if outcome is True:
             return
-        if isinstance(states, Exception) or isinstance(tasks, Exception):
-            states = tasks = ([], True)  # not read: read after the item (as a kind of more than one page)
         read = outcome if isinstance(outcome, ServiceItem) else read_service(w.tenant, service_id, w.now)
         if not read.is_live(w.now):
             raise not_found(service_id)
+        found = None
     else:
         read, states, tasks = parallel(lambda: read_service(w.tenant, service_id, w.now),
                                        *cascades.active_reads(w.tenant, service_id))
-    found = cascades.read_at_once(states, tasks)
+        found = cascades.read_at_once(states, tasks)
 
     def build(u: Update, known: ServiceItem | None) -> list[Event]:
         assert known is not None  # read first: the events need its start (duration) and children
@@ -255,20 +259,28 @@ def end_service(w: Write, service_id: str, completion: Completion, wanted: Expir
     update_service(w, service_id, build, wanted, activity=False, known=read)
 
 
-def _end_by_summary(w: Write, service_id: str, completion: Completion) -> bool | ServiceItem | None:
+def _end_by_summary(w: Write, service_id: str, completion: Completion, known: ServiceItem | None = None
+                    ) -> bool | ServiceItem | None:
     """A service's end as one UpdateItem whose cascade is the item's summary of active children
     (trusted, and counting what `open` counts) or, without one, the children its known counts name
     (read by the publisher): True when committed, else the item as the refused write found it
-    (None: none, or a concurrent change)."""
+    (None: none, or a concurrent change). Unread (`known` None), it assumes the common case, an
+    expiration that slides; given the item a first attempt returned with an explicit expiration,
+    it leaves that expiration as it is (on condition that it still is)."""
     u = Update(key=K.service_key(w.tenant, service_id))
     e = u.expr
     u.conditions += C.live(e, w.now) + C.active(e, w.now) + C.at_most(e, "started_ms", completion.ms)
     complete_clauses(u, w.tenant, service_id, completion)
-    expiry = expiration_clauses(u, None, None, w.now)  # the common case: sliding, the children's TTL far enough
-    assert expiry is not None
+    expiry = expiration_clauses(u, None, known, w.now)  # unread: sliding, the children's TTL far enough
+    if expiry is not None:
+        ttl = expiry.ttl(w.now)
+    else:
+        assert known is not None and known.expire_at is not None
+        ttl = known.expire_at
+        u.conditions += C.equals(e, K.TTL_ATTRIBUTE, ttl)
     # Without a trusted summary the publisher may read the children up to a day after this end: their
     # TTL must outlast it by the change feed's hold (else the end reads them first, as before).
-    recording.end_all(u, expiry.ttl(w.now) + FEED_HOLD_S)
+    recording.end_all(u, ttl + FEED_HOLD_S)
     recording.close_all(u)
     # Without a trusted summary the publisher reads the children: the change feed's hold starts now
     # (lib.store.erasure.held_until); with one, nothing is read and nothing held (`ended_ms` true). The

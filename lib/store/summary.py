@@ -15,7 +15,7 @@ a writer that did not read the item, or one that read it without a trusted summa
 been started since, without this write's child). A start that finds no active child (`open` 0, no
 `ax`) starts a new summary. `act` itself is never removed while `ax` is on the item, so its nested paths are always
 valid for a write conditional on `ax`; it goes, with `ax`, when the service completes. Without
-`ax` (items written before the summary, imports, the cases above) a task's end reads the task, as
+`ax` (items written before the summary, an import's that would not fit, the cases above) a task's end reads the task, as
 before: 2 round trips; a service's end is still one write when the item's counts are known, and the
 publisher reads the children they count (lib.store.events.cascade_read)."""
 
@@ -62,16 +62,20 @@ def of_entry(name: str, entry: dict[str, Any]) -> Active:
     return Active(kind, int(name[1:]), entry.get("y"), int(entry["m"]), entry.get("s"))
 
 
+def _entry_of(kind: str, child_id: int, type_: Any, started_ms: int, state_id: int | None
+              ) -> tuple[str, dict[str, Any]]:
+    entry: dict[str, Any] = {"m": started_ms}
+    if type_ is not None:
+        entry["y"] = type_
+    if kind == "task" and state_id is not None:
+        entry["s"] = state_id
+    return key(kind, child_id), entry
+
+
 def _entry(event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """The summary entry of a child a Started event starts."""
     kind, data = STARTS[event["name"]], event["data"]
-    type_ = data[f"{kind}_type"]
-    entry: dict[str, Any] = {"m": event["at"]}
-    if type_ is not None:
-        entry["y"] = type_
-    if kind == "task" and data.get("state_id") is not None:
-        entry["s"] = data["state_id"]
-    return key(kind, data[f"{kind}_id"]), entry
+    return _entry_of(kind, data[f"{kind}_id"], data[f"{kind}_type"], event["at"], data.get("state_id"))
 
 
 def moves(entries: list[dict[str, Any]]) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
@@ -103,4 +107,12 @@ def fits(act: dict[str, Any], added: list[tuple[str, dict[str, Any]]], removed: 
 def new(entries: list[dict[str, Any]]) -> dict[str, Any]:
     """The summary attributes of a new service item whose first write commits `entries`."""
     added, _ = moves(entries)
+    return {ACT: dict(added), EXACT: True} if fits({}, added, []) else {}
+
+
+def of_active(children: list[Child]) -> dict[str, Any]:
+    """The summary attributes of a service item written whole with these active children (an
+    import): exact, when it fits."""
+    added = [_entry_of(c.KIND, c.child_id, a.type, a.started_ms, a.state_id)
+             for c, a in ((c, of_child(c)) for c in children)]
     return {ACT: dict(added), EXACT: True} if fits({}, added, []) else {}

@@ -10,6 +10,7 @@ import pytest
 from lib.clock import format_ms
 from lib.feed.events import events_of as published
 from lib.store import services as services_store
+from lib.store.codec import decode_item
 from tests.api.feed_stream import TTL_IDENTITY, events_of
 from tests.support import Api, count_calls, erase_deleted
 
@@ -116,9 +117,9 @@ def test_a_service_end_without_active_children_commits_no_cascade(
     feed.take()
     with count_calls(table) as calls:
         assert api.post(f"/services/{sid}/end").status == 204
-    # One round trip: the write relying on the item's summary of active children (empty), sent at
-    # once with the children's Queries its refusal would need; the end commits no cascade.
-    assert sorted(calls) == ["Query", "Query", "UpdateItem"]
+    # One call, which reads nothing: the write relying on the item's summary of active children
+    # (empty); the end commits no cascade.
+    assert calls == ["UpdateItem"]
     [completed] = feed.take()
     assert (completed.name, completed.sequence, completed.data["reason"]) == ("ServiceCompleted", 4, "request")
     assert completed.data["disposition"] is None and completed.data["completed"] == {"timestamp": format_ms(frozen.now)}
@@ -336,17 +337,53 @@ def test_children_read_with_the_item_are_used_when_the_checksum_agrees(api, feed
 
 
 def test_a_service_written_without_the_count_is_never_taken_for_one_without_children(api, table, feed):
-    """An item written before the `open` count (or by an import) has none: its count stays unknown
-    through later starts and ends, so its end always reads its active children."""
+    """An item written before the `open` count has none: its count stays unknown through later starts
+    and ends, so its end always reads its active children: the one write is refused (returning the
+    item), the children are read (both kinds at once), and the end is written with their events."""
     sid = api.start()
     api.post(f"/services/{sid}/states/start", {})
     _forget(table, sid, "open", "open_sum")
     api.post(f"/services/{sid}/tasks/start", {})
     api.post(f"/services/{sid}/tasks/1/end", {})
     feed.take()
-    assert api.post(f"/services/{sid}/end").status == 204
+    with count_calls(table) as calls:
+        assert api.post(f"/services/{sid}/end").status == 204
+    assert calls[0] == "UpdateItem" and sorted(calls[1:3]) == ["Query", "Query"] and calls[3:] == ["UpdateItem"]
     assert [(e.name, e.data.get("state_id")) for e in feed.take()] == [("ServiceCompleted", None),
                                                                        ("StateCompleted", 1)]
+
+
+def test_an_end_past_the_cascade_bound_reads_its_children_and_commits_their_events_itself(api, table, feed,
+                                                                                           monkeypatch):
+    """The one write leaves at most CASCADE_MAX children to the publisher (one stream record's events,
+    sent within one invocation); with more active, the end reads them and its own write commits
+    every event (413 once they pass the 400 KB item: docs/DESIGN.md)."""
+    from lib.store import events as store_events
+
+    monkeypatch.setattr(store_events, "CASCADE_MAX", 3)
+    sid = api.start()
+    for n in range(4):
+        api.post(f"/services/{sid}/tasks/start", {"task_type": f"t{n}"})
+    _forget(table, sid, "ax")  # no trusted summary: the counts decide
+    feed.take()
+    with count_calls(table) as calls:
+        assert api.post(f"/services/{sid}/end").status == 204
+    assert calls[0] == "UpdateItem" and sorted(calls[1:3]) == ["Query", "Query"] and calls[3:] == ["UpdateItem"]
+    [record] = [r for r in feed.records() if r["eventName"] == "MODIFY"]
+    assert len(decode_item(record["dynamodb"]["NewImage"])["ev"]) == 5  # the end and its 4 tasks, in the record
+    feed.seen += events_of(record)
+    assert [(e.name, e.data.get("task_type")) for e in events_of(record)] == [
+        ("ServiceCompleted", None), *[("TaskCompleted", f"t{n}") for n in range(4)]]
+    monkeypatch.setattr(store_events, "CASCADE_MAX", 4)  # at the bound: the one write
+    other = api.start()
+    for n in range(4):
+        api.post(f"/services/{other}/tasks/start", {"task_type": f"t{n}"})
+    _forget(table, other, "ax")
+    feed.take()
+    with count_calls(table) as calls:
+        assert api.post(f"/services/{other}/end").status == 204
+    assert calls == ["UpdateItem"]
+    assert [e.name for e in feed.take()] == ["ServiceCompleted"] + ["TaskCompleted"] * 4
 
 
 def test_children_filling_more_than_one_page_are_read_after_the_item(api, table, monkeypatch, reads_after):

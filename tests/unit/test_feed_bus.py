@@ -5,6 +5,7 @@ and a fake clock (no moto, no sleeping)."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
@@ -120,6 +121,33 @@ def test_retries_stop_at_the_deadline_and_report_what_is_left():
     assert outcome.calls == bus.ROUNDS  # and never more than ROUNDS sends, however much time is left
 
 
+class SlowEvents(StubEvents):
+    """PutEvents that takes `seconds` of the fake clock a call."""
+
+    def __init__(self, clock: FakeClock, seconds: float):
+        super().__init__()
+        self.clock, self.seconds = clock, seconds
+
+    def put_events(self, Entries):
+        self.clock.now += self.seconds
+        return super().put_events(Entries)
+
+
+def test_the_first_round_stops_sending_at_the_deadline_and_reports_what_it_did_not_send():
+    """A batch of big cascades (an end's cascade is one record, of up to CASCADE_MAX events) must not
+    run the function into its timeout: the deadline is checked before every call."""
+    clock = FakeClock()
+    stub = SlowEvents(clock, 1.0)
+    outcome = bus.publish(_entries(45), 2.5, stub, sleep=clock.sleep, clock=clock)
+    assert outcome.calls == 3 and len(stub.accepted) == 30  # sent at 0, 1 and 2 s; not at 3 s
+    assert outcome.failed == {index: bus.LATE for index in range(30, 45)}
+    # Past the deadline already: one call still goes out, so that a retry always gets further.
+    clock = FakeClock()
+    stub = SlowEvents(clock, 1.0)
+    outcome = bus.publish(_entries(25), -1.0, stub, sleep=clock.sleep, clock=clock)
+    assert outcome.calls == 1 and len(stub.accepted) == 10 and sorted(outcome.failed) == list(range(10, 25))
+
+
 # ---------------------------------------------------------------- a batch of records
 
 
@@ -136,7 +164,7 @@ def _service_of(item: dict) -> str:
 
 def test_a_batch_publishes_the_events_of_all_its_records_together():
     stub = StubEvents()
-    assert publisher.publish_records(_records(3, 4, 5), DESTINATION, 60.0, stub) == {}
+    assert publisher.publish_records(_records(3, 4, 5), DESTINATION, time.monotonic() + 60, stub) == {}
     assert [len(call) for call in stub.calls] == [10, 2]  # 12 events, two calls, not one per record
     assert [_service_of(e) for e in stub.accepted] == ["1"] * 3 + ["2"] * 4 + ["3"] * 5
 
@@ -149,11 +177,22 @@ def test_records_from_the_first_not_published_on_are_failures():
     assert "InternalFailure" in str(failures[publisher.sequence_number(records[1])])
 
 
+def test_records_whose_events_were_not_sent_in_time_are_failures_from_the_first_of_them(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(bus.time, "monotonic", clock)  # the clock publish_records' deadline is read on
+    stub = SlowEvents(clock, 1.0)
+    records = _records(8, 8, 8, 8)  # 32 events: calls of 10, one a second
+    failures = publisher.publish_records(records, DESTINATION, 1.5, stub)
+    assert [_service_of(e) for e in stub.accepted] == ["1"] * 8 + ["2"] * 8 + ["3"] * 4
+    assert list(failures) == [publisher.sequence_number(r) for r in records[2:]]
+    assert bus.LATE in str(failures[publisher.sequence_number(records[2])])
+
+
 def test_a_record_that_cannot_be_derived_stops_the_batch_before_it():
     records = _records(1, 1, 1)
     records[1]["dynamodb"]["NewImage"] = service_image("2", 2, [entry("StateStarted")])  # seq +2, one event
     stub = StubEvents()
-    failures = publisher.publish_records(records, DESTINATION, 60.0, stub)
+    failures = publisher.publish_records(records, DESTINATION, time.monotonic() + 60, stub)
     assert [_service_of(e) for e in stub.accepted] == ["1"]  # nothing after it was published
     assert list(failures) == [publisher.sequence_number(r) for r in records[1:]]
     assert "unpublishable" in str(failures[publisher.sequence_number(records[1])])
@@ -163,7 +202,7 @@ def test_a_malformed_record_fails_alone_instead_of_the_batch():
     records = _records(1, 1)
     del records[1]["dynamodb"]["NewImage"]["tenant"]  # the service item without its tenant
     stub = StubEvents()
-    failures = publisher.publish_records(records, DESTINATION, 60.0, stub)
+    failures = publisher.publish_records(records, DESTINATION, time.monotonic() + 60, stub)
     assert list(failures) == [publisher.sequence_number(records[1])] and len(stub.accepted) == 1
 
 
@@ -186,7 +225,6 @@ def test_the_publisher_keeps_a_margin_before_the_function_s_timeout():
     stub = StubEvents(refuse=lambda call, item: "InternalFailure")
     context = Context(remaining_ms=publisher.SAFETY_MS + 100)  # 0.1 s left for retries
     deadline = publisher.deadline_of(context)
-    import time
     assert deadline - time.monotonic() <= 0.1
     failures = publisher.publish_records(_records(1), DESTINATION, deadline, stub)
     assert len(failures) == 1 and time.monotonic() <= deadline + 0.5  # reported, not timed out
