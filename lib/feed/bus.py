@@ -30,6 +30,7 @@ MAX_REQUEST_BYTES = 256 * 1024  # PutEvents' size limit for one call (entries su
 DEFAULT_SOURCE = "context-services"
 ROUNDS = 8  # sends of an entry at most in one invocation (the first and 7 retries)
 LATE = "DeadlineReached"  # an entry not sent: the invocation's time was up
+monotonic = time.monotonic  # the clock a deadline is read on (tests give the module another)
 BASE_PAUSE, MAX_PAUSE = 0.1, 2.0  # seconds: jittered exponential back-off between rounds
 # Errors a retry cannot cure: the record fails at once (and, past Lambda's retries, goes to the
 # dead-letter queue) instead of spending the invocation on them.
@@ -105,10 +106,10 @@ wait: Callable[[float], None] = time.sleep  # the back-off's pause (tests replac
 def publish(entries: Sequence[dict[str, Any]], deadline: float, client: Any = None,
             sleep: Callable[[float], None] | None = None, clock: Callable[[], float] | None = None) -> Outcome:
     """Send every entry, retrying refused ones with back-off until `deadline` (a `clock` reading,
-    time.monotonic by default)."""
+    `monotonic` by default; math.inf: no deadline, retries still at most ROUNDS sends)."""
     client = client if client is not None else events_client()
     sleep = sleep or wait
-    clock = clock or time.monotonic
+    clock = clock or monotonic
     outcome = Outcome()
     pending = list(enumerate(entries))
     for attempt in range(ROUNDS):
@@ -118,7 +119,9 @@ def publish(entries: Sequence[dict[str, Any]], deadline: float, client: Any = No
             if outcome.calls and clock() >= deadline:
                 # Out of time (a batch of big cascades): what is left unsent is reported, not lost in a
                 # timeout (at least one call goes out per invocation, so a retry always gets further).
-                outcome.failed.update({index: LATE for index, _ in pending if index not in sent})
+                for index, _ in pending:
+                    if index not in sent:
+                        outcome.failed.setdefault(index, LATE)  # an earlier round's refusal says more
                 return outcome
             outcome.calls += 1
             for (index, item), error in zip(call, _send(client, [item for _, item in call])):

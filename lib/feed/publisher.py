@@ -29,7 +29,7 @@ from lib.observability import logger, metrics
 from lib.store.events import Read
 
 SAFETY_MS = 5_000  # stop retrying this long before the function's timeout, to answer in time
-DEFAULT_BUDGET_S = 30.0  # without a Lambda context (the re-drive): time for retries of one batch
+DEFAULT_BUDGET_S = 30.0  # without a Lambda context: time to send a batch and retry what is refused
 
 
 class RecordNotPublished(Exception):

@@ -16,13 +16,13 @@ run's endpoints).
 from __future__ import annotations
 
 import json
-import time
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from lib.feed import bus
-from lib.feed.publisher import DEFAULT_BUDGET_S, publish_records
+from lib.feed.publisher import publish_records
 from lib.store.events import Read
 
 VISIBILITY_SECONDS = 300  # a message being re-driven is hidden this long from another re-drive
@@ -147,7 +147,9 @@ def _redrive_one(message: dict[str, Any], streams: Any, destination: bus.Destina
     if dry_run:
         report.records += len(records)
         return None
-    failures = publish_records(records, destination, time.monotonic() + DEFAULT_BUDGET_S, events_client, read)
+    # No deadline: a script has no timeout, and a message's batch must go out whole however long it
+    # takes (up to 100 records, each of up to CASCADE_MAX events); retries stay bounded by bus.ROUNDS.
+    failures = publish_records(records, destination, math.inf, events_client, read)
     if failures:
         first = next(iter(failures))
         return f"{where}: record {first} not published: {failures[first]}"

@@ -1,15 +1,16 @@
 """What a service's completion cascades to (§4 service end, §7 auto-complete): its states and tasks
 still active, for the change feed's StateCompleted / TaskCompleted events (lib.store.events).
 
-After the service item (`active_children`: an auto-completion, or a service end whose reads at once
-do not check out), reads only when the item's `open` count says there is something to read (it is 0
+After the service item (`active_children`: an auto-completion, a service end refused its one write
+that does not read them, or one whose reads at once do not check out), reads only when the item's `open` count says there is something to read (it is 0
 for most completions without children, unknown on items written before the count); then two
 consistent Queries of the status index (active states, active tasks) at once. A task of a state whose big
 end is still completing its tasks (`cascading`) is completed already: its event was committed with
 its state's end, so it is left out. The write that uses the result is conditional on the service's
 `seq` being the one read with `service`, so no start or end can slip in between.
 
-A service's end reads the item and the two Queries at once (`active_reads`): the Queries may then
+A service's end with an expiration in its body reads the item and the two Queries at once
+(`active_reads`; lib.store.services.end_service): the Queries may then
 run before the item's read, and a child started or ended in between would be missed or counted
 twice. `verified` accepts them only when they are exactly the children the item counts (`open` and
 the checksum `open_sum`, lib.store.events); otherwise the end reads them again after the item."""

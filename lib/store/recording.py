@@ -10,9 +10,10 @@ cascades. Items written before the counter have none: their count is unknown and
 Beside the count, `open_sum`: the sum of a 63-bit hash of each active state's and task's kind and id,
 moved by the same writes from the events they commit (a start adds its child's hash, a completion
 subtracts it). Two different sets of children have the same sum only by a hash collision (about
-2^-63 for a given pair), so a service's end can read the item and its active children at once and
-check that the children read are the ones the item counts (lib.store.cascades.verified), where it
-would otherwise have to read the children after the item. Items written before the sum have none,
+2^-63 for a given pair), so the feed's publisher can check that the children it reads for an end
+are the ones the item counted (lib.store.events.cascade_read), and a service's end with an
+expiration in its body can read the item and its active children at once and check them
+(lib.store.cascades.verified), where it would otherwise have to read the children after the item. Items written before the sum have none,
 and UNKNOWN_OPEN_SUM (far below any sum) keeps it unknown.
 
 The summary (lib.store.summary) is kept by the same writes: a start adds its child's entry, an end
@@ -29,7 +30,7 @@ from lib.store import conditions as C
 from lib.store import events, summary
 from lib.store.events import Event
 from lib.store.expressions import Raw, Update
-from lib.store.items import Child, ServiceItem, StateItem, TaskItem
+from lib.store.items import FEED_HOLD_S, Child, ServiceItem, StateItem, TaskItem
 
 UNKNOWN_OPEN = 1_000_000_000  # `open` of an item written before the counter: far from 0, never trusted
 UNKNOWN_OPEN_SUM = -(10 ** 30)  # `open_sum` of an item written before it: below any sum of 63-bit hashes
@@ -145,6 +146,40 @@ def end_all(u: Update, children_floor: int) -> None:
                f"AND {e.name('open_sum')} >= {e.value(0)} AND {e.name('children_ttl')} >= {e.value(children_floor)}")
     u.conditions += [f"({trusted}) OR ({counted})"]
     u.sets["cx"] = Raw(f"if_not_exists({e.name('cx')}, {e.value(0)}) + {e.name('open')}")
+
+
+def counts_known(service: ServiceItem) -> bool:
+    """Whether the item's `open` and `open_sum` are counts (not an item written before them)."""
+    return (service.open is not None and service.open < UNKNOWN_OPEN // 2 and service.open_sum is not None
+            and service.open_sum >= 0)
+
+
+def may_end_all(service: ServiceItem, children_floor: int) -> bool:
+    """What end_all's condition says of this item (as read): whether an end written from it without
+    reading its children can commit."""
+    if service.ax:
+        return len(service.act or {}) == service.open
+    return counts_known(service) and (service.open or 0) <= events.CASCADE_MAX and service.children_ttl >= children_floor
+
+
+def end_floor(now: int) -> int:
+    """The least TTL of the children an end leaves the publisher to read: the change feed's hold
+    from now (the stream keeps the end's record 24 hours). Their TTL is never below their service's
+    either (lib.store.expiration), so under an expiration of at least the hold this never binds."""
+    return now // 1000 + FEED_HOLD_S
+
+
+def may_end_again(item: ServiceItem, end_ms: int, now: int) -> bool:
+    """Whether an end refused only for assuming a sliding expiration, as the returned `item` shows,
+    can be sent again unread, leaving its explicit expiration alone (else it reads the children, or
+    answers from the item)."""
+    return (bool(item.expiry_explicit) and item.is_live(now) and item.completed_at(now) is None
+            and item.started_ms <= end_ms and may_end_all(item, end_floor(now)))
+
+
+def too_many_to_end(service: ServiceItem) -> bool:
+    """More active children than an end completes at once (events.CASCADE_MAX), as the item counts them."""
+    return not service.ax and counts_known(service) and (service.open or 0) > events.CASCADE_MAX
 
 
 def drop_all(u: Update) -> None:

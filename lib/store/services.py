@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lib.clock import format_ms
-from lib.errors import Conflict, NotFound, ValidationError
+from lib.errors import Conflict, NotFound, PayloadTooLarge, ValidationError
 from lib.status import Status
 from lib.store import cascades, events, recording, summary, table
 from lib.store import conditions as C
@@ -25,7 +25,7 @@ from lib.store.events import Event
 from lib.store.expiration import expiration_clauses, lowering, raise_children_ttl
 from lib.store.expressions import Expression, Raw, Update
 from lib.store.idempotency import Claim
-from lib.store.items import FEED_HOLD_S, Completion, Expiry, ServiceItem, decode, from_plain
+from lib.store.items import Completion, Expiry, ServiceItem, decode, from_plain
 from lib.store.table import ConcurrentChange, ConditionFailed
 
 
@@ -219,8 +219,7 @@ def end_service(w: Write, service_id: str, completion: Completion, wanted: Expir
     already completed, also by auto-complete."""
     if wanted is None:
         outcome = _end_by_summary(w, service_id, completion)
-        if isinstance(outcome, ServiceItem) and outcome.expiry_explicit and outcome.is_live(w.now) \
-                and outcome.completed_at(w.now) is None:
+        if isinstance(outcome, ServiceItem) and recording.may_end_again(outcome, completion.ms, w.now):
             outcome = _end_by_summary(w, service_id, completion, outcome)  # its expiration stays: again, so
         if outcome is True:
             return
@@ -239,6 +238,9 @@ def end_service(w: Write, service_id: str, completion: Completion, wanted: Expir
             raise Conflict(f"service {service_id} is already completed")
         if completion.ms < known.started_ms:
             raise ValidationError("timestamp: the end is before the service's start")
+        if recording.too_many_to_end(known):  # before reading them: their events would not fit one write
+            raise PayloadTooLarge(f"service {service_id} has {known.open} active states and tasks; an end completes "
+                                  f"at most {events.CASCADE_MAX} at once: end some of them first")
         complete_clauses(u, w.tenant, service_id, completion)
         e = u.expr
         u.conditions += C.active(e, w.now) + C.at_most(e, "started_ms", completion.ms) + C.seq_is(e, known.seq)
@@ -266,21 +268,15 @@ def _end_by_summary(w: Write, service_id: str, completion: Completion, known: Se
     (read by the publisher): True when committed, else the item as the refused write found it
     (None: none, or a concurrent change). Unread (`known` None), it assumes the common case, an
     expiration that slides; given the item a first attempt returned with an explicit expiration,
-    it leaves that expiration as it is (on condition that it still is)."""
+    it leaves that expiration as it is."""
     u = Update(key=K.service_key(w.tenant, service_id))
     e = u.expr
     u.conditions += C.live(e, w.now) + C.active(e, w.now) + C.at_most(e, "started_ms", completion.ms)
     complete_clauses(u, w.tenant, service_id, completion)
-    expiry = expiration_clauses(u, None, known, w.now)  # unread: sliding, the children's TTL far enough
-    if expiry is not None:
-        ttl = expiry.ttl(w.now)
-    else:
-        assert known is not None and known.expire_at is not None
-        ttl = known.expire_at
-        u.conditions += C.equals(e, K.TTL_ATTRIBUTE, ttl)
+    expiration_clauses(u, None, known, w.now)  # unread: sliding, the children's TTL far enough
     # Without a trusted summary the publisher may read the children up to a day after this end: their
     # TTL must outlast it by the change feed's hold (else the end reads them first, as before).
-    recording.end_all(u, ttl + FEED_HOLD_S)
+    recording.end_all(u, recording.end_floor(w.now))
     recording.close_all(u)
     # Without a trusted summary the publisher reads the children: the change feed's hold starts now
     # (lib.store.erasure.held_until); with one, nothing is read and nothing held (`ended_ms` true). The

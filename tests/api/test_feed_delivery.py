@@ -177,6 +177,25 @@ def test_the_redrive_leaves_what_it_cannot_publish_in_the_queue(feed):
     assert feed.consume() == []
 
 
+def test_the_redrive_sends_a_batch_whole_however_long_its_calls_take(feed, monkeypatch):
+    """The script has no timeout to keep a margin before: a batch described in the queue goes out
+    whole even when its PutEvents calls take longer than any function's budget (big cascades)."""
+    committed = commit(feed, services=8)
+    _given_up(feed)
+    now = [0.0]
+    monkeypatch.setattr(bus, "monotonic", lambda: now[0])
+
+    class Slow:  # every call takes 100 s
+        def put_events(self, **kwargs):
+            now[0] += 100.0
+            return feed.events.put_events(**kwargs)
+
+    report = redrive.redrive(feed.sqs, feed.dead_letters, feed.streams, feed.destination, Slow())
+    assert report.left == [] and report.redriven == 1 and now[0] >= 300.0  # several calls, every one sent
+    assert delivery_problems(feed.consume(), committed) == []
+    assert feed.dead_letters_waiting() == 0
+
+
 def test_the_redrive_leaves_a_batch_whose_records_are_past_the_stream_s_retention(feed):
     commit(feed, services=1)
     _given_up(feed)

@@ -159,3 +159,29 @@ def test_an_end_whose_children_would_not_outlive_the_hold_reads_them_first(api, 
         assert erase_deleted(frozen) == 1  # nothing to hold: the cascade is in the record
     finally:
         settings.settings.cache_clear()
+
+
+def test_an_end_a_day_after_the_start_leaves_the_children_to_the_publisher_under_a_week_s_expiration(
+        api, table, feed, frozen, monkeypatch):
+    """The children's TTL must outlast the end by the hold, not the service's new expiration by it:
+    under a 7-day default expiration (children 25 hours past their service), an end 20 hours after
+    the start, sliding writes between, is still the one write."""
+    from lib import settings
+
+    monkeypatch.setenv("DEFAULT_EXPIRATION", "7d")
+    settings.settings.cache_clear()
+    try:
+        sid, tasks = _big(api, table)
+        for _ in range(4):
+            frozen.advance(5 * 3600)
+            assert api.put(f"/services/{sid}/extensions/k", 1).status == 200  # slides the expiration
+        feed.take()
+        with count_calls(table) as calls:
+            assert api.post(f"/services/{sid}/end").status == 204
+        assert calls == ["UpdateItem"]
+        records = feed.records()
+        feed.seen += [e for r in records for e in events_of(r)]
+        events = [e for r in records for e in published(r, active_children)]
+        assert [e.name for e in events] == ["ServiceCompleted"] + ["TaskCompleted"] * tasks
+    finally:
+        settings.settings.cache_clear()

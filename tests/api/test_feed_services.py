@@ -10,7 +10,6 @@ import pytest
 from lib.clock import format_ms
 from lib.feed.events import events_of as published
 from lib.store import services as services_store
-from lib.store.codec import decode_item
 from tests.api.feed_stream import TTL_IDENTITY, events_of
 from tests.support import Api, count_calls, erase_deleted
 
@@ -240,6 +239,10 @@ def _service_key(sid: str) -> dict:
     return {"PK": {"S": f"|#C#{sid}"}, "SK": {"S": "#SERVICE"}}
 
 
+def _stored_service(table, sid: str) -> dict:
+    return table.get_item(TableName=os.environ["TABLE_NAME"], Key=_service_key(sid), ConsistentRead=True)["Item"]
+
+
 def _forget(table, sid: str, *names: str) -> None:
     """Remove attributes from a stored service item, as one written before they were kept."""
     placeholders = {f"#a{n}": name for n, name in enumerate(names)}
@@ -331,9 +334,10 @@ def test_children_read_with_the_item_are_used_when_the_checksum_agrees(api, feed
         raise AssertionError("the children were read again")
 
     monkeypatch.setattr(cascades, "active_children", never)
-    assert api.post(f"/services/{sid}/end").status == 204
+    assert api.post(f"/services/{sid}/end", {"ttl": 86400}).status == 204  # an end that reads at once
     assert [(e.name, e.data.get("state_id"), e.data.get("task_id")) for e in feed.take()] == [
-        ("ServiceCompleted", None, None), ("StateCompleted", 1, None), ("TaskCompleted", None, 2)]
+        ("ServiceCompleted", None, None), ("StateCompleted", 1, None), ("TaskCompleted", None, 2),
+        ("ServiceExpirationChanged", None, None)]
 
 
 def test_a_service_written_without_the_count_is_never_taken_for_one_without_children(api, table, feed):
@@ -353,11 +357,11 @@ def test_a_service_written_without_the_count_is_never_taken_for_one_without_chil
                                                                        ("StateCompleted", 1)]
 
 
-def test_an_end_past_the_cascade_bound_reads_its_children_and_commits_their_events_itself(api, table, feed,
-                                                                                           monkeypatch):
+def test_an_end_past_the_cascade_bound_answers_413_without_reading_the_children(api, table, feed, monkeypatch):
     """The one write leaves at most CASCADE_MAX children to the publisher (one stream record's events,
-    sent within one invocation); with more active, the end reads them and its own write commits
-    every event (413 once they pass the 400 KB item: docs/DESIGN.md)."""
+    sent within one invocation); with more active, as the item counts them, the end answers 413 from
+    the item its refused write returns, reading nothing and changing nothing (their events would not
+    fit one write of their own either: docs/DESIGN.md, Change feed, Limit)."""
     from lib.store import events as store_events
 
     monkeypatch.setattr(store_events, "CASCADE_MAX", 3)
@@ -366,24 +370,18 @@ def test_an_end_past_the_cascade_bound_reads_its_children_and_commits_their_even
         api.post(f"/services/{sid}/tasks/start", {"task_type": f"t{n}"})
     _forget(table, sid, "ax")  # no trusted summary: the counts decide
     feed.take()
+    before = _stored_service(table, sid)
     with count_calls(table) as calls:
-        assert api.post(f"/services/{sid}/end").status == 204
-    assert calls[0] == "UpdateItem" and sorted(calls[1:3]) == ["Query", "Query"] and calls[3:] == ["UpdateItem"]
-    [record] = [r for r in feed.records() if r["eventName"] == "MODIFY"]
-    assert len(decode_item(record["dynamodb"]["NewImage"])["ev"]) == 5  # the end and its 4 tasks, in the record
-    feed.seen += events_of(record)
-    assert [(e.name, e.data.get("task_type")) for e in events_of(record)] == [
-        ("ServiceCompleted", None), *[("TaskCompleted", f"t{n}") for n in range(4)]]
-    monkeypatch.setattr(store_events, "CASCADE_MAX", 4)  # at the bound: the one write
-    other = api.start()
-    for n in range(4):
-        api.post(f"/services/{other}/tasks/start", {"task_type": f"t{n}"})
-    _forget(table, other, "ax")
+        reply = api.post(f"/services/{sid}/end")
+    assert (reply.status, reply.json["exception"]) == (413, "PayloadTooLargeException")
+    assert "4 active states and tasks" in reply.json["message"] and "at most 3" in reply.json["message"]
+    assert calls == ["UpdateItem"] and _stored_service(table, sid) == before and feed.take() == []
+    assert api.post(f"/services/{sid}/tasks/1/end", {}).status == 204  # one fewer: now it ends
     feed.take()
     with count_calls(table) as calls:
-        assert api.post(f"/services/{other}/end").status == 204
-    assert calls == ["UpdateItem"]
-    assert [e.name for e in feed.take()] == ["ServiceCompleted"] + ["TaskCompleted"] * 4
+        assert api.post(f"/services/{sid}/end").status == 204
+    assert calls == ["UpdateItem"]  # at the bound: the one write
+    assert [e.name for e in feed.take()] == ["ServiceCompleted"] + ["TaskCompleted"] * 3
 
 
 def test_children_filling_more_than_one_page_are_read_after_the_item(api, table, monkeypatch, reads_after):

@@ -368,3 +368,29 @@ def test_a_service_with_an_explicit_expiration_ends_in_two_writes_that_read_noth
     with count_calls(table) as calls:
         assert api.post(f"/services/{big}/end", {}).status == 409
     assert calls == ["UpdateItem"]
+
+
+def test_an_expiration_changed_between_an_explicit_end_s_two_writes_stays_as_changed(api, table, feed, frozen,
+                                                                                       monkeypatch):
+    """The second write leaves whatever explicit expiration the item has when it lands: a PUT between
+    the two is kept, and its event comes before the end's."""
+    from lib.store import services as services_store
+
+    sid = api.start(ttl=7200)
+    api.post(f"/services/{sid}/states/start", {"state_type": "s"})
+    api.post(f"/services/{sid}/tasks/start", {"task_type": "t", "state_id": 1})
+    feed.take()
+    real = services_store._end_by_summary
+
+    def put_between(w, service_id, completion, known=None):
+        if known is not None:
+            assert api.put(f"/services/{sid}", {"ttl": 60}).status == 200
+        return real(w, service_id, completion, known)
+
+    monkeypatch.setattr(services_store, "_end_by_summary", put_between)
+    assert api.post(f"/services/{sid}/end", {}).status == 204
+    item = _item(table, sid)
+    assert (item["expires_ms"], item["expiry_explicit"], item["open"]) == (frozen.now + 60_000, True, 0)
+    assert [(e.name, e.data.get("expiration_time")) for e in feed.take()] == [
+        ("ServiceExpirationChanged", format_ms(frozen.now + 60_000)), ("ServiceCompleted", None),
+        ("StateCompleted", None), ("TaskCompleted", None)]

@@ -179,7 +179,7 @@ def test_records_from_the_first_not_published_on_are_failures():
 
 def test_records_whose_events_were_not_sent_in_time_are_failures_from_the_first_of_them(monkeypatch):
     clock = FakeClock()
-    monkeypatch.setattr(bus.time, "monotonic", clock)  # the clock publish_records' deadline is read on
+    monkeypatch.setattr(bus, "monotonic", clock)  # the clock publish_records' deadline is read on
     stub = SlowEvents(clock, 1.0)
     records = _records(8, 8, 8, 8)  # 32 events: calls of 10, one a second
     failures = publisher.publish_records(records, DESTINATION, 1.5, stub)
