@@ -16,7 +16,6 @@ reported, not lost in a timeout.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -88,10 +87,10 @@ def publish_records(records: Sequence[dict[str, Any]], destination: bus.Destinat
 
 
 def deadline_of(context: Any) -> float:
-    """A time.monotonic() reading to finish retrying by: the invocation's remaining time less a margin."""
+    """A bus.monotonic() reading to finish sending by: the invocation's remaining time less a margin."""
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     budget = (remaining() - SAFETY_MS) / 1000 if callable(remaining) else DEFAULT_BUDGET_S
-    return time.monotonic() + max(0.0, budget)
+    return bus.monotonic() + max(0.0, budget)
 
 
 def handle(event: dict[str, Any], context: Any, destination: bus.Destination, client: Any = None,

@@ -112,13 +112,16 @@ def redrive(sqs: Any, queue_url: str, streams: Any, destination: bus.Destination
     as the publisher's (a conversation's active children, for an end without a trusted summary)."""
     report = Report()
     seen = 0
+    handled: set[str] = set()
     while limit is None or seen < limit:
-        wanted = 10 if limit is None else min(10, limit - seen)
-        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=wanted,
+        # One message at a time: its batch is sent whole, with no deadline (_redrive_one), so each
+        # message's hidden time starts when its turn comes, not when a group of them was received.
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=1,
                                        VisibilityTimeout=VISIBILITY_SECONDS, WaitTimeSeconds=1).get("Messages", [])
-        if not messages:
-            break
+        if not messages or messages[0]["MessageId"] in handled:
+            break  # empty, or back again after its hidden time: every message has had its turn
         for message in messages:
+            handled.add(message["MessageId"])
             seen += 1
             reason = _redrive_one(message, streams, destination, events_client, report, dry_run, read)
             if reason is None and not dry_run:

@@ -197,9 +197,10 @@ def service_completed_pending(completion: Completion, reason: str) -> Event:
 
 # The most active children an end leaves the publisher to read (lib.store.recording.end_all): one
 # stream record then carries up to this many events, which the publisher sends in one invocation (200
-# PutEvents calls, seconds against its 55) and a retry sends again whole. An end with more reads them
-# first and commits their events in its own write, which DynamoDB's 400 KB item also bounds at about
-# as many (docs/DESIGN.md, Change feed: 413 past it).
+# PutEvents calls, seconds against its 55) and a retry sends again whole. An end with more, counted,
+# answers 413 (lib.store.services.end_service); one without counts reads them first and commits their
+# events in its own write, which DynamoDB's 400 KB item bounds at about as many (docs/DESIGN.md,
+# Change feed, Limit).
 CASCADE_MAX = 2_000
 Read = Callable[[str], list[dict[str, Any]]]  # a conversation's pk -> its active states and tasks (stored items)
 

@@ -34,7 +34,7 @@ def expiration_clauses(u: Update, wanted: Expiry | None, known: ServiceItem | No
     if wanted is None and known is not None and known.expiry_explicit:
         u.conditions += [f"attribute_exists({e.name('expiry_explicit')})"]
         return None
-    expiry = wanted or Expiry(now + settings().default_expiration_seconds * 1000, False)
+    expiry = wanted or sliding(now)
     if wanted is None:
         u.conditions += C.absent(e, "expiry_explicit")
     u.sets["expires_ms"] = expiry.expires_ms
@@ -42,6 +42,11 @@ def expiration_clauses(u: Update, wanted: Expiry | None, known: ServiceItem | No
     u.sets["expiry_explicit"] = True if expiry.explicit else None  # None: REMOVE
     u.conditions += C.at_least(e, "children_ttl", expiry.ttl(now))
     return expiry
+
+
+def sliding(now: int) -> Expiry:
+    """The expiration a write sets when it slides it: the default from now."""
+    return Expiry(now + settings().default_expiration_seconds * 1000, False)
 
 
 def lowering(w: Write, service_id: str, expiry: Expiry | None, known: ServiceItem | None) -> dict[str, Any] | None:

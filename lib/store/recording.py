@@ -177,6 +177,13 @@ def may_end_again(item: ServiceItem, end_ms: int, now: int) -> bool:
             and item.started_ms <= end_ms and may_end_all(item, end_floor(now)))
 
 
+def may_end_raised(item: ServiceItem, end_ms: int, now: int, slide_ttl: int) -> bool:
+    """Whether an end refused only because its sliding expiration (TTL `slide_ttl`) passes the
+    children's TTL, as the returned `item` shows, can commit unread once their TTL is raised."""
+    return (not item.expiry_explicit and item.is_live(now) and item.completed_at(now) is None
+            and item.started_ms <= end_ms and item.children_ttl < slide_ttl and may_end_all(item, 0))
+
+
 def too_many_to_end(service: ServiceItem) -> bool:
     """More active children than an end completes at once (events.CASCADE_MAX), as the item counts them."""
     return not service.ax and counts_known(service) and (service.open or 0) > events.CASCADE_MAX

@@ -22,7 +22,7 @@ from lib.store import conditions as C
 from lib.store import keys as K
 from lib.store.concurrency import ATTEMPTS, Write, backoff, parallel
 from lib.store.events import Event
-from lib.store.expiration import expiration_clauses, lowering, raise_children_ttl
+from lib.store.expiration import expiration_clauses, lowering, raise_children_ttl, sliding
 from lib.store.expressions import Expression, Raw, Update
 from lib.store.idempotency import Claim
 from lib.store.items import Completion, Expiry, ServiceItem, decode, from_plain
@@ -204,23 +204,27 @@ def end_service(w: Write, service_id: str, completion: Completion, wanted: Expir
     """Complete a service. Its active states and tasks complete with it on read
     (lib.rules.conversation); their events are committed with it.
 
-    Without an expiration to change, one UpdateItem whose cascade's events the publisher completes
-    (from the item's summary of active children when it is trusted, lib.store.summary; else from the
-    children the item's counts name, which it reads: lib.store.events.cascade_read): when the item
-    has a trusted summary or known counts (every item written since the counts exist, imports
-    included), the end is that one call, which reads nothing. (It assumes an expiration that slides,
-    as every write that does not read the item does: for a service with an explicit expiration the
-    refused write returns the item, and the end is sent once more, leaving the expiration alone: 2
-    calls, still nothing read.) Otherwise (an item written before
-    them) the refused write returns the item, and the end is one conditional UpdateItem (conditional
-    on its `seq`, so the item is the one returned) after a read of its active children. With an
-    expiration to change, the item and its active children are read at once, the children used only
-    when they are the ones the item counts (cascades.verified), else read again after it. 409 when
-    already completed, also by auto-complete."""
+    Without an expiration to change: one UpdateItem that reads nothing, whose cascade's events the
+    publisher completes (from the item's trusted summary of active children, lib.store.summary, or
+    from the children its known counts name: lib.store.events.cascade_read). It assumes a sliding
+    expiration, as every unread write does; refused, it returns the item, and when that shows an
+    explicit expiration (or only the children's TTL short of the slid one, which is raised first) it
+    is sent once more. Otherwise (an item without counts) the end is one UpdateItem conditional on
+    the returned item's `seq`, after a read of its active children. With an expiration to change,
+    the item and its active children are read at once, the children used only when they are the
+    ones the item counts (cascades.verified), else read again after it. 409 when already completed,
+    also by auto-complete; 413 past events.CASCADE_MAX counted active children."""
     if wanted is None:
         outcome = _end_by_summary(w, service_id, completion)
+        slide = sliding(w.now)
         if isinstance(outcome, ServiceItem) and recording.may_end_again(outcome, completion.ms, w.now):
             outcome = _end_by_summary(w, service_id, completion, outcome)  # its expiration stays: again, so
+        elif isinstance(outcome, ServiceItem) and recording.may_end_raised(outcome, completion.ms, w.now,
+                                                                           slide.ttl(w.now)):
+            # Refused for the children's TTL alone (the expiration slid past it): raised, as any sliding
+            # write raises it, and the same end again.
+            raise_children_ttl(outcome, slide.children_ttl(w.now))
+            outcome = _end_by_summary(w, service_id, completion)
         if outcome is True:
             return
         read = outcome if isinstance(outcome, ServiceItem) else read_service(w.tenant, service_id, w.now)

@@ -15,6 +15,7 @@ import json
 import os
 import random
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -182,7 +183,7 @@ def test_the_redrive_sends_a_batch_whole_however_long_its_calls_take(feed, monke
     whole even when its PutEvents calls take longer than any function's budget (big cascades)."""
     committed = commit(feed, services=8)
     _given_up(feed)
-    now = [0.0]
+    now = [time.monotonic()]  # as the real clock reads now: a deadline read on either is passed
     monkeypatch.setattr(bus, "monotonic", lambda: now[0])
 
     class Slow:  # every call takes 100 s
@@ -194,6 +195,17 @@ def test_the_redrive_sends_a_batch_whole_however_long_its_calls_take(feed, monke
     assert report.left == [] and report.redriven == 1 and now[0] >= 300.0  # several calls, every one sent
     assert delivery_problems(feed.consume(), committed) == []
     assert feed.dead_letters_waiting() == 0
+
+
+def test_a_message_back_in_the_queue_during_the_run_ends_it(feed, monkeypatch):
+    """A message left (not published) that is visible again before the run ends (its hidden time
+    passed: a long run) is not tried again and again: the run stops at it."""
+    commit(feed, services=1)
+    _given_up(feed)
+    monkeypatch.setattr(redrive, "VISIBILITY_SECONDS", 0)  # visible again at once
+    still_down = FaultyEvents(feed.events, refuse=lambda call, item: "InternalFailure")
+    report = redrive.redrive(feed.sqs, feed.dead_letters, feed.streams, feed.destination, still_down, limit=20)
+    assert report.redriven == 0 and len(report.left) == 1 and feed.dead_letters_waiting() == 1
 
 
 def test_the_redrive_leaves_a_batch_whose_records_are_past_the_stream_s_retention(feed):

@@ -185,3 +185,31 @@ def test_an_end_a_day_after_the_start_leaves_the_children_to_the_publisher_under
         assert [e.name for e in events] == ["ServiceCompleted"] + ["TaskCompleted"] * tasks
     finally:
         settings.settings.cache_clear()
+
+
+def test_an_end_after_its_expiration_slid_past_the_children_s_ttl_raises_it_and_is_still_unread(
+        api, table, feed, frozen, monkeypatch):
+    """A sliding write whose new expiration passes the children's TTL raises them first, as before;
+    an end refused for that alone raises them and is sent again: it still leaves the cascade to the
+    publisher (`cx` counts it, `ended_ms` starts the hold) instead of reading the children."""
+    from lib import settings
+
+    monkeypatch.setenv("DEFAULT_EXPIRATION", "7d")
+    settings.settings.cache_clear()
+    try:
+        sid, tasks = _big(api, table)
+        frozen.advance(30 * 3600)  # idle past the children's margin (25 hours under a week's expiration)
+        assert _item(table, sid)["children_ttl"] < frozen.now // 1000 + 7 * 86400
+        feed.take()
+        with count_calls(table) as calls:
+            assert api.post(f"/services/{sid}/end").status == 204
+        assert calls[0] == "UpdateItem" and calls[-1] == "UpdateItem" and "TransactWriteItems" in calls
+        item = _item(table, sid)
+        assert (item["cx"], item["ended_ms"]) == (tasks, frozen.now)  # left to the publisher, held from now
+        assert item["children_ttl"] >= frozen.now // 1000 + 7 * 86400 + HOLD_S
+        records = feed.records()
+        feed.seen += [e for r in records for e in events_of(r)]
+        events = [e for r in records for e in published(r, active_children)]
+        assert [e.name for e in events] == ["ServiceCompleted"] + ["TaskCompleted"] * tasks
+    finally:
+        settings.settings.cache_clear()

@@ -388,7 +388,9 @@ def test_an_expiration_changed_between_an_explicit_end_s_two_writes_stays_as_cha
         return real(w, service_id, completion, known)
 
     monkeypatch.setattr(services_store, "_end_by_summary", put_between)
-    assert api.post(f"/services/{sid}/end", {}).status == 204
+    with count_calls(table) as calls:
+        assert api.post(f"/services/{sid}/end", {}).status == 204
+    assert calls == ["UpdateItem", "TransactWriteItems", "UpdateItem"]  # the PUT's write between the end's two
     item = _item(table, sid)
     assert (item["expires_ms"], item["expiry_explicit"], item["open"]) == (frozen.now + 60_000, True, 0)
     assert [(e.name, e.data.get("expiration_time")) for e in feed.take()] == [

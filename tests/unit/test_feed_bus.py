@@ -148,6 +148,16 @@ def test_the_first_round_stops_sending_at_the_deadline_and_reports_what_it_did_n
     assert outcome.calls == 1 and len(stub.accepted) == 10 and sorted(outcome.failed) == list(range(10, 25))
 
 
+def test_an_entry_left_unsent_at_the_deadline_keeps_the_error_of_its_last_send():
+    clock = FakeClock()
+    stub = SlowEvents(clock, 1.0)
+    stub.refuse = lambda call, item: "ThrottlingException" if call <= 2 else None  # the first round's 20
+    outcome = bus.publish(_entries(25), 3.5, stub, sleep=clock.sleep, clock=clock)
+    # round 1 ends at 3 s; round 2 sends 10 of the 20 again (accepted) and is out of time for the rest
+    assert outcome.calls == 4 and len(stub.accepted) == 15
+    assert outcome.failed == {index: "ThrottlingException" for index in range(10, 20)}
+
+
 # ---------------------------------------------------------------- a batch of records
 
 
