@@ -7,6 +7,7 @@ service's expiration (lib.store.items.Expiry.children_ttl)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from lib.feed.events import events_of as published
@@ -139,11 +140,7 @@ def test_an_end_whose_children_would_not_outlive_the_hold_reads_them_first(api, 
     at their start, is used up by a day of sliding writes: an end without a trusted summary then does
     not leave the children to the publisher (they could be gone before a late re-drive reads them) but
     reads them and commits the whole cascade with it, as before: two writes, nothing held."""
-    from lib import settings
-
-    monkeypatch.setenv("DEFAULT_EXPIRATION", "1h")
-    settings.settings.cache_clear()
-    try:
+    with _default_expiration(monkeypatch, "1h"):
         sid, tasks = _big(api, table)
         for _ in range(24):
             frozen.advance(3000)
@@ -157,8 +154,26 @@ def test_an_end_whose_children_would_not_outlive_the_hold_reads_them_first(api, 
         assert [e.name for e in events] == ["ServiceCompleted"] + ["TaskCompleted"] * tasks
         assert api.delete(f"/services/{sid}").status == 204
         assert erase_deleted(frozen) == 1  # nothing to hold: the cascade is in the record
+
+
+@contextlib.contextmanager
+def _default_expiration(monkeypatch, value: str):
+    from lib import settings
+
+    monkeypatch.setenv("DEFAULT_EXPIRATION", value)
+    settings.settings.cache_clear()
+    try:
+        yield
     finally:
         settings.settings.cache_clear()
+
+
+def _published_names(feed) -> list[str]:
+    """The names of the events the publisher makes of the records since the last take (the test's
+    own reading of them goes to the gap check)."""
+    records = feed.records()
+    feed.seen += [e for r in records for e in events_of(r)]
+    return [e.name for r in records for e in published(r, active_children)]
 
 
 def test_an_end_a_day_after_the_start_leaves_the_children_to_the_publisher_under_a_week_s_expiration(
@@ -166,11 +181,7 @@ def test_an_end_a_day_after_the_start_leaves_the_children_to_the_publisher_under
     """The children's TTL must outlast the end by the hold, not the service's new expiration by it:
     under a 7-day default expiration (children 25 hours past their service), an end 20 hours after
     the start, sliding writes between, is still the one write."""
-    from lib import settings
-
-    monkeypatch.setenv("DEFAULT_EXPIRATION", "7d")
-    settings.settings.cache_clear()
-    try:
+    with _default_expiration(monkeypatch, "7d"):
         sid, tasks = _big(api, table)
         for _ in range(4):
             frozen.advance(5 * 3600)
@@ -179,12 +190,7 @@ def test_an_end_a_day_after_the_start_leaves_the_children_to_the_publisher_under
         with count_calls(table) as calls:
             assert api.post(f"/services/{sid}/end").status == 204
         assert calls == ["UpdateItem"]
-        records = feed.records()
-        feed.seen += [e for r in records for e in events_of(r)]
-        events = [e for r in records for e in published(r, active_children)]
-        assert [e.name for e in events] == ["ServiceCompleted"] + ["TaskCompleted"] * tasks
-    finally:
-        settings.settings.cache_clear()
+        assert _published_names(feed) == ["ServiceCompleted"] + ["TaskCompleted"] * tasks
 
 
 def test_an_end_after_its_expiration_slid_past_the_children_s_ttl_raises_it_and_is_still_unread(
@@ -192,11 +198,7 @@ def test_an_end_after_its_expiration_slid_past_the_children_s_ttl_raises_it_and_
     """A sliding write whose new expiration passes the children's TTL raises them first, as before;
     an end refused for that alone raises them and is sent again: it still leaves the cascade to the
     publisher (`cx` counts it, `ended_ms` starts the hold) instead of reading the children."""
-    from lib import settings
-
-    monkeypatch.setenv("DEFAULT_EXPIRATION", "7d")
-    settings.settings.cache_clear()
-    try:
+    with _default_expiration(monkeypatch, "7d"):
         sid, tasks = _big(api, table)
         frozen.advance(30 * 3600)  # idle past the children's margin (25 hours under a week's expiration)
         assert _item(table, sid)["children_ttl"] < frozen.now // 1000 + 7 * 86400
@@ -207,9 +209,4 @@ def test_an_end_after_its_expiration_slid_past_the_children_s_ttl_raises_it_and_
         item = _item(table, sid)
         assert (item["cx"], item["ended_ms"]) == (tasks, frozen.now)  # left to the publisher, held from now
         assert item["children_ttl"] >= frozen.now // 1000 + 7 * 86400 + HOLD_S
-        records = feed.records()
-        feed.seen += [e for r in records for e in events_of(r)]
-        events = [e for r in records for e in published(r, active_children)]
-        assert [e.name for e in events] == ["ServiceCompleted"] + ["TaskCompleted"] * tasks
-    finally:
-        settings.settings.cache_clear()
+        assert _published_names(feed) == ["ServiceCompleted"] + ["TaskCompleted"] * tasks
