@@ -29,8 +29,6 @@ _COMPLETED_OWNER = ("completed = ended (their own index partition) + still activ
                     "are then read whole (BatchGetItem)")
 
 REASONS: dict[str, str] = {
-    "get_service_embedded": ("the service item is read first (GetItem), then its states and its tasks, one Query per "
-                             "kind, in parallel: three calls, two round trips of latency"),
     "get_state_embedded": ("the service item (GetItem) and the state with its tasks (Query of LSI2) are read "
                            + _PARALLEL.format(n=2)),
     "start_composite_create": _COMPOSITE,
@@ -63,8 +61,9 @@ REASONS: dict[str, str] = {
     "list_customer_services_completed": _COMPLETED_OWNER,
     "list_anonymous_services_completed": _COMPLETED_OWNER,
     # Growth cases
-    "growth.get_service_embedded": ("the service item is read first (GetItem), then each kind's children in parallel "
-                                    "(one Query per kind, one more per MB of it)"),
+    "growth.get_service_embedded": ("one Query of the conversation from the service item through its tasks; past 1 MB "
+                                    "of stored items (mostly the children's attached data, which the answer leaves out) "
+                                    "its next page starts where the first ended: a second call, after the first"),
     **{f"growth.list_{kind}_first_page": _CHILD_LIST for kind in ("states", "tasks")},
     **{f"growth.list_{kind}_{label}_first_page": _CHILD_STATUS_LIST
        for kind in ("states", "tasks") for label in ("active", "completed")},
