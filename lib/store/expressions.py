@@ -221,11 +221,3 @@ class Query:
 
     def all(self) -> list[dict[str, Any]]:
         return [item for page in self.pages() for item in page]
-
-    def one_call(self) -> tuple[list[dict[str, Any]], bool]:
-        """The items of one call (at most DynamoDB's 1 MB page), and whether the range holds more."""
-        request = self.request()
-        if not request:
-            return [], False
-        response = call("query", **request)
-        return [self._decode(raw) for raw in response.get("Items", [])], bool(response.get("LastEvaluatedKey"))

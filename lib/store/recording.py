@@ -11,10 +11,8 @@ Beside the count, `open_sum`: the sum of a 63-bit hash of each active state's an
 moved by the same writes from the events they commit (a start adds its child's hash, a completion
 subtracts it). Two different sets of children have the same sum only by a hash collision (about
 2^-63 for a given pair), so the feed's publisher can check that the children it reads for an end
-are the ones the item counted (lib.store.events.cascade_read), and a service's end with an
-expiration in its body can read the item and its active children at once and check them
-(lib.store.cascades.verified), where it would otherwise have to read the children after the item. Items written before the sum have none,
-and UNKNOWN_OPEN_SUM (far below any sum) keeps it unknown.
+are the ones the item counted (lib.store.events.cascade_read). Items written before the sum have
+none, and UNKNOWN_OPEN_SUM (far below any sum) keeps it unknown.
 
 The summary (lib.store.summary) is kept by the same writes: a start adds its child's entry, an end
 removes its child's, conditional on the summary still being trusted (`ax`), or the write removes
@@ -177,11 +175,12 @@ def may_end_again(item: ServiceItem, end_ms: int, now: int) -> bool:
             and item.started_ms <= end_ms and may_end_all(item, end_floor(now)))
 
 
-def may_end_raised(item: ServiceItem, end_ms: int, now: int, slide_ttl: int) -> bool:
-    """Whether an end refused only because its sliding expiration (TTL `slide_ttl`) passes the
-    children's TTL, as the returned `item` shows, can commit unread once their TTL is raised."""
-    return (not item.expiry_explicit and item.is_live(now) and item.completed_at(now) is None
-            and item.started_ms <= end_ms and item.children_ttl < slide_ttl and may_end_all(item, 0))
+def may_end_raised(item: ServiceItem, end_ms: int, now: int, ttl: int, sets_expiration: bool) -> bool:
+    """Whether an end refused only because its new expiration (TTL `ttl`: the one it sets, or the
+    sliding one) passes the children's TTL, as the returned `item` shows, can commit unread once
+    their TTL is raised."""
+    return ((sets_expiration or not item.expiry_explicit) and item.is_live(now) and item.completed_at(now) is None
+            and item.started_ms <= end_ms and item.children_ttl < ttl and may_end_all(item, 0))
 
 
 def too_many_to_end(service: ServiceItem) -> bool:

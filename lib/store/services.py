@@ -20,7 +20,7 @@ from lib.status import Status
 from lib.store import cascades, events, recording, summary, table
 from lib.store import conditions as C
 from lib.store import keys as K
-from lib.store.concurrency import ATTEMPTS, Write, backoff, parallel
+from lib.store.concurrency import ATTEMPTS, Write, backoff
 from lib.store.events import Event
 from lib.store.expiration import expiration_clauses, lowering, raise_children_ttl, sliding
 from lib.store.expressions import Expression, Raw, Update
@@ -204,37 +204,30 @@ def end_service(w: Write, service_id: str, completion: Completion, wanted: Expir
     """Complete a service. Its active states and tasks complete with it on read
     (lib.rules.conversation); their events are committed with it.
 
-    Without an expiration to change: one UpdateItem that reads nothing, whose cascade's events the
-    publisher completes (from the item's trusted summary of active children, lib.store.summary, or
-    from the children its known counts name: lib.store.events.cascade_read). It assumes a sliding
-    expiration, as every unread write does; refused, it returns the item, and when that shows an
-    explicit expiration (or only the children's TTL short of the slid one, which is raised first) it
-    is sent once more. Otherwise (an item without counts) the end is one UpdateItem conditional on
-    the returned item's `seq`, after a read of its active children. With an expiration to change,
-    the item and its active children are read at once, the children used only when they are the
-    ones the item counts (cascades.verified), else read again after it. 409 when already completed,
-    also by auto-complete; 413 past events.CASCADE_MAX counted active children."""
-    if wanted is None:
-        outcome = _end_by_summary(w, service_id, completion)
-        slide = sliding(w.now)
-        if isinstance(outcome, ServiceItem) and recording.may_end_again(outcome, completion.ms, w.now):
-            outcome = _end_by_summary(w, service_id, completion, outcome)  # its expiration stays: again, so
-        elif isinstance(outcome, ServiceItem) and recording.may_end_raised(outcome, completion.ms, w.now,
-                                                                           slide.ttl(w.now)):
-            # Refused for the children's TTL alone (the expiration slid past it): raised, as any sliding
-            # write raises it, and the same end again.
-            raise_children_ttl(outcome, slide.children_ttl(w.now))
-            outcome = _end_by_summary(w, service_id, completion)
-        if outcome is True:
-            return
-        read = outcome if isinstance(outcome, ServiceItem) else read_service(w.tenant, service_id, w.now)
-        if not read.is_live(w.now):
-            raise not_found(service_id)
-        found = None
-    else:
-        read, states, tasks = parallel(lambda: read_service(w.tenant, service_id, w.now),
-                                       *cascades.active_reads(w.tenant, service_id))
-        found = cascades.read_at_once(states, tasks)
+    One write that reads nothing (an UpdateItem; with an expiration in the body, a TransactWriteItems
+    that also records the children's TTL to lower), whose cascade's events the publisher completes
+    (from the item's trusted summary of active children, lib.store.summary, or from the children its
+    known counts name: lib.store.events.cascade_read). Without an expiration in the body it assumes
+    a sliding one, as every unread write does. Refused, it returns the item; when that shows an
+    explicit expiration, or only the children's TTL short of the new one (raised first), it is sent
+    once more. Otherwise (an item without counts) the end is one write conditional on the returned
+    item's `seq`, after a read of its active children. 409 when already completed, also by
+    auto-complete; 413 past events.CASCADE_MAX counted active children."""
+    outcome = _end_unread(w, service_id, completion, wanted)
+    target = wanted or sliding(w.now)
+    if isinstance(outcome, ServiceItem) and wanted is None and recording.may_end_again(outcome, completion.ms, w.now):
+        outcome = _end_unread(w, service_id, completion, None, outcome)  # its expiration stays: again, so
+    elif isinstance(outcome, ServiceItem) and recording.may_end_raised(outcome, completion.ms, w.now,
+                                                                       target.ttl(w.now), wanted is not None):
+        # Refused for the children's TTL alone (the new expiration passes it): raised, as any write
+        # that extends the expiration raises it, and the same end again.
+        raise_children_ttl(outcome, target.children_ttl(w.now))
+        outcome = _end_unread(w, service_id, completion, wanted)
+    if outcome is True:
+        return
+    read = outcome if isinstance(outcome, ServiceItem) else read_service(w.tenant, service_id, w.now)
+    if not read.is_live(w.now):
+        raise not_found(service_id)
 
     def build(u: Update, known: ServiceItem | None) -> list[Event]:
         assert known is not None  # read first: the events need its start (duration) and children
@@ -249,35 +242,35 @@ def end_service(w: Write, service_id: str, completion: Completion, wanted: Expir
         e = u.expr
         u.conditions += C.active(e, w.now) + C.at_most(e, "started_ms", completion.ms) + C.seq_is(e, known.seq)
         recording.close_all(u)
-        # Whatever the order of the reads, and also for an item returned by a refused write: the
-        # children are used only when they are the ones this item counts (its `seq` then conditions
-        # the write).
-        at_once = cascades.verified(known, found)
-        states, tasks = at_once if at_once is not None else cascades.active_children(known)
+        # Read after the item, this write conditional on its `seq`: no start or end slips in between.
+        states, tasks = cascades.active_children(known)
         entries = [events.service_completed(known, completion, events.REQUEST)]
         entries += events.service_cascade(states, tasks, completion.ms)
-        if completion.attached:
-            entries.append(events.attached_changed(completion.ms, completion.attached))
-        if wanted is not None:
-            entries.append(events.expiration_changed(w.now, wanted.expires_ms))
-        return entries
+        return entries + _end_extras(w, completion, wanted)
 
     update_service(w, service_id, build, wanted, activity=False, known=read)
 
 
-def _end_by_summary(w: Write, service_id: str, completion: Completion, known: ServiceItem | None = None
-                    ) -> bool | ServiceItem | None:
-    """A service's end as one UpdateItem whose cascade is the item's summary of active children
-    (trusted, and counting what `open` counts) or, without one, the children its known counts name
-    (read by the publisher): True when committed, else the item as the refused write found it
-    (None: none, or a concurrent change). Unread (`known` None), it assumes the common case, an
+def _end_extras(w: Write, completion: Completion, wanted: Expiry | None) -> list[Event]:
+    """The events an end commits after its completion and cascade: attached data, an expiration."""
+    extras = [events.attached_changed(completion.ms, completion.attached)] if completion.attached else []
+    return extras + ([events.expiration_changed(w.now, wanted.expires_ms)] if wanted is not None else [])
+
+
+def _end_unread(w: Write, service_id: str, completion: Completion, wanted: Expiry | None,
+                known: ServiceItem | None = None) -> bool | ServiceItem | None:
+    """A service's end as one write whose cascade is the item's summary of active children (trusted,
+    and counting what `open` counts) or, without one, the children its known counts name (read by
+    the publisher): True when committed, else the item as the refused write found it (None: none,
+    or a concurrent change). Without `wanted`, unread (`known` None), it assumes the common case, an
     expiration that slides; given the item a first attempt returned with an explicit expiration,
-    it leaves that expiration as it is."""
+    it leaves that expiration as it is. With `wanted`, it sets that expiration and records the
+    children's TTL to lower in the same transaction (lib.store.expiration.lowering)."""
     u = Update(key=K.service_key(w.tenant, service_id))
     e = u.expr
     u.conditions += C.live(e, w.now) + C.active(e, w.now) + C.at_most(e, "started_ms", completion.ms)
     complete_clauses(u, w.tenant, service_id, completion)
-    expiration_clauses(u, None, known, w.now)  # unread: sliding, the children's TTL far enough
+    expiry = expiration_clauses(u, wanted, known, w.now)  # unread: the children's TTL far enough
     # Without a trusted summary the publisher may read the children up to a day after this end: their
     # TTL must outlast it by the change feed's hold (else the end reads them first, as before).
     recording.end_all(u, recording.end_floor(w.now))
@@ -287,15 +280,17 @@ def _end_by_summary(w: Write, service_id: str, completion: Completion, known: Se
     # operand is the item before this write (which removes `ax`), as every operand of an update is.
     e = u.expr
     u.sets["ended_ms"] = Raw(f"if_not_exists({e.name(summary.EXACT)}, {e.value(w.now)})")
-    entries = [events.service_completed_pending(completion, events.REQUEST)]
-    if completion.attached:
-        entries.append(events.attached_changed(completion.ms, completion.attached))
-    recording.record(u, entries, w.token)
+    recording.record(u, [events.service_completed_pending(completion, events.REQUEST),
+                         *_end_extras(w, completion, wanted)], w.token)
+    lower = lowering(w, service_id, expiry, known)
     try:
-        table.update(u, token=w.token)
+        if lower is None:
+            table.update(u, token=w.token)
+        else:  # the children's TTL comes down later (due work): recorded with the commit
+            table.confirmed(lambda: table.transact([table.tx_update(u), lower]), u.key, w.token)
         return True
     except ConditionFailed as failed:
-        old = decode_service(failed.old)
+        old = decode_service(failed.old if lower is None else failed.old_of(0))
         return True if old is not None and old.op == w.token else old
     except ConcurrentChange:
         return None

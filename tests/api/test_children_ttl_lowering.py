@@ -122,13 +122,20 @@ def test_an_end_that_sets_an_earlier_expiration_records_the_lowering(api, frozen
     assert together(items, service_id) == (expected_ttl(frozen, 50), {expected_ttl(frozen, 50)})
 
 
-def test_an_end_that_knows_the_children_are_not_above_writes_no_record(api, frozen, items, table):
+def test_an_end_that_sets_an_expiration_records_it_unread_and_the_schedule_finds_nothing_above(
+        api, frozen, items, table):
+    """An end reads nothing, so, like a PUT of the expiration, it records the lowering even when the
+    children are not above it already (its one TransactWriteItems); the schedule then finds nothing
+    to lower and the record goes."""
     service_id = conversation(api)
     api.put(f"/services/{service_id}", {"ttl": 50})
     maintenance.scheduled(60_000)
+    before = together(items, service_id)
     with count_calls(table) as calls:
         assert api.post(f"/services/{service_id}/end", {"ttl": 50}).status == 204
-    assert "TransactWriteItems" not in calls and lowerings(items) == []
+    assert calls == ["TransactWriteItems"] and len(lowerings(items)) == 1
+    assert maintenance.scheduled(60_000)["children_ttl_lowered"] == 0
+    assert lowerings(items) == [] and together(items, service_id) == before
 
 
 def test_raising_still_happens_before_the_commit(api, frozen, items):

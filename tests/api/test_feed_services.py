@@ -9,7 +9,6 @@ import pytest
 
 from lib.clock import format_ms
 from lib.feed.events import events_of as published
-from lib.store import services as services_store
 from tests.api.feed_stream import TTL_IDENTITY, events_of
 from tests.support import Api, count_calls, erase_deleted
 
@@ -85,9 +84,9 @@ def test_a_service_end_completes_its_active_states_and_tasks_then_its_attached_d
     with count_calls(table) as calls:
         assert api.post(f"/services/{sid}/end", {"disposition": "done", "disposition_desc": "ok", "ttl": 60,
                                                  "interaction_id": 7, "note": {"a": 1}}).status == 204
-    # The item and its active children read at once (in any order: one round trip), then the end with
-    # the record of its children's TTL to lower (the schedule's).
-    assert sorted(calls[:3]) == ["GetItem", "Query", "Query"] and calls[3:] == ["TransactWriteItems"]
+    # One write that reads nothing: the end with the record of its children's TTL to lower (the
+    # schedule's); the publisher completes the cascade from the item's summary of active children.
+    assert calls == ["TransactWriteItems"]
     events = feed.take()
     end = format_ms(frozen.now)
     assert [(e.name, e.sequence) for e in events] == [
@@ -253,7 +252,7 @@ def _forget(table, sid: str, *names: str) -> None:
 @pytest.fixture
 def reads_after(monkeypatch):
     """The `seq` of every service item whose active children a service end read after it (the path
-    taken when the children read at once with the item are not accepted)."""
+    of an item without counts, after its refused write)."""
     from lib.store import cascades
 
     real, seen = cascades.active_children, []
@@ -267,77 +266,65 @@ def reads_after(monkeypatch):
 
 
 def test_a_child_started_while_a_service_ends_is_in_its_cascade(api, table, feed, monkeypatch, reads_after):
-    """A task starts between the service end's reads (the item and its active children, at once) and
-    its write: the write (conditional on the service item's `seq`) is refused and built again from
-    the item as refused, whose children are read after it, so the cascade holds the task. (An end
-    that changes the expiration reads first; one that does not is one write: test_feed_summary.)"""
+    """An item without counts (written before them): its end reads the active children after the
+    item its refused write returned, then writes conditional on that item's `seq`. A task starts
+    between that read and the write: the write is refused and built again from the item as refused,
+    whose children are read again, so the cascade holds the task; the expiration in the body is set
+    with it."""
+    from lib.store import cascades
 
     sid = api.start()
     api.post(f"/services/{sid}/states/start", {})
-    _forget(table, sid, "ax")  # no trusted summary of active children: the end reads them
+    _forget(table, sid, "open", "open_sum", "ax")
     feed.take()
+    real = cascades.active_children
 
-    def reads_then_start(*calls):
-        answers = [call() for call in calls]  # the item, then its active states and tasks
-        assert api.post(f"/services/{sid}/tasks/start", {"task_type": "late"}).status == 201
-        return answers
+    def read_then_start(service):
+        found = real(service)
+        if len(reads_after) == 1:
+            assert api.post(f"/services/{sid}/tasks/start", {"task_type": "late"}).status == 201
+        return found
 
-    monkeypatch.setattr(services_store, "parallel", reads_then_start)
+    monkeypatch.setattr(cascades, "active_children", read_then_start)
     assert api.post(f"/services/{sid}/end", {"ttl": 86400}).status == 204
-    assert reads_after == [3]  # read again, after the item the refused write returned
+    assert len(reads_after) == 2 and reads_after[1] == reads_after[0] + 1  # again, after the start
     assert [(e.name, e.data.get("state_id"), e.data.get("task_id")) for e in feed.take()] == [
         ("TaskStarted", None, 1), ("ServiceCompleted", None, None), ("StateCompleted", 1, None),
         ("TaskCompleted", None, 1), ("ServiceExpirationChanged", None, None)]
 
 
-def test_children_read_before_a_start_and_an_end_that_the_item_read_after_reflects_are_read_again(
-        api, table, feed, monkeypatch, reads_after):
-    """The end's reads run at once, so its Queries may run before the item's read. Here a task starts
-    and another ends between the two: the item read after both counts as many active children as the
-    Queries found (so a count alone would accept them) and its `seq` is current (so the write would
-    commit), but the children's checksum differs: the end reads them again after the item, and its
-    cascade holds the task started and not the one ended."""
+def test_an_end_setting_an_expiration_is_one_write_that_reads_nothing(api, table, feed, frozen):
+    """With `ttl` or `expiration_time` in the body the end sets that expiration in the same write,
+    with the record of the children's TTL to lower (one TransactWriteItems), past the summary too
+    (the publisher reads the children); one that passes the children's TTL raises it first, as any
+    write extending the expiration does, and is still the one write of the end."""
+    from lib.rules.feed import active_children
 
     sid = api.start()
-    api.post(f"/services/{sid}/tasks/start", {"task_type": "early"})
-    _forget(table, sid, "ax")  # no trusted summary of active children: the end reads them
+    tasks = 45
+    for n in range(tasks):
+        api.post(f"/services/{sid}/tasks/start", {"task_type": f"t{n}"})
+    assert "ax" not in _stored_service(table, sid)  # past the summary
     feed.take()
+    with count_calls(table) as calls:
+        assert api.post(f"/services/{sid}/end", {"ttl": 3600}).status == 204
+    assert calls == ["TransactWriteItems"]
+    assert api.get(f"/services/{sid}").json["expiration_time"] == format_ms(frozen.now + 3_600_000)
+    records = feed.records()
+    feed.seen += [e for r in records for e in events_of(r)]
+    assert [e.name for r in records for e in published(r, active_children)] == [
+        "ServiceCompleted", *["TaskCompleted"] * tasks, "ServiceExpirationChanged"]
 
-    def queries_change_then_item(read_item, *queries):
-        # What calls sent at once may do: the Queries answer first, the item's read comes later.
-        answers = [query() for query in queries]
-        assert api.post(f"/services/{sid}/tasks/start", {"task_type": "late"}).status == 201
-        assert api.post(f"/services/{sid}/tasks/1/end", {}).status == 204
-        return [read_item(), *answers]
-
-    monkeypatch.setattr(services_store, "parallel", queries_change_then_item)
-    assert api.post(f"/services/{sid}/end", {"ttl": 86400}).status == 204
-    assert reads_after == [4]  # the checksum refused the children read at once: read after the item
-    assert [(e.name, e.data.get("task_id"), e.data.get("task_type")) for e in feed.take()] == [
-        ("TaskStarted", 2, "late"), ("TaskCompleted", 1, "early"), ("ServiceCompleted", None, None),
-        ("TaskCompleted", 2, "late"), ("ServiceExpirationChanged", None, None)]
-
-
-def test_children_read_with_the_item_are_used_when_the_checksum_agrees(api, feed, monkeypatch):
-    """Nothing changes between the reads: the children read with the item are the ones it counts, and
-    they are not read again."""
-    from lib.store import cascades
-
-    sid = api.start()
-    api.post(f"/services/{sid}/states/start", {})
-    api.post(f"/services/{sid}/tasks/start", {"task_type": "a", "state_id": 1})
-    api.post(f"/services/{sid}/tasks/start", {"task_type": "b"})
-    api.post(f"/services/{sid}/tasks/1/end", {})
+    later = api.start()
+    api.post(f"/services/{later}/tasks/start", {"task_type": "t"})
+    far = format_ms(frozen.now + 20 * 365 * 86_400_000)  # past the children's TTL (5 years and a half)
     feed.take()
-
-    def never(service):
-        raise AssertionError("the children were read again")
-
-    monkeypatch.setattr(cascades, "active_children", never)
-    assert api.post(f"/services/{sid}/end", {"ttl": 86400}).status == 204  # an end that reads at once
-    assert [(e.name, e.data.get("state_id"), e.data.get("task_id")) for e in feed.take()] == [
-        ("ServiceCompleted", None, None), ("StateCompleted", 1, None), ("TaskCompleted", None, 2),
-        ("ServiceExpirationChanged", None, None)]
+    with count_calls(table) as calls:
+        assert api.post(f"/services/{later}/end", {"expiration_time": far}).status == 204
+    assert calls[0] == "TransactWriteItems" and calls[-1] == "TransactWriteItems" and "Query" in calls
+    assert sum(1 for c in calls if c == "Query") <= 2  # the children's TTLs, read to raise them: no cascade read
+    assert [e.name for e in feed.take()] == ["ServiceCompleted", "TaskCompleted", "ServiceExpirationChanged"]
+    assert api.get(f"/services/{later}").json["expiration_time"] == far
 
 
 def test_a_service_written_without_the_count_is_never_taken_for_one_without_children(api, table, feed):
@@ -382,22 +369,6 @@ def test_an_end_past_the_cascade_bound_answers_413_without_reading_the_children(
         assert api.post(f"/services/{sid}/end").status == 204
     assert calls == ["UpdateItem"]  # at the bound: the one write
     assert [e.name for e in feed.take()] == ["ServiceCompleted"] + ["TaskCompleted"] * 3
-
-
-def test_children_filling_more_than_one_page_are_read_after_the_item(api, table, monkeypatch, reads_after):
-    """The reads sent with the item take one Query page per kind (a refused end reads a bounded
-    amount); when a kind holds more, the children are read again after the item, every page."""
-    from lib.store.expressions import Query
-
-    sid = api.start()
-    api.post(f"/services/{sid}/tasks/start", {"task_type": "a"})
-    _forget(table, sid, "ax")  # no trusted summary of active children: the end reads them
-    real_one_call = Query.one_call
-    monkeypatch.setattr(Query, "one_call", lambda self: (real_one_call(self)[0], True))  # "more follows"
-
-    assert api.post(f"/services/{sid}/end", {"ttl": 86400}).status == 204  # an end that reads first
-    assert reads_after == [2]
-    assert api.get(f"/services/{sid}/tasks/1").json["completed"] is not None
 
 
 def test_an_item_with_the_count_but_not_the_checksum_reads_its_children_after_it(api, table, feed,

@@ -315,15 +315,15 @@ def test_a_child_started_before_a_service_end_relying_on_the_summary_is_in_its_c
     sid = api.start()
     api.post(f"/services/{sid}/states/start", {})
     feed.take()
-    real = services_store._end_by_summary
+    real = services_store._end_unread
 
     def start_first(*args):
         assert api.post(f"/services/{sid}/tasks/start", {"task_type": "late", "state_id": 1}).status == 201
         return real(*args)
 
-    monkeypatch.setattr(services_store, "_end_by_summary", start_first)
+    monkeypatch.setattr(services_store, "_end_unread", start_first)
     assert api.post(f"/services/{sid}/end").status == 204
-    monkeypatch.setattr(services_store, "_end_by_summary", real)
+    monkeypatch.setattr(services_store, "_end_unread", real)
     assert api.post(f"/services/{sid}/tasks/start", {"task_type": "later"}).status == 409
     assert [(e.name, e.data.get("state_id"), e.data.get("task_id"), e.data.get("task_type"))
             for e in feed.take()] == [
@@ -380,14 +380,14 @@ def test_an_expiration_changed_between_an_explicit_end_s_two_writes_stays_as_cha
     api.post(f"/services/{sid}/states/start", {"state_type": "s"})
     api.post(f"/services/{sid}/tasks/start", {"task_type": "t", "state_id": 1})
     feed.take()
-    real = services_store._end_by_summary
+    real = services_store._end_unread
 
-    def put_between(w, service_id, completion, known=None):
+    def put_between(w, service_id, completion, wanted, known=None):
         if known is not None:
             assert api.put(f"/services/{sid}", {"ttl": 60}).status == 200
-        return real(w, service_id, completion, known)
+        return real(w, service_id, completion, wanted, known)
 
-    monkeypatch.setattr(services_store, "_end_by_summary", put_between)
+    monkeypatch.setattr(services_store, "_end_unread", put_between)
     with count_calls(table) as calls:
         assert api.post(f"/services/{sid}/end", {}).status == 204
     assert calls == ["UpdateItem", "TransactWriteItems", "UpdateItem"]  # the PUT's write between the end's two
