@@ -173,8 +173,9 @@ def page_of_services(services: list[ServiceItem], selection: Selection, now: int
 
 
 def end(tenant: str, service_id: str, body: ServiceEnd | None) -> None:
-    """Complete a service (409 if already completed). One conditional UpdateItem: its active states
-    and tasks complete with it on read (lib.rules.conversation)."""
+    """Complete a service (409 if already completed). One conditional write that reads nothing
+    (lib.store.services.end_service): its active states and tasks complete with it on read
+    (lib.rules.conversation)."""
     check_service_id(service_id)
     body = body or ServiceEnd()
     now = clock.now_ms()

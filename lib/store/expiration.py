@@ -71,11 +71,13 @@ def _record_ttl(expiry: Expiry, now: int) -> int:
 def finish_lowering(record: TtlLowering, now: int) -> bool:
     """Bring a conversation's children down to the explicit expiration `record` was written for, if its
     service still has it and the children are above it; then remove the record, unless a later write
-    replaced it meanwhile (that one is done by a later run). True when the children were lowered."""
+    replaced it meanwhile (that one is done by a later run). True when the children were lowered.
+    Also once that expiration has passed (an expiration already past, a ttl shorter than the schedule's
+    period): the children then come down to now and the change feed's hold, not to the TTL they had
+    before (years, under a sliding default)."""
     service = from_plain(table.get(K.service_key(record.tenant, record.service_id)))
     lowered = False
-    if isinstance(service, ServiceItem) and service.is_live(now) and service.expiry_explicit \
-            and service.expires_ms == record.expires_ms:
+    if isinstance(service, ServiceItem) and service.expiry_explicit and service.expires_ms == record.expires_ms:
         target = Expiry(service.expires_ms, True).children_ttl(now)
         if service.children_ttl > target:
             _lower_children(service, target)

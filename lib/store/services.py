@@ -214,6 +214,11 @@ def end_service(w: Write, service_id: str, completion: Completion, wanted: Expir
     item's `seq`, after a read of its active children. 409 when already completed, also by
     auto-complete; 413 past events.CASCADE_MAX counted active children."""
     outcome = _end_unread(w, service_id, completion, wanted)
+    for attempt in range(ATTEMPTS - 1):  # a concurrent change (a transaction's conflict): the same write again
+        if outcome is not None:
+            break
+        backoff(attempt)
+        outcome = _end_unread(w, service_id, completion, wanted)
     target = wanted or sliding(w.now)
     if isinstance(outcome, ServiceItem) and wanted is None and recording.may_end_again(outcome, completion.ms, w.now):
         outcome = _end_unread(w, service_id, completion, None, outcome)  # its expiration stays: again, so

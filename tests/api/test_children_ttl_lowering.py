@@ -147,3 +147,28 @@ def test_raising_still_happens_before_the_commit(api, frozen, items):
     assert together(items, service_id) == (expected_ttl(frozen, later), {expected_ttl(frozen, later)})  # at once
     assert maintenance.scheduled(60_000)["children_ttl_lowered"] == 0
     assert lowerings(items) == []
+
+
+def test_an_end_with_an_expiration_already_past_still_has_its_children_lowered(api, frozen, items):
+    """The conversation is gone at once for every read; the schedule, finding its expiration passed,
+    brings the children down to now and the change feed's hold instead of leaving them the TTL they
+    had (years, under the sliding default)."""
+    service_id = conversation(api)
+    assert api.post(f"/services/{service_id}/end", {"expiration_time": "2020-01-01T00:00:00Z"}).status == 204
+    assert api.get(f"/services/{service_id}").status == 404
+    assert len(lowerings(items)) == 1
+    frozen.advance(120)
+    assert maintenance.scheduled(60_000)["children_ttl_lowered"] == 1
+    _, children = together(items, service_id)
+    assert children == {frozen.now // 1000} and lowerings(items) == []
+
+
+def test_an_end_with_a_short_ttl_keeps_its_children_a_day_past_it_for_the_change_feed(api, frozen, items):
+    """Lowered after an end that sets a short expiration, the children still outlive the end by the
+    change feed's hold (its publisher may read them for the end's cascade within the stream's day)."""
+    service_id = conversation(api)
+    ended = frozen.now // 1000
+    assert api.post(f"/services/{service_id}/end", {"ttl": 60}).status == 204
+    frozen.advance(30)
+    assert maintenance.scheduled(60_000)["children_ttl_lowered"] == 1
+    assert min(t for sk, t in ttl_of(items, service_id).items() if sk != store.SERVICE_SK) >= ended + FEED_HOLD_S

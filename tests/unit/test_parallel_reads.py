@@ -13,9 +13,9 @@ def test_results_come_in_the_order_of_the_calls():
 
 
 def test_a_failing_read_is_raised_only_once_every_other_read_has_finished():
-    """A service end sends the item's read and its children's Queries at once; when the item's read
-    fails (404), the Queries must not go on after the request has answered (they would be billed for
-    nothing, and be seen as the next request's calls)."""
+    """A request sends several reads at once (a page's conversations, a task end's read beside its
+    write); when one fails (404), the others must not go on after the request has answered (they
+    would be billed for nothing, and be seen as the next request's calls)."""
     finished = threading.Event()
 
     def missing():
