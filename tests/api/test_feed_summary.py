@@ -396,3 +396,27 @@ def test_an_expiration_changed_between_an_explicit_end_s_two_writes_stays_as_cha
     assert [(e.name, e.data.get("expiration_time")) for e in feed.take()] == [
         ("ServiceExpirationChanged", format_ms(frozen.now + 60_000)), ("ServiceCompleted", None),
         ("StateCompleted", None), ("TaskCompleted", None)]
+
+
+def test_an_end_whose_write_meets_a_concurrent_transaction_is_sent_again_not_read(api, table, feed, monkeypatch):
+    """A write that meets another transaction on the item (TransactionConflict) is sent again as it
+    was: the end still reads nothing."""
+    from lib.store import services as services_store
+    from lib.store.table import ConcurrentChange
+
+    sid = api.start()
+    api.post(f"/services/{sid}/tasks/start", {"task_type": "t"})
+    feed.take()
+    real, met = services_store.table.update, []
+
+    def conflict_once(*args, **kwargs):
+        if not met:
+            met.append(True)
+            raise ConcurrentChange()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(services_store.table, "update", conflict_once)
+    with count_calls(table) as calls:
+        assert api.post(f"/services/{sid}/end", {}).status == 204
+    assert met and calls == ["UpdateItem"]  # the conflicting attempt never reached the table here
+    assert [e.name for e in feed.take()] == ["ServiceCompleted", "TaskCompleted"]
