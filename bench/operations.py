@@ -62,6 +62,9 @@ def operations(api: Any, found: dict[str, Any]) -> list[Op]:
         Op("get_service_embedded", lambda _: api.get(f"/services/{sid}?{EVERYTHING}")),
         Op("end_service", lambda ctx: api.post(f"/services/{ctx['service_id']}/end", {"disposition": 1}),
            prepare=fresh, expect=204),
+        # An end that keeps the conversation a day (shorter than the default: its children's TTL comes down).
+        Op("end_service_with_ttl", lambda ctx: api.post(f"/services/{ctx['service_id']}/end",
+                                                        {"disposition": 1, "ttl": 86400}), prepare=fresh, expect=204),
         Op("delete_service", lambda ctx: api.delete(f"/services/{ctx['service_id']}"), prepare=fresh, expect=204),
         Op("associate_service", lambda ctx: api.post(f"/customers/bench-new/services/{ctx['service_id']}", {"x": 1}),
            prepare=lambda: data.conversation(api, customer=None, contact="anon-assoc"), expect=204),

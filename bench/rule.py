@@ -58,6 +58,7 @@ TOUCHES: dict[str, Touches] = {
     "get_service": _read_conversation,
     "get_service_embedded": _read_conversation,
     "end_service": Touches(changes=1),  # the children complete with it: the same change, or applied on read
+    "end_service_with_ttl": Touches(changes=1),  # and the expiration it sets (its lowering recorded with it)
     "delete_service": Touches(changes=1),  # one commit point; the children may be left to TTL (§2)
     "associate_service": Touches(changes=1),
     "put_service": Touches(changes=1),
