@@ -62,20 +62,19 @@ def of_entry(name: str, entry: dict[str, Any]) -> Active:
     return Active(kind, int(name[1:]), entry.get("y"), int(entry["m"]), entry.get("s"))
 
 
-def _entry_of(kind: str, child_id: int, type_: Any, started_ms: int, state_id: int | None
-              ) -> tuple[str, dict[str, Any]]:
-    entry: dict[str, Any] = {"m": started_ms}
-    if type_ is not None:
-        entry["y"] = type_
-    if kind == "task" and state_id is not None:
-        entry["s"] = state_id
-    return key(kind, child_id), entry
+def _entry_of(child: Active) -> tuple[str, dict[str, Any]]:
+    entry: dict[str, Any] = {"m": child.started_ms}
+    if child.type is not None:
+        entry["y"] = child.type
+    if child.kind == "task" and child.state_id is not None:
+        entry["s"] = child.state_id
+    return key(child.kind, child.child_id), entry
 
 
 def _entry(event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """The summary entry of a child a Started event starts."""
     kind, data = STARTS[event["name"]], event["data"]
-    return _entry_of(kind, data[f"{kind}_id"], data[f"{kind}_type"], event["at"], data.get("state_id"))
+    return _entry_of(Active(kind, data[f"{kind}_id"], data[f"{kind}_type"], event["at"], data.get("state_id")))
 
 
 def moves(entries: list[dict[str, Any]]) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
@@ -107,12 +106,14 @@ def fits(act: dict[str, Any], added: list[tuple[str, dict[str, Any]]], removed: 
 def new(entries: list[dict[str, Any]]) -> dict[str, Any]:
     """The summary attributes of a new service item whose first write commits `entries`."""
     added, _ = moves(entries)
-    return {ACT: dict(added), EXACT: True} if fits({}, added, []) else {}
+    return _exact(added)
 
 
 def of_active(children: list[Child]) -> dict[str, Any]:
     """The summary attributes of a service item written whole with these active children (an
     import): exact, when it fits."""
-    added = [_entry_of(c.KIND, c.child_id, a.type, a.started_ms, a.state_id)
-             for c, a in ((c, of_child(c)) for c in children)]
+    return _exact([_entry_of(of_child(c)) for c in children])
+
+
+def _exact(added: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     return {ACT: dict(added), EXACT: True} if fits({}, added, []) else {}
