@@ -100,32 +100,6 @@ ARGUMENTS: dict[str, Argument] = {
         "several elements stores its reply after the last one: each element's create is its own commit, and a "
         "retry finds what the earlier ones made.)")),
     # Growth cases: the same operations on bigger conversations.
-    "growth.get_service_embedded": Argument(OPEN, 1, (
-        "Open. The conversation is read with one Query of its partition (the service item and every child, "
-        "sorted by kind and id). DynamoDB ends a Query's page at 1 MB of stored items, and the next page starts "
-        "at the previous page's last key, known only from its answer; at the size of 1,000 (1,000 states and "
-        "1,000 tasks, 2,001 items) the stored items pass 1 MB while the answer (346 KB) does not, so the read "
-        "takes a second round trip. Most of each child item is its attached data (a 400-byte `note` in the "
-        "benchmark), which the embedded answer does not return. What would remove it: (a) a slim copy of each "
-        "child (its item without attached data, about 280 bytes) in a key range of its own beside the service "
-        "item, read instead of the children (2,001 items then fit one page); (b) attached data in items of their "
-        "own, in a key range the embedded read skips; (c) Queries of disjoint key ranges sent at once (per kind, "
-        "and by ranges of ids). Only (a) keeps every other operation at its minimum of calls, round trips and "
-        "items read, and it is paid in writes: every write of a child writes its copy in the same transaction, "
-        "1 WRU twice (README, Cost), so start_state goes from 8 to 10 WRU (+25 %), start_task from 12 to 14, "
-        "a transition gains 4, a state's end 2 per task it completes, and every erasure and TTL change of a "
-        "child one more item; with an import, a cascade and a TTL lowering to keep in step. Not done: a quarter "
-        "more on child writes, paid by every conversation, against one round trip on the embedded reads of "
-        "conversations whose stored items pass 1 MB (about 1,500 children carrying a few hundred bytes of "
-        "attached data each). (b) is paid by other reads: a page of one status with attached data "
-        "(`/states/active?extensions=*`) learns its children's ids from the status index's answer, so their "
-        "attached data would take one more round trip (3 against that list's 2), unless the status index held "
-        "the data items too (then every status page and embedded read without attached data reads them, above "
-        "rule 3) or a second status index did (a local index is created with its table only: a deployed table "
-        "would be replaced). (c) puts every embedded read of both kinds above rule 1's one call, at every size. "
-        "A global index projecting the slim fields would cost what (a) costs and read what is eventually "
-        "consistent, where this read is strongly consistent."),
-        from_size=1000),
     "growth.start_state": Argument(PROOF, 1, "As start_state."),
     "growth.start_state_with_idempotency_key": Argument(PROOF, 1, "As start_state_with_idempotency_key."),
     "growth.start_task_with_idempotency_key": Argument(PROOF, 1, "As start_task_with_idempotency_key."),

@@ -23,12 +23,18 @@ _CHILD_STATUS_LIST = ("the service item is read first (GetItem: whether it is co
 _COMPOSITE = ("the lock of (customer, contact key, service type) and the owner's active services (Query) are read "
               + _PARALLEL.format(n=2) + ", then one transaction writes the service, its state, its task, the lock "
               "and the lock's reference in the conversation (which erases the lock with it)")
+_EMBEDDED_SERVICE = ("the service item with its states (one Query from the service item) and the tasks (one Query of "
+                     "their range) are read " + _PARALLEL.format(n=2) + ": each kind has its own 1 MB page, so a "
+                     "conversation whose stored items pass 1 MB (mostly the children's attached data, which the "
+                     "reply leaves out) is still read in one round trip while neither kind's pass it (one Query "
+                     "through both kinds would be one call, and two round trips past 1 MB)")
 _COMPLETED_OWNER = ("completed = ended (their own index partition) + still active past their auto-complete moment: "
                     "two Queries " + _PARALLEL.format(n=2) + "; the second reads the keys of the owner's services "
                     "past their auto-complete deadline not yet recorded (GSI6, by deadline), and those it returns "
                     "are then read whole (BatchGetItem)")
 
 REASONS: dict[str, str] = {
+    "get_service_embedded": _EMBEDDED_SERVICE,
     "get_state_embedded": ("the service item (GetItem) and the state with its tasks (Query of LSI2) are read "
                            + _PARALLEL.format(n=2)),
     "start_composite_create": _COMPOSITE,
@@ -61,9 +67,7 @@ REASONS: dict[str, str] = {
     "list_customer_services_completed": _COMPLETED_OWNER,
     "list_anonymous_services_completed": _COMPLETED_OWNER,
     # Growth cases
-    "growth.get_service_embedded": ("one Query of the conversation from the service item through its tasks; past 1 MB "
-                                    "of stored items (mostly the children's attached data, which the answer leaves out) "
-                                    "its next page starts where the first ended: a second call, after the first"),
+    "growth.get_service_embedded": _EMBEDDED_SERVICE,
     **{f"growth.list_{kind}_first_page": _CHILD_LIST for kind in ("states", "tasks")},
     **{f"growth.list_{kind}_{label}_first_page": _CHILD_STATUS_LIST
        for kind in ("states", "tasks") for label in ("active", "completed")},

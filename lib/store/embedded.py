@@ -3,8 +3,12 @@ and whole conversations (the export stream with content, export files).
 
 A conversation is one item collection, so what a read embeds lies in one or two key ranges of it:
 
-* every status of one kind, or of both: one range of the base table (`S#…`, `T#…`, adjacent), and
-  the service item sorts just before them (`#SERVICE`), so a single read can start at the service;
+* every status of one kind: one range of the base table (`S#…` or `T#…`), and the service item
+  sorts just before the states (`#SERVICE`), so a single read of the states starts at the service;
+* every status of both kinds: their two ranges, read at once, each with its own 1 MB page (one
+  range through both, adjacent, would be one call, but a second page, asked after the first, once
+  the stored items, mostly attached data a reply leaves out, pass 1 MB); one range when the
+  conversation is small, as below;
 * one status of one kind, while the service is active: one range of the status index (LSI1);
 * one status of each kind (or one status of one kind and every status of the other): two ranges,
   unless the conversation is small (the service item counts its children), when one Query of both
@@ -67,7 +71,8 @@ BOTH_KINDS = Range(K.children_range("state")[0], K.children_range("task")[1])  #
 def ranges(wanted: Wanted, done: bool, cascading: bool, small: bool) -> list[Range]:
     """The ranges that hold exactly the children `wanted` of a service that is completed (`done`)
     or not, with a state end in flight (`cascading`) or not; one range of both kinds when two would
-    be needed and the conversation is `small`."""
+    be needed and the conversation is `small` (otherwise each kind has its own Query, sent at once,
+    and its own 1 MB page: see read_conversation)."""
     base, by_status = [], []
     for kind in ("state", "task"):
         if kind not in wanted:
@@ -79,7 +84,7 @@ def ranges(wanted: Wanted, done: bool, cascading: bool, small: bool) -> list[Ran
             base.append(kind)
         else:
             by_status.append(Range(*K.status_range(kind, status), index=K.STATUS_INDEX))
-    if len(base) == 2 or (len(base) + len(by_status) == 2 and small):
+    if len(base) + len(by_status) == 2 and small:
         return [BOTH_KINDS]
     return [_kind_range(kind) for kind in base] + by_status
 
@@ -175,8 +180,11 @@ def read_conversation(tenant: str, service_id: str, wanted: Wanted, now: int, we
                       limit: int | None = None) -> tuple[ServiceItem, Embedded]:
     """A live service (404 otherwise) with the children `wanted`:
 
-    * every status of the kinds embedded, states among them: one Query from the service item
-      through the last range (the service sorts just before its states);
+    * every status of the states: one Query from the service item through the states (the service
+      sorts just before them); with every status of the tasks too, the tasks' range is read at the
+      same time (one more call, in the same round trip): each kind then has its own 1 MB page, so a
+      conversation whose stored items pass 1 MB (mostly the children's attached data, which the
+      reply leaves out) is still read in one round trip while neither kind passes it;
     * every status of the tasks only: the service (GetItem) and the tasks' range, at once;
     * one status of a kind: which range holds it depends on the service (completed: none active,
       every child completed), so that range is read once the service is (a guess read first would
@@ -184,12 +192,13 @@ def read_conversation(tenant: str, service_id: str, wanted: Wanted, now: int, we
       depend on it are read with the service."""
     pk = K.conversation_pk(tenant, service_id)
     if "state" in wanted and all(status is None for status in wanted.values()):
-        reading = Reading(pk, Range(K.SERVICE_SK, BOTH_KINDS.high if "task" in wanted else _kind_range("state").high))
-        reading.page()
-        first = reading.items[0] if reading.items and reading.items[0]["SK"] == K.SERVICE_SK else None
-        service = live_service(first, service_id, now)
-        reading.rest(service, weigh, limit)
-        return service, _gather([reading])
+        plan = [Reading(pk, Range(K.SERVICE_SK, _kind_range("state").high))]
+        plan += [Reading(pk, _kind_range("task"))] if "task" in wanted else []
+        parallel(*[r.page for r in plan])
+        head = plan[0].items
+        service = live_service(head[0] if head and head[0]["SK"] == K.SERVICE_SK else None, service_id, now)
+        parallel(*[lambda r=r: r.rest(service, weigh, limit) for r in plan])
+        return service, _gather(plan)
     independent = [Reading(pk, _kind_range(kind)) for kind, status in wanted.items() if status is None]
     raw, *_ = parallel(lambda: table.get(K.service_key(tenant, service_id)), *[r.page for r in independent])
     service = live_service(raw, service_id, now)

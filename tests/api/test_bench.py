@@ -9,6 +9,7 @@ from bench import authorization, data, floor, latency
 from bench.calls import TRACKER
 from bench.harness import TimedApi
 from bench.operations import Op
+from lib.store.keys import conversation_pk
 
 EMBED = "active_states=true&completed_states=true&active_tasks=true&completed_tasks=true"
 
@@ -117,6 +118,30 @@ def test_latency_chain_of_real_requests(table):
         assert len(measured["latency_round_trips_per_run"]) == 2
         if len(calls) == 1:
             assert chain == 1
+
+
+def test_a_conversation_past_1_mb_is_read_whole_in_one_round_trip(table):
+    """Its stored items pass 1 MB (the children's attached data, which the reply leaves out), each
+    kind's stay below: the service with its states and the tasks are read by two Queries at once,
+    neither following a page, so the caller waits one round trip (two one after the other when a
+    single Query read from the service item through the tasks)."""
+    TRACKER.attach(table)
+    api = _open_api()
+    service_id = data.expect(api.post("/services/start", {"customer_id": "big"}), 201)["service_id"]
+    blob = "y" * 80_000
+    for n in range(1, 9):  # 8 states and 8 tasks of 80 KB each: about 1.3 MB stored
+        data.expect(api.post(f"/services/{service_id}/states/start", {"state_type": f"s{n}", "blob": blob}), 201)
+        data.expect(api.post(f"/services/{service_id}/tasks/start", {"state_id": n, "blob": blob}), 201)
+    whole = table.query(TableName="context-services-test", KeyConditionExpression="PK = :pk",
+                        ExpressionAttributeValues={":pk": {"S": conversation_pk("|", service_id)}})
+    assert "LastEvaluatedKey" in whole, "the conversation's stored items fit one page: the case is not made"
+    path = f"/services/{service_id}?{EMBED}"
+    reply, calls = _recorded(api, lambda: api.get(path))
+    assert reply.status == 200 and len(reply.json["active_states"]) == 8 and len(reply.json["active_tasks"]) == 8
+    assert [call.operation for call in calls] == ["Query", "Query"]
+    assert not any("ExclusiveStartKey" in call.params for call in calls)  # no call waited for another's page
+    measured = latency.measure(api, lambda: api.get(path), calls, lambda again: again.status == 200, runs=3)
+    assert measured["latency_round_trips"] == 1, measured
 
 
 def test_framework_floor_makes_the_same_calls_and_answers_the_same(table):

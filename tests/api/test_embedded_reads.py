@@ -68,7 +68,7 @@ def test_a_completed_service_has_no_active_children_to_read(api, table):
 
 
 @pytest.mark.parametrize("query,calls", [
-    (EVERYTHING, [["Query"]]),  # from the service item through the tasks
+    (EVERYTHING, [["Query", "Query"]]),  # from the service item through the states, and the tasks, at once
     ("active_states=true&completed_states=true", [["Query"]]),  # through the states
     ("active_tasks=true&completed_tasks=true", [["GetItem", "Query"], ["Query", "GetItem"]]),  # at once
 ])
