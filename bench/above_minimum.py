@@ -61,10 +61,8 @@ _COMPOSITE = (
     "then, and every write to the conversation, a task end included, moves the moment). Keeping that item true "
     "would make every one of those writes read the service first for its keys (each above its own minimum of "
     "1), and nothing is written at an auto-completion or expiry. So the write needs a read of the owner's active "
-    "services (or a lock naming one) before it: 2. Open: the third round trip. The lock and the owner's active "
-    "services are read one after the other (lib/rules/composite.py) although both keys come from the body; read "
-    "at once they would be one round trip (the owner's Query is then also made when the lock names a usable "
-    "service, reading items it does not return).")
+    "services (or a lock naming one) before it: 2 (the lock and the owner's active services, both named by the "
+    "body, are read at once).")
 
 ARGUMENTS: dict[str, Argument] = {
     "start_state": Argument(PROOF, 1, _CHILD_ID.format(kind="state")),

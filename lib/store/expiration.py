@@ -90,19 +90,22 @@ def finish_lowering(record: TtlLowering, now: int) -> bool:
     return lowered
 
 
-def raise_children_ttl(service: ServiceItem, target: int) -> None:
+def raise_children_ttl(service: ServiceItem, target: int) -> int:
     """Before a commit that extends the expiration: give every child at least `target`, record it,
     then look once more: a child lowered meanwhile by an earlier expiration's lowering (which stops
-    as soon as the record moves) is raised again."""
+    as soon as the record moves) is raised again. Returns the children's TTL the item records now
+    (`target`, or more when another write raised it meanwhile)."""
     _raise_children(service, target)
     record = Update(key=service.key(), sets={"children_ttl": target})
     record.conditions += C.exists(record.expr)
     record.conditions += [f"{record.expr.name('children_ttl')} < {record.expr.value(target)}"]
+    recorded = target
     try:
         table.update(record)
-    except ConditionFailed:
-        pass  # raised meanwhile by another write
+    except ConditionFailed as failed:  # raised meanwhile by another write (or the item is gone)
+        recorded = max(target, int((failed.old or {}).get("children_ttl") or target))
     _raise_children(service, target)
+    return recorded
 
 
 def _raise_children(service: ServiceItem, target: int) -> None:

@@ -167,26 +167,6 @@ def end_floor(now: int) -> int:
     return now // 1000 + FEED_HOLD_S
 
 
-def may_end_again(item: ServiceItem, end_ms: int, now: int) -> bool:
-    """Whether an end refused only for assuming a sliding expiration, as the returned `item` shows,
-    can be sent again unread, leaving its explicit expiration alone (else it reads the children, or
-    answers from the item)."""
-    return bool(item.expiry_explicit) and _endable(item, end_ms, now) and may_end_all(item, end_floor(now))
-
-
-def may_end_raised(item: ServiceItem, end_ms: int, now: int, ttl: int, sets_expiration: bool) -> bool:
-    """Whether an end refused only because its new expiration (TTL `ttl`: the one it sets, or the
-    sliding one) passes the children's TTL, as the returned `item` shows, can commit unread once
-    their TTL is raised."""
-    return ((sets_expiration or not item.expiry_explicit) and _endable(item, end_ms, now)
-            and item.children_ttl < ttl and may_end_all(item, 0))
-
-
-def _endable(item: ServiceItem, end_ms: int, now: int) -> bool:
-    """Live, active, and started no later than the end: what an end's own conditions require."""
-    return item.is_live(now) and item.completed_at(now) is None and item.started_ms <= end_ms
-
-
 def too_many_to_end(service: ServiceItem) -> bool:
     """More active children than an end completes at once (events.CASCADE_MAX), as the item counts them."""
     return not service.ax and counts_known(service) and (service.open or 0) > events.CASCADE_MAX

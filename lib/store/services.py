@@ -22,7 +22,7 @@ from lib.store import conditions as C
 from lib.store import keys as K
 from lib.store.concurrency import ATTEMPTS, Write, backoff
 from lib.store.events import Event
-from lib.store.expiration import expiration_clauses, lowering, raise_children_ttl, sliding
+from lib.store.expiration import expiration_clauses, lowering, raise_children_ttl
 from lib.store.expressions import Expression, Raw, Update
 from lib.store.idempotency import Claim
 from lib.store.items import Completion, Expiry, ServiceItem, decode, from_plain
@@ -100,20 +100,24 @@ Build = Callable[[Update, "ServiceItem | None"], list[Event]]
 
 
 def update_service(w: Write, service_id: str, build: Build, wanted: Expiry | None = None,
-                   activity: bool = True, known: ServiceItem | None = None) -> ServiceItem | None:
+                   activity: bool = True, known: ServiceItem | None = None,
+                   refuse: Callable[[ServiceItem], None] | None = None) -> ServiceItem | None:
     """Conditional UpdateItem of a live service, retried with what a failed attempt revealed; returns
     the item written, or None when it was written in a transaction (which returns nothing): a write
     that sets an explicit expiration records in the same transaction that the children's TTL is to
-    come down to it (due work, lib.store.expiration.lowering), unless it read the item and knows they
-    are not above it.
+    come down to it (due work, lib.store.expiration.lowering), unless it knows from the item (read,
+    or returned and then raised to the expiration) that they are not above it.
 
     The first attempt assumes the common case (no explicit expiration, active, children's TTL far
     enough) and states it in its condition, unless the item was read (`known`); when DynamoDB
     refuses, it returns the item as it was, and the next attempt is built from that. `build` adds the
     operation's own clauses and returns its change-feed events; it may raise the domain's error once
-    it knows the item (`known`). `activity`: the write counts as activity for auto-complete (§7); a
-    service past its auto-complete moment then records that completion first (its events first)."""
-    for attempt in range(6):
+    it knows the item (`known`); `refuse`, given a refused attempt's item, raises the domain's error
+    that item shows, before anything is done for the next attempt (raising the children's TTL when
+    the next attempt extends the expiration past it). `activity`:
+    the write counts as activity for auto-complete (§7); a service past its auto-complete moment then
+    records that completion first (its events first)."""
+    for attempt in range(ATTEMPTS):
         u = Update(key=K.service_key(w.tenant, service_id))
         e = u.expr
         u.conditions += C.live(e, w.now)
@@ -136,8 +140,15 @@ def update_service(w: Write, service_id: str, build: Build, wanted: Expiry | Non
                 return old  # applied before its reply was lost (even if that write expired it)
             if old is None or not old.is_live(w.now):
                 raise not_found(service_id) from None
-            if expiry is not None and old.children_ttl < expiry.ttl(w.now):
-                raise_children_ttl(old, expiry.children_ttl(w.now))  # before the commit: only TTLs change
+            if refuse is not None:
+                refuse(old)
+            # The expiration the next attempt sets (an explicit one on the item stays, unless the
+            # request sets one): the children's TTL is raised to it first, only when it passes it.
+            following = wanted if wanted is not None else None if old.expiry_explicit else expiry
+            if following is not None and old.children_ttl < following.ttl(w.now):
+                # Before the commit, only TTLs change; the next attempt knows what the item records now.
+                recorded = raise_children_ttl(old, following.children_ttl(w.now))
+                old = old.model_copy(update={"children_ttl": recorded})
             known = old
             continue
         except ConcurrentChange:
@@ -207,98 +218,53 @@ def end_service(w: Write, service_id: str, completion: Completion, wanted: Expir
     One write that reads nothing (an UpdateItem; with an expiration in the body, a TransactWriteItems
     that also records the children's TTL to lower), whose cascade's events the publisher completes
     (from the item's trusted summary of active children, lib.store.summary, or from the children its
-    known counts name: lib.store.events.cascade_read). Without an expiration in the body it assumes
-    a sliding one, as every unread write does. Refused, it returns the item; when that shows an
-    explicit expiration, or only the children's TTL short of the new one (raised first), it is sent
-    once more. Otherwise (an item without counts) the end is one write conditional on the returned
-    item's `seq`, after a read of its active children. 409 when already completed, also by
-    auto-complete; 413 past events.CASCADE_MAX counted active children."""
-    outcome = _end_unread(w, service_id, completion, wanted)
-    for attempt in range(ATTEMPTS - 1):  # a concurrent change (a transaction's conflict): the same write again
-        if outcome is not None:
-            break
-        backoff(attempt)
-        outcome = _end_unread(w, service_id, completion, wanted)
-    target = wanted or sliding(w.now)
-    if isinstance(outcome, ServiceItem) and wanted is None and recording.may_end_again(outcome, completion.ms, w.now):
-        outcome = _end_unread(w, service_id, completion, None, outcome)  # its expiration stays: again, so
-    elif isinstance(outcome, ServiceItem) and recording.may_end_raised(outcome, completion.ms, w.now,
-                                                                       target.ttl(w.now), wanted is not None):
-        # Refused for the children's TTL alone (the new expiration passes it): raised, as any write
-        # that extends the expiration raises it, and the same end again.
-        raise_children_ttl(outcome, target.children_ttl(w.now))
-        outcome = _end_unread(w, service_id, completion, wanted)
-    if outcome is True:
-        return
-    read = outcome if isinstance(outcome, ServiceItem) else read_service(w.tenant, service_id, w.now)
-    if not read.is_live(w.now):
-        raise not_found(service_id)
+    known counts name: lib.store.events.cascade_read). Like every service write (update_service), it
+    first assumes the common case (a sliding expiration, the children's TTL far enough); refused, it
+    is built again from the item DynamoDB returns (an explicit expiration on it stays; the children's
+    TTL is raised first when the end's new expiration passes it), and the same unread end is sent
+    when that item allows it (recording.may_end_all).
+    Otherwise (an item without counts) the end is one write conditional on the item's `seq`, after a
+    read of its active children. 409 when already completed, also by auto-complete; 413 past
+    events.CASCADE_MAX counted active children (answered from the item, nothing read)."""
+    floor = recording.end_floor(w.now)
 
-    def build(u: Update, known: ServiceItem | None) -> list[Event]:
-        assert known is not None  # read first: the events need its start (duration) and children
+    def refuse(known: ServiceItem) -> None:
         if known.completed_at(w.now) is not None:
             raise Conflict(f"service {service_id} is already completed")
         if completion.ms < known.started_ms:
             raise ValidationError("timestamp: the end is before the service's start")
         if recording.too_many_to_end(known):  # before reading them: their events would not fit one write
-            raise PayloadTooLarge(f"service {service_id} has {known.open} active states and tasks; an end completes "
-                                  f"at most {events.CASCADE_MAX} at once: end some of them first")
-        complete_clauses(u, w.tenant, service_id, completion)
-        e = u.expr
-        u.conditions += C.active(e, w.now) + C.at_most(e, "started_ms", completion.ms) + C.seq_is(e, known.seq)
-        recording.close_all(u)
-        # Read after the item, this write conditional on its `seq`: no start or end slips in between.
-        states, tasks = cascades.active_children(known)
-        entries = [events.service_completed(known, completion, events.REQUEST)]
-        entries += events.service_cascade(states, tasks, completion.ms)
-        return entries + _end_extras(w, completion, wanted)
+            raise PayloadTooLarge(f"service {service_id} has {known.open} active states and tasks; an end "
+                                  f"completes at most {events.CASCADE_MAX} at once: end some of them first")
 
-    update_service(w, service_id, build, wanted, activity=False, known=read)
+    def build(u: Update, known: ServiceItem | None) -> list[Event]:
+        e = u.expr
+        u.conditions += C.active(e, w.now) + C.at_most(e, "started_ms", completion.ms)
+        complete_clauses(u, w.tenant, service_id, completion)
+        extras = _end_extras(w, completion, wanted)
+        if known is None or recording.may_end_all(known, floor):
+            # Unread: the publisher completes the cascade, from the summary or from the children the
+            # item counts, which must outlive the end by the change feed's hold (lib.store.erasure
+            # .held_until, which starts now without a trusted summary: `ended_ms`; the operand is the
+            # item before this write, which removes `ax`, as every operand of an update is).
+            recording.end_all(u, floor)
+            recording.close_all(u)
+            u.sets["ended_ms"] = Raw(f"if_not_exists({e.name(summary.EXACT)}, {e.value(w.now)})")
+            return [events.service_completed_pending(completion, events.REQUEST), *extras]
+        # Read after the item, this write conditional on its `seq`: no start or end slips in between.
+        u.conditions += C.seq_is(e, known.seq)
+        recording.close_all(u)
+        states, tasks = cascades.active_children(known)
+        return [events.service_completed(known, completion, events.REQUEST),
+                *events.service_cascade(states, tasks, completion.ms), *extras]
+
+    update_service(w, service_id, build, wanted, activity=False, refuse=refuse)
 
 
 def _end_extras(w: Write, completion: Completion, wanted: Expiry | None) -> list[Event]:
     """The events an end commits after its completion and cascade: attached data, an expiration."""
     extras = [events.attached_changed(completion.ms, completion.attached)] if completion.attached else []
     return extras + ([events.expiration_changed(w.now, wanted.expires_ms)] if wanted is not None else [])
-
-
-def _end_unread(w: Write, service_id: str, completion: Completion, wanted: Expiry | None,
-                known: ServiceItem | None = None) -> bool | ServiceItem | None:
-    """A service's end as one write whose cascade is the item's summary of active children (trusted,
-    and counting what `open` counts) or, without one, the children its known counts name (read by
-    the publisher): True when committed, else the item as the refused write found it (None: none,
-    or a concurrent change). Without `wanted`, unread (`known` None), it assumes the common case, an
-    expiration that slides; given the item a first attempt returned with an explicit expiration,
-    it leaves that expiration as it is. With `wanted`, it sets that expiration and records the
-    children's TTL to lower in the same transaction (lib.store.expiration.lowering)."""
-    u = Update(key=K.service_key(w.tenant, service_id))
-    e = u.expr
-    u.conditions += C.live(e, w.now) + C.active(e, w.now) + C.at_most(e, "started_ms", completion.ms)
-    complete_clauses(u, w.tenant, service_id, completion)
-    expiry = expiration_clauses(u, wanted, known, w.now)  # unread: the children's TTL far enough
-    # Without a trusted summary the publisher may read the children up to a day after this end: their
-    # TTL must outlast it by the change feed's hold (else the end reads them first, as before).
-    recording.end_all(u, recording.end_floor(w.now))
-    recording.close_all(u)
-    # Without a trusted summary the publisher reads the children: the change feed's hold starts now
-    # (lib.store.erasure.held_until); with one, nothing is read and nothing held (`ended_ms` true). The
-    # operand is the item before this write (which removes `ax`), as every operand of an update is.
-    e = u.expr
-    u.sets["ended_ms"] = Raw(f"if_not_exists({e.name(summary.EXACT)}, {e.value(w.now)})")
-    recording.record(u, [events.service_completed_pending(completion, events.REQUEST),
-                         *_end_extras(w, completion, wanted)], w.token)
-    lower = lowering(w, service_id, expiry, known)
-    try:
-        if lower is None:
-            table.update(u, token=w.token)
-        else:  # the children's TTL comes down later (due work): recorded with the commit
-            table.confirmed(lambda: table.transact([table.tx_update(u), lower]), u.key, w.token)
-        return True
-    except ConditionFailed as failed:
-        old = decode_service(failed.old if lower is None else failed.old_of(0))
-        return True if old is not None and old.op == w.token else old
-    except ConcurrentChange:
-        return None
 
 
 @dataclass(frozen=True)
@@ -337,8 +303,6 @@ def associate_service(w: Write, service_id: str, change: Association) -> None:
         if done_at is None:
             u.conditions += C.active(e, w.now)  # assumed until the item says otherwise
         if change.started_ms is not None:
-            if done_at is not None and change.started_ms > done_at:
-                raise ValidationError("timestamp: the start would be after the service's end")
             u.sets["started_ms"] = change.started_ms
             start = K.time_sk(change.started_ms, service_id)
             u.sets.update({"GSI1SK": start, "GSI2SK": start, "GSI3SK": start})
@@ -350,7 +314,12 @@ def associate_service(w: Write, service_id: str, change: Association) -> None:
             entries.append(events.attached_changed(w.now, change.attached))
         return entries
 
-    update_service(w, service_id, build)
+    def refuse(known: ServiceItem) -> None:
+        done_at = known.completed_at(w.now)
+        if change.started_ms is not None and done_at is not None and change.started_ms > done_at:
+            raise ValidationError("timestamp: the start would be after the service's end")
+
+    update_service(w, service_id, build, refuse=refuse)
 
 
 def set_expiration(w: Write, service_id: str, wanted: Expiry) -> None:
@@ -378,15 +347,17 @@ def merge_service_attached(w: Write, service_id: str, name: str, merge: Callable
         new = merge(old)
 
         def build(u: Update, known: ServiceItem | None, old: str | None = old, new: str = new) -> list[Event]:
-            if known is not None and known.ext.get(name) != old:
-                raise AttachedMoved()
             e = u.expr
             u.sets[("ext", name)] = new
             u.conditions += C.absent(e, ("ext", name)) if old is None else C.equals(e, ("ext", name), old)
             return [events.attached_changed(w.now, [name])]
 
+        def refuse(known: ServiceItem, old: str | None = old) -> None:
+            if known.ext.get(name) != old:
+                raise AttachedMoved()
+
         try:
-            update_service(w, service_id, build)
+            update_service(w, service_id, build, refuse=refuse)
             return new
         except AttachedMoved:
             backoff(attempt)

@@ -172,3 +172,65 @@ def test_an_end_with_a_short_ttl_keeps_its_children_a_day_past_it_for_the_change
     frozen.advance(30)
     assert maintenance.scheduled(60_000)["children_ttl_lowered"] == 1
     assert min(t for sk, t in ttl_of(items, service_id).items() if sk != store.SERVICE_SK) >= ended + FEED_HOLD_S
+
+
+def test_a_write_that_keeps_an_explicit_expiration_raises_nothing(api, frozen, items, table):
+    """A write that does not set the expiration, refused because it assumed a sliding one, is sent
+    again leaving the explicit one alone: the children's TTL stays (the sliding expiration it first
+    assumed, years away, is not the one it writes), two calls and nothing else."""
+    service_id = conversation(api)
+    assert api.put(f"/services/{service_id}", {"ttl": 7200}).status == 200
+    maintenance.scheduled(60_000)
+    before = ttl_of(items, service_id)
+    for write in (lambda: api.put(f"/services/{service_id}/extensions/note", {"a": 1}),
+                  lambda: api.post(f"/services/{service_id}/end", {})):
+        with count_calls(table) as calls:
+            assert write().status in (200, 204)
+        assert calls == ["UpdateItem", "UpdateItem"]
+        after = ttl_of(items, service_id)
+        assert {sk: ttl for sk, ttl in after.items() if sk != store.SERVICE_SK} == \
+            {sk: ttl for sk, ttl in before.items() if sk != store.SERVICE_SK}
+    assert lowerings(items) == []
+
+
+def test_an_end_raising_the_children_past_a_concurrent_raise_still_records_their_lowering(
+        api, frozen, items, table, monkeypatch):
+    """An end whose new expiration passes the children's TTL raises them, then commits. When another
+    write raised them further meanwhile (here a PUT of a later expiration), the end learns it from
+    the refused raise and records the lowering to its own expiration with its commit."""
+    from lib.store import services as services_store
+
+    service_id = conversation(api)
+    years = 365 * 86400
+    real = services_store.raise_children_ttl
+
+    def put_first(service, target):
+        monkeypatch.setattr(services_store, "raise_children_ttl", real)
+        assert api.put(f"/services/{service_id}", {"ttl": 8 * years}).status == 200
+        return real(service, target)
+
+    monkeypatch.setattr(services_store, "raise_children_ttl", put_first)
+    with count_calls(table) as calls:
+        assert api.post(f"/services/{service_id}/end", {"ttl": 7 * years}).status == 204
+    assert calls[0] == "TransactWriteItems" and calls[-1] == "TransactWriteItems", calls  # the end, with its record
+    [record] = lowerings(items)
+    assert record["expires_ms"] == frozen.now + 7 * years * 1000
+    assert maintenance.scheduled(60_000)["children_ttl_lowered"] == 1
+    assert together(items, service_id) == (expected_ttl(frozen, 7 * years), {expected_ttl(frozen, 7 * years)})
+
+
+def test_a_write_refused_from_the_item_it_returned_raises_no_ttl(api, frozen, items, table):
+    """A write refused with the domain's error the returned item shows (here an association whose
+    new start is after the service's end: 400) is not prepared for a next attempt: the children's
+    TTL stays, although the sliding expiration the write first assumed would pass it."""
+    from lib.clock import format_ms
+
+    service_id = conversation(api)
+    assert api.post(f"/services/{service_id}/end", {}).status == 204
+    before = ttl_of(items, service_id)
+    frozen.advance(200 * 86400)  # a sliding expiration from now passes the children's TTL
+    assert frozen.now // 1000 + 5 * 365 * 86400 > max(before.values())
+    with count_calls(table) as calls:
+        reply = api.post(f"/customers/someone/services/{service_id}", {"timestamp": format_ms(frozen.now)})
+    assert_error(reply, 400, mentions="timestamp")
+    assert calls == ["UpdateItem"] and ttl_of(items, service_id) == before

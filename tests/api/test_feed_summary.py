@@ -310,20 +310,22 @@ def test_a_child_started_before_a_service_end_relying_on_the_summary_is_in_its_c
                                                                                         monkeypatch):
     """The summary is on the item the end writes: a task started just before the end's write is in
     its cascade (the write's condition counts it); one started after is refused (409)."""
-    from lib.store import services as services_store
+    from lib.store import recording
 
     sid = api.start()
     api.post(f"/services/{sid}/states/start", {})
     feed.take()
-    real = services_store._end_unread
+    real = recording.end_all
 
-    def start_first(*args):
+    def start_first(*args):  # while the end's write is built, before it is sent
+        monkeypatch.setattr(recording, "end_all", real)
         assert api.post(f"/services/{sid}/tasks/start", {"task_type": "late", "state_id": 1}).status == 201
         return real(*args)
 
-    monkeypatch.setattr(services_store, "_end_unread", start_first)
-    assert api.post(f"/services/{sid}/end").status == 204
-    monkeypatch.setattr(services_store, "_end_unread", real)
+    monkeypatch.setattr(recording, "end_all", start_first)
+    with count_calls(table) as calls:
+        assert api.post(f"/services/{sid}/end").status == 204
+    assert calls == ["GetItem", "TransactWriteItems", "UpdateItem"]  # the task's start, then the end: one write
     assert api.post(f"/services/{sid}/tasks/start", {"task_type": "later"}).status == 409
     assert [(e.name, e.data.get("state_id"), e.data.get("task_id"), e.data.get("task_type"))
             for e in feed.take()] == [
@@ -374,20 +376,20 @@ def test_an_expiration_changed_between_an_explicit_end_s_two_writes_stays_as_cha
                                                                                        monkeypatch):
     """The second write leaves whatever explicit expiration the item has when it lands: a PUT between
     the two is kept, and its event comes before the end's."""
-    from lib.store import services as services_store
+    from lib.store import recording
 
     sid = api.start(ttl=7200)
     api.post(f"/services/{sid}/states/start", {"state_type": "s"})
     api.post(f"/services/{sid}/tasks/start", {"task_type": "t", "state_id": 1})
     feed.take()
-    real = services_store._end_unread
+    real = recording.may_end_all
 
-    def put_between(w, service_id, completion, wanted, known=None):
-        if known is not None:
-            assert api.put(f"/services/{sid}", {"ttl": 60}).status == 200
-        return real(w, service_id, completion, wanted, known)
+    def put_between(*args):  # the second write is built from the refused one's item: the PUT lands first
+        monkeypatch.setattr(recording, "may_end_all", real)
+        assert api.put(f"/services/{sid}", {"ttl": 60}).status == 200
+        return real(*args)
 
-    monkeypatch.setattr(services_store, "_end_unread", put_between)
+    monkeypatch.setattr(recording, "may_end_all", put_between)
     with count_calls(table) as calls:
         assert api.post(f"/services/{sid}/end", {}).status == 204
     assert calls == ["UpdateItem", "TransactWriteItems", "UpdateItem"]  # the PUT's write between the end's two
@@ -420,3 +422,27 @@ def test_an_end_whose_write_meets_a_concurrent_transaction_is_sent_again_not_rea
         assert api.post(f"/services/{sid}/end", {}).status == 204
     assert met and calls == ["UpdateItem"]  # the conflicting attempt never reached the table here
     assert [e.name for e in feed.take()] == ["ServiceCompleted", "TaskCompleted"]
+
+
+def test_an_end_refused_as_completed_changes_nothing_not_even_the_children_s_ttl(api, table, frozen):
+    """An end answered 409 from the refused write's item raises nothing for a next attempt: the
+    children of a completed service keep their TTL even when the sliding expiration the end assumed
+    would pass it (the end is one call, and the data is kept no longer than it was)."""
+    from lib.store import keys as K
+
+    sid = api.start()
+    api.post(f"/services/{sid}/states/start", {"state_type": "s"})
+    assert api.post(f"/services/{sid}/end", {}).status == 204
+
+    def ttls() -> dict[str, int]:
+        found = table.query(TableName=os.environ["TABLE_NAME"], KeyConditionExpression="PK = :pk",
+                            ExpressionAttributeValues={":pk": {"S": K.conversation_pk("|", sid)}})["Items"]
+        return {i["SK"]["S"]: int(i["expire_at"]["N"]) for i in found if "expire_at" in i}
+
+    before, children_ttl = ttls(), _item(table, sid)["children_ttl"]
+    frozen.advance(200 * 86400)  # the end's sliding expiration would now pass the children's TTL
+    assert frozen.now // 1000 + 5 * 365 * 86400 > children_ttl
+    with count_calls(table) as calls:
+        assert api.post(f"/services/{sid}/end", {}).status == 409
+    assert calls == ["UpdateItem"]
+    assert ttls() == before and _item(table, sid)["children_ttl"] == children_ttl
