@@ -282,13 +282,24 @@ def not_cascading(service: ServiceItem, tasks: list[TaskItem]) -> list[TaskItem]
     return [t for t in tasks if not (t.state_id is not None and str(t.state_id) in cascading)]
 
 
+UNKNOWN_OPEN = 1_000_000_000  # `open` of an item written before the counter: far from 0, never trusted
+UNKNOWN_OPEN_SUM = -(10 ** 30)  # `open_sum` of an item written before it: below any sum of 63-bit hashes
+
+
+def counts_known(service: ServiceItem) -> bool:
+    """Whether the item's `open` and `open_sum` are counts (not an item written before them, whose
+    count is UNKNOWN_OPEN and sum UNKNOWN_OPEN_SUM: lib.store.recording)."""
+    return (service.open is not None and service.open < UNKNOWN_OPEN // 2 and service.open_sum is not None
+            and service.open_sum >= 0)
+
+
 def counted(service: ServiceItem, states: list[StateItem], tasks: list[TaskItem]
             ) -> tuple[list[StateItem], list[TaskItem]] | None:
     """`states` and `tasks` (less those `not_cascading` leaves out) when they are exactly the active
     children `service` counts: their number is its `open` and their checksum its `open_sum` (a
     child started or ended meanwhile changes the sum). None when they are not, or when the item's
     count or sum is unknown."""
-    if service.open is None or service.open_sum is None or service.open_sum < 0:
+    if not counts_known(service):
         return None
     tasks = not_cascading(service, tasks)
     if len(states) + len(tasks) != service.open or open_sum(states, tasks) != service.open_sum:

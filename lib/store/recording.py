@@ -5,14 +5,14 @@ of active children (`act`, `ax`, lib.store.summary).
 `open` on the service item counts its active states and tasks (starts +1, ends -1, cascades
 -k, a service's completion 0), so that a service's completion knows without a read whether it
 cascades. Items written before the counter have none: their count is unknown and is never trusted
-(UNKNOWN_OPEN stands for it in arithmetic, so it never reaches 0).
+(events.UNKNOWN_OPEN stands for it in arithmetic, so it never reaches 0).
 
 Beside the count, `open_sum`: the sum of a 63-bit hash of each active state's and task's kind and id,
 moved by the same writes from the events they commit (a start adds its child's hash, a completion
 subtracts it). Two different sets of children have the same sum only by a hash collision (about
 2^-63 for a given pair), so the feed's publisher can check that the children it reads for an end
 are the ones the item counted (lib.store.events.cascade_read). Items written before the sum have
-none, and UNKNOWN_OPEN_SUM (far below any sum) keeps it unknown.
+none, and events.UNKNOWN_OPEN_SUM (far below any sum) keeps it unknown.
 
 The summary (lib.store.summary) is kept by the same writes: a start adds its child's entry, an end
 removes its child's, conditional on the summary still being trusted (`ax`), or the write removes
@@ -29,9 +29,6 @@ from lib.store import events, summary
 from lib.store.events import Event
 from lib.store.expressions import Raw, Update
 from lib.store.items import FEED_HOLD_S, Child, ServiceItem, StateItem, TaskItem
-
-UNKNOWN_OPEN = 1_000_000_000  # `open` of an item written before the counter: far from 0, never trusted
-UNKNOWN_OPEN_SUM = -(10 ** 30)  # `open_sum` of an item written before it: below any sum of 63-bit hashes
 
 
 def record(u: Update, entries: list[Event], token: str) -> None:
@@ -73,10 +70,10 @@ def count_open(u: Update, delta: int, entries: list[Event]) -> None:
     and their checksum by the hashes of the children `entries` start and complete."""
     e = u.expr
     if delta:
-        u.sets["open"] = Raw(f"if_not_exists({e.name('open')}, {e.value(UNKNOWN_OPEN)}) + {e.value(delta)}")
+        u.sets["open"] = Raw(f"if_not_exists({e.name('open')}, {e.value(events.UNKNOWN_OPEN)}) + {e.value(delta)}")
     moved = events.sum_moved(entries)
     if moved:
-        u.sets["open_sum"] = Raw(f"if_not_exists({e.name('open_sum')}, {e.value(UNKNOWN_OPEN_SUM)}) + "
+        u.sets["open_sum"] = Raw(f"if_not_exists({e.name('open_sum')}, {e.value(events.UNKNOWN_OPEN_SUM)}) + "
                                  f"{e.value(moved)}")
 
 
@@ -146,18 +143,13 @@ def end_all(u: Update, children_floor: int) -> None:
     u.sets["cx"] = Raw(f"if_not_exists({e.name('cx')}, {e.value(0)}) + {e.name('open')}")
 
 
-def counts_known(service: ServiceItem) -> bool:
-    """Whether the item's `open` and `open_sum` are counts (not an item written before them)."""
-    return (service.open is not None and service.open < UNKNOWN_OPEN // 2 and service.open_sum is not None
-            and service.open_sum >= 0)
-
-
 def may_end_all(service: ServiceItem, children_floor: int) -> bool:
     """What end_all's condition says of this item (as read): whether an end written from it without
     reading its children can commit."""
     if service.ax:
         return len(service.act or {}) == service.open
-    return counts_known(service) and (service.open or 0) <= events.CASCADE_MAX and service.children_ttl >= children_floor
+    return (events.counts_known(service) and (service.open or 0) <= events.CASCADE_MAX
+            and service.children_ttl >= children_floor)
 
 
 def end_floor(now: int) -> int:
@@ -169,7 +161,7 @@ def end_floor(now: int) -> int:
 
 def too_many_to_end(service: ServiceItem) -> bool:
     """More active children than an end completes at once (events.CASCADE_MAX), as the item counts them."""
-    return not service.ax and counts_known(service) and (service.open or 0) > events.CASCADE_MAX
+    return not service.ax and events.counts_known(service) and (service.open or 0) > events.CASCADE_MAX
 
 
 def drop_all(u: Update) -> None:
