@@ -26,8 +26,8 @@ _COMPOSITE = ("the lock of (customer, contact key, service type) and the owner's
 _EMBEDDED_SERVICE = ("the service item with its states (one Query from the service item) and the tasks (one Query of "
                      "their range) are read " + _PARALLEL.format(n=2) + ": each kind has its own 1 MB page, so a "
                      "conversation whose stored items pass 1 MB (mostly the children's attached data, which the "
-                     "reply leaves out) is still read in one round trip while neither kind's pass it (one Query "
-                     "through both kinds would be one call, and two round trips past 1 MB)")
+                     "reply leaves out) is still read in one round trip while neither kind's stored items pass it (one "
+                     "Query through both kinds would be one call, and two round trips past 1 MB)")
 _COMPLETED_OWNER = ("completed = ended (their own index partition) + still active past their auto-complete moment: "
                     "two Queries " + _PARALLEL.format(n=2) + "; the second reads the keys of the owner's services "
                     "past their auto-complete deadline not yet recorded (GSI6, by deadline), and those it returns "
@@ -76,11 +76,6 @@ REASONS: dict[str, str] = {
                                                + _PARALLEL.format(n=3)),
     "growth.list_states_paging_all": _CHILD_LIST + ", on every page",
     "growth.list_tasks_paging_all": _CHILD_LIST + ", on every page",
-    "growth.list_customer_services_embedded_first_page": ("the owner's page (one Query), then each service's states "
-                                                          "and tasks: two Queries per service (one per kind) on the "
-                                                          "store's pool of 8 threads, 8 in flight at a time: about "
-                                                          "(2 × services) ÷ 8 round trips of latency one after the "
-                                                          "other, not two"),
 }
 
 

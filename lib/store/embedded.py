@@ -3,12 +3,11 @@ and whole conversations (the export stream with content, export files).
 
 A conversation is one item collection, so what a read embeds lies in one or two key ranges of it:
 
-* every status of one kind: one range of the base table (`S#…` or `T#…`), and the service item
-  sorts just before the states (`#SERVICE`), so a single read of the states starts at the service;
-* every status of both kinds: their two ranges, read at once, each with its own 1 MB page (one
-  range through both, adjacent, would be one call, but a second page, asked after the first, once
-  the stored items, mostly attached data a reply leaves out, pass 1 MB); one range when the
-  conversation is small, as below;
+* every status of one kind, or of both: one range of the base table (`S#…`, `T#…`, adjacent), and
+  the service item sorts just before them (`#SERVICE`), so a single read can start at the service;
+  the single read of a conversation (read_conversation) reads both kinds as two ranges at once
+  instead, each with its own 1 MB page: one Query through both would be one call, but past 1 MB of
+  stored items (mostly attached data a reply leaves out) a second page, asked after the first;
 * one status of one kind, while the service is active: one range of the status index (LSI1);
 * one status of each kind (or one status of one kind and every status of the other): two ranges,
   unless the conversation is small (the service item counts its children), when one Query of both
@@ -23,12 +22,14 @@ flight (`cascading`), the base range too. Every conversation of a page is read a
 Memory: each Query returns at most 1 MB (DynamoDB's page), each BatchGetItem at most 100 items
 (of ≤ 400 KB; DynamoDB stops at 16 MB). A conversation whose children need more
 pages is read on page by page only while their views (`weigh`, from lib.rules) stay within `limit`
-(the reply's 5 MB): past it the read stops and the conversation is marked not whole (it cannot be
-shown: the single read answers 413, a page ends before it).
+(the reply's 5 MB), counted over all its ranges (Budget): past it the read stops and the
+conversation is marked not whole (it cannot be shown: the single read answers 413, a page ends
+before it). So a conversation holds at most about `limit` of views plus one page per range.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,9 +71,10 @@ BOTH_KINDS = Range(K.children_range("state")[0], K.children_range("task")[1])  #
 
 def ranges(wanted: Wanted, done: bool, cascading: bool, small: bool) -> list[Range]:
     """The ranges that hold exactly the children `wanted` of a service that is completed (`done`)
-    or not, with a state end in flight (`cascading`) or not; one range of both kinds when two would
-    be needed and the conversation is `small` (otherwise each kind has its own Query, sent at once,
-    and its own 1 MB page: see read_conversation)."""
+    or not, with a state end in flight (`cascading`) or not; one range of both kinds when both are
+    wanted whole (one call where two would read the same items: the single read of a conversation
+    splits them itself, read_conversation), or when two would be needed and the conversation is
+    `small`."""
     base, by_status = [], []
     for kind in ("state", "task"):
         if kind not in wanted:
@@ -84,9 +86,29 @@ def ranges(wanted: Wanted, done: bool, cascading: bool, small: bool) -> list[Ran
             base.append(kind)
         else:
             by_status.append(Range(*K.status_range(kind, status), index=K.STATUS_INDEX))
-    if len(base) + len(by_status) == 2 and small:
+    if len(base) == 2 or (len(base) + len(by_status) == 2 and small):
         return [BOTH_KINDS]
     return [_kind_range(kind) for kind in base] + by_status
+
+
+@dataclass
+class Budget:
+    """What the views of one conversation's children may weigh in a reply (`limit` bytes, by `weigh`;
+    None: no bound), shared by the readings of its ranges, which run at once."""
+
+    weigh: Weigh | None = None
+    limit: int | None = None
+    used: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def spend(self, service: ServiceItem, items: list[dict[str, Any]]) -> bool:
+        """Count the views of the children among `items`; whether every view counted still fits."""
+        if self.weigh is None or self.limit is None:
+            return True
+        cost = self.weigh(service, _children(items))
+        with self.lock:
+            self.used += cost
+            return self.used <= self.limit
 
 
 @dataclass
@@ -113,14 +135,15 @@ class Reading:
     def more(self) -> bool:
         return self.pages == 0 or self.start is not None
 
-    def rest(self, service: ServiceItem, weigh: Weigh | None, limit: int | None) -> Reading:
-        """Every page left; with `weigh`, stop once the children read weigh more than `limit`."""
-        weighed, total = 0, 0
+    def rest(self, service: ServiceItem, budget: Budget) -> Reading:
+        """Every page left; before each, the children read so far are weighed against `budget`
+        (shared with the conversation's other readings), and the read stops once it is spent."""
+        weighed = 0
         while self.more:
-            if self.pages and weigh is not None and limit is not None:
-                fresh = _children(self.items[weighed:])
-                total, weighed = total + weigh(service, fresh), len(self.items)
-                if total > limit:
+            if self.pages:
+                fits = budget.spend(service, self.items[weighed:])
+                weighed = len(self.items)
+                if not fits:
                     self.whole = False
                     return self
             self.page()
@@ -167,10 +190,11 @@ def children_of_services(services: list[ServiceItem], wanted: Wanted, now: int, 
             plans.append(([], [Reading(service.pk, r) for r in ranges(wanted, done, bool(service.cascading), small)]))
     keys = [key for plan_keys, _ in plans for key in plan_keys]
     chunks = [keys[start:start + table.BATCH_GET_LIMIT] for start in range(0, len(keys), table.BATCH_GET_LIMIT)]
-    readings = [(service, r) for service, (_, plan) in zip(services, plans) for r in plan]
+    readings = [(service, r, budget) for service, (_, plan) in zip(services, plans)
+                for budget in (Budget(weigh, limit),) for r in plan]
     found: dict[tuple[str, str], dict[str, Any]] = {}
     for got in parallel(*[lambda chunk=chunk: table.get_many(chunk) for chunk in chunks],
-                        *[lambda s=s, r=r: r.rest(s, weigh, limit) for s, r in readings])[:len(chunks)]:
+                        *[lambda s=s, r=r, b=b: r.rest(s, b) for s, r, b in readings])[:len(chunks)]:
         found.update(got)
     return [Embedded(_children([found[k] for k in ((key["PK"], key["SK"]) for key in plan_keys) if k in found]))
             if not plan else _gather(plan) for plan_keys, plan in plans]
@@ -180,11 +204,13 @@ def read_conversation(tenant: str, service_id: str, wanted: Wanted, now: int, we
                       limit: int | None = None) -> tuple[ServiceItem, Embedded]:
     """A live service (404 otherwise) with the children `wanted`:
 
-    * every status of the states: one Query from the service item through the states (the service
-      sorts just before them); with every status of the tasks too, the tasks' range is read at the
-      same time (one more call, in the same round trip): each kind then has its own 1 MB page, so a
-      conversation whose stored items pass 1 MB (mostly the children's attached data, which the
-      reply leaves out) is still read in one round trip while neither kind passes it;
+    * every status of each kind embedded, states among them: one Query from the service item
+      through the states (the service sorts just before them); with the tasks, their range is read
+      at the same time (one more call, in the same round trip): each kind then has its own 1 MB
+      page, so a conversation whose stored items pass 1 MB (mostly the children's attached data,
+      which the reply leaves out) is still read in one round trip while neither kind's stored
+      items pass it. A service that turns out absent or expired (404) has had its tasks' first
+      page read in vain, as the read of the tasks alone (below) has;
     * every status of the tasks only: the service (GetItem) and the tasks' range, at once;
     * one status of a kind: which range holds it depends on the service (completed: none active,
       every child completed), so that range is read once the service is (a guess read first would
@@ -197,7 +223,7 @@ def read_conversation(tenant: str, service_id: str, wanted: Wanted, now: int, we
         parallel(*[r.page for r in plan])
         head = plan[0].items
         service = live_service(head[0] if head and head[0]["SK"] == K.SERVICE_SK else None, service_id, now)
-        parallel(*[lambda r=r: r.rest(service, weigh, limit) for r in plan])
+        _rest(service, plan, Budget(weigh, limit))
         return service, _gather(plan)
     independent = [Reading(pk, _kind_range(kind)) for kind, status in wanted.items() if status is None]
     raw, *_ = parallel(lambda: table.get(K.service_key(tenant, service_id)), *[r.page for r in independent])
@@ -205,8 +231,13 @@ def read_conversation(tenant: str, service_id: str, wanted: Wanted, now: int, we
     needed = ranges(wanted, service.completed_at(now) is not None, bool(service.cascading), small=False)
     kept = {r.range: r for r in independent}
     plan = [kept.get(r) or Reading(pk, r) for r in needed]
-    parallel(*[lambda r=r: r.rest(service, weigh, limit) for r in plan])
+    _rest(service, plan, Budget(weigh, limit))
     return service, _gather(plan)
+
+
+def _rest(service: ServiceItem, plan: list[Reading], budget: Budget) -> None:
+    """The pages left of each reading of one conversation, at once (none: nothing to do)."""
+    parallel(*[lambda r=r: r.rest(service, budget) for r in plan if r.more])
 
 
 def whole_conversations(tenant: str, service_ids: list[str], weigh: Weigh | None = None,
@@ -233,4 +264,4 @@ def _whole(reading: Reading, weigh: Weigh | None, limit: int | None) -> None:
     reading.page()
     service = _service_of(reading)
     if service is not None:
-        reading.rest(service, weigh, limit)
+        reading.rest(service, Budget(weigh, limit))

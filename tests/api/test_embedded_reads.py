@@ -108,6 +108,31 @@ def test_a_conversation_too_big_for_a_reply_stops_being_read(api, table):
     assert 'rel="next"' in page.headers["Link"] and len(seen["calls"]) <= 8
 
 
+def test_the_budget_of_a_reply_is_shared_by_the_ranges_of_a_conversation(api, table):
+    """The states and the tasks of one conversation are read at once, each with its own pages: the
+    reply's 5 MB is counted over both, so the read stops after about 5 MB of views in all, not 5 MB
+    of each kind."""
+    sid = api.start(customer_id="both-huge")
+    for n in range(1, 41):  # 40 states and 40 tasks of 120 KB: 4.8 MB of each kind
+        assert api.post(f"/services/{sid}/states/start", {"blob": "y" * 120_000}).status == 201
+        assert api.post(f"/services/{sid}/tasks/start", {"state_id": n, "blob": "y" * 120_000}).status == 201
+    with reads(table) as seen:
+        reply = api.get(f"/services/{sid}?{EVERYTHING}&extensions=State.*,Task.*")
+    assert reply.status == 413
+    assert seen["calls"].count("Query") <= 8, seen["calls"]  # each kind alone reads 5 pages before it stops
+
+
+def test_a_page_reads_a_bigger_conversation_of_both_kinds_with_one_query(api, table):
+    """On a customer page a conversation too big to be read by key is one Query from its states
+    through its tasks (a page of 100 such conversations is then one wave of reads, not two)."""
+    sid = conversation(api, "page-both", 1, states=embedded.SMALL_CONVERSATION)
+    with reads(table) as seen:
+        page = api.get(f"/customers/page-both/services?{EVERYTHING}").json
+    assert seen["calls"] == ["Query", "Query"]  # the owner's page, then the conversation's one range
+    assert len(page[0]["completed_states"]) == 1 and len(page[0]["active_tasks"]) == embedded.SMALL_CONVERSATION - 1
+    assert page[0] == api.get(f"/services/{sid}?{EVERYTHING}").json
+
+
 def test_the_pool_runs_at_most_in_flight_reads_at_once():
     import threading
 

@@ -137,6 +137,45 @@ def _port_busy(port: int) -> bool:
     return False
 
 
+def _listeners(port: int) -> set[int]:
+    """The processes holding a socket bound to `port` on this machine (any state, either family), by
+    the socket inodes of /proc/net/tcp* found among each process's descriptors."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[9] != "0":
+                    inodes.add(f"socket:[{fields[9]}]")
+    owners = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if any(_link(fd) in inodes for fd in (entry / "fd").iterdir()):
+                    owners.add(int(entry.name))
+    return owners
+
+
+def _link(path: Path) -> str | None:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return None
+
+
+def _still_ours(port: int, ours: set[int], pgid: int) -> bool:
+    """Whether a port of this run is still bound by this run: busy, and not held only by processes
+    that are not this run's. Every test tier runs at once (make -j), binding ports the kernel hands
+    out, so a port this run freed may be bound again by another server before it is probed; a
+    process of this run that escaped its group (an orphan) still holds it and counts."""
+    if not _port_busy(port):
+        return False
+    owners = _listeners(port)
+    if not owners:
+        return True  # busy, but no process found holding it: not proven someone else's
+    return any(pid in ours or ((fields := _stat(pid)) is not None and int(fields[2]) == pgid) for pid in owners)
+
+
 # ---------------------------------------------------------------- one case
 
 
@@ -222,7 +261,7 @@ def run_case(case: Case, exports: Path) -> Outcome:
             time.sleep(0.02)
         outcome.left = _group(pgid) | _running(everything)
         reader.join(timeout=max(0.0, deadline - time.monotonic()))
-        outcome.busy_ports = {port for port in outcome.ports if _port_busy(port)}
+        outcome.busy_ports = {port for port in outcome.ports if _still_ours(port, everything, pgid)}
         outcome.seconds = time.monotonic() - sent
         outcome.code = make.poll()
         return outcome
