@@ -31,10 +31,10 @@ def expiration_clauses(u: Update, wanted: Expiry | None, known: ServiceItem | No
     than the service's expiration: the write assumes it is not (condition), and when it is, the
     children are raised before the write is tried again."""
     e = u.expr
-    if wanted is None and known is not None and known.expiry_explicit:
+    expiry = written(wanted, known, now)
+    if expiry is None:
         u.conditions += [f"attribute_exists({e.name('expiry_explicit')})"]
         return None
-    expiry = wanted or sliding(now)
     if wanted is None:
         u.conditions += C.absent(e, "expiry_explicit")
     u.sets["expires_ms"] = expiry.expires_ms
@@ -42,6 +42,14 @@ def expiration_clauses(u: Update, wanted: Expiry | None, known: ServiceItem | No
     u.sets["expiry_explicit"] = True if expiry.explicit else None  # None: REMOVE
     u.conditions += C.at_least(e, "children_ttl", expiry.ttl(now))
     return expiry
+
+
+def written(wanted: Expiry | None, known: ServiceItem | None, now: int) -> Expiry | None:
+    """The expiration a service write sets, as far as `known` (the item, or None: not read) tells:
+    the request's; else None when the item has an explicit one, which stays; else the sliding default."""
+    if wanted is None and known is not None and known.expiry_explicit:
+        return None
+    return wanted or sliding(now)
 
 
 def sliding(now: int) -> Expiry:

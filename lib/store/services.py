@@ -22,7 +22,7 @@ from lib.store import conditions as C
 from lib.store import keys as K
 from lib.store.concurrency import ATTEMPTS, Write, backoff
 from lib.store.events import Event
-from lib.store.expiration import expiration_clauses, lowering, raise_children_ttl
+from lib.store.expiration import expiration_clauses, lowering, raise_children_ttl, written
 from lib.store.expressions import Expression, Raw, Update
 from lib.store.idempotency import Claim
 from lib.store.items import Completion, Expiry, ServiceItem, decode, from_plain
@@ -100,23 +100,23 @@ Build = Callable[[Update, "ServiceItem | None"], list[Event]]
 
 
 def update_service(w: Write, service_id: str, build: Build, wanted: Expiry | None = None,
-                   activity: bool = True, known: ServiceItem | None = None,
-                   refuse: Callable[[ServiceItem], None] | None = None) -> ServiceItem | None:
+                   activity: bool = True, refuse: Callable[[ServiceItem], None] | None = None
+                   ) -> ServiceItem | None:
     """Conditional UpdateItem of a live service, retried with what a failed attempt revealed; returns
     the item written, or None when it was written in a transaction (which returns nothing): a write
     that sets an explicit expiration records in the same transaction that the children's TTL is to
-    come down to it (due work, lib.store.expiration.lowering), unless it knows from the item (read,
-    or returned and then raised to the expiration) that they are not above it.
+    come down to it (due work, lib.store.expiration.lowering), unless it knows from the item
+    (returned, then raised to the expiration) that they are not above it.
 
-    The first attempt assumes the common case (no explicit expiration, active, children's TTL far
-    enough) and states it in its condition, unless the item was read (`known`); when DynamoDB
-    refuses, it returns the item as it was, and the next attempt is built from that. `build` adds the
-    operation's own clauses and returns its change-feed events; it may raise the domain's error once
-    it knows the item (`known`); `refuse`, given a refused attempt's item, raises the domain's error
-    that item shows, before anything is done for the next attempt (raising the children's TTL when
-    the next attempt extends the expiration past it). `activity`:
-    the write counts as activity for auto-complete (§7); a service past its auto-complete moment then
-    records that completion first (its events first)."""
+    The first attempt reads nothing: it assumes the common case (no explicit expiration, active,
+    children's TTL far enough) and states it in its condition; when DynamoDB refuses, it returns the
+    item as it was, and the next attempt is built from that (`known`). `build` adds the operation's
+    own clauses and returns its change-feed events. `refuse`, given a refused attempt's item, raises
+    the domain's error that item shows, before anything is done for the next attempt (raising the
+    children's TTL when the next attempt extends the expiration past it). `activity`: the write
+    counts as activity for auto-complete (§7); a service past its auto-complete moment then records
+    that completion first (its events first)."""
+    known: ServiceItem | None = None
     for attempt in range(ATTEMPTS):
         u = Update(key=K.service_key(w.tenant, service_id))
         e = u.expr
@@ -142,9 +142,9 @@ def update_service(w: Write, service_id: str, build: Build, wanted: Expiry | Non
                 raise not_found(service_id) from None
             if refuse is not None:
                 refuse(old)
-            # The expiration the next attempt sets (an explicit one on the item stays, unless the
-            # request sets one): the children's TTL is raised to it first, only when it passes it.
-            following = wanted if wanted is not None else None if old.expiry_explicit else expiry
+            # The expiration the next attempt sets: the children's TTL is raised to it first, only
+            # when it passes it.
+            following = written(wanted, old, w.now)
             if following is not None and old.children_ttl < following.ttl(w.now):
                 # Before the commit, only TTLs change; the next attempt knows what the item records now.
                 recorded = raise_children_ttl(old, following.children_ttl(w.now))
@@ -241,6 +241,7 @@ def end_service(w: Write, service_id: str, completion: Completion, wanted: Expir
         e = u.expr
         u.conditions += C.active(e, w.now) + C.at_most(e, "started_ms", completion.ms)
         complete_clauses(u, w.tenant, service_id, completion)
+        recording.close_all(u)
         extras = _end_extras(w, completion, wanted)
         if known is None or recording.may_end_all(known, floor):
             # Unread: the publisher completes the cascade, from the summary or from the children the
@@ -248,12 +249,10 @@ def end_service(w: Write, service_id: str, completion: Completion, wanted: Expir
             # .held_until, which starts now without a trusted summary: `ended_ms`; the operand is the
             # item before this write, which removes `ax`, as every operand of an update is).
             recording.end_all(u, floor)
-            recording.close_all(u)
             u.sets["ended_ms"] = Raw(f"if_not_exists({e.name(summary.EXACT)}, {e.value(w.now)})")
             return [events.service_completed_pending(completion, events.REQUEST), *extras]
         # Read after the item, this write conditional on its `seq`: no start or end slips in between.
         u.conditions += C.seq_is(e, known.seq)
-        recording.close_all(u)
         states, tasks = cascades.active_children(known)
         return [events.service_completed(known, completion, events.REQUEST),
                 *events.service_cascade(states, tasks, completion.ms), *extras]
