@@ -234,3 +234,24 @@ def test_a_write_refused_from_the_item_it_returned_raises_no_ttl(api, frozen, it
         reply = api.post(f"/customers/someone/services/{service_id}", {"timestamp": format_ms(frozen.now)})
     assert_error(reply, 400, mentions="timestamp")
     assert calls == ["UpdateItem"] and ttl_of(items, service_id) == before
+
+
+def test_an_end_refused_as_completed_changes_nothing_not_even_the_children_s_ttl(api, frozen, items, table):
+    """An end answered 409 from the refused write's item raises nothing for a next attempt: the
+    children of a completed service keep their TTL even when the sliding expiration the end assumed
+    would pass it (the end is one call, and the data is kept no longer than it was)."""
+    sid = api.start()
+    api.post(f"/services/{sid}/states/start", {"state_type": "s"})
+    assert api.post(f"/services/{sid}/end", {}).status == 204
+
+    def children_ttl() -> int:
+        [service] = [i for i in items() if i["PK"] == store.conversation_pk("|", sid) and i["SK"] == store.SERVICE_SK]
+        return service["children_ttl"]
+
+    before, recorded = ttl_of(items, sid), children_ttl()
+    frozen.advance(200 * 86400)  # the end's sliding expiration would now pass the children's TTL
+    assert frozen.now // 1000 + 5 * 365 * 86400 > recorded
+    with count_calls(table) as calls:
+        assert api.post(f"/services/{sid}/end", {}).status == 409
+    assert calls == ["UpdateItem"]
+    assert ttl_of(items, sid) == before and children_ttl() == recorded

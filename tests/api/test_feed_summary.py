@@ -422,27 +422,3 @@ def test_an_end_whose_write_meets_a_concurrent_transaction_is_sent_again_not_rea
         assert api.post(f"/services/{sid}/end", {}).status == 204
     assert met and calls == ["UpdateItem"]  # the conflicting attempt never reached the table here
     assert [e.name for e in feed.take()] == ["ServiceCompleted", "TaskCompleted"]
-
-
-def test_an_end_refused_as_completed_changes_nothing_not_even_the_children_s_ttl(api, table, frozen):
-    """An end answered 409 from the refused write's item raises nothing for a next attempt: the
-    children of a completed service keep their TTL even when the sliding expiration the end assumed
-    would pass it (the end is one call, and the data is kept no longer than it was)."""
-    from lib.store import keys as K
-
-    sid = api.start()
-    api.post(f"/services/{sid}/states/start", {"state_type": "s"})
-    assert api.post(f"/services/{sid}/end", {}).status == 204
-
-    def ttls() -> dict[str, int]:
-        found = table.query(TableName=os.environ["TABLE_NAME"], KeyConditionExpression="PK = :pk",
-                            ExpressionAttributeValues={":pk": {"S": K.conversation_pk("|", sid)}})["Items"]
-        return {i["SK"]["S"]: int(i["expire_at"]["N"]) for i in found if "expire_at" in i}
-
-    before, children_ttl = ttls(), _item(table, sid)["children_ttl"]
-    frozen.advance(200 * 86400)  # the end's sliding expiration would now pass the children's TTL
-    assert frozen.now // 1000 + 5 * 365 * 86400 > children_ttl
-    with count_calls(table) as calls:
-        assert api.post(f"/services/{sid}/end", {}).status == 409
-    assert calls == ["UpdateItem"]
-    assert ttls() == before and _item(table, sid)["children_ttl"] == children_ttl
